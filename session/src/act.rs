@@ -1,0 +1,538 @@
+//! The telemedicine act and its lifecycle.
+//!
+//! An act moves forward through the four phases of the HAS/ANAP generic
+//! process (request → preparation → performance → conclusion) and ends
+//! closed, or cancelled from any open phase. It never moves back.
+//!
+//! [`Act::handle`] is the one transition function: it takes a [`Command`] and
+//! the current time, checks the rules, and returns the [`Event`]s to append
+//! to the trace, having applied them. [`Act::replay`] rebuilds an act from
+//! its trace with the same [`Act::apply`], so the trace is the truth.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::conclusion::Conclusion;
+use crate::consent::{Consent, ConsentLedger, ConsentMethod, ConsentScope};
+use crate::event::{ActEvent, Event};
+use crate::ids::{ActId, ParticipantId};
+use crate::incident::{IncidentId, IncidentKind, Metrics, clean_metrics};
+use crate::participant::{Identity, Participant, Role};
+use crate::timestamp::Timestamp;
+
+/// The two kinds of act this product carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActKind {
+    /// A professional consults a patient at a distance.
+    Teleconsultation,
+    /// A requesting professional asks an expert's opinion.
+    Teleexpertise,
+}
+
+impl ActKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActKind::Teleconsultation => "teleconsultation",
+            ActKind::Teleexpertise => "teleexpertise",
+        }
+    }
+}
+
+impl fmt::Display for ActKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ActKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "teleconsultation" | "téléconsultation" => Ok(ActKind::Teleconsultation),
+            "teleexpertise" | "téléexpertise" => Ok(ActKind::Teleexpertise),
+            _ => Err(Error::InvalidInput(format!(
+                "{s:?} is not an act kind: use teleconsultation or teleexpertise"
+            ))),
+        }
+    }
+}
+
+/// Where an act is in its life. The order of the variants is the order of
+/// the lifecycle; `Closed` and `Cancelled` are terminal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Demande: the need is identified and the act requested.
+    Request,
+    /// Préparation: participants invited, devices checked, consent collected.
+    Preparation,
+    /// Réalisation: the live session.
+    Performance,
+    /// Conclusion: the report and prescriptions are being written.
+    Conclusion,
+    /// The report is recorded; nothing more can happen.
+    Closed,
+    /// Ended before its conclusion.
+    Cancelled,
+}
+
+impl Phase {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Phase::Closed | Phase::Cancelled)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Request => "request",
+            Phase::Preparation => "preparation",
+            Phase::Performance => "performance",
+            Phase::Conclusion => "conclusion",
+            Phase::Closed => "closed",
+            Phase::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an act was cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    ByProfessional,
+    PatientAbsent,
+    ConsentRefused,
+    TechnicalFailure,
+}
+
+/// What a participant or the system asks of an act.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Register a participant. At most one patient, one requester and one
+    /// expert, and at most [`Act::MAX_PARTICIPANTS`] in all.
+    Register { role: Role, identity: Identity },
+    /// Request → preparation.
+    Prepare,
+    GiveConsent(Consent),
+    WithdrawConsent {
+        scopes: Vec<ConsentScope>,
+        by: ParticipantId,
+    },
+    /// Preparation → performance. Needs consent to the act.
+    StartPerformance,
+    /// Performance → conclusion.
+    EndPerformance,
+    /// Record the report and prescriptions and close the act. From
+    /// performance it passes through conclusion first.
+    Conclude(Conclusion),
+    OpenIncident {
+        kind: IncidentKind,
+        participant: Option<ParticipantId>,
+        metrics: Metrics,
+    },
+    CloseIncident {
+        incident: IncidentId,
+        metrics: Metrics,
+    },
+    Cancel(CancelReason),
+}
+
+impl Command {
+    /// A short name for error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Register { .. } => "register a participant",
+            Command::Prepare => "start preparation",
+            Command::GiveConsent(_) => "record consent",
+            Command::WithdrawConsent { .. } => "withdraw consent",
+            Command::StartPerformance => "start the performance",
+            Command::EndPerformance => "end the performance",
+            Command::Conclude(_) => "conclude",
+            Command::OpenIncident { .. } => "open an incident",
+            Command::CloseIncident { .. } => "close an incident",
+            Command::Cancel(_) => "cancel",
+        }
+    }
+}
+
+/// An incident as the act tracks it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub kind: IncidentKind,
+    pub participant: Option<ParticipantId>,
+    pub opened_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+}
+
+/// An act's state, folded from its events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Act {
+    pub id: ActId,
+    pub kind: ActKind,
+    pub patient_present: bool,
+    pub phase: Phase,
+    /// When each phase was entered, in order.
+    pub phase_times: Vec<(Phase, Timestamp)>,
+    pub participants: Vec<Participant>,
+    pub consent: ConsentLedger,
+    pub incidents: Vec<Incident>,
+    pub conclusion: Option<Conclusion>,
+    pub cancel_reason: Option<CancelReason>,
+}
+
+fn duration_ms(from: Timestamp, to: Timestamp) -> u64 {
+    u64::try_from(to.since(from).as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Act {
+    /// A room holds the patient, the two professionals and one companion.
+    pub const MAX_PARTICIPANTS: usize = 4;
+
+    /// Open a new act in the request phase; returns it with its first event.
+    pub fn request(id: ActId, kind: ActKind, patient_present: bool, now: Timestamp) -> (Act, Event) {
+        let patient_present = patient_present || kind == ActKind::Teleconsultation;
+        let event = Event {
+            at: now,
+            body: ActEvent::Requested {
+                kind,
+                patient_present,
+            },
+        };
+        let act = Act {
+            id,
+            kind,
+            patient_present,
+            phase: Phase::Request,
+            phase_times: vec![(Phase::Request, now)],
+            participants: Vec::new(),
+            consent: ConsentLedger::default(),
+            incidents: Vec::new(),
+            conclusion: None,
+            cancel_reason: None,
+        };
+        (act, event)
+    }
+
+    /// Rebuild an act from its events, checking each against the rules.
+    pub fn replay(id: ActId, events: &[Event]) -> Result<Act, Error> {
+        let (first, rest) = events.split_first().ok_or_else(|| {
+            Error::InvalidTrace(format!("act {id} has no events"))
+        })?;
+        let ActEvent::Requested {
+            kind,
+            patient_present,
+        } = first.body
+        else {
+            return Err(Error::InvalidTrace(format!(
+                "act {id} does not start with a request"
+            )));
+        };
+        let (mut act, _) = Act::request(id, kind, patient_present, first.at);
+        for e in rest {
+            act.apply(e)?;
+        }
+        Ok(act)
+    }
+
+    /// The one transition function: check `command` against the current
+    /// state, apply the resulting events and return them for the trace.
+    /// On error nothing changes.
+    pub fn handle(&mut self, command: Command, now: Timestamp) -> Result<Vec<Event>, Error> {
+        let bodies = self.decide(command, now)?;
+        let events: Vec<Event> = bodies.into_iter().map(|body| Event { at: now, body }).collect();
+        let mut next = self.clone();
+        for e in &events {
+            next.apply(e)?;
+        }
+        *self = next;
+        Ok(events)
+    }
+
+    fn decide(&self, command: Command, now: Timestamp) -> Result<Vec<ActEvent>, Error> {
+        let illegal = |c: &Command| Error::IllegalTransition {
+            phase: self.phase,
+            action: c.name(),
+        };
+        if self.phase.is_terminal() {
+            return Err(illegal(&command));
+        }
+        let events = match command {
+            Command::Register { role, identity } => {
+                if !matches!(self.phase, Phase::Request | Phase::Preparation | Phase::Performance) {
+                    return Err(illegal(&Command::Register { role, identity }));
+                }
+                let matches_role = matches!(
+                    (&identity, role),
+                    (Identity::Professional { .. }, Role::Requester | Role::Expert)
+                        | (Identity::Patient { .. }, Role::Patient)
+                        | (Identity::Companion { .. }, Role::Companion)
+                );
+                if !matches_role {
+                    return Err(Error::InvalidInput(format!(
+                        "the identity given does not fit the role {role}"
+                    )));
+                }
+                if role != Role::Companion && self.participants.iter().any(|p| p.role == role) {
+                    return Err(Error::RoleTaken(role));
+                }
+                if self.participants.len() >= Self::MAX_PARTICIPANTS {
+                    return Err(Error::RoomFull(Self::MAX_PARTICIPANTS));
+                }
+                let id = ParticipantId(self.participants.len() as u32 + 1);
+                vec![ActEvent::ParticipantRegistered(Participant { id, role, identity })]
+            }
+            Command::Prepare => {
+                if self.phase != Phase::Request {
+                    return Err(illegal(&command));
+                }
+                vec![ActEvent::PhaseEntered {
+                    phase: Phase::Preparation,
+                }]
+            }
+            Command::GiveConsent(consent) => {
+                if consent.scopes.is_empty() {
+                    return Err(Error::InvalidInput("a consent names at least one scope".into()));
+                }
+                let giver = self.participant(consent.given_by)?;
+                match &consent.method {
+                    ConsentMethod::Electronic { .. } => {
+                        if !matches!(giver.role, Role::Patient | Role::Companion) {
+                            return Err(Error::ConsentNotAllowed(
+                                "electronic consent is given by the patient or their companion",
+                            ));
+                        }
+                    }
+                    ConsentMethod::AttestedByProfessional { .. } => {
+                        if self.patient_present || giver.role != Role::Requester {
+                            return Err(Error::ConsentNotAllowed(
+                                "only the requesting professional attests consent, and only for a téléexpertise without the patient",
+                            ));
+                        }
+                    }
+                }
+                if self.phase > Phase::Performance {
+                    return Err(illegal(&Command::GiveConsent(consent)));
+                }
+                vec![ActEvent::ConsentGiven(consent)]
+            }
+            Command::WithdrawConsent { scopes, by } => {
+                self.participant(by)?;
+                let granted: Vec<ConsentScope> =
+                    scopes.into_iter().filter(|s| self.consent.has(*s)).collect();
+                if granted.is_empty() {
+                    return Err(Error::ConsentNotAllowed("there is no consent to withdraw"));
+                }
+                vec![ActEvent::ConsentWithdrawn { scopes: granted, by }]
+            }
+            Command::StartPerformance => {
+                if self.phase != Phase::Preparation {
+                    return Err(illegal(&command));
+                }
+                if !self.consent.allows_media() {
+                    return Err(Error::ConsentRequired);
+                }
+                vec![ActEvent::PhaseEntered {
+                    phase: Phase::Performance,
+                }]
+            }
+            Command::EndPerformance => {
+                if self.phase != Phase::Performance {
+                    return Err(illegal(&command));
+                }
+                let mut events = self.close_open_incidents(now);
+                events.push(ActEvent::PhaseEntered {
+                    phase: Phase::Conclusion,
+                });
+                events
+            }
+            Command::Conclude(conclusion) => {
+                if conclusion.report.expose().trim().is_empty() {
+                    return Err(Error::InvalidInput("the report is empty".into()));
+                }
+                if conclusion.report.expose().len() > Conclusion::MAX_REPORT_LEN {
+                    return Err(Error::InvalidInput(format!(
+                        "the report is longer than {} bytes",
+                        Conclusion::MAX_REPORT_LEN
+                    )));
+                }
+                let mut events = Vec::new();
+                match self.phase {
+                    Phase::Performance => {
+                        events.extend(self.close_open_incidents(now));
+                        events.push(ActEvent::PhaseEntered {
+                            phase: Phase::Conclusion,
+                        });
+                    }
+                    Phase::Conclusion => {}
+                    _ => return Err(illegal(&Command::Conclude(conclusion))),
+                }
+                events.push(ActEvent::Concluded(conclusion));
+                events
+            }
+            Command::OpenIncident {
+                kind,
+                participant,
+                metrics,
+            } => {
+                if let Some(p) = participant {
+                    self.participant(p)?;
+                }
+                vec![ActEvent::IncidentOpened {
+                    incident: IncidentId(self.incidents.len() as u32 + 1),
+                    kind,
+                    participant,
+                    metrics: clean_metrics(metrics),
+                }]
+            }
+            Command::CloseIncident { incident, metrics } => {
+                let found = self
+                    .incidents
+                    .iter()
+                    .find(|i| i.id == incident)
+                    .ok_or(Error::UnknownIncident(incident))?;
+                if found.closed_at.is_some() {
+                    return Err(Error::IncidentAlreadyClosed(incident));
+                }
+                vec![ActEvent::IncidentClosed {
+                    incident,
+                    duration_ms: duration_ms(found.opened_at, now),
+                    metrics: clean_metrics(metrics),
+                }]
+            }
+            Command::Cancel(reason) => {
+                let mut events = self.close_open_incidents(now);
+                events.push(ActEvent::Cancelled { reason });
+                events
+            }
+        };
+        Ok(events)
+    }
+
+    fn close_open_incidents(&self, now: Timestamp) -> Vec<ActEvent> {
+        self.incidents
+            .iter()
+            .filter(|i| i.closed_at.is_none())
+            .map(|i| ActEvent::IncidentClosed {
+                incident: i.id,
+                duration_ms: duration_ms(i.opened_at, now),
+                metrics: Metrics::new(),
+            })
+            .collect()
+    }
+
+    /// Fold one event into the state, checking it is legal here. Used both
+    /// by [`Act::handle`] and to replay a trace.
+    pub fn apply(&mut self, event: &Event) -> Result<(), Error> {
+        let bad = |what: String| Error::InvalidTrace(format!("act {}: {what}", self.id));
+        match &event.body {
+            ActEvent::Requested { .. } => return Err(bad("a second request event".into())),
+            ActEvent::ParticipantRegistered(p) => {
+                if p.id.0 as usize != self.participants.len() + 1 {
+                    return Err(bad(format!("participant {} registered out of order", p.id)));
+                }
+                self.participants.push(p.clone());
+            }
+            ActEvent::PhaseEntered { phase } => {
+                let next_ok = matches!(
+                    (self.phase, phase),
+                    (Phase::Request, Phase::Preparation)
+                        | (Phase::Preparation, Phase::Performance)
+                        | (Phase::Performance, Phase::Conclusion)
+                );
+                if !next_ok {
+                    return Err(Error::IllegalTransition {
+                        phase: self.phase,
+                        action: "enter that phase",
+                    });
+                }
+                self.enter(*phase, event.at);
+            }
+            ActEvent::ConsentGiven(c) => self.consent.give(c, event.at),
+            ActEvent::ConsentWithdrawn { scopes, by } => {
+                self.consent.withdraw(scopes, *by, event.at)
+            }
+            ActEvent::IncidentOpened {
+                incident,
+                kind,
+                participant,
+                ..
+            } => {
+                if incident.0 as usize != self.incidents.len() + 1 {
+                    return Err(bad(format!("incident {incident} opened out of order")));
+                }
+                self.incidents.push(Incident {
+                    id: *incident,
+                    kind: *kind,
+                    participant: *participant,
+                    opened_at: event.at,
+                    closed_at: None,
+                });
+            }
+            ActEvent::IncidentClosed { incident, .. } => {
+                let i = self
+                    .incidents
+                    .iter_mut()
+                    .find(|i| i.id == *incident && i.closed_at.is_none())
+                    .ok_or_else(|| bad(format!("incident {incident} closed but not open")))?;
+                i.closed_at = Some(event.at);
+            }
+            ActEvent::Concluded(c) => {
+                if self.phase != Phase::Conclusion {
+                    return Err(Error::IllegalTransition {
+                        phase: self.phase,
+                        action: "conclude",
+                    });
+                }
+                self.conclusion = Some(c.clone());
+                self.enter(Phase::Closed, event.at);
+            }
+            ActEvent::Cancelled { reason } => {
+                if self.phase.is_terminal() {
+                    return Err(Error::IllegalTransition {
+                        phase: self.phase,
+                        action: "cancel",
+                    });
+                }
+                self.cancel_reason = Some(*reason);
+                self.enter(Phase::Cancelled, event.at);
+            }
+        }
+        Ok(())
+    }
+
+    fn enter(&mut self, phase: Phase, at: Timestamp) {
+        self.phase = phase;
+        self.phase_times.push((phase, at));
+    }
+
+    pub fn participant(&self, id: ParticipantId) -> Result<&Participant, Error> {
+        self.participants
+            .iter()
+            .find(|p| p.id == id)
+            .ok_or(Error::UnknownParticipant(id))
+    }
+
+    pub fn participant_with_role(&self, role: Role) -> Option<&Participant> {
+        self.participants.iter().find(|p| p.role == role)
+    }
+
+    /// When the act entered `phase`, if it did.
+    pub fn entered(&self, phase: Phase) -> Option<Timestamp> {
+        self.phase_times.iter().find(|(p, _)| *p == phase).map(|(_, t)| *t)
+    }
+
+    /// Media may flow only in performance, with consent to the act.
+    pub fn media_allowed(&self) -> bool {
+        self.phase == Phase::Performance && self.consent.allows_media()
+    }
+}

@@ -1,0 +1,86 @@
+//! The crate's one error type. Every message is a sentence an operator can
+//! act on; none carries personal data.
+
+use std::path::PathBuf;
+
+use crate::act::Phase;
+use crate::ids::ParticipantId;
+use crate::incident::IncidentId;
+use crate::participant::Role;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // --- The act's rules -------------------------------------------------
+    #[error("cannot {action} while the act is in the {phase} phase")]
+    IllegalTransition { phase: Phase, action: &'static str },
+    #[error("the patient has not consented to the act, so it cannot start")]
+    ConsentRequired,
+    #[error("consent refused: {0}")]
+    ConsentNotAllowed(&'static str),
+    #[error("participant {0} is not part of this act")]
+    UnknownParticipant(ParticipantId),
+    #[error("the act already has a participant in the role {0}")]
+    RoleTaken(Role),
+    #[error("the act already has {0} participants, the most a room holds")]
+    RoomFull(usize),
+    #[error("incident {0} does not exist in this act")]
+    UnknownIncident(IncidentId),
+    #[error("incident {0} is already closed")]
+    IncidentAlreadyClosed(IncidentId),
+
+    // --- Input -----------------------------------------------------------
+    #[error("invalid RPPS number: {0}")]
+    InvalidRpps(String),
+    #[error("{0}")]
+    InvalidInput(String),
+
+    // --- The trace and its store ------------------------------------------
+    #[error("no act {0} in the trace store")]
+    UnknownAct(String),
+    #[error(
+        "the act changed concurrently (expected {expected} events, found {found}); reload it and try again"
+    )]
+    Conflict { expected: u64, found: u64 },
+    #[error("the trace holds an event the act's rules reject: {0}")]
+    InvalidTrace(String),
+    #[error("{path} is not a teleconsult trace store, or is damaged: {reason}")]
+    NotATraceStore { path: PathBuf, reason: String },
+    #[error("the trace store at {path} failed: {reason}")]
+    Database { path: PathBuf, reason: String },
+    #[error("the trace store is closed")]
+    StoreClosed,
+
+    // --- Keys ------------------------------------------------------------
+    #[error("{0}")]
+    Key(String),
+    #[error(
+        "the data key does not match this trace store (store key id {expected}, given key id {given}); check TELECONSULT_DATA_KEY or the keys directory"
+    )]
+    WrongDataKey { expected: String, given: String },
+    #[error("sealed data could not be decrypted: wrong data key, or the sealed bytes were changed")]
+    Unseal,
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not encode or decode an event: {0}")]
+    Encoding(String),
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Encoding(e.to_string())
+    }
+}

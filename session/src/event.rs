@@ -1,0 +1,95 @@
+//! The events of an act: everything the trace records. Each is appended to
+//! the act's hash chain with its UTC time; see [`crate::trace`].
+//!
+//! Fields that identify a person or are medical are [`Pii`](crate::Pii) and
+//! are sealed at rest. Everything else (kinds, phases, roles, participant
+//! numbers, times, metrics) stays readable by an auditor without the data key.
+
+use serde::{Deserialize, Serialize};
+
+use crate::act::{ActKind, CancelReason, Phase};
+use crate::conclusion::Conclusion;
+use crate::consent::{Consent, ConsentScope};
+use crate::ids::ParticipantId;
+use crate::incident::{IncidentId, IncidentKind, Metrics};
+use crate::participant::Participant;
+use crate::timestamp::Timestamp;
+
+/// One event with the time it happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: Timestamp,
+    #[serde(flatten)]
+    pub body: ActEvent,
+}
+
+/// What happened. The serde tag (`type`) is also stored as the record's kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ActEvent {
+    /// The act was requested: the request phase (demande) begins.
+    /// `patient_present` is false for a téléexpertise held without the
+    /// patient, where a professional attests consent.
+    Requested { kind: ActKind, patient_present: bool },
+    /// A participant was registered with its role and identity.
+    ParticipantRegistered(Participant),
+    /// The act entered preparation, performance or conclusion.
+    PhaseEntered { phase: Phase },
+    ConsentGiven(Consent),
+    ConsentWithdrawn {
+        scopes: Vec<ConsentScope>,
+        by: ParticipantId,
+    },
+    IncidentOpened {
+        incident: IncidentId,
+        kind: IncidentKind,
+        participant: Option<ParticipantId>,
+        metrics: Metrics,
+    },
+    IncidentClosed {
+        incident: IncidentId,
+        /// Redundant with the two events' times, but what a reader wants.
+        duration_ms: u64,
+        metrics: Metrics,
+    },
+    /// The report and prescriptions were recorded; the act is closed.
+    Concluded(Conclusion),
+    Cancelled { reason: CancelReason },
+}
+
+impl ActEvent {
+    /// The stable name of the event's kind, as in the trace's `kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ActEvent::Requested { .. } => "requested",
+            ActEvent::ParticipantRegistered(_) => "participant_registered",
+            ActEvent::PhaseEntered { .. } => "phase_entered",
+            ActEvent::ConsentGiven(_) => "consent_given",
+            ActEvent::ConsentWithdrawn { .. } => "consent_withdrawn",
+            ActEvent::IncidentOpened { .. } => "incident_opened",
+            ActEvent::IncidentClosed { .. } => "incident_closed",
+            ActEvent::Concluded(_) => "concluded",
+            ActEvent::Cancelled { .. } => "cancelled",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_matches_serde_tag() {
+        let e = Event {
+            at: Timestamp::from_micros(1),
+            body: ActEvent::PhaseEntered {
+                phase: Phase::Preparation,
+            },
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], e.body.kind());
+        assert_eq!(v["at"], 1);
+        let back: Event = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+    }
+}

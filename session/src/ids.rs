@@ -1,0 +1,214 @@
+//! Identifiers of acts, participants and people.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Error;
+
+/// One telemedicine act. Random (UUID v4) so that ids reveal nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ActId(Uuid);
+
+impl ActId {
+    pub fn random() -> Self {
+        ActId(Uuid::new_v4())
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        ActId(Uuid::from_bytes(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Display for ActId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for ActId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Uuid::parse_str(s.trim())
+            .map(ActId)
+            .map_err(|_| Error::InvalidInput(format!("{s:?} is not an act id (a UUID)")))
+    }
+}
+
+/// A participant within one act: 1, 2, 3... in order of registration.
+/// Participants are referred to by this number in the trace, so that the
+/// person behind it appears once, sealed, in `ParticipantRegistered`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ParticipantId(pub u32);
+
+impl fmt::Display for ParticipantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "p{}", self.0)
+    }
+}
+
+/// A health professional's RPPS number (Répertoire partagé des
+/// professionnels de santé): 11 digits, the last a Luhn check digit.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Rpps(String);
+
+impl Rpps {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Rpps {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let s = s.trim();
+        if s.len() != 11 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::InvalidRpps(
+                "an RPPS number has exactly 11 digits".into(),
+            ));
+        }
+        if !luhn_valid(s) {
+            return Err(Error::InvalidRpps(
+                "the check digit (last digit) does not match; check for a typo".into(),
+            ));
+        }
+        Ok(Rpps(s.to_string()))
+    }
+}
+
+impl TryFrom<String> for Rpps {
+    type Error = Error;
+
+    fn try_from(s: String) -> Result<Self, Error> {
+        s.parse()
+    }
+}
+
+impl From<Rpps> for String {
+    fn from(r: Rpps) -> String {
+        r.0
+    }
+}
+
+/// Luhn (mod 10) over ASCII digits, check digit last.
+fn luhn_valid(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let d2 = d * 2;
+                if d2 > 9 { d2 - 9 } else { d2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// A pseudonymous patient id chosen by the professional (e.g. a file number
+/// in their own system). Never the patient's name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PatientAlias(String);
+
+impl PatientAlias {
+    pub const MAX_LEN: usize = 64;
+
+    /// A fresh random alias, for acts created without one.
+    pub fn random() -> Self {
+        let id = Uuid::new_v4().simple().to_string();
+        PatientAlias(format!("patient-{}", &id[..12]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for PatientAlias {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let s = s.trim();
+        let ok = !s.is_empty()
+            && s.len() <= Self::MAX_LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if ok {
+            Ok(PatientAlias(s.to_string()))
+        } else {
+            Err(Error::InvalidInput(format!(
+                "a patient alias has 1 to {} characters among letters, digits, '-', '_' and '.'",
+                Self::MAX_LEN
+            )))
+        }
+    }
+}
+
+impl TryFrom<String> for PatientAlias {
+    type Error = Error;
+
+    fn try_from(s: String) -> Result<Self, Error> {
+        s.parse()
+    }
+}
+
+impl From<PatientAlias> for String {
+    fn from(a: PatientAlias) -> String {
+        a.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpps_accepts_valid_luhn() {
+        // Fictitious numbers built to pass the check digit.
+        for n in ["10000000009", "10101010105", "12345678903"] {
+            assert!(n.parse::<Rpps>().is_ok(), "{n}");
+        }
+    }
+
+    #[test]
+    fn rpps_rejects_bad_input_with_a_reason() {
+        let e = "1234".parse::<Rpps>().unwrap_err().to_string();
+        assert!(e.contains("11 digits"), "{e}");
+        let e = "1000000000a".parse::<Rpps>().unwrap_err().to_string();
+        assert!(e.contains("11 digits"), "{e}");
+        let e = "10000000008".parse::<Rpps>().unwrap_err().to_string();
+        assert!(e.contains("check digit"), "{e}");
+    }
+
+    #[test]
+    fn patient_alias_rules() {
+        assert!("dossier-0042".parse::<PatientAlias>().is_ok());
+        assert!("".parse::<PatientAlias>().is_err());
+        assert!("a b".parse::<PatientAlias>().is_err());
+        assert!("x".repeat(65).parse::<PatientAlias>().is_err());
+        assert!(PatientAlias::random().as_str().starts_with("patient-"));
+    }
+
+    #[test]
+    fn act_id_round_trips() {
+        let id = ActId::random();
+        assert_eq!(id.to_string().parse::<ActId>().unwrap(), id);
+        assert!("nope".parse::<ActId>().is_err());
+    }
+}

@@ -1,0 +1,32 @@
+//! The telemedicine act and its trace.
+//!
+//! This crate is the domain: plain types, no async runtime and no sockets.
+//! - [`act`]: the act's lifecycle state machine ([`Act::handle`]);
+//! - [`participant`], [`consent`], [`incident`], [`conclusion`]: what an act
+//!   records, as decree 2010-1229 (art. R.6316-4) asks;
+//! - [`event`]: the typed events every change produces;
+//! - [`trace`]: the hash-chained, signed, partly sealed record of events;
+//! - [`store`]: where the trace lives (SQLite by default);
+//! - [`keys`]: the signing and data keys, kept outside the database.
+
+pub mod act;
+pub mod conclusion;
+pub mod consent;
+mod error;
+pub mod event;
+pub mod ids;
+pub mod incident;
+pub mod keys;
+pub mod participant;
+mod pii;
+pub mod store;
+pub mod timestamp;
+pub mod trace;
+
+pub use act::{Act, ActKind, CancelReason, Command, Phase};
+pub use error::Error;
+pub use event::{ActEvent, Event};
+pub use ids::{ActId, ParticipantId, PatientAlias, Rpps};
+pub use pii::{PII_KEY, Pii};
+pub use store::{DataDir, SqliteStore, TraceStore};
+pub use timestamp::Timestamp;

@@ -1,0 +1,157 @@
+//! Where the trace lives. [`TraceStore`] is the seam: the embedded default
+//! is [`SqliteStore`], one SQLite file in WAL mode; a PostgreSQL store can
+//! implement the same trait for deployments beyond one machine.
+
+mod sqlite;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use sqlite::{SqliteStore, StoreMode};
+
+use crate::Error;
+use crate::act::Act;
+use crate::event::Event;
+use crate::ids::ActId;
+use crate::keys::{DataKey, HeadSigner, KeyDir, TrustedKeys};
+use crate::trace::{Checkpoint, Head, TraceRecord, VerifyReport, verify};
+
+/// What an acknowledged append made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// Seq of the first event written.
+    pub first_seq: u64,
+    /// The act's new head.
+    pub head: Head,
+}
+
+/// An append-only store of trace records and checkpoints.
+pub trait TraceStore: Send + Sync {
+    /// Appends `events` to `act`'s chain and returns once they are durable.
+    ///
+    /// `expected_len` is how many events the caller believes the act has
+    /// (`Some(0)` for a new act); if the act has moved on, nothing is
+    /// written and [`Error::Conflict`] is returned. `None` appends blindly.
+    fn append(&self, act: ActId, expected_len: Option<u64>, events: Vec<Event>) -> Result<Appended, Error>;
+
+    /// The act's records in chain order.
+    fn records(&self, act: ActId) -> Result<Vec<TraceRecord>, Error>;
+
+    /// Every act with at least one record, in id order.
+    fn act_ids(&self) -> Result<Vec<ActId>, Error>;
+
+    /// All checkpoints in order.
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, Error>;
+}
+
+/// Rebuilds an act from its trace; also returns its event count, for the
+/// next append's `expected_len`.
+pub fn load_act(store: &dyn TraceStore, act: ActId, keys: &[DataKey]) -> Result<(Act, u64), Error> {
+    let records = store.records(act)?;
+    if records.is_empty() {
+        return Err(Error::UnknownAct(act.to_string()));
+    }
+    let events = records
+        .iter()
+        .map(|r| r.open(keys))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((Act::replay(act, &events)?, records.len() as u64))
+}
+
+/// Verifies the whole store, or one act, with public keys only.
+pub fn verify_store(store: &dyn TraceStore, trusted: &TrustedKeys, only: Option<ActId>) -> Result<VerifyReport, Error> {
+    let checkpoints = store.checkpoints()?;
+    let mut records = BTreeMap::new();
+    let ids = match only {
+        Some(act) => vec![act],
+        None => store.act_ids()?,
+    };
+    for act in ids {
+        records.insert(act, store.records(act)?);
+    }
+    if let Some(act) = only {
+        let known = !records.get(&act).is_none_or(Vec::is_empty)
+            || checkpoints.iter().any(|c| c.heads.iter().any(|h| h.act == act));
+        if !known {
+            return Err(Error::UnknownAct(act.to_string()));
+        }
+    }
+    Ok(verify(&checkpoints, &records, trusted, only))
+}
+
+/// A data directory: `trace.db` and its WAL, and the `keys/` directory.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+/// The keys a writer needs.
+#[derive(Debug)]
+pub struct WriterKeys {
+    pub signer: HeadSigner,
+    pub data: DataKey,
+    pub trusted: TrustedKeys,
+}
+
+impl DataDir {
+    pub const DB_FILE: &str = "trace.db";
+
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        DataDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join(Self::DB_FILE)
+    }
+
+    pub fn key_dir(&self) -> KeyDir {
+        KeyDir::new(self.root.join("keys"))
+    }
+
+    /// Opens the store for writing, creating the store and its keys on first
+    /// use. Never replaces an existing file.
+    pub fn open_writer(&self) -> Result<(SqliteStore, WriterKeys), Error> {
+        let db = self.db_path();
+        let keys = self.key_dir();
+        if !db.exists() {
+            if keys.path().join("signing.key").exists() {
+                return Err(Error::Key(format!(
+                    "{} holds keys but {} is missing; restore the trace store from backup, or use a new data directory",
+                    keys.path().display(),
+                    db.display()
+                )));
+            }
+            std::fs::create_dir_all(&self.root)
+                .map_err(|e| Error::io(format!("cannot create {}", self.root.display()), e))?;
+            keys.create(std::env::var_os(crate::keys::DATA_KEY_ENV).is_some())?;
+        }
+        let writer = WriterKeys {
+            signer: keys.signer()?,
+            data: keys.data_key()?,
+            trusted: keys.trusted()?,
+        };
+        if !writer.trusted.ids().any(|id| id == writer.signer.id()) {
+            return Err(Error::Key(format!(
+                "the signing key does not match {}",
+                keys.path().join("signing.pub").display()
+            )));
+        }
+        let store = SqliteStore::open(
+            &db,
+            StoreMode::Write {
+                signer: writer.signer.clone(),
+                data: writer.data.clone(),
+            },
+        )?;
+        Ok((store, writer))
+    }
+
+    /// Opens an existing store read-only; no key is needed.
+    pub fn open_reader(&self) -> Result<SqliteStore, Error> {
+        SqliteStore::open(&self.db_path(), StoreMode::Read)
+    }
+}

@@ -1,0 +1,622 @@
+//! The embedded trace store: one SQLite file in WAL mode.
+//!
+//! Schema (format `teleconsult-trace/1`):
+//!
+//! `meta(key TEXT PRIMARY KEY, value BLOB)`
+//! - `format`: the text `teleconsult-trace/1`;
+//! - `data_key_id`: the 8-byte id of the data key the store was created
+//!   with, so that a wrong key is refused before anything is written;
+//! - `created_at`: creation time, µs since the epoch.
+//!
+//! `events` (one row per [`TraceRecord`], primary key `(act, seq)`):
+//! `act` (16-byte UUID), `seq`, `at` (µs), `kind`, `public` (JSON bytes),
+//! `sealed` (AEAD blob, empty if none), `prev_hash`, `hash` (32 bytes each).
+//!
+//! `checkpoints` (one row per commit, see [`Checkpoint`]): `no`, `at`,
+//! `prev`, `heads` (see [`encode_heads`]), `key_id`, `signature`.
+//!
+//! Triggers refuse `UPDATE` and `DELETE` on both tables, which stops
+//! mistakes; the hash chain and signatures are what detect intent.
+//!
+//! **Group commit.** All appends go to one writer thread. It takes every
+//! request queued while the previous commit was syncing, writes them in one
+//! transaction with one checkpoint, and commits with one fsync of the WAL
+//! (`synchronous = FULL`). Each caller is answered only after that commit,
+//! so an acknowledged event is durable, and concurrent writers share fsyncs.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::{Appended, TraceStore};
+use crate::Error;
+use crate::event::Event;
+use crate::ids::ActId;
+use crate::keys::{DataKey, HeadSigner, KeyId};
+use crate::timestamp::Timestamp;
+use crate::trace::{Checkpoint, Hash, Head, TraceRecord, decode_heads, encode_heads, genesis};
+
+const FORMAT: &str = "teleconsult-trace/1";
+/// Most requests one commit takes; bounds a commit's latency.
+const MAX_BATCH: usize = 1024;
+/// How long a writer waits for another process holding the write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE events (
+    act BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    public BLOB NOT NULL,
+    sealed BLOB NOT NULL,
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (act, seq)
+) WITHOUT ROWID;
+CREATE TABLE checkpoints (
+    no INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    prev BLOB NOT NULL,
+    heads BLOB NOT NULL,
+    key_id BLOB NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'the trace is append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the trace is append-only'); END;
+CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints BEGIN SELECT RAISE(ABORT, 'the trace is append-only'); END;
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints BEGIN SELECT RAISE(ABORT, 'the trace is append-only'); END;
+";
+
+/// How a store is opened.
+#[derive(Debug)]
+pub enum StoreMode {
+    /// Appends allowed; creates the file if it does not exist.
+    Write { signer: HeadSigner, data: DataKey },
+    /// An existing store, read-only; needs no key.
+    Read,
+}
+
+struct AppendRequest {
+    act: ActId,
+    expected_len: Option<u64>,
+    events: Vec<Event>,
+    reply: SyncSender<Result<Appended, Error>>,
+}
+
+/// The SQLite trace store. Reads share one connection; appends go through
+/// the group-commit writer thread.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    reader: Mutex<Connection>,
+    writer: Option<Writer>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    tx: Mutex<Option<SyncSender<AppendRequest>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path, mode: StoreMode) -> Result<SqliteStore, Error> {
+        let exists = path.exists();
+        if exists {
+            check_file_header(path)?;
+        } else if matches!(mode, StoreMode::Read) {
+            return Err(Error::NotATraceStore {
+                path: path.into(),
+                reason: "the file does not exist".into(),
+            });
+        }
+        match mode {
+            StoreMode::Read => {
+                let reader = open_conn(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+                check_meta(path, &reader, None)?;
+                Ok(SqliteStore {
+                    path: path.into(),
+                    reader: Mutex::new(reader),
+                    writer: None,
+                })
+            }
+            StoreMode::Write { signer, data } => {
+                let flags = if exists {
+                    OpenFlags::SQLITE_OPEN_READ_WRITE
+                } else {
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+                };
+                let conn = open_conn(path, flags)?;
+                let db_err = |e: rusqlite::Error| db_error(path, e);
+                conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+                if !exists {
+                    create_schema(path, &conn, &data)?;
+                }
+                check_meta(path, &conn, Some(&data))?;
+                let reader = open_conn(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+                let (tx, rx) = mpsc::sync_channel::<AppendRequest>(MAX_BATCH);
+                let state = WriterState {
+                    path: path.into(),
+                    conn,
+                    signer,
+                    data,
+                };
+                let thread = std::thread::Builder::new()
+                    .name("trace-writer".into())
+                    .spawn(move || state.run(rx))
+                    .map_err(|e| Error::io("cannot start the trace writer thread", e))?;
+                Ok(SqliteStore {
+                    path: path.into(),
+                    reader: Mutex::new(reader),
+                    writer: Some(Writer {
+                        tx: Mutex::new(Some(tx)),
+                        thread: Mutex::new(Some(thread)),
+                    }),
+                })
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs SQLite's own structural check (`PRAGMA quick_check`).
+    pub fn check_file(&self) -> Result<(), Error> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let result: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if result == "ok" {
+            Ok(())
+        } else {
+            Err(Error::NotATraceStore {
+                path: self.path.clone(),
+                reason: format!("SQLite reports damage: {result}"),
+            })
+        }
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        db_error(&self.path, e)
+    }
+
+    /// Stops the writer after the queued appends are committed.
+    pub fn close(&self) {
+        if let Some(w) = &self.writer {
+            w.tx.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(t) = w.thread.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl TraceStore for SqliteStore {
+    fn append(&self, act: ActId, expected_len: Option<u64>, events: Vec<Event>) -> Result<Appended, Error> {
+        if events.is_empty() {
+            return Err(Error::InvalidInput("nothing to append".into()));
+        }
+        let writer = self.writer.as_ref().ok_or_else(|| Error::Database {
+            path: self.path.clone(),
+            reason: "the store is open read-only".into(),
+        })?;
+        let tx = writer
+            .tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(Error::StoreClosed)?;
+        let (reply, answer) = mpsc::sync_channel(1);
+        tx.send(AppendRequest {
+            act,
+            expected_len,
+            events,
+            reply,
+        })
+        .map_err(|_| Error::StoreClosed)?;
+        answer.recv().map_err(|_| Error::StoreClosed)?
+    }
+
+    fn records(&self, act: ActId) -> Result<Vec<TraceRecord>, Error> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, at, kind, public, sealed, prev_hash, hash FROM events WHERE act = ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![act.as_bytes()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                    r.get::<_, Vec<u8>>(5)?,
+                    r.get::<_, Vec<u8>>(6)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, at, kind, public, sealed, prev, hash) = row.map_err(|e| self.err(e))?;
+            out.push(TraceRecord {
+                act,
+                seq: seq as u64,
+                at: Timestamp::from_micros(at),
+                kind,
+                public,
+                sealed,
+                // A wrong length is itself tampering; verification reports
+                // it as a hash mismatch rather than failing the read.
+                prev_hash: to_hash(&prev),
+                hash: to_hash(&hash),
+            });
+        }
+        Ok(out)
+    }
+
+    fn act_ids(&self) -> Result<Vec<ActId>, Error> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stmt = conn
+            .prepare_cached("SELECT DISTINCT act FROM events ORDER BY act")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let bytes = row.map_err(|e| self.err(e))?;
+            let id: [u8; 16] = bytes.as_slice().try_into().map_err(|_| Error::NotATraceStore {
+                path: self.path.clone(),
+                reason: "an event has a malformed act id".into(),
+            })?;
+            out.push(ActId::from_bytes(id));
+        }
+        Ok(out)
+    }
+
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, Error> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        read_checkpoints(&conn, "SELECT no, at, prev, heads, key_id, signature FROM checkpoints ORDER BY no")
+            .map_err(|e| self.err(e))
+    }
+}
+
+fn read_checkpoints(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<Checkpoint>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map([], |r| {
+        let heads: Vec<u8> = r.get(3)?;
+        let key_id: Vec<u8> = r.get(4)?;
+        let sig: Vec<u8> = r.get(5)?;
+        let mut kid = [0u8; 8];
+        if key_id.len() == 8 {
+            kid.copy_from_slice(&key_id);
+        }
+        let mut signature = [0u8; 64];
+        if sig.len() == 64 {
+            signature.copy_from_slice(&sig);
+        }
+        Ok(Checkpoint {
+            no: r.get::<_, i64>(0)? as u64,
+            at: Timestamp::from_micros(r.get(1)?),
+            prev: to_hash(&r.get::<_, Vec<u8>>(2)?),
+            // Malformed heads verify as an empty list, whose signature fails.
+            heads: decode_heads(&heads).unwrap_or_default(),
+            key_id: KeyId(kid),
+            signature,
+        })
+    })?;
+    rows.collect()
+}
+
+fn to_hash(bytes: &[u8]) -> Hash {
+    let mut h = [0u8; 32];
+    if bytes.len() == 32 {
+        h.copy_from_slice(bytes);
+    }
+    h
+}
+
+fn open_conn(path: &Path, flags: OpenFlags) -> Result<Connection, Error> {
+    let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| db_error(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| db_error(path, e))?;
+    Ok(conn)
+}
+
+/// Refuses files that are not SQLite databases, or that are shorter than
+/// their header says, before SQLite is let near them.
+fn check_file_header(path: &Path) -> Result<(), Error> {
+    let not_store = |reason: String| Error::NotATraceStore {
+        path: path.into(),
+        reason,
+    };
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    let len = f
+        .metadata()
+        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?
+        .len();
+    let mut header = [0u8; 100];
+    if len < 100 || f.read_exact(&mut header).is_err() {
+        return Err(not_store(format!("the file is only {len} bytes long (truncated or empty)")));
+    }
+    if &header[..16] != b"SQLite format 3\0" {
+        return Err(not_store("the file is not an SQLite database".into()));
+    }
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65536u64,
+        n => u64::from(n),
+    };
+    let pages = u64::from(u32::from_be_bytes([header[28], header[29], header[30], header[31]]));
+    let size_valid = header[24..28] == header[92..96];
+    if size_valid && len < page_size * pages {
+        return Err(not_store(format!(
+            "the file is truncated: its header says {} bytes, it holds {len}",
+            page_size * pages
+        )));
+    }
+    Ok(())
+}
+
+fn create_schema(path: &Path, conn: &Connection, data: &DataKey) -> Result<(), Error> {
+    let batch = format!(
+        "BEGIN; {SCHEMA} INSERT INTO meta VALUES ('format', '{FORMAT}'); COMMIT;"
+    );
+    conn.execute_batch(&batch).map_err(|e| db_error(path, e))?;
+    conn.execute(
+        "INSERT INTO meta VALUES ('data_key_id', ?1), ('created_at', ?2)",
+        params![data.id().0.as_slice(), Timestamp::now().as_micros()],
+    )
+    .map_err(|e| db_error(path, e))?;
+    Ok(())
+}
+
+/// Checks the file is a trace store of a known format and, when a data
+/// key is given, that it is the store's.
+fn check_meta(path: &Path, conn: &Connection, data: Option<&DataKey>) -> Result<(), Error> {
+    let format: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| r.get(0))
+        .optional()
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => {
+                Error::NotATraceStore {
+                    path: path.into(),
+                    reason: "it is an SQLite database without the trace tables".into(),
+                }
+            }
+            other => db_error(path, other),
+        })?;
+    match format.as_deref() {
+        Some(FORMAT) => {}
+        Some(other) => {
+            return Err(Error::NotATraceStore {
+                path: path.into(),
+                reason: format!("unknown format {other:?}; this program reads {FORMAT}"),
+            });
+        }
+        None => {
+            return Err(Error::NotATraceStore {
+                path: path.into(),
+                reason: "its format marker is missing".into(),
+            });
+        }
+    }
+    if let Some(data) = data {
+        let id: Vec<u8> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'data_key_id'", [], |r| r.get(0))
+            .map_err(|e| db_error(path, e))?;
+        if id.as_slice() != data.id().0 {
+            return Err(Error::WrongDataKey {
+                expected: hex::encode(&id),
+                given: data.id().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn db_error(path: &Path, e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode;
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        match f.code {
+            ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
+                return Error::NotATraceStore {
+                    path: path.into(),
+                    reason: format!("SQLite reports: {e}"),
+                };
+            }
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                return Error::Database {
+                    path: path.into(),
+                    reason: "another process holds the database lock for too long".into(),
+                };
+            }
+            _ => {}
+        }
+    }
+    Error::Database {
+        path: path.into(),
+        reason: e.to_string(),
+    }
+}
+
+/// The writer thread's state.
+struct WriterState {
+    path: PathBuf,
+    conn: Connection,
+    signer: HeadSigner,
+    data: DataKey,
+}
+
+impl WriterState {
+    fn run(mut self, rx: Receiver<AppendRequest>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            let results = self.commit(&batch);
+            for (req, result) in batch.into_iter().zip(results) {
+                let _ = req.reply.send(result);
+            }
+        }
+    }
+
+    /// Writes a batch in one transaction. A request that fails its own
+    /// checks is rolled back alone; if the commit fails, all fail.
+    fn commit(&mut self, batch: &[AppendRequest]) -> Vec<Result<Appended, Error>> {
+        match self.try_commit(batch) {
+            Ok(results) => results,
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                let reason = e.to_string();
+                tracing::error!(error = %reason, "trace commit failed");
+                batch
+                    .iter()
+                    .map(|_| {
+                        Err(Error::Database {
+                            path: self.path.clone(),
+                            reason: reason.clone(),
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn try_commit(&mut self, batch: &[AppendRequest]) -> Result<Vec<Result<Appended, Error>>, Error> {
+        let path = self.path.clone();
+        let err = |e: rusqlite::Error| db_error(&path, e);
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+        let mut heads: HashMap<ActId, (u64, Hash)> = HashMap::new();
+        let mut results = Vec::with_capacity(batch.len());
+        for req in batch {
+            self.conn.execute_batch("SAVEPOINT req").map_err(err)?;
+            match self.append_one(req, &mut heads) {
+                Ok(a) => {
+                    self.conn.execute_batch("RELEASE req").map_err(err)?;
+                    results.push(Ok(a));
+                }
+                Err(e) => {
+                    self.conn
+                        .execute_batch("ROLLBACK TO req; RELEASE req")
+                        .map_err(err)?;
+                    if matches!(e, Error::Database { .. } | Error::NotATraceStore { .. }) {
+                        return Err(e);
+                    }
+                    results.push(Err(e));
+                }
+            }
+        }
+        if heads.is_empty() {
+            self.conn.execute_batch("ROLLBACK").map_err(err)?;
+            return Ok(results);
+        }
+        let last = read_checkpoints(
+            &self.conn,
+            "SELECT no, at, prev, heads, key_id, signature FROM checkpoints ORDER BY no DESC LIMIT 1",
+        )
+        .map_err(err)?;
+        let (no, prev) = match last.first() {
+            Some(c) => (c.no + 1, c.digest()),
+            None => (1, [0; 32]),
+        };
+        let heads: Vec<Head> = heads
+            .into_iter()
+            .map(|(act, (seq, hash))| Head { act, seq, hash })
+            .collect();
+        let c = Checkpoint::sign(no, Timestamp::now(), prev, heads, &self.signer);
+        self.conn
+            .prepare_cached("INSERT INTO checkpoints (no, at, prev, heads, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .and_then(|mut s| {
+                s.execute(params![
+                    c.no as i64,
+                    c.at.as_micros(),
+                    c.prev.as_slice(),
+                    encode_heads(&c.heads),
+                    c.key_id.0.as_slice(),
+                    c.signature.as_slice()
+                ])
+            })
+            .map_err(err)?;
+        self.conn.execute_batch("COMMIT").map_err(err)?;
+        Ok(results)
+    }
+
+    fn append_one(&mut self, req: &AppendRequest, heads: &mut HashMap<ActId, (u64, Hash)>) -> Result<Appended, Error> {
+        let path = self.path.clone();
+        let err = |e: rusqlite::Error| db_error(&path, e);
+        let (mut seq, mut prev) = match heads.get(&req.act) {
+            Some(h) => *h,
+            None => self
+                .conn
+                .prepare_cached("SELECT seq, hash FROM events WHERE act = ?1 ORDER BY seq DESC LIMIT 1")
+                .and_then(|mut s| {
+                    s.query_row(params![req.act.as_bytes()], |r| {
+                        Ok((r.get::<_, i64>(0)? as u64, to_hash(&r.get::<_, Vec<u8>>(1)?)))
+                    })
+                    .optional()
+                })
+                .map_err(err)?
+                .unwrap_or((0, genesis(req.act))),
+        };
+        if let Some(expected) = req.expected_len
+            && expected != seq
+        {
+            return Err(Error::Conflict {
+                expected,
+                found: seq,
+            });
+        }
+        let first_seq = seq + 1;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO events (act, seq, at, kind, public, sealed, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(err)?;
+        for event in &req.events {
+            seq += 1;
+            let r = TraceRecord::build(req.act, seq, &prev, event, &self.data)?;
+            stmt.execute(params![
+                req.act.as_bytes(),
+                seq as i64,
+                r.at.as_micros(),
+                r.kind,
+                r.public,
+                r.sealed,
+                r.prev_hash.as_slice(),
+                r.hash.as_slice()
+            ])
+            .map_err(err)?;
+            prev = r.hash;
+        }
+        heads.insert(req.act, (seq, prev));
+        Ok(Appended {
+            first_seq,
+            head: Head {
+                act: req.act,
+                seq,
+                hash: prev,
+            },
+        })
+    }
+}
