@@ -119,7 +119,10 @@ pub enum CancelReason {
 pub enum Command {
     /// Register a participant. At most one patient, one requester and one
     /// expert, and at most [`Act::MAX_PARTICIPANTS`] in all.
-    Register { role: Role, identity: Identity },
+    Register {
+        role: Role,
+        identity: Identity,
+    },
     /// Request → preparation.
     Prepare,
     GiveConsent(Consent),
@@ -199,7 +202,12 @@ impl Act {
     pub const MAX_PARTICIPANTS: usize = 4;
 
     /// Open a new act in the request phase; returns it with its first event.
-    pub fn request(id: ActId, kind: ActKind, patient_present: bool, now: Timestamp) -> (Act, Event) {
+    pub fn request(
+        id: ActId,
+        kind: ActKind,
+        patient_present: bool,
+        now: Timestamp,
+    ) -> (Act, Event) {
         let patient_present = patient_present || kind == ActKind::Teleconsultation;
         let event = Event {
             at: now,
@@ -225,9 +233,9 @@ impl Act {
 
     /// Rebuild an act from its events, checking each against the rules.
     pub fn replay(id: ActId, events: &[Event]) -> Result<Act, Error> {
-        let (first, rest) = events.split_first().ok_or_else(|| {
-            Error::InvalidTrace(format!("act {id} has no events"))
-        })?;
+        let (first, rest) = events
+            .split_first()
+            .ok_or_else(|| Error::InvalidTrace(format!("act {id} has no events")))?;
         let ActEvent::Requested {
             kind,
             patient_present,
@@ -249,7 +257,10 @@ impl Act {
     /// On error nothing changes.
     pub fn handle(&mut self, command: Command, now: Timestamp) -> Result<Vec<Event>, Error> {
         let bodies = self.decide(command, now)?;
-        let events: Vec<Event> = bodies.into_iter().map(|body| Event { at: now, body }).collect();
+        let events: Vec<Event> = bodies
+            .into_iter()
+            .map(|body| Event { at: now, body })
+            .collect();
         let mut next = self.clone();
         for e in &events {
             next.apply(e)?;
@@ -268,13 +279,18 @@ impl Act {
         }
         let events = match command {
             Command::Register { role, identity } => {
-                if !matches!(self.phase, Phase::Request | Phase::Preparation | Phase::Performance) {
+                if !matches!(
+                    self.phase,
+                    Phase::Request | Phase::Preparation | Phase::Performance
+                ) {
                     return Err(illegal(&Command::Register { role, identity }));
                 }
                 let matches_role = matches!(
                     (&identity, role),
-                    (Identity::Professional { .. }, Role::Requester | Role::Expert)
-                        | (Identity::Patient { .. }, Role::Patient)
+                    (
+                        Identity::Professional { .. },
+                        Role::Requester | Role::Expert
+                    ) | (Identity::Patient { .. }, Role::Patient)
                         | (Identity::Companion { .. }, Role::Companion)
                 );
                 if !matches_role {
@@ -289,7 +305,11 @@ impl Act {
                     return Err(Error::RoomFull(Self::MAX_PARTICIPANTS));
                 }
                 let id = ParticipantId(self.participants.len() as u32 + 1);
-                vec![ActEvent::ParticipantRegistered(Participant { id, role, identity })]
+                vec![ActEvent::ParticipantRegistered(Participant {
+                    id,
+                    role,
+                    identity,
+                })]
             }
             Command::Prepare => {
                 if self.phase != Phase::Request {
@@ -301,7 +321,9 @@ impl Act {
             }
             Command::GiveConsent(consent) => {
                 if consent.scopes.is_empty() {
-                    return Err(Error::InvalidInput("a consent names at least one scope".into()));
+                    return Err(Error::InvalidInput(
+                        "a consent names at least one scope".into(),
+                    ));
                 }
                 let giver = self.participant(consent.given_by)?;
                 match &consent.method {
@@ -327,12 +349,17 @@ impl Act {
             }
             Command::WithdrawConsent { scopes, by } => {
                 self.participant(by)?;
-                let granted: Vec<ConsentScope> =
-                    scopes.into_iter().filter(|s| self.consent.has(*s)).collect();
+                let granted: Vec<ConsentScope> = scopes
+                    .into_iter()
+                    .filter(|s| self.consent.has(*s))
+                    .collect();
                 if granted.is_empty() {
                     return Err(Error::ConsentNotAllowed("there is no consent to withdraw"));
                 }
-                vec![ActEvent::ConsentWithdrawn { scopes: granted, by }]
+                vec![ActEvent::ConsentWithdrawn {
+                    scopes: granted,
+                    by,
+                }]
             }
             Command::StartPerformance => {
                 if self.phase != Phase::Preparation {
@@ -528,7 +555,10 @@ impl Act {
 
     /// When the act entered `phase`, if it did.
     pub fn entered(&self, phase: Phase) -> Option<Timestamp> {
-        self.phase_times.iter().find(|(p, _)| *p == phase).map(|(_, t)| *t)
+        self.phase_times
+            .iter()
+            .find(|(p, _)| *p == phase)
+            .map(|(_, t)| *t)
     }
 
     /// Media may flow only in performance, with consent to the act.

@@ -24,7 +24,10 @@ pub enum ConsentMethod {
     /// The patient (or their companion) accepted on screen. `text_sha256` is
     /// the SHA-256 of the exact text shown, so the wording can be proven
     /// later; `language` is the language it was shown in (`fr`, `en`).
-    Electronic { text_sha256: String, language: String },
+    Electronic {
+        text_sha256: String,
+        language: String,
+    },
     /// A professional attests that the absent patient consented (a
     /// téléexpertise without the patient).
     AttestedByProfessional { text_sha256: String },
@@ -102,7 +105,10 @@ mod tests {
         let mut l = ConsentLedger::default();
         assert!(!l.allows_media());
         l.give(
-            &consent(vec![ConsentScope::TelemedicineAct, ConsentScope::DataHosting]),
+            &consent(vec![
+                ConsentScope::TelemedicineAct,
+                ConsentScope::DataHosting,
+            ]),
             Timestamp::from_micros(1),
         );
         assert!(l.allows_media());

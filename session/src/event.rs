@@ -30,11 +30,16 @@ pub enum ActEvent {
     /// The act was requested: the request phase (demande) begins.
     /// `patient_present` is false for a téléexpertise held without the
     /// patient, where a professional attests consent.
-    Requested { kind: ActKind, patient_present: bool },
+    Requested {
+        kind: ActKind,
+        patient_present: bool,
+    },
     /// A participant was registered with its role and identity.
     ParticipantRegistered(Participant),
     /// The act entered preparation, performance or conclusion.
-    PhaseEntered { phase: Phase },
+    PhaseEntered {
+        phase: Phase,
+    },
     ConsentGiven(Consent),
     ConsentWithdrawn {
         scopes: Vec<ConsentScope>,
@@ -54,7 +59,9 @@ pub enum ActEvent {
     },
     /// The report and prescriptions were recorded; the act is closed.
     Concluded(Conclusion),
-    Cancelled { reason: CancelReason },
+    Cancelled {
+        reason: CancelReason,
+    },
 }
 
 impl ActEvent {

@@ -7,7 +7,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-
 /// Numbers an incident is opened or closed with (loss %, RTT ms, ...).
 /// Non-finite values are dropped, since the trace stores JSON.
 pub type Metrics = BTreeMap<String, f64>;

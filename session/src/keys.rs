@@ -41,7 +41,10 @@ pub struct KeyId(pub [u8; 8]);
 
 impl KeyId {
     fn of(domain: &[u8], bytes: &[u8]) -> KeyId {
-        let d = Sha256::new().chain_update(domain).chain_update(bytes).finalize();
+        let d = Sha256::new()
+            .chain_update(domain)
+            .chain_update(bytes)
+            .finalize();
         let mut id = [0u8; 8];
         id.copy_from_slice(&d[..8]);
         KeyId(id)
@@ -110,7 +113,10 @@ pub struct TrustedKeys {
 impl TrustedKeys {
     pub fn new(keys: impl IntoIterator<Item = VerifyingKey>) -> TrustedKeys {
         TrustedKeys {
-            keys: keys.into_iter().map(|k| (key_id_of_public(&k), k)).collect(),
+            keys: keys
+                .into_iter()
+                .map(|k| (key_id_of_public(&k), k))
+                .collect(),
         }
     }
 
@@ -129,11 +135,10 @@ impl TrustedKeys {
 
     /// Checks `signature` over `digest` with the key named `id`.
     pub fn verify(&self, id: KeyId, digest: &[u8; 32], signature: &[u8; 64]) -> Result<(), String> {
-        let (_, key) = self
-            .keys
-            .iter()
-            .find(|(k, _)| *k == id)
-            .ok_or_else(|| format!("signed with key {id}, which is not among the trusted keys"))?;
+        let (_, key) =
+            self.keys.iter().find(|(k, _)| *k == id).ok_or_else(|| {
+                format!("signed with key {id}, which is not among the trusted keys")
+            })?;
         key.verify_strict(digest, &Signature::from_bytes(signature))
             .map_err(|_| "the signature does not match".to_string())
     }
@@ -141,7 +146,9 @@ impl TrustedKeys {
 
 impl fmt::Debug for TrustedKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.keys.iter().map(|(id, _)| id)).finish()
+        f.debug_list()
+            .entries(self.keys.iter().map(|(id, _)| id))
+            .finish()
     }
 }
 
@@ -226,8 +233,7 @@ impl KeyDir {
     /// Creates the signing key, and the data key unless one is in the
     /// environment. Fails if any key file already exists.
     pub fn create(&self, data_key_from_env: bool) -> Result<(), Error> {
-        fs::create_dir_all(&self.path)
-            .map_err(|e| Error::io(format!("cannot create {}", self.path.display()), e))?;
+        create_private_dir(&self.path)?;
         let signer = HeadSigner::generate()?;
         write_new(
             &self.file("signing.key"),
@@ -249,9 +255,8 @@ impl KeyDir {
     pub fn signer(&self) -> Result<HeadSigner, Error> {
         let path = self.file("signing.key");
         let text = read_secret(&path)?;
-        let seed = parse_key32(&text).ok_or_else(|| {
-            Error::Key(format!("{} does not hold a 32-byte key", path.display()))
-        })?;
+        let seed = parse_key32(&text)
+            .ok_or_else(|| Error::Key(format!("{} does not hold a 32-byte key", path.display())))?;
         Ok(HeadSigner::from_seed(seed))
     }
 
@@ -261,7 +266,10 @@ impl KeyDir {
         if let Ok(entries) = fs::read_dir(self.file("retired")) {
             let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
             paths.sort();
-            for p in paths.iter().filter(|p| p.extension().is_some_and(|x| x == "pub")) {
+            for p in paths
+                .iter()
+                .filter(|p| p.extension().is_some_and(|x| x == "pub"))
+            {
                 keys.push(read_public(p)?);
             }
         }
@@ -293,14 +301,20 @@ fn read_secret(path: &Path) -> Result<Zeroizing<String>, Error> {
 }
 
 fn read_public(path: &Path) -> Result<VerifyingKey, Error> {
-    let text = fs::read_to_string(path).map_err(|e| {
-        Error::io(format!("cannot read the public key {}", path.display()), e)
-    })?;
+    let text = fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("cannot read the public key {}", path.display()), e))?;
     let bytes = parse_key32(&text).ok_or_else(|| {
-        Error::Key(format!("{} does not hold a 32-byte public key", path.display()))
+        Error::Key(format!(
+            "{} does not hold a 32-byte public key",
+            path.display()
+        ))
     })?;
-    VerifyingKey::from_bytes(&bytes)
-        .map_err(|_| Error::Key(format!("{} is not a valid Ed25519 public key", path.display())))
+    VerifyingKey::from_bytes(&bytes).map_err(|_| {
+        Error::Key(format!(
+            "{} is not a valid Ed25519 public key",
+            path.display()
+        ))
+    })
 }
 
 /// Writes a new file with `mode`, refusing to replace an existing one.
@@ -314,9 +328,9 @@ fn write_new(path: &Path, content: &str, mode: u32) -> Result<(), Error> {
     }
     #[cfg(not(unix))]
     let _ = mode;
-    let mut f = opts.open(path).map_err(|e| {
-        Error::io(format!("cannot create the key file {}", path.display()), e)
-    })?;
+    let mut f = opts
+        .open(path)
+        .map_err(|e| Error::io(format!("cannot create the key file {}", path.display()), e))?;
     f.write_all(content.as_bytes())
         .and_then(|_| f.write_all(b"\n"))
         .and_then(|_| f.sync_all())
@@ -329,6 +343,22 @@ pub(crate) fn sync_dir(path: &Path) -> Result<(), Error> {
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(format!("cannot sync {}", path.display()), e))?;
     Ok(())
+}
+
+/// Creates `dir` readable by its owner only, if it does not exist yet.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))
 }
 
 #[cfg(test)]
@@ -367,7 +397,9 @@ mod tests {
         bad[0] ^= 1;
         assert!(trusted.verify(signer.id(), &digest, &bad).is_err());
         let other = HeadSigner::generate().unwrap();
-        let e = trusted.verify(other.id(), &digest, &other.sign(&digest)).unwrap_err();
+        let e = trusted
+            .verify(other.id(), &digest, &other.sign(&digest))
+            .unwrap_err();
         assert!(e.contains("not among the trusted keys"));
     }
 
@@ -382,7 +414,10 @@ mod tests {
     fn data_key_parses_hex_and_base64() {
         let hex_key = "11".repeat(32);
         let b64 = base64::engine::general_purpose::STANDARD.encode([0x11u8; 32]);
-        assert_eq!(DataKey::parse(&hex_key).unwrap().id(), DataKey::parse(&b64).unwrap().id());
+        assert_eq!(
+            DataKey::parse(&hex_key).unwrap().id(),
+            DataKey::parse(&b64).unwrap().id()
+        );
         assert!(DataKey::parse("short").is_err());
     }
 }

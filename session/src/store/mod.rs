@@ -32,7 +32,12 @@ pub trait TraceStore: Send + Sync {
     /// `expected_len` is how many events the caller believes the act has
     /// (`Some(0)` for a new act); if the act has moved on, nothing is
     /// written and [`Error::Conflict`] is returned. `None` appends blindly.
-    fn append(&self, act: ActId, expected_len: Option<u64>, events: Vec<Event>) -> Result<Appended, Error>;
+    fn append(
+        &self,
+        act: ActId,
+        expected_len: Option<u64>,
+        events: Vec<Event>,
+    ) -> Result<Appended, Error>;
 
     /// The act's records in chain order.
     fn records(&self, act: ActId) -> Result<Vec<TraceRecord>, Error>;
@@ -59,7 +64,11 @@ pub fn load_act(store: &dyn TraceStore, act: ActId, keys: &[DataKey]) -> Result<
 }
 
 /// Verifies the whole store, or one act, with public keys only.
-pub fn verify_store(store: &dyn TraceStore, trusted: &TrustedKeys, only: Option<ActId>) -> Result<VerifyReport, Error> {
+pub fn verify_store(
+    store: &dyn TraceStore,
+    trusted: &TrustedKeys,
+    only: Option<ActId>,
+) -> Result<VerifyReport, Error> {
     let checkpoints = store.checkpoints()?;
     let mut records = BTreeMap::new();
     let ids = match only {
@@ -71,7 +80,9 @@ pub fn verify_store(store: &dyn TraceStore, trusted: &TrustedKeys, only: Option<
     }
     if let Some(act) = only {
         let known = !records.get(&act).is_none_or(Vec::is_empty)
-            || checkpoints.iter().any(|c| c.heads.iter().any(|h| h.act == act));
+            || checkpoints
+                .iter()
+                .any(|c| c.heads.iter().any(|h| h.act == act));
         if !known {
             return Err(Error::UnknownAct(act.to_string()));
         }
@@ -125,9 +136,11 @@ impl DataDir {
                     db.display()
                 )));
             }
-            std::fs::create_dir_all(&self.root)
-                .map_err(|e| Error::io(format!("cannot create {}", self.root.display()), e))?;
+            crate::keys::create_private_dir(&self.root)?;
             keys.create(std::env::var_os(crate::keys::DATA_KEY_ENV).is_some())?;
+        } else {
+            // Refuse a damaged or foreign file before touching any key.
+            drop(SqliteStore::open(&db, StoreMode::Read)?);
         }
         let writer = WriterKeys {
             signer: keys.signer()?,

@@ -135,7 +135,8 @@ impl SqliteStore {
                 };
                 let conn = open_conn(path, flags)?;
                 let db_err = |e: rusqlite::Error| db_error(path, e);
-                conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+                conn.pragma_update(None, "journal_mode", "WAL")
+                    .map_err(db_err)?;
                 if !exists {
                     create_schema(path, &conn, &data)?;
                 }
@@ -192,7 +193,12 @@ impl SqliteStore {
     pub fn close(&self) {
         if let Some(w) = &self.writer {
             w.tx.lock().unwrap_or_else(PoisonError::into_inner).take();
-            if let Some(t) = w.thread.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            if let Some(t) = w
+                .thread
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+            {
                 let _ = t.join();
             }
         }
@@ -206,7 +212,12 @@ impl Drop for SqliteStore {
 }
 
 impl TraceStore for SqliteStore {
-    fn append(&self, act: ActId, expected_len: Option<u64>, events: Vec<Event>) -> Result<Appended, Error> {
+    fn append(
+        &self,
+        act: ActId,
+        expected_len: Option<u64>,
+        events: Vec<Event>,
+    ) -> Result<Appended, Error> {
         if events.is_empty() {
             return Err(Error::InvalidInput("nothing to append".into()));
         }
@@ -281,10 +292,13 @@ impl TraceStore for SqliteStore {
         let mut out = Vec::new();
         for row in rows {
             let bytes = row.map_err(|e| self.err(e))?;
-            let id: [u8; 16] = bytes.as_slice().try_into().map_err(|_| Error::NotATraceStore {
-                path: self.path.clone(),
-                reason: "an event has a malformed act id".into(),
-            })?;
+            let id: [u8; 16] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::NotATraceStore {
+                    path: self.path.clone(),
+                    reason: "an event has a malformed act id".into(),
+                })?;
             out.push(ActId::from_bytes(id));
         }
         Ok(out)
@@ -292,8 +306,11 @@ impl TraceStore for SqliteStore {
 
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, Error> {
         let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        read_checkpoints(&conn, "SELECT no, at, prev, heads, key_id, signature FROM checkpoints ORDER BY no")
-            .map_err(|e| self.err(e))
+        read_checkpoints(
+            &conn,
+            "SELECT no, at, prev, heads, key_id, signature FROM checkpoints ORDER BY no",
+        )
+        .map_err(|e| self.err(e))
     }
 }
 
@@ -335,7 +352,8 @@ fn to_hash(bytes: &[u8]) -> Hash {
 fn open_conn(path: &Path, flags: OpenFlags) -> Result<Connection, Error> {
     let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(|e| db_error(path, e))?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| db_error(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| db_error(path, e))?;
     Ok(conn)
 }
 
@@ -346,14 +364,17 @@ fn check_file_header(path: &Path) -> Result<(), Error> {
         path: path.into(),
         reason,
     };
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
     let len = f
         .metadata()
         .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?
         .len();
     let mut header = [0u8; 100];
     if len < 100 || f.read_exact(&mut header).is_err() {
-        return Err(not_store(format!("the file is only {len} bytes long (truncated or empty)")));
+        return Err(not_store(format!(
+            "the file is only {len} bytes long (truncated or empty)"
+        )));
     }
     if &header[..16] != b"SQLite format 3\0" {
         return Err(not_store("the file is not an SQLite database".into()));
@@ -362,7 +383,9 @@ fn check_file_header(path: &Path) -> Result<(), Error> {
         1 => 65536u64,
         n => u64::from(n),
     };
-    let pages = u64::from(u32::from_be_bytes([header[28], header[29], header[30], header[31]]));
+    let pages = u64::from(u32::from_be_bytes([
+        header[28], header[29], header[30], header[31],
+    ]));
     let size_valid = header[24..28] == header[92..96];
     if size_valid && len < page_size * pages {
         return Err(not_store(format!(
@@ -374,9 +397,7 @@ fn check_file_header(path: &Path) -> Result<(), Error> {
 }
 
 fn create_schema(path: &Path, conn: &Connection, data: &DataKey) -> Result<(), Error> {
-    let batch = format!(
-        "BEGIN; {SCHEMA} INSERT INTO meta VALUES ('format', '{FORMAT}'); COMMIT;"
-    );
+    let batch = format!("BEGIN; {SCHEMA} INSERT INTO meta VALUES ('format', '{FORMAT}'); COMMIT;");
     conn.execute_batch(&batch).map_err(|e| db_error(path, e))?;
     conn.execute(
         "INSERT INTO meta VALUES ('data_key_id', ?1), ('created_at', ?2)",
@@ -390,7 +411,9 @@ fn create_schema(path: &Path, conn: &Connection, data: &DataKey) -> Result<(), E
 /// key is given, that it is the store's.
 fn check_meta(path: &Path, conn: &Connection, data: Option<&DataKey>) -> Result<(), Error> {
     let format: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| r.get(0))
+        .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+            r.get(0)
+        })
         .optional()
         .map_err(|e| match e {
             rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => {
@@ -418,7 +441,11 @@ fn check_meta(path: &Path, conn: &Connection, data: Option<&DataKey>) -> Result<
     }
     if let Some(data) = data {
         let id: Vec<u8> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'data_key_id'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'data_key_id'",
+                [],
+                |r| r.get(0),
+            )
             .map_err(|e| db_error(path, e))?;
         if id.as_slice() != data.id().0 {
             return Err(Error::WrongDataKey {
@@ -502,7 +529,10 @@ impl WriterState {
         }
     }
 
-    fn try_commit(&mut self, batch: &[AppendRequest]) -> Result<Vec<Result<Appended, Error>>, Error> {
+    fn try_commit(
+        &mut self,
+        batch: &[AppendRequest],
+    ) -> Result<Vec<Result<Appended, Error>>, Error> {
         let path = self.path.clone();
         let err = |e: rusqlite::Error| db_error(&path, e);
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
@@ -561,17 +591,26 @@ impl WriterState {
         Ok(results)
     }
 
-    fn append_one(&mut self, req: &AppendRequest, heads: &mut HashMap<ActId, (u64, Hash)>) -> Result<Appended, Error> {
+    fn append_one(
+        &mut self,
+        req: &AppendRequest,
+        heads: &mut HashMap<ActId, (u64, Hash)>,
+    ) -> Result<Appended, Error> {
         let path = self.path.clone();
         let err = |e: rusqlite::Error| db_error(&path, e);
         let (mut seq, mut prev) = match heads.get(&req.act) {
             Some(h) => *h,
             None => self
                 .conn
-                .prepare_cached("SELECT seq, hash FROM events WHERE act = ?1 ORDER BY seq DESC LIMIT 1")
+                .prepare_cached(
+                    "SELECT seq, hash FROM events WHERE act = ?1 ORDER BY seq DESC LIMIT 1",
+                )
                 .and_then(|mut s| {
                     s.query_row(params![req.act.as_bytes()], |r| {
-                        Ok((r.get::<_, i64>(0)? as u64, to_hash(&r.get::<_, Vec<u8>>(1)?)))
+                        Ok((
+                            r.get::<_, i64>(0)? as u64,
+                            to_hash(&r.get::<_, Vec<u8>>(1)?),
+                        ))
                     })
                     .optional()
                 })

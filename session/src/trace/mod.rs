@@ -114,7 +114,13 @@ pub fn record_hash(
 
 impl TraceRecord {
     /// Seals, encodes and chains `event` after `prev` (seq `seq - 1`).
-    pub fn build(act: ActId, seq: u64, prev: &Hash, event: &Event, key: &DataKey) -> Result<TraceRecord, Error> {
+    pub fn build(
+        act: ActId,
+        seq: u64,
+        prev: &Hash,
+        event: &Event,
+        key: &DataKey,
+    ) -> Result<TraceRecord, Error> {
         let body = serde_json::to_value(&event.body)?;
         let (public, sealed) = seal::seal(body, key, act, seq)?;
         let public = serde_json::to_vec(&public)?;
@@ -163,7 +169,13 @@ impl TraceRecord {
 
 impl Checkpoint {
     /// Builds and signs the checkpoint after `prev`.
-    pub fn sign(no: u64, at: Timestamp, prev: Hash, mut heads: Vec<Head>, signer: &HeadSigner) -> Checkpoint {
+    pub fn sign(
+        no: u64,
+        at: Timestamp,
+        prev: Hash,
+        mut heads: Vec<Head>,
+        signer: &HeadSigner,
+    ) -> Checkpoint {
         heads.sort_by_key(|h| h.act);
         let mut c = Checkpoint {
             no,
@@ -229,8 +241,16 @@ mod tests {
     #[test]
     fn heads_round_trip() {
         let heads = vec![
-            Head { act: ActId::random(), seq: 3, hash: [1; 32] },
-            Head { act: ActId::random(), seq: 9, hash: [2; 32] },
+            Head {
+                act: ActId::random(),
+                seq: 3,
+                hash: [1; 32],
+            },
+            Head {
+                act: ActId::random(),
+                seq: 9,
+                hash: [2; 32],
+            },
         ];
         assert_eq!(decode_heads(&encode_heads(&heads)).unwrap(), heads);
         assert!(decode_heads(&encode_heads(&heads)[..50]).is_none());
@@ -242,9 +262,15 @@ mod tests {
         let act = ActId::random();
         let at = Timestamp::from_micros(5);
         let base = record_hash(act, 1, at, "k", b"p", b"s", &[0; 32]);
-        assert_ne!(base, record_hash(ActId::random(), 1, at, "k", b"p", b"s", &[0; 32]));
+        assert_ne!(
+            base,
+            record_hash(ActId::random(), 1, at, "k", b"p", b"s", &[0; 32])
+        );
         assert_ne!(base, record_hash(act, 2, at, "k", b"p", b"s", &[0; 32]));
-        assert_ne!(base, record_hash(act, 1, Timestamp::from_micros(6), "k", b"p", b"s", &[0; 32]));
+        assert_ne!(
+            base,
+            record_hash(act, 1, Timestamp::from_micros(6), "k", b"p", b"s", &[0; 32])
+        );
         assert_ne!(base, record_hash(act, 1, at, "K", b"p", b"s", &[0; 32]));
         assert_ne!(base, record_hash(act, 1, at, "k", b"P", b"s", &[0; 32]));
         assert_ne!(base, record_hash(act, 1, at, "k", b"p", b"S", &[0; 32]));

@@ -41,7 +41,12 @@ fn aad(act: ActId, seq: u64) -> Vec<u8> {
 }
 
 /// Splits `value` into its public JSON and its sealed blob.
-pub fn seal(mut value: Value, key: &DataKey, act: ActId, seq: u64) -> Result<(Value, Vec<u8>), Error> {
+pub fn seal(
+    mut value: Value,
+    key: &DataKey,
+    act: ActId,
+    seq: u64,
+) -> Result<(Value, Vec<u8>), Error> {
     let mut secrets = Vec::new();
     extract(&mut value, &mut secrets);
     if secrets.is_empty() {
@@ -81,7 +86,13 @@ pub fn blob_key_id(blob: &[u8]) -> Option<KeyId> {
 }
 
 /// Puts the sealed values back into `public`, giving the event's full JSON.
-pub fn unseal(mut public: Value, blob: &[u8], keys: &[DataKey], act: ActId, seq: u64) -> Result<Value, Error> {
+pub fn unseal(
+    mut public: Value,
+    blob: &[u8],
+    keys: &[DataKey],
+    act: ActId,
+    seq: u64,
+) -> Result<Value, Error> {
     if blob.is_empty() {
         return Ok(public);
     }
@@ -110,7 +121,9 @@ pub fn unseal(mut public: Value, blob: &[u8], keys: &[DataKey], act: ActId, seq:
 /// Replaces sealed markers by `"[sealed]"`, for a reader without the key.
 pub fn redact(value: &mut Value) {
     match value {
-        Value::Object(map) if is_marker(map, SEALED_KEY) => *value = Value::String("[sealed]".into()),
+        Value::Object(map) if is_marker(map, SEALED_KEY) => {
+            *value = Value::String("[sealed]".into())
+        }
         Value::Object(map) => map.values_mut().for_each(redact),
         Value::Array(items) => items.iter_mut().for_each(redact),
         _ => {}

@@ -112,7 +112,8 @@ fn check_checkpoints(
         } else if c.prev != prev {
             problems.push(problem(
                 c.no,
-                "does not follow the previous checkpoint (one was changed, inserted or deleted)".into(),
+                "does not follow the previous checkpoint (one was changed, inserted or deleted)"
+                    .into(),
             ));
         }
         let digest = c.digest();
@@ -158,7 +159,10 @@ fn check_act(act: ActId, recs: &[TraceRecord], heads: &[(u64, Head)]) -> Vec<Pro
                 let what = if r.seq == expected_seq + 1 {
                     format!("event #{expected_seq} is missing (deleted)")
                 } else {
-                    format!("events #{expected_seq} to #{} are missing (deleted)", r.seq - 1)
+                    format!(
+                        "events #{expected_seq} to #{} are missing (deleted)",
+                        r.seq - 1
+                    )
                 };
                 problems.push(at(Some(expected_seq), what));
             } else {
@@ -206,7 +210,10 @@ fn check_act(act: ActId, recs: &[TraceRecord], heads: &[(u64, Head)]) -> Vec<Pro
     match heads.last() {
         None => problems.push(at(
             Some(1),
-            format!("the act's {} events are covered by no signed checkpoint (inserted)", recs.len()),
+            format!(
+                "the act's {} events are covered by no signed checkpoint (inserted)",
+                recs.len()
+            ),
         )),
         Some((_, head)) if last > head.seq => problems.push(at(
             Some(head.seq + 1),

@@ -1,0 +1,58 @@
+//! The command line. Exit status: 0 success, 1 a check failed (e.g. the
+//! trace is not intact), 2 the command could not run.
+
+mod act;
+mod trace;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Live medical video sessions with a tamper-evident act trace.
+#[derive(Debug, Parser)]
+#[command(name = "teleconsult", version, about)]
+pub struct Cli {
+    /// The data directory: the trace store (trace.db) and its keys.
+    #[arg(long, global = true, env = "TELECONSULT_DATA", default_value = "data")]
+    pub data: PathBuf,
+
+    /// Log more (repeat for more detail). Logs go to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and inspect telemedicine acts.
+    #[command(subcommand)]
+    Act(act::ActCommand),
+    /// Read, verify and export the act trace.
+    #[command(subcommand)]
+    Trace(trace::TraceCommand),
+}
+
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let data = session::DataDir::new(cli.data);
+    match cli.command {
+        Command::Act(cmd) => act::run(&data, cmd),
+        Command::Trace(cmd) => trace::run(&data, cmd),
+    }
+}
