@@ -1,1 +1,138 @@
-fn main() {}
+//! Durable appends per second: one writer, then 64 concurrent writers
+//! sharing fsyncs through group commit, beside the raw fdatasync rate of
+//! the same disk, all measured in one run.
+//!
+//! Run: `cargo bench -p session --bench append` (set `BENCH_DIR` to put the
+//! files on another disk, `BENCH_SECS` to change each phase's length).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use session::act::{ActKind, Phase};
+use session::participant::{Identity, Participant, Role};
+use session::{Act, ActEvent, ActId, DataDir, Event, ParticipantId, Pii, Timestamp, TraceStore};
+
+fn main() {
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let phase = Duration::from_secs(secs);
+    let base = std::env::var("BENCH_DIR").unwrap_or_else(|_| "target/bench-append".into());
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).expect("bench dir");
+    let base = Path::new(&base);
+
+    let fsync = raw_fdatasync(base, phase);
+    println!("raw fdatasync (4 KiB write + fdatasync): {fsync:.0}/s");
+
+    let only_many = std::env::var("BENCH_ONLY_MANY").is_ok();
+    let one = if only_many {
+        (1.0, 1.0)
+    } else {
+        durable_appends(&base.join("one"), 1, phase)
+    };
+    println!(
+        "durable appends, 1 writer:   {:.0} events/s (mean batch {:.1})",
+        one.0, one.1
+    );
+    let many = durable_appends(&base.join("many"), 64, phase);
+    println!(
+        "durable appends, 64 writers: {:.0} events/s (mean batch {:.1})",
+        many.0, many.1
+    );
+    println!(
+        "ratio 64 writers / 1 writer: {:.1}x; 1 writer / raw fdatasync: {:.2}x",
+        many.0 / one.0,
+        one.0 / fsync
+    );
+    let _ = std::fs::remove_dir_all(base);
+}
+
+/// Writes 4 KiB and calls fdatasync, in a loop.
+fn raw_fdatasync(dir: &Path, phase: Duration) -> f64 {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(dir.join("fsync.bin"))
+        .expect("open");
+    let block = [0x5au8; 4096];
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < phase {
+        f.write_all(&block).expect("write");
+        f.sync_data().expect("fdatasync");
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A realistic event with a sealed identity (so encryption is measured).
+fn event(i: u32) -> Event {
+    Event {
+        at: Timestamp::now(),
+        body: ActEvent::ParticipantRegistered(Participant {
+            id: ParticipantId(i),
+            role: Role::Companion,
+            identity: Identity::Companion {
+                name: Pii::new(format!("Accompagnant fictif {i}")),
+            },
+        }),
+    }
+}
+
+/// `writers` threads, each appending one event at a time to its own act and
+/// waiting for the acknowledgement. Returns (events/s, mean events per
+/// checkpoint, i.e. per commit).
+fn durable_appends(dir: &Path, writers: usize, phase: Duration) -> (f64, f64) {
+    let data = DataDir::new(dir);
+    let (store, _keys) = data.open_writer().expect("store");
+    let store = Arc::new(store);
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let checkpoints_before = store.checkpoints().expect("checkpoints").len();
+    let threads: Vec<_> = (0..writers)
+        .map(|_| {
+            let (store, stop, count) = (store.clone(), stop.clone(), count.clone());
+            std::thread::spawn(move || {
+                let (act, first) = Act::request(
+                    ActId::random(),
+                    ActKind::Teleconsultation,
+                    true,
+                    Timestamp::now(),
+                );
+                store.append(act.id, Some(0), vec![first]).expect("append");
+                let mut len = 1;
+                while !stop.load(Ordering::Relaxed) {
+                    let a = store
+                        .append(act.id, Some(len), vec![event(len as u32)])
+                        .expect("append");
+                    len = a.head.seq;
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+                let _ = Phase::Request;
+            })
+        })
+        .collect();
+    // Let every writer open its act before measuring.
+    std::thread::sleep(Duration::from_millis(200));
+    let c0 = count.load(Ordering::Relaxed);
+    let k0 = store.checkpoints().expect("checkpoints").len();
+    let start = Instant::now();
+    std::thread::sleep(phase);
+    let c1 = count.load(Ordering::Relaxed);
+    let elapsed = start.elapsed().as_secs_f64();
+    let k1 = store.checkpoints().expect("checkpoints").len();
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().expect("writer");
+    }
+    let _ = checkpoints_before;
+    let events = (c1 - c0) as f64;
+    (events / elapsed, events / (k1 - k0).max(1) as f64)
+}

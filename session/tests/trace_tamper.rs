@@ -210,7 +210,7 @@ fn inserted_event_is_detected() {
     };
     let r = session::trace::TraceRecord::build(a, 5, &prev, &event, &keys.data).unwrap();
     c.execute(
-        "INSERT INTO events VALUES (?1, 5, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO events (act, seq, at, kind, public, sealed, prev_hash, hash) VALUES (?1, 5, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             a.as_bytes(),
             r.at.as_micros(),
@@ -332,7 +332,7 @@ fn events_appended_without_a_signed_head_are_detected() {
     )
     .unwrap();
     c.execute(
-        "INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO events (act, seq, at, kind, public, sealed, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             a.as_bytes(),
             (len + 1) as i64,

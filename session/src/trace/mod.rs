@@ -112,6 +112,53 @@ pub fn record_hash(
     h.finalize().into()
 }
 
+/// An event sealed and encoded, not yet placed in its act's chain. Callers
+/// prepare events on their own threads; the store's writer only chains them.
+#[derive(Clone, Debug)]
+pub struct PreparedEvent {
+    pub at: Timestamp,
+    pub kind: &'static str,
+    pub public: Vec<u8>,
+    pub sealed: Vec<u8>,
+}
+
+impl PreparedEvent {
+    /// Seals and encodes `event` for `act`.
+    pub fn seal(act: ActId, event: &Event, key: &DataKey) -> Result<PreparedEvent, Error> {
+        let body = serde_json::to_value(&event.body)?;
+        let (public, sealed) = seal::seal(body, key, act, event.at)?;
+        Ok(PreparedEvent {
+            at: event.at,
+            kind: event.body.kind(),
+            public: serde_json::to_vec(&public)?,
+            sealed,
+        })
+    }
+
+    /// Places the event at `seq`, after the record whose hash is `prev`.
+    pub fn chain(self, act: ActId, seq: u64, prev: &Hash) -> TraceRecord {
+        let hash = record_hash(
+            act,
+            seq,
+            self.at,
+            self.kind,
+            &self.public,
+            &self.sealed,
+            prev,
+        );
+        TraceRecord {
+            act,
+            seq,
+            at: self.at,
+            kind: self.kind.to_string(),
+            public: self.public,
+            sealed: self.sealed,
+            prev_hash: *prev,
+            hash,
+        }
+    }
+}
+
 impl TraceRecord {
     /// Seals, encodes and chains `event` after `prev` (seq `seq - 1`).
     pub fn build(
@@ -121,21 +168,7 @@ impl TraceRecord {
         event: &Event,
         key: &DataKey,
     ) -> Result<TraceRecord, Error> {
-        let body = serde_json::to_value(&event.body)?;
-        let (public, sealed) = seal::seal(body, key, act, seq)?;
-        let public = serde_json::to_vec(&public)?;
-        let kind = event.body.kind().to_string();
-        let hash = record_hash(act, seq, event.at, &kind, &public, &sealed, prev);
-        Ok(TraceRecord {
-            act,
-            seq,
-            at: event.at,
-            kind,
-            public,
-            sealed,
-            prev_hash: *prev,
-            hash,
-        })
+        Ok(PreparedEvent::seal(act, event, key)?.chain(act, seq, prev))
     }
 
     /// The hash this record should have, from its stored fields.
@@ -154,7 +187,7 @@ impl TraceRecord {
     /// Decrypts and decodes the event.
     pub fn open(&self, keys: &[DataKey]) -> Result<Event, Error> {
         let public: Value = serde_json::from_slice(&self.public)?;
-        let full = seal::unseal(public, &self.sealed, keys, self.act, self.seq)?;
+        let full = seal::unseal(public, &self.sealed, keys, self.act, self.at)?;
         let body: ActEvent = serde_json::from_value(full)?;
         Ok(Event { at: self.at, body })
     }

@@ -16,8 +16,10 @@
 //! | 24 | random XChaCha20 nonce |
 //! | rest | XChaCha20-Poly1305 ciphertext and tag of the JSON array |
 //!
-//! The associated data binds the blob to its act and position:
-//! `"teleconsult/sealed/v1" ‖ act id (16) ‖ seq (u64 BE)`.
+//! The associated data binds the blob to its act and event time:
+//! `"teleconsult/sealed/v1" ‖ act id (16) ‖ at (i64 BE µs)`. (The event's
+//! position is not in it, so that sealing can happen before the writer
+//! assigns one; the hash chain fixes the position.)
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -27,16 +29,17 @@ use crate::Error;
 use crate::ids::ActId;
 use crate::keys::{DataKey, KeyId};
 use crate::pii::PII_KEY;
+use crate::timestamp::Timestamp;
 
 /// The marker left in the public JSON where a value was sealed.
 pub const SEALED_KEY: &str = "$sealed";
 const VERSION: u8 = 1;
 const HEADER: usize = 1 + 8 + 24;
 
-fn aad(act: ActId, seq: u64) -> Vec<u8> {
+fn aad(act: ActId, at: Timestamp) -> Vec<u8> {
     let mut a = b"teleconsult/sealed/v1".to_vec();
     a.extend_from_slice(act.as_bytes());
-    a.extend_from_slice(&seq.to_be_bytes());
+    a.extend_from_slice(&at.as_micros().to_be_bytes());
     a
 }
 
@@ -45,7 +48,7 @@ pub fn seal(
     mut value: Value,
     key: &DataKey,
     act: ActId,
-    seq: u64,
+    at: Timestamp,
 ) -> Result<(Value, Vec<u8>), Error> {
     let mut secrets = Vec::new();
     extract(&mut value, &mut secrets);
@@ -57,7 +60,7 @@ pub fn seal(
     getrandom::fill(&mut nonce)
         .map_err(|e| Error::Key(format!("the system random source failed: {e}")))?;
     let cipher = XChaCha20Poly1305::new(key.bytes().into());
-    let aad = aad(act, seq);
+    let aad = aad(act, at);
     let ct = cipher
         .encrypt(
             &XNonce::from(nonce),
@@ -91,7 +94,7 @@ pub fn unseal(
     blob: &[u8],
     keys: &[DataKey],
     act: ActId,
-    seq: u64,
+    at: Timestamp,
 ) -> Result<Value, Error> {
     if blob.is_empty() {
         return Ok(public);
@@ -106,7 +109,7 @@ pub fn unseal(
             &XNonce::from(nonce),
             Payload {
                 msg: &blob[HEADER..],
-                aad: &aad(act, seq),
+                aad: &aad(act, at),
             },
         )
         .map_err(|_| Error::Unseal)?;
@@ -203,25 +206,52 @@ mod tests {
         let key = DataKey::from_bytes([3; 32]);
         let act = ActId::random();
         let v = json!({"type": "x", "name": {"$pii": "Camille Fictive"}, "list": [{"$pii": 5}, 6]});
-        let (public, blob) = seal(v.clone(), &key, act, 7).unwrap();
+        let at = Timestamp::from_micros(7);
+        let (public, blob) = seal(v.clone(), &key, act, at).unwrap();
         let text = public.to_string();
         assert!(!text.contains("Fictive"));
         assert!(!String::from_utf8_lossy(&blob).contains("Fictive"));
         assert_eq!(public["list"][0], json!({"$sealed": 0}));
         assert_eq!(public["name"], json!({"$sealed": 1}));
-        let back = unseal(public.clone(), &blob, std::slice::from_ref(&key), act, 7).unwrap();
+        let back = unseal(public.clone(), &blob, std::slice::from_ref(&key), act, at).unwrap();
         assert_eq!(back, v);
-        // Bound to its position: another seq does not open it.
-        assert!(unseal(public.clone(), &blob, std::slice::from_ref(&key), act, 8).is_err());
+        // Bound to its act and time: moved elsewhere, it does not open.
+        let later = Timestamp::from_micros(8);
+        assert!(
+            unseal(
+                public.clone(),
+                &blob,
+                std::slice::from_ref(&key),
+                act,
+                later
+            )
+            .is_err()
+        );
+        assert!(
+            unseal(
+                public.clone(),
+                &blob,
+                std::slice::from_ref(&key),
+                ActId::random(),
+                at
+            )
+            .is_err()
+        );
         // Another key does not open it.
         let other = DataKey::from_bytes([4; 32]);
-        assert!(unseal(public, &blob, &[other], act, 7).is_err());
+        assert!(unseal(public, &blob, &[other], act, at).is_err());
     }
 
     #[test]
     fn nothing_to_seal_gives_empty_blob() {
         let key = DataKey::from_bytes([3; 32]);
-        let (public, blob) = seal(json!({"a": 1}), &key, ActId::random(), 1).unwrap();
+        let (public, blob) = seal(
+            json!({"a": 1}),
+            &key,
+            ActId::random(),
+            Timestamp::from_micros(1),
+        )
+        .unwrap();
         assert!(blob.is_empty());
         assert_eq!(public, json!({"a": 1}));
     }
