@@ -1,0 +1,100 @@
+//! Fixtures for the command-line tests: run `teleconsult` on a fresh data
+//! directory and read its output.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+/// A fictitious professional, and RPPS numbers that pass the check digit.
+pub const DOCTOR: &str = "Dr Fictif Requerant";
+pub const DOCTOR_RPPS: &str = "10000000009";
+pub const EXPERT: &str = "Dr Fictif Expert";
+pub const EXPERT_RPPS: &str = "10101010105";
+pub const PATIENT: &str = "dossier-fictif-0042";
+
+pub struct Cli {
+    pub dir: TempDir,
+}
+
+impl Cli {
+    pub fn new() -> Cli {
+        Cli {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.data().join("trace.db")
+    }
+
+    /// Runs `teleconsult --data DIR ARGS...`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_teleconsult"))
+            .arg("--data")
+            .arg(self.data())
+            .args(args)
+            .env_remove("TELECONSULT_DATA_KEY")
+            .env_remove("TELECONSULT_DATA")
+            .output()
+            .expect("run teleconsult")
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "teleconsult {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    /// Creates a teleconsultation and returns its id.
+    pub fn create_teleconsultation(&self) -> String {
+        let out = self.ok(&[
+            "act",
+            "create",
+            "--kind",
+            "teleconsultation",
+            "--professional",
+            DOCTOR,
+            "--rpps",
+            DOCTOR_RPPS,
+            "--patient",
+            PATIENT,
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+        v["id"].as_str().expect("id").to_string()
+    }
+}
+
+/// Runs the `sqlite3` command-line shell on `db`, as an attacker with file
+/// access would.
+pub fn sqlite3(db: &Path, sql: &str) {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("the sqlite3 command is needed (apt-get install sqlite3)");
+    assert!(
+        out.status.success(),
+        "sqlite3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
