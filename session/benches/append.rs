@@ -2,8 +2,9 @@
 //! sharing fsyncs through group commit, beside the raw fdatasync rate of
 //! the same disk, all measured in one run.
 //!
-//! Run: `cargo bench -p session --bench append` (set `BENCH_DIR` to put the
-//! files on another disk, `BENCH_SECS` to change each phase's length).
+//! Run: `cargo bench -p session --bench append`. `BENCH_DIR` puts the files
+//! on another disk, `BENCH_SECS` sets each phase's length (default 2) and
+//! `BENCH_ROUNDS` the number of rounds (default 3).
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -12,45 +13,67 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use session::act::{ActKind, Phase};
+use session::act::ActKind;
 use session::participant::{Identity, Participant, Role};
 use session::{Act, ActEvent, ActId, DataDir, Event, ParticipantId, Pii, Timestamp, TraceStore};
 
 fn main() {
-    let secs: u64 = std::env::var("BENCH_SECS")
+    let secs: f64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    let phase = Duration::from_secs(secs);
+    let phase = Duration::from_secs_f64(secs);
     let base = std::env::var("BENCH_DIR").unwrap_or_else(|_| "target/bench-append".into());
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&base).expect("bench dir");
     let base = Path::new(&base);
 
-    let fsync = raw_fdatasync(base, phase);
-    println!("raw fdatasync (4 KiB write + fdatasync): {fsync:.0}/s");
-
-    let only_many = std::env::var("BENCH_ONLY_MANY").is_ok();
-    let one = if only_many {
-        (1.0, 1.0)
-    } else {
-        durable_appends(&base.join("one"), 1, phase)
-    };
+    // The three measures are interleaved round by round, so that a slow
+    // moment of the disk or the machine hits all of them alike.
+    let (mut fsync, mut one, mut many, mut ratio) = (vec![], vec![], vec![], vec![]);
+    for round in 0..rounds {
+        let f = raw_fdatasync(base, phase);
+        let o = durable_appends(&base.join(format!("one-{round}")), 1, phase);
+        let m = durable_appends(&base.join(format!("many-{round}")), 64, phase);
+        println!(
+            "round {}: fdatasync {f:.0}/s, 1 writer {:.0} events/s, 64 writers {:.0} events/s (mean batch {:.1}), ratio {:.1}x",
+            round + 1,
+            o.0,
+            m.0,
+            m.1,
+            m.0 / o.0
+        );
+        fsync.push(f);
+        one.push(o.0);
+        many.push(m.0);
+        ratio.push(m.0 / o.0);
+    }
     println!(
-        "durable appends, 1 writer:   {:.0} events/s (mean batch {:.1})",
-        one.0, one.1
+        "median raw fdatasync (4 KiB write + fdatasync): {:.0}/s",
+        median(&mut fsync)
     );
-    let many = durable_appends(&base.join("many"), 64, phase);
     println!(
-        "durable appends, 64 writers: {:.0} events/s (mean batch {:.1})",
-        many.0, many.1
+        "median durable appends, 1 writer:   {:.0} events/s",
+        median(&mut one)
     );
     println!(
-        "ratio 64 writers / 1 writer: {:.1}x; 1 writer / raw fdatasync: {:.2}x",
-        many.0 / one.0,
-        one.0 / fsync
+        "median durable appends, 64 writers: {:.0} events/s",
+        median(&mut many)
+    );
+    println!(
+        "median ratio 64 writers / 1 writer (per round): {:.1}x",
+        median(&mut ratio)
     );
     let _ = std::fs::remove_dir_all(base);
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 /// Writes 4 KiB and calls fdatasync, in a loop.
@@ -95,7 +118,6 @@ fn durable_appends(dir: &Path, writers: usize, phase: Duration) -> (f64, f64) {
     let store = Arc::new(store);
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
-    let checkpoints_before = store.checkpoints().expect("checkpoints").len();
     let threads: Vec<_> = (0..writers)
         .map(|_| {
             let (store, stop, count) = (store.clone(), stop.clone(), count.clone());
@@ -115,7 +137,6 @@ fn durable_appends(dir: &Path, writers: usize, phase: Duration) -> (f64, f64) {
                     len = a.head.seq;
                     count.fetch_add(1, Ordering::Relaxed);
                 }
-                let _ = Phase::Request;
             })
         })
         .collect();
@@ -132,7 +153,6 @@ fn durable_appends(dir: &Path, writers: usize, phase: Duration) -> (f64, f64) {
     for t in threads {
         t.join().expect("writer");
     }
-    let _ = checkpoints_before;
     let events = (c1 - c0) as f64;
     (events / elapsed, events / (k1 - k0).max(1) as f64)
 }

@@ -117,7 +117,7 @@ fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A pseudonymous patient id chosen by the professional (e.g. a file number

@@ -203,3 +203,48 @@ fn act_round_trips_through_the_store() {
     let e = session::store::load_act(&t.store, ActId::random(), &[]).unwrap_err();
     assert!(matches!(e, Error::UnknownAct(_)));
 }
+
+#[test]
+fn concurrent_writers_share_commits_and_stay_ordered() {
+    let t = std::sync::Arc::new(TestTrace::new());
+    let writers = 16;
+    let appends = 20;
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(writers));
+    let threads: Vec<_> = (0..writers)
+        .map(|_| {
+            let (t, barrier) = (t.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let (act, first) = Act::request(
+                    ActId::random(),
+                    ActKind::Teleconsultation,
+                    true,
+                    Timestamp::now(),
+                );
+                barrier.wait();
+                t.store
+                    .append(act.id, Some(0), vec![first.clone()])
+                    .unwrap();
+                for i in 1..appends {
+                    let mut e = first.clone();
+                    e.at = Timestamp::from_micros(e.at.as_micros() + i);
+                    let a = t.store.append(act.id, Some(i as u64), vec![e]).unwrap();
+                    assert_eq!(a.head.seq, i as u64 + 1);
+                }
+                act.id
+            })
+        })
+        .collect();
+    let acts: Vec<ActId> = threads.into_iter().map(|h| h.join().unwrap()).collect();
+    for act in &acts {
+        let records = t.store.records(*act).unwrap();
+        let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, (1..=appends as u64).collect::<Vec<_>>());
+    }
+    let commits = t.store.checkpoints().unwrap().len();
+    assert!(
+        commits < writers * appends,
+        "{commits} commits for {} appends: no commit was shared",
+        writers * appends
+    );
+    assert!(t.verify().is_intact());
+}

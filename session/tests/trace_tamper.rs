@@ -87,7 +87,7 @@ fn changed_event_content_is_detected() {
     let changed = forger(&data)
         .execute(
             "UPDATE events SET public = CAST(replace(CAST(public AS TEXT), 'data_hosting', 'xdata_hosting') AS BLOB)
-             WHERE act = ?1 AND seq = 5 AND instr(CAST(public AS TEXT), 'data_hosting') > 0",
+             WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = 5 AND instr(CAST(public AS TEXT), 'data_hosting') > 0",
             params![a.as_bytes()],
         )
         .unwrap();
@@ -102,7 +102,7 @@ fn changed_time_is_detected() {
     let (_dir, data, _keys, a, _) = setup();
     forger(&data)
         .execute(
-            "UPDATE events SET at = at - 3600000000 WHERE act = ?1 AND seq = 2",
+            "UPDATE events SET at = at - 3600000000 WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = 2",
             params![a.as_bytes()],
         )
         .unwrap();
@@ -117,7 +117,7 @@ fn changed_sealed_bytes_are_detected() {
     let c = forger(&data);
     let mut sealed: Vec<u8> = c
         .query_row(
-            "SELECT sealed FROM events WHERE act = ?1 AND seq = 3",
+            "SELECT sealed FROM events WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = 3",
             params![a.as_bytes()],
             |r| r.get(0),
         )
@@ -129,7 +129,7 @@ fn changed_sealed_bytes_are_detected() {
     let last = sealed.len() - 1;
     sealed[last] ^= 0x01;
     c.execute(
-        "UPDATE events SET sealed = ?2 WHERE act = ?1 AND seq = 3",
+        "UPDATE events SET sealed = ?2 WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = 3",
         params![a.as_bytes(), sealed],
     )
     .unwrap();
@@ -144,7 +144,7 @@ fn changed_event_with_recomputed_hash_is_detected() {
     // The forger fixes up the record's own hash after the change.
     let (at, kind, public, sealed, prev): (i64, String, Vec<u8>, Vec<u8>, Vec<u8>) = c
         .query_row(
-            "SELECT at, kind, public, sealed, prev_hash FROM events WHERE act = ?1 AND seq = 4",
+            "SELECT at, kind, public, sealed, prev_hash FROM events WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = 4",
             params![a.as_bytes()],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
@@ -160,7 +160,7 @@ fn changed_event_with_recomputed_hash_is_detected() {
         &prev.try_into().unwrap(),
     );
     c.execute(
-        "UPDATE events SET at = ?2, hash = ?3 WHERE act = ?1 AND seq = 4",
+        "UPDATE events SET at = ?2, hash = ?3 WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = 4",
         params![a.as_bytes(), at, hash.as_slice()],
     )
     .unwrap();
@@ -184,18 +184,18 @@ fn inserted_event_is_detected() {
     let c = forger(&data);
     // Make room at seq 5 and insert a well-formed record chained to #4.
     c.execute(
-        "UPDATE events SET seq = seq + 1000 WHERE act = ?1 AND seq >= 5",
+        "UPDATE events SET seq = seq + 1000 WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq >= 5",
         params![a.as_bytes()],
     )
     .unwrap();
     c.execute(
-        "UPDATE events SET seq = seq - 999 WHERE act = ?1 AND seq > 1000",
+        "UPDATE events SET seq = seq - 999 WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq > 1000",
         params![a.as_bytes()],
     )
     .unwrap();
     let prev: Vec<u8> = c
         .query_row(
-            "SELECT hash FROM events WHERE act = ?1 AND seq = 4",
+            "SELECT hash FROM events WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = 4",
             params![a.as_bytes()],
             |r| r.get(0),
         )
@@ -210,7 +210,7 @@ fn inserted_event_is_detected() {
     };
     let r = session::trace::TraceRecord::build(a, 5, &prev, &event, &keys.data).unwrap();
     c.execute(
-        "INSERT INTO events (act, seq, at, kind, public, sealed, prev_hash, hash) VALUES (?1, 5, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO events (act_no, seq, at, kind, public, sealed, prev_hash, hash) VALUES ((SELECT no FROM acts WHERE act = ?1), 5, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             a.as_bytes(),
             r.at.as_micros(),
@@ -237,9 +237,9 @@ fn reordered_events_are_detected() {
     let (_dir, data, _keys, a, _) = setup();
     let c = forger(&data);
     c.execute_batch(&format!(
-        "UPDATE events SET seq = 100 WHERE act = x'{a}' AND seq = 4;
-         UPDATE events SET seq = 4 WHERE act = x'{a}' AND seq = 5;
-         UPDATE events SET seq = 5 WHERE act = x'{a}' AND seq = 100;",
+        "UPDATE events SET seq = 100 WHERE act_no = (SELECT no FROM acts WHERE act = x'{a}') AND seq = 4;
+         UPDATE events SET seq = 4 WHERE act_no = (SELECT no FROM acts WHERE act = x'{a}') AND seq = 5;
+         UPDATE events SET seq = 5 WHERE act_no = (SELECT no FROM acts WHERE act = x'{a}') AND seq = 100;",
         a = hex::encode(a.as_bytes())
     ))
     .unwrap();
@@ -256,7 +256,7 @@ fn deleted_middle_event_is_detected() {
     let (_dir, data, _keys, a, _) = setup();
     forger(&data)
         .execute(
-            "DELETE FROM events WHERE act = ?1 AND seq = 3",
+            "DELETE FROM events WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = 3",
             params![a.as_bytes()],
         )
         .unwrap();
@@ -270,7 +270,7 @@ fn deleted_most_recent_event_is_detected() {
     let (_dir, data, _keys, a, len) = setup();
     forger(&data)
         .execute(
-            "DELETE FROM events WHERE act = ?1 AND seq = ?2",
+            "DELETE FROM events WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = ?2",
             params![a.as_bytes(), len as i64],
         )
         .unwrap();
@@ -286,7 +286,10 @@ fn deleted_most_recent_event_is_detected() {
 fn deleted_whole_act_is_detected() {
     let (_dir, data, _keys, a, _) = setup();
     forger(&data)
-        .execute("DELETE FROM events WHERE act = ?1", params![a.as_bytes()])
+        .execute(
+            "DELETE FROM events WHERE act_no = (SELECT no FROM acts WHERE act = ?1)",
+            params![a.as_bytes()],
+        )
         .unwrap();
     let (act, _, what) = first_problem(&data);
     assert_eq!(act, Some(a.to_string()));
@@ -312,7 +315,7 @@ fn events_appended_without_a_signed_head_are_detected() {
     let c = forger(&data);
     let prev: Vec<u8> = c
         .query_row(
-            "SELECT hash FROM events WHERE act = ?1 AND seq = ?2",
+            "SELECT hash FROM events WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = ?2",
             params![a.as_bytes(), len as i64],
             |r| r.get(0),
         )
@@ -332,7 +335,7 @@ fn events_appended_without_a_signed_head_are_detected() {
     )
     .unwrap();
     c.execute(
-        "INSERT INTO events (act, seq, at, kind, public, sealed, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO events (act_no, seq, at, kind, public, sealed, prev_hash, hash) VALUES ((SELECT no FROM acts WHERE act = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             a.as_bytes(),
             (len + 1) as i64,
@@ -357,13 +360,13 @@ fn checkpoints_resigned_with_another_key_are_detected() {
     // The forger deletes the act's last event and rewrites every checkpoint
     // consistently, signing with a key of their own.
     c.execute(
-        "DELETE FROM events WHERE act = ?1 AND seq = ?2",
+        "DELETE FROM events WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = ?2",
         params![a.as_bytes(), len as i64],
     )
     .unwrap();
     let new_head: Vec<u8> = c
         .query_row(
-            "SELECT hash FROM events WHERE act = ?1 AND seq = ?2",
+            "SELECT hash FROM events WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = ?2",
             params![a.as_bytes(), (len - 1) as i64],
             |r| r.get(0),
         )
@@ -426,7 +429,7 @@ fn verify_one_act_checks_only_that_act() {
     let (_dir, data, keys) = t.close();
     forger(&data)
         .execute(
-            "DELETE FROM events WHERE act = ?1 AND seq = 2",
+            "DELETE FROM events WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = 2",
             params![b.as_bytes()],
         )
         .unwrap();

@@ -33,7 +33,7 @@ fn sqlite3_update_is_detected() {
     sqlite3(
         &cli.db(),
         &format!(
-            "DROP TRIGGER events_no_update; UPDATE events SET at = at + 1000000 WHERE act = x'{hex_id}' AND seq = 2;"
+            "DROP TRIGGER events_no_update; UPDATE events SET at = at + 1000000 WHERE act_no = (SELECT no FROM acts WHERE act = x'{hex_id}') AND seq = 2;"
         ),
     );
     let out = verify(&cli);
@@ -55,7 +55,7 @@ fn sqlite3_delete_of_the_most_recent_event_is_detected() {
     sqlite3(
         &cli.db(),
         &format!(
-            "DROP TRIGGER events_no_delete; DELETE FROM events WHERE act = x'{hex_id}' AND seq = 3;"
+            "DROP TRIGGER events_no_delete; DELETE FROM events WHERE act_no = (SELECT no FROM acts WHERE act = x'{hex_id}') AND seq = 3;"
         ),
     );
     let out = verify(&cli);

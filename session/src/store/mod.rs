@@ -39,8 +39,13 @@ pub trait TraceStore: Send + Sync {
         events: Vec<Event>,
     ) -> Result<Appended, Error>;
 
-    /// The act's records in chain order.
+    /// The act's records in chain order, following the store's own links
+    /// from the act's head. Fast; for display and for replaying the act.
     fn records(&self, act: ActId) -> Result<Vec<TraceRecord>, Error>;
+
+    /// Every record as stored, grouped by act and sorted by seq, whatever
+    /// the links say; for verification. `only` restricts it to one act.
+    fn scan(&self, only: Option<ActId>) -> Result<BTreeMap<ActId, Vec<TraceRecord>>, Error>;
 
     /// Every act with at least one record, in id order.
     fn act_ids(&self) -> Result<Vec<ActId>, Error>;
@@ -70,16 +75,9 @@ pub fn verify_store(
     only: Option<ActId>,
 ) -> Result<VerifyReport, Error> {
     let checkpoints = store.checkpoints()?;
-    let mut records = BTreeMap::new();
-    let ids = match only {
-        Some(act) => vec![act],
-        None => store.act_ids()?,
-    };
-    for act in ids {
-        records.insert(act, store.records(act)?);
-    }
+    let records = store.scan(only)?;
     if let Some(act) = only {
-        let known = !records.get(&act).is_none_or(Vec::is_empty)
+        let known = records.contains_key(&act)
             || checkpoints
                 .iter()
                 .any(|c| c.heads.iter().any(|h| h.act == act));
@@ -156,7 +154,7 @@ impl DataDir {
         let store = SqliteStore::open(
             &db,
             StoreMode::Write {
-                signer: writer.signer.clone(),
+                signer: Box::new(writer.signer.clone()),
                 data: writer.data.clone(),
             },
         )?;

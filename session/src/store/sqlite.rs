@@ -8,17 +8,30 @@
 //!   with, so that a wrong key is refused before anything is written;
 //! - `created_at`: creation time, µs since the epoch.
 //!
-//! `events` (one row per [`TraceRecord`], in commit order; unique index
-//! `events_by_act (act, seq)`): `id` (row number), `act` (16-byte UUID),
-//! `seq`, `at` (µs), `kind`, `public` (JSON bytes), `sealed` (AEAD blob,
-//! empty if none), `prev_hash`, `hash` (32 bytes each). Rows go in commit
-//! order rather than clustered by act, so a commit appends to a few pages
-//! instead of rewriting one page per act.
+//! `acts(no INTEGER PRIMARY KEY, act BLOB UNIQUE)`: each act's 16-byte
+//! UUID and a local number given in creation order. Written once per act.
+//!
+//! `events` (one row per [`TraceRecord`], in commit order): `id` (row
+//! number), `act_no`, `seq`, `prev_id` (the row of the act's previous
+//! event, NULL for the first), `at` (µs), `kind`, `public` (JSON bytes),
+//! `sealed` (AEAD blob, empty if none), `prev_hash`, `hash` (32 bytes each).
+//!
+//! `heads(act_no INTEGER PRIMARY KEY, last_id, seq)`: where each act's
+//! chain ends. The only table that is updated; it is an index, not
+//! evidence, since verification trusts only the signed checkpoints.
+//!
+//! Why this layout: a commit from many writers touches many acts. Rows
+//! stored by act, or an index on `(act, seq)`, would make each commit
+//! rewrite one page per act. Here events go at the end of one table, each
+//! act is found through its head and the `prev_id` links, and the heads of
+//! the acts in progress (created recently, so numbered closely) share a few
+//! pages. A commit of 64 writers writes about ten pages.
 //!
 //! `checkpoints` (one row per commit, see [`Checkpoint`]): `no`, `at`,
 //! `prev`, `heads` (see [`encode_heads`]), `key_id`, `signature`.
 //!
-//! Triggers refuse `UPDATE` and `DELETE` on both tables, which stops
+//! Triggers refuse `UPDATE` and `DELETE` on `acts`, `events` and
+//! `checkpoints`, which stops
 //! mistakes; the hash chain and signatures are what detect intent.
 //!
 //! **Group commit.** Callers seal and encode their events on their own
@@ -34,11 +47,12 @@
 //! **WAL checkpoints** (copying the WAL back into the main file) run on a
 //! background thread, so a commit never pays for one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -60,18 +74,23 @@ const MAX_BATCH: usize = 1024;
 /// How long a writer waits for another process holding the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Page size of new stores, in bytes.
-const PAGE_SIZE: i64 = 1024;
+const PAGE_SIZE: i64 = 4096;
 /// How long the writer waits to fill a batch when writers are many.
-pub const GATHER_WINDOW: Duration = Duration::from_micros(300);
+pub const GATHER_WINDOW: Duration = Duration::from_micros(200);
 /// How often the background thread copies the WAL into the main file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE acts (
+    no INTEGER PRIMARY KEY,
+    act BLOB NOT NULL UNIQUE
+);
 CREATE TABLE events (
     id INTEGER PRIMARY KEY,
-    act BLOB NOT NULL,
+    act_no INTEGER NOT NULL,
     seq INTEGER NOT NULL,
+    prev_id INTEGER,
     at INTEGER NOT NULL,
     kind TEXT NOT NULL,
     public BLOB NOT NULL,
@@ -79,7 +98,11 @@ CREATE TABLE events (
     prev_hash BLOB NOT NULL,
     hash BLOB NOT NULL
 );
-CREATE UNIQUE INDEX events_by_act ON events (act, seq);
+CREATE TABLE heads (
+    act_no INTEGER PRIMARY KEY,
+    last_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+);
 CREATE TABLE checkpoints (
     no INTEGER PRIMARY KEY,
     at INTEGER NOT NULL,
@@ -88,6 +111,8 @@ CREATE TABLE checkpoints (
     key_id BLOB NOT NULL,
     signature BLOB NOT NULL
 );
+CREATE TRIGGER acts_no_update BEFORE UPDATE ON acts BEGIN SELECT RAISE(ABORT, 'the trace is append-only'); END;
+CREATE TRIGGER acts_no_delete BEFORE DELETE ON acts BEGIN SELECT RAISE(ABORT, 'the trace is append-only'); END;
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'the trace is append-only'); END;
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the trace is append-only'); END;
 CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints BEGIN SELECT RAISE(ABORT, 'the trace is append-only'); END;
@@ -98,7 +123,10 @@ CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints BEGIN SELECT R
 #[derive(Debug)]
 pub enum StoreMode {
     /// Appends allowed; creates the file if it does not exist.
-    Write { signer: HeadSigner, data: DataKey },
+    Write {
+        signer: Box<HeadSigner>,
+        data: DataKey,
+    },
     /// An existing store, read-only; needs no key.
     Read,
 }
@@ -107,7 +135,66 @@ struct AppendRequest {
     act: ActId,
     expected_len: Option<u64>,
     events: Vec<PreparedEvent>,
-    reply: SyncSender<Result<Appended, Error>>,
+    /// Where the outcome is left in [`Acks`].
+    ticket: u64,
+}
+
+/// Where the writer leaves each request's outcome, and callers wait for
+/// theirs. One `notify_all` per commit wakes the whole batch at once: a
+/// wake-up call per caller cost the writer more than the commit's inserts.
+#[derive(Debug, Default)]
+struct Acks {
+    state: Mutex<AckState>,
+    done: Condvar,
+    next_ticket: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct AckState {
+    outcomes: HashMap<u64, Result<Appended, Error>>,
+    /// Set when the writer thread has stopped, so no caller waits forever.
+    writer_gone: bool,
+}
+
+impl Acks {
+    fn publish(&self, outcomes: impl IntoIterator<Item = (u64, Result<Appended, Error>)>) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .outcomes
+            .extend(outcomes);
+        self.done.notify_all();
+    }
+
+    fn wait(&self, ticket: u64) -> Result<Appended, Error> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(outcome) = state.outcomes.remove(&ticket) {
+                return outcome;
+            }
+            if state.writer_gone {
+                return Err(Error::StoreClosed);
+            }
+            state = self
+                .done
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// Marks the writer gone when its thread ends, however it ends.
+struct WriterGone(Arc<Acks>);
+
+impl Drop for WriterGone {
+    fn drop(&mut self) {
+        self.0
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .writer_gone = true;
+        self.0.done.notify_all();
+    }
 }
 
 /// The SQLite trace store. Reads share one connection; appends go through
@@ -123,6 +210,7 @@ pub struct SqliteStore {
 struct Writer {
     /// Seals events in the caller's thread.
     data: DataKey,
+    acks: Arc<Acks>,
     tx: Mutex<Option<SyncSender<AppendRequest>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// Dropping it stops the checkpointer.
@@ -159,8 +247,7 @@ impl SqliteStore {
                 let conn = open_conn(path, flags)?;
                 let db_err = |e: rusqlite::Error| db_error(path, e);
                 if !exists {
-                    // Small pages keep each commit's WAL write small: a
-                    // batch touches one index page per act (see BENCHMARKS).
+                    // Set before WAL mode, which fixes it for good.
                     conn.pragma_update(None, "page_size", PAGE_SIZE)
                         .map_err(db_err)?;
                 }
@@ -175,11 +262,13 @@ impl SqliteStore {
                 let reader = open_conn(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
                 let checkpointer = open_conn(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
                 let (tx, rx) = mpsc::sync_channel::<AppendRequest>(MAX_BATCH);
+                let acks = Arc::new(Acks::default());
+                let writer_acks = acks.clone();
                 let (stop_tx, stop_rx) = mpsc::sync_channel::<()>(1);
                 let state = WriterState {
                     path: path.into(),
                     conn,
-                    signer,
+                    signer: *signer,
                     heads: HashMap::new(),
                     last_checkpoint: None,
                     data_version: None,
@@ -192,7 +281,7 @@ impl SqliteStore {
                         .map_err(|e| Error::io("cannot start a trace store thread", e))
                 };
                 let threads = vec![
-                    spawn("trace-writer", Box::new(move || state.run(rx)))?,
+                    spawn("trace-writer", Box::new(move || state.run(rx, writer_acks)))?,
                     spawn(
                         "trace-checkpoint",
                         Box::new(move || run_checkpointer(checkpointer, stop_rx)),
@@ -203,6 +292,7 @@ impl SqliteStore {
                     reader: Mutex::new(reader),
                     writer: Some(Writer {
                         data,
+                        acks,
                         tx: Mutex::new(Some(tx)),
                         threads: Mutex::new(threads),
                         stop_checkpointer: Mutex::new(Some(stop_tx)),
@@ -283,52 +373,92 @@ impl TraceStore for SqliteStore {
             .iter()
             .map(|e| PreparedEvent::seal(act, e, &writer.data))
             .collect::<Result<Vec<_>, _>>()?;
-        let (reply, answer) = mpsc::sync_channel(1);
+        let ticket = writer.acks.next_ticket.fetch_add(1, Ordering::Relaxed);
         tx.send(AppendRequest {
             act,
             expected_len,
             events,
-            reply,
+            ticket,
         })
         .map_err(|_| Error::StoreClosed)?;
-        answer.recv().map_err(|_| Error::StoreClosed)?
+        writer.acks.wait(ticket)
     }
 
     fn records(&self, act: ActId) -> Result<Vec<TraceRecord>, Error> {
         let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut stmt = conn
+        let err = |e| self.err(e);
+        let found: Option<(i64, Option<i64>)> = conn
             .prepare_cached(
-                "SELECT seq, at, kind, public, sealed, prev_hash, hash FROM events WHERE act = ?1 ORDER BY seq",
+                "SELECT a.no, h.last_id FROM acts a LEFT JOIN heads h ON h.act_no = a.no WHERE a.act = ?1",
             )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![act.as_bytes()], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                    r.get::<_, Vec<u8>>(4)?,
-                    r.get::<_, Vec<u8>>(5)?,
-                    r.get::<_, Vec<u8>>(6)?,
-                ))
+            .and_then(|mut s| {
+                s.query_row(params![act.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
             })
-            .map_err(|e| self.err(e))?;
+            .map_err(err)?;
+        let Some((act_no, mut next)) = found else {
+            return Ok(Vec::new());
+        };
+        // Walk the act's chain backwards from its head through `prev_id`.
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM events WHERE id = ?1 AND act_no = ?2"
+            ))
+            .map_err(err)?;
         let mut out = Vec::new();
-        for row in rows {
-            let (seq, at, kind, public, sealed, prev, hash) = row.map_err(|e| self.err(e))?;
-            out.push(TraceRecord {
-                act,
-                seq: seq as u64,
-                at: Timestamp::from_micros(at),
-                kind,
-                public,
-                sealed,
-                // A wrong length is itself tampering; verification reports
-                // it as a hash mismatch rather than failing the read.
-                prev_hash: to_hash(&prev),
-                hash: to_hash(&hash),
-            });
+        let mut seen = std::collections::HashSet::new();
+        while let Some(id) = next.filter(|id| seen.insert(*id)) {
+            let Some((record, prev_id)) = stmt
+                .query_row(params![id, act_no], |r| record_from_row(act, r))
+                .optional()
+                .map_err(err)?
+            else {
+                break; // A broken link: verification says what is missing.
+            };
+            out.push(record);
+            next = prev_id;
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    fn scan(&self, only: Option<ActId>) -> Result<BTreeMap<ActId, Vec<TraceRecord>>, Error> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let err = |e| self.err(e);
+        let mut acts: HashMap<i64, ActId> = HashMap::new();
+        let mut out: BTreeMap<ActId, Vec<TraceRecord>> = BTreeMap::new();
+        {
+            let mut stmt = conn
+                .prepare_cached("SELECT no, act FROM acts")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                .map_err(err)?;
+            for row in rows {
+                let (no, bytes) = row.map_err(err)?;
+                let id = act_id_from(&self.path, &bytes)?;
+                if only.is_none_or(|a| a == id) {
+                    acts.insert(no, id);
+                    out.insert(id, Vec::new());
+                }
+            }
+        }
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT act_no, {RECORD_COLUMNS} FROM events ORDER BY id"
+            ))
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(row) = rows.next().map_err(err)? {
+            let act_no: i64 = row.get(0).map_err(err)?;
+            let Some(&act) = acts.get(&act_no) else {
+                continue;
+            };
+            let (record, _) = record_from_row_at(act, row, 1).map_err(err)?;
+            out.entry(act).or_default().push(record);
+        }
+        for records in out.values_mut() {
+            records.sort_by_key(|r| r.seq);
         }
         Ok(out)
     }
@@ -336,22 +466,14 @@ impl TraceStore for SqliteStore {
     fn act_ids(&self) -> Result<Vec<ActId>, Error> {
         let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         let mut stmt = conn
-            .prepare_cached("SELECT DISTINCT act FROM events ORDER BY act")
+            .prepare_cached("SELECT act FROM acts ORDER BY act")
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| r.get::<_, Vec<u8>>(0))
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let bytes = row.map_err(|e| self.err(e))?;
-            let id: [u8; 16] = bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| Error::NotATraceStore {
-                    path: self.path.clone(),
-                    reason: "an event has a malformed act id".into(),
-                })?;
-            out.push(ActId::from_bytes(id));
+            out.push(act_id_from(&self.path, &row.map_err(|e| self.err(e))?)?);
         }
         Ok(out)
     }
@@ -364,6 +486,45 @@ impl TraceStore for SqliteStore {
         )
         .map_err(|e| self.err(e))
     }
+}
+
+/// The `events` columns a [`TraceRecord`] is read from, in order.
+const RECORD_COLUMNS: &str = "seq, prev_id, at, kind, public, sealed, prev_hash, hash";
+
+fn record_from_row(
+    act: ActId,
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(TraceRecord, Option<i64>)> {
+    record_from_row_at(act, r, 0)
+}
+
+/// Reads [`RECORD_COLUMNS`] starting at column `at`; also returns `prev_id`.
+fn record_from_row_at(
+    act: ActId,
+    r: &rusqlite::Row<'_>,
+    at: usize,
+) -> rusqlite::Result<(TraceRecord, Option<i64>)> {
+    let record = TraceRecord {
+        act,
+        seq: r.get::<_, i64>(at)? as u64,
+        at: Timestamp::from_micros(r.get(at + 2)?),
+        kind: r.get(at + 3)?,
+        public: r.get(at + 4)?,
+        sealed: r.get(at + 5)?,
+        // A wrong length is itself tampering; verification reports it as a
+        // hash mismatch rather than failing the read.
+        prev_hash: to_hash(&r.get::<_, Vec<u8>>(at + 6)?),
+        hash: to_hash(&r.get::<_, Vec<u8>>(at + 7)?),
+    };
+    Ok((record, r.get(at + 1)?))
+}
+
+fn act_id_from(path: &Path, bytes: &[u8]) -> Result<ActId, Error> {
+    let id: [u8; 16] = bytes.try_into().map_err(|_| Error::NotATraceStore {
+        path: path.into(),
+        reason: "an act has a malformed id".into(),
+    })?;
+    Ok(ActId::from_bytes(id))
 }
 
 fn read_checkpoints(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<Checkpoint>> {
@@ -544,15 +705,25 @@ fn run_checkpointer(conn: Connection, stop: Receiver<()>) {
     }
 }
 
+/// The end of one act's chain, as the writer needs it.
+#[derive(Clone, Copy, Debug)]
+struct ChainEnd {
+    act_no: i64,
+    seq: u64,
+    hash: Hash,
+    /// Row of the last event; `None` before the first.
+    last_id: Option<i64>,
+}
+
 /// The writer thread's state.
 struct WriterState {
     path: PathBuf,
     conn: Connection,
     signer: HeadSigner,
-    /// Each act's last (seq, hash) as of our last commit, so an append does
-    /// not read it back. Dropped when another process commits (see
+    /// Where each act's chain ends, as of our last commit, so an append
+    /// does not read it back. Dropped when another process commits (see
     /// `data_version`) or a commit fails.
-    heads: HashMap<ActId, (u64, Hash)>,
+    heads: HashMap<ActId, ChainEnd>,
     /// The last checkpoint's number and digest, likewise cached.
     last_checkpoint: Option<(u64, Hash)>,
     /// SQLite's `data_version`, which changes when another connection
@@ -563,7 +734,8 @@ struct WriterState {
 }
 
 impl WriterState {
-    fn run(mut self, rx: Receiver<AppendRequest>) {
+    fn run(mut self, rx: Receiver<AppendRequest>, acks: Arc<Acks>) {
+        let _gone = WriterGone(acks.clone());
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -583,17 +755,15 @@ impl WriterState {
                 }
             }
             self.last_batch = batch.len();
-            let results = self.commit(&batch);
-            for (req, result) in batch.into_iter().zip(results) {
-                let _ = req.reply.send(result);
-            }
+            let results = self.commit(&mut batch);
+            acks.publish(batch.iter().map(|r| r.ticket).zip(results));
         }
     }
 
     /// Writes a batch in one transaction. A request that fails its own
     /// checks writes nothing and gets its error; if the commit fails, all
     /// fail.
-    fn commit(&mut self, batch: &[AppendRequest]) -> Vec<Result<Appended, Error>> {
+    fn commit(&mut self, batch: &mut [AppendRequest]) -> Vec<Result<Appended, Error>> {
         match self.try_commit(batch) {
             Ok(results) => results,
             Err(e) => {
@@ -618,7 +788,7 @@ impl WriterState {
 
     fn try_commit(
         &mut self,
-        batch: &[AppendRequest],
+        batch: &mut [AppendRequest],
     ) -> Result<Vec<Result<Appended, Error>>, Error> {
         let path = self.path.clone();
         let err = |e: rusqlite::Error| db_error(&path, e);
@@ -635,9 +805,9 @@ impl WriterState {
             self.last_checkpoint = None;
             self.data_version = Some(version);
         }
-        let mut touched: HashMap<ActId, (u64, Hash)> = HashMap::new();
+        let mut touched: HashMap<ActId, ChainEnd> = HashMap::new();
         let mut results = Vec::with_capacity(batch.len());
-        for req in batch {
+        for req in batch.iter_mut() {
             results.push(self.append_one(req, &mut touched));
         }
         if touched.is_empty() {
@@ -658,12 +828,26 @@ impl WriterState {
                 }
             }
         };
+        {
+            let mut upsert = self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO heads (act_no, last_id, seq) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (act_no) DO UPDATE SET last_id = excluded.last_id, seq = excluded.seq",
+                )
+                .map_err(err)?;
+            for end in touched.values() {
+                upsert
+                    .execute(params![end.act_no, end.last_id, end.seq as i64])
+                    .map_err(err)?;
+            }
+        }
         let heads: Vec<Head> = touched
             .iter()
-            .map(|(act, (seq, hash))| Head {
+            .map(|(act, end)| Head {
                 act: *act,
-                seq: *seq,
-                hash: *hash,
+                seq: end.seq,
+                hash: end.hash,
             })
             .collect();
         let c = Checkpoint::sign(no, Timestamp::now(), prev, heads, &self.signer);
@@ -696,52 +880,54 @@ impl WriterState {
     /// write, so a refused request leaves nothing behind.
     fn append_one(
         &mut self,
-        req: &AppendRequest,
-        touched: &mut HashMap<ActId, (u64, Hash)>,
+        req: &mut AppendRequest,
+        touched: &mut HashMap<ActId, ChainEnd>,
     ) -> Result<Appended, Error> {
         let path = self.path.clone();
         let err = |e: rusqlite::Error| db_error(&path, e);
-        let cached = touched.get(&req.act).or_else(|| self.heads.get(&req.act));
-        let (mut seq, mut prev) = match cached {
-            Some(h) => *h,
-            None => self
-                .conn
-                .prepare_cached(
-                    "SELECT seq, hash FROM events WHERE act = ?1 ORDER BY seq DESC LIMIT 1",
-                )
-                .and_then(|mut s| {
-                    s.query_row(params![req.act.as_bytes()], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)? as u64,
-                            to_hash(&r.get::<_, Vec<u8>>(1)?),
-                        ))
-                    })
-                    .optional()
-                })
-                .map_err(err)?
-                .unwrap_or((0, genesis(req.act))),
+        let cached = touched
+            .get(&req.act)
+            .or_else(|| self.heads.get(&req.act))
+            .copied();
+        let known = match cached {
+            Some(end) => Some(end),
+            None => self.read_chain_end(req.act)?,
         };
+        let found = known.map_or(0, |e| e.seq);
         if let Some(expected) = req.expected_len
-            && expected != seq
+            && expected != found
         {
-            return Err(Error::Conflict {
-                expected,
-                found: seq,
-            });
+            return Err(Error::Conflict { expected, found });
         }
-        let first_seq = seq + 1;
+        let mut end = match known {
+            Some(end) => end,
+            None => {
+                self.conn
+                    .prepare_cached("INSERT INTO acts (act) VALUES (?1)")
+                    .and_then(|mut s| s.execute(params![req.act.as_bytes()]))
+                    .map_err(err)?;
+                ChainEnd {
+                    act_no: self.conn.last_insert_rowid(),
+                    seq: 0,
+                    hash: genesis(req.act),
+                    last_id: None,
+                }
+            }
+        };
+        let first_seq = end.seq + 1;
         let mut stmt = self
             .conn
             .prepare_cached(
-                "INSERT INTO events (act, seq, at, kind, public, sealed, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO events (act_no, seq, prev_id, at, kind, public, sealed, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .map_err(err)?;
-        for event in &req.events {
-            seq += 1;
-            let r = event.clone().chain(req.act, seq, &prev);
+        for event in std::mem::take(&mut req.events) {
+            let r = event.chain(req.act, end.seq + 1, &end.hash);
             stmt.execute(params![
-                req.act.as_bytes(),
-                seq as i64,
+                end.act_no,
+                r.seq as i64,
+                end.last_id,
                 r.at.as_micros(),
                 r.kind,
                 r.public,
@@ -749,21 +935,49 @@ impl WriterState {
                 r.prev_hash.as_slice(),
                 r.hash.as_slice()
             ])
-            .map_err(|e| {
-                // An insert failing midway would leave part of a request:
-                // report it as a database failure so the batch rolls back.
-                err(e)
-            })?;
-            prev = r.hash;
+            .map_err(err)?;
+            end.seq = r.seq;
+            end.hash = r.hash;
+            end.last_id = Some(self.conn.last_insert_rowid());
         }
-        touched.insert(req.act, (seq, prev));
+        touched.insert(req.act, end);
         Ok(Appended {
             first_seq,
             head: Head {
                 act: req.act,
-                seq,
-                hash: prev,
+                seq: end.seq,
+                hash: end.hash,
             },
         })
+    }
+
+    /// Reads where an act's chain ends; `None` for an act not yet stored.
+    fn read_chain_end(&self, act: ActId) -> Result<Option<ChainEnd>, Error> {
+        let err = |e: rusqlite::Error| db_error(&self.path, e);
+        self.conn
+            .prepare_cached(
+                "SELECT a.no, h.last_id, h.seq, e.hash FROM acts a
+                 LEFT JOIN heads h ON h.act_no = a.no
+                 LEFT JOIN events e ON e.id = h.last_id
+                 WHERE a.act = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![act.as_bytes()], |r| {
+                    let last_id: Option<i64> = r.get(1)?;
+                    let seq: Option<i64> = r.get(2)?;
+                    let hash: Option<Vec<u8>> = r.get(3)?;
+                    Ok(ChainEnd {
+                        act_no: r.get(0)?,
+                        seq: seq.unwrap_or(0) as u64,
+                        hash: match (&last_id, hash) {
+                            (Some(_), Some(h)) => to_hash(&h),
+                            _ => genesis(act),
+                        },
+                        last_id,
+                    })
+                })
+                .optional()
+            })
+            .map_err(err)
     }
 }
