@@ -208,7 +208,7 @@ fn act_round_trips_through_the_store() {
 fn concurrent_writers_share_commits_and_stay_ordered() {
     let t = std::sync::Arc::new(TestTrace::new());
     let writers = 16;
-    let appends = 20;
+    let appends: usize = 20;
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(writers));
     let threads: Vec<_> = (0..writers)
         .map(|_| {
@@ -226,7 +226,7 @@ fn concurrent_writers_share_commits_and_stay_ordered() {
                     .unwrap();
                 for i in 1..appends {
                     let mut e = first.clone();
-                    e.at = Timestamp::from_micros(e.at.as_micros() + i);
+                    e.at = Timestamp::from_micros(e.at.as_micros() + i as i64);
                     let a = t.store.append(act.id, Some(i as u64), vec![e]).unwrap();
                     assert_eq!(a.head.seq, i as u64 + 1);
                 }
