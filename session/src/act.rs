@@ -400,7 +400,9 @@ impl Act {
                             phase: Phase::Conclusion,
                         });
                     }
-                    Phase::Conclusion => {}
+                    // Incidents opened while the report was being written
+                    // would otherwise stay open in a closed act.
+                    Phase::Conclusion => events.extend(self.close_open_incidents(now)),
                     _ => return Err(illegal(&Command::Conclude(conclusion))),
                 }
                 events.push(ActEvent::Concluded(conclusion));
