@@ -798,7 +798,8 @@ impl WriterState {
             .map_err(err)?;
         let version: i64 = self
             .conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(err)?;
         if self.data_version != Some(version) {
             self.heads.clear();
@@ -829,17 +830,21 @@ impl WriterState {
             }
         };
         {
-            let mut upsert = self
+            // Most acts in a batch already have a head: a plain UPDATE by
+            // primary key is cheaper than an upsert.
+            let mut update = self
                 .conn
-                .prepare_cached(
-                    "INSERT INTO heads (act_no, last_id, seq) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (act_no) DO UPDATE SET last_id = excluded.last_id, seq = excluded.seq",
-                )
+                .prepare_cached("UPDATE heads SET last_id = ?2, seq = ?3 WHERE act_no = ?1")
+                .map_err(err)?;
+            let mut insert = self
+                .conn
+                .prepare_cached("INSERT INTO heads (act_no, last_id, seq) VALUES (?1, ?2, ?3)")
                 .map_err(err)?;
             for end in touched.values() {
-                upsert
-                    .execute(params![end.act_no, end.last_id, end.seq as i64])
-                    .map_err(err)?;
+                let row = params![end.act_no, end.last_id, end.seq as i64];
+                if update.execute(row).map_err(err)? == 0 {
+                    insert.execute(row).map_err(err)?;
+                }
             }
         }
         let heads: Vec<Head> = touched
