@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the system packages the build and the tests need, if missing.
+# Safe to run again: it installs only what is absent.
+set -euo pipefail
+
+need=()
+command -v cmake   >/dev/null 2>&1 || need+=(cmake)    # opus builds libopus with it
+command -v nasm    >/dev/null 2>&1 || need+=(nasm)     # rav1e's assembly
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)  # the tamper tests use the real shell
+command -v cc      >/dev/null 2>&1 || need+=(build-essential)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing system packages: ${need[*]}"
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is missing: install Rust (rustup) first" >&2
+  exit 1
+fi
