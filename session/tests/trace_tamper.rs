@@ -193,14 +193,7 @@ fn inserted_event_is_detected() {
         params![a.as_bytes()],
     )
     .unwrap();
-    let prev: Vec<u8> = c
-        .query_row(
-            "SELECT hash FROM events WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = 4",
-            params![a.as_bytes()],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let prev: [u8; 32] = prev.try_into().unwrap();
+    let prev = stored_hash(&c, a, 4);
     let event = session::Event {
         at: Timestamp::from_micros(1_795_000_035_000_000),
         body: session::ActEvent::ConsentWithdrawn {
@@ -209,19 +202,7 @@ fn inserted_event_is_detected() {
         },
     };
     let r = session::trace::TraceRecord::build(a, 5, &prev, &event, &keys.data).unwrap();
-    c.execute(
-        "INSERT INTO events (act_no, seq, at, kind, public, sealed, prev_hash, hash) VALUES ((SELECT no FROM acts WHERE act = ?1), 5, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            a.as_bytes(),
-            r.at.as_micros(),
-            r.kind,
-            r.public,
-            r.sealed,
-            r.prev_hash.as_slice(),
-            r.hash.as_slice()
-        ],
-    )
-    .unwrap();
+    forge_insert(&c, &r);
     let report = verify_dir(&data);
     let p = problems(&report);
     assert!(
@@ -313,41 +294,15 @@ fn deleted_checkpoint_is_detected() {
 fn events_appended_without_a_signed_head_are_detected() {
     let (_dir, data, keys, a, len) = setup();
     let c = forger(&data);
-    let prev: Vec<u8> = c
-        .query_row(
-            "SELECT hash FROM events WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = ?2",
-            params![a.as_bytes(), len as i64],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let prev = stored_hash(&c, a, len);
     let event = session::Event {
         at: Timestamp::from_micros(1_795_000_999_000_000),
         body: session::ActEvent::PhaseEntered {
             phase: session::Phase::Preparation,
         },
     };
-    let r = session::trace::TraceRecord::build(
-        a,
-        len + 1,
-        &prev.try_into().unwrap(),
-        &event,
-        &keys.data,
-    )
-    .unwrap();
-    c.execute(
-        "INSERT INTO events (act_no, seq, at, kind, public, sealed, prev_hash, hash) VALUES ((SELECT no FROM acts WHERE act = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            a.as_bytes(),
-            (len + 1) as i64,
-            r.at.as_micros(),
-            r.kind,
-            r.public,
-            r.sealed,
-            r.prev_hash.as_slice(),
-            r.hash.as_slice()
-        ],
-    )
-    .unwrap();
+    let r = session::trace::TraceRecord::build(a, len + 1, &prev, &event, &keys.data).unwrap();
+    forge_insert(&c, &r);
     let (_, seq, what) = first_problem(&data);
     assert_eq!(seq, Some(len + 1));
     assert!(what.contains("no signed checkpoint"), "{what}");
@@ -364,13 +319,7 @@ fn checkpoints_resigned_with_another_key_are_detected() {
         params![a.as_bytes(), len as i64],
     )
     .unwrap();
-    let new_head: Vec<u8> = c
-        .query_row(
-            "SELECT hash FROM events WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = ?2",
-            params![a.as_bytes(), (len - 1) as i64],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let new_head = stored_hash(&c, a, len - 1);
     let store = data.open_reader().unwrap();
     let old = store.checkpoints().unwrap();
     drop(store);
@@ -391,7 +340,7 @@ fn checkpoints_resigned_with_another_key_are_detected() {
             .chain((i == old.len() - 1).then(|| Head {
                 act: a,
                 seq: len - 1,
-                hash: new_head.clone().try_into().unwrap(),
+                hash: new_head,
             }))
             .collect();
         let signed = Checkpoint::sign(cp.no, cp.at, prev, heads, &mine);

@@ -179,3 +179,35 @@ pub fn lengths(store: &dyn TraceStore) -> BTreeMap<ActId, usize> {
         .map(|a| (a, store.records(a).expect("records").len()))
         .collect()
 }
+
+/// The stored hash of an act's event `seq`, read as a forger would.
+pub fn stored_hash(c: &Connection, act: ActId, seq: u64) -> [u8; 32] {
+    let h: Vec<u8> = c
+        .query_row(
+            "SELECT hash FROM events WHERE act_no = (SELECT no FROM acts WHERE act = ?1) AND seq = ?2",
+            rusqlite::params![act.as_bytes(), seq as i64],
+            |r| r.get(0),
+        )
+        .expect("stored hash");
+    h.try_into().expect("32 bytes")
+}
+
+/// Writes a well-formed record straight into the file, bypassing the store
+/// (no link, no head, no checkpoint), as a forger would.
+pub fn forge_insert(c: &Connection, r: &session::trace::TraceRecord) {
+    c.execute(
+        "INSERT INTO events (act_no, seq, at, kind, public, sealed, prev_hash, hash)
+         VALUES ((SELECT no FROM acts WHERE act = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        rusqlite::params![
+            r.act.as_bytes(),
+            r.seq as i64,
+            r.at.as_micros(),
+            r.kind,
+            r.public,
+            r.sealed,
+            r.prev_hash.as_slice(),
+            r.hash.as_slice()
+        ],
+    )
+    .expect("forged insert");
+}
