@@ -25,14 +25,14 @@
 //! rewrite one page per act. Here events go at the end of one table, each
 //! act is found through its head and the `prev_id` links, and the heads of
 //! the acts in progress (created recently, so numbered closely) share a few
-//! pages. A commit of 64 writers writes about ten pages.
+//! pages. A commit of 64 writers writes a handful of pages, not 64.
 //!
 //! `checkpoints` (one row per commit, see [`Checkpoint`]): `no`, `at`,
 //! `prev`, `heads` (see [`encode_heads`]), `key_id`, `signature`.
 //!
 //! Triggers refuse `UPDATE` and `DELETE` on `acts`, `events` and
-//! `checkpoints`, which stops
-//! mistakes; the hash chain and signatures are what detect intent.
+//! `checkpoints`, which stops mistakes; the hash chain and signatures are
+//! what detect intent.
 //!
 //! **Group commit.** Callers seal and encode their events on their own
 //! threads, then hand them to one writer thread. It takes every request
