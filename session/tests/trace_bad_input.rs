@@ -248,3 +248,37 @@ fn concurrent_writers_share_commits_and_stay_ordered() {
     );
     assert!(t.verify().is_intact());
 }
+
+#[test]
+fn append_then_reports_every_outcome_through_its_callback() {
+    let t = TestTrace::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (act, first) = Act::request(
+        ActId::random(),
+        ActKind::Teleconsultation,
+        true,
+        Timestamp::now(),
+    );
+    let send = |tx: std::sync::mpsc::Sender<Result<session::store::Appended, Error>>| -> session::store::OnAppended {
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        })
+    };
+    t.store
+        .append_then(act.id, Some(0), vec![first.clone()], send(tx.clone()));
+    let ok = rx.recv().unwrap().unwrap();
+    assert_eq!((ok.first_seq, ok.head.seq), (1, 1));
+    // A stale length, and nothing to append: errors, through the callback.
+    t.store
+        .append_then(act.id, Some(0), vec![first], send(tx.clone()));
+    assert!(matches!(
+        rx.recv().unwrap(),
+        Err(Error::Conflict {
+            expected: 0,
+            found: 1
+        })
+    ));
+    t.store.append_then(act.id, Some(1), vec![], send(tx));
+    assert!(matches!(rx.recv().unwrap(), Err(Error::InvalidInput(_))));
+    assert_eq!(t.store.records(act.id).unwrap().len(), 1);
+}

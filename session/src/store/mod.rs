@@ -25,6 +25,11 @@ pub struct Appended {
     pub head: Head,
 }
 
+/// Runs once an append is durable, or has failed. It runs on the store's
+/// writer thread, so it must only hand the outcome over (send it on a
+/// channel, wake a task), never block.
+pub type OnAppended = Box<dyn FnOnce(Result<Appended, Error>) + Send>;
+
 /// An append-only store of trace records and checkpoints.
 pub trait TraceStore: Send + Sync {
     /// Appends `events` to `act`'s chain and returns once they are durable.
@@ -38,6 +43,16 @@ pub trait TraceStore: Send + Sync {
         expected_len: Option<u64>,
         events: Vec<Event>,
     ) -> Result<Appended, Error>;
+
+    /// The same without blocking: `done` gets the outcome once the events
+    /// are durable. An async server awaits a channel that `done` sends on.
+    fn append_then(
+        &self,
+        act: ActId,
+        expected_len: Option<u64>,
+        events: Vec<Event>,
+        done: OnAppended,
+    );
 
     /// The act's records in chain order, following the store's own links
     /// from the act's head. Fast; for display and for replaying the act.

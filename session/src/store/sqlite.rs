@@ -58,7 +58,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{Appended, TraceStore};
+use super::{Appended, OnAppended, TraceStore};
 use crate::Error;
 use crate::event::Event;
 use crate::ids::ActId;
@@ -135,8 +135,16 @@ struct AppendRequest {
     act: ActId,
     expected_len: Option<u64>,
     events: Vec<PreparedEvent>,
-    /// Where the outcome is left in [`Acks`].
-    ticket: u64,
+    /// Who learns the outcome.
+    reply: Reply,
+}
+
+/// How a caller learns its outcome.
+enum Reply {
+    /// A blocked thread waiting in [`Acks`] under this ticket.
+    Ticket(u64),
+    /// A callback, run on the writer thread after the commit.
+    Then(OnAppended),
 }
 
 /// Where the writer leaves each request's outcome, and callers wait for
@@ -349,13 +357,15 @@ impl Drop for SqliteStore {
     }
 }
 
-impl TraceStore for SqliteStore {
-    fn append(
+impl SqliteStore {
+    /// Checks and seals an append on the caller's thread, then queues it.
+    fn submit(
         &self,
         act: ActId,
         expected_len: Option<u64>,
         events: Vec<Event>,
-    ) -> Result<Appended, Error> {
+        reply: impl FnOnce(&Writer) -> Reply,
+    ) -> Result<(), Error> {
         if events.is_empty() {
             return Err(Error::InvalidInput("nothing to append".into()));
         }
@@ -373,15 +383,47 @@ impl TraceStore for SqliteStore {
             .iter()
             .map(|e| PreparedEvent::seal(act, e, &writer.data))
             .collect::<Result<Vec<_>, _>>()?;
-        let ticket = writer.acks.next_ticket.fetch_add(1, Ordering::Relaxed);
         tx.send(AppendRequest {
             act,
             expected_len,
             events,
-            ticket,
+            reply: reply(writer),
         })
-        .map_err(|_| Error::StoreClosed)?;
-        writer.acks.wait(ticket)
+        .map_err(|_| Error::StoreClosed)
+    }
+}
+
+impl TraceStore for SqliteStore {
+    fn append(
+        &self,
+        act: ActId,
+        expected_len: Option<u64>,
+        events: Vec<Event>,
+    ) -> Result<Appended, Error> {
+        let mut ticket = None;
+        self.submit(act, expected_len, events, |w| {
+            let t = w.acks.next_ticket.fetch_add(1, Ordering::Relaxed);
+            ticket = Some((t, w.acks.clone()));
+            Reply::Ticket(t)
+        })?;
+        let (ticket, acks) = ticket.ok_or(Error::StoreClosed)?;
+        acks.wait(ticket)
+    }
+
+    fn append_then(
+        &self,
+        act: ActId,
+        expected_len: Option<u64>,
+        events: Vec<Event>,
+        done: OnAppended,
+    ) {
+        let slot = std::cell::Cell::new(Some(done));
+        if let Err(e) = self.submit(act, expected_len, events, |_| {
+            Reply::Then(slot.take().expect("taken once"))
+        }) && let Some(done) = slot.take()
+        {
+            done(Err(e));
+        }
     }
 
     fn records(&self, act: ActId) -> Result<Vec<TraceRecord>, Error> {
@@ -756,7 +798,16 @@ impl WriterState {
             }
             self.last_batch = batch.len();
             let results = self.commit(&mut batch);
-            acks.publish(batch.iter().map(|r| r.ticket).zip(results));
+            let mut tickets = Vec::with_capacity(batch.len());
+            for (req, result) in batch.into_iter().zip(results) {
+                match req.reply {
+                    Reply::Ticket(t) => tickets.push((t, result)),
+                    Reply::Then(done) => done(result),
+                }
+            }
+            if !tickets.is_empty() {
+                acks.publish(tickets);
+            }
         }
     }
 
