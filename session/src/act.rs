@@ -21,6 +21,7 @@ use crate::event::{ActEvent, Event};
 use crate::ids::{ActId, ParticipantId};
 use crate::incident::{IncidentId, IncidentKind, Metrics, clean_metrics};
 use crate::participant::{Identity, Participant, Role};
+use crate::pii::Pii;
 use crate::timestamp::Timestamp;
 
 /// The two kinds of act this product carries.
@@ -147,6 +148,63 @@ pub enum Command {
         metrics: Metrics,
     },
     Cancel(CancelReason),
+    /// A participant's device connected to the live session.
+    Join {
+        participant: ParticipantId,
+        /// The browser's or client's user agent, kept as session metadata.
+        user_agent: Pii<String>,
+    },
+    /// A participant's device left, for a named reason.
+    Leave {
+        participant: ParticipantId,
+        reason: LeaveReason,
+    },
+    /// A professional lets a waiting participant into the call.
+    Admit {
+        participant: ParticipantId,
+        by: ParticipantId,
+    },
+    /// The media path a participant's connection settled on.
+    RecordMedia(MediaPath),
+}
+
+/// Why a participant left the live session. Every disconnect has one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// They chose to leave.
+    LeftByChoice,
+    /// Their connection dropped.
+    ConnectionLost,
+    /// A newer connection with the same invitation replaced this one.
+    Replaced,
+    /// The act ended.
+    ActEnded,
+    /// The patient withdrew consent, which ends the media at once.
+    ConsentWithdrawn,
+    /// The server shut down.
+    ServerShutdown,
+    /// The client broke the protocol (malformed or oversized messages).
+    ProtocolViolation,
+}
+
+/// How a participant's media flows, as reported once connected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaPath {
+    pub participant: ParticipantId,
+    /// `direct` (peer to peer) or `relay` (through the TURN relay).
+    pub route: MediaRoute,
+    /// ICE candidate types of the selected pair: `host`, `srflx`, `prflx`, `relay`.
+    pub candidate_types: Vec<String>,
+    /// Negotiated codecs, e.g. `opus`, `VP8`, `AV1`.
+    pub codecs: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaRoute {
+    Direct,
+    Relay,
 }
 
 impl Command {
@@ -163,6 +221,10 @@ impl Command {
             Command::OpenIncident { .. } => "open an incident",
             Command::CloseIncident { .. } => "close an incident",
             Command::Cancel(_) => "cancel",
+            Command::Join { .. } => "join",
+            Command::Leave { .. } => "leave",
+            Command::Admit { .. } => "admit a participant",
+            Command::RecordMedia(_) => "record the media path",
         }
     }
 }
@@ -191,6 +253,8 @@ pub struct Act {
     pub incidents: Vec<Incident>,
     pub conclusion: Option<Conclusion>,
     pub cancel_reason: Option<CancelReason>,
+    /// Participants a professional let in (professionals need no admission).
+    pub admitted: Vec<ParticipantId>,
 }
 
 fn duration_ms(from: Timestamp, to: Timestamp) -> u64 {
@@ -227,6 +291,7 @@ impl Act {
             incidents: Vec::new(),
             conclusion: None,
             cancel_reason: None,
+            admitted: Vec::new(),
         };
         (act, event)
     }
@@ -443,6 +508,56 @@ impl Act {
                 events.push(ActEvent::Cancelled { reason });
                 events
             }
+            Command::Join {
+                participant,
+                user_agent,
+            } => {
+                self.participant(participant)?;
+                if self.phase > Phase::Performance {
+                    return Err(illegal(&Command::Join {
+                        participant,
+                        user_agent,
+                    }));
+                }
+                vec![ActEvent::Joined {
+                    participant,
+                    user_agent,
+                }]
+            }
+            Command::Leave {
+                participant,
+                reason,
+            } => {
+                self.participant(participant)?;
+                vec![ActEvent::Left {
+                    participant,
+                    reason,
+                }]
+            }
+            Command::Admit { participant, by } => {
+                self.participant(participant)?;
+                if !self.participant(by)?.role.is_professional() {
+                    return Err(Error::InvalidInput(
+                        "only a professional admits participants".into(),
+                    ));
+                }
+                if !matches!(self.phase, Phase::Preparation | Phase::Performance) {
+                    return Err(illegal(&Command::Admit { participant, by }));
+                }
+                if self.admitted.contains(&participant) {
+                    return Err(Error::InvalidInput(format!(
+                        "participant {participant} is already admitted"
+                    )));
+                }
+                vec![ActEvent::Admitted { participant, by }]
+            }
+            Command::RecordMedia(path) => {
+                self.participant(path.participant)?;
+                if self.phase != Phase::Performance {
+                    return Err(illegal(&Command::RecordMedia(path)));
+                }
+                vec![ActEvent::MediaConnected(path)]
+            }
         };
         Ok(events)
     }
@@ -535,6 +650,8 @@ impl Act {
                 self.cancel_reason = Some(*reason);
                 self.enter(Phase::Cancelled, event.at);
             }
+            ActEvent::Admitted { participant, .. } => self.admitted.push(*participant),
+            ActEvent::Joined { .. } | ActEvent::Left { .. } | ActEvent::MediaConnected(_) => {}
         }
         Ok(())
     }

@@ -7,12 +7,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::act::{ActKind, CancelReason, Phase};
+use crate::act::{ActKind, CancelReason, LeaveReason, MediaPath, Phase};
 use crate::conclusion::Conclusion;
 use crate::consent::{Consent, ConsentScope};
 use crate::ids::ParticipantId;
 use crate::incident::{IncidentId, IncidentKind, Metrics};
 use crate::participant::Participant;
+use crate::pii::Pii;
 use crate::timestamp::Timestamp;
 
 /// One event with the time it happened.
@@ -62,6 +63,23 @@ pub enum ActEvent {
     Cancelled {
         reason: CancelReason,
     },
+    /// A participant's device joined the live session.
+    Joined {
+        participant: ParticipantId,
+        user_agent: Pii<String>,
+    },
+    /// A participant's device left it.
+    Left {
+        participant: ParticipantId,
+        reason: LeaveReason,
+    },
+    /// A professional let a participant in.
+    Admitted {
+        participant: ParticipantId,
+        by: ParticipantId,
+    },
+    /// A participant's media connected, directly or through the relay.
+    MediaConnected(MediaPath),
 }
 
 impl ActEvent {
@@ -77,6 +95,10 @@ impl ActEvent {
             ActEvent::IncidentClosed { .. } => "incident_closed",
             ActEvent::Concluded(_) => "concluded",
             ActEvent::Cancelled { .. } => "cancelled",
+            ActEvent::Joined { .. } => "joined",
+            ActEvent::Left { .. } => "left",
+            ActEvent::Admitted { .. } => "admitted",
+            ActEvent::MediaConnected(_) => "media_connected",
         }
     }
 }

@@ -1,0 +1,296 @@
+//! The signaling protocol: typed JSON messages over one WebSocket per
+//! participant. Documented in `docs/PROTOCOL.md`; this module is the truth.
+//!
+//! Every frame is one JSON object with a `type`. Text frames only, at most
+//! [`MAX_FRAME_BYTES`]. A client sends `hello` first; anything it sends that
+//! does not decode gets an `error` frame, and the connection stays up until
+//! too many have come (see the room's limits).
+
+use serde::{Deserialize, Serialize};
+use session::act::{MediaRoute, Phase};
+use session::conclusion::PrescriptionKind;
+use session::participant::Role;
+use session::{ActKind, CancelReason};
+
+/// The protocol version this server speaks.
+pub const VERSION: u32 = 1;
+/// Largest frame accepted, in bytes. An SDP offer with four tracks is
+/// about 10 KiB; a report can be longer, and has its own limit in the act.
+pub const MAX_FRAME_BYTES: usize = 96 * 1024;
+
+/// What a client sends.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// First message on a connection. A reconnect with the same invitation
+    /// resumes the same participant.
+    Hello {
+        v: u32,
+        #[serde(default)]
+        user_agent: Option<String>,
+    },
+    /// The patient's (or companion's) answer on the consent screen.
+    /// `text_sha256` is the SHA-256 of the text as shown, in `language`.
+    Consent {
+        accept: bool,
+        language: String,
+        text_sha256: String,
+    },
+    /// A requesting professional attests the absent patient's consent.
+    AttestConsent { text_sha256: String },
+    /// The patient withdraws consent: media stops at once.
+    WithdrawConsent,
+    /// A professional lets a waiting participant in.
+    Admit { participant: u32 },
+    /// WebRTC negotiation for another participant, relayed as is.
+    Signal { to: u32, data: SignalData },
+    /// What the client's media connection settled on.
+    MediaPath {
+        route: MediaRoute,
+        candidate_types: Vec<String>,
+        codecs: Vec<String>,
+    },
+    /// A professional ends the act with the report and prescriptions.
+    Conclude {
+        report: String,
+        #[serde(default)]
+        prescriptions: Vec<PrescriptionInput>,
+    },
+    /// A professional cancels the act.
+    Cancel { reason: CancelReason },
+    /// The client leaves on purpose.
+    Leave,
+    /// Keeps the connection alive; answered with `pong`.
+    Ping,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrescriptionInput {
+    pub kind: PrescriptionKind,
+    pub text: String,
+}
+
+/// The WebRTC payloads the server relays between participants without
+/// reading them.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SignalData {
+    Offer {
+        sdp: String,
+    },
+    Answer {
+        sdp: String,
+    },
+    Candidate {
+        candidate: String,
+        #[serde(default)]
+        sdp_mid: Option<String>,
+        #[serde(default)]
+        sdp_m_line_index: Option<u16>,
+    },
+}
+
+/// What the server sends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The answer to `hello`: who you are in this act.
+    Welcome {
+        v: u32,
+        participant: u32,
+        role: Role,
+        act: ActView,
+        /// The consent text to show, per language, with its SHA-256.
+        consent_texts: Vec<ConsentText>,
+    },
+    /// The room changed: phase, who is here, consent.
+    State(RoomView),
+    /// ICE servers to use. Sent only once media is allowed.
+    IceServers {
+        servers: Vec<IceServer>,
+    },
+    /// Negotiation from another participant.
+    Signal {
+        from: u32,
+        data: SignalData,
+    },
+    /// Media must stop now (consent withdrawn, act ended).
+    StopMedia {
+        reason: String,
+    },
+    /// The act is over for this participant; the server closes next.
+    Ended {
+        reason: String,
+    },
+    Pong,
+    /// A message was refused. `code` is stable; `message` is for people.
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not a message of this protocol.
+    Malformed,
+    /// The frame is larger than [`MAX_FRAME_BYTES`].
+    TooLarge,
+    /// Too many messages too fast.
+    RateLimited,
+    /// The first message must be `hello` with a supported version.
+    HelloFirst,
+    UnsupportedVersion,
+    /// Your role may not do this.
+    Forbidden,
+    /// The act's rules refuse it now (phase, consent...).
+    Refused,
+    /// The server could not record it; try again.
+    Unavailable,
+}
+
+/// What a participant may know of the act.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActView {
+    pub id: String,
+    pub kind: ActKind,
+    pub patient_present: bool,
+}
+
+/// The room as one participant sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoomView {
+    pub phase: Phase,
+    pub participants: Vec<ParticipantView>,
+    /// Whether the patient's consent to the act currently stands.
+    pub consent_given: bool,
+    /// Whether this participant may send and receive media now.
+    pub media_allowed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParticipantView {
+    pub id: u32,
+    pub role: Role,
+    /// A professional's name, shown to everyone; the patient's alias,
+    /// shown to professionals only; otherwise absent.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub display_name: Option<String>,
+    pub connected: bool,
+    pub admitted: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConsentText {
+    pub language: String,
+    pub text: String,
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub credential: Option<String>,
+}
+
+/// Why a frame could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    TooLarge(usize),
+    Malformed(String),
+}
+
+/// Decodes one text frame, refusing oversized ones before parsing.
+pub fn decode(frame: &str) -> Result<ClientMessage, DecodeError> {
+    if frame.len() > MAX_FRAME_BYTES {
+        return Err(DecodeError::TooLarge(frame.len()));
+    }
+    serde_json::from_str(frame).map_err(|e| {
+        // serde's own message can quote the frame's values (which may be
+        // personal data), so only the kind and position are kept.
+        let what = match e.classify() {
+            serde_json::error::Category::Syntax => "not valid JSON",
+            serde_json::error::Category::Eof => "truncated JSON",
+            serde_json::error::Category::Data => "not a message of this protocol",
+            serde_json::error::Category::Io => "unreadable",
+        };
+        DecodeError::Malformed(format!("{what} (line {}, column {})", e.line(), e.column()))
+    })
+}
+
+/// Encodes a server message as a text frame.
+pub fn encode(msg: &ServerMessage) -> String {
+    serde_json::to_string(msg).unwrap_or_else(|_| {
+        r#"{"type":"error","code":"unavailable","message":"encoding failed"}"#.to_string()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_each_client_message() {
+        let cases = [
+            r#"{"type":"hello","v":1,"user_agent":"Mozilla/5.0"}"#,
+            r#"{"type":"hello","v":1}"#,
+            r#"{"type":"consent","accept":true,"language":"fr","text_sha256":"ab"}"#,
+            r#"{"type":"attest_consent","text_sha256":"ab"}"#,
+            r#"{"type":"withdraw_consent"}"#,
+            r#"{"type":"admit","participant":2}"#,
+            r#"{"type":"signal","to":2,"data":{"kind":"offer","sdp":"v=0"}}"#,
+            r#"{"type":"signal","to":1,"data":{"kind":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdp_mid":"0","sdp_m_line_index":0}}"#,
+            r#"{"type":"media_path","route":"relay","candidate_types":["relay","host"],"codecs":["opus","VP8"]}"#,
+            r#"{"type":"conclude","report":"RAS","prescriptions":[{"kind":"medication","text":"x"}]}"#,
+            r#"{"type":"cancel","reason":"patient_absent"}"#,
+            r#"{"type":"leave"}"#,
+            r#"{"type":"ping"}"#,
+        ];
+        for c in cases {
+            let m = decode(c).unwrap_or_else(|e| panic!("{c}: {e:?}"));
+            // And back: what a client library would send.
+            let again: ClientMessage =
+                serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+            assert_eq!(again, m);
+        }
+    }
+
+    #[test]
+    fn refuses_bad_frames_with_a_reason() {
+        for bad in [
+            "",
+            "null",
+            "[]",
+            r#"{"type":"nope"}"#,
+            r#"{"type":"admit"}"#,
+            r#"{"type":"admit","participant":-1}"#,
+            r#"{"type":"admit","participant":2,"extra":1}"#,
+            r#"{"v":1}"#,
+        ] {
+            assert!(
+                matches!(decode(bad), Err(DecodeError::Malformed(_))),
+                "{bad}"
+            );
+        }
+        let big = format!(
+            r#"{{"type":"conclude","report":"{}"}}"#,
+            "a".repeat(MAX_FRAME_BYTES)
+        );
+        assert!(matches!(decode(&big), Err(DecodeError::TooLarge(_))));
+    }
+
+    #[test]
+    fn malformed_message_does_not_echo_values() {
+        let Err(DecodeError::Malformed(why)) =
+            decode(r#"{"type":"admit","participant":"Jeanne Fictive"}"#)
+        else {
+            panic!("should not decode");
+        };
+        assert!(!why.contains("Jeanne"), "{why}");
+    }
+}
