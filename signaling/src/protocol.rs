@@ -26,6 +26,9 @@ pub enum ClientMessage {
     /// resumes the same participant.
     Hello {
         v: u32,
+        /// The invitation token from the join link. Sent here rather than
+        /// in the URL so it never appears in request logs.
+        token: String,
         #[serde(default)]
         user_agent: Option<String>,
     },
@@ -237,8 +240,8 @@ mod tests {
     #[test]
     fn decodes_each_client_message() {
         let cases = [
-            r#"{"type":"hello","v":1,"user_agent":"Mozilla/5.0"}"#,
-            r#"{"type":"hello","v":1}"#,
+            r#"{"type":"hello","v":1,"token":"v1.x","user_agent":"Mozilla/5.0"}"#,
+            r#"{"type":"hello","v":1,"token":"v1.x"}"#,
             r#"{"type":"consent","accept":true,"language":"fr","text_sha256":"ab"}"#,
             r#"{"type":"attest_consent","text_sha256":"ab"}"#,
             r#"{"type":"withdraw_consent"}"#,

@@ -1,0 +1,906 @@
+//! One act's live session, without IO.
+//!
+//! The room owns the [`Act`] and knows which connection speaks for which
+//! participant. [`Room::handle`] takes one input (a connection said hello,
+//! sent a message, or closed) and the time, and returns a [`Step`]: the
+//! events to append to the trace, then the frames to send and connections
+//! to close. The driver appends the events durably *before* it delivers the
+//! outputs, so nothing is said to anyone that the trace does not hold.
+//!
+//! The consent gate lives here: a participant gets ICE servers, and its
+//! negotiation is relayed, only while [`Room::media_allowed`] holds for it,
+//! which needs the act in performance with the patient's consent standing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use session::act::{Command, LeaveReason, MediaPath, Phase};
+use session::conclusion::{Conclusion, Prescription};
+use session::consent::{Consent, ConsentMethod, ConsentScope};
+use session::participant::{Identity, Role};
+use session::{Act, Event, ParticipantId, Pii, Timestamp};
+
+use crate::consent_text;
+use crate::protocol::{
+    ActView, ClientMessage, ErrorCode, IceServer, ParticipantView, RoomView, ServerMessage, VERSION,
+};
+
+/// One WebSocket connection, numbered by the server.
+pub type ConnId = u64;
+
+/// What happened that the room must handle.
+#[derive(Debug)]
+pub enum Input {
+    /// A connection presented a valid invitation for `participant`.
+    Hello {
+        conn: ConnId,
+        participant: ParticipantId,
+        user_agent: String,
+    },
+    /// A decoded message from a connection that said hello.
+    Message { conn: ConnId, msg: ClientMessage },
+    /// The connection is gone.
+    Closed { conn: ConnId, reason: LeaveReason },
+}
+
+/// What the driver must do.
+#[derive(Debug, PartialEq)]
+pub enum Output {
+    Send { conn: ConnId, msg: ServerMessage },
+    Close { conn: ConnId, reason: LeaveReason },
+}
+
+/// The result of one input: events to append first, then outputs.
+#[derive(Debug, Default)]
+pub struct Step {
+    pub events: Vec<Event>,
+    pub outputs: Vec<Output>,
+}
+
+/// Longest user agent kept, in characters.
+const MAX_USER_AGENT: usize = 256;
+/// Most candidate types or codecs recorded for one media path.
+const MAX_MEDIA_ITEMS: usize = 8;
+
+#[derive(Debug)]
+pub struct Room {
+    act: Act,
+    /// Current connection of each connected participant.
+    conns: BTreeMap<ParticipantId, ConnId>,
+    /// Participants that were told they may send media (and got ICE
+    /// servers), so that a change either way is announced once.
+    media_on: BTreeSet<ParticipantId>,
+    ice_servers: Vec<IceServer>,
+}
+
+impl Room {
+    pub fn new(act: Act, ice_servers: Vec<IceServer>) -> Room {
+        Room {
+            act,
+            conns: BTreeMap::new(),
+            media_on: BTreeSet::new(),
+            ice_servers,
+        }
+    }
+
+    pub fn act(&self) -> &Act {
+        &self.act
+    }
+
+    pub fn connected(&self) -> usize {
+        self.conns.len()
+    }
+
+    fn participant_of(&self, conn: ConnId) -> Option<ParticipantId> {
+        self.conns
+            .iter()
+            .find(|(_, c)| **c == conn)
+            .map(|(p, _)| *p)
+    }
+
+    fn role(&self, p: ParticipantId) -> Option<Role> {
+        self.act.participant(p).ok().map(|x| x.role)
+    }
+
+    /// Whether `p` may send and receive media now.
+    pub fn media_allowed(&self, p: ParticipantId) -> bool {
+        let Some(role) = self.role(p) else {
+            return false;
+        };
+        self.act.media_allowed()
+            && self.conns.contains_key(&p)
+            && (role.is_professional() || self.act.admitted.contains(&p))
+    }
+
+    pub fn handle(&mut self, input: Input, now: Timestamp) -> Step {
+        let mut step = Step::default();
+        match input {
+            Input::Hello {
+                conn,
+                participant,
+                user_agent,
+            } => self.hello(conn, participant, user_agent, now, &mut step),
+            Input::Message { conn, msg } => match self.participant_of(conn) {
+                Some(p) => self.message(conn, p, msg, now, &mut step),
+                None => step.outputs.push(error(
+                    conn,
+                    ErrorCode::HelloFirst,
+                    "send hello with your invitation first",
+                )),
+            },
+            Input::Closed { conn, reason } => {
+                if let Some(p) = self.participant_of(conn) {
+                    self.conns.remove(&p);
+                    self.apply(
+                        Command::Leave {
+                            participant: p,
+                            reason,
+                        },
+                        now,
+                        &mut step,
+                    );
+                    self.broadcast_state(&mut step);
+                }
+            }
+        }
+        self.announce_media(&mut step);
+        step
+    }
+
+    fn hello(
+        &mut self,
+        conn: ConnId,
+        p: ParticipantId,
+        user_agent: String,
+        now: Timestamp,
+        step: &mut Step,
+    ) {
+        if self.act.phase.is_terminal() {
+            step.outputs.push(Output::Send {
+                conn,
+                msg: ServerMessage::Ended {
+                    reason: format!("this consultation has ended ({})", self.act.phase),
+                },
+            });
+            step.outputs.push(Output::Close {
+                conn,
+                reason: LeaveReason::ActEnded,
+            });
+            return;
+        }
+        let Some(role) = self.role(p) else {
+            step.outputs.push(error(
+                conn,
+                ErrorCode::Forbidden,
+                "not a participant of this act",
+            ));
+            step.outputs.push(Output::Close {
+                conn,
+                reason: LeaveReason::ProtocolViolation,
+            });
+            return;
+        };
+        // A reload or reconnect resumes the same participant.
+        if let Some(old) = self.conns.insert(p, conn) {
+            step.outputs.push(Output::Close {
+                conn: old,
+                reason: LeaveReason::Replaced,
+            });
+            self.media_on.remove(&p);
+            self.apply(
+                Command::Leave {
+                    participant: p,
+                    reason: LeaveReason::Replaced,
+                },
+                now,
+                step,
+            );
+        }
+        let user_agent: String = user_agent.chars().take(MAX_USER_AGENT).collect();
+        self.apply(
+            Command::Join {
+                participant: p,
+                user_agent: Pii::new(user_agent),
+            },
+            now,
+            step,
+        );
+        if self.act.phase == Phase::Request {
+            self.apply(Command::Prepare, now, step);
+        }
+        let consent_texts = match role {
+            Role::Patient | Role::Companion => consent_text::patient_texts(),
+            Role::Requester if !self.act.patient_present => consent_text::attestation_texts(),
+            _ => Vec::new(),
+        };
+        step.outputs.push(Output::Send {
+            conn,
+            msg: ServerMessage::Welcome {
+                v: VERSION,
+                participant: p.0,
+                role,
+                act: ActView {
+                    id: self.act.id.to_string(),
+                    kind: self.act.kind,
+                    patient_present: self.act.patient_present,
+                },
+                consent_texts,
+            },
+        });
+        self.broadcast_state(step);
+    }
+
+    fn message(
+        &mut self,
+        conn: ConnId,
+        p: ParticipantId,
+        msg: ClientMessage,
+        now: Timestamp,
+        step: &mut Step,
+    ) {
+        let role = self.role(p).unwrap_or(Role::Patient);
+        let forbidden = |step: &mut Step, what: &str| {
+            step.outputs.push(error(
+                conn,
+                ErrorCode::Forbidden,
+                &format!("your role may not {what}"),
+            ));
+        };
+        match msg {
+            ClientMessage::Hello { .. } => {
+                step.outputs
+                    .push(error(conn, ErrorCode::Refused, "hello was already said"));
+                return;
+            }
+            ClientMessage::Ping => {
+                step.outputs.push(Output::Send {
+                    conn,
+                    msg: ServerMessage::Pong,
+                });
+                return;
+            }
+            ClientMessage::Signal { to, data } => {
+                let to = ParticipantId(to);
+                if !self.media_allowed(p) || !self.media_allowed(to) {
+                    step.outputs.push(error(
+                        conn,
+                        ErrorCode::Refused,
+                        "media is not allowed between these participants now",
+                    ));
+                } else if let Some(&target) = self.conns.get(&to) {
+                    step.outputs.push(Output::Send {
+                        conn: target,
+                        msg: ServerMessage::Signal { from: p.0, data },
+                    });
+                }
+                return;
+            }
+            ClientMessage::Consent {
+                accept,
+                language: _,
+                text_sha256,
+            } => {
+                if !matches!(role, Role::Patient | Role::Companion) {
+                    return forbidden(step, "give the patient's consent");
+                }
+                let texts = consent_text::patient_texts();
+                let Some(language) = consent_text::language_of(&texts, &text_sha256) else {
+                    step.outputs.push(error(
+                        conn,
+                        ErrorCode::Refused,
+                        "this consent text is not the one the server shows",
+                    ));
+                    return;
+                };
+                if accept {
+                    self.apply(
+                        Command::GiveConsent(Consent {
+                            scopes: vec![ConsentScope::TelemedicineAct, ConsentScope::DataHosting],
+                            given_by: p,
+                            method: ConsentMethod::Electronic {
+                                text_sha256,
+                                language,
+                            },
+                        }),
+                        now,
+                        step,
+                    );
+                    self.maybe_start(now, step);
+                }
+            }
+            ClientMessage::AttestConsent { text_sha256 } => {
+                if role != Role::Requester {
+                    return forbidden(step, "attest consent");
+                }
+                if consent_text::language_of(&consent_text::attestation_texts(), &text_sha256)
+                    .is_none()
+                {
+                    step.outputs.push(error(
+                        conn,
+                        ErrorCode::Refused,
+                        "this attestation text is not the one the server shows",
+                    ));
+                    return;
+                }
+                self.apply(
+                    Command::GiveConsent(Consent {
+                        scopes: vec![ConsentScope::TelemedicineAct, ConsentScope::DataHosting],
+                        given_by: p,
+                        method: ConsentMethod::AttestedByProfessional { text_sha256 },
+                    }),
+                    now,
+                    step,
+                );
+                self.maybe_start(now, step);
+            }
+            ClientMessage::WithdrawConsent => {
+                if !matches!(role, Role::Patient | Role::Companion | Role::Requester) {
+                    return forbidden(step, "withdraw consent");
+                }
+                self.apply(
+                    Command::WithdrawConsent {
+                        scopes: vec![ConsentScope::TelemedicineAct],
+                        by: p,
+                    },
+                    now,
+                    step,
+                );
+            }
+            ClientMessage::Admit { participant } => {
+                if !role.is_professional() {
+                    return forbidden(step, "admit participants");
+                }
+                if self.apply(
+                    Command::Admit {
+                        participant: ParticipantId(participant),
+                        by: p,
+                    },
+                    now,
+                    step,
+                ) {
+                    self.maybe_start(now, step);
+                }
+            }
+            ClientMessage::MediaPath {
+                route,
+                candidate_types,
+                codecs,
+            } => {
+                let clip = |v: Vec<String>| -> Vec<String> {
+                    v.into_iter()
+                        .take(MAX_MEDIA_ITEMS)
+                        .map(|s| {
+                            s.chars()
+                                .filter(|c| c.is_ascii_graphic())
+                                .take(32)
+                                .collect()
+                        })
+                        .collect()
+                };
+                self.apply(
+                    Command::RecordMedia(MediaPath {
+                        participant: p,
+                        route,
+                        candidate_types: clip(candidate_types),
+                        codecs: clip(codecs),
+                    }),
+                    now,
+                    step,
+                );
+                return;
+            }
+            ClientMessage::Conclude {
+                report,
+                prescriptions,
+            } => {
+                if !role.is_professional() {
+                    return forbidden(step, "conclude the act");
+                }
+                let conclusion = Conclusion {
+                    report: Pii::new(report),
+                    prescriptions: prescriptions
+                        .into_iter()
+                        .map(|x| Prescription {
+                            kind: x.kind,
+                            text: Pii::new(x.text),
+                        })
+                        .collect(),
+                };
+                if self.apply(Command::Conclude(conclusion), now, step) {
+                    self.end_for_all(step);
+                }
+            }
+            ClientMessage::Cancel { reason } => {
+                if !role.is_professional() {
+                    return forbidden(step, "cancel the act");
+                }
+                if self.apply(Command::Cancel(reason), now, step) {
+                    self.end_for_all(step);
+                }
+            }
+            ClientMessage::Leave => {
+                self.conns.remove(&p);
+                self.media_on.remove(&p);
+                self.apply(
+                    Command::Leave {
+                        participant: p,
+                        reason: LeaveReason::LeftByChoice,
+                    },
+                    now,
+                    step,
+                );
+                step.outputs.push(Output::Close {
+                    conn,
+                    reason: LeaveReason::LeftByChoice,
+                });
+            }
+        }
+        self.broadcast_state(step);
+    }
+
+    /// Runs a command on the act; on refusal, tells whoever asked. Returns
+    /// whether it was applied.
+    fn apply(&mut self, command: Command, now: Timestamp, step: &mut Step) -> bool {
+        let asker = match &command {
+            Command::Join { participant, .. }
+            | Command::Leave { participant, .. }
+            | Command::Admit {
+                by: participant, ..
+            } => Some(*participant),
+            Command::GiveConsent(c) => Some(c.given_by),
+            Command::WithdrawConsent { by, .. } => Some(*by),
+            Command::RecordMedia(m) => Some(m.participant),
+            _ => None,
+        };
+        match self.act.handle(command, now) {
+            Ok(events) => {
+                step.events.extend(events);
+                true
+            }
+            Err(e) => {
+                if let Some(conn) = asker.and_then(|p| self.conns.get(&p)) {
+                    step.outputs
+                        .push(error(*conn, ErrorCode::Refused, &e.to_string()));
+                }
+                false
+            }
+        }
+    }
+
+    /// Starts the performance once consent stands and the patient, if
+    /// present, was admitted.
+    fn maybe_start(&mut self, now: Timestamp, step: &mut Step) {
+        if self.act.phase != Phase::Preparation || !self.act.consent.allows_media() {
+            return;
+        }
+        let patient_in = match self.act.participant_with_role(Role::Patient) {
+            Some(patient) if self.act.patient_present => self.act.admitted.contains(&patient.id),
+            _ => true,
+        };
+        if patient_in {
+            self.apply(Command::StartPerformance, now, step);
+        }
+    }
+
+    /// The act is over: tell everyone and close. (The trace's terminal
+    /// event marks the end; no leave is recorded after it.)
+    fn end_for_all(&mut self, step: &mut Step) {
+        let reason = format!("the act is {}", self.act.phase);
+        let conns = std::mem::take(&mut self.conns);
+        self.media_on.clear();
+        for conn in conns.into_values() {
+            step.outputs.push(Output::Send {
+                conn,
+                msg: ServerMessage::StopMedia {
+                    reason: reason.clone(),
+                },
+            });
+            step.outputs.push(Output::Send {
+                conn,
+                msg: ServerMessage::Ended {
+                    reason: reason.clone(),
+                },
+            });
+            step.outputs.push(Output::Close {
+                conn,
+                reason: LeaveReason::ActEnded,
+            });
+        }
+    }
+
+    /// Sends ICE servers to whoever just became allowed media, and
+    /// `stop_media` to whoever just lost it.
+    fn announce_media(&mut self, step: &mut Step) {
+        let connected: Vec<(ParticipantId, ConnId)> =
+            self.conns.iter().map(|(p, c)| (*p, *c)).collect();
+        for (p, conn) in connected {
+            let allowed = self.media_allowed(p);
+            if allowed && self.media_on.insert(p) {
+                step.outputs.push(Output::Send {
+                    conn,
+                    msg: ServerMessage::IceServers {
+                        servers: self.ice_servers.clone(),
+                    },
+                });
+            } else if !allowed && self.media_on.remove(&p) {
+                step.outputs.push(Output::Send {
+                    conn,
+                    msg: ServerMessage::StopMedia {
+                        reason: "media is no longer allowed (consent withdrawn)".into(),
+                    },
+                });
+            }
+        }
+        // Participants no longer connected lose their media status.
+        let conns = &self.conns;
+        self.media_on.retain(|p| conns.contains_key(p));
+    }
+
+    fn broadcast_state(&self, step: &mut Step) {
+        for (&viewer, &conn) in &self.conns {
+            step.outputs.push(Output::Send {
+                conn,
+                msg: ServerMessage::State(self.view_for(viewer)),
+            });
+        }
+    }
+
+    /// The room as `viewer` may see it: professionals' names for everyone,
+    /// the patient's alias and a companion's name for professionals only.
+    pub fn view_for(&self, viewer: ParticipantId) -> RoomView {
+        let viewer_is_pro = self.role(viewer).is_some_and(Role::is_professional);
+        let participants = self
+            .act
+            .participants
+            .iter()
+            .map(|x| {
+                let display_name = match &x.identity {
+                    Identity::Professional { name, .. } => Some(name.expose().clone()),
+                    Identity::Patient { alias } if viewer_is_pro => {
+                        Some(alias.expose().as_str().to_string())
+                    }
+                    Identity::Companion { name } if viewer_is_pro => Some(name.expose().clone()),
+                    _ => None,
+                };
+                ParticipantView {
+                    id: x.id.0,
+                    role: x.role,
+                    display_name,
+                    connected: self.conns.contains_key(&x.id),
+                    admitted: x.role.is_professional() || self.act.admitted.contains(&x.id),
+                }
+            })
+            .collect();
+        RoomView {
+            phase: self.act.phase,
+            participants,
+            consent_given: self.act.consent.allows_media(),
+            media_allowed: self.media_allowed(viewer),
+        }
+    }
+}
+
+fn error(conn: ConnId, code: ErrorCode, message: &str) -> Output {
+    Output::Send {
+        conn,
+        msg: ServerMessage::Error {
+            code,
+            message: message.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::SignalData;
+    use session::act::ActKind;
+    use session::{ActId, PatientAlias};
+
+    const PRO: ParticipantId = ParticipantId(1);
+    const PATIENT: ParticipantId = ParticipantId(2);
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_micros(1_795_000_000_000_000 + s * 1_000_000)
+    }
+
+    fn room() -> Room {
+        let (mut act, _) = Act::request(ActId::random(), ActKind::Teleconsultation, true, t(0));
+        act.handle(
+            Command::Register {
+                role: Role::Requester,
+                identity: Identity::Professional {
+                    name: Pii::new("Dr Fictif".into()),
+                    rpps: Pii::new("10000000009".parse().unwrap()),
+                },
+            },
+            t(0),
+        )
+        .unwrap();
+        act.handle(
+            Command::Register {
+                role: Role::Patient,
+                identity: Identity::Patient {
+                    alias: Pii::new("dossier-1".parse::<PatientAlias>().unwrap()),
+                },
+            },
+            t(0),
+        )
+        .unwrap();
+        Room::new(act, vec![])
+    }
+
+    fn hello(room: &mut Room, conn: ConnId, p: ParticipantId) -> Step {
+        room.handle(
+            Input::Hello {
+                conn,
+                participant: p,
+                user_agent: "test".into(),
+            },
+            t(1),
+        )
+    }
+
+    fn say(room: &mut Room, conn: ConnId, msg: ClientMessage) -> Step {
+        room.handle(Input::Message { conn, msg }, t(2))
+    }
+
+    fn sent_to(step: &Step, conn: ConnId) -> Vec<&ServerMessage> {
+        step.outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send { conn: c, msg } if *c == conn => Some(msg),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn consent(room: &mut Room, conn: ConnId) -> Step {
+        let sha = consent_text::patient_texts()[0].sha256.clone();
+        say(
+            room,
+            conn,
+            ClientMessage::Consent {
+                accept: true,
+                language: "fr".into(),
+                text_sha256: sha,
+            },
+        )
+    }
+
+    fn offer() -> SignalData {
+        SignalData::Offer { sdp: "v=0".into() }
+    }
+
+    #[test]
+    fn consultation_runs_from_hello_to_conclusion() {
+        let mut r = room();
+        let s = hello(&mut r, 10, PRO);
+        assert!(matches!(
+            sent_to(&s, 10)[0],
+            ServerMessage::Welcome { participant: 1, .. }
+        ));
+        assert_eq!(
+            r.act().phase,
+            Phase::Preparation,
+            "the first join starts preparation"
+        );
+        let s = hello(&mut r, 20, PATIENT);
+        let ServerMessage::Welcome { consent_texts, .. } = sent_to(&s, 20)[0] else {
+            panic!("welcome first");
+        };
+        assert_eq!(consent_texts.len(), 2, "French and English");
+
+        // Before consent: no ICE servers, no relaying.
+        let s = say(
+            &mut r,
+            10,
+            ClientMessage::Signal {
+                to: 2,
+                data: offer(),
+            },
+        );
+        assert!(matches!(
+            sent_to(&s, 10)[0],
+            ServerMessage::Error {
+                code: ErrorCode::Refused,
+                ..
+            }
+        ));
+        assert!(sent_to(&s, 20).is_empty());
+
+        let s = consent(&mut r, 20);
+        assert!(s.events.iter().any(|e| e.body.kind() == "consent_given"));
+        assert_eq!(r.act().phase, Phase::Preparation, "waits for admission");
+        let s = say(&mut r, 10, ClientMessage::Admit { participant: 2 });
+        assert_eq!(r.act().phase, Phase::Performance);
+        let kinds: Vec<_> = s.events.iter().map(|e| e.body.kind()).collect();
+        assert_eq!(kinds, ["admitted", "phase_entered"]);
+        for conn in [10, 20] {
+            assert!(
+                sent_to(&s, conn)
+                    .iter()
+                    .any(|m| matches!(m, ServerMessage::IceServers { .. })),
+                "conn {conn} gets ICE servers once media is allowed"
+            );
+        }
+
+        let s = say(
+            &mut r,
+            10,
+            ClientMessage::Signal {
+                to: 2,
+                data: offer(),
+            },
+        );
+        assert_eq!(
+            sent_to(&s, 20),
+            [&ServerMessage::Signal {
+                from: 1,
+                data: offer()
+            }]
+        );
+
+        let s = say(
+            &mut r,
+            10,
+            ClientMessage::Conclude {
+                report: "RAS".into(),
+                prescriptions: vec![],
+            },
+        );
+        assert_eq!(r.act().phase, Phase::Closed);
+        assert!(s.outputs.contains(&Output::Close {
+            conn: 20,
+            reason: LeaveReason::ActEnded
+        }));
+        assert!(s.outputs.contains(&Output::Close {
+            conn: 10,
+            reason: LeaveReason::ActEnded
+        }));
+        // A late join to an ended act is told so and closed.
+        let s = hello(&mut r, 30, PATIENT);
+        assert!(matches!(sent_to(&s, 30)[0], ServerMessage::Ended { .. }));
+    }
+
+    #[test]
+    fn withdrawal_stops_media_at_once() {
+        let mut r = room();
+        hello(&mut r, 10, PRO);
+        hello(&mut r, 20, PATIENT);
+        consent(&mut r, 20);
+        say(&mut r, 10, ClientMessage::Admit { participant: 2 });
+        let s = say(&mut r, 20, ClientMessage::WithdrawConsent);
+        assert!(
+            s.events
+                .iter()
+                .any(|e| e.body.kind() == "consent_withdrawn")
+        );
+        for conn in [10, 20] {
+            assert!(
+                sent_to(&s, conn)
+                    .iter()
+                    .any(|m| matches!(m, ServerMessage::StopMedia { .. }))
+            );
+        }
+        let s = say(
+            &mut r,
+            10,
+            ClientMessage::Signal {
+                to: 2,
+                data: offer(),
+            },
+        );
+        assert!(sent_to(&s, 20).is_empty(), "no relaying after withdrawal");
+    }
+
+    #[test]
+    fn roles_are_enforced() {
+        let mut r = room();
+        hello(&mut r, 10, PRO);
+        hello(&mut r, 20, PATIENT);
+        let s = say(&mut r, 20, ClientMessage::Admit { participant: 2 });
+        assert!(matches!(
+            sent_to(&s, 20)[0],
+            ServerMessage::Error {
+                code: ErrorCode::Forbidden,
+                ..
+            }
+        ));
+        let s = say(
+            &mut r,
+            20,
+            ClientMessage::Cancel {
+                reason: session::CancelReason::ByProfessional,
+            },
+        );
+        assert!(matches!(
+            sent_to(&s, 20)[0],
+            ServerMessage::Error {
+                code: ErrorCode::Forbidden,
+                ..
+            }
+        ));
+        let s = consent(&mut r, 10);
+        assert!(matches!(
+            sent_to(&s, 10)[0],
+            ServerMessage::Error {
+                code: ErrorCode::Forbidden,
+                ..
+            }
+        ));
+        // An unknown consent text is refused.
+        let s = say(
+            &mut r,
+            20,
+            ClientMessage::Consent {
+                accept: true,
+                language: "fr".into(),
+                text_sha256: "00".into(),
+            },
+        );
+        assert!(matches!(
+            sent_to(&s, 20)[0],
+            ServerMessage::Error {
+                code: ErrorCode::Refused,
+                ..
+            }
+        ));
+        assert!(!r.act().consent.allows_media());
+    }
+
+    #[test]
+    fn patient_sees_the_doctor_but_not_its_own_alias_listed_to_others() {
+        let mut r = room();
+        hello(&mut r, 10, PRO);
+        hello(&mut r, 20, PATIENT);
+        let patient_view = r.view_for(PATIENT);
+        assert_eq!(
+            patient_view.participants[0].display_name.as_deref(),
+            Some("Dr Fictif")
+        );
+        assert_eq!(patient_view.participants[1].display_name, None);
+        let pro_view = r.view_for(PRO);
+        assert_eq!(
+            pro_view.participants[1].display_name.as_deref(),
+            Some("dossier-1")
+        );
+    }
+
+    #[test]
+    fn reconnect_replaces_the_old_connection() {
+        let mut r = room();
+        hello(&mut r, 10, PRO);
+        let s = hello(&mut r, 11, PRO);
+        assert!(s.outputs.contains(&Output::Close {
+            conn: 10,
+            reason: LeaveReason::Replaced
+        }));
+        assert_eq!(r.connected(), 1);
+        let kinds: Vec<_> = s.events.iter().map(|e| e.body.kind()).collect();
+        assert_eq!(kinds, ["left", "joined"]);
+        // The old connection closing later changes nothing.
+        let s = r.handle(
+            Input::Closed {
+                conn: 10,
+                reason: LeaveReason::ConnectionLost,
+            },
+            t(3),
+        );
+        assert!(s.events.is_empty());
+        assert_eq!(r.connected(), 1);
+    }
+
+    #[test]
+    fn messages_before_hello_are_refused() {
+        let mut r = room();
+        let s = say(&mut r, 99, ClientMessage::Ping);
+        assert!(matches!(
+            sent_to(&s, 99)[0],
+            ServerMessage::Error {
+                code: ErrorCode::HelloFirst,
+                ..
+            }
+        ));
+        assert!(s.events.is_empty());
+    }
+}
