@@ -229,6 +229,20 @@ impl Command {
     }
 }
 
+/// What it takes to open an act: its kind and who takes part.
+#[derive(Clone, Debug)]
+pub struct NewAct {
+    pub kind: ActKind,
+    /// The requesting professional (the consulting doctor in a
+    /// téléconsultation).
+    pub requester: Identity,
+    /// The expert, for a téléexpertise.
+    pub expert: Option<Identity>,
+    pub patient: Identity,
+    /// False for a téléexpertise held without the patient.
+    pub patient_present: bool,
+}
+
 /// An incident as the act tracks it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Incident {
@@ -294,6 +308,42 @@ impl Act {
             admitted: Vec::new(),
         };
         (act, event)
+    }
+
+    /// Opens an act with its participants registered: requester, expert
+    /// (for a téléexpertise) and patient, in that order. Returns the act and
+    /// the events to append.
+    pub fn open(id: ActId, new: NewAct, now: Timestamp) -> Result<(Act, Vec<Event>), Error> {
+        match (new.kind, &new.expert) {
+            (ActKind::Teleconsultation, Some(_)) => {
+                return Err(Error::InvalidInput(
+                    "a teleconsultation has no expert; use a teleexpertise".into(),
+                ));
+            }
+            (ActKind::Teleexpertise, None) => {
+                return Err(Error::InvalidInput(
+                    "a teleexpertise needs an expert".into(),
+                ));
+            }
+            _ => {}
+        }
+        if new.kind == ActKind::Teleconsultation && !new.patient_present {
+            return Err(Error::InvalidInput(
+                "a teleconsultation always has the patient".into(),
+            ));
+        }
+        let (mut act, first) = Act::request(id, new.kind, new.patient_present, now);
+        let mut events = vec![first];
+        let mut register = |role, identity| -> Result<(), Error> {
+            events.extend(act.handle(Command::Register { role, identity }, now)?);
+            Ok(())
+        };
+        register(Role::Requester, new.requester)?;
+        if let Some(expert) = new.expert {
+            register(Role::Expert, expert)?;
+        }
+        register(Role::Patient, new.patient)?;
+        Ok((act, events))
     }
 
     /// Rebuild an act from its events, checking each against the rules.

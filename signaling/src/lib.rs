@@ -1,16 +1,30 @@
 //! The teleconsult server's library: what the `teleconsult` binary serves.
 //!
-//! - [`invitation`]: signed, expiring join links bound to an act and a role;
+//! - [`server`]: `app(state) -> Router` (testable without a socket), the
+//!   security headers, and listening with TLS;
+//! - [`api`]: the REST API and its one `ApiError`;
+//! - `ws`: the WebSocket driver, one per connection;
+//! - [`hub`]: one task per live act, driving its [`room`];
+//! - [`room`]: one act's live session as a plain state machine (no IO);
 //! - [`protocol`]: the typed WebSocket signaling messages;
-//! - [`room`]: one act's live session as a plain state machine.
-//!
-//! The HTTP API, the WebSocket signaling and the server's state come with the
-//! live-session work; each is a plain module here, tested without a socket.
+//! - [`invitation`] and [`links`]: signed, expiring join links;
+//! - [`state`]: what handlers share.
 
+pub mod api;
 mod consent_text;
 mod error;
+pub mod hub;
 pub mod invitation;
+mod limits;
+pub mod links;
+mod metrics;
 pub mod protocol;
 pub mod room;
+pub mod server;
+pub mod state;
+mod web;
+mod ws;
 
 pub use error::Error;
+pub use server::app;
+pub use state::{AppState, ServerConfig};

@@ -128,6 +128,8 @@ impl Room {
                 )),
             },
             Input::Closed { conn, reason } => {
+                // Lets the driver drop the connection's queue.
+                step.outputs.push(Output::Close { conn, reason });
                 if let Some(p) = self.participant_of(conn) {
                     self.conns.remove(&p);
                     self.apply(

@@ -5,11 +5,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
-use session::participant::{Identity, Role};
+use session::act::NewAct;
+use session::participant::Identity;
 use session::store::load_act;
-use session::{
-    Act, ActId, ActKind, Command, DataDir, PatientAlias, Pii, Rpps, Timestamp, TraceStore,
-};
+use session::{Act, ActId, ActKind, DataDir, PatientAlias, Pii, Rpps, Timestamp, TraceStore};
+use signaling::api;
+use signaling::links::{DEFAULT_TTL, links_for};
+use signaling::state::server_secrets;
 
 #[derive(Debug, Subcommand)]
 pub enum ActCommand {
@@ -46,9 +48,16 @@ pub struct CreateArgs {
     /// the patient's consent.
     #[arg(long)]
     without_patient: bool,
-    /// Print one JSON object with the act's id.
+    /// Print one JSON object with the act's id and join links.
     #[arg(long)]
     json: bool,
+    /// The server's public URL, for the join links.
+    #[arg(
+        long,
+        env = "TELECONSULT_PUBLIC_URL",
+        default_value = "https://localhost:8443"
+    )]
+    public_url: String,
 }
 
 pub fn run(data: &DataDir, cmd: ActCommand) -> anyhow::Result<ExitCode> {
@@ -56,18 +65,6 @@ pub fn run(data: &DataDir, cmd: ActCommand) -> anyhow::Result<ExitCode> {
         ActCommand::Create(args) => create(data, args),
         ActCommand::List { json } => list(data, json),
     }
-}
-
-fn professional(name: &str, rpps: Rpps) -> anyhow::Result<Identity> {
-    let name = name.trim();
-    anyhow::ensure!(
-        !name.is_empty() && name.len() <= 200,
-        "a professional's name has 1 to 200 characters"
-    );
-    Ok(Identity::Professional {
-        name: Pii::new(name.to_string()),
-        rpps: Pii::new(rpps),
-    })
 }
 
 fn create(data: &DataDir, args: CreateArgs) -> anyhow::Result<ExitCode> {
@@ -79,51 +76,41 @@ fn create(data: &DataDir, args: CreateArgs) -> anyhow::Result<ExitCode> {
     if args.kind == ActKind::Teleexpertise && args.expert.is_none() {
         anyhow::bail!("a teleexpertise needs an expert: give --expert NAME --expert-rpps NUMBER");
     }
-    let now = Timestamp::now();
-    let (mut act, first) = Act::request(ActId::random(), args.kind, !args.without_patient, now);
-    let mut events = vec![first];
-    let mut register = |act: &mut Act, role, identity| -> anyhow::Result<()> {
-        events.extend(act.handle(Command::Register { role, identity }, now)?);
-        Ok(())
-    };
-    register(
-        &mut act,
-        Role::Requester,
-        professional(&args.professional, args.rpps)?,
-    )?;
-    if let (Some(name), Some(rpps)) = (args.expert, args.expert_rpps) {
-        register(&mut act, Role::Expert, professional(&name, rpps)?)?;
-    }
-    let alias = args.patient.unwrap_or_else(PatientAlias::random);
-    register(
-        &mut act,
-        Role::Patient,
-        Identity::Patient {
-            alias: Pii::new(alias),
+    let professional = |name: &str, rpps: &Rpps| api::professional(name, rpps.as_str());
+    let new = NewAct {
+        kind: args.kind,
+        requester: professional(&args.professional, &args.rpps)?,
+        expert: match (&args.expert, &args.expert_rpps) {
+            (Some(name), Some(rpps)) => Some(professional(name, rpps)?),
+            _ => None,
         },
-    )?;
+        patient: Identity::Patient {
+            alias: Pii::new(args.patient.unwrap_or_else(PatientAlias::random)),
+        },
+        patient_present: !args.without_patient,
+    };
+    let now = Timestamp::now();
+    let (act, events) = Act::open(ActId::random(), new, now)?;
 
+    // Works whether or not a server runs on this data directory: the store
+    // takes appends from several processes.
     let (store, _keys) = data.open_writer().context("cannot open the trace store")?;
     store
         .append(act.id, Some(0), events)
         .context("cannot record the act")?;
+    let (invitations, _) = server_secrets(data)?;
+    let links = links_for(&act, &args.public_url, &invitations, now, DEFAULT_TTL);
 
     if args.json {
-        let participants: Vec<_> = act
-            .participants
-            .iter()
-            .map(|p| json!({"id": p.id.0, "role": p.role}))
-            .collect();
-        let out = json!({
-            "id": act.id.to_string(),
-            "kind": act.kind,
-            "phase": act.phase,
-            "requested_at": now.to_rfc3339(),
-            "participants": participants,
-        });
-        println!("{out}");
+        println!(
+            "{}",
+            serde_json::to_string(&api::created(&act, now, links))?
+        );
     } else {
         println!("created {} {}", act.kind, act.id);
+        for (role, link) in links {
+            println!("  {role:<13} {link}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 //! trace is not intact), 2 the command could not run.
 
 mod act;
+mod serve;
 mod trace;
 
 use std::path::PathBuf;
@@ -33,6 +34,10 @@ pub enum Command {
     /// Read, verify and export the act trace.
     #[command(subcommand)]
     Trace(trace::TraceCommand),
+    /// Run the server: web client, REST API, WebSocket signaling.
+    Serve(serve::ServeArgs),
+    /// Run the server with a demo téléconsultation and print its links.
+    Demo(serve::ServeArgs),
 }
 
 pub fn init_logging(verbose: u8) {
@@ -54,5 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Act(cmd) => act::run(&data, cmd),
         Command::Trace(cmd) => trace::run(&data, cmd),
+        Command::Serve(args) => serve::serve(&data, args),
+        Command::Demo(args) => serve::demo(&data, args),
     }
 }

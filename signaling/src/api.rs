@@ -1,0 +1,245 @@
+//! The REST API, and its one error type.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use session::act::NewAct;
+use session::participant::Identity;
+use session::{Act, ActId, ActKind, PatientAlias, Pii, Rpps, Timestamp, TraceStore};
+
+use crate::links::{link_name, links_for};
+use crate::state::AppState;
+
+/// What the HTTP edge answers when something goes wrong. Internals stay in
+/// the server log; the client gets a status and a sentence.
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    Unauthorized(String),
+    NotFound(String),
+    /// The link or act is over (expired invitation, ended act).
+    Gone(String),
+    Internal,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::Gone(m) => (StatusCode::GONE, m),
+            ApiError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the server could not do this; try again".to_string(),
+            ),
+        };
+        (status, Json(json!({ "error": message }))).into_response()
+    }
+}
+
+impl From<session::Error> for ApiError {
+    fn from(e: session::Error) -> Self {
+        use session::Error as E;
+        match e {
+            E::InvalidInput(_) | E::InvalidRpps(_) => ApiError::BadRequest(e.to_string()),
+            E::UnknownAct(_) => ApiError::NotFound("no such act".into()),
+            other => {
+                tracing::error!(error = %other, "request failed");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+/// A professional as given to the API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfessionalInput {
+    pub name: String,
+    pub rpps: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAct {
+    pub kind: ActKind,
+    pub professional: ProfessionalInput,
+    #[serde(default)]
+    pub expert: Option<ProfessionalInput>,
+    /// A pseudonymous alias; generated when absent.
+    #[serde(default)]
+    pub patient: Option<String>,
+    #[serde(default = "yes")]
+    pub patient_present: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Checks a professional's name and RPPS number.
+pub fn professional(name: &str, rpps: &str) -> Result<Identity, session::Error> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(session::Error::InvalidInput(
+            "a professional's name has 1 to 200 characters".into(),
+        ));
+    }
+    Ok(Identity::Professional {
+        name: Pii::new(name.to_string()),
+        rpps: Pii::new(rpps.parse::<Rpps>()?),
+    })
+}
+
+impl CreateAct {
+    pub fn into_new_act(self) -> Result<NewAct, session::Error> {
+        let alias = match self.patient {
+            Some(a) => a.parse::<PatientAlias>()?,
+            None => PatientAlias::random(),
+        };
+        Ok(NewAct {
+            kind: self.kind,
+            requester: professional(&self.professional.name, &self.professional.rpps)?,
+            expert: self
+                .expert
+                .map(|e| professional(&e.name, &e.rpps))
+                .transpose()?,
+            patient: Identity::Patient {
+                alias: Pii::new(alias),
+            },
+            patient_present: self.patient_present,
+        })
+    }
+}
+
+/// What creating an act returns (also what `act create --json` prints).
+#[derive(Debug, Serialize)]
+pub struct CreatedAct {
+    pub id: String,
+    pub kind: ActKind,
+    pub requested_at: String,
+    pub participants: Vec<serde_json::Value>,
+    pub links: std::collections::BTreeMap<String, String>,
+}
+
+pub fn created(
+    act: &Act,
+    now: Timestamp,
+    links: std::collections::BTreeMap<String, String>,
+) -> CreatedAct {
+    CreatedAct {
+        id: act.id.to_string(),
+        kind: act.kind,
+        requested_at: now.to_rfc3339(),
+        participants: act
+            .participants
+            .iter()
+            .map(|p| json!({"id": p.id.0, "role": p.role, "link": link_name(p.role)}))
+            .collect(),
+        links,
+    }
+}
+
+fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    use subtle::ConstantTimeEq;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::Unauthorized("an operator token is needed (Authorization: Bearer ...)".into())
+        })?;
+    if bool::from(given.as_bytes().ct_eq(state.api_token.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized(
+            "this operator token is not valid".into(),
+        ))
+    }
+}
+
+/// `POST /api/acts`: creates an act and returns its join links.
+pub async fn create_act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<CreateAct>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedAct>), ApiError> {
+    authorized(&state, &headers)?;
+    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let now = Timestamp::now();
+    let (act, events) = Act::open(ActId::random(), req.into_new_act()?, now)?;
+    let store = state.store.clone();
+    let id = act.id;
+    tokio::task::spawn_blocking(move || store.append(id, Some(0), events))
+        .await
+        .map_err(|_| ApiError::Internal)??;
+    let links = links_for(
+        &act,
+        &state.config.public_url,
+        &state.invitations,
+        now,
+        state.config.link_ttl,
+    );
+    Ok((StatusCode::CREATED, Json(created(&act, now, links))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckInvitation {
+    pub token: String,
+}
+
+/// `POST /api/invitations/check`: what a join link leads to, before the
+/// page asks for the camera. The token travels in the body, never the URL.
+pub async fn check_invitation(
+    State(state): State<AppState>,
+    Json(req): Json<CheckInvitation>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let inv = state
+        .invitations
+        .verify(&req.token, Timestamp::now())
+        .map_err(|e| match e {
+            crate::Error::ExpiredInvitation(_) => ApiError::Gone(e.to_string()),
+            other => ApiError::Unauthorized(other.to_string()),
+        })?;
+    let store = state.store.clone();
+    let key = state.data_key.clone();
+    let (act, _) = tokio::task::spawn_blocking(move || {
+        session::store::load_act(&*store, inv.act, std::slice::from_ref(&key))
+    })
+    .await
+    .map_err(|_| ApiError::Internal)??;
+    if act.phase.is_terminal() {
+        return Err(ApiError::Gone(format!(
+            "this consultation has ended ({})",
+            act.phase
+        )));
+    }
+    Ok(Json(json!({
+        "role": inv.role,
+        "participant": inv.participant.0,
+        "kind": act.kind,
+        "phase": act.phase,
+        "expires_at": inv.expires_at.to_rfc3339(),
+    })))
+}
+
+pub async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    // The store answers: a cheap indexed read proves it is readable.
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.records(ActId::random()).map(|_| ()))
+        .await
+        .map_err(|_| ApiError::Internal)??;
+    Ok("ok\n")
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}

@@ -1,0 +1,143 @@
+//! The IO driver of rooms: one tokio task per live act owns its [`Room`],
+//! appends each step's events to the trace (awaiting durability), then
+//! delivers the step's frames to the connections.
+
+use std::collections::HashMap;
+
+use session::act::LeaveReason;
+use session::{ActId, Timestamp, TraceStore};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::protocol::ServerMessage;
+use crate::room::{ConnId, Input, Output, Room};
+use crate::state::AppState;
+
+/// What a connection's writer task receives.
+#[derive(Debug)]
+pub enum Frame {
+    Msg(ServerMessage),
+    Close(LeaveReason),
+}
+
+/// What a room task receives.
+#[derive(Debug)]
+pub enum RoomCmd {
+    /// A new connection, with where to send its frames, then its hello.
+    Attach {
+        conn: ConnId,
+        frames: mpsc::Sender<Frame>,
+        input: Input,
+    },
+    Input(Input),
+}
+
+/// Queue depth per connection; a client this far behind is dropped.
+const CONN_QUEUE: usize = 256;
+
+pub fn conn_channel() -> (mpsc::Sender<Frame>, mpsc::Receiver<Frame>) {
+    mpsc::channel(CONN_QUEUE)
+}
+
+/// Runs one room until its act ends and every connection is gone.
+pub async fn run_room(
+    state: AppState,
+    mut room: Room,
+    mut stored: u64,
+    mut rx: mpsc::Receiver<RoomCmd>,
+) {
+    let act = room.act().id;
+    let mut conns: HashMap<ConnId, mpsc::Sender<Frame>> = HashMap::new();
+    state.metrics.active_acts.inc();
+    while let Some(cmd) = rx.recv().await {
+        let input = match cmd {
+            RoomCmd::Attach {
+                conn,
+                frames,
+                input,
+            } => {
+                conns.insert(conn, frames);
+                input
+            }
+            RoomCmd::Input(input) => input,
+        };
+        let step = room.handle(input, Timestamp::now());
+        if !step.events.is_empty() {
+            let n = step.events.len() as u64;
+            match append(&state, act, stored, step.events).await {
+                Ok(()) => {
+                    stored += n;
+                    state.metrics.trace_appends.inc();
+                }
+                Err(e) => {
+                    // The room and the trace disagree now: end the room;
+                    // clients reconnect to a room rebuilt from the trace.
+                    tracing::error!(%act, error = %e, "trace append failed; closing the room");
+                    for frames in conns.values() {
+                        let _ = frames.try_send(Frame::Msg(ServerMessage::Error {
+                            code: crate::protocol::ErrorCode::Unavailable,
+                            message: "the server could not record this; reconnecting".into(),
+                        }));
+                        let _ = frames.try_send(Frame::Close(LeaveReason::ServerShutdown));
+                    }
+                    break;
+                }
+            }
+        }
+        for out in step.outputs {
+            match out {
+                Output::Send { conn, msg } => {
+                    if let Some(frames) = conns.get(&conn)
+                        && frames.try_send(Frame::Msg(msg)).is_err()
+                    {
+                        tracing::warn!(%act, conn, "connection too slow; closing it");
+                        let _ = frames.try_send(Frame::Close(LeaveReason::ConnectionLost));
+                    }
+                }
+                Output::Close { conn, reason } => {
+                    if let Some(frames) = conns.remove(&conn) {
+                        let _ = frames.try_send(Frame::Close(reason));
+                    }
+                }
+            }
+        }
+        if room.act().phase.is_terminal() && conns.is_empty() {
+            break;
+        }
+    }
+    state.forget_room(act);
+    state.metrics.active_acts.dec();
+}
+
+async fn append(
+    state: &AppState,
+    act: ActId,
+    stored: u64,
+    events: Vec<session::Event>,
+) -> Result<(), session::Error> {
+    let (tx, rx) = oneshot::channel();
+    state.store.append_then(
+        act,
+        Some(stored),
+        events,
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    );
+    rx.await
+        .map_err(|_| session::Error::StoreClosed)?
+        .map(|_| ())
+}
+
+/// The handle a connection uses to reach its room.
+#[derive(Clone, Debug)]
+pub struct RoomHandle {
+    pub tx: mpsc::Sender<RoomCmd>,
+}
+
+impl RoomHandle {
+    pub fn spawn(state: AppState, room: Room, stored: u64) -> RoomHandle {
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(run_room(state, room, stored, rx));
+        RoomHandle { tx }
+    }
+}

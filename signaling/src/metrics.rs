@@ -1,0 +1,68 @@
+//! What operators watch, in Prometheus' text format at `/metrics`.
+
+use prometheus::{Encoder, IntCounter, IntGauge, Registry, TextEncoder};
+
+/// The server's gauges and counters. Cheap to clone; all share one registry.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub connected_participants: IntGauge,
+    pub active_acts: IntGauge,
+    pub signaling_errors: IntCounter,
+    pub trace_appends: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let connected_participants = gauge(
+            "teleconsult_connected_participants",
+            "Participants with an open signaling connection.",
+        );
+        let active_acts = gauge(
+            "teleconsult_active_acts",
+            "Acts with a live room in this process.",
+        );
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let signaling_errors = counter(
+            "teleconsult_signaling_errors_total",
+            "Signaling frames refused: malformed, oversized, rate-limited or forbidden.",
+        );
+        let trace_appends = counter(
+            "teleconsult_trace_appends_total",
+            "Durable appends to the act trace.",
+        );
+        Metrics {
+            registry,
+            connected_participants,
+            active_acts,
+            signaling_errors,
+            trace_appends,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

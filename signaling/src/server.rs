@@ -1,0 +1,123 @@
+//! The HTTP server: routes, security headers, and listening with TLS.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+use crate::{Error, api, web, ws};
+
+/// Every route, without a socket: tests call it directly.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(web::index))
+        .route("/join", get(web::join))
+        .route("/app.js", get(web::app_js))
+        .route("/i18n.js", get(web::i18n_js))
+        .route("/style.css", get(web::style))
+        .route("/ws", get(ws::upgrade))
+        .route("/api/acts", post(api::create_act))
+        .route("/api/invitations/check", post(api::check_invitation))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    );
+    set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    res
+}
+
+/// How the server listens.
+#[derive(Clone, Debug)]
+pub enum Tls {
+    /// PEM certificate chain and key files.
+    Files { cert: PathBuf, key: PathBuf },
+    /// Plain HTTP, allowed on loopback only, for development and tests.
+    Off,
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`, created under
+/// `dir` on first start and reused after.
+pub fn self_signed(dir: &Path) -> Result<Tls, Error> {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    if !cert.exists() || !key.exists() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Key(format!("cannot create {}: {e}", dir.display())))?;
+        let generated = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+        ])
+        .map_err(|e| Error::Key(format!("cannot make a certificate: {e}")))?;
+        write_private(&key, &generated.signing_key.serialize_pem())?;
+        std::fs::write(&cert, generated.cert.pem())
+            .map_err(|e| Error::Key(format!("cannot write {}: {e}", cert.display())))?;
+    }
+    Ok(Tls::Files { cert, key })
+}
+
+fn write_private(path: &Path, content: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+        .and_then(|mut f| f.write_all(content.as_bytes()))
+        .map_err(|e| Error::Key(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Serves `app` on `addr` until the process is stopped.
+pub async fn serve(app: Router, addr: SocketAddr, tls: Tls) -> Result<(), Error> {
+    match tls {
+        Tls::Off => {
+            if !addr.ip().is_loopback() {
+                return Err(Error::Key(format!(
+                    "plain HTTP is allowed only on loopback, not on {addr}; give a certificate"
+                )));
+            }
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| Error::Key(format!("cannot listen on {addr}: {e}")))?;
+            axum::serve(listener, app)
+                .await
+                .map_err(|e| Error::Key(format!("server stopped: {e}")))
+        }
+        Tls::Files { cert, key } => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .map_err(|e| {
+                    Error::Key(format!(
+                        "cannot load the certificate {}: {e}",
+                        cert.display()
+                    ))
+                })?;
+            axum_server::bind_rustls(addr, config)
+                .serve(app.into_make_service())
+                .await
+                .map_err(|e| Error::Key(format!("server stopped: {e}")))
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! What every request handler shares: the trace store, keys, live rooms
+//! and metrics.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::ops::Deref;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use session::keys::DataKey;
+use session::store::load_act;
+use session::{ActId, DataDir, SqliteStore};
+
+use crate::Error;
+use crate::hub::RoomHandle;
+use crate::invitation::InvitationKeys;
+use crate::metrics::Metrics;
+use crate::protocol::IceServer;
+use crate::room::{ConnId, Room};
+
+/// Settings the server runs with.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The base URL participants reach the server at, for join links.
+    pub public_url: String,
+    /// ICE servers handed to participants once media is allowed.
+    pub ice_servers: Vec<IceServer>,
+    /// How long join links work.
+    pub link_ttl: Duration,
+}
+
+/// Cheap to clone; all clones share one state.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub store: Arc<SqliteStore>,
+    pub data_key: DataKey,
+    pub invitations: InvitationKeys,
+    /// Bearer token for the operator API (creating acts over REST).
+    pub api_token: String,
+    pub config: ServerConfig,
+    pub metrics: Metrics,
+    rooms: Mutex<HashMap<ActId, RoomHandle>>,
+    next_conn: AtomicU64,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<SqliteStore>,
+        data_key: DataKey,
+        invitations: InvitationKeys,
+        api_token: String,
+        config: ServerConfig,
+    ) -> AppState {
+        AppState(Arc::new(Inner {
+            store,
+            data_key,
+            invitations,
+            api_token,
+            config,
+            metrics: Metrics::new(),
+            rooms: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+        }))
+    }
+
+    pub fn next_conn(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The live room of `act`, rebuilt from the trace if none runs.
+    pub fn room(&self, act: ActId) -> Result<RoomHandle, session::Error> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(h) = rooms.get(&act).filter(|h| !h.tx.is_closed()) {
+            return Ok(h.clone());
+        }
+        let (state, stored) = load_act(&*self.store, act, std::slice::from_ref(&self.data_key))?;
+        let handle = RoomHandle::spawn(
+            self.clone(),
+            Room::new(state, self.config.ice_servers.clone()),
+            stored,
+        );
+        rooms.insert(act, handle.clone());
+        Ok(handle)
+    }
+
+    /// Called by a room's task when it stops.
+    pub fn forget_room(&self, act: ActId) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        if rooms.get(&act).is_some_and(|h| h.tx.is_closed()) {
+            rooms.remove(&act);
+        }
+    }
+}
+
+/// The invitation key and the operator API token of a data directory,
+/// created (mode 0600) on first use. They live beside the trace's keys.
+pub fn server_secrets(data: &DataDir) -> Result<(InvitationKeys, String), Error> {
+    let dir = data.key_dir().path().to_path_buf();
+    let invite = read_or_create(&dir.join("invite.key"), || {
+        let mut k = [0u8; 32];
+        getrandom::fill(&mut k).map_err(|e| Error::Key(format!("no system randomness: {e}")))?;
+        Ok(hex::encode(k))
+    })?;
+    let key: [u8; 32] = hex::decode(invite.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            Error::Key(format!(
+                "{} does not hold a 32-byte key",
+                dir.join("invite.key").display()
+            ))
+        })?;
+    let token = read_or_create(&dir.join("api.token"), || {
+        let mut k = [0u8; 24];
+        getrandom::fill(&mut k).map_err(|e| Error::Key(format!("no system randomness: {e}")))?;
+        Ok(hex::encode(k))
+    })?;
+    Ok((InvitationKeys::new(key, []), token.trim().to_string()))
+}
+
+fn read_or_create(
+    path: &Path,
+    make: impl FnOnce() -> Result<String, Error>,
+) -> Result<String, Error> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => return Ok(s),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::Key(format!("cannot read {}: {e}", path.display())));
+        }
+        Err(_) => {}
+    }
+    let value = make()?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(mut f) => {
+            f.write_all(format!("{value}\n").as_bytes())
+                .and_then(|_| f.sync_all())
+                .map_err(|e| Error::Key(format!("cannot write {}: {e}", path.display())))?;
+            Ok(value)
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(path)
+            .map_err(|e| Error::Key(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(Error::Key(format!("cannot create {}: {e}", path.display()))),
+    }
+}

@@ -1,0 +1,24 @@
+//! The browser app, embedded in the binary so one file runs everything.
+
+use axum::http::header;
+use axum::response::IntoResponse;
+
+macro_rules! asset {
+    ($name:ident, $file:literal, $mime:literal) => {
+        pub async fn $name() -> impl IntoResponse {
+            (
+                [
+                    (header::CONTENT_TYPE, $mime),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                include_str!(concat!("../../web-client/", $file)),
+            )
+        }
+    };
+}
+
+asset!(index, "index.html", "text/html; charset=utf-8");
+asset!(join, "join.html", "text/html; charset=utf-8");
+asset!(app_js, "app.js", "text/javascript; charset=utf-8");
+asset!(i18n_js, "i18n.js", "text/javascript; charset=utf-8");
+asset!(style, "style.css", "text/css; charset=utf-8");

@@ -1,0 +1,248 @@
+//! The WebSocket driver: one task pair per connection. It reads frames,
+//! enforces size and rate limits, checks the invitation in `hello`, and
+//! passes messages to the room; a writer task sends the room's frames.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use session::act::LeaveReason;
+use session::{ParticipantId, Timestamp};
+
+use crate::hub::{Frame, RoomCmd, conn_channel};
+use crate::limits::{self, RateLimiter};
+use crate::protocol::{self, ClientMessage, DecodeError, ErrorCode, ServerMessage, VERSION};
+use crate::room::Input;
+use crate::state::AppState;
+
+pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    // Frames up to twice the protocol limit are read, so that an oversized
+    // one gets an error frame; larger ones drop the connection.
+    ws.max_message_size(2 * protocol::MAX_FRAME_BYTES)
+        .max_frame_size(2 * protocol::MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| connection(state, socket))
+}
+
+fn close_code(reason: LeaveReason) -> (u16, &'static str) {
+    match reason {
+        LeaveReason::LeftByChoice => (1000, "left"),
+        LeaveReason::ConnectionLost => (4001, "connection_lost"),
+        LeaveReason::Replaced => (4002, "replaced"),
+        LeaveReason::ActEnded => (4003, "act_ended"),
+        LeaveReason::ConsentWithdrawn => (4004, "consent_withdrawn"),
+        LeaveReason::ServerShutdown => (4005, "server_shutdown"),
+        LeaveReason::ProtocolViolation => (4006, "protocol_violation"),
+    }
+}
+
+async fn send_and_close(socket: &mut WebSocket, code: ErrorCode, message: &str) {
+    let msg = ServerMessage::Error {
+        code,
+        message: message.to_string(),
+    };
+    let _ = socket
+        .send(Message::Text(protocol::encode(&msg).into()))
+        .await;
+    let (code, reason) = close_code(LeaveReason::ProtocolViolation);
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+async fn connection(state: AppState, mut socket: WebSocket) {
+    // 1. The hello, with the invitation.
+    let first = tokio::time::timeout(limits::HELLO_TIMEOUT, socket.recv()).await;
+    let text = match first {
+        Ok(Some(Ok(Message::Text(t)))) => t,
+        _ => {
+            return send_and_close(&mut socket, ErrorCode::HelloFirst, "say hello first").await;
+        }
+    };
+    let (token, user_agent) = match protocol::decode(&text) {
+        Ok(ClientMessage::Hello {
+            v,
+            token,
+            user_agent,
+        }) if v == VERSION => (token, user_agent.unwrap_or_default()),
+        Ok(ClientMessage::Hello { .. }) => {
+            state.metrics.signaling_errors.inc();
+            return send_and_close(
+                &mut socket,
+                ErrorCode::UnsupportedVersion,
+                "this server speaks protocol version 1",
+            )
+            .await;
+        }
+        _ => {
+            state.metrics.signaling_errors.inc();
+            return send_and_close(&mut socket, ErrorCode::HelloFirst, "say hello first").await;
+        }
+    };
+    let invitation = match state.invitations.verify(&token, Timestamp::now()) {
+        Ok(i) => i,
+        Err(e) => {
+            state.metrics.signaling_errors.inc();
+            return send_and_close(&mut socket, ErrorCode::Forbidden, &e.to_string()).await;
+        }
+    };
+    let room = match state.room(invitation.act) {
+        Ok(r) => r,
+        Err(session::Error::UnknownAct(_)) => {
+            return send_and_close(
+                &mut socket,
+                ErrorCode::Forbidden,
+                "this consultation does not exist",
+            )
+            .await;
+        }
+        Err(e) => {
+            tracing::error!(act = %invitation.act, error = %e, "cannot open the room");
+            return send_and_close(
+                &mut socket,
+                ErrorCode::Unavailable,
+                "the server cannot open this consultation now",
+            )
+            .await;
+        }
+    };
+
+    // 2. Attach to the room; from now on the room speaks to this client.
+    let conn = state.next_conn();
+    let (frames_tx, mut frames_rx) = conn_channel();
+    let attach = RoomCmd::Attach {
+        conn,
+        frames: frames_tx.clone(),
+        input: Input::Hello {
+            conn,
+            participant: ParticipantId(invitation.participant.0),
+            user_agent,
+        },
+    };
+    if room.tx.send(attach).await.is_err() {
+        return send_and_close(
+            &mut socket,
+            ErrorCode::Unavailable,
+            "the consultation is restarting; reconnect",
+        )
+        .await;
+    }
+    state.metrics.connected_participants.inc();
+    let (mut sink, mut stream) = socket.split();
+    let mut writer = tokio::spawn(async move {
+        while let Some(frame) = frames_rx.recv().await {
+            match frame {
+                Frame::Msg(m) => {
+                    if sink
+                        .send(Message::Text(protocol::encode(&m).into()))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Frame::Close(reason) => {
+                    let (code, reason) = close_code(reason);
+                    let _ = sink
+                        .send(Message::Close(Some(CloseFrame {
+                            code,
+                            reason: reason.into(),
+                        })))
+                        .await;
+                    break;
+                }
+            }
+        }
+    });
+
+    // 3. Read until the client or the room ends it.
+    let mut limiter = RateLimiter::new(limits::BURST, limits::PER_SECOND, Instant::now());
+    let mut violations = 0u32;
+    let mut writer_done = false;
+    let reason = loop {
+        let msg = tokio::select! {
+            m = stream.next() => m,
+            _ = &mut writer => {
+                writer_done = true;
+                break None;
+            }
+        };
+        let refuse = |code: ErrorCode, message: String| {
+            let _ = frames_tx.try_send(Frame::Msg(ServerMessage::Error { code, message }));
+        };
+        let text = match msg {
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Binary(_))) => {
+                violations += 1;
+                state.metrics.signaling_errors.inc();
+                refuse(ErrorCode::Malformed, "text frames only".into());
+                if violations > limits::MAX_VIOLATIONS {
+                    break Some(LeaveReason::ProtocolViolation);
+                }
+                continue;
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(_))) => break Some(LeaveReason::LeftByChoice),
+            Some(Err(_)) | None => break Some(LeaveReason::ConnectionLost),
+        };
+        if !limiter.allow(Instant::now()) {
+            violations += 1;
+            state.metrics.signaling_errors.inc();
+            refuse(
+                ErrorCode::RateLimited,
+                "too many messages; slow down".into(),
+            );
+        } else {
+            match protocol::decode(&text) {
+                Ok(msg) => {
+                    if room
+                        .tx
+                        .send(RoomCmd::Input(Input::Message { conn, msg }))
+                        .await
+                        .is_err()
+                    {
+                        break None;
+                    }
+                    continue;
+                }
+                Err(DecodeError::TooLarge(n)) => {
+                    violations += 1;
+                    state.metrics.signaling_errors.inc();
+                    refuse(
+                        ErrorCode::TooLarge,
+                        format!(
+                            "frame of {n} bytes; the limit is {}",
+                            protocol::MAX_FRAME_BYTES
+                        ),
+                    );
+                }
+                Err(DecodeError::Malformed(why)) => {
+                    violations += 1;
+                    state.metrics.signaling_errors.inc();
+                    refuse(ErrorCode::Malformed, why);
+                }
+            }
+        }
+        if violations > limits::MAX_VIOLATIONS {
+            break Some(LeaveReason::ProtocolViolation);
+        }
+    };
+    if let Some(reason) = reason {
+        let _ = room
+            .tx
+            .send(RoomCmd::Input(Input::Closed { conn, reason }))
+            .await;
+        if reason == LeaveReason::ProtocolViolation {
+            let _ = frames_tx.try_send(Frame::Close(reason));
+        }
+    }
+    drop(frames_tx);
+    if !writer_done {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+    }
+    state.metrics.connected_participants.dec();
+}
