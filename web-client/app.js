@@ -1,0 +1,372 @@
+// The join page: one script for every role. It checks the invitation,
+// checks the devices, collects consent, waits for admission, runs the call
+// (one RTCPeerConnection per other participant) and, for professionals,
+// shows the act panel. The server enforces every rule; this page only asks.
+import { STRINGS } from "/i18n.js";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  lang: "fr",
+  token: location.hash.slice(1),
+  ws: null,
+  me: null, // { participant, role, act, consent_texts }
+  room: null, // last RoomView
+  iceServers: null, // set while media is allowed
+  peers: new Map(), // participant id -> { pc, pending: [], reported }
+  stream: null,
+  ended: false,
+  retries: 0,
+};
+const t = (key) => STRINGS[state.lang][key] ?? key;
+
+// ---------------------------------------------------------------- screens
+const SCREENS = ["loading", "error", "devices", "consent", "waiting", "call", "ended"];
+function show(name) {
+  for (const s of SCREENS) $(`screen-${s}`).hidden = s !== name;
+}
+function fail(message) {
+  $("error-text").textContent = message;
+  show("error");
+}
+function banner(text) {
+  $("banner").textContent = text || "";
+  $("banner").hidden = !text;
+}
+function translate() {
+  document.documentElement.lang = state.lang;
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  $("lang").textContent = t("switch_to");
+  $("lang").setAttribute("aria-label", t("switch_label"));
+  renderConsent();
+  renderPanel();
+}
+$("lang").addEventListener("click", () => {
+  state.lang = state.lang === "fr" ? "en" : "fr";
+  translate();
+});
+
+// ------------------------------------------------------------- invitation
+async function checkInvitation() {
+  if (!state.token) return fail("Lien incomplet / incomplete link.");
+  const res = await fetch("/api/invitations/check", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ token: state.token }),
+  }).catch(() => null);
+  if (!res) return fail("Serveur injoignable / server unreachable.");
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) return fail(body.error || `HTTP ${res.status}`);
+  return body;
+}
+
+// ---------------------------------------------------------------- devices
+async function deviceCheck() {
+  show("devices");
+  const continued = new Promise((resolve) => $("devices-ok").addEventListener("click", resolve, { once: true }));
+  try {
+    state.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+    $("preview").srcObject = state.stream;
+    meter(state.stream);
+  } catch (e) {
+    $("devices-error").textContent = t("no_devices");
+  }
+  await continued;
+}
+function meter(stream) {
+  if (!stream.getAudioTracks().length) return;
+  const ctx = new AudioContext();
+  const analyser = ctx.createAnalyser();
+  ctx.createMediaStreamSource(stream).connect(analyser);
+  const data = new Uint8Array(analyser.fftSize);
+  const tick = () => {
+    analyser.getByteTimeDomainData(data);
+    let peak = 0;
+    for (const v of data) peak = Math.max(peak, Math.abs(v - 128) / 128);
+    $("level").value = peak;
+    if (!$("screen-devices").hidden) requestAnimationFrame(tick);
+  };
+  tick();
+}
+
+// -------------------------------------------------------------- signaling
+function send(msg) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg));
+}
+function connect() {
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+  state.ws = ws;
+  ws.onopen = () => send({ type: "hello", v: 1, token: state.token, user_agent: navigator.userAgent });
+  ws.onmessage = (e) => onMessage(JSON.parse(e.data));
+  ws.onclose = (e) => {
+    if (state.ended || e.code === 4003 || e.code === 1000) return;
+    if (e.code === 4006 || e.code === 4002) return; // violation, or replaced by a newer tab
+    closePeers();
+    banner(t("reconnecting"));
+    const delay = Math.min(8000, 500 * 2 ** state.retries++);
+    setTimeout(connect, delay);
+  };
+}
+function onMessage(m) {
+  switch (m.type) {
+    case "welcome":
+      state.me = m;
+      state.retries = 0;
+      banner("");
+      $("act-kind").textContent = t("kinds")[m.act.kind] ?? m.act.kind;
+      renderConsent();
+      break;
+    case "state":
+      state.room = m;
+      route();
+      renderPanel();
+      syncPeers();
+      break;
+    case "ice_servers":
+      state.iceServers = m.servers;
+      syncPeers();
+      break;
+    case "signal":
+      onSignal(m.from, m.data);
+      break;
+    case "stop_media":
+      state.iceServers = null;
+      closePeers();
+      banner(t("media_stopped"));
+      break;
+    case "ended":
+      end(m.reason);
+      break;
+    case "error":
+      console.warn("server refused:", m.code, m.message);
+      if (m.code === "forbidden" && !state.me) fail(m.message);
+      break;
+  }
+}
+
+// Which screen the participant is on follows the room's state.
+function route() {
+  if (state.ended || !state.me || !state.room) return;
+  const role = state.me.role;
+  const patientSide = role === "patient" || role === "companion";
+  const pro = !patientSide;
+  $("panel").hidden = !pro;
+  $("withdraw").hidden = !patientSide;
+  if (patientSide && !state.room.consent_given && !state.refused) return show("consent");
+  if (state.refused) return;
+  if (state.room.media_allowed || pro) return show("call");
+  show("waiting");
+}
+
+// ---------------------------------------------------------------- consent
+function consentText() {
+  const texts = state.me?.consent_texts ?? [];
+  return texts.find((x) => x.language === state.lang) ?? texts[0];
+}
+function renderConsent() {
+  const text = consentText();
+  $("consent-text").textContent = text ? text.text : "";
+}
+$("consent-accept").addEventListener("click", () => {
+  const text = consentText();
+  send({ type: "consent", accept: true, language: text.language, text_sha256: text.sha256 });
+});
+$("consent-refuse").addEventListener("click", () => {
+  const text = consentText();
+  state.refused = true;
+  send({ type: "consent", accept: false, language: text.language, text_sha256: text.sha256 });
+  end(t("refused_text"));
+});
+$("withdraw").addEventListener("click", () => send({ type: "withdraw_consent" }));
+$("attest").addEventListener("click", () => {
+  const text = state.me.consent_texts[0];
+  send({ type: "attest_consent", text_sha256: text.sha256 });
+});
+
+// ------------------------------------------------------------------ panel
+function renderPanel() {
+  if (!state.room || !state.me || $("panel").hidden) return;
+  $("act-phase").textContent = t("phases")[state.room.phase] ?? state.room.phase;
+  $("consent-status").textContent = state.room.consent_given ? t("given") : t("not_given");
+  $("attest").hidden = !(state.me.role === "requester" && !state.me.act.patient_present && !state.room.consent_given);
+  const list = $("participants");
+  list.replaceChildren();
+  for (const p of state.room.participants) {
+    const li = document.createElement("li");
+    const who = `${t("roles")[p.role] ?? p.role}${p.display_name ? ` — ${p.display_name}` : ""}`;
+    const status = p.connected ? (p.admitted ? t("connected") : t("waiting")) : t("absent");
+    li.textContent = `${who} (${status})`;
+    if (p.connected && !p.admitted) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = t("admit");
+      b.setAttribute("aria-label", `${t("admit")} : ${who}`);
+      b.addEventListener("click", () => send({ type: "admit", participant: p.id }));
+      li.append(b);
+    }
+    list.append(li);
+  }
+}
+$("conclude").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const prescriptions = $("prescriptions").value.split("\n").map((s) => s.trim()).filter(Boolean)
+    .map((text) => ({ kind: "medication", text }));
+  send({ type: "conclude", report: $("report").value, prescriptions });
+});
+$("cancel-act").addEventListener("click", () => send({ type: "cancel", reason: "by_professional" }));
+
+// ------------------------------------------------------------------- call
+$("mute").addEventListener("click", () => toggle("audio", "mute", "unmute", "mute"));
+$("camera").addEventListener("click", () => toggle("video", "camera", "camera_on", "camera_off"));
+function toggle(kind, id, offLabel, onLabel) {
+  const tracks = state.stream?.getTracks().filter((x) => x.kind === kind) ?? [];
+  const enabled = !(tracks[0]?.enabled ?? true);
+  for (const track of tracks) track.enabled = enabled;
+  $(id).setAttribute("aria-pressed", String(!enabled));
+  $(id).textContent = t(enabled ? onLabel : offLabel);
+}
+$("leave").addEventListener("click", () => {
+  send({ type: "leave" });
+  end("");
+});
+
+// Media may flow with someone who is connected, admitted (or a
+// professional) while the act is in performance with consent.
+function mediaPeers() {
+  const r = state.room;
+  if (!r || !state.iceServers || r.phase !== "performance" || !r.consent_given) return [];
+  return r.participants.filter((p) => p.id !== state.me.participant && p.connected && p.admitted);
+}
+function syncPeers() {
+  const wanted = new Set(mediaPeers().map((p) => p.id));
+  for (const [id, peer] of state.peers) {
+    if (!wanted.has(id)) {
+      peer.pc.close();
+      document.getElementById(`remote-${id}`)?.remove();
+      state.peers.delete(id);
+    }
+  }
+  for (const id of wanted) {
+    if (state.peers.has(id)) continue;
+    const peer = newPeer(id);
+    // The participant with the smaller number makes the offer.
+    if (state.me.participant < id) makeOffer(id, peer);
+  }
+  if (state.peers.size && $("local").srcObject !== state.stream) $("local").srcObject = state.stream;
+}
+function newPeer(id) {
+  const pc = new RTCPeerConnection({ iceServers: state.iceServers || [] });
+  const peer = { pc, pending: [], reported: false };
+  state.peers.set(id, peer);
+  for (const track of state.stream?.getTracks() ?? []) pc.addTrack(track, state.stream);
+  pc.onicecandidate = (e) => {
+    if (e.candidate) {
+      send({ type: "signal", to: id, data: { kind: "candidate", candidate: e.candidate.candidate, sdp_mid: e.candidate.sdpMid, sdp_m_line_index: e.candidate.sdpMLineIndex } });
+    }
+  };
+  pc.ontrack = (e) => {
+    let video = document.getElementById(`remote-${id}`);
+    if (!video) {
+      video = document.createElement("video");
+      video.id = `remote-${id}`;
+      video.autoplay = true;
+      video.playsInline = true;
+      video.className = "remote";
+      video.setAttribute("aria-label", `participant ${id}`);
+      $("remotes").append(video);
+    }
+    video.srcObject = e.streams[0];
+  };
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "connected") reportPath(id, peer);
+  };
+  return peer;
+}
+async function makeOffer(id, peer) {
+  const offer = await peer.pc.createOffer();
+  await peer.pc.setLocalDescription(offer);
+  send({ type: "signal", to: id, data: { kind: "offer", sdp: offer.sdp } });
+}
+async function onSignal(from, data) {
+  let peer = state.peers.get(from);
+  if (!peer) {
+    if (!state.iceServers) return;
+    peer = newPeer(from);
+  }
+  const pc = peer.pc;
+  if (data.kind === "offer") {
+    await pc.setRemoteDescription({ type: "offer", sdp: data.sdp });
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    send({ type: "signal", to: from, data: { kind: "answer", sdp: answer.sdp } });
+    for (const c of peer.pending.splice(0)) await pc.addIceCandidate(c).catch(() => {});
+  } else if (data.kind === "answer") {
+    await pc.setRemoteDescription({ type: "answer", sdp: data.sdp });
+    for (const c of peer.pending.splice(0)) await pc.addIceCandidate(c).catch(() => {});
+  } else if (data.kind === "candidate") {
+    const c = { candidate: data.candidate, sdpMid: data.sdp_mid, sdpMLineIndex: data.sdp_m_line_index };
+    if (pc.remoteDescription) await pc.addIceCandidate(c).catch(() => {});
+    else peer.pending.push(c);
+  }
+}
+function closePeers() {
+  for (const [id, peer] of state.peers) {
+    peer.pc.close();
+    document.getElementById(`remote-${id}`)?.remove();
+  }
+  state.peers.clear();
+}
+
+// Tells the server the path and codecs once, and shows the quality.
+async function reportPath(id, peer) {
+  const stats = await peer.pc.getStats();
+  let pair, local, remote;
+  const codecs = new Set();
+  stats.forEach((s) => {
+    if (s.type === "transport" && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+    if (s.type === "codec" && s.mimeType) codecs.add(s.mimeType.split("/")[1]);
+  });
+  if (pair) {
+    local = stats.get(pair.localCandidateId);
+    remote = stats.get(pair.remoteCandidateId);
+  }
+  const types = [local?.candidateType, remote?.candidateType].filter(Boolean);
+  if (!peer.reported) {
+    peer.reported = true;
+    send({ type: "media_path", route: types.includes("relay") ? "relay" : "direct", candidate_types: types, codecs: [...codecs] });
+  }
+}
+setInterval(async () => {
+  for (const peer of state.peers.values()) {
+    const stats = await peer.pc.getStats();
+    let rtt;
+    stats.forEach((s) => {
+      if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime;
+    });
+    if (rtt !== undefined) {
+      $("quality").textContent = t(rtt < 0.15 ? "quality_good" : rtt < 0.4 ? "quality_fair" : "quality_poor");
+    }
+  }
+}, 2000);
+
+// ------------------------------------------------------------------ end
+function end(reason) {
+  state.ended = true;
+  closePeers();
+  for (const track of state.stream?.getTracks() ?? []) track.stop();
+  $("panel").hidden = true;
+  $("ended-text").textContent = reason || "";
+  banner("");
+  show("ended");
+  state.ws?.close(1000);
+}
+
+// ------------------------------------------------------------------ start
+async function main() {
+  translate();
+  const invitation = await checkInvitation();
+  if (!invitation) return;
+  await deviceCheck();
+  show("waiting");
+  connect();
+}
+main();

@@ -5,7 +5,9 @@
 mod common;
 
 use common::*;
-use session::act::{Act, ActKind, CancelReason, Command, Phase};
+use session::act::{
+    Act, ActKind, CancelReason, Command, LeaveReason, MediaPath, MediaRoute, Phase,
+};
 use session::conclusion::Conclusion;
 use session::consent::{ConsentMethod, ConsentScope};
 use session::event::{ActEvent, Event};
@@ -59,10 +61,25 @@ fn close_incident(n: u32) -> Command {
     }
 }
 
+fn leave(participant: ParticipantId, reason: LeaveReason) -> Command {
+    Command::Leave {
+        participant,
+        reason,
+    }
+}
+
+fn admit(participant: ParticipantId, by: ParticipantId) -> Command {
+    Command::Admit { participant, by }
+}
+
+fn record_media(participant: ParticipantId) -> Command {
+    Command::RecordMedia(media_path(participant))
+}
+
 /// One command of each kind, each valid in itself (known participants,
-/// non-empty report), so that only the phase can make it illegal. In the
-/// scenarios driven by [`Scenario::teleconsultation_in`], p1 is the
-/// requester and p2 the patient.
+/// non-empty report, an admission by a professional), so that only the phase
+/// can make it illegal. In the scenarios driven by
+/// [`Scenario::teleconsultation_in`], p1 is the requester and p2 the patient.
 fn one_of_each_command() -> Vec<Command> {
     vec![
         register(Role::Companion, companion(COMPANION_NAME)),
@@ -78,6 +95,10 @@ fn one_of_each_command() -> Vec<Command> {
         open_incident(IncidentKind::PacketLoss),
         close_incident(1),
         Command::Cancel(CancelReason::ByProfessional),
+        join(PATIENT_ID),
+        leave(PATIENT_ID, LeaveReason::LeftByChoice),
+        admit(PATIENT_ID, REQUESTER_ID),
+        record_media(PATIENT_ID),
     ]
 }
 
@@ -531,33 +552,44 @@ fn a_conclusion_without_prescriptions_is_accepted() {
 #[test]
 fn phase_command_table() {
     // Register, Prepare, GiveConsent, WithdrawConsent, StartPerformance,
-    // EndPerformance, Conclude, OpenIncident, CloseIncident, Cancel.
-    let table: [(Phase, [bool; 10]); 6] = [
+    // EndPerformance, Conclude, OpenIncident, CloseIncident, Cancel,
+    // Join, Leave, Admit, RecordMedia.
+    let table: [(Phase, [bool; 14]); 6] = [
         (
             Phase::Request,
             [
-                true, true, true, true, false, false, false, true, true, true,
+                true, true, true, true, false, false, false, true, true,
+                true, // live session:
+                true, true, false, false,
             ],
         ),
         (
             Phase::Preparation,
             [
-                true, false, true, true, true, false, false, true, true, true,
+                true, false, true, true, true, false, false, true, true,
+                true, // live session:
+                true, true, true, false,
             ],
         ),
         (
             Phase::Performance,
-            [true, false, true, true, false, true, true, true, true, true],
+            [
+                true, false, true, true, false, true, true, true, true, true, // live session:
+                true, true, true, true,
+            ],
         ),
         (
             Phase::Conclusion,
             [
-                false, false, false, true, false, false, true, true, true, true,
+                false, false, false, true, false, false, true, true, true,
+                true, // live session:
+                false, true, false, false,
             ],
         ),
-        (Phase::Closed, [false; 10]),
-        (Phase::Cancelled, [false; 10]),
+        (Phase::Closed, [false; 14]),
+        (Phase::Cancelled, [false; 14]),
     ];
+    assert_eq!(one_of_each_command().len(), table[0].1.len());
     for (phase, legal) in table {
         for (command, legal) in one_of_each_command().into_iter().zip(legal) {
             // Consent and an open incident on record, so that only the
@@ -1104,12 +1136,373 @@ fn incidents_opened_before_the_performance_are_closed_when_it_ends() {
     );
 }
 
+// --- The live session: join, leave, admit, media ----------------------------
+
+const OPEN_PHASES: [Phase; 4] = [
+    Phase::Request,
+    Phase::Preparation,
+    Phase::Performance,
+    Phase::Conclusion,
+];
+
+const LEAVE_REASONS: [LeaveReason; 7] = [
+    LeaveReason::LeftByChoice,
+    LeaveReason::ConnectionLost,
+    LeaveReason::Replaced,
+    LeaveReason::ActEnded,
+    LeaveReason::ConsentWithdrawn,
+    LeaveReason::ServerShutdown,
+    LeaveReason::ProtocolViolation,
+];
+
+/// Handles `command`, which must succeed with exactly `expected` and leave
+/// the act's state as it was: joins, leaves and media paths are recorded in
+/// the trace only.
+#[track_caller]
+fn assert_recorded_only(s: &mut Scenario, command: Command, expected: ActEvent) {
+    let before = s.act.clone();
+    let events = s.ok(command);
+    assert_all_at(&events, s);
+    assert_eq!(bodies(&events), vec![expected]);
+    assert_eq!(s.act, before);
+}
+
+#[test]
+fn join_is_allowed_from_request_to_performance() {
+    for phase in [Phase::Request, Phase::Preparation, Phase::Performance] {
+        let mut s = Scenario::teleconsultation_in(phase);
+        for p in [REQUESTER_ID, PATIENT_ID] {
+            assert_recorded_only(
+                &mut s,
+                join(p),
+                ActEvent::Joined {
+                    participant: p,
+                    user_agent: Pii::new(USER_AGENT.into()),
+                },
+            );
+        }
+        assert_eq!(s.act.phase, phase);
+        assert_eq!(s.replay().unwrap(), s.act, "{phase}");
+    }
+}
+
+#[test]
+fn join_is_refused_once_the_performance_is_over() {
+    for phase in [Phase::Conclusion, Phase::Closed, Phase::Cancelled] {
+        assert_illegal(phase, join(PATIENT_ID));
+        assert_illegal(phase, join(REQUESTER_ID));
+    }
+}
+
+#[test]
+fn a_participant_registered_during_the_performance_may_join() {
+    let mut s = Scenario::teleconsultation_in(Phase::Performance);
+    s.ok(register(Role::Companion, companion(COMPANION_NAME)));
+    s.ok(join(ParticipantId(3)));
+    s.ok(admit(ParticipantId(3), REQUESTER_ID));
+    assert_eq!(s.act.admitted, vec![ParticipantId(3)]);
+}
+
+#[test]
+fn leave_is_allowed_in_every_open_phase_for_every_reason() {
+    for phase in OPEN_PHASES {
+        for reason in LEAVE_REASONS {
+            let mut s = Scenario::teleconsultation_in(phase);
+            assert_recorded_only(
+                &mut s,
+                leave(PATIENT_ID, reason),
+                ActEvent::Left {
+                    participant: PATIENT_ID,
+                    reason,
+                },
+            );
+            assert_eq!(s.replay().unwrap(), s.act, "{phase} {reason:?}");
+        }
+    }
+}
+
+#[test]
+fn leave_is_refused_once_the_act_is_over() {
+    for phase in [Phase::Closed, Phase::Cancelled] {
+        for reason in LEAVE_REASONS {
+            assert_illegal(phase, leave(PATIENT_ID, reason));
+        }
+    }
+}
+
+#[test]
+fn devices_left_connected_after_the_performance_may_still_leave() {
+    // Joined during the performance, the devices disconnect once it has
+    // ended, while the report is written.
+    let mut s = Scenario::teleconsultation_in(Phase::Performance);
+    s.ok(join(PATIENT_ID));
+    s.ok(join(REQUESTER_ID));
+    s.ok(Command::EndPerformance);
+    s.ok(leave(PATIENT_ID, LeaveReason::ActEnded));
+    s.ok(leave(REQUESTER_ID, LeaveReason::LeftByChoice));
+    s.ok(Command::Conclude(conclusion()));
+    // Once closed, a late disconnect can no longer be recorded.
+    let err = s.refuse(leave(PATIENT_ID, LeaveReason::ActEnded));
+    assert!(
+        matches!(
+            err,
+            Error::IllegalTransition {
+                phase: Phase::Closed,
+                action: "leave"
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(s.replay().unwrap(), s.act);
+}
+
+/// What act.rs does today, not necessarily what it should do: the act does
+/// not track who is connected, so a leave needs no earlier join and a
+/// device may join twice. The signaling layer is trusted to pair them. If
+/// the rule is tightened, change this test.
+#[test]
+fn the_act_does_not_pair_joins_and_leaves() {
+    let mut s = Scenario::teleconsultation_in(Phase::Performance);
+    s.ok(leave(PATIENT_ID, LeaveReason::ConnectionLost));
+    s.ok(join(PATIENT_ID));
+    s.ok(join(PATIENT_ID));
+    s.ok(leave(PATIENT_ID, LeaveReason::Replaced));
+    s.ok(leave(PATIENT_ID, LeaveReason::LeftByChoice));
+    assert_eq!(s.replay().unwrap(), s.act);
+}
+
+#[test]
+fn join_leave_admit_and_media_with_an_unknown_participant_are_refused() {
+    for phase in [Phase::Preparation, Phase::Performance] {
+        for unknown in [ParticipantId(0), ParticipantId(3), ParticipantId(9)] {
+            let commands = [
+                join(unknown),
+                leave(unknown, LeaveReason::LeftByChoice),
+                admit(unknown, REQUESTER_ID),
+                // An unknown admitter, admitting a known participant.
+                admit(PATIENT_ID, unknown),
+                record_media(unknown),
+            ];
+            for command in commands {
+                let mut s = Scenario::teleconsultation_in(phase);
+                let name = command.name();
+                let err = s.refuse(command);
+                assert!(
+                    matches!(err, Error::UnknownParticipant(p) if p == unknown),
+                    "{name} with {unknown} in {phase}: {err:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_unknown_participant_is_reported_before_the_phase() {
+    // As for consent, the participant is checked before the phase: where
+    // both are wrong, the error names the participant. In the terminal
+    // phases the phase alone is reported.
+    let cases = [
+        (Phase::Request, admit(ParticipantId(7), REQUESTER_ID)),
+        (Phase::Request, record_media(ParticipantId(7))),
+        (Phase::Conclusion, join(ParticipantId(7))),
+        (Phase::Conclusion, admit(PATIENT_ID, ParticipantId(7))),
+    ];
+    for (phase, command) in cases {
+        let mut s = Scenario::teleconsultation_in(phase);
+        let name = command.name();
+        let err = s.refuse(command);
+        assert!(
+            matches!(err, Error::UnknownParticipant(ParticipantId(7))),
+            "{name} in {phase}: {err:?}"
+        );
+    }
+    for phase in [Phase::Closed, Phase::Cancelled] {
+        assert_illegal(phase, join(ParticipantId(7)));
+        assert_illegal(phase, leave(ParticipantId(7), LeaveReason::Replaced));
+        assert_illegal(phase, admit(ParticipantId(7), REQUESTER_ID));
+        assert_illegal(phase, record_media(ParticipantId(7)));
+    }
+}
+
+#[test]
+fn the_requester_admits_the_patient() {
+    let mut s = Scenario::teleconsultation_in(Phase::Preparation);
+    assert!(s.act.admitted.is_empty());
+    let events = s.ok(admit(PATIENT_ID, REQUESTER_ID));
+    assert_all_at(&events, &s);
+    assert_eq!(
+        bodies(&events),
+        vec![ActEvent::Admitted {
+            participant: PATIENT_ID,
+            by: REQUESTER_ID
+        }]
+    );
+    assert_eq!(s.act.admitted, vec![PATIENT_ID]);
+    assert_eq!(s.act.phase, Phase::Preparation);
+}
+
+#[test]
+fn the_expert_admits_too() {
+    let mut s = Scenario::teleconsultation_in(Phase::Performance);
+    s.ok(register(Role::Expert, expert()));
+    s.ok(register(Role::Companion, companion(COMPANION_NAME)));
+    s.ok(admit(ParticipantId(4), ParticipantId(3)));
+    s.ok(admit(PATIENT_ID, ParticipantId(3)));
+    assert_eq!(s.act.admitted, vec![ParticipantId(4), PATIENT_ID]);
+}
+
+#[test]
+fn only_a_professional_admits() {
+    let mut s = Scenario::teleconsultation_in(Phase::Performance);
+    s.ok(register(Role::Companion, companion(COMPANION_NAME)));
+    let companion_id = ParticipantId(3);
+    for (participant, by) in [
+        (companion_id, PATIENT_ID),
+        (PATIENT_ID, PATIENT_ID),
+        (PATIENT_ID, companion_id),
+        (companion_id, companion_id),
+    ] {
+        let err = s.refuse(admit(participant, by));
+        assert!(
+            matches!(err, Error::InvalidInput(_)),
+            "{participant} by {by}: {err:?}"
+        );
+    }
+    assert!(s.act.admitted.is_empty());
+    // The same admissions by the requester succeed.
+    s.ok(admit(companion_id, REQUESTER_ID));
+    s.ok(admit(PATIENT_ID, REQUESTER_ID));
+    assert_eq!(s.act.admitted, vec![companion_id, PATIENT_ID]);
+}
+
+#[test]
+fn admission_by_a_non_professional_is_refused_in_every_open_phase() {
+    // The admitter's role is checked before the phase.
+    for phase in OPEN_PHASES {
+        let mut s = Scenario::teleconsultation_in(phase);
+        let err = s.refuse(admit(REQUESTER_ID, PATIENT_ID));
+        assert!(matches!(err, Error::InvalidInput(_)), "{phase}: {err:?}");
+    }
+}
+
+#[test]
+fn admission_only_in_preparation_or_performance() {
+    for phase in [Phase::Preparation, Phase::Performance] {
+        let mut s = Scenario::teleconsultation_in(phase);
+        s.ok(admit(PATIENT_ID, REQUESTER_ID));
+        assert_eq!(s.act.admitted, vec![PATIENT_ID], "{phase}");
+        assert_eq!(s.replay().unwrap(), s.act, "{phase}");
+    }
+    for phase in [
+        Phase::Request,
+        Phase::Conclusion,
+        Phase::Closed,
+        Phase::Cancelled,
+    ] {
+        assert_illegal(phase, admit(PATIENT_ID, REQUESTER_ID));
+    }
+}
+
+#[test]
+fn admitting_twice_is_refused() {
+    let mut s = Scenario::teleexpertise_without_patient();
+    s.ok(register(Role::Patient, patient(PATIENT_ALIAS_1)));
+    let patient_id = ParticipantId(3);
+    s.ok(Command::Prepare);
+    s.ok(admit(patient_id, REQUESTER_ID));
+    // Again, by the same professional or the other one, in the same phase
+    // or the next.
+    let err = s.refuse(admit(patient_id, REQUESTER_ID));
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    let err = s.refuse(admit(patient_id, EXPERT_ID));
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    s.ok(Command::GiveConsent(attested_consent(REQUESTER_ID)));
+    s.ok(Command::StartPerformance);
+    let err = s.refuse(admit(patient_id, EXPERT_ID));
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    // Leaving and joining again does not undo the admission.
+    s.ok(leave(patient_id, LeaveReason::ConnectionLost));
+    s.ok(join(patient_id));
+    let err = s.refuse(admit(patient_id, REQUESTER_ID));
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    assert_eq!(s.act.admitted, vec![patient_id]);
+}
+
+/// What act.rs does today, not necessarily what it should do: a
+/// professional may be admitted, even by themselves, although the field's
+/// docs say professionals need no admission. If the rule is tightened,
+/// change this test.
+#[test]
+fn a_professional_may_be_admitted() {
+    let mut s = Scenario::teleexpertise_without_patient();
+    s.ok(Command::Prepare);
+    s.ok(admit(EXPERT_ID, REQUESTER_ID));
+    s.ok(admit(REQUESTER_ID, REQUESTER_ID));
+    assert_eq!(s.act.admitted, vec![EXPERT_ID, REQUESTER_ID]);
+}
+
+#[test]
+fn media_is_recorded_in_the_performance() {
+    let mut s = Scenario::teleconsultation_in(Phase::Performance);
+    assert_recorded_only(
+        &mut s,
+        record_media(PATIENT_ID),
+        ActEvent::MediaConnected(media_path(PATIENT_ID)),
+    );
+    let relayed = MediaPath {
+        participant: REQUESTER_ID,
+        route: MediaRoute::Relay,
+        candidate_types: vec!["relay".into(), "srflx".into()],
+        codecs: vec!["opus".into(), "AV1".into()],
+    };
+    assert_recorded_only(
+        &mut s,
+        Command::RecordMedia(relayed.clone()),
+        ActEvent::MediaConnected(relayed),
+    );
+    assert_eq!(s.replay().unwrap(), s.act);
+}
+
+#[test]
+fn media_is_refused_outside_the_performance() {
+    for phase in [
+        Phase::Request,
+        Phase::Preparation,
+        Phase::Conclusion,
+        Phase::Closed,
+        Phase::Cancelled,
+    ] {
+        assert_illegal(phase, record_media(PATIENT_ID));
+        assert_illegal(phase, record_media(REQUESTER_ID));
+    }
+}
+
+/// What act.rs does today, not necessarily what it should do: a media path
+/// is recorded on the phase alone, even once consent to the act is
+/// withdrawn and media is no longer allowed, and for a patient never
+/// admitted. If the rule is tightened, change this test.
+#[test]
+fn media_is_recorded_after_consent_is_withdrawn() {
+    let mut s = Scenario::teleconsultation_in(Phase::Performance);
+    s.ok(Command::WithdrawConsent {
+        scopes: vec![ConsentScope::TelemedicineAct],
+        by: PATIENT_ID,
+    });
+    assert!(!s.act.media_allowed());
+    assert!(s.act.admitted.is_empty());
+    s.ok(join(PATIENT_ID));
+    s.ok(record_media(PATIENT_ID));
+}
+
 // --- Replay ---------------------------------------------------------------
 
 /// A busy act: late joiners, consent withdrawn and given again, incidents
-/// closed by hand and automatically, refused commands in between.
+/// closed by hand and automatically, devices joining, dropping and leaving,
+/// admissions by both professionals, media paths, refused commands in
+/// between. It ends with p2 (the patient) and p3 (the companion) admitted.
 fn busy_act() -> Scenario {
     let mut s = Scenario::teleconsultation();
+    s.ok(join(REQUESTER_ID));
     s.ok(Command::GiveConsent(electronic_consent_to(
         PATIENT_ID,
         &[ConsentScope::DataHosting],
@@ -1117,14 +1510,28 @@ fn busy_act() -> Scenario {
     s.ok(Command::Prepare);
     s.refuse(Command::StartPerformance);
     s.ok(open_incident(IncidentKind::ConnectionTestFailed));
+    s.ok(join(PATIENT_ID));
+    s.ok(admit(PATIENT_ID, REQUESTER_ID));
+    s.refuse(admit(PATIENT_ID, REQUESTER_ID));
+    s.refuse(record_media(PATIENT_ID));
     s.ok(Command::GiveConsent(electronic_consent(PATIENT_ID)));
     s.ok(register(Role::Companion, companion(COMPANION_NAME)));
+    s.refuse(admit(ParticipantId(3), PATIENT_ID));
     s.ok(Command::StartPerformance);
+    s.ok(Command::RecordMedia(MediaPath {
+        participant: PATIENT_ID,
+        route: MediaRoute::Relay,
+        candidate_types: vec!["relay".into(), "host".into()],
+        codecs: vec!["opus".into(), "VP8".into()],
+    }));
+    s.ok(record_media(REQUESTER_ID));
     s.ok(Command::OpenIncident {
         kind: IncidentKind::PacketLoss,
         participant: Some(PATIENT_ID),
         metrics: Metrics::from([("loss_pct".to_string(), 7.0)]),
     });
+    s.ok(leave(PATIENT_ID, LeaveReason::ConnectionLost));
+    s.ok(join(PATIENT_ID));
     s.ok(close_incident(2));
     s.refuse(close_incident(2));
     s.ok(Command::WithdrawConsent {
@@ -1132,8 +1539,13 @@ fn busy_act() -> Scenario {
         by: ParticipantId(3),
     });
     s.ok(register(Role::Expert, expert()));
+    s.ok(join(ParticipantId(4)));
+    s.ok(admit(ParticipantId(3), ParticipantId(4)));
     s.ok(open_incident(IncidentKind::RelayFallback));
     s.ok(Command::EndPerformance);
+    s.refuse(join(ParticipantId(3)));
+    s.ok(leave(PATIENT_ID, LeaveReason::ActEnded));
+    s.ok(leave(ParticipantId(4), LeaveReason::LeftByChoice));
     s.ok(Command::Conclude(conclusion()));
     s
 }
@@ -1144,6 +1556,83 @@ fn replay_rebuilds_the_live_act() {
     assert_eq!(s.act.phase, Phase::Closed);
     assert!(s.act.incidents.iter().all(|i| i.closed_at.is_some()));
     assert_eq!(s.replay().unwrap(), s.act);
+}
+
+#[test]
+fn replay_rebuilds_the_admissions() {
+    let s = busy_act();
+    assert_eq!(s.act.admitted, vec![PATIENT_ID, ParticipantId(3)]);
+    let replayed = s.replay().unwrap();
+    assert_eq!(replayed.admitted, s.act.admitted);
+    assert_eq!(replayed, s.act);
+
+    // The admissions are in the trace, in order, with who admitted.
+    let admissions: Vec<(ParticipantId, ParticipantId)> = s
+        .events
+        .iter()
+        .filter_map(|e| match e.body {
+            ActEvent::Admitted { participant, by } => Some((participant, by)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        admissions,
+        vec![
+            (PATIENT_ID, REQUESTER_ID),
+            (ParticipantId(3), ParticipantId(4))
+        ]
+    );
+
+    // Without the first admission, only the second is left.
+    let first = s
+        .events
+        .iter()
+        .position(|e| matches!(e.body, ActEvent::Admitted { .. }))
+        .unwrap();
+    let mut dropped = s.events.clone();
+    dropped.remove(first);
+    let replayed = Act::replay(s.act.id, &dropped).unwrap();
+    assert_eq!(replayed.admitted, vec![ParticipantId(3)]);
+}
+
+#[test]
+fn replay_keeps_every_session_event() {
+    let s = busy_act();
+    let count = |kind: &str| s.events.iter().filter(|e| e.body.kind() == kind).count();
+    assert_eq!(count("joined"), 4);
+    assert_eq!(count("left"), 3);
+    assert_eq!(count("admitted"), 2);
+    assert_eq!(count("media_connected"), 2);
+
+    // Through JSON, as the trace stores them: the user agent is marked
+    // personal, so it is sealed at rest; the rest stays readable.
+    let json = serde_json::to_value(&s.events).unwrap();
+    let joined = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "joined")
+        .unwrap();
+    assert_eq!(joined["user_agent"][session::PII_KEY], USER_AGENT);
+    assert_eq!(joined["participant"], REQUESTER_ID.0);
+    let left = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "left")
+        .unwrap();
+    assert_eq!(left["reason"], "connection_lost");
+    let media = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "media_connected")
+        .unwrap();
+    assert_eq!(media["route"], "relay");
+    assert_eq!(media["codecs"], serde_json::json!(["opus", "VP8"]));
+    let back: Vec<Event> = serde_json::from_value(json).unwrap();
+    assert_eq!(back, s.events);
+    assert_eq!(Act::replay(s.act.id, &back).unwrap(), s.act);
 }
 
 #[test]

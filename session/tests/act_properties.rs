@@ -1,8 +1,9 @@
 //! Properties of the act state machine over random command sequences: the
 //! phase only moves forward, a terminal act refuses everything, a refused
 //! command changes nothing, the trace replays to the live act, no act
-//! reaches the performance without consent, and no incident stays open in a
-//! finished act.
+//! reaches the performance without consent, no incident stays open in a
+//! finished act, only registered participants are admitted, once each, and
+//! joins, leaves and media paths are recorded only in their phases.
 //!
 //! The commands cover every `Command` variant, with participant and incident
 //! numbers that may not exist, consent of either method and scope, and
@@ -10,13 +11,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::RngSeed;
-use session::act::{Act, ActKind, CancelReason, Command, Phase};
+use session::act::{
+    Act, ActKind, CancelReason, Command, LeaveReason, MediaPath, MediaRoute, Phase,
+};
 use session::conclusion::{Conclusion, Prescription, PrescriptionKind};
 use session::consent::{Consent, ConsentScope};
 use session::event::{ActEvent, Event};
@@ -30,6 +33,31 @@ use session::{ActId, Error, ParticipantId, Pii};
 /// four), 1 to 4 only once registered.
 fn participant_id() -> impl Strategy<Value = ParticipantId> {
     (0u32..=6).prop_map(ParticipantId)
+}
+
+/// For the live session's commands, which need a registered participant to
+/// be accepted: mostly 1 to 4, otherwise any of [`participant_id`].
+fn session_participant_id() -> impl Strategy<Value = ParticipantId> {
+    prop_oneof![
+        3 => (1u32..=4).prop_map(ParticipantId),
+        1 => participant_id(),
+    ]
+}
+
+/// Who is admitted, and by whom: often p2 by p1, the patient and the
+/// requester when the case has a [`Prelude`], so that admissions are accepted,
+/// and repeated, often enough.
+fn admission() -> impl Strategy<Value = (ParticipantId, ParticipantId)> {
+    (
+        prop_oneof![
+            1 => Just(PATIENT_ID),
+            2 => session_participant_id(),
+        ],
+        prop_oneof![
+            1 => Just(REQUESTER_ID),
+            1 => session_participant_id(),
+        ],
+    )
 }
 
 fn scopes() -> impl Strategy<Value = Vec<ConsentScope>> {
@@ -135,6 +163,39 @@ fn cancel_reason() -> impl Strategy<Value = CancelReason> {
     ])
 }
 
+fn leave_reason() -> impl Strategy<Value = LeaveReason> {
+    select(vec![
+        LeaveReason::LeftByChoice,
+        LeaveReason::ConnectionLost,
+        LeaveReason::Replaced,
+        LeaveReason::ActEnded,
+        LeaveReason::ConsentWithdrawn,
+        LeaveReason::ServerShutdown,
+        LeaveReason::ProtocolViolation,
+    ])
+}
+
+/// A known user agent, or an empty one.
+fn user_agent() -> impl Strategy<Value = Pii<String>> {
+    select(vec![USER_AGENT, ""]).prop_map(|ua| Pii::new(ua.into()))
+}
+
+/// Direct or relayed, with zero to two candidate types and codecs.
+fn media_path_strategy() -> impl Strategy<Value = MediaPath> {
+    (
+        session_participant_id(),
+        select(vec![MediaRoute::Direct, MediaRoute::Relay]),
+        prop::collection::vec(select(vec!["host", "srflx", "prflx", "relay"]), 0..=2),
+        prop::collection::vec(select(vec!["opus", "VP8", "AV1"]), 0..=2),
+    )
+        .prop_map(|(participant, route, candidates, codecs)| MediaPath {
+            participant,
+            route,
+            candidate_types: candidates.into_iter().map(String::from).collect(),
+            codecs: codecs.into_iter().map(String::from).collect(),
+        })
+}
+
 /// Any command, weighted so that sequences get past the early phases.
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
@@ -156,17 +217,33 @@ fn command() -> impl Strategy<Value = Command> {
         3 => ((0u32..=5).prop_map(IncidentId), metrics())
             .prop_map(|(incident, metrics)| Command::CloseIncident { incident, metrics }),
         1 => cancel_reason().prop_map(Command::Cancel),
+        2 => (session_participant_id(), user_agent())
+            .prop_map(|(participant, user_agent)| Command::Join { participant, user_agent }),
+        2 => (session_participant_id(), leave_reason())
+            .prop_map(|(participant, reason)| Command::Leave { participant, reason }),
+        4 => admission().prop_map(|(participant, by)| Command::Admit { participant, by }),
+        2 => media_path_strategy().prop_map(Command::RecordMedia),
     ]
+}
+
+/// How far a case is taken before its random commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prelude {
+    /// A bare act in the request phase.
+    None,
+    /// The requester (p1) and the patient (p2) registered, still in the
+    /// request phase, so that admissions there are tried.
+    Registered,
+    /// Registered, the act in preparation and consent given, so that more
+    /// runs reach the later phases.
+    Prepared,
 }
 
 #[derive(Debug, Clone)]
 struct Case {
     kind: ActKind,
     patient_present: bool,
-    /// Start with the requester and the patient registered, the act in
-    /// preparation and consent given, so that more runs reach the later
-    /// phases.
-    prelude: bool,
+    prelude: Prelude,
     /// Each command with the milliseconds since the previous one.
     steps: Vec<(u64, Command)>,
 }
@@ -175,7 +252,11 @@ fn case() -> impl Strategy<Value = Case> {
     (
         select(vec![ActKind::Teleconsultation, ActKind::Teleexpertise]),
         any::<bool>(),
-        any::<bool>(),
+        prop_oneof![
+            2 => Just(Prelude::None),
+            1 => Just(Prelude::Registered),
+            3 => Just(Prelude::Prepared),
+        ],
         prop::collection::vec((1u64..=120_000, command()), 0..48),
     )
         .prop_map(|(kind, patient_present, prelude, steps)| Case {
@@ -215,11 +296,18 @@ fn run(case: &Case) -> Run {
     );
     let mut events = vec![first];
     let mut commands: Vec<(u64, Command)> = Vec::new();
-    if case.prelude {
+    if case.prelude != Prelude::None {
         commands.extend(
             [
                 register(Role::Requester, requester()),
                 register(Role::Patient, patient(PATIENT_ALIAS_1)),
+            ]
+            .map(|c| (1_000, c)),
+        );
+    }
+    if case.prelude == Prelude::Prepared {
+        commands.extend(
+            [
                 Command::Prepare,
                 Command::GiveConsent(electronic_consent(ParticipantId(2))),
             ]
@@ -393,6 +481,178 @@ proptest! {
                 prop_assert!(i.closed_at.is_some(), "{} still open in a {} act", i.id, r.act.phase);
             }
         }
+    }
+
+    /// `admitted` only ever holds registered participants, each once, and
+    /// only grows. An admission is accepted exactly when both participants
+    /// are registered, the admitter is a professional, the act is in
+    /// preparation or performance and the participant is not yet admitted;
+    /// it appends that participant and nothing else changes `admitted`. The
+    /// trace's `Admitted` events list the same participants in order.
+    #[test]
+    fn admitted_holds_registered_participants_once(case in case()) {
+        let r = run(&case);
+        for s in &r.steps {
+            let name = s.command.name();
+            let registered: BTreeSet<ParticipantId> =
+                s.after.participants.iter().map(|p| p.id).collect();
+            let admitted: BTreeSet<ParticipantId> = s.after.admitted.iter().copied().collect();
+            prop_assert_eq!(
+                admitted.len(), s.after.admitted.len(),
+                "{} left a duplicate in {:?}", name, &s.after.admitted
+            );
+            prop_assert!(
+                admitted.is_subset(&registered),
+                "{} left {:?} admitted but only {:?} registered", name, &s.after.admitted, registered
+            );
+            match &s.command {
+                Command::Admit { participant, by } => {
+                    let legal = s.before.participant(*participant).is_ok()
+                        && s.before.participant(*by).is_ok_and(|p| p.role.is_professional())
+                        && matches!(s.before.phase, Phase::Preparation | Phase::Performance)
+                        && !s.before.admitted.contains(participant);
+                    prop_assert_eq!(
+                        s.result.is_ok(), legal,
+                        "admit {} by {} in {}: {:?}", participant, by, s.before.phase, &s.result
+                    );
+                    if legal {
+                        let mut expected = s.before.admitted.clone();
+                        expected.push(*participant);
+                        prop_assert_eq!(&s.after.admitted, &expected);
+                    } else {
+                        prop_assert_eq!(&s.after.admitted, &s.before.admitted);
+                    }
+                }
+                _ => prop_assert_eq!(
+                    &s.after.admitted, &s.before.admitted,
+                    "{} changed who is admitted", name
+                ),
+            }
+        }
+        let from_trace: Vec<ParticipantId> = r
+            .events
+            .iter()
+            .filter_map(|e| match e.body {
+                ActEvent::Admitted { participant, .. } => Some(participant),
+                _ => None,
+            })
+            .collect();
+        prop_assert_eq!(&from_trace, &r.act.admitted);
+    }
+
+    /// A join, a leave or a media path is accepted exactly when its
+    /// participant is registered and the phase allows it (a join up to the
+    /// performance, a media path in the performance, a leave in any open
+    /// phase). It emits one event and changes nothing in the act's state.
+    #[test]
+    fn session_events_are_recorded_in_their_phases(case in case()) {
+        const UP_TO_PERFORMANCE: &[Phase] =
+            &[Phase::Request, Phase::Preparation, Phase::Performance];
+        const OPEN: &[Phase] = &[
+            Phase::Request,
+            Phase::Preparation,
+            Phase::Performance,
+            Phase::Conclusion,
+        ];
+        let r = run(&case);
+        for s in &r.steps {
+            let (participant, phases) = match &s.command {
+                Command::Join { participant, .. } => (*participant, UP_TO_PERFORMANCE),
+                Command::Leave { participant, .. } => (*participant, OPEN),
+                Command::RecordMedia(path) => (path.participant, &[Phase::Performance][..]),
+                _ => continue,
+            };
+            let legal = s.before.participant(participant).is_ok() && phases.contains(&s.before.phase);
+            prop_assert_eq!(
+                s.result.is_ok(), legal,
+                "{} for {} in {}: {:?}", s.command.name(), participant, s.before.phase, &s.result
+            );
+            if let Ok(events) = &s.result {
+                prop_assert_eq!(events.len(), 1);
+                prop_assert_eq!(&s.after, &s.before);
+            }
+        }
+    }
+}
+
+/// The generator accepts and refuses each of the live session's commands,
+/// tries to admit participants already admitted, and ends acts with
+/// participants admitted, so the properties above cover them.
+#[test]
+fn the_generator_exercises_the_session_commands() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let mut runner = TestRunner::new(config());
+    // Per command name: (accepted, refused as unknown participant, refused
+    // otherwise).
+    let mut seen: BTreeMap<&str, (u32, u32, u32)> = BTreeMap::new();
+    let mut ended_with_admissions = 0;
+    // Admissions of someone already admitted, by a professional, in
+    // preparation or performance: only the duplicate rule refuses them.
+    let mut readmissions = 0;
+    // Admissions otherwise valid, per phase among request and conclusion:
+    // only the phase refuses them.
+    let mut misplaced_admissions: BTreeMap<Phase, u32> = BTreeMap::new();
+    for _ in 0..256 {
+        let case = case().new_tree(&mut runner).unwrap().current();
+        let r = run(&case);
+        for s in &r.steps {
+            if !matches!(
+                s.command,
+                Command::Join { .. }
+                    | Command::Leave { .. }
+                    | Command::Admit { .. }
+                    | Command::RecordMedia(_)
+            ) {
+                continue;
+            }
+            if let Command::Admit { participant, by } = s.command
+                && s.before.participant(participant).is_ok()
+                && s.before
+                    .participant(by)
+                    .is_ok_and(|p| p.role.is_professional())
+            {
+                match s.before.phase {
+                    Phase::Preparation | Phase::Performance => {
+                        if s.before.admitted.contains(&participant) {
+                            readmissions += 1;
+                        }
+                    }
+                    phase @ (Phase::Request | Phase::Conclusion) => {
+                        *misplaced_admissions.entry(phase).or_insert(0) += 1;
+                    }
+                    Phase::Closed | Phase::Cancelled => {}
+                }
+            }
+            let counts = seen.entry(s.command.name()).or_default();
+            match &s.result {
+                Ok(_) => counts.0 += 1,
+                Err(Error::UnknownParticipant(_)) => counts.1 += 1,
+                Err(_) => counts.2 += 1,
+            }
+        }
+        if !r.act.admitted.is_empty() {
+            ended_with_admissions += 1;
+        }
+    }
+    assert!(ended_with_admissions >= 5, "{ended_with_admissions}");
+    assert!(readmissions >= 5, "{readmissions}");
+    for phase in [Phase::Request, Phase::Conclusion] {
+        let n = misplaced_admissions.get(&phase).copied().unwrap_or(0);
+        assert!(n >= 5, "{n} admissions tried in {phase}");
+    }
+    for name in [
+        "join",
+        "leave",
+        "admit a participant",
+        "record the media path",
+    ] {
+        let (accepted, unknown, other) = seen.get(name).copied().unwrap_or_default();
+        assert!(
+            accepted >= 5 && unknown >= 5 && other >= 5,
+            "{name}: {accepted} accepted, {unknown} unknown participant, {other} refused otherwise"
+        );
     }
 }
 

@@ -3,7 +3,7 @@
 
 pub mod store;
 
-use session::act::{Act, ActKind, CancelReason, Command, Phase};
+use session::act::{Act, ActKind, CancelReason, Command, MediaPath, MediaRoute, Phase};
 use session::conclusion::{Conclusion, Prescription, PrescriptionKind};
 use session::consent::{self, Consent, ConsentMethod, ConsentScope};
 use session::participant::{Identity, Role};
@@ -31,6 +31,8 @@ pub const CONSENT_TEXT: &str =
 pub const ATTESTATION_TEXT: &str =
     "J'atteste avoir recueilli le consentement du patient a cette teleexpertise.";
 pub const CONCLUSION_REPORT: &str = "Examen sans particularite; controle dans un mois.";
+pub const USER_AGENT: &str =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
 
 /// `ms` milliseconds after [`BASE_MICROS`].
 pub fn at_ms(ms: u64) -> Timestamp {
@@ -119,6 +121,24 @@ pub fn conclusion_with_report(report: &str) -> Conclusion {
 /// A report and one prescription.
 pub fn conclusion() -> Conclusion {
     conclusion_with_report(CONCLUSION_REPORT)
+}
+
+/// `participant`'s device joins the live session with [`USER_AGENT`].
+pub fn join(participant: ParticipantId) -> Command {
+    Command::Join {
+        participant,
+        user_agent: Pii::new(USER_AGENT.into()),
+    }
+}
+
+/// A direct media path over host candidates, with Opus and VP8.
+pub fn media_path(participant: ParticipantId) -> MediaPath {
+    MediaPath {
+        participant,
+        route: MediaRoute::Direct,
+        candidate_types: vec!["host".into(), "host".into()],
+        codecs: vec!["opus".into(), "VP8".into()],
+    }
 }
 
 /// In [`Scenario::teleconsultation`] and

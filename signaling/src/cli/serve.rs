@@ -140,6 +140,11 @@ pub fn demo(data: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
             data.root().display(),
             act.id
         );
+        eprintln!(
+            "teleconsult listening on {} ({})",
+            args.listen,
+            args.public_url()
+        );
         run(state, args.listen, tls).await
     })
 }

@@ -1,0 +1,146 @@
+// A téléconsultation in headless Chromium, as people would run it: the
+// professional and the patient open their links, the patient checks the
+// devices and consents, the professional admits them, both see and hear
+// each other, the professional ends the act. Then the trace must verify
+// and hold every step.
+//
+// Needs: `cargo build -p signaling` (the binary), Debian's `chromium`, and
+// `npm install` in this folder (playwright-core).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const root = resolve(import.meta.dirname, "../..");
+const bin = process.env.TELECONSULT_BIN ?? join(root, "target/debug/teleconsult");
+const shots = join(root, "target/e2e");
+mkdirSync(shots, { recursive: true });
+
+const CHROMIUM_ARGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+  "--ignore-certificate-errors",
+];
+
+/** Starts `teleconsult demo` and resolves with its links once it listens. */
+function startDemo(data, port) {
+  const child = spawn(bin, ["--data", data, "demo", "--listen", `127.0.0.1:${port}`], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let act = null;
+    const links = {};
+    const timer = setTimeout(() => reject(new Error(`demo did not start: ${out}`)), 30000);
+    const check = () => {
+      if (out.includes("listening on") && links.patient && links.professional && act) {
+        clearTimeout(timer);
+        resolve({ child, links, act });
+      }
+    };
+    const read = (chunk) => {
+      out += chunk;
+      for (const line of out.split("\n")) {
+        const m = line.match(/^\s+(\w+)\s+(https:\/\/\S+)$/);
+        if (m) links[m[1]] = m[2];
+        const a = line.match(/^demo téléconsultation (\S+)/);
+        if (a) act = a[1];
+      }
+      check();
+    };
+    child.stdout.on("data", read);
+    child.stderr.on("data", read);
+    child.on("exit", (code) => reject(new Error(`demo exited ${code}: ${out}`)));
+  });
+}
+
+/** Polls /healthz until the server answers. */
+async function waitHealthy(port) {
+  process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0"; // the demo's self-signed certificate
+  for (let i = 0; i < 100; i++) {
+    const ok = await fetch(`https://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("the server never became healthy");
+}
+
+/** Waits until `video` has decoded frames and its clock is moving. */
+async function expectPlaying(page, selector) {
+  await page.waitForFunction((sel) => {
+    const v = document.querySelector(sel);
+    return v && v.videoWidth > 0 && v.currentTime > 0;
+  }, selector, { timeout: 20000 });
+  const t0 = await page.$eval(selector, (v) => v.currentTime);
+  await page.waitForTimeout(1500);
+  const t1 = await page.$eval(selector, (v) => v.currentTime);
+  assert.ok(t1 > t0, `${selector} is not advancing (${t0} -> ${t1})`);
+  return page.$eval(selector, (v) => v.videoWidth);
+}
+
+test("a téléconsultation from links to verified trace", { timeout: 120000 }, async () => {
+  const data = mkdtempSync(join(tmpdir(), "tc-e2e-"));
+  const port = 18443 + Math.floor(Math.random() * 1000);
+  const { child, links, act } = await startDemo(data, port);
+  await waitHealthy(port);
+  const profile = mkdtempSync(join(tmpdir(), "tc-chromium-"));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium",
+    args: CHROMIUM_ARGS,
+    headless: true,
+  });
+  try {
+    const pro = await browser.newPage();
+    const patient = await browser.newPage();
+    await pro.goto(links.professional);
+    await pro.getByRole("button", { name: "Continuer" }).click();
+    await patient.goto(links.patient);
+    await patient.getByRole("button", { name: "Continuer" }).click();
+    await patient.getByRole("button", { name: "J'accepte" }).click();
+    await patient.getByRole("heading", { name: "Salle d'attente" }).waitFor();
+    await patient.screenshot({ path: join(shots, "1-patient-waiting.png") });
+
+    await pro.screenshot({ path: join(shots, "0-professional-before-admit.png") });
+    await pro.getByRole("button", { name: /Faire entrer/ }).click({ timeout: 10000 });
+    const w1 = await expectPlaying(pro, "#remotes video");
+    const w2 = await expectPlaying(patient, "#remotes video");
+    assert.ok(w1 > 0 && w2 > 0);
+    await pro.screenshot({ path: join(shots, "2-professional-call.png") });
+    await patient.screenshot({ path: join(shots, "3-patient-call.png") });
+
+    await pro.getByLabel("Compte rendu").fill("Examen fictif sans particularité.");
+    await pro.getByRole("button", { name: "Terminer l'acte" }).click();
+    await patient.getByRole("heading", { name: "Consultation terminée" }).waitFor();
+    await pro.getByRole("heading", { name: "Consultation terminée" }).waitFor();
+    await patient.screenshot({ path: join(shots, "4-patient-ended.png") });
+  } finally {
+    await browser.close();
+    child.kill("SIGTERM");
+    await new Promise((r) => child.once("exit", r));
+  }
+
+  const verify = spawnSync(bin, ["--data", data, "trace", "verify"], { encoding: "utf8" });
+  assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+  const show = spawnSync(bin, ["--data", data, "trace", "show", act, "--json"], { encoding: "utf8" });
+  assert.equal(show.status, 0, show.stderr);
+  const events = JSON.parse(show.stdout).events;
+  const kinds = events.map((e) => e.kind);
+  for (const k of ["requested", "participant_registered", "joined", "consent_given", "admitted", "media_connected", "concluded"]) {
+    assert.ok(kinds.includes(k), `trace lacks ${k}: ${kinds}`);
+  }
+  const phases = events.filter((e) => e.kind === "phase_entered").map((e) => e.event.phase);
+  assert.deepEqual(phases, ["preparation", "performance", "conclusion"]);
+  for (const e of events) assert.match(e.at, /Z$/);
+  const identities = events.filter((e) => e.kind === "participant_registered").map((e) => e.event.identity);
+  assert.equal(identities[0].name, "Dr Exemple Démo");
+  assert.equal(identities[0].rpps, "10000000009");
+  const paths = events.filter((e) => e.kind === "media_connected").map((e) => e.event.route);
+  assert.ok(paths.length >= 1 && paths.every((r) => r === "direct" || r === "relay"), String(paths));
+  const consent = events.find((e) => e.kind === "consent_given").event;
+  assert.equal(consent.method.type, "electronic");
+  assert.match(consent.method.text_sha256, /^[0-9a-f]{64}$/);
+});
