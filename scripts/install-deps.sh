@@ -4,10 +4,13 @@
 set -euo pipefail
 
 need=()
-command -v cmake   >/dev/null 2>&1 || need+=(cmake)    # opus builds libopus with it
-command -v nasm    >/dev/null 2>&1 || need+=(nasm)     # rav1e's assembly
-command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)  # the tamper tests use the real shell
-command -v cc      >/dev/null 2>&1 || need+=(build-essential)
+command -v cmake    >/dev/null 2>&1 || need+=(cmake)          # opus builds libopus with it
+command -v nasm     >/dev/null 2>&1 || need+=(nasm)           # rav1e's assembly
+command -v sqlite3  >/dev/null 2>&1 || need+=(sqlite3)        # tamper tests use the real shell
+command -v cc       >/dev/null 2>&1 || need+=(build-essential)
+command -v node     >/dev/null 2>&1 || need+=(nodejs)         # browser tests
+command -v npm      >/dev/null 2>&1 || need+=(npm)
+[ -x /usr/bin/chromium ]            || need+=(chromium chromium-driver)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing system packages: ${need[*]}"
