@@ -1,5 +1,11 @@
-//! The load-testing harness, `teleconsult-load`.
+//! The load-testing harness, `teleconsult-load`, and the synthetic
+//! participant it is built from.
 //!
-//! Not built yet: it needs the live session (see the issue "Load-testing
-//! harness with real encoded media"). It is in the workspace now so that
-//! the layout is final.
+//! - [`participant`]: one participant that uses the product exactly as a
+//!   browser does — the signaling protocol over WebSocket, consent,
+//!   admission — with its media on the `webrtc` crate.
+//!
+//! The harness itself (scenarios, encoded media, measures, charts) is still
+//! to be built; see the issue "Load-testing harness with real encoded media".
+
+pub mod participant;

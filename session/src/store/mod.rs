@@ -58,15 +58,23 @@ pub trait TraceStore: Send + Sync {
     /// from the act's head. Fast; for display and for replaying the act.
     fn records(&self, act: ActId) -> Result<Vec<TraceRecord>, Error>;
 
-    /// Every record as stored, grouped by act and sorted by seq, whatever
-    /// the links say; for verification. `only` restricts it to one act.
-    fn scan(&self, only: Option<ActId>) -> Result<BTreeMap<ActId, Vec<TraceRecord>>, Error>;
+    /// The checkpoints and every record as stored (grouped by act, sorted
+    /// by seq, whatever the links say), as of one commit; for
+    /// verification. `only` restricts the records to one act.
+    fn snapshot(&self, only: Option<ActId>) -> Result<Snapshot, Error>;
 
     /// Every act with at least one record, in id order.
     fn act_ids(&self) -> Result<Vec<ActId>, Error>;
 
     /// All checkpoints in order.
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, Error>;
+}
+
+/// A consistent view of the store for verification.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub checkpoints: Vec<Checkpoint>,
+    pub records: BTreeMap<ActId, Vec<TraceRecord>>,
 }
 
 /// Rebuilds an act from its trace; also returns its event count, for the
@@ -89,8 +97,10 @@ pub fn verify_store(
     trusted: &TrustedKeys,
     only: Option<ActId>,
 ) -> Result<VerifyReport, Error> {
-    let checkpoints = store.checkpoints()?;
-    let records = store.scan(only)?;
+    let Snapshot {
+        checkpoints,
+        records,
+    } = store.snapshot(only)?;
     if let Some(act) = only {
         let known = records.contains_key(&act)
             || checkpoints

@@ -58,7 +58,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{Appended, OnAppended, TraceStore};
+use super::{Appended, OnAppended, Snapshot, TraceStore};
 use crate::Error;
 use crate::event::Event;
 use crate::ids::ActId;
@@ -358,6 +358,53 @@ impl Drop for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Every record as stored, grouped by act, read on `conn`.
+    fn scan_in(
+        &self,
+        conn: &Connection,
+        only: Option<ActId>,
+    ) -> Result<BTreeMap<ActId, Vec<TraceRecord>>, Error> {
+        let err = |e| self.err(e);
+        let mut acts: HashMap<i64, ActId> = HashMap::new();
+        let mut out: BTreeMap<ActId, Vec<TraceRecord>> = BTreeMap::new();
+        {
+            let mut stmt = conn
+                .prepare_cached("SELECT no, act FROM acts")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                .map_err(err)?;
+            for row in rows {
+                let (no, bytes) = row.map_err(err)?;
+                let id = act_id_from(&self.path, &bytes)?;
+                if only.is_none_or(|a| a == id) {
+                    acts.insert(no, id);
+                    out.insert(id, Vec::new());
+                }
+            }
+        }
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT act_no, {RECORD_COLUMNS} FROM events ORDER BY id"
+            ))
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(row) = rows.next().map_err(err)? {
+            let act_no: i64 = row.get(0).map_err(err)?;
+            let Some(&act) = acts.get(&act_no) else {
+                continue;
+            };
+            let (record, _) = record_from_row_at(act, row, 1).map_err(err)?;
+            out.entry(act).or_default().push(record);
+        }
+        for records in out.values_mut() {
+            records.sort_by_key(|r| r.seq);
+        }
+        Ok(out)
+    }
+}
+
+impl SqliteStore {
     /// Checks and seals an append on the caller's thread, then queues it.
     fn submit(
         &self,
@@ -464,45 +511,24 @@ impl TraceStore for SqliteStore {
         Ok(out)
     }
 
-    fn scan(&self, only: Option<ActId>) -> Result<BTreeMap<ActId, Vec<TraceRecord>>, Error> {
+    fn snapshot(&self, only: Option<ActId>) -> Result<Snapshot, Error> {
         let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        let err = |e| self.err(e);
-        let mut acts: HashMap<i64, ActId> = HashMap::new();
-        let mut out: BTreeMap<ActId, Vec<TraceRecord>> = BTreeMap::new();
-        {
-            let mut stmt = conn
-                .prepare_cached("SELECT no, act FROM acts")
-                .map_err(err)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
-                .map_err(err)?;
-            for row in rows {
-                let (no, bytes) = row.map_err(err)?;
-                let id = act_id_from(&self.path, &bytes)?;
-                if only.is_none_or(|a| a == id) {
-                    acts.insert(no, id);
-                    out.insert(id, Vec::new());
-                }
-            }
-        }
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT act_no, {RECORD_COLUMNS} FROM events ORDER BY id"
-            ))
-            .map_err(err)?;
-        let mut rows = stmt.query([]).map_err(err)?;
-        while let Some(row) = rows.next().map_err(err)? {
-            let act_no: i64 = row.get(0).map_err(err)?;
-            let Some(&act) = acts.get(&act_no) else {
-                continue;
-            };
-            let (record, _) = record_from_row_at(act, row, 1).map_err(err)?;
-            out.entry(act).or_default().push(record);
-        }
-        for records in out.values_mut() {
-            records.sort_by_key(|r| r.seq);
-        }
-        Ok(out)
+        // One read transaction, so that checkpoints and events are from the
+        // same commit even while the writer goes on.
+        conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+        let result = read_checkpoints(
+            &conn,
+            "SELECT no, at, prev, heads, key_id, signature FROM checkpoints ORDER BY no",
+        )
+        .map_err(|e| self.err(e))
+        .and_then(|checkpoints| {
+            Ok(Snapshot {
+                checkpoints,
+                records: self.scan_in(&conn, only)?,
+            })
+        });
+        let _ = conn.execute_batch("COMMIT");
+        result
     }
 
     fn act_ids(&self) -> Result<Vec<ActId>, Error> {

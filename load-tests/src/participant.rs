@@ -1,0 +1,419 @@
+//! A synthetic participant: the browser's protocol, with `webrtc` media.
+//!
+//! [`run`] joins with an invitation token, does what its [`Plan`] says
+//! (consent as the patient, admit as the professional), negotiates one peer
+//! connection with each other participant allowed media (the one with the
+//! smaller number offers, as in the web client), sends Opus RTP packets
+//! once connected, and counts what it receives. It returns an [`Outcome`]
+//! when the act ends, the plan is done, or the time is up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::{SinkExt, StreamExt};
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use signaling::protocol::{ClientMessage, ServerMessage, SignalData};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
+    register_default_interceptors,
+};
+
+/// Opus with the default codec table: payload type 111.
+const OPUS_PT: u8 = 111;
+
+/// What the participant does besides joining.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// As the patient: accept the consent text shown.
+    pub consent: bool,
+    /// As a professional: admit whoever waits.
+    pub admit: bool,
+    /// RTP packets to send to each peer once connected (20 ms apart).
+    pub packets: u32,
+    /// Stop after receiving this many packets from every peer.
+    pub expect_packets: u64,
+    /// Give up after this long.
+    pub timeout: Duration,
+}
+
+/// What happened.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    pub participant: u32,
+    /// Whether the server ever sent ICE servers (media allowed).
+    pub got_ice_servers: bool,
+    /// Peer connections that reached `connected`.
+    pub connected_peers: u32,
+    /// RTP packets received, all peers together.
+    pub packets_received: u64,
+    /// RTP packets sent, all peers together.
+    pub packets_sent: u64,
+    /// Error codes the server sent back, in order.
+    pub errors: Vec<String>,
+    /// Whether the act ended while connected.
+    pub ended: bool,
+}
+
+/// Events from the peer connections to the participant's loop.
+enum PeerEvent {
+    Candidate { to: u32, init: RTCIceCandidateInit },
+    Connected { peer: u32 },
+}
+
+struct Handler {
+    peer: u32,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    received: Arc<AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            let _ = self.events.send(PeerEvent::Candidate {
+                to: self.peer,
+                init,
+            });
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        if state == RTCPeerConnectionState::Connected {
+            let _ = self.events.send(PeerEvent::Connected { peer: self.peer });
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let received = self.received.clone();
+        tokio::spawn(async move {
+            while let Some(event) = track.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(_) = event {
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+}
+
+struct Peer {
+    pc: Arc<dyn PeerConnection>,
+    track: Arc<TrackLocalStaticRTP>,
+    remote_set: bool,
+    pending: Vec<RTCIceCandidateInit>,
+}
+
+fn opus() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: "audio/opus".into(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+        rtcp_feedback: vec![],
+    }
+}
+
+async fn new_peer(
+    peer: u32,
+    ice_servers: &[signaling::protocol::IceServer],
+    events: mpsc::UnboundedSender<PeerEvent>,
+    received: Arc<AtomicU64>,
+) -> anyhow::Result<Peer> {
+    let mut media = MediaEngine::default();
+    media.register_default_codecs()?;
+    let registry = register_default_interceptors(Registry::new(), &mut media)?;
+    let config = RTCConfigurationBuilder::new()
+        .with_ice_servers(
+            ice_servers
+                .iter()
+                .map(|s| RTCIceServer {
+                    urls: s.urls.clone(),
+                    username: s.username.clone().unwrap_or_default(),
+                    credential: s.credential.clone().unwrap_or_default(),
+                })
+                .collect(),
+        )
+        .build();
+    let settings = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        .build();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(config)
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(settings)
+        .with_handler(Arc::new(Handler {
+            peer,
+            events,
+            received,
+        }))
+        .with_udp_addrs(vec!["127.0.0.1:0"])
+        .build()
+        .await?;
+    let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        format!("bot-{peer}"),
+        format!("bot-audio-{peer}"),
+        "audio".to_string(),
+        RtpCodecKind::Audio,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(0x1000 + peer),
+                ..Default::default()
+            },
+            codec: opus(),
+            ..Default::default()
+        }],
+    )));
+    pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+    Ok(Peer {
+        pc,
+        track,
+        remote_set: false,
+        pending: Vec::new(),
+    })
+}
+
+/// Joins `ws_url` (e.g. `ws://127.0.0.1:8080/ws`) with `token` and follows
+/// `plan`.
+pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcome> {
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url)
+        .await
+        .with_context(|| format!("cannot connect to {ws_url}"))?;
+    let (mut sink, mut stream) = ws.split();
+    let send =
+        |msg: &ClientMessage| Message::Text(serde_json::to_string(msg).unwrap_or_default().into());
+    sink.send(send(&ClientMessage::Hello {
+        v: signaling::protocol::VERSION,
+        token: token.to_string(),
+        user_agent: Some("teleconsult-load".into()),
+    }))
+    .await?;
+
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let received = Arc::new(AtomicU64::new(0));
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut out = Outcome::default();
+    let mut me = 0u32;
+    let mut ice: Option<Vec<signaling::protocol::IceServer>> = None;
+    let mut view: Option<signaling::protocol::RoomView> = None;
+    let mut peers: HashMap<u32, Peer> = HashMap::new();
+    let mut admitted: Vec<u32> = Vec::new();
+    let deadline = tokio::time::Instant::now() + plan.timeout;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+
+    loop {
+        if plan.expect_packets > 0
+            && !peers.is_empty()
+            && received.load(Ordering::Relaxed) >= plan.expect_packets * peers.len() as u64
+            && sent.load(Ordering::Relaxed) >= u64::from(plan.packets) * peers.len() as u64
+        {
+            break;
+        }
+        let mut to_send: Vec<ClientMessage> = Vec::new();
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = tick.tick() => {}
+            ev = events.recv() => match ev {
+                Some(PeerEvent::Candidate { to, init }) => to_send.push(ClientMessage::Signal {
+                    to,
+                    data: SignalData::Candidate {
+                        candidate: init.candidate,
+                        sdp_mid: init.sdp_mid,
+                        sdp_m_line_index: init.sdp_mline_index,
+                    },
+                }),
+                Some(PeerEvent::Connected { peer }) => {
+                    out.connected_peers += 1;
+                    if let Some(p) = peers.get(&peer) {
+                        let track = p.track.clone();
+                        let (packets, sent) = (plan.packets, sent.clone());
+                        tokio::spawn(async move {
+                            send_opus(track, 0x1000 + peer, packets, sent).await;
+                        });
+                    }
+                    to_send.push(ClientMessage::MediaPath {
+                        route: session::act::MediaRoute::Direct,
+                        candidate_types: vec!["host".into(), "host".into()],
+                        codecs: vec!["opus".into()],
+                    });
+                }
+                None => break,
+            },
+            frame = stream.next() => {
+                let Some(Ok(frame)) = frame else { break };
+                let Message::Text(text) = frame else { continue };
+                let Ok(msg) = serde_json::from_str::<ServerMessage>(&text) else { continue };
+                match msg {
+                    ServerMessage::Welcome { participant, consent_texts, .. } => {
+                        me = participant;
+                        out.participant = participant;
+                        if plan.consent
+                            && let Some(text) = consent_texts.first()
+                        {
+                            to_send.push(ClientMessage::Consent {
+                                accept: true,
+                                language: text.language.clone(),
+                                text_sha256: text.sha256.clone(),
+                            });
+                        }
+                    }
+                    ServerMessage::State(v) => {
+                        if plan.admit {
+                            for p in v.participants.iter().filter(|p| p.connected && !p.admitted) {
+                                if !admitted.contains(&p.id) {
+                                    admitted.push(p.id);
+                                    to_send.push(ClientMessage::Admit { participant: p.id });
+                                }
+                            }
+                        }
+                        view = Some(v);
+                    }
+                    ServerMessage::IceServers { servers } => {
+                        out.got_ice_servers = true;
+                        ice = Some(servers);
+                    }
+                    ServerMessage::Signal { from, data } => {
+                        let Some(servers) = ice.clone() else { continue };
+                        if !peers.contains_key(&from) {
+                            let p = new_peer(from, &servers, events_tx.clone(), received.clone()).await?;
+                            peers.insert(from, p);
+                        }
+                        if let Some(peer) = peers.get_mut(&from)
+                            && let Some(reply) = on_signal(peer, data).await?
+                        {
+                            to_send.push(ClientMessage::Signal { to: from, data: reply });
+                        }
+                    }
+                    ServerMessage::StopMedia { .. } => {
+                        ice = None;
+                        for (_, p) in peers.drain() {
+                            let _ = p.pc.close().await;
+                        }
+                    }
+                    ServerMessage::Ended { .. } => {
+                        out.ended = true;
+                        break;
+                    }
+                    ServerMessage::Error { code, .. } => {
+                        out.errors.push(format!("{code:?}"));
+                    }
+                    ServerMessage::Pong => {}
+                }
+                // Offer to each peer allowed media, if this side offers.
+                if let (Some(servers), Some(v)) = (ice.clone(), view.as_ref())
+                    && v.media_allowed
+                {
+                    let offer_to: Vec<u32> = v
+                        .participants
+                        .iter()
+                        .filter(|p| p.id > me && p.connected && p.admitted && !peers.contains_key(&p.id))
+                        .map(|p| p.id)
+                        .collect();
+                    for other in offer_to {
+                        let mut peer = new_peer(other, &servers, events_tx.clone(), received.clone()).await?;
+                        let offer = peer.pc.create_offer(None).await?;
+                        peer.pc.set_local_description(offer.clone()).await?;
+                        peer.remote_set = false;
+                        to_send.push(ClientMessage::Signal {
+                            to: other,
+                            data: SignalData::Offer { sdp: offer.sdp },
+                        });
+                        peers.insert(other, peer);
+                    }
+                }
+            }
+        }
+        for msg in to_send {
+            sink.send(send(&msg)).await?;
+        }
+    }
+    out.packets_received = received.load(Ordering::Relaxed);
+    out.packets_sent = sent.load(Ordering::Relaxed);
+    for (_, p) in peers.drain() {
+        let _ = p.pc.close().await;
+    }
+    let _ = sink.send(Message::Close(None)).await;
+    Ok(out)
+}
+
+/// Applies a remote offer, answer or candidate; returns the answer to send.
+async fn on_signal(peer: &mut Peer, data: SignalData) -> anyhow::Result<Option<SignalData>> {
+    match data {
+        SignalData::Offer { sdp } => {
+            peer.pc
+                .set_remote_description(RTCSessionDescription::offer(sdp)?)
+                .await?;
+            peer.remote_set = true;
+            for c in peer.pending.drain(..) {
+                peer.pc.add_ice_candidate(c).await?;
+            }
+            let answer = peer.pc.create_answer(None).await?;
+            peer.pc.set_local_description(answer.clone()).await?;
+            Ok(Some(SignalData::Answer { sdp: answer.sdp }))
+        }
+        SignalData::Answer { sdp } => {
+            peer.pc
+                .set_remote_description(RTCSessionDescription::answer(sdp)?)
+                .await?;
+            peer.remote_set = true;
+            for c in peer.pending.drain(..) {
+                peer.pc.add_ice_candidate(c).await?;
+            }
+            Ok(None)
+        }
+        SignalData::Candidate {
+            candidate,
+            sdp_mid,
+            sdp_m_line_index,
+        } => {
+            let init = RTCIceCandidateInit {
+                candidate,
+                sdp_mid,
+                sdp_mline_index: sdp_m_line_index,
+                ..Default::default()
+            };
+            if peer.remote_set {
+                peer.pc.add_ice_candidate(init).await?;
+            } else {
+                peer.pending.push(init);
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Sends `count` Opus packets, 20 ms apart.
+async fn send_opus(track: Arc<TrackLocalStaticRTP>, ssrc: u32, count: u32, sent: Arc<AtomicU64>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for i in 0..count {
+        tick.tick().await;
+        let packet = rtc::rtp::Packet {
+            header: rtc::rtp::header::Header {
+                version: 2,
+                payload_type: OPUS_PT,
+                sequence_number: i as u16,
+                timestamp: i * 960,
+                ssrc,
+                ..Default::default()
+            },
+            payload: bytes::Bytes::from_static(&[0xf8, 0xff, 0xfe]),
+        };
+        if track.write_rtp(packet).await.is_ok() {
+            sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Two participants built on the `webrtc` crate join a téléconsultation
+//! through the real server (signaling over WebSocket on loopback), and
+//! media packets arrive in both directions, peer to peer. Without the
+//! patient's consent, no ICE servers are handed out and nothing connects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use load_tests::participant::{self, Plan};
+use session::act::NewAct;
+use session::participant::{Identity, Role};
+use session::store::verify_store;
+use session::{Act, ActId, ActKind, DataDir, PatientAlias, Pii, Timestamp, TraceStore};
+use signaling::invitation::Invitation;
+use signaling::state::server_secrets;
+use signaling::{AppState, ServerConfig};
+
+struct Server {
+    _dir: tempfile::TempDir,
+    data: DataDir,
+    state: AppState,
+    ws_url: String,
+}
+
+async fn server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path().join("data"));
+    let (store, keys) = data.open_writer().unwrap();
+    let (invitations, api_token) = server_secrets(&data).unwrap();
+    let state = AppState::new(
+        Arc::new(store),
+        keys.data,
+        invitations,
+        api_token,
+        ServerConfig {
+            public_url: "http://127.0.0.1".into(),
+            ice_servers: vec![],
+            link_ttl: Duration::from_secs(3600),
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = signaling::app(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Server {
+        _dir: dir,
+        data,
+        state,
+        ws_url: format!("ws://{addr}/ws"),
+    }
+}
+
+/// Creates a téléconsultation; returns (act, professional token, patient token).
+fn consultation(state: &AppState) -> (ActId, String, String) {
+    let now = Timestamp::now();
+    let new = NewAct {
+        kind: ActKind::Teleconsultation,
+        requester: Identity::Professional {
+            name: Pii::new("Dr Fictif Bot".into()),
+            rpps: Pii::new("10000000009".parse().unwrap()),
+        },
+        expert: None,
+        patient: Identity::Patient {
+            alias: Pii::new("bot-0001".parse::<PatientAlias>().unwrap()),
+        },
+        patient_present: true,
+    };
+    let (act, events) = Act::open(ActId::random(), new, now).unwrap();
+    state.store.append(act.id, Some(0), events).unwrap();
+    let token = |role: Role| {
+        let p = act.participant_with_role(role).unwrap();
+        state.invitations.issue(&Invitation {
+            act: act.id,
+            participant: p.id,
+            role,
+            expires_at: now.plus(Duration::from_secs(600)),
+        })
+    };
+    (act.id, token(Role::Requester), token(Role::Patient))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_flows_directly_between_webrtc_clients() {
+    let s = server().await;
+    let (act, pro_token, patient_token) = consultation(&s.state);
+    let plan = |consent, admit| Plan {
+        consent,
+        admit,
+        packets: 100,
+        expect_packets: 90,
+        timeout: Duration::from_secs(30),
+    };
+    let (pro, patient) = tokio::join!(
+        participant::run(&s.ws_url, &pro_token, plan(false, true)),
+        participant::run(&s.ws_url, &patient_token, plan(true, false)),
+    );
+    let (pro, patient) = (pro.unwrap(), patient.unwrap());
+    assert!(pro.got_ice_servers && patient.got_ice_servers);
+    assert_eq!(
+        (pro.connected_peers, patient.connected_peers),
+        (1, 1),
+        "{pro:?} {patient:?}"
+    );
+    assert!(
+        pro.packets_received >= 90,
+        "professional received {}",
+        pro.packets_received
+    );
+    assert!(
+        patient.packets_received >= 90,
+        "patient received {}",
+        patient.packets_received
+    );
+    assert!(
+        pro.errors.is_empty() && patient.errors.is_empty(),
+        "{pro:?} {patient:?}"
+    );
+
+    let records = s.state.store.records(act).unwrap();
+    let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
+    for k in [
+        "joined",
+        "consent_given",
+        "admitted",
+        "phase_entered",
+        "media_connected",
+    ] {
+        assert!(kinds.contains(&k), "trace lacks {k}: {kinds:?}");
+    }
+    let trusted = s.data.key_dir().trusted().unwrap();
+    let report = verify_store(&*s.state.store, &trusted, None).unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_consent_nothing_connects() {
+    let s = server().await;
+    let (act, pro_token, patient_token) = consultation(&s.state);
+    let plan = |admit| Plan {
+        consent: false,
+        admit,
+        packets: 10,
+        expect_packets: 1,
+        timeout: Duration::from_secs(4),
+    };
+    let (pro, patient) = tokio::join!(
+        participant::run(&s.ws_url, &pro_token, plan(true)),
+        participant::run(&s.ws_url, &patient_token, plan(false)),
+    );
+    let (pro, patient) = (pro.unwrap(), patient.unwrap());
+    assert!(!pro.got_ice_servers && !patient.got_ice_servers);
+    assert_eq!(pro.connected_peers + patient.connected_peers, 0);
+    assert_eq!(pro.packets_received + patient.packets_received, 0);
+    // The admission waited for consent: the act is still in preparation.
+    let records = s.state.store.records(act).unwrap();
+    assert!(!records.iter().any(|r| r.kind == "consent_given"));
+    assert!(!records.iter().any(|r| r.kind == "media_connected"));
+}
