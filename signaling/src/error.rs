@@ -12,4 +12,6 @@ pub enum Error {
     ExpiredInvitation(String),
     #[error("{0}")]
     Key(String),
+    #[error("settings: {0}")]
+    Config(String),
 }

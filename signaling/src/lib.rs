@@ -8,9 +8,10 @@
 //! - [`room`]: one act's live session as a plain state machine (no IO);
 //! - [`protocol`]: the typed WebSocket signaling messages;
 //! - [`invitation`] and [`links`]: signed, expiring join links;
-//! - [`state`]: what handlers share.
+//! - [`state`]: what handlers share; [`config`]: the settings file.
 
 pub mod api;
+pub mod config;
 mod consent_text;
 mod error;
 pub mod hub;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use session::participant::Identity;
 use session::{Act, ActId, ActKind, DataDir, PatientAlias, Pii, Timestamp, TraceStore};
+use signaling::config::FileConfig;
 use signaling::links::{DEFAULT_TTL, links_for};
 use signaling::server::{self, Tls};
 use signaling::state::server_secrets;
@@ -16,9 +17,12 @@ use signaling::{AppState, ServerConfig};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8443")]
-    pub listen: SocketAddr,
+    /// A TOML settings file (see docs); flags and environment override it.
+    #[arg(long, env = "TELECONSULT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8443].
+    #[arg(long, env = "TELECONSULT_LISTEN")]
+    pub listen: Option<SocketAddr>,
     /// The URL participants reach this server at, for join links. Defaults
     /// to https://localhost:PORT (http:// with --insecure-http).
     #[arg(long, env = "TELECONSULT_PUBLIC_URL")]
@@ -35,21 +39,65 @@ pub struct ServeArgs {
     pub insecure_http: bool,
 }
 
+/// The settings in force: flags and environment over the file over defaults.
+#[derive(Debug)]
+struct Settings {
+    listen: SocketAddr,
+    public_url: String,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    insecure_http: bool,
+    link_ttl: std::time::Duration,
+    ice_servers: Vec<signaling::protocol::IceServer>,
+}
+
 impl ServeArgs {
-    fn public_url(&self) -> String {
-        self.public_url.clone().unwrap_or_else(|| {
-            let scheme = if self.insecure_http { "http" } else { "https" };
-            let host = if self.listen.ip().is_loopback() {
-                "localhost".to_string()
-            } else {
-                self.listen.ip().to_string()
-            };
-            format!("{scheme}://{host}:{}", self.listen.port())
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
+        let insecure_http = self.insecure_http || file.insecure_http.unwrap_or(false);
+        let (cert, key) = match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => (Some(c.clone()), Some(k.clone())),
+            _ => (file.cert.clone(), file.key.clone()),
+        };
+        if cert.is_some() != key.is_some() {
+            anyhow::bail!("give both a certificate and its key, or neither");
+        }
+        let public_url = self
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .unwrap_or_else(|| {
+                let scheme = if insecure_http { "http" } else { "https" };
+                let host = if listen.ip().is_loopback() {
+                    "localhost".to_string()
+                } else {
+                    listen.ip().to_string()
+                };
+                format!("{scheme}://{host}:{}", listen.port())
+            });
+        Ok(Settings {
+            listen,
+            public_url,
+            cert,
+            key,
+            insecure_http,
+            link_ttl: file
+                .link_ttl_hours
+                .map(|h| std::time::Duration::from_secs(u64::from(h) * 3600))
+                .unwrap_or(DEFAULT_TTL),
+            ice_servers: file.ice_servers,
         })
     }
 }
 
-fn build(data: &DataDir, args: &ServeArgs) -> anyhow::Result<(AppState, Tls)> {
+fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls)> {
     let (store, keys) = data.open_writer().context("cannot open the trace store")?;
     let (invitations, api_token) = server_secrets(data)?;
     let tls = if args.insecure_http {
@@ -68,9 +116,9 @@ fn build(data: &DataDir, args: &ServeArgs) -> anyhow::Result<(AppState, Tls)> {
         invitations,
         api_token,
         ServerConfig {
-            public_url: args.public_url(),
-            ice_servers: Vec::new(),
-            link_ttl: DEFAULT_TTL,
+            public_url: args.public_url.clone(),
+            ice_servers: args.ice_servers.clone(),
+            link_ttl: args.link_ttl,
         },
     );
     Ok((state, tls))
@@ -84,13 +132,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let args = args.settings()?;
     let rt = runtime()?;
     rt.block_on(async {
         let (state, tls) = build(data, &args)?;
         eprintln!(
             "teleconsult listening on {} ({})",
-            args.listen,
-            args.public_url()
+            args.listen, args.public_url
         );
         run(state, args.listen, tls).await
     })
@@ -108,6 +156,7 @@ async fn run(state: AppState, listen: SocketAddr, tls: Tls) -> anyhow::Result<Ex
 
 /// Starts the server with a demo téléconsultation and prints its links.
 pub fn demo(data: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let args = args.settings()?;
     let rt = runtime()?;
     rt.block_on(async {
         let (state, tls) = build(data, &args)?;
@@ -142,8 +191,7 @@ pub fn demo(data: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
         eprintln!(
             "teleconsult listening on {} ({})",
-            args.listen,
-            args.public_url()
+            args.listen, args.public_url
         );
         run(state, args.listen, tls).await
     })

@@ -1,0 +1,96 @@
+//! The server's settings file (TOML). Every key is optional; command-line
+//! flags and environment variables override the file.
+//!
+//! ```toml
+//! listen = "0.0.0.0:8443"
+//! public_url = "https://teleconsultation.example.org"
+//! cert = "/etc/teleconsult/cert.pem"
+//! key = "/etc/teleconsult/key.pem"
+//! insecure_http = false
+//! link_ttl_hours = 24
+//!
+//! [[ice_servers]]
+//! urls = ["stun:stun.example.org:3478"]
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::Error;
+use crate::protocol::IceServer;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub public_url: Option<String>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub insecure_http: Option<bool>,
+    pub link_ttl_hours: Option<u32>,
+    #[serde(default)]
+    pub ice_servers: Vec<IceServer>,
+}
+
+impl FileConfig {
+    /// Reads and checks a settings file; errors name the file and the line.
+    pub fn load(path: &Path) -> Result<FileConfig, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        let config: FileConfig =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        if let Some(h) = config.link_ttl_hours
+            && !(1..=24 * 30).contains(&h)
+        {
+            return Err(Error::Config(format!(
+                "{}: link_ttl_hours must be between 1 and 720",
+                path.display()
+            )));
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("teleconsult.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\npublic_url = \"https://x.test\"\nlink_ttl_hours = 2\n\n[[ice_servers]]\nurls = [\"stun:127.0.0.1:3478\"]\n",
+        )
+        .unwrap();
+        let c = FileConfig::load(&path).unwrap();
+        assert_eq!(c.listen.unwrap().port(), 9000);
+        assert_eq!(c.link_ttl_hours, Some(2));
+        assert_eq!(c.ice_servers[0].urls, ["stun:127.0.0.1:3478"]);
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        let e = FileConfig::load(&path).unwrap_err().to_string();
+        assert!(e.contains("bad.toml") && e.contains("lisen"), "{e}");
+        std::fs::write(&path, "listen = \"not an address\"\n").unwrap();
+        assert!(FileConfig::load(&path).is_err());
+        std::fs::write(&path, "link_ttl_hours = 0\n").unwrap();
+        assert!(
+            FileConfig::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("between 1 and 720")
+        );
+        let missing = FileConfig::load(&dir.path().join("none.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("cannot read"), "{missing}");
+    }
+}
