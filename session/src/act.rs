@@ -159,12 +159,14 @@ pub enum Command {
         participant: ParticipantId,
         reason: LeaveReason,
     },
-    /// A professional lets a waiting participant into the call.
+    /// A professional lets a waiting participant into the call, once.
+    /// Professionals need no admission.
     Admit {
         participant: ParticipantId,
         by: ParticipantId,
     },
-    /// The media path a participant's connection settled on.
+    /// The media path a participant's connection settled on. Only while
+    /// media is allowed for them ([`Act::media_allowed_for`]).
     RecordMedia(MediaPath),
 }
 
@@ -585,19 +587,22 @@ impl Act {
                 }]
             }
             Command::Admit { participant, by } => {
-                self.participant(participant)?;
+                let admitted = self.participant(participant)?;
                 if !self.participant(by)?.role.is_professional() {
                     return Err(Error::InvalidInput(
                         "only a professional admits participants".into(),
                     ));
                 }
+                if admitted.role.is_professional() {
+                    return Err(Error::InvalidInput(format!(
+                        "participant {participant} is a professional, and professionals need no admission"
+                    )));
+                }
                 if !matches!(self.phase, Phase::Preparation | Phase::Performance) {
                     return Err(illegal(&Command::Admit { participant, by }));
                 }
                 if self.admitted.contains(&participant) {
-                    return Err(Error::InvalidInput(format!(
-                        "participant {participant} is already admitted"
-                    )));
+                    return Err(Error::AlreadyAdmitted(participant));
                 }
                 vec![ActEvent::Admitted { participant, by }]
             }
@@ -606,6 +611,7 @@ impl Act {
                 if self.phase != Phase::Performance {
                     return Err(illegal(&Command::RecordMedia(path)));
                 }
+                self.check_media(path.participant)?;
                 vec![ActEvent::MediaConnected(path)]
             }
         };
@@ -625,7 +631,12 @@ impl Act {
     }
 
     /// Fold one event into the state, checking it is legal here. Used both
-    /// by [`Act::handle`] and to replay a trace.
+    /// by [`Act::handle`] and to replay a trace. On error nothing changes.
+    ///
+    /// These checks are what any trace must satisfy, and may be looser than
+    /// [`Act::handle`]'s: a trace written under earlier rules still replays
+    /// where the live rules were tightened since (an admitted professional,
+    /// a media path recorded without standing consent or admission).
     pub fn apply(&mut self, event: &Event) -> Result<(), Error> {
         let bad = |what: String| Error::InvalidTrace(format!("act {}: {what}", self.id));
         match &event.body {
@@ -700,8 +711,57 @@ impl Act {
                 self.cancel_reason = Some(*reason);
                 self.enter(Phase::Cancelled, event.at);
             }
-            ActEvent::Admitted { participant, .. } => self.admitted.push(*participant),
-            ActEvent::Joined { .. } | ActEvent::Left { .. } | ActEvent::MediaConnected(_) => {}
+            ActEvent::Admitted { participant, by } => {
+                if self.participant(*participant).is_err() {
+                    return Err(bad(format!(
+                        "participant {participant} is admitted but was never registered"
+                    )));
+                }
+                let admitter = self.participant(*by).map_err(|_| {
+                    bad(format!(
+                        "participant {participant} is admitted by participant {by}, who was never registered"
+                    ))
+                })?;
+                if !admitter.role.is_professional() {
+                    return Err(bad(format!(
+                        "participant {participant} is admitted by participant {by}, who is not a professional"
+                    )));
+                }
+                if !matches!(self.phase, Phase::Preparation | Phase::Performance) {
+                    return Err(bad(format!(
+                        "participant {participant} is admitted in the {} phase, but admission happens only in preparation or performance",
+                        self.phase
+                    )));
+                }
+                if self.admitted.contains(participant) {
+                    return Err(bad(format!(
+                        "participant {participant} is admitted a second time"
+                    )));
+                }
+                self.admitted.push(*participant);
+            }
+            ActEvent::Joined { participant, .. } => {
+                if self.participant(*participant).is_err() {
+                    return Err(bad(format!(
+                        "participant {participant} joins but was never registered"
+                    )));
+                }
+            }
+            ActEvent::Left { participant, .. } => {
+                if self.participant(*participant).is_err() {
+                    return Err(bad(format!(
+                        "participant {participant} leaves but was never registered"
+                    )));
+                }
+            }
+            ActEvent::MediaConnected(path) => {
+                if self.participant(path.participant).is_err() {
+                    return Err(bad(format!(
+                        "a media path is recorded for participant {}, who was never registered",
+                        path.participant
+                    )));
+                }
+            }
         }
         Ok(())
     }
@@ -733,5 +793,30 @@ impl Act {
     /// Media may flow only in performance, with consent to the act.
     pub fn media_allowed(&self) -> bool {
         self.phase == Phase::Performance && self.consent.allows_media()
+    }
+
+    /// Whether `participant` may send and receive media now: media is
+    /// allowed (see [`Act::media_allowed`]) and they are a professional or
+    /// were admitted.
+    pub fn media_allowed_for(&self, participant: ParticipantId) -> bool {
+        self.check_media(participant).is_ok()
+    }
+
+    fn check_media(&self, participant: ParticipantId) -> Result<(), Error> {
+        let who = self.participant(participant)?;
+        let refused = |reason| Error::MediaNotAllowed {
+            participant,
+            reason,
+        };
+        if self.phase != Phase::Performance {
+            return Err(refused("the act is not in its performance phase"));
+        }
+        if !self.consent.allows_media() {
+            return Err(refused("consent to the act is not standing"));
+        }
+        if !who.role.is_professional() && !self.admitted.contains(&participant) {
+            return Err(refused("a professional has not admitted them"));
+        }
+        Ok(())
     }
 }

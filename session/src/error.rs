@@ -27,6 +27,13 @@ pub enum Error {
     UnknownIncident(IncidentId),
     #[error("incident {0} is already closed")]
     IncidentAlreadyClosed(IncidentId),
+    #[error("participant {0} is already admitted")]
+    AlreadyAdmitted(ParticipantId),
+    #[error("media is not allowed for participant {participant}: {reason}")]
+    MediaNotAllowed {
+        participant: ParticipantId,
+        reason: &'static str,
+    },
 
     // --- Input -----------------------------------------------------------
     #[error("invalid RPPS number: {0}")]

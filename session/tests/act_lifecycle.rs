@@ -77,8 +77,9 @@ fn record_media(participant: ParticipantId) -> Command {
 }
 
 /// One command of each kind, each valid in itself (known participants,
-/// non-empty report, an admission by a professional), so that only the phase
-/// can make it illegal. In the scenarios driven by
+/// non-empty report, the patient admitted by a professional, a media path
+/// for the requester, who needs no admission), so that only the phase can
+/// make it illegal. In the scenarios driven by
 /// [`Scenario::teleconsultation_in`], p1 is the requester and p2 the patient.
 fn one_of_each_command() -> Vec<Command> {
     vec![
@@ -98,7 +99,7 @@ fn one_of_each_command() -> Vec<Command> {
         join(PATIENT_ID),
         leave(PATIENT_ID, LeaveReason::LeftByChoice),
         admit(PATIENT_ID, REQUESTER_ID),
-        record_media(PATIENT_ID),
+        record_media(REQUESTER_ID),
     ]
 }
 
@@ -1364,7 +1365,7 @@ fn only_a_professional_admits() {
     ] {
         let err = s.refuse(admit(participant, by));
         assert!(
-            matches!(err, Error::InvalidInput(_)),
+            matches!(&err, Error::InvalidInput(m) if m == "only a professional admits participants"),
             "{participant} by {by}: {err:?}"
         );
     }
@@ -1377,11 +1378,20 @@ fn only_a_professional_admits() {
 
 #[test]
 fn admission_by_a_non_professional_is_refused_in_every_open_phase() {
-    // The admitter's role is checked before the phase.
+    // The admitter's role is checked before the phase, and before the role
+    // of who is admitted.
     for phase in OPEN_PHASES {
         let mut s = Scenario::teleconsultation_in(phase);
-        let err = s.refuse(admit(REQUESTER_ID, PATIENT_ID));
-        assert!(matches!(err, Error::InvalidInput(_)), "{phase}: {err:?}");
+        for command in [
+            admit(PATIENT_ID, PATIENT_ID),
+            admit(REQUESTER_ID, PATIENT_ID),
+        ] {
+            let err = s.refuse(command);
+            assert!(
+                matches!(&err, Error::InvalidInput(m) if m == "only a professional admits participants"),
+                "{phase}: {err:?}"
+            );
+        }
     }
 }
 
@@ -1410,45 +1420,93 @@ fn admitting_twice_is_refused() {
     let patient_id = ParticipantId(3);
     s.ok(Command::Prepare);
     s.ok(admit(patient_id, REQUESTER_ID));
+    let assert_already = |err: Error| {
+        assert!(
+            matches!(err, Error::AlreadyAdmitted(p) if p == patient_id),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "participant p3 is already admitted");
+    };
     // Again, by the same professional or the other one, in the same phase
     // or the next.
-    let err = s.refuse(admit(patient_id, REQUESTER_ID));
-    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
-    let err = s.refuse(admit(patient_id, EXPERT_ID));
-    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    assert_already(s.refuse(admit(patient_id, REQUESTER_ID)));
+    assert_already(s.refuse(admit(patient_id, EXPERT_ID)));
     s.ok(Command::GiveConsent(attested_consent(REQUESTER_ID)));
     s.ok(Command::StartPerformance);
-    let err = s.refuse(admit(patient_id, EXPERT_ID));
-    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    assert_already(s.refuse(admit(patient_id, EXPERT_ID)));
     // Leaving and joining again does not undo the admission.
     s.ok(leave(patient_id, LeaveReason::ConnectionLost));
     s.ok(join(patient_id));
-    let err = s.refuse(admit(patient_id, REQUESTER_ID));
-    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    assert_already(s.refuse(admit(patient_id, REQUESTER_ID)));
     assert_eq!(s.act.admitted, vec![patient_id]);
+    // Outside preparation and performance the phase is reported instead.
+    s.ok(Command::EndPerformance);
+    let err = s.refuse(admit(patient_id, REQUESTER_ID));
+    assert!(
+        matches!(
+            err,
+            Error::IllegalTransition {
+                phase: Phase::Conclusion,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
-/// What act.rs does today, not necessarily what it should do: a
-/// professional may be admitted, even by themselves, although the field's
-/// docs say professionals need no admission. If the rule is tightened,
-/// change this test.
 #[test]
-fn a_professional_may_be_admitted() {
+fn a_professional_is_never_admitted() {
+    // Professionals need no admission: admitting one is refused, whoever
+    // admits, even themselves, in every open phase (the roles are checked
+    // before the phase).
+    for phase in OPEN_PHASES {
+        let mut s = Scenario::teleexpertise_without_patient();
+        s.drive_to(phase);
+        for (participant, by) in [
+            (EXPERT_ID, REQUESTER_ID),
+            (REQUESTER_ID, EXPERT_ID),
+            (REQUESTER_ID, REQUESTER_ID),
+            (EXPERT_ID, EXPERT_ID),
+        ] {
+            let err = s.refuse(admit(participant, by));
+            let Error::InvalidInput(message) = &err else {
+                panic!("{participant} by {by} in {phase}: {err:?}");
+            };
+            assert_eq!(
+                *message,
+                format!(
+                    "participant {participant} is a professional, and professionals need no admission"
+                )
+            );
+        }
+        assert!(s.act.admitted.is_empty(), "{phase}");
+    }
+}
+
+#[test]
+fn refusing_to_admit_a_professional_names_no_one() {
     let mut s = Scenario::teleexpertise_without_patient();
     s.ok(Command::Prepare);
-    s.ok(admit(EXPERT_ID, REQUESTER_ID));
-    s.ok(admit(REQUESTER_ID, REQUESTER_ID));
-    assert_eq!(s.act.admitted, vec![EXPERT_ID, REQUESTER_ID]);
+    let message = s.refuse(admit(EXPERT_ID, REQUESTER_ID)).to_string();
+    for personal in [REQUESTER_NAME, EXPERT_NAME, RPPS_REQUESTER, RPPS_EXPERT] {
+        assert!(!message.contains(personal), "{message}");
+    }
+}
+
+#[test]
+fn a_professional_registered_late_is_not_admitted_either() {
+    let mut s = Scenario::teleconsultation_in(Phase::Performance);
+    s.ok(register(Role::Expert, expert()));
+    let err = s.refuse(admit(ParticipantId(3), REQUESTER_ID));
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    // They get media without it.
+    s.ok(record_media(ParticipantId(3)));
 }
 
 #[test]
 fn media_is_recorded_in_the_performance() {
     let mut s = Scenario::teleconsultation_in(Phase::Performance);
-    assert_recorded_only(
-        &mut s,
-        record_media(PATIENT_ID),
-        ActEvent::MediaConnected(media_path(PATIENT_ID)),
-    );
+    // The requester, a professional, needs no admission.
     let relayed = MediaPath {
         participant: REQUESTER_ID,
         route: MediaRoute::Relay,
@@ -1460,11 +1518,21 @@ fn media_is_recorded_in_the_performance() {
         Command::RecordMedia(relayed.clone()),
         ActEvent::MediaConnected(relayed),
     );
+    // The patient, once admitted.
+    s.ok(admit(PATIENT_ID, REQUESTER_ID));
+    assert_recorded_only(
+        &mut s,
+        record_media(PATIENT_ID),
+        ActEvent::MediaConnected(media_path(PATIENT_ID)),
+    );
+    // Again, as when the connection is renegotiated.
+    s.ok(record_media(PATIENT_ID));
     assert_eq!(s.replay().unwrap(), s.act);
 }
 
 #[test]
 fn media_is_refused_outside_the_performance() {
+    // The phase is checked before consent and admission.
     for phase in [
         Phase::Request,
         Phase::Preparation,
@@ -1475,23 +1543,151 @@ fn media_is_refused_outside_the_performance() {
         assert_illegal(phase, record_media(PATIENT_ID));
         assert_illegal(phase, record_media(REQUESTER_ID));
     }
+    // Admitted in preparation, the patient still waits for the performance.
+    let mut s = Scenario::teleconsultation_in(Phase::Preparation);
+    s.ok(admit(PATIENT_ID, REQUESTER_ID));
+    s.ok(Command::GiveConsent(electronic_consent(PATIENT_ID)));
+    let err = s.refuse(record_media(PATIENT_ID));
+    assert!(
+        matches!(
+            err,
+            Error::IllegalTransition {
+                phase: Phase::Preparation,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
-/// What act.rs does today, not necessarily what it should do: a media path
-/// is recorded on the phase alone, even once consent to the act is
-/// withdrawn and media is no longer allowed, and for a patient never
-/// admitted. If the rule is tightened, change this test.
+/// `err` is [`Error::MediaNotAllowed`] for `participant` with `reason`.
+#[track_caller]
+fn assert_media_refused(err: Error, participant: ParticipantId, reason: &str) {
+    assert!(
+        matches!(&err, Error::MediaNotAllowed { participant: p, reason: r } if *p == participant && *r == reason),
+        "{err:?}"
+    );
+}
+
+const NOT_ADMITTED: &str = "a professional has not admitted them";
+const NO_CONSENT: &str = "consent to the act is not standing";
+
 #[test]
-fn media_is_recorded_after_consent_is_withdrawn() {
+fn media_is_refused_for_a_participant_not_admitted() {
     let mut s = Scenario::teleconsultation_in(Phase::Performance);
+    s.ok(join(PATIENT_ID));
+    assert_media_refused(s.refuse(record_media(PATIENT_ID)), PATIENT_ID, NOT_ADMITTED);
+    // A companion registered during the performance waits likewise.
+    s.ok(register(Role::Companion, companion(COMPANION_NAME)));
+    let companion_id = ParticipantId(3);
+    assert_media_refused(
+        s.refuse(record_media(companion_id)),
+        companion_id,
+        NOT_ADMITTED,
+    );
+    // Admitting one lets only that one in.
+    s.ok(admit(companion_id, REQUESTER_ID));
+    s.ok(record_media(companion_id));
+    assert_media_refused(s.refuse(record_media(PATIENT_ID)), PATIENT_ID, NOT_ADMITTED);
+    s.ok(admit(PATIENT_ID, REQUESTER_ID));
+    s.ok(record_media(PATIENT_ID));
+    assert!(s.act.media_allowed_for(PATIENT_ID));
+    assert_eq!(s.replay().unwrap(), s.act);
+}
+
+#[test]
+fn media_is_refused_once_consent_to_the_act_is_withdrawn() {
+    let mut s = Scenario::teleconsultation_in(Phase::Performance);
+    s.ok(admit(PATIENT_ID, REQUESTER_ID));
+    s.ok(record_media(PATIENT_ID));
+    // Withdrawing data hosting only leaves the media allowed.
+    s.ok(Command::WithdrawConsent {
+        scopes: vec![ConsentScope::DataHosting],
+        by: PATIENT_ID,
+    });
+    s.ok(record_media(PATIENT_ID));
     s.ok(Command::WithdrawConsent {
         scopes: vec![ConsentScope::TelemedicineAct],
         by: PATIENT_ID,
     });
     assert!(!s.act.media_allowed());
-    assert!(s.act.admitted.is_empty());
-    s.ok(join(PATIENT_ID));
+    // Refused for the admitted patient and for the professional alike.
+    for p in [PATIENT_ID, REQUESTER_ID] {
+        assert_media_refused(s.refuse(record_media(p)), p, NO_CONSENT);
+        assert!(!s.act.media_allowed_for(p));
+    }
+    // Consent given again lets the media flow again; the admission stands.
+    s.ok(Command::GiveConsent(electronic_consent(PATIENT_ID)));
     s.ok(record_media(PATIENT_ID));
+    s.ok(record_media(REQUESTER_ID));
+    assert_eq!(s.replay().unwrap(), s.act);
+}
+
+#[test]
+fn without_consent_an_unadmitted_patient_is_told_about_consent_first() {
+    let mut s = Scenario::teleconsultation_in(Phase::Performance);
+    s.ok(Command::WithdrawConsent {
+        scopes: vec![ConsentScope::TelemedicineAct],
+        by: PATIENT_ID,
+    });
+    assert_media_refused(s.refuse(record_media(PATIENT_ID)), PATIENT_ID, NO_CONSENT);
+}
+
+#[test]
+fn a_teleexpertise_without_the_patient_needs_no_admission_for_media() {
+    let mut s = Scenario::teleexpertise_without_patient();
+    s.drive_to(Phase::Performance);
+    s.ok(record_media(REQUESTER_ID));
+    s.ok(record_media(EXPERT_ID));
+    assert!(s.act.admitted.is_empty());
+    // Until the requester withdraws the attested consent.
+    s.ok(Command::WithdrawConsent {
+        scopes: vec![ConsentScope::TelemedicineAct],
+        by: REQUESTER_ID,
+    });
+    assert_media_refused(s.refuse(record_media(EXPERT_ID)), EXPERT_ID, NO_CONSENT);
+}
+
+#[test]
+fn media_allowed_for_agrees_with_record_media() {
+    let mut s = Scenario::teleconsultation();
+    s.ok(register(Role::Companion, companion(COMPANION_NAME)));
+    let check = |s: &mut Scenario| {
+        for p in (0..=5).map(ParticipantId) {
+            let allowed = s.act.media_allowed_for(p);
+            let mut probe = s.clone();
+            assert_eq!(
+                probe.handle(record_media(p)).is_ok(),
+                allowed,
+                "{p} in {}",
+                s.act.phase
+            );
+        }
+    };
+    check(&mut s);
+    s.ok(Command::Prepare);
+    s.ok(admit(ParticipantId(3), REQUESTER_ID));
+    check(&mut s);
+    s.ok(Command::GiveConsent(electronic_consent(PATIENT_ID)));
+    s.ok(Command::StartPerformance);
+    check(&mut s);
+    s.ok(admit(PATIENT_ID, REQUESTER_ID));
+    check(&mut s);
+    s.ok(Command::EndPerformance);
+    check(&mut s);
+}
+
+#[test]
+fn refusing_media_names_no_one() {
+    let mut s = Scenario::teleconsultation_in(Phase::Performance);
+    let message = s.refuse(record_media(PATIENT_ID)).to_string();
+    assert_eq!(
+        message,
+        "media is not allowed for participant p2: a professional has not admitted them"
+    );
+    for personal in [PATIENT_ALIAS_1, REQUESTER_NAME, RPPS_REQUESTER, USER_AGENT] {
+        assert!(!message.contains(personal), "{message}");
+    }
 }
 
 // --- Replay ---------------------------------------------------------------
@@ -1499,7 +1695,8 @@ fn media_is_recorded_after_consent_is_withdrawn() {
 /// A busy act: late joiners, consent withdrawn and given again, incidents
 /// closed by hand and automatically, devices joining, dropping and leaving,
 /// admissions by both professionals, media paths, refused commands in
-/// between. It ends with p2 (the patient) and p3 (the companion) admitted.
+/// between. It ends with p2 (the patient) and p3 (the companion) admitted;
+/// p1 and p4, the professionals, need no admission.
 fn busy_act() -> Scenario {
     let mut s = Scenario::teleconsultation();
     s.ok(join(REQUESTER_ID));
@@ -1525,6 +1722,8 @@ fn busy_act() -> Scenario {
         codecs: vec!["opus".into(), "VP8".into()],
     }));
     s.ok(record_media(REQUESTER_ID));
+    // The companion is not admitted yet.
+    s.refuse(record_media(ParticipantId(3)));
     s.ok(Command::OpenIncident {
         kind: IncidentKind::PacketLoss,
         participant: Some(PATIENT_ID),
@@ -1539,8 +1738,10 @@ fn busy_act() -> Scenario {
         by: ParticipantId(3),
     });
     s.ok(register(Role::Expert, expert()));
+    s.refuse(admit(ParticipantId(4), REQUESTER_ID));
     s.ok(join(ParticipantId(4)));
     s.ok(admit(ParticipantId(3), ParticipantId(4)));
+    s.ok(record_media(ParticipantId(3)));
     s.ok(open_incident(IncidentKind::RelayFallback));
     s.ok(Command::EndPerformance);
     s.refuse(join(ParticipantId(3)));
@@ -1602,7 +1803,7 @@ fn replay_keeps_every_session_event() {
     assert_eq!(count("joined"), 4);
     assert_eq!(count("left"), 3);
     assert_eq!(count("admitted"), 2);
-    assert_eq!(count("media_connected"), 2);
+    assert_eq!(count("media_connected"), 3);
 
     // Through JSON, as the trace stores them: the user agent is marked
     // personal, so it is sealed at rest; the rest stays readable.
@@ -1780,4 +1981,257 @@ fn apply_refuses_a_conclusion_outside_the_conclusion_phase() {
             ..
         }
     ));
+}
+
+// --- Replay refuses session events the rules forbid ---------------------
+
+/// `s`'s trace with `body` appended one step after its last event.
+fn trace_with(s: &Scenario, body: ActEvent) -> Vec<Event> {
+    let mut events = s.events.clone();
+    events.push(Event {
+        at: at_ms(s.clock_ms + Scenario::STEP_MS),
+        body,
+    });
+    events
+}
+
+/// Appending `body` to `s`'s trace makes replay fail with an
+/// [`Error::InvalidTrace`] that says `expected`; applying it to the live
+/// act fails alike and changes nothing.
+#[track_caller]
+fn assert_replay_refuses(s: &Scenario, body: ActEvent, expected: &str) {
+    let events = trace_with(s, body);
+    let err = Act::replay(s.act.id, &events).unwrap_err();
+    let Error::InvalidTrace(message) = &err else {
+        panic!("expected InvalidTrace, got {err:?}");
+    };
+    assert_eq!(*message, format!("act {}: {expected}", s.act.id));
+    assert!(
+        err.to_string()
+            .starts_with("the trace holds an event the act's rules reject: "),
+        "{err}"
+    );
+    let mut act = s.act.clone();
+    let again = act.apply(events.last().unwrap()).unwrap_err();
+    assert_eq!(again.to_string(), err.to_string());
+    assert_eq!(act, s.act);
+}
+
+fn admitted(participant: ParticipantId, by: ParticipantId) -> ActEvent {
+    ActEvent::Admitted { participant, by }
+}
+
+#[test]
+fn replay_refuses_admitting_an_unknown_participant() {
+    for phase in [Phase::Preparation, Phase::Performance] {
+        let s = Scenario::teleconsultation_in(phase);
+        for unknown in [ParticipantId(0), ParticipantId(3), ParticipantId(9)] {
+            assert_replay_refuses(
+                &s,
+                admitted(unknown, REQUESTER_ID),
+                &format!("participant {unknown} is admitted but was never registered"),
+            );
+        }
+    }
+}
+
+#[test]
+fn replay_refuses_an_admission_by_an_unknown_participant() {
+    for phase in [Phase::Preparation, Phase::Performance] {
+        let s = Scenario::teleconsultation_in(phase);
+        for unknown in [ParticipantId(0), ParticipantId(3), ParticipantId(9)] {
+            assert_replay_refuses(
+                &s,
+                admitted(PATIENT_ID, unknown),
+                &format!(
+                    "participant p2 is admitted by participant {unknown}, who was never registered"
+                ),
+            );
+        }
+    }
+}
+
+#[test]
+fn replay_refuses_an_admission_by_a_non_professional() {
+    let mut s = Scenario::teleconsultation_in(Phase::Performance);
+    s.ok(register(Role::Companion, companion(COMPANION_NAME)));
+    let companion_id = ParticipantId(3);
+    for (participant, by) in [
+        (PATIENT_ID, PATIENT_ID),
+        (PATIENT_ID, companion_id),
+        (companion_id, PATIENT_ID),
+    ] {
+        assert_replay_refuses(
+            &s,
+            admitted(participant, by),
+            &format!(
+                "participant {participant} is admitted by participant {by}, who is not a professional"
+            ),
+        );
+    }
+}
+
+#[test]
+fn replay_refuses_a_second_admission() {
+    let mut s = Scenario::teleexpertise_without_patient();
+    s.ok(register(Role::Patient, patient(PATIENT_ALIAS_1)));
+    let patient_id = ParticipantId(3);
+    s.drive_to(Phase::Preparation);
+    s.ok(admit(patient_id, REQUESTER_ID));
+    // By the same professional or the other, in the same phase or the next.
+    for by in [REQUESTER_ID, EXPERT_ID] {
+        assert_replay_refuses(
+            &s,
+            admitted(patient_id, by),
+            "participant p3 is admitted a second time",
+        );
+    }
+    s.drive_to(Phase::Performance);
+    assert_replay_refuses(
+        &s,
+        admitted(patient_id, EXPERT_ID),
+        "participant p3 is admitted a second time",
+    );
+
+    // The live trace's own admission, duplicated in place.
+    let at = s
+        .events
+        .iter()
+        .position(|e| matches!(e.body, ActEvent::Admitted { .. }))
+        .unwrap();
+    let mut doubled = s.events.clone();
+    doubled.insert(at + 1, s.events[at].clone());
+    let err = Act::replay(s.act.id, &doubled).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidTrace(m) if m.ends_with("participant p3 is admitted a second time")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn replay_refuses_an_admission_outside_preparation_and_performance() {
+    for phase in [
+        Phase::Request,
+        Phase::Conclusion,
+        Phase::Closed,
+        Phase::Cancelled,
+    ] {
+        let s = Scenario::teleconsultation_in(phase);
+        assert_replay_refuses(
+            &s,
+            admitted(PATIENT_ID, REQUESTER_ID),
+            &format!(
+                "participant p2 is admitted in the {phase} phase, but admission happens only in preparation or performance"
+            ),
+        );
+    }
+}
+
+#[test]
+fn replay_refuses_session_events_of_an_unknown_participant() {
+    for phase in ALL_PHASES {
+        let s = Scenario::teleconsultation_in(phase);
+        for unknown in [ParticipantId(0), ParticipantId(3), ParticipantId(9)] {
+            assert_replay_refuses(
+                &s,
+                ActEvent::Joined {
+                    participant: unknown,
+                    user_agent: Pii::new(USER_AGENT.into()),
+                },
+                &format!("participant {unknown} joins but was never registered"),
+            );
+            assert_replay_refuses(
+                &s,
+                ActEvent::Left {
+                    participant: unknown,
+                    reason: LeaveReason::ConnectionLost,
+                },
+                &format!("participant {unknown} leaves but was never registered"),
+            );
+            assert_replay_refuses(
+                &s,
+                ActEvent::MediaConnected(media_path(unknown)),
+                &format!(
+                    "a media path is recorded for participant {unknown}, who was never registered"
+                ),
+            );
+        }
+    }
+    // In a bare act nobody is registered yet.
+    let s = Scenario::new(ActKind::Teleconsultation, true);
+    assert_replay_refuses(
+        &s,
+        ActEvent::Joined {
+            participant: REQUESTER_ID,
+            user_agent: Pii::new(USER_AGENT.into()),
+        },
+        "participant p1 joins but was never registered",
+    );
+}
+
+#[test]
+fn replay_refuses_session_events_whose_registration_was_dropped() {
+    let s = busy_act();
+    // The expert (p4) registers last, so the numbering alone cannot tell
+    // that the registration is missing; the events about p4 can.
+    let registration = s
+        .events
+        .iter()
+        .position(
+            |e| matches!(&e.body, ActEvent::ParticipantRegistered(p) if p.id == ParticipantId(4)),
+        )
+        .unwrap();
+    let mut dropped = s.events.clone();
+    dropped.remove(registration);
+    let err = Act::replay(s.act.id, &dropped).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidTrace(m) if m.ends_with("participant p4 joins but was never registered")),
+        "{err:?}"
+    );
+    // Without the join either, the admission p4 made is caught.
+    dropped.retain(|e| {
+        !matches!(
+            e.body,
+            ActEvent::Joined {
+                participant: ParticipantId(4),
+                ..
+            }
+        )
+    });
+    let err = Act::replay(s.act.id, &dropped).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidTrace(m) if m.ends_with("participant p3 is admitted by participant p4, who was never registered")),
+        "{err:?}"
+    );
+}
+
+/// Replay checks what every trace must satisfy, not every live rule: a
+/// trace written before admitting professionals and recording media without
+/// standing consent or admission were refused still replays. See
+/// [`Act::apply`].
+#[test]
+fn replay_accepts_traces_written_under_the_earlier_presence_rules() {
+    let s = Scenario::teleconsultation_in(Phase::Performance);
+    let mut events = s.events.clone();
+    let mut ms = s.clock_ms;
+    // A professional admitted; the patient, never admitted, gets media,
+    // withdraws consent to the act and gets media again.
+    for body in [
+        admitted(REQUESTER_ID, REQUESTER_ID),
+        ActEvent::MediaConnected(media_path(PATIENT_ID)),
+        ActEvent::ConsentWithdrawn {
+            scopes: vec![ConsentScope::TelemedicineAct],
+            by: PATIENT_ID,
+        },
+        ActEvent::MediaConnected(media_path(PATIENT_ID)),
+    ] {
+        ms += Scenario::STEP_MS;
+        events.push(Event {
+            at: at_ms(ms),
+            body,
+        });
+    }
+    let act = Act::replay(s.act.id, &events).unwrap();
+    assert_eq!(act.admitted, vec![REQUESTER_ID]);
+    assert!(!act.consent.allows_media());
 }

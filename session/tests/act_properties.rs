@@ -2,8 +2,10 @@
 //! phase only moves forward, a terminal act refuses everything, a refused
 //! command changes nothing, the trace replays to the live act, no act
 //! reaches the performance without consent, no incident stays open in a
-//! finished act, only registered participants are admitted, once each, and
-//! joins, leaves and media paths are recorded only in their phases.
+//! finished act, only registered non-professionals are admitted, by a
+//! professional, once each, joins and leaves are recorded only in their
+//! phases, media paths only where media is allowed for their participant,
+//! and replay refuses forged admissions and session events.
 //!
 //! The commands cover every `Command` variant, with participant and incident
 //! numbers that may not exist, consent of either method and scope, and
@@ -180,10 +182,14 @@ fn user_agent() -> impl Strategy<Value = Pii<String>> {
     select(vec![USER_AGENT, ""]).prop_map(|ua| Pii::new(ua.into()))
 }
 
-/// Direct or relayed, with zero to two candidate types and codecs.
+/// Direct or relayed, with zero to two candidate types and codecs; often
+/// for p2, the patient when the case has a [`Prelude`], who needs admission.
 fn media_path_strategy() -> impl Strategy<Value = MediaPath> {
     (
-        session_participant_id(),
+        prop_oneof![
+            1 => Just(PATIENT_ID),
+            2 => session_participant_id(),
+        ],
         select(vec![MediaRoute::Direct, MediaRoute::Relay]),
         prop::collection::vec(select(vec!["host", "srflx", "prflx", "relay"]), 0..=2),
         prop::collection::vec(select(vec!["opus", "VP8", "AV1"]), 0..=2),
@@ -196,14 +202,60 @@ fn media_path_strategy() -> impl Strategy<Value = MediaPath> {
         })
 }
 
+/// A withdrawal, often of consent to the act by p2 (the patient when the
+/// case has a [`Prelude`]), so that the performance sometimes runs on
+/// without consent and the media rules are tried there.
+fn withdrawal() -> impl Strategy<Value = Command> {
+    (
+        prop_oneof![
+            1 => Just(vec![ConsentScope::TelemedicineAct]),
+            1 => scopes(),
+        ],
+        prop_oneof![
+            1 => Just(PATIENT_ID),
+            1 => participant_id(),
+        ],
+    )
+        .prop_map(|(scopes, by)| Command::WithdrawConsent { scopes, by })
+}
+
+/// Participant numbers that are never registered: a room holds four.
+fn never_registered() -> impl Strategy<Value = ParticipantId> {
+    select(vec![0u32, 5, 6]).prop_map(ParticipantId)
+}
+
+/// A session event or an admission naming a participant who was never
+/// registered, as a forger or a lost registration would leave in a trace.
+fn forged_event() -> impl Strategy<Value = ActEvent> {
+    prop_oneof![
+        (never_registered(), user_agent()).prop_map(|(participant, user_agent)| ActEvent::Joined {
+            participant,
+            user_agent
+        }),
+        (never_registered(), leave_reason()).prop_map(|(participant, reason)| ActEvent::Left {
+            participant,
+            reason
+        }),
+        (never_registered(), media_path_strategy()).prop_map(|(participant, path)| {
+            ActEvent::MediaConnected(MediaPath {
+                participant,
+                ..path
+            })
+        }),
+        (never_registered(), participant_id())
+            .prop_map(|(participant, by)| ActEvent::Admitted { participant, by }),
+        (participant_id(), never_registered())
+            .prop_map(|(participant, by)| ActEvent::Admitted { participant, by }),
+    ]
+}
+
 /// Any command, weighted so that sequences get past the early phases.
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
         4 => (role(), identity()).prop_map(|(role, identity)| Command::Register { role, identity }),
         3 => Just(Command::Prepare),
         4 => consent().prop_map(Command::GiveConsent),
-        1 => (scopes(), participant_id())
-            .prop_map(|(scopes, by)| Command::WithdrawConsent { scopes, by }),
+        2 => withdrawal(),
         3 => Just(Command::StartPerformance),
         2 => Just(Command::EndPerformance),
         2 => conclusion_strategy().prop_map(Command::Conclude),
@@ -237,6 +289,9 @@ enum Prelude {
     /// Registered, the act in preparation and consent given, so that more
     /// runs reach the later phases.
     Prepared,
+    /// Prepared and the performance started, so that more commands are
+    /// tried during it (consent withdrawn, media refused).
+    Performing,
 }
 
 #[derive(Debug, Clone)]
@@ -255,7 +310,8 @@ fn case() -> impl Strategy<Value = Case> {
         prop_oneof![
             2 => Just(Prelude::None),
             1 => Just(Prelude::Registered),
-            3 => Just(Prelude::Prepared),
+            2 => Just(Prelude::Prepared),
+            2 => Just(Prelude::Performing),
         ],
         prop::collection::vec((1u64..=120_000, command()), 0..48),
     )
@@ -305,7 +361,7 @@ fn run(case: &Case) -> Run {
             .map(|c| (1_000, c)),
         );
     }
-    if case.prelude == Prelude::Prepared {
+    if matches!(case.prelude, Prelude::Prepared | Prelude::Performing) {
         commands.extend(
             [
                 Command::Prepare,
@@ -313,6 +369,9 @@ fn run(case: &Case) -> Run {
             ]
             .map(|c| (1_000, c)),
         );
+    }
+    if case.prelude == Prelude::Performing {
+        commands.push((1_000, Command::StartPerformance));
     }
     commands.extend(case.steps.iter().cloned());
     let mut clock = 0;
@@ -483,11 +542,12 @@ proptest! {
         }
     }
 
-    /// `admitted` only ever holds registered participants, each once, and
-    /// only grows. An admission is accepted exactly when both participants
-    /// are registered, the admitter is a professional, the act is in
-    /// preparation or performance and the participant is not yet admitted;
-    /// it appends that participant and nothing else changes `admitted`. The
+    /// `admitted` only ever holds registered non-professionals, each once,
+    /// and only grows. An admission is accepted exactly when both
+    /// participants are registered, the admitter is a professional, the
+    /// one admitted is not, the act is in preparation or performance and
+    /// the participant is not yet admitted; it appends that participant and
+    /// nothing else changes `admitted`. Each refusal has its own error. The
     /// trace's `Admitted` events list the same participants in order.
     #[test]
     fn admitted_holds_registered_participants_once(case in case()) {
@@ -505,16 +565,43 @@ proptest! {
                 admitted.is_subset(&registered),
                 "{} left {:?} admitted but only {:?} registered", name, &s.after.admitted, registered
             );
+            prop_assert!(
+                s.after.admitted.iter().all(|p| s.after.participant(*p).is_ok_and(|p| !p.role.is_professional())),
+                "{} left a professional admitted: {:?}", name, &s.after.admitted
+            );
             match &s.command {
                 Command::Admit { participant, by } => {
-                    let legal = s.before.participant(*participant).is_ok()
-                        && s.before.participant(*by).is_ok_and(|p| p.role.is_professional())
-                        && matches!(s.before.phase, Phase::Preparation | Phase::Performance)
-                        && !s.before.admitted.contains(participant);
+                    let who = s.before.participant(*participant).ok();
+                    let admitter = s.before.participant(*by).ok();
+                    let in_phase = matches!(s.before.phase, Phase::Preparation | Phase::Performance);
+                    let again = s.before.admitted.contains(participant);
+                    let legal = who.is_some_and(|p| !p.role.is_professional())
+                        && admitter.is_some_and(|p| p.role.is_professional())
+                        && in_phase
+                        && !again;
                     prop_assert_eq!(
                         s.result.is_ok(), legal,
                         "admit {} by {} in {}: {:?}", participant, by, s.before.phase, &s.result
                     );
+                    // Which rule refused it: the phase alone once terminal,
+                    // then who, then the roles, then the phase, then a
+                    // second admission.
+                    if let (Err(e), false) = (&s.result, s.before.phase.is_terminal()) {
+                        let expected = match (who, admitter) {
+                            (None, _) | (_, None) => "unknown participant",
+                            (Some(w), Some(a)) if !a.role.is_professional() || w.role.is_professional() => "invalid input",
+                            _ if !in_phase => "illegal transition",
+                            _ => "already admitted",
+                        };
+                        let got = match e {
+                            Error::UnknownParticipant(_) => "unknown participant",
+                            Error::InvalidInput(_) => "invalid input",
+                            Error::IllegalTransition { .. } => "illegal transition",
+                            Error::AlreadyAdmitted(p) if p == participant => "already admitted",
+                            _ => "other",
+                        };
+                        prop_assert_eq!(got, expected, "admit {} by {} in {}: {:?}", participant, by, s.before.phase, e);
+                    }
                     if legal {
                         let mut expected = s.before.admitted.clone();
                         expected.push(*participant);
@@ -543,7 +630,10 @@ proptest! {
     /// A join, a leave or a media path is accepted exactly when its
     /// participant is registered and the phase allows it (a join up to the
     /// performance, a media path in the performance, a leave in any open
-    /// phase). It emits one event and changes nothing in the act's state.
+    /// phase), and for a media path when consent to the act stands and the
+    /// participant is a professional or admitted. It emits one event and
+    /// changes nothing in the act's state. A media path refused in the
+    /// performance for a registered participant is `MediaNotAllowed`.
     #[test]
     fn session_events_are_recorded_in_their_phases(case in case()) {
         const UP_TO_PERFORMANCE: &[Phase] =
@@ -562,14 +652,83 @@ proptest! {
                 Command::RecordMedia(path) => (path.participant, &[Phase::Performance][..]),
                 _ => continue,
             };
-            let legal = s.before.participant(participant).is_ok() && phases.contains(&s.before.phase);
+            let known = s.before.participant(participant).ok();
+            let in_phase = phases.contains(&s.before.phase);
+            let media_rules = match &s.command {
+                Command::RecordMedia(_) => {
+                    s.before.consent.allows_media()
+                        && (known.is_some_and(|p| p.role.is_professional())
+                            || s.before.admitted.contains(&participant))
+                }
+                _ => true,
+            };
+            let legal = known.is_some() && in_phase && media_rules;
             prop_assert_eq!(
                 s.result.is_ok(), legal,
                 "{} for {} in {}: {:?}", s.command.name(), participant, s.before.phase, &s.result
             );
+            if matches!(s.command, Command::RecordMedia(_)) {
+                prop_assert_eq!(s.before.media_allowed_for(participant), legal);
+            }
+            if known.is_some() && in_phase && !media_rules {
+                prop_assert!(
+                    matches!(&s.result, Err(Error::MediaNotAllowed { participant: p, .. }) if *p == participant),
+                    "{:?}", &s.result
+                );
+            }
             if let Ok(events) = &s.result {
                 prop_assert_eq!(events.len(), 1);
                 prop_assert_eq!(&s.after, &s.before);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// A forged admission or session event about a participant who was
+    /// never registered, inserted anywhere after the request, makes the
+    /// replay fail as an invalid trace, at that event.
+    #[test]
+    fn replay_refuses_events_about_unregistered_participants(
+        case in case(),
+        at in any::<prop::sample::Index>(),
+        forged in forged_event(),
+    ) {
+        let r = run(&case);
+        let mut events = r.events.clone();
+        let i = 1 + at.index(events.len());
+        let time = events[i - 1].at;
+        events.insert(i, Event { at: time, body: forged.clone() });
+        let result = Act::replay(r.act.id, &events);
+        prop_assert!(
+            matches!(&result, Err(Error::InvalidTrace(_))),
+            "{:?} at {}: {:?}", forged, i, result
+        );
+        // The trace up to the forged event still replays.
+        prop_assert!(Act::replay(r.act.id, &events[..i]).is_ok());
+    }
+
+    /// Every admission in the trace, copied to any later point, makes the
+    /// replay fail as an invalid trace: it is a second admission, or comes
+    /// outside preparation and performance.
+    #[test]
+    fn replay_refuses_an_admission_repeated_later(case in case()) {
+        let r = run(&case);
+        for (original, e) in r.events.iter().enumerate() {
+            if !matches!(e.body, ActEvent::Admitted { .. }) {
+                continue;
+            }
+            for i in original + 1..=r.events.len() {
+                let mut events = r.events.clone();
+                let copy = Event { at: events[i - 1].at, body: e.body.clone() };
+                events.insert(i, copy);
+                let result = Act::replay(r.act.id, &events);
+                prop_assert!(
+                    matches!(&result, Err(Error::InvalidTrace(_))),
+                    "event {} copied to {}: {:?}", original, i, result
+                );
             }
         }
     }
@@ -588,9 +747,16 @@ fn the_generator_exercises_the_session_commands() {
     // otherwise).
     let mut seen: BTreeMap<&str, (u32, u32, u32)> = BTreeMap::new();
     let mut ended_with_admissions = 0;
-    // Admissions of someone already admitted, by a professional, in
-    // preparation or performance: only the duplicate rule refuses them.
+    // Admissions of a non-professional already admitted, by a
+    // professional, in preparation or performance: only the duplicate rule
+    // refuses them.
     let mut readmissions = 0;
+    // Admissions of a professional by a professional: only the rule that
+    // professionals need no admission refuses them.
+    let mut professionals_admitted = 0;
+    // Media paths in the performance for a registered participant, refused
+    // for want of consent or of admission.
+    let mut media_refused: BTreeMap<&str, u32> = BTreeMap::new();
     // Admissions otherwise valid, per phase among request and conclusion:
     // only the phase refuses them.
     let mut misplaced_admissions: BTreeMap<Phase, u32> = BTreeMap::new();
@@ -608,11 +774,15 @@ fn the_generator_exercises_the_session_commands() {
                 continue;
             }
             if let Command::Admit { participant, by } = s.command
-                && s.before.participant(participant).is_ok()
+                && let Ok(who) = s.before.participant(participant)
                 && s.before
                     .participant(by)
                     .is_ok_and(|p| p.role.is_professional())
             {
+                if who.role.is_professional() {
+                    professionals_admitted += 1;
+                    continue;
+                }
                 match s.before.phase {
                     Phase::Preparation | Phase::Performance => {
                         if s.before.admitted.contains(&participant) {
@@ -624,6 +794,9 @@ fn the_generator_exercises_the_session_commands() {
                     }
                     Phase::Closed | Phase::Cancelled => {}
                 }
+            }
+            if let Err(Error::MediaNotAllowed { reason, .. }) = &s.result {
+                *media_refused.entry(*reason).or_insert(0) += 1;
             }
             let counts = seen.entry(s.command.name()).or_default();
             match &s.result {
@@ -638,6 +811,14 @@ fn the_generator_exercises_the_session_commands() {
     }
     assert!(ended_with_admissions >= 5, "{ended_with_admissions}");
     assert!(readmissions >= 5, "{readmissions}");
+    assert!(professionals_admitted >= 5, "{professionals_admitted}");
+    for reason in [
+        "consent to the act is not standing",
+        "a professional has not admitted them",
+    ] {
+        let n = media_refused.get(reason).copied().unwrap_or(0);
+        assert!(n >= 5, "{n} media paths refused because {reason}");
+    }
     for phase in [Phase::Request, Phase::Conclusion] {
         let n = misplaced_admissions.get(&phase).copied().unwrap_or(0);
         assert!(n >= 5, "{n} admissions tried in {phase}");

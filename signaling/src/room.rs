@@ -407,7 +407,7 @@ impl Room {
                         })
                         .collect(),
                 };
-                if self.apply(Command::Conclude(conclusion), now, step) {
+                if self.apply_as(Some(p), Command::Conclude(conclusion), now, step) {
                     self.end_for_all(step);
                 }
             }
@@ -415,7 +415,7 @@ impl Room {
                 if !role.is_professional() {
                     return forbidden(step, "cancel the act");
                 }
-                if self.apply(Command::Cancel(reason), now, step) {
+                if self.apply_as(Some(p), Command::Cancel(reason), now, step) {
                     self.end_for_all(step);
                 }
             }
@@ -442,7 +442,19 @@ impl Room {
     /// Runs a command on the act; on refusal, tells whoever asked. Returns
     /// whether it was applied.
     fn apply(&mut self, command: Command, now: Timestamp, step: &mut Step) -> bool {
-        let asker = match &command {
+        self.apply_as(None, command, now, step)
+    }
+
+    /// Like [`Room::apply`], telling `asker` (or, by default, the
+    /// participant the command names) why a refusal happened.
+    fn apply_as(
+        &mut self,
+        asker: Option<ParticipantId>,
+        command: Command,
+        now: Timestamp,
+        step: &mut Step,
+    ) -> bool {
+        let named = match &command {
             Command::Join { participant, .. }
             | Command::Leave { participant, .. }
             | Command::Admit {
@@ -453,6 +465,7 @@ impl Room {
             Command::RecordMedia(m) => Some(m.participant),
             _ => None,
         };
+        let asker = asker.or(named);
         match self.act.handle(command, now) {
             Ok(events) => {
                 step.events.extend(events);
@@ -890,6 +903,28 @@ mod tests {
         );
         assert!(s.events.is_empty());
         assert_eq!(r.connected(), 1);
+    }
+
+    #[test]
+    fn refusals_reach_whoever_asked() {
+        let mut r = room();
+        hello(&mut r, 10, PRO);
+        let s = say(
+            &mut r,
+            10,
+            ClientMessage::Conclude {
+                report: " ".into(),
+                prescriptions: vec![],
+            },
+        );
+        assert!(matches!(
+            sent_to(&s, 10)[0],
+            ServerMessage::Error {
+                code: ErrorCode::Refused,
+                ..
+            }
+        ));
+        assert!(s.events.is_empty());
     }
 
     #[test]
