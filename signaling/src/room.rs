@@ -101,14 +101,10 @@ impl Room {
         self.act.participant(p).ok().map(|x| x.role)
     }
 
-    /// Whether `p` may send and receive media now.
+    /// Whether `p` may send and receive media now: the act's rule, and
+    /// connected.
     pub fn media_allowed(&self, p: ParticipantId) -> bool {
-        let Some(role) = self.role(p) else {
-            return false;
-        };
-        self.act.media_allowed()
-            && self.conns.contains_key(&p)
-            && (role.is_professional() || self.act.admitted.contains(&p))
+        self.conns.contains_key(&p) && self.act.media_allowed_for(p)
     }
 
     pub fn handle(&mut self, input: Input, now: Timestamp) -> Step {
