@@ -149,7 +149,13 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            // The scheme is case-insensitive (RFC 9110 §11.1).
+            let (scheme, token) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        })
         .ok_or_else(|| {
             ApiError::Unauthorized("an operator token is needed (Authorization: Bearer ...)".into())
         })?;
@@ -197,8 +203,9 @@ pub struct CheckInvitation {
 /// page asks for the camera. The token travels in the body, never the URL.
 pub async fn check_invitation(
     State(state): State<AppState>,
-    Json(req): Json<CheckInvitation>,
+    body: Result<Json<CheckInvitation>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let inv = state
         .invitations
         .verify(&req.token, Timestamp::now())

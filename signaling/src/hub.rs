@@ -104,6 +104,31 @@ pub async fn run_room(
             break;
         }
     }
+    // Take no more commands, then answer those already queued: a join that
+    // raced with the end must not hang.
+    rx.close();
+    let ended = room.act().phase.is_terminal();
+    while let Ok(cmd) = rx.try_recv() {
+        if let RoomCmd::Attach { frames, .. } = cmd {
+            let msg = if ended {
+                ServerMessage::Ended {
+                    reason: format!("this consultation has ended ({})", room.act().phase),
+                }
+            } else {
+                ServerMessage::Error {
+                    code: crate::protocol::ErrorCode::Unavailable,
+                    message: "the consultation is restarting; reconnect".into(),
+                }
+            };
+            let _ = frames.try_send(Frame::Msg(msg));
+            let reason = if ended {
+                LeaveReason::ActEnded
+            } else {
+                LeaveReason::ServerShutdown
+            };
+            let _ = frames.try_send(Frame::Close(reason));
+        }
+    }
     state.forget_room(act);
     state.metrics.active_acts.dec();
 }

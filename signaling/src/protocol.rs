@@ -42,7 +42,7 @@ pub enum ClientMessage {
     /// A requesting professional attests the absent patient's consent.
     AttestConsent { text_sha256: String },
     /// The patient withdraws consent: media stops at once.
-    WithdrawConsent,
+    WithdrawConsent {},
     /// A professional lets a waiting participant in.
     Admit { participant: u32 },
     /// WebRTC negotiation for another participant, relayed as is.
@@ -62,9 +62,9 @@ pub enum ClientMessage {
     /// A professional cancels the act.
     Cancel { reason: CancelReason },
     /// The client leaves on purpose.
-    Leave,
+    Leave {},
     /// Keeps the connection alive; answered with `pong`.
-    Ping,
+    Ping {},
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]

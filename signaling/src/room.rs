@@ -249,7 +249,7 @@ impl Room {
                     .push(error(conn, ErrorCode::Refused, "hello was already said"));
                 return;
             }
-            ClientMessage::Ping => {
+            ClientMessage::Ping {} => {
                 step.outputs.push(Output::Send {
                     conn,
                     msg: ServerMessage::Pong,
@@ -330,7 +330,7 @@ impl Room {
                 );
                 self.maybe_start(now, step);
             }
-            ClientMessage::WithdrawConsent => {
+            ClientMessage::WithdrawConsent {} => {
                 if !matches!(role, Role::Patient | Role::Companion | Role::Requester) {
                     return forbidden(step, "withdraw consent");
                 }
@@ -415,7 +415,7 @@ impl Room {
                     self.end_for_all(step);
                 }
             }
-            ClientMessage::Leave => {
+            ClientMessage::Leave {} => {
                 self.conns.remove(&p);
                 self.media_on.remove(&p);
                 self.apply(
@@ -780,7 +780,7 @@ mod tests {
         hello(&mut r, 20, PATIENT);
         consent(&mut r, 20);
         say(&mut r, 10, ClientMessage::Admit { participant: 2 });
-        let s = say(&mut r, 20, ClientMessage::WithdrawConsent);
+        let s = say(&mut r, 20, ClientMessage::WithdrawConsent {});
         assert!(
             s.events
                 .iter()
@@ -926,7 +926,7 @@ mod tests {
     #[test]
     fn messages_before_hello_are_refused() {
         let mut r = room();
-        let s = say(&mut r, 99, ClientMessage::Ping);
+        let s = say(&mut r, 99, ClientMessage::Ping {});
         assert!(matches!(
             sent_to(&s, 99)[0],
             ServerMessage::Error {

@@ -2,6 +2,9 @@
 //! directory and read its output.
 #![allow(dead_code)]
 
+/// The in-process server, WebSocket client and server process fixtures.
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
