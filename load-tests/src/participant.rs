@@ -288,9 +288,8 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                     }
                     ServerMessage::Signal { from, data } => {
                         let Some(servers) = ice.clone() else { continue };
-                        if !peers.contains_key(&from) {
-                            let p = new_peer(from, &servers, events_tx.clone(), received.clone()).await?;
-                            peers.insert(from, p);
+                        if let std::collections::hash_map::Entry::Vacant(slot) = peers.entry(from) {
+                            slot.insert(new_peer(from, &servers, events_tx.clone(), received.clone()).await?);
                         }
                         if let Some(peer) = peers.get_mut(&from)
                             && let Some(reply) = on_signal(peer, data).await?
