@@ -11,6 +11,7 @@ command -v cc       >/dev/null 2>&1 || need+=(build-essential)
 command -v node     >/dev/null 2>&1 || need+=(nodejs)         # browser tests
 command -v npm      >/dev/null 2>&1 || need+=(npm)
 [ -x /usr/bin/chromium ]            || need+=(chromium chromium-driver)
+command -v turnutils_uclient >/dev/null 2>&1 || need+=(coturn) # media relay tests drive its test client
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing system packages: ${need[*]}"

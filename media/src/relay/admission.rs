@@ -1,0 +1,248 @@
+//! Who may allocate: the TURN REST API check on every authenticated
+//! request, and the allocation quotas (per username and in total).
+//!
+//! `turn` 0.17 gives the relay-address generator no username, so each
+//! listener has its own `turn::Server`, whose auth handler notes the last
+//! username it accepted in a slot that the listener's generator reads.
+//! This is exact because a `turn` server handles the requests of a
+//! listener one at a time, in its read loop, and the Allocate handler
+//! authenticates (calls the auth handler) just before it asks the
+//! generator for a relayed socket, with no other request in between.
+//! The `turn` version is pinned (`=0.17.2`) for that reason.
+//!
+//! The slot is read, not taken: for an Allocate with EVEN-PORT, `turn`
+//! first calls the generator to find a free port and drops that socket
+//! unused, then calls it again for the allocation. Such a probe holds a
+//! quota slot only while `turn` holds it, and is not counted as created
+//! (see `RelayConn`).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::net::UdpSocket;
+
+use super::RelayStats;
+use super::credentials::{TurnCredentials, TurnUsername};
+use super::peer::{PeerPolicy, RelayConn};
+
+/// Live allocations, by username.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    per_user: usize,
+    total: usize,
+    live: Mutex<Live>,
+    stats: Arc<RelayStats>,
+}
+
+#[derive(Debug, Default)]
+struct Live {
+    by_user: HashMap<String, usize>,
+    total: usize,
+}
+
+impl Admission {
+    pub(crate) fn new(per_user: usize, total: usize, stats: Arc<RelayStats>) -> Self {
+        Admission {
+            per_user,
+            total,
+            live: Mutex::new(Live::default()),
+            stats,
+        }
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes one allocation slot for `username`, or says which quota is
+    /// reached.
+    pub(crate) fn acquire(self: &Arc<Self>, username: &str) -> Result<AllocationSlot, String> {
+        let mut live = self.live();
+        if live.total >= self.total {
+            self.stats
+                .allocations_refused_quota
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(format!(
+                "total allocation quota reached ({} allocations)",
+                self.total
+            ));
+        }
+        let mine = live.by_user.get(username).copied().unwrap_or(0);
+        if mine >= self.per_user {
+            self.stats
+                .allocations_refused_quota
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(format!(
+                "allocation quota reached for {username} ({} allocations)",
+                self.per_user
+            ));
+        }
+        live.by_user.insert(username.to_owned(), mine + 1);
+        live.total += 1;
+        self.stats
+            .allocations_active
+            .store(live.total as u64, Ordering::Relaxed);
+        Ok(AllocationSlot {
+            admission: Arc::clone(self),
+            username: username.to_owned(),
+            released: AtomicBool::new(false),
+        })
+    }
+
+    fn release(&self, username: &str) {
+        let mut live = self.live();
+        if let Some(n) = live.by_user.get_mut(username) {
+            *n -= 1;
+            if *n == 0 {
+                live.by_user.remove(username);
+            }
+            live.total -= 1;
+        }
+        self.stats
+            .allocations_active
+            .store(live.total as u64, Ordering::Relaxed);
+    }
+
+    /// The usernames with live allocations that belong to `participant`
+    /// of `act`, with their allocation counts.
+    pub(crate) fn usernames_of(&self, act: &str, participant: &str) -> Vec<(String, usize)> {
+        self.live()
+            .by_user
+            .iter()
+            .filter(|(name, _)| {
+                TurnUsername::parse(name)
+                    .is_ok_and(|u| u.act == act && u.participant == participant)
+            })
+            .map(|(name, n)| (name.clone(), *n))
+            .collect()
+    }
+
+    /// Live allocations.
+    pub(crate) fn total(&self) -> usize {
+        self.live().total
+    }
+
+    /// Live allocations of `username`.
+    pub(crate) fn of_user(&self, username: &str) -> usize {
+        self.live().by_user.get(username).copied().unwrap_or(0)
+    }
+}
+
+/// One allocation's place in the quotas, given back once (on the relayed
+/// socket's `close`, or when it is dropped).
+#[derive(Debug)]
+pub(crate) struct AllocationSlot {
+    admission: Arc<Admission>,
+    username: String,
+    released: AtomicBool,
+}
+
+impl AllocationSlot {
+    /// Whether the allocation has closed.
+    pub(crate) fn is_released(&self) -> bool {
+        self.released.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn release(&self) {
+        if !self.released.swap(true, Ordering::AcqRel) {
+            self.admission.release(&self.username);
+        }
+    }
+}
+
+impl Drop for AllocationSlot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// The last username the auth handler of one listener accepted.
+pub(crate) type LastUser = Arc<Mutex<Option<String>>>;
+
+/// The `turn` auth handler of one listener: TURN REST API credentials.
+pub(crate) struct ListenerAuth {
+    pub(crate) credentials: Arc<TurnCredentials>,
+    pub(crate) last_user: LastUser,
+    pub(crate) stats: Arc<RelayStats>,
+}
+
+impl turn::auth::AuthHandler for ListenerAuth {
+    /// Returns the long-term key `MD5(username:realm:password)` of a
+    /// usable username; `turn` then checks the request's
+    /// MESSAGE-INTEGRITY with it (a wrong password fails there).
+    fn auth_handle(
+        &self,
+        username: &str,
+        realm: &str,
+        src_addr: SocketAddr,
+    ) -> Result<Vec<u8>, turn::Error> {
+        let mut last = self.last_user.lock().unwrap_or_else(|e| e.into_inner());
+        match self.credentials.check_username(username) {
+            Ok(_) => {
+                *last = Some(username.to_owned());
+                let password = self.credentials.password_for(username);
+                Ok(turn::auth::generate_auth_key(username, realm, &password))
+            }
+            Err(err) => {
+                *last = None;
+                self.stats.auth_refused.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%src_addr, %err, "TURN credentials refused");
+                Err(turn::Error::Other(err.to_string()))
+            }
+        }
+    }
+}
+
+/// The relay-address generator of one listener: binds a UDP socket on the
+/// relay IP, within the quotas.
+pub(crate) struct RelayAllocator {
+    pub(crate) relay_ip: IpAddr,
+    pub(crate) advertised_ip: IpAddr,
+    pub(crate) last_user: LastUser,
+    pub(crate) admission: Arc<Admission>,
+    pub(crate) policy: PeerPolicy,
+    pub(crate) stats: Arc<RelayStats>,
+}
+
+#[async_trait]
+impl turn::relay::RelayAddressGenerator for RelayAllocator {
+    fn validate(&self) -> Result<(), turn::Error> {
+        Ok(())
+    }
+
+    async fn allocate_conn(
+        &self,
+        use_ipv4: bool,
+        requested_port: u16,
+    ) -> Result<(Arc<dyn webrtc_util::Conn + Send + Sync>, SocketAddr), turn::Error> {
+        if use_ipv4 != self.relay_ip.is_ipv4() {
+            return Err(turn::Error::Other(
+                "requested address family is not served".to_owned(),
+            ));
+        }
+        let username = self
+            .last_user
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                turn::Error::Other("allocation without an authenticated username".to_owned())
+            })?;
+        let slot = self.admission.acquire(&username).map_err(|reason| {
+            tracing::info!(%username, %reason, "TURN allocation refused");
+            turn::Error::Other(reason)
+        })?;
+        let socket = UdpSocket::bind(SocketAddr::new(self.relay_ip, requested_port))
+            .await
+            .map_err(|e| turn::Error::Other(format!("cannot bind a relayed socket: {e}")))?;
+        let mut relayed = socket
+            .local_addr()
+            .map_err(|e| turn::Error::Other(e.to_string()))?;
+        relayed.set_ip(self.advertised_ip);
+        let conn = RelayConn::new(socket, self.policy, Arc::clone(&self.stats), slot);
+        Ok((Arc::new(conn), relayed))
+    }
+}

@@ -1,0 +1,480 @@
+//! The TURN relay: the `turn` 0.17 server behind UDP, TCP and TLS
+//! listeners, with TURN REST API credentials, revocation, quotas, a peer
+//! address policy and counters.
+//!
+//! Browsers reach it with `turn:HOST:PORT?transport=udp`,
+//! `turn:HOST:PORT?transport=tcp` and `turns:HOST:PORT?transport=tcp`;
+//! relayed transport addresses are always UDP (no RFC 6062 TCP
+//! allocations).
+
+mod admission;
+pub mod credentials;
+mod peer;
+pub mod stream;
+mod tls;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::Error;
+use admission::{Admission, LastUser, ListenerAuth, RelayAllocator};
+use credentials::TurnCredentials;
+pub use peer::PeerPolicy;
+use stream::StreamConn;
+
+/// How long a TLS client may take to finish its handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// TURN over TLS.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// Where to listen (5349 is the standard port; 443 passes most
+    /// firewalls).
+    pub listen: SocketAddr,
+    /// PEM certificate chain, leaf first.
+    pub cert_pem: PathBuf,
+    /// PEM private key.
+    pub key_pem: PathBuf,
+}
+
+/// How to run the relay.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// The TURN realm.
+    pub realm: String,
+    /// UDP listener (`turn:…?transport=udp`).
+    pub udp_listen: Option<SocketAddr>,
+    /// TCP listener (`turn:…?transport=tcp`).
+    pub tcp_listen: Option<SocketAddr>,
+    /// TLS listener (`turns:…?transport=tcp`).
+    pub tls: Option<TlsConfig>,
+    /// The address relayed sockets are bound to.
+    pub relay_ip: IpAddr,
+    /// The address announced to clients, if not `relay_ip` (behind 1:1 NAT).
+    pub external_ip: Option<IpAddr>,
+    /// Live allocations one username may hold (each browser peer
+    /// connection makes one per listener it tries).
+    pub max_allocations_per_user: usize,
+    /// Live allocations in all.
+    pub max_allocations_total: usize,
+    /// Open TCP and TLS connections per stream listener.
+    pub max_stream_connections: usize,
+    /// Which peers may be relayed to.
+    pub peer_policy: PeerPolicy,
+}
+
+impl RelayConfig {
+    /// UDP and TCP on `127.0.0.1` with ephemeral ports, relayed sockets on
+    /// `127.0.0.1`, loopback peers allowed: a relay for tests.
+    pub fn loopback(realm: impl Into<String>) -> Self {
+        let any_port = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0);
+        RelayConfig {
+            realm: realm.into(),
+            udp_listen: Some(any_port),
+            tcp_listen: Some(any_port),
+            tls: None,
+            relay_ip: Ipv4Addr::LOCALHOST.into(),
+            external_ip: None,
+            max_allocations_per_user: 10,
+            max_allocations_total: 1000,
+            max_stream_connections: 1000,
+            peer_policy: PeerPolicy {
+                allow_loopback: true,
+                allow_private: true,
+            },
+        }
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let bad = |m: &str| Err(Error::InvalidConfig(m.to_owned()));
+        if self.realm.is_empty() {
+            return bad("the realm is empty");
+        }
+        if self.udp_listen.is_none() && self.tcp_listen.is_none() && self.tls.is_none() {
+            return bad("no listener (UDP, TCP or TLS) configured");
+        }
+        if self.relay_ip.is_unspecified() {
+            return bad("relay_ip must be a concrete address, not 0.0.0.0 or ::");
+        }
+        if self
+            .external_ip
+            .is_some_and(|ip| ip.is_ipv4() != self.relay_ip.is_ipv4())
+        {
+            return bad("external_ip and relay_ip must be of the same family");
+        }
+        if self.max_allocations_per_user == 0 || self.max_allocations_total == 0 {
+            return bad("allocation quotas must be at least 1");
+        }
+        if self.max_stream_connections == 0 {
+            return bad("max_stream_connections must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Counters the server can read (and export to Prometheus). All relaxed
+/// atomics: each value is exact, but two values read one after the other
+/// are not a consistent snapshot.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    /// Live allocations (a gauge).
+    pub allocations_active: AtomicU64,
+    /// Allocations created since start.
+    pub allocations_created: AtomicU64,
+    /// Allocations refused by a quota.
+    pub allocations_refused_quota: AtomicU64,
+    /// Requests whose username was malformed, expired or revoked.
+    pub auth_refused: AtomicU64,
+    /// Bytes sent from relayed sockets to peers.
+    pub relayed_bytes_to_peers: AtomicU64,
+    /// Bytes received on relayed sockets from peers.
+    pub relayed_bytes_from_peers: AtomicU64,
+    /// Datagrams sent to peers.
+    pub relayed_packets_to_peers: AtomicU64,
+    /// Datagrams received from peers.
+    pub relayed_packets_from_peers: AtomicU64,
+    /// Datagrams dropped because the peer address is refused.
+    pub peer_packets_denied: AtomicU64,
+    /// TCP and TLS connections accepted.
+    pub stream_connections_accepted: AtomicU64,
+    /// TCP and TLS connections open now (a gauge).
+    pub stream_connections_active: AtomicU64,
+    /// Streams closed for a malformed or oversized frame.
+    pub stream_frame_errors: AtomicU64,
+    /// TLS handshakes that failed or timed out.
+    pub tls_handshake_failures: AtomicU64,
+    /// Frames dropped because a stream's outgoing queue was full.
+    pub stream_send_dropped: AtomicU64,
+}
+
+/// A plain copy of [`RelayStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub allocations_active: u64,
+    pub allocations_created: u64,
+    pub allocations_refused_quota: u64,
+    pub auth_refused: u64,
+    pub relayed_bytes_to_peers: u64,
+    pub relayed_bytes_from_peers: u64,
+    pub relayed_packets_to_peers: u64,
+    pub relayed_packets_from_peers: u64,
+    pub peer_packets_denied: u64,
+    pub stream_connections_accepted: u64,
+    pub stream_connections_active: u64,
+    pub stream_frame_errors: u64,
+    pub tls_handshake_failures: u64,
+    pub stream_send_dropped: u64,
+}
+
+impl RelayStats {
+    /// Reads every counter.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            allocations_active: r(&self.allocations_active),
+            allocations_created: r(&self.allocations_created),
+            allocations_refused_quota: r(&self.allocations_refused_quota),
+            auth_refused: r(&self.auth_refused),
+            relayed_bytes_to_peers: r(&self.relayed_bytes_to_peers),
+            relayed_bytes_from_peers: r(&self.relayed_bytes_from_peers),
+            relayed_packets_to_peers: r(&self.relayed_packets_to_peers),
+            relayed_packets_from_peers: r(&self.relayed_packets_from_peers),
+            peer_packets_denied: r(&self.peer_packets_denied),
+            stream_connections_accepted: r(&self.stream_connections_accepted),
+            stream_connections_active: r(&self.stream_connections_active),
+            stream_frame_errors: r(&self.stream_frame_errors),
+            tls_handshake_failures: r(&self.tls_handshake_failures),
+            stream_send_dropped: r(&self.stream_send_dropped),
+        }
+    }
+}
+
+/// What every listener's `turn::Server` shares.
+struct Shared {
+    realm: String,
+    relay_ip: IpAddr,
+    advertised_ip: IpAddr,
+    policy: PeerPolicy,
+    credentials: Arc<TurnCredentials>,
+    admission: Arc<Admission>,
+    stats: Arc<RelayStats>,
+}
+
+impl Shared {
+    /// One `turn::Server` per listener, so that its auth handler and its
+    /// relay-address generator share a username slot (see `admission`).
+    async fn server(
+        &self,
+        conn: Arc<dyn webrtc_util::Conn + Send + Sync>,
+    ) -> Result<turn::server::Server, Error> {
+        let last_user = LastUser::default();
+        let generator = RelayAllocator {
+            relay_ip: self.relay_ip,
+            advertised_ip: self.advertised_ip,
+            last_user: Arc::clone(&last_user),
+            admission: Arc::clone(&self.admission),
+            policy: self.policy,
+            stats: Arc::clone(&self.stats),
+        };
+        let auth = ListenerAuth {
+            credentials: Arc::clone(&self.credentials),
+            last_user,
+            stats: Arc::clone(&self.stats),
+        };
+        let config = turn::server::config::ServerConfig {
+            conn_configs: vec![turn::server::config::ConnConfig {
+                conn,
+                relay_addr_generator: Box::new(generator),
+            }],
+            realm: self.realm.clone(),
+            auth_handler: Arc::new(auth),
+            channel_bind_timeout: Duration::ZERO, // the default, 10 minutes
+            alloc_close_notify: None,
+        };
+        Ok(turn::server::Server::new(config).await?)
+    }
+}
+
+/// A running relay. Dropping it stops the listeners too; [`Relay::stop`]
+/// also waits for the allocations to close.
+pub struct Relay {
+    servers: Vec<turn::server::Server>,
+    accept_tasks: Vec<JoinHandle<()>>,
+    udp_addr: Option<SocketAddr>,
+    tcp_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
+    credentials: Arc<TurnCredentials>,
+    admission: Arc<Admission>,
+    stats: Arc<RelayStats>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("udp_addr", &self.udp_addr)
+            .field("tcp_addr", &self.tcp_addr)
+            .field("tls_addr", &self.tls_addr)
+            .field("allocations", &self.admission.total())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Relay {
+    /// Binds the configured listeners and starts serving. The credentials
+    /// are shared with whoever issues and revokes them.
+    pub async fn start(
+        config: RelayConfig,
+        credentials: Arc<TurnCredentials>,
+    ) -> Result<Relay, Error> {
+        config.validate()?;
+        // Certificate problems are reported before anything is bound.
+        let acceptor = match &config.tls {
+            Some(tls) => Some(tls::acceptor(&tls.cert_pem, &tls.key_pem)?),
+            None => None,
+        };
+        let stats = Arc::new(RelayStats::default());
+        let admission = Arc::new(Admission::new(
+            config.max_allocations_per_user,
+            config.max_allocations_total,
+            Arc::clone(&stats),
+        ));
+        let shared = Shared {
+            realm: config.realm.clone(),
+            relay_ip: config.relay_ip,
+            advertised_ip: config.external_ip.unwrap_or(config.relay_ip),
+            policy: config.peer_policy,
+            credentials: Arc::clone(&credentials),
+            admission: Arc::clone(&admission),
+            stats: Arc::clone(&stats),
+        };
+        let mut relay = Relay {
+            servers: Vec::new(),
+            accept_tasks: Vec::new(),
+            udp_addr: None,
+            tcp_addr: None,
+            tls_addr: None,
+            credentials,
+            admission,
+            stats,
+        };
+
+        if let Some(addr) = config.udp_listen {
+            let socket = UdpSocket::bind(addr)
+                .await
+                .map_err(|e| Error::io(format!("binding the UDP listener on {addr}"), e))?;
+            let local = socket
+                .local_addr()
+                .map_err(|e| Error::io("reading the UDP listener address", e))?;
+            relay.servers.push(shared.server(Arc::new(socket)).await?);
+            relay.udp_addr = Some(local);
+        }
+        let streams = [
+            (config.tcp_listen, None),
+            (config.tls.as_ref().map(|t| t.listen), acceptor),
+        ];
+        for (i, (listen, acceptor)) in streams.into_iter().enumerate() {
+            let Some(addr) = listen else { continue };
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| Error::io(format!("binding the TCP listener on {addr}"), e))?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| Error::io("reading the TCP listener address", e))?;
+            let conn = Arc::new(StreamConn::new(local, Arc::clone(&relay.stats)));
+            relay.servers.push(shared.server(conn.clone()).await?);
+            relay.accept_tasks.push(tokio::spawn(accept_loop(
+                listener,
+                conn,
+                acceptor,
+                config.max_stream_connections,
+                Arc::clone(&relay.stats),
+            )));
+            if i == 0 {
+                relay.tcp_addr = Some(local);
+            } else {
+                relay.tls_addr = Some(local);
+            }
+        }
+        Ok(relay)
+    }
+
+    /// The UDP listener's address, if any.
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp_addr
+    }
+
+    /// The TCP listener's address, if any.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    /// The TLS listener's address, if any.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Arc<RelayStats> {
+        &self.stats
+    }
+
+    /// The credentials the relay checks against.
+    pub fn credentials(&self) -> &Arc<TurnCredentials> {
+        &self.credentials
+    }
+
+    /// Live allocations.
+    pub fn allocations(&self) -> usize {
+        self.admission.total()
+    }
+
+    /// Live allocations made with `username`.
+    pub fn allocations_of(&self, username: &str) -> usize {
+        self.admission.of_user(username)
+    }
+
+    /// Revokes `participant` of `act`: its credentials are refused from now
+    /// on, and its allocations are deleted (relaying stops at once).
+    /// Returns how many allocations were deleted.
+    pub async fn revoke(&self, act: &str, participant: &str) -> Result<usize, Error> {
+        self.credentials.revoke(act, participant);
+        let mut deleted = 0;
+        for (username, count) in self.admission.usernames_of(act, participant) {
+            for server in &self.servers {
+                server
+                    .delete_allocations_by_username(username.clone())
+                    .await?;
+            }
+            deleted += count;
+        }
+        Ok(deleted)
+    }
+
+    /// Stops the listeners and closes every allocation. The TCP and TLS
+    /// ports are free when it returns; the UDP listener's socket is
+    /// released by `turn`'s read loop shortly after.
+    pub async fn stop(mut self) -> Result<(), Error> {
+        for task in self.accept_tasks.drain(..) {
+            task.abort();
+            // Returns once the listener and its streams are dropped.
+            let _ = task.await;
+        }
+        for server in std::mem::take(&mut self.servers) {
+            server.close().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        // Dropping a `turn::Server` ends its read loop; the accept loops
+        // (and the streams they own) are ours to end.
+        for task in &self.accept_tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Accepts TCP (and, with an acceptor, TLS) connections and serves each on
+/// its own task. Aborting this task ends every stream it accepted.
+async fn accept_loop(
+    listener: TcpListener,
+    conn: Arc<StreamConn>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    max_connections: usize,
+    stats: Arc<RelayStats>,
+) {
+    let mut streams = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of descriptors, say: back off a little.
+                        tracing::warn!(%err, "TURN stream accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                if streams.len() >= max_connections {
+                    tracing::warn!(%peer, "TURN stream refused: too many connections");
+                    continue;
+                }
+                let _ = tcp.set_nodelay(true);
+                stats.stream_connections_accepted.fetch_add(1, Ordering::Relaxed);
+                let conn = Arc::clone(&conn);
+                match &acceptor {
+                    None => {
+                        streams.spawn(conn.serve(tcp, peer));
+                    }
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        let stats = Arc::clone(&stats);
+                        streams.spawn(async move {
+                            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                                Ok(Ok(tls)) => conn.serve(tls, peer).await,
+                                Ok(Err(err)) => {
+                                    stats.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+                                    tracing::debug!(%peer, %err, "TLS handshake failed");
+                                }
+                                Err(_) => {
+                                    stats.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                }
+                            }
+                        });
+                    }
+                }
+            }
+            Some(_) = streams.join_next(), if !streams.is_empty() => {}
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! TURN REST API credentials: issue, verify, expiry, revocation, forgery.
+
+mod common;
+
+use std::time::Duration;
+
+use media::{Error, TurnCredentials, TurnUsername};
+
+const NOW: u64 = 1_800_000_000;
+
+#[test]
+fn issued_credentials_verify_and_name_the_act_and_participant() {
+    let creds = common::credentials();
+    let c = creds.issue_until("act-42", "patient", NOW + 3600).unwrap();
+    assert_eq!(c.username, format!("{}:act-42:patient", NOW + 3600));
+    assert_eq!(c.expires_at, NOW + 3600);
+    assert_eq!(c.password.len(), 28, "base64 of a 20-byte HMAC-SHA1");
+    let user = creds.verify_at(&c.username, &c.password, NOW).unwrap();
+    assert_eq!(
+        user,
+        TurnUsername {
+            expires_at: NOW + 3600,
+            act: "act-42".to_owned(),
+            participant: "patient".to_owned(),
+        }
+    );
+}
+
+#[test]
+fn issue_with_ttl_counts_from_now() {
+    let creds = common::credentials();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let c = creds
+        .issue("act-1", "doctor", Duration::from_secs(7200))
+        .unwrap();
+    assert!((before + 7200..=before + 7201).contains(&c.expires_at));
+    creds.verify(&c.username, &c.password).unwrap();
+}
+
+#[test]
+fn credentials_expire_after_their_expiry_second() {
+    let creds = common::credentials();
+    let c = creds.issue_until("act-1", "patient", NOW).unwrap();
+    creds.verify_at(&c.username, &c.password, NOW).unwrap();
+    assert!(matches!(
+        creds.verify_at(&c.username, &c.password, NOW + 1),
+        Err(Error::CredentialExpired { expired_at: NOW })
+    ));
+    assert!(matches!(
+        creds.check_username_at(&c.username, NOW + 1),
+        Err(Error::CredentialExpired { .. })
+    ));
+}
+
+#[test]
+fn revocation_refuses_every_credential_of_that_participant_only() {
+    let creds = common::credentials();
+    let patient = creds.issue_until("act-1", "patient", NOW + 60).unwrap();
+    let later = creds.issue_until("act-1", "patient", NOW + 600).unwrap();
+    let doctor = creds.issue_until("act-1", "doctor", NOW + 60).unwrap();
+    let other_act = creds.issue_until("act-2", "patient", NOW + 60).unwrap();
+
+    assert!(creds.revoke("act-1", "patient"));
+    assert!(
+        !creds.revoke("act-1", "patient"),
+        "second revoke is not new"
+    );
+    assert!(creds.is_revoked("act-1", "patient"));
+    for c in [&patient, &later] {
+        assert!(matches!(
+            creds.verify_at(&c.username, &c.password, NOW),
+            Err(Error::CredentialRevoked { ref act, ref participant })
+                if act == "act-1" && participant == "patient"
+        ));
+    }
+    creds
+        .verify_at(&doctor.username, &doctor.password, NOW)
+        .unwrap();
+    creds
+        .verify_at(&other_act.username, &other_act.password, NOW)
+        .unwrap();
+    // Issuing again does not get around it.
+    let fresh = creds.issue_until("act-1", "patient", NOW + 60).unwrap();
+    assert!(
+        creds
+            .verify_at(&fresh.username, &fresh.password, NOW)
+            .is_err()
+    );
+
+    assert_eq!(creds.forget_act("act-1"), 1);
+    assert_eq!(creds.revoked_count(), 0);
+    creds
+        .verify_at(&fresh.username, &fresh.password, NOW)
+        .unwrap();
+}
+
+#[test]
+fn forged_credentials_are_refused() {
+    let creds = common::credentials();
+    let c = creds.issue_until("act-1", "patient", NOW + 60).unwrap();
+
+    // Another participant's name with the patient's password.
+    let forged = format!("{}:act-1:doctor", NOW + 60);
+    assert!(matches!(
+        creds.verify_at(&forged, &c.password, NOW),
+        Err(Error::WrongPassword)
+    ));
+    // A later expiry with the old password.
+    let extended = format!("{}:act-1:patient", NOW + 6000);
+    assert!(matches!(
+        creds.verify_at(&extended, &c.password, NOW),
+        Err(Error::WrongPassword)
+    ));
+    // A password made with another secret.
+    let other = TurnCredentials::new("another-secret").unwrap();
+    let c2 = other.issue_until("act-1", "patient", NOW + 60).unwrap();
+    assert_eq!(c2.username, c.username);
+    assert!(matches!(
+        creds.verify_at(&c2.username, &c2.password, NOW),
+        Err(Error::WrongPassword)
+    ));
+    // Truncated, empty and altered passwords.
+    for bad in [&c.password[..27], "", &c.password.to_lowercase()] {
+        assert!(creds.verify_at(&c.username, bad, NOW).is_err(), "{bad:?}");
+    }
+    // Usernames outside the format.
+    for bad in [
+        "patient".to_owned(),
+        format!("{}:patient", NOW + 60),
+        format!("{}:act-1:patient:extra", NOW + 60),
+        format!("{}:act 1:patient", NOW + 60),
+        format!("-{}:act-1:patient", NOW + 60),
+        "x".repeat(600),
+    ] {
+        let password = creds.password_for(&bad);
+        assert!(
+            matches!(
+                creds.verify_at(&bad, &password, NOW),
+                Err(Error::MalformedUsername(_) | Error::InvalidIdentifier { .. })
+            ),
+            "{bad:?} accepted"
+        );
+    }
+}
+
+#[test]
+fn ids_that_would_break_the_username_cannot_be_issued() {
+    let creds = common::credentials();
+    for (act, participant) in [
+        ("", "p"),
+        ("a", ""),
+        ("a:b", "p"),
+        ("a", "p:q"),
+        ("a", "pé"),
+        ("a", "p q"),
+    ] {
+        assert!(
+            matches!(
+                creds.issue_until(act, participant, NOW),
+                Err(Error::InvalidIdentifier { .. })
+            ),
+            "{act:?} {participant:?}"
+        );
+    }
+    assert!(matches!(TurnCredentials::new(""), Err(Error::EmptySecret)));
+    assert!(!format!("{creds:?}").contains(common::SECRET));
+}
