@@ -36,6 +36,7 @@ async fn server() -> Server {
             public_url: "http://127.0.0.1".into(),
             ice_servers: vec![],
             link_ttl: Duration::from_secs(3600),
+            relay: None,
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

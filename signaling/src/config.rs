@@ -8,6 +8,8 @@
 //! key = "/etc/teleconsult/key.pem"
 //! insecure_http = false
 //! link_ttl_hours = 24
+//! relay_port = 3478        # TURN over UDP and TCP; TLS on 3479
+//! no_relay = false
 //!
 //! [[ice_servers]]
 //! urls = ["stun:stun.example.org:3478"]
@@ -30,6 +32,10 @@ pub struct FileConfig {
     pub key: Option<PathBuf>,
     pub insecure_http: Option<bool>,
     pub link_ttl_hours: Option<u32>,
+    /// UDP/TCP port of the TURN relay (TLS on the next one).
+    pub relay_port: Option<u16>,
+    /// Run without the relay.
+    pub no_relay: Option<bool>,
     #[serde(default)]
     pub ice_servers: Vec<IceServer>,
 }

@@ -98,6 +98,16 @@ pub async fn run_room(
                         let _ = frames.try_send(Frame::Close(reason));
                     }
                 }
+                Output::RevokeRelay(participants) => {
+                    if let Some(relay) = &state.config.relay {
+                        relay.revoke(act, &participants).await;
+                    }
+                }
+                Output::ReopenRelay => {
+                    if let Some(relay) = &state.config.relay {
+                        relay.reopen(act);
+                    }
+                }
             }
         }
         if room.act().phase.is_terminal() && conns.is_empty() {

@@ -8,6 +8,7 @@
 //! - [`room`]: one act's live session as a plain state machine (no IO);
 //! - [`protocol`]: the typed WebSocket signaling messages;
 //! - [`invitation`] and [`links`]: signed, expiring join links;
+//! - [`relay_access`]: TURN credentials per participant, revoked when media stops;
 //! - [`state`]: what handlers share; [`config`]: the settings file.
 
 pub mod api;
@@ -20,6 +21,7 @@ mod limits;
 pub mod links;
 mod metrics;
 pub mod protocol;
+pub mod relay_access;
 pub mod room;
 pub mod server;
 pub mod state;

@@ -12,12 +12,13 @@
 //! which needs the act in performance with the patient's consent standing.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use session::act::{Command, LeaveReason, MediaPath, Phase};
 use session::conclusion::{Conclusion, Prescription};
 use session::consent::{Consent, ConsentMethod, ConsentScope};
 use session::participant::{Identity, Role};
-use session::{Act, Event, ParticipantId, Pii, Timestamp};
+use session::{Act, ActId, Event, ParticipantId, Pii, Timestamp};
 
 use crate::consent_text;
 use crate::protocol::{
@@ -47,7 +48,16 @@ pub enum Input {
 pub enum Output {
     Send { conn: ConnId, msg: ServerMessage },
     Close { conn: ConnId, reason: LeaveReason },
+    /// Media stopped for the whole act: revoke these participants' relay
+    /// credentials and allocations now.
+    RevokeRelay(Vec<ParticipantId>),
+    /// Media is allowed again after a revocation: credentials may be issued.
+    ReopenRelay,
 }
+
+/// Gives a participant its ICE servers (with fresh relay credentials) when
+/// media becomes allowed for it.
+pub type IceProvider = Arc<dyn Fn(ActId, ParticipantId) -> Vec<IceServer> + Send + Sync>;
 
 /// The result of one input: events to append first, then outputs.
 #[derive(Debug, Default)]
@@ -61,7 +71,6 @@ const MAX_USER_AGENT: usize = 256;
 /// Most candidate types or codecs recorded for one media path.
 const MAX_MEDIA_ITEMS: usize = 8;
 
-#[derive(Debug)]
 pub struct Room {
     act: Act,
     /// Current connection of each connected participant.
@@ -69,16 +78,40 @@ pub struct Room {
     /// Participants that were told they may send media (and got ICE
     /// servers), so that a change either way is announced once.
     media_on: BTreeSet<ParticipantId>,
-    ice_servers: Vec<IceServer>,
+    ice: IceProvider,
+    /// Whether the act allowed media after the last input, to notice when
+    /// it stops or starts again for everyone.
+    act_media: bool,
+    /// Whether relay credentials were revoked since media last stopped.
+    relay_revoked: bool,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Room")
+            .field("act", &self.act.id)
+            .field("phase", &self.act.phase)
+            .field("connected", &self.conns.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Room {
+    /// A room whose participants all get the same ICE servers.
     pub fn new(act: Act, ice_servers: Vec<IceServer>) -> Room {
+        Room::with_ice_provider(act, Arc::new(move |_, _| ice_servers.clone()))
+    }
+
+    /// A room that asks `ice` for each participant's ICE servers.
+    pub fn with_ice_provider(act: Act, ice: IceProvider) -> Room {
+        let act_media = act.media_allowed();
         Room {
             act,
             conns: BTreeMap::new(),
             media_on: BTreeSet::new(),
-            ice_servers,
+            ice,
+            act_media,
+            relay_revoked: false,
         }
     }
 
@@ -529,7 +562,7 @@ impl Room {
                 step.outputs.push(Output::Send {
                     conn,
                     msg: ServerMessage::IceServers {
-                        servers: self.ice_servers.clone(),
+                        servers: (self.ice)(self.act.id, p),
                     },
                 });
             } else if !allowed && self.media_on.remove(&p) {
@@ -544,6 +577,18 @@ impl Room {
         // Participants no longer connected lose their media status.
         let conns = &self.conns;
         self.media_on.retain(|p| conns.contains_key(p));
+        // Relay access follows the act's permission as a whole.
+        let act_media = self.act.media_allowed();
+        if self.act_media && !act_media {
+            step.outputs.push(Output::RevokeRelay(
+                self.act.participants.iter().map(|p| p.id).collect(),
+            ));
+            self.relay_revoked = true;
+        } else if !self.act_media && act_media && self.relay_revoked {
+            step.outputs.push(Output::ReopenRelay);
+            self.relay_revoked = false;
+        }
+        self.act_media = act_media;
     }
 
     fn broadcast_state(&self, step: &mut Step) {

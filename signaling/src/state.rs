@@ -18,7 +18,8 @@ use crate::hub::RoomHandle;
 use crate::invitation::InvitationKeys;
 use crate::metrics::Metrics;
 use crate::protocol::IceServer;
-use crate::room::{ConnId, Room};
+use crate::relay_access::RelayAccess;
+use crate::room::{ConnId, IceProvider, Room};
 
 /// Settings the server runs with.
 #[derive(Clone, Debug)]
@@ -29,6 +30,8 @@ pub struct ServerConfig {
     pub ice_servers: Vec<IceServer>,
     /// How long join links work.
     pub link_ttl: Duration,
+    /// The TURN relay, when the server runs one.
+    pub relay: Option<RelayAccess>,
 }
 
 /// Cheap to clone; all clones share one state.
@@ -87,11 +90,14 @@ impl AppState {
             return Ok(h.clone());
         }
         let (state, stored) = load_act(&*self.store, act, std::slice::from_ref(&self.data_key))?;
-        let handle = RoomHandle::spawn(
-            self.clone(),
-            Room::new(state, self.config.ice_servers.clone()),
-            stored,
-        );
+        let statics = self.config.ice_servers.clone();
+        let relay = self.config.relay.clone();
+        let ice: IceProvider = Arc::new(move |act, participant| {
+            let mut servers = statics.clone();
+            servers.extend(relay.as_ref().and_then(|r| r.ice_server(act, participant)));
+            servers
+        });
+        let handle = RoomHandle::spawn(self.clone(), Room::with_ice_provider(state, ice), stored);
         rooms.insert(act, handle.clone());
         Ok(handle)
     }

@@ -10,6 +10,7 @@ use clap::Args;
 use session::participant::Identity;
 use session::{Act, ActId, ActKind, DataDir, PatientAlias, Pii, Timestamp, TraceStore};
 use signaling::config::FileConfig;
+use signaling::relay_access::RelayAccess;
 use signaling::links::{DEFAULT_TTL, links_for};
 use signaling::server::{self, Tls};
 use signaling::state::server_secrets;
@@ -37,6 +38,13 @@ pub struct ServeArgs {
     /// Plain HTTP, for development on loopback only.
     #[arg(long, conflicts_with = "cert")]
     pub insecure_http: bool,
+    /// UDP and TCP port of the TURN relay (TLS uses the next port) [default:
+    /// 3478; any free port when listening on loopback].
+    #[arg(long, env = "TELECONSULT_RELAY_PORT")]
+    pub relay_port: Option<u16>,
+    /// Run without the TURN relay: media can then only go peer to peer.
+    #[arg(long)]
+    pub no_relay: bool,
 }
 
 /// The settings in force: flags and environment over the file over defaults.
@@ -49,6 +57,8 @@ struct Settings {
     insecure_http: bool,
     link_ttl: std::time::Duration,
     ice_servers: Vec<signaling::protocol::IceServer>,
+    relay_port: Option<u16>,
+    no_relay: bool,
 }
 
 impl ServeArgs {
@@ -93,11 +103,72 @@ impl ServeArgs {
                 .map(|h| std::time::Duration::from_secs(u64::from(h) * 3600))
                 .unwrap_or(DEFAULT_TTL),
             ice_servers: file.ice_servers,
+            relay_port: self.relay_port.or(file.relay_port),
+            no_relay: self.no_relay || file.no_relay.unwrap_or(false),
         })
     }
 }
 
-fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls)> {
+/// Starts the TURN relay beside the server: UDP and TCP on one port, TLS
+/// on the next when the server has a certificate. Credentials are signed
+/// with a secret made at start, so they die with the process.
+async fn start_relay(args: &Settings, tls: &Tls) -> anyhow::Result<Option<RelayAccess>> {
+    if args.no_relay {
+        return Ok(None);
+    }
+    let ip = args.listen.ip();
+    anyhow::ensure!(
+        !ip.is_unspecified(),
+        "the relay needs a concrete listen address, not {ip}; give --listen IP:PORT or --no-relay"
+    );
+    let loopback = ip.is_loopback();
+    let port = args.relay_port.unwrap_or(if loopback { 0 } else { 3478 });
+    let mut config = media::RelayConfig::loopback("teleconsult");
+    config.udp_listen = Some(SocketAddr::new(ip, port));
+    config.tcp_listen = Some(SocketAddr::new(ip, port));
+    config.relay_ip = ip;
+    config.peer_policy = media::PeerPolicy {
+        allow_loopback: loopback,
+        allow_private: true,
+    };
+    if let Tls::Files { cert, key } = tls {
+        config.tls = Some(media::TlsConfig {
+            listen: SocketAddr::new(ip, if port == 0 { 0 } else { port + 1 }),
+            cert_pem: cert.clone(),
+            key_pem: key.clone(),
+        });
+    }
+    let mut secret = [0u8; 32];
+    getrandom_secret(&mut secret)?;
+    let credentials = Arc::new(media::TurnCredentials::new(secret.to_vec())?);
+    let relay = media::Relay::start(config, credentials.clone())
+        .await
+        .context("cannot start the TURN relay (use --relay-port or --no-relay)")?;
+    let mut urls = Vec::new();
+    if let Some(a) = relay.udp_addr() {
+        urls.push(format!("turn:{a}?transport=udp"));
+    }
+    if let Some(a) = relay.tcp_addr() {
+        urls.push(format!("turn:{a}?transport=tcp"));
+    }
+    if let Some(a) = relay.tls_addr() {
+        let host = if loopback { "localhost".to_string() } else { a.ip().to_string() };
+        urls.push(format!("turns:{host}:{}?transport=tcp", a.port()));
+    }
+    eprintln!("TURN relay on {}", urls.join(", "));
+    Ok(Some(RelayAccess {
+        relay: Arc::new(relay),
+        credentials,
+        urls,
+        ttl: std::time::Duration::from_secs(12 * 3600),
+    }))
+}
+
+fn getrandom_secret(buf: &mut [u8]) -> anyhow::Result<()> {
+    getrandom::fill(buf).map_err(|e| anyhow::anyhow!("no system randomness: {e}"))
+}
+
+async fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls)> {
     let (store, keys) = data.open_writer().context("cannot open the trace store")?;
     let (invitations, api_token) = server_secrets(data)?;
     let tls = if args.insecure_http {
@@ -110,6 +181,7 @@ fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls)> {
     } else {
         server::self_signed(&data.root().join("tls"))?
     };
+    let relay = start_relay(args, &tls).await?;
     let state = AppState::new(
         Arc::new(store),
         keys.data,
@@ -119,6 +191,7 @@ fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls)> {
             public_url: args.public_url.clone(),
             ice_servers: args.ice_servers.clone(),
             link_ttl: args.link_ttl,
+            relay,
         },
     );
     Ok((state, tls))
@@ -135,7 +208,7 @@ pub fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let args = args.settings()?;
     let rt = runtime()?;
     rt.block_on(async {
-        let (state, tls) = build(data, &args)?;
+        let (state, tls) = build(data, &args).await?;
         eprintln!(
             "teleconsult listening on {} ({})",
             args.listen, args.public_url
@@ -159,7 +232,7 @@ pub fn demo(data: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let args = args.settings()?;
     let rt = runtime()?;
     rt.block_on(async {
-        let (state, tls) = build(data, &args)?;
+        let (state, tls) = build(data, &args).await?;
         let now = Timestamp::now();
         let new = session::act::NewAct {
             kind: ActKind::Teleconsultation,

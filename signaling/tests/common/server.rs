@@ -142,6 +142,7 @@ impl TestServer {
                 public_url: format!("http://{addr}"),
                 ice_servers: test_ice_servers(),
                 link_ttl: DEFAULT_TTL,
+                relay: None,
             },
         );
         let app = signaling::app(state.clone());
