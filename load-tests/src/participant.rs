@@ -27,10 +27,11 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
-    register_default_interceptors,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer, RTCIceTransportPolicy,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, Registry,
+    SettingEngineBuilder, register_default_interceptors,
 };
+use webrtc::rtp_transceiver::RtpSender;
 
 /// Opus with the default codec table: payload type 111.
 const OPUS_PT: u8 = 111;
@@ -48,6 +49,8 @@ pub struct Plan {
     pub expect_packets: u64,
     /// Give up after this long.
     pub timeout: Duration,
+    /// Force media through the TURN relay (`iceTransportPolicy: relay`).
+    pub relay_only: bool,
 }
 
 /// What happened.
@@ -66,6 +69,9 @@ pub struct Outcome {
     pub errors: Vec<String>,
     /// Whether the act ended while connected.
     pub ended: bool,
+    /// Candidate types of each connected pair, local then remote, as the
+    /// ICE agent selected them (e.g. `["relay", "host"]`).
+    pub selected_pairs: Vec<Vec<String>>,
 }
 
 /// Events from the peer connections to the participant's loop.
@@ -112,6 +118,7 @@ impl PeerConnectionEventHandler for Handler {
 struct Peer {
     pc: Arc<dyn PeerConnection>,
     track: Arc<TrackLocalStaticRTP>,
+    sender: Arc<dyn RtpSender>,
     remote_set: bool,
     pending: Vec<RTCIceCandidateInit>,
 }
@@ -129,6 +136,7 @@ fn opus() -> RTCRtpCodec {
 async fn new_peer(
     peer: u32,
     ice_servers: &[signaling::protocol::IceServer],
+    relay_only: bool,
     events: mpsc::UnboundedSender<PeerEvent>,
     received: Arc<AtomicU64>,
 ) -> anyhow::Result<Peer> {
@@ -146,9 +154,16 @@ async fn new_peer(
                 })
                 .collect(),
         )
+        .with_ice_transport_policy(if relay_only {
+            RTCIceTransportPolicy::Relay
+        } else {
+            RTCIceTransportPolicy::All
+        })
         .build();
     let settings = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        // Take a relay pair as soon as it works rather than after 2 s.
+        .with_relay_acceptance_min_wait(Some(Duration::ZERO))
         .build();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(config)
@@ -178,10 +193,11 @@ async fn new_peer(
             ..Default::default()
         }],
     )));
-    pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+    let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
     Ok(Peer {
         pc,
         track,
+        sender,
         remote_set: false,
         pending: Vec::new(),
     })
@@ -244,12 +260,19 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                         tokio::spawn(async move {
                             send_opus(track, 0x1000 + peer, packets, sent).await;
                         });
+                        let types = selected_pair(p).await;
+                        let route = if types.iter().any(|t| t == "relay") {
+                            session::act::MediaRoute::Relay
+                        } else {
+                            session::act::MediaRoute::Direct
+                        };
+                        out.selected_pairs.push(types.clone());
+                        to_send.push(ClientMessage::MediaPath {
+                            route,
+                            candidate_types: types,
+                            codecs: vec!["opus".into()],
+                        });
                     }
-                    to_send.push(ClientMessage::MediaPath {
-                        route: session::act::MediaRoute::Direct,
-                        candidate_types: vec!["host".into(), "host".into()],
-                        codecs: vec!["opus".into()],
-                    });
                 }
                 None => break,
             },
@@ -289,7 +312,7 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                     ServerMessage::Signal { from, data } => {
                         let Some(servers) = ice.clone() else { continue };
                         if let std::collections::hash_map::Entry::Vacant(slot) = peers.entry(from) {
-                            slot.insert(new_peer(from, &servers, events_tx.clone(), received.clone()).await?);
+                            slot.insert(new_peer(from, &servers, plan.relay_only, events_tx.clone(), received.clone()).await?);
                         }
                         if let Some(peer) = peers.get_mut(&from)
                             && let Some(reply) = on_signal(peer, data).await?
@@ -323,7 +346,7 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                         .map(|p| p.id)
                         .collect();
                     for other in offer_to {
-                        let mut peer = new_peer(other, &servers, events_tx.clone(), received.clone()).await?;
+                        let mut peer = new_peer(other, &servers, plan.relay_only, events_tx.clone(), received.clone()).await?;
                         let offer = peer.pc.create_offer(None).await?;
                         peer.pc.set_local_description(offer.clone()).await?;
                         peer.remote_set = false;
@@ -347,6 +370,17 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
     }
     let _ = sink.send(Message::Close(None)).await;
     Ok(out)
+}
+
+/// The candidate types of the pair ICE selected, local then remote.
+async fn selected_pair(peer: &Peer) -> Vec<String> {
+    let Ok(Some(dtls)) = peer.sender.transport().await else {
+        return Vec::new();
+    };
+    match dtls.ice_transport().get_selected_candidate_pair().await {
+        Ok(Some(pair)) => vec![pair.local().typ.to_string(), pair.remote().typ.to_string()],
+        _ => Vec::new(),
+    }
 }
 
 /// Applies a remote offer, answer or candidate; returns the answer to send.

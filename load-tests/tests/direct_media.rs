@@ -3,82 +3,14 @@
 //! media packets arrive in both directions, peer to peer. Without the
 //! patient's consent, no ICE servers are handed out and nothing connects.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
+use common::{consultation, server};
 use load_tests::participant::{self, Plan};
-use session::act::NewAct;
-use session::participant::{Identity, Role};
+use session::TraceStore;
 use session::store::verify_store;
-use session::{Act, ActId, ActKind, DataDir, PatientAlias, Pii, Timestamp, TraceStore};
-use signaling::invitation::Invitation;
-use signaling::state::server_secrets;
-use signaling::{AppState, ServerConfig};
-
-struct Server {
-    _dir: tempfile::TempDir,
-    data: DataDir,
-    state: AppState,
-    ws_url: String,
-}
-
-async fn server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let data = DataDir::new(dir.path().join("data"));
-    let (store, keys) = data.open_writer().unwrap();
-    let (invitations, api_token) = server_secrets(&data).unwrap();
-    let state = AppState::new(
-        Arc::new(store),
-        keys.data,
-        invitations,
-        api_token,
-        ServerConfig {
-            public_url: "http://127.0.0.1".into(),
-            ice_servers: vec![],
-            link_ttl: Duration::from_secs(3600),
-            relay: None,
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = signaling::app(state.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Server {
-        _dir: dir,
-        data,
-        state,
-        ws_url: format!("ws://{addr}/ws"),
-    }
-}
-
-/// Creates a téléconsultation; returns (act, professional token, patient token).
-fn consultation(state: &AppState) -> (ActId, String, String) {
-    let now = Timestamp::now();
-    let new = NewAct {
-        kind: ActKind::Teleconsultation,
-        requester: Identity::Professional {
-            name: Pii::new("Dr Fictif Bot".into()),
-            rpps: Pii::new("10000000009".parse().unwrap()),
-        },
-        expert: None,
-        patient: Identity::Patient {
-            alias: Pii::new("bot-0001".parse::<PatientAlias>().unwrap()),
-        },
-        patient_present: true,
-    };
-    let (act, events) = Act::open(ActId::random(), new, now).unwrap();
-    state.store.append(act.id, Some(0), events).unwrap();
-    let token = |role: Role| {
-        let p = act.participant_with_role(role).unwrap();
-        state.invitations.issue(&Invitation {
-            act: act.id,
-            participant: p.id,
-            role,
-            expires_at: now.plus(Duration::from_secs(600)),
-        })
-    };
-    (act.id, token(Role::Requester), token(Role::Patient))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_flows_directly_between_webrtc_clients() {
@@ -90,6 +22,7 @@ async fn media_flows_directly_between_webrtc_clients() {
         packets: 100,
         expect_packets: 90,
         timeout: Duration::from_secs(30),
+        relay_only: false,
     };
     let (pro, patient) = tokio::join!(
         participant::run(&s.ws_url, &pro_token, plan(false, true)),
@@ -143,6 +76,7 @@ async fn without_consent_nothing_connects() {
         packets: 10,
         expect_packets: 1,
         timeout: Duration::from_secs(4),
+        relay_only: false,
     };
     let (pro, patient) = tokio::join!(
         participant::run(&s.ws_url, &pro_token, plan(true)),

@@ -1,0 +1,105 @@
+//! A server in-process on loopback, and acts with invitation tokens, for
+//! the participant tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use session::act::NewAct;
+use session::participant::{Identity, Role};
+use session::{Act, ActId, ActKind, DataDir, PatientAlias, Pii, Timestamp, TraceStore};
+use signaling::invitation::Invitation;
+use signaling::relay_access::RelayAccess;
+use signaling::state::server_secrets;
+use signaling::{AppState, ServerConfig};
+
+pub struct Server {
+    _dir: tempfile::TempDir,
+    pub data: DataDir,
+    pub state: AppState,
+    pub ws_url: String,
+}
+
+/// A server; with `relay`, it also runs the TURN relay on loopback UDP.
+pub async fn server_with(relay: bool) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path().join("data"));
+    let (store, keys) = data.open_writer().unwrap();
+    let (invitations, api_token) = server_secrets(&data).unwrap();
+    let state = AppState::new(
+        Arc::new(store),
+        keys.data,
+        invitations,
+        api_token,
+        ServerConfig {
+            public_url: "http://127.0.0.1".into(),
+            ice_servers: vec![],
+            link_ttl: Duration::from_secs(3600),
+            relay: if relay {
+                Some(relay_access().await)
+            } else {
+                None
+            },
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = signaling::app(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Server {
+        _dir: dir,
+        data,
+        state,
+        ws_url: format!("ws://{addr}/ws"),
+    }
+}
+
+/// Creates a téléconsultation; returns (act, professional token, patient token).
+pub fn consultation(state: &AppState) -> (ActId, String, String) {
+    let now = Timestamp::now();
+    let new = NewAct {
+        kind: ActKind::Teleconsultation,
+        requester: Identity::Professional {
+            name: Pii::new("Dr Fictif Bot".into()),
+            rpps: Pii::new("10000000009".parse().unwrap()),
+        },
+        expert: None,
+        patient: Identity::Patient {
+            alias: Pii::new("bot-0001".parse::<PatientAlias>().unwrap()),
+        },
+        patient_present: true,
+    };
+    let (act, events) = Act::open(ActId::random(), new, now).unwrap();
+    state.store.append(act.id, Some(0), events).unwrap();
+    let token = |role: Role| {
+        let p = act.participant_with_role(role).unwrap();
+        state.invitations.issue(&Invitation {
+            act: act.id,
+            participant: p.id,
+            role,
+            expires_at: now.plus(Duration::from_secs(600)),
+        })
+    };
+    (act.id, token(Role::Requester), token(Role::Patient))
+}
+
+pub async fn server() -> Server {
+    server_with(false).await
+}
+
+async fn relay_access() -> RelayAccess {
+    let credentials = Arc::new(media::TurnCredentials::new(b"test-secret".to_vec()).unwrap());
+    let mut config = media::RelayConfig::loopback("teleconsult-test");
+    config.tcp_listen = None;
+    let relay = media::Relay::start(config, credentials.clone())
+        .await
+        .unwrap();
+    let udp = relay.udp_addr().unwrap();
+    RelayAccess {
+        relay: Arc::new(relay),
+        credentials,
+        // The webrtc crate's TURN client speaks UDP only.
+        urls: vec![format!("turn:{udp}?transport=udp")],
+        ttl: Duration::from_secs(600),
+    }
+}
