@@ -46,8 +46,14 @@ pub enum Input {
 /// What the driver must do.
 #[derive(Debug, PartialEq)]
 pub enum Output {
-    Send { conn: ConnId, msg: ServerMessage },
-    Close { conn: ConnId, reason: LeaveReason },
+    Send {
+        conn: ConnId,
+        msg: ServerMessage,
+    },
+    Close {
+        conn: ConnId,
+        reason: LeaveReason,
+    },
     /// Media stopped for the whole act: revoke these participants' relay
     /// credentials and allocations now.
     RevokeRelay(Vec<ParticipantId>),

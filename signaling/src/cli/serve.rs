@@ -10,8 +10,8 @@ use clap::Args;
 use session::participant::Identity;
 use session::{Act, ActId, ActKind, DataDir, PatientAlias, Pii, Timestamp, TraceStore};
 use signaling::config::FileConfig;
-use signaling::relay_access::RelayAccess;
 use signaling::links::{DEFAULT_TTL, links_for};
+use signaling::relay_access::RelayAccess;
 use signaling::server::{self, Tls};
 use signaling::state::server_secrets;
 use signaling::{AppState, ServerConfig};
@@ -152,7 +152,11 @@ async fn start_relay(args: &Settings, tls: &Tls) -> anyhow::Result<Option<RelayA
         urls.push(format!("turn:{a}?transport=tcp"));
     }
     if let Some(a) = relay.tls_addr() {
-        let host = if loopback { "localhost".to_string() } else { a.ip().to_string() };
+        let host = if loopback {
+            "localhost".to_string()
+        } else {
+            a.ip().to_string()
+        };
         urls.push(format!("turns:{host}:{}?transport=tcp", a.port()));
     }
     eprintln!("TURN relay on {}", urls.join(", "));
