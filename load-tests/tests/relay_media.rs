@@ -62,6 +62,27 @@ async fn media_flows_through_the_relay_when_forced() {
         !routes.is_empty() && routes.iter().all(|r| r.contains("\"route\":\"relay\"")),
         "{routes:?}"
     );
+    // Operators see the relay's work at /metrics.
+    use tower::ServiceExt;
+    let res = signaling::app(s.state.clone())
+        .oneshot(
+            axum::http::Request::get("/metrics")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&body);
+    let bytes: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("teleconsult_relay_bytes_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(bytes > 0, "{text}");
+
     let trusted = s.data.key_dir().trusted().unwrap();
     assert!(
         verify_store(&*s.state.store, &trusted, None)

@@ -245,6 +245,9 @@ pub async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiE
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Some(relay) = &state.config.relay {
+        state.metrics.observe_relay(&relay.relay.stats().snapshot());
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -10,6 +10,9 @@ pub struct Metrics {
     pub active_acts: IntGauge,
     pub signaling_errors: IntCounter,
     pub trace_appends: IntCounter,
+    relay_allocations: IntGauge,
+    relay_bytes: IntCounter,
+    relay_packets: IntCounter,
 }
 
 impl Metrics {
@@ -45,13 +48,41 @@ impl Metrics {
             "teleconsult_trace_appends_total",
             "Durable appends to the act trace.",
         );
+        let relay_allocations = gauge(
+            "teleconsult_relay_allocations",
+            "Live TURN allocations on the relay.",
+        );
+        let relay_bytes = counter(
+            "teleconsult_relay_bytes_total",
+            "Bytes the relay forwarded, both directions.",
+        );
+        let relay_packets = counter(
+            "teleconsult_relay_packets_total",
+            "Packets the relay forwarded, both directions.",
+        );
         Metrics {
             registry,
             connected_participants,
             active_acts,
             signaling_errors,
             trace_appends,
+            relay_allocations,
+            relay_bytes,
+            relay_packets,
         }
+    }
+
+    /// Brings the relay's figures in before rendering.
+    pub fn observe_relay(&self, relay: &media::StatsSnapshot) {
+        self.relay_allocations
+            .set(i64::try_from(relay.allocations_active).unwrap_or(i64::MAX));
+        let bytes = relay.relayed_bytes_to_peers + relay.relayed_bytes_from_peers;
+        let packets = relay.relayed_packets_to_peers + relay.relayed_packets_from_peers;
+        // The relay's counters only grow; add what is new since last time.
+        self.relay_bytes
+            .inc_by(bytes.saturating_sub(self.relay_bytes.get()));
+        self.relay_packets
+            .inc_by(packets.saturating_sub(self.relay_packets.get()));
     }
 
     pub fn render(&self) -> String {
