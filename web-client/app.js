@@ -5,6 +5,9 @@
 import { STRINGS } from "/i18n.js";
 
 const $ = (id) => document.getElementById(id);
+// Support and tests can force the relay: `?relay=udp|tcp|tls` keeps only
+// that kind of TURN URL and sets iceTransportPolicy to "relay".
+const forceRelay = new URLSearchParams(location.search).get("relay");
 const state = {
   lang: "fr",
   token: location.hash.slice(1),
@@ -134,7 +137,7 @@ function onMessage(m) {
       banner(t("media_stopped"));
       break;
     case "ended":
-      end(m.reason);
+      end(t("ended_text"));
       break;
     case "error":
       console.warn("server refused:", m.code, m.message);
@@ -253,8 +256,17 @@ function syncPeers() {
   }
   if (state.peers.size && $("local").srcObject !== state.stream) $("local").srcObject = state.stream;
 }
+function iceConfig() {
+  let servers = state.iceServers || [];
+  if (!forceRelay) return { iceServers: servers };
+  const keep = (url) =>
+    forceRelay === "tls" ? url.startsWith("turns:") :
+    url.startsWith("turn:") && url.endsWith(`transport=${forceRelay}`);
+  servers = servers.map((s) => ({ ...s, urls: s.urls.filter(keep) })).filter((s) => s.urls.length);
+  return { iceServers: servers, iceTransportPolicy: "relay" };
+}
 function newPeer(id) {
-  const pc = new RTCPeerConnection({ iceServers: state.iceServers || [] });
+  const pc = new RTCPeerConnection(iceConfig());
   const peer = { pc, pending: [], reported: false };
   state.peers.set(id, peer);
   for (const track of state.stream?.getTracks() ?? []) pc.addTrack(track, state.stream);
