@@ -51,6 +51,9 @@ pub struct Plan {
     pub timeout: Duration,
     /// Force media through the TURN relay (`iceTransportPolicy: relay`).
     pub relay_only: bool,
+    /// Gather only TCP candidates (ICE over TCP, RFC 6544): the offerer's
+    /// are active, the answerer's passive.
+    pub tcp_only: bool,
 }
 
 /// What happened.
@@ -136,7 +139,7 @@ fn opus() -> RTCRtpCodec {
 async fn new_peer(
     peer: u32,
     ice_servers: &[signaling::protocol::IceServer],
-    relay_only: bool,
+    (relay_only, tcp_only): (bool, bool),
     events: mpsc::UnboundedSender<PeerEvent>,
     received: Arc<AtomicU64>,
 ) -> anyhow::Result<Peer> {
@@ -175,7 +178,16 @@ async fn new_peer(
             events,
             received,
         }))
-        .with_udp_addrs(vec!["127.0.0.1:0"])
+        .with_udp_addrs(if tcp_only {
+            Vec::new()
+        } else {
+            vec!["127.0.0.1:0".to_string()]
+        })
+        .with_tcp_addrs(if tcp_only {
+            vec!["127.0.0.1:0".to_string()]
+        } else {
+            Vec::new()
+        })
         .build()
         .await?;
     let pc: Arc<dyn PeerConnection> = Arc::new(pc);
@@ -312,7 +324,7 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                     ServerMessage::Signal { from, data } => {
                         let Some(servers) = ice.clone() else { continue };
                         if let std::collections::hash_map::Entry::Vacant(slot) = peers.entry(from) {
-                            slot.insert(new_peer(from, &servers, plan.relay_only, events_tx.clone(), received.clone()).await?);
+                            slot.insert(new_peer(from, &servers, (plan.relay_only, plan.tcp_only), events_tx.clone(), received.clone()).await?);
                         }
                         if let Some(peer) = peers.get_mut(&from)
                             && let Some(reply) = on_signal(peer, data).await?
@@ -346,7 +358,7 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                         .map(|p| p.id)
                         .collect();
                     for other in offer_to {
-                        let mut peer = new_peer(other, &servers, plan.relay_only, events_tx.clone(), received.clone()).await?;
+                        let mut peer = new_peer(other, &servers, (plan.relay_only, plan.tcp_only), events_tx.clone(), received.clone()).await?;
                         let offer = peer.pc.create_offer(None).await?;
                         peer.pc.set_local_description(offer.clone()).await?;
                         peer.remote_set = false;
@@ -378,7 +390,11 @@ async fn selected_pair(peer: &Peer) -> Vec<String> {
         return Vec::new();
     };
     match dtls.ice_transport().get_selected_candidate_pair().await {
-        Ok(Some(pair)) => vec![pair.local().typ.to_string(), pair.remote().typ.to_string()],
+        Ok(Some(pair)) => vec![
+            pair.local().typ.to_string(),
+            pair.remote().typ.to_string(),
+            pair.local().protocol.to_string(),
+        ],
         _ => Vec::new(),
     }
 }

@@ -23,6 +23,7 @@ async fn media_flows_directly_between_webrtc_clients() {
         expect_packets: 90,
         timeout: Duration::from_secs(30),
         relay_only: false,
+        tcp_only: false,
     };
     let (pro, patient) = tokio::join!(
         participant::run(&s.ws_url, &pro_token, plan(false, true)),
@@ -77,6 +78,7 @@ async fn without_consent_nothing_connects() {
         expect_packets: 1,
         timeout: Duration::from_secs(4),
         relay_only: false,
+        tcp_only: false,
     };
     let (pro, patient) = tokio::join!(
         participant::run(&s.ws_url, &pro_token, plan(true)),

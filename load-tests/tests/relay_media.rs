@@ -23,6 +23,7 @@ async fn media_flows_through_the_relay_when_forced() {
         expect_packets: 90,
         timeout: Duration::from_secs(40),
         relay_only: true,
+        tcp_only: false,
     };
     let (pro, patient) = tokio::join!(
         participant::run(&s.ws_url, &pro_token, plan(false, true)),
