@@ -953,6 +953,68 @@ mod tests {
     }
 
     #[test]
+    fn teleexpertise_without_patient_starts_on_attested_consent() {
+        let (mut act, _) = Act::request(ActId::random(), ActKind::Teleexpertise, false, t(0));
+        for (role, rpps) in [
+            (Role::Requester, "10000000009"),
+            (Role::Expert, "10101010105"),
+        ] {
+            act.handle(
+                Command::Register {
+                    role,
+                    identity: Identity::Professional {
+                        name: Pii::new("Dr Fictif".into()),
+                        rpps: Pii::new(rpps.parse().unwrap()),
+                    },
+                },
+                t(0),
+            )
+            .unwrap();
+        }
+        act.handle(
+            Command::Register {
+                role: Role::Patient,
+                identity: Identity::Patient {
+                    alias: Pii::new("dossier-2".parse::<PatientAlias>().unwrap()),
+                },
+            },
+            t(0),
+        )
+        .unwrap();
+        let mut r = Room::new(act, vec![]);
+        let s = hello(&mut r, 10, PRO);
+        let ServerMessage::Welcome { consent_texts, .. } = sent_to(&s, 10)[0] else {
+            panic!("welcome first");
+        };
+        assert_eq!(consent_texts.len(), 1, "the attestation text");
+        hello(&mut r, 11, ParticipantId(2));
+        // The expert may not attest; the requester may.
+        let sha = consent_texts[0].sha256.clone();
+        let s = say(
+            &mut r,
+            11,
+            ClientMessage::AttestConsent {
+                text_sha256: sha.clone(),
+            },
+        );
+        assert!(matches!(
+            sent_to(&s, 11)[0],
+            ServerMessage::Error {
+                code: ErrorCode::Forbidden,
+                ..
+            }
+        ));
+        let s = say(
+            &mut r,
+            10,
+            ClientMessage::AttestConsent { text_sha256: sha },
+        );
+        assert_eq!(r.act().phase, Phase::Performance);
+        assert!(s.events.iter().any(|e| e.body.kind() == "consent_given"));
+        assert!(r.media_allowed(PRO) && r.media_allowed(ParticipantId(2)));
+    }
+
+    #[test]
     fn refusals_reach_whoever_asked() {
         let mut r = room();
         hello(&mut r, 10, PRO);

@@ -143,6 +143,8 @@ async function consultation(variant) {
   const identities = events.filter((e) => e.kind === "participant_registered").map((e) => e.event.identity);
   assert.equal(identities[0].name, "Dr Exemple Démo");
   assert.equal(identities[0].rpps, "10000000009");
+  assert.equal(identities[1].type, "patient");
+  assert.match(identities[1].alias, /^patient-/);
   const consent = events.find((e) => e.kind === "consent_given").event;
   assert.equal(consent.method.type, "electronic");
   assert.match(consent.method.text_sha256, /^[0-9a-f]{64}$/);
