@@ -7,48 +7,27 @@ mod common;
 
 use std::time::Duration;
 
-use common::{consultation, server};
-use load_tests::participant::{self, Plan};
+use common::{assert_media_both_ways, consult, server};
+use load_tests::participant::Plan;
 use session::TraceStore;
 use session::store::verify_store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_flows_directly_between_webrtc_clients() {
     let s = server().await;
-    let (act, pro_token, patient_token) = consultation(&s.state);
-    let plan = |consent, admit| Plan {
-        consent,
-        admit,
-        packets: 100,
-        expect_packets: 90,
-        timeout: Duration::from_secs(30),
-        relay_only: false,
-        tcp_only: false,
-    };
-    let (pro, patient) = tokio::join!(
-        participant::run(&s.ws_url, &pro_token, plan(false, true)),
-        participant::run(&s.ws_url, &patient_token, plan(true, false)),
-    );
-    let (pro, patient) = (pro.unwrap(), patient.unwrap());
+    let (act, pro, patient) = consult(&s, |p| p).await;
     assert!(pro.got_ice_servers && patient.got_ice_servers);
-    assert_eq!(
-        (pro.connected_peers, patient.connected_peers),
-        (1, 1),
-        "{pro:?} {patient:?}"
-    );
-    assert!(
-        pro.packets_received >= 90,
-        "professional received {}",
-        pro.packets_received
-    );
-    assert!(
-        patient.packets_received >= 90,
-        "patient received {}",
-        patient.packets_received
-    );
+    assert_media_both_ways(&pro, &patient);
     assert!(
         pro.errors.is_empty() && patient.errors.is_empty(),
         "{pro:?} {patient:?}"
+    );
+    assert!(
+        pro.selected_pairs
+            .iter()
+            .chain(&patient.selected_pairs)
+            .all(|p| !p.contains(&"relay".to_string())),
+        "{pro:?}"
     );
 
     let records = s.state.store.records(act).unwrap();
@@ -70,21 +49,14 @@ async fn media_flows_directly_between_webrtc_clients() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_consent_nothing_connects() {
     let s = server().await;
-    let (act, pro_token, patient_token) = consultation(&s.state);
-    let plan = |admit| Plan {
+    let (act, pro, patient) = consult(&s, |p| Plan {
         consent: false,
-        admit,
         packets: 10,
         expect_packets: 1,
         timeout: Duration::from_secs(4),
-        relay_only: false,
-        tcp_only: false,
-    };
-    let (pro, patient) = tokio::join!(
-        participant::run(&s.ws_url, &pro_token, plan(true)),
-        participant::run(&s.ws_url, &patient_token, plan(false)),
-    );
-    let (pro, patient) = (pro.unwrap(), patient.unwrap());
+        ..p
+    })
+    .await;
     assert!(!pro.got_ice_servers && !patient.got_ice_servers);
     assert_eq!(pro.connected_peers + patient.connected_peers, 0);
     assert_eq!(pro.packets_received + patient.packets_received, 0);

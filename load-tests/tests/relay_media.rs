@@ -5,46 +5,21 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{consultation, server_with};
-use load_tests::participant::{self, Plan};
+use common::{assert_media_both_ways, consult, server_with};
+use load_tests::participant::Plan;
 use session::TraceStore;
 use session::store::verify_store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_flows_through_the_relay_when_forced() {
     let s = server_with(true).await;
-    let (act, pro_token, patient_token) = consultation(&s.state);
-    let plan = |consent, admit| Plan {
-        consent,
-        admit,
-        packets: 100,
-        expect_packets: 90,
-        timeout: Duration::from_secs(40),
+    let (act, pro, patient) = consult(&s, |p| Plan {
         relay_only: true,
-        tcp_only: false,
-    };
-    let (pro, patient) = tokio::join!(
-        participant::run(&s.ws_url, &pro_token, plan(false, true)),
-        participant::run(&s.ws_url, &patient_token, plan(true, false)),
-    );
-    let (pro, patient) = (pro.unwrap(), patient.unwrap());
-    assert_eq!(
-        (pro.connected_peers, patient.connected_peers),
-        (1, 1),
-        "{pro:?} {patient:?}"
-    );
-    assert!(
-        pro.packets_received >= 90,
-        "professional received {}",
-        pro.packets_received
-    );
-    assert!(
-        patient.packets_received >= 90,
-        "patient received {}",
-        patient.packets_received
-    );
+        timeout: std::time::Duration::from_secs(40),
+        ..p
+    })
+    .await;
+    assert_media_both_ways(&pro, &patient);
     for pair in pro.selected_pairs.iter().chain(&patient.selected_pairs) {
         assert!(pair.contains(&"relay".to_string()), "not relayed: {pair:?}");
     }

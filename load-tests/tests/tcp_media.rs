@@ -6,44 +6,18 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{consultation, server};
-use load_tests::participant::{self, Plan};
+use common::{assert_media_both_ways, consult, server};
+use load_tests::participant::Plan;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_flows_over_tcp() {
     let s = server().await;
-    let (_act, pro_token, patient_token) = consultation(&s.state);
-    let plan = |consent, admit| Plan {
-        consent,
-        admit,
-        packets: 100,
-        expect_packets: 90,
-        timeout: Duration::from_secs(30),
-        relay_only: false,
+    let (_, pro, patient) = consult(&s, |p| Plan {
         tcp_only: true,
-    };
-    let (pro, patient) = tokio::join!(
-        participant::run(&s.ws_url, &pro_token, plan(false, true)),
-        participant::run(&s.ws_url, &patient_token, plan(true, false)),
-    );
-    let (pro, patient) = (pro.unwrap(), patient.unwrap());
-    assert_eq!(
-        (pro.connected_peers, patient.connected_peers),
-        (1, 1),
-        "{pro:?} {patient:?}"
-    );
-    assert!(
-        pro.packets_received >= 90,
-        "professional received {}",
-        pro.packets_received
-    );
-    assert!(
-        patient.packets_received >= 90,
-        "patient received {}",
-        patient.packets_received
-    );
+        ..p
+    })
+    .await;
+    assert_media_both_ways(&pro, &patient);
     for pair in pro.selected_pairs.iter().chain(&patient.selected_pairs) {
         assert_eq!(pair.get(2).map(String::as_str), Some("tcp"), "{pair:?}");
     }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use load_tests::participant::{self, Outcome, Plan};
 use session::act::NewAct;
 use session::participant::{Identity, Role};
 use session::{Act, ActId, ActKind, DataDir, PatientAlias, Pii, Timestamp, TraceStore};
@@ -102,4 +103,47 @@ async fn relay_access() -> RelayAccess {
         urls: vec![format!("turn:{udp}?transport=udp")],
         ttl: Duration::from_secs(600),
     }
+}
+
+/// The plan of a participant that sends 100 packets and waits for 90.
+pub fn plan(consent: bool, admit: bool) -> Plan {
+    Plan {
+        consent,
+        admit,
+        packets: 100,
+        expect_packets: 90,
+        timeout: Duration::from_secs(30),
+        relay_only: false,
+        tcp_only: false,
+    }
+}
+
+/// Runs a consultation's two participants together: the professional
+/// admits, the patient consents; `adjust` changes both plans.
+pub async fn consult(s: &Server, adjust: impl Fn(Plan) -> Plan) -> (ActId, Outcome, Outcome) {
+    let (act, pro_token, patient_token) = consultation(&s.state);
+    let (pro, patient) = tokio::join!(
+        participant::run(&s.ws_url, &pro_token, adjust(plan(false, true))),
+        participant::run(&s.ws_url, &patient_token, adjust(plan(true, false))),
+    );
+    (act, pro.expect("professional"), patient.expect("patient"))
+}
+
+/// Both connected to each other and received at least 90 packets.
+pub fn assert_media_both_ways(pro: &Outcome, patient: &Outcome) {
+    assert_eq!(
+        (pro.connected_peers, patient.connected_peers),
+        (1, 1),
+        "{pro:?} {patient:?}"
+    );
+    assert!(
+        pro.packets_received >= 90,
+        "professional received {}",
+        pro.packets_received
+    );
+    assert!(
+        patient.packets_received >= 90,
+        "patient received {}",
+        patient.packets_received
+    );
 }
