@@ -844,6 +844,10 @@ mod tests {
                     .any(|m| matches!(m, ServerMessage::StopMedia { .. }))
             );
         }
+        assert!(
+            s.outputs.contains(&Output::RevokeRelay(vec![PRO, PATIENT])),
+            "relay credentials are revoked for the whole act"
+        );
         let s = say(
             &mut r,
             10,
@@ -853,6 +857,19 @@ mod tests {
             },
         );
         assert!(sent_to(&s, 20).is_empty(), "no relaying after withdrawal");
+        // Consent given anew: credentials may be issued again.
+        let s = consent(&mut r, 20);
+        assert!(s.outputs.contains(&Output::ReopenRelay), "{:?}", s.outputs);
+        // The act's end revokes them for good.
+        let s = say(
+            &mut r,
+            10,
+            ClientMessage::Conclude {
+                report: "RAS".into(),
+                prescriptions: vec![],
+            },
+        );
+        assert!(s.outputs.contains(&Output::RevokeRelay(vec![PRO, PATIENT])));
     }
 
     #[test]
