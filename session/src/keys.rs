@@ -317,8 +317,9 @@ fn read_public(path: &Path) -> Result<VerifyingKey, Error> {
     })
 }
 
-/// Writes a new file with `mode`, refusing to replace an existing one.
-fn write_new(path: &Path, content: &str, mode: u32) -> Result<(), Error> {
+/// Writes a new file with `mode` (and a final newline), synced, refusing
+/// to replace an existing one: an `Error::Io` of kind `AlreadyExists` then.
+pub fn write_new(path: &Path, content: &str, mode: u32) -> Result<(), Error> {
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]

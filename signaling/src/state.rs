@@ -2,7 +2,6 @@
 //! and metrics.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -149,23 +148,15 @@ fn read_or_create(
         Err(_) => {}
     }
     let value = make()?;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    match opts.open(path) {
-        Ok(mut f) => {
-            f.write_all(format!("{value}\n").as_bytes())
-                .and_then(|_| f.sync_all())
-                .map_err(|e| Error::Key(format!("cannot write {}: {e}", path.display())))?;
-            Ok(value)
-        }
+    match session::keys::write_new(path, &value, 0o600) {
+        Ok(()) => Ok(value),
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(path)
-            .map_err(|e| Error::Key(format!("cannot read {}: {e}", path.display()))),
-        Err(e) => Err(Error::Key(format!("cannot create {}: {e}", path.display()))),
+        Err(session::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::AlreadyExists =>
+        {
+            std::fs::read_to_string(path)
+                .map_err(|e| Error::Key(format!("cannot read {}: {e}", path.display())))
+        }
+        Err(e) => Err(Error::Key(e.to_string())),
     }
 }
