@@ -1,5 +1,5 @@
-//! Media for teleconsult: the TURN relay (UDP, TCP, TLS) and, later, the
-//! peer connection code built on the `webrtc` crate.
+//! Media for teleconsult: the TURN relay (UDP, TCP, TLS) and the pre-call
+//! test peer ([`probe`]), built on the `webrtc` crate.
 //!
 //! The relay is the `turn` 0.17 server with what it lacks for our use
 //! wrapped around it: TURN REST API credentials tied to an act and a
@@ -7,10 +7,12 @@
 //! listeners ([`relay::stream`]); allocation quotas, a peer address policy
 //! and counters ([`relay::RelayStats`]).
 
+pub mod probe;
 pub mod relay;
 
 use std::path::PathBuf;
 
+pub use probe::{Probe, ProbeConfig};
 pub use relay::credentials::{Credentials, TurnCredentials, TurnUsername};
 pub use relay::stream::{Frame, FrameError};
 pub use relay::{PeerPolicy, Relay, RelayConfig, RelayStats, StatsSnapshot, TlsConfig};
@@ -77,6 +79,15 @@ pub enum Error {
     /// The `turn` server itself.
     #[error("TURN server: {0}")]
     Turn(#[from] turn::Error),
+    /// A pre-call test offer that cannot be answered.
+    #[error("unusable connection test offer: {0}")]
+    BadOffer(String),
+    /// Too many pre-call tests run at once.
+    #[error("too many connection tests are running; try again in a minute")]
+    ProbeBusy,
+    /// The pre-call test peer itself.
+    #[error("connection test peer: {0}")]
+    Probe(String),
     /// A malformed frame on a TCP or TLS stream.
     #[error(transparent)]
     Frame(#[from] FrameError),

@@ -22,6 +22,7 @@ use crate::ids::{ActId, ParticipantId};
 use crate::incident::{IncidentId, IncidentKind, Metrics, clean_metrics};
 use crate::participant::{Identity, Participant, Role};
 use crate::pii::Pii;
+use crate::precall::ConnectionTest;
 use crate::timestamp::Timestamp;
 
 /// The two kinds of act this product carries.
@@ -168,6 +169,9 @@ pub enum Command {
     /// The media path a participant's connection settled on. Only while
     /// media is allowed for them ([`Act::media_allowed_for`]).
     RecordMedia(MediaPath),
+    /// The result of a participant's pre-call connection test. Any open
+    /// phase: a patient may test again while waiting.
+    RecordConnectionTest(ConnectionTest),
 }
 
 /// Why a participant left the live session. Every disconnect has one.
@@ -227,6 +231,7 @@ impl Command {
             Command::Leave { .. } => "leave",
             Command::Admit { .. } => "admit a participant",
             Command::RecordMedia(_) => "record the media path",
+            Command::RecordConnectionTest(_) => "record a connection test",
         }
     }
 }
@@ -614,6 +619,10 @@ impl Act {
                 self.check_media(path.participant)?;
                 vec![ActEvent::MediaConnected(path)]
             }
+            Command::RecordConnectionTest(test) => {
+                self.participant(test.participant)?;
+                vec![ActEvent::ConnectionTested(test)]
+            }
         };
         Ok(events)
     }
@@ -759,6 +768,14 @@ impl Act {
                     return Err(bad(format!(
                         "a media path is recorded for participant {}, who was never registered",
                         path.participant
+                    )));
+                }
+            }
+            ActEvent::ConnectionTested(test) => {
+                if self.participant(test.participant).is_err() {
+                    return Err(bad(format!(
+                        "a connection test is recorded for participant {}, who was never registered",
+                        test.participant
                     )));
                 }
             }

@@ -14,6 +14,7 @@ use crate::ids::ParticipantId;
 use crate::incident::{IncidentId, IncidentKind, Metrics};
 use crate::participant::Participant;
 use crate::pii::Pii;
+use crate::precall::ConnectionTest;
 use crate::timestamp::Timestamp;
 
 /// One event with the time it happened.
@@ -80,6 +81,9 @@ pub enum ActEvent {
     },
     /// A participant's media connected, directly or through the relay.
     MediaConnected(MediaPath),
+    /// A participant's pre-call connection test, with the verdict the
+    /// server drew from it.
+    ConnectionTested(ConnectionTest),
 }
 
 impl ActEvent {
@@ -99,6 +103,7 @@ impl ActEvent {
             ActEvent::Left { .. } => "left",
             ActEvent::Admitted { .. } => "admitted",
             ActEvent::MediaConnected(_) => "media_connected",
+            ActEvent::ConnectionTested(_) => "connection_tested",
         }
     }
 }

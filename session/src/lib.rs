@@ -19,6 +19,7 @@ pub mod incident;
 pub mod keys;
 pub mod participant;
 mod pii;
+pub mod precall;
 pub mod store;
 pub mod timestamp;
 pub mod trace;
