@@ -22,7 +22,7 @@ use crate::ids::{ActId, ParticipantId};
 use crate::incident::{IncidentId, IncidentKind, Metrics, clean_metrics};
 use crate::participant::{Identity, Participant, Role};
 use crate::pii::Pii;
-use crate::precall::ConnectionTest;
+use crate::precall::{ConnectionTest, Verdict};
 use crate::timestamp::Timestamp;
 
 /// The two kinds of act this product carries.
@@ -276,6 +276,9 @@ pub struct Act {
     pub cancel_reason: Option<CancelReason>,
     /// Participants a professional let in (professionals need no admission).
     pub admitted: Vec<ParticipantId>,
+    /// The verdict of each participant's latest pre-call connection test,
+    /// so professionals know what to expect before admitting them.
+    pub connection_tests: Vec<(ParticipantId, Verdict)>,
 }
 
 fn duration_ms(from: Timestamp, to: Timestamp) -> u64 {
@@ -287,6 +290,14 @@ impl Act {
     pub const MAX_PARTICIPANTS: usize = 4;
 
     /// Open a new act in the request phase; returns it with its first event.
+    /// The verdict of `p`'s latest connection test, if they ran one.
+    pub fn connection_verdict(&self, p: ParticipantId) -> Option<Verdict> {
+        self.connection_tests
+            .iter()
+            .find(|(q, _)| *q == p)
+            .map(|(_, v)| *v)
+    }
+
     pub fn request(
         id: ActId,
         kind: ActKind,
@@ -313,6 +324,7 @@ impl Act {
             conclusion: None,
             cancel_reason: None,
             admitted: Vec::new(),
+            connection_tests: Vec::new(),
         };
         (act, event)
     }
@@ -778,6 +790,8 @@ impl Act {
                         test.participant
                     )));
                 }
+                self.connection_tests.retain(|(p, _)| *p != test.participant);
+                self.connection_tests.push((test.participant, test.verdict));
             }
         }
         Ok(())

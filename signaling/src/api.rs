@@ -22,6 +22,8 @@ pub enum ApiError {
     NotFound(String),
     /// The link or act is over (expired invitation, ended act).
     Gone(String),
+    /// Temporarily refused (busy, restarting, or not offered here).
+    Unavailable(String),
     Internal,
 }
 
@@ -32,6 +34,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::Gone(m) => (StatusCode::GONE, m),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the server could not do this; try again".to_string(),
@@ -206,13 +209,7 @@ pub async fn check_invitation(
     body: Result<Json<CheckInvitation>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let inv = state
-        .invitations
-        .verify(&req.token, Timestamp::now())
-        .map_err(|e| match e {
-            crate::Error::ExpiredInvitation(_) => ApiError::Gone(e.to_string()),
-            other => ApiError::Unauthorized(other.to_string()),
-        })?;
+    let inv = verify_token(&state, &req.token)?;
     let store = state.store.clone();
     let key = state.data_key.clone();
     let (act, _) = tokio::task::spawn_blocking(move || {
@@ -233,6 +230,20 @@ pub async fn check_invitation(
         "phase": act.phase,
         "expires_at": inv.expires_at.to_rfc3339(),
     })))
+}
+
+/// Checks a join token's signature and expiry.
+pub fn verify_token(
+    state: &AppState,
+    token: &str,
+) -> Result<crate::invitation::Invitation, ApiError> {
+    state
+        .invitations
+        .verify(token, Timestamp::now())
+        .map_err(|e| match e {
+            crate::Error::ExpiredInvitation(_) => ApiError::Gone(e.to_string()),
+            other => ApiError::Unauthorized(other.to_string()),
+        })
 }
 
 pub async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiError> {

@@ -29,6 +29,12 @@ pub enum RoomCmd {
         input: Input,
     },
     Input(Input),
+    /// A pre-call connection test to record; answered once it is durable,
+    /// or with why it was refused.
+    RecordConnectionTest {
+        test: session::precall::ConnectionTest,
+        done: oneshot::Sender<Result<(), session::Error>>,
+    },
 }
 
 /// Queue depth per connection; a client this far behind is dropped.
@@ -49,29 +55,47 @@ pub async fn run_room(
     let mut conns: HashMap<ConnId, mpsc::Sender<Frame>> = HashMap::new();
     state.metrics.active_acts.inc();
     while let Some(cmd) = rx.recv().await {
-        let input = match cmd {
+        let mut done = None;
+        let step = match cmd {
             RoomCmd::Attach {
                 conn,
                 frames,
                 input,
             } => {
                 conns.insert(conn, frames);
-                input
+                room.handle(input, Timestamp::now())
             }
-            RoomCmd::Input(input) => input,
+            RoomCmd::Input(input) => room.handle(input, Timestamp::now()),
+            RoomCmd::RecordConnectionTest { test, done: reply } => {
+                match room.record_connection_test(test, Timestamp::now()) {
+                    Ok(step) => {
+                        done = Some(reply);
+                        step
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                        continue;
+                    }
+                }
+            }
         };
-        let step = room.handle(input, Timestamp::now());
         if !step.events.is_empty() {
             let n = step.events.len() as u64;
             match append(&state, act, stored, step.events).await {
                 Ok(()) => {
                     stored += n;
                     state.metrics.trace_appends.inc();
+                    if let Some(done) = done {
+                        let _ = done.send(Ok(()));
+                    }
                 }
                 Err(e) => {
                     // The room and the trace disagree now: end the room;
                     // clients reconnect to a room rebuilt from the trace.
                     tracing::error!(%act, error = %e, "trace append failed; closing the room");
+                    if let Some(done) = done {
+                        let _ = done.send(Err(session::Error::StoreClosed));
+                    }
                     for frames in conns.values() {
                         let _ = frames.try_send(Frame::Msg(ServerMessage::Error {
                             code: crate::protocol::ErrorCode::Unavailable,

@@ -8,6 +8,7 @@
 //! - [`room`]: one act's live session as a plain state machine (no IO);
 //! - [`protocol`]: the typed WebSocket signaling messages;
 //! - [`invitation`] and [`links`]: signed, expiring join links;
+//! - [`precall`]: the pre-call connection test's HTTP side;
 //! - [`relay_access`]: TURN credentials per participant, revoked when media stops;
 //! - [`state`]: what handlers share; [`config`]: the settings file.
 
@@ -20,6 +21,7 @@ pub mod invitation;
 mod limits;
 pub mod links;
 mod metrics;
+pub mod precall;
 pub mod protocol;
 pub mod relay_access;
 pub mod room;

@@ -183,6 +183,10 @@ pub struct ParticipantView {
     pub display_name: Option<String>,
     pub connected: bool,
     pub admitted: bool,
+    /// The verdict of their latest pre-call connection test; shown to
+    /// professionals only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub connection: Option<session::precall::Verdict>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -516,6 +516,21 @@ impl Room {
         }
     }
 
+    /// Records a participant's pre-call connection test (sent over HTTP,
+    /// not over a connection), and shows its verdict to the professionals.
+    pub fn record_connection_test(
+        &mut self,
+        test: session::precall::ConnectionTest,
+        now: Timestamp,
+    ) -> Result<Step, session::Error> {
+        let mut step = Step::default();
+        step.events = self
+            .act
+            .handle(Command::RecordConnectionTest(test), now)?;
+        self.broadcast_state(&mut step);
+        Ok(step)
+    }
+
     /// Starts the performance once consent stands and the patient, if
     /// present, was admitted.
     fn maybe_start(&mut self, now: Timestamp, step: &mut Step) {
@@ -629,6 +644,10 @@ impl Room {
                     display_name,
                     connected: self.conns.contains_key(&x.id),
                     admitted: x.role.is_professional() || self.act.admitted.contains(&x.id),
+                    connection: self
+                        .act
+                        .connection_verdict(x.id)
+                        .filter(|_| viewer_is_pro),
                 }
             })
             .collect();

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
 
 use crate::state::AppState;
-use crate::{Error, api, web, ws};
+use crate::{Error, api, precall, web, ws};
 
 /// Every route, without a socket: tests call it directly.
 pub fn app(state: AppState) -> Router {
@@ -21,6 +21,9 @@ pub fn app(state: AppState) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/api/acts", post(api::create_act))
         .route("/api/invitations/check", post(api::check_invitation))
+        .route("/api/precall/start", post(precall::start))
+        .route("/api/precall/offer", post(precall::offer))
+        .route("/api/precall/result", post(precall::result))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))

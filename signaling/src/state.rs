@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use session::keys::DataKey;
@@ -48,6 +48,8 @@ pub struct Inner {
     pub metrics: Metrics,
     rooms: Mutex<HashMap<ActId, RoomHandle>>,
     next_conn: AtomicU64,
+    /// The pre-call connection test peer, when the server runs one.
+    probe: OnceLock<Arc<media::Probe>>,
 }
 
 impl Deref for AppState {
@@ -75,7 +77,18 @@ impl AppState {
             metrics: Metrics::new(),
             rooms: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
+            probe: OnceLock::new(),
         }))
+    }
+
+    /// Runs `probe` as the pre-call connection test peer. Set once, at
+    /// start; later calls are ignored.
+    pub fn set_probe(&self, probe: Arc<media::Probe>) {
+        let _ = self.probe.set(probe);
+    }
+
+    pub fn probe(&self) -> Option<&media::Probe> {
+        self.probe.get().map(|p| &**p)
     }
 
     pub fn next_conn(&self) -> ConnId {

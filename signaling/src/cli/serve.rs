@@ -168,6 +168,18 @@ async fn start_relay(args: &Settings, tls: &Tls) -> anyhow::Result<Option<RelayA
     }))
 }
 
+/// The pre-call connection test peer, on the address the server listens
+/// on (so the relay reaches it the way it reaches browsers). Not run on a
+/// wildcard address, where it could not tell browsers where it is.
+fn start_probe(args: &Settings) -> Option<Arc<media::Probe>> {
+    let ip = args.listen.ip();
+    if ip.is_unspecified() {
+        eprintln!("no connection test peer: it needs a concrete --listen address, not {ip}");
+        return None;
+    }
+    Some(Arc::new(media::Probe::new(media::ProbeConfig::new(ip))))
+}
+
 fn getrandom_secret(buf: &mut [u8]) -> anyhow::Result<()> {
     getrandom::fill(buf).map_err(|e| anyhow::anyhow!("no system randomness: {e}"))
 }
@@ -186,6 +198,7 @@ async fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls
         server::self_signed(&data.root().join("tls"))?
     };
     let relay = start_relay(args, &tls).await?;
+    let probe = start_probe(args);
     let state = AppState::new(
         Arc::new(store),
         keys.data,
@@ -198,6 +211,9 @@ async fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls
             relay,
         },
     );
+    if let Some(probe) = probe {
+        state.set_probe(probe);
+    }
     Ok((state, tls))
 }
 

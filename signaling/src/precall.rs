@@ -1,0 +1,222 @@
+//! The HTTP side of the pre-call connection test (see `media::probe` for
+//! the test peer and `session::precall` for the verdict).
+//!
+//! 1. `POST /api/precall/start` with the join token: the paths this server
+//!    offers, each with the ICE servers to try it with. Relay paths get
+//!    TURN credentials of their own (participant `precall-N`), valid two
+//!    minutes: they reach only the test peer, so they are handed out before
+//!    consent, unlike the call's.
+//! 2. `POST /api/precall/offer` with the token and an SDP offer, once per
+//!    path: the test peer's answer, candidates included.
+//! 3. `POST /api/precall/result` with the token and each path's figures:
+//!    recorded in the act's trace (event `connection_tested`), with the
+//!    verdict the server draws; the verdict is returned.
+//!
+//! Every step checks the token and refuses ended acts, like joining does.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use session::precall::{ConnectionTest, PathResult, TestPath, Verdict};
+use session::{ActId, ParticipantId, Timestamp};
+use tokio::sync::oneshot;
+
+use crate::api::ApiError;
+use crate::hub::RoomCmd;
+use crate::invitation::Invitation;
+use crate::protocol::IceServer;
+use crate::state::AppState;
+
+/// How long the relay credentials of a connection test last.
+const TEST_CREDENTIALS_TTL: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Start {
+    pub token: String,
+}
+
+/// One path the browser should try.
+#[derive(Debug, Serialize)]
+pub struct PathToTry {
+    pub path: TestPath,
+    /// What to give `RTCPeerConnection`; relay paths use
+    /// `iceTransportPolicy: "relay"` with exactly these.
+    pub ice_servers: Vec<IceServer>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Started {
+    pub paths: Vec<PathToTry>,
+    /// Paths this server does not offer (no relay, or no TLS listener):
+    /// the browser reports them as unavailable.
+    pub unavailable: Vec<TestPath>,
+}
+
+/// Checks a join token for the connection test: valid, and its act open.
+async fn admit(state: &AppState, token: &str) -> Result<Invitation, ApiError> {
+    let inv = crate::api::verify_token(state, token)?;
+    let store = state.store.clone();
+    let key = state.data_key.clone();
+    let (act, _) = tokio::task::spawn_blocking(move || {
+        session::store::load_act(&*store, inv.act, std::slice::from_ref(&key))
+    })
+    .await
+    .map_err(|_| ApiError::Internal)??;
+    if act.phase.is_terminal() {
+        return Err(ApiError::Gone(format!(
+            "this consultation has ended ({})",
+            act.phase
+        )));
+    }
+    Ok(inv)
+}
+
+fn probe_or_unavailable(state: &AppState) -> Result<&media::Probe, ApiError> {
+    state.probe().ok_or_else(|| {
+        ApiError::Unavailable("this server runs no connection test; join the call directly".into())
+    })
+}
+
+/// `POST /api/precall/start`.
+pub async fn start(
+    State(state): State<AppState>,
+    body: Result<Json<Start>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Started>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let inv = admit(&state, &req.token).await?;
+    probe_or_unavailable(&state)?;
+    let mut paths = vec![PathToTry {
+        path: TestPath::Direct,
+        ice_servers: state.config.ice_servers.clone(),
+    }];
+    let mut unavailable = Vec::new();
+    let relay = state
+        .config
+        .relay
+        .as_ref()
+        .and_then(|r| Some((r, test_credentials(r, inv.act, inv.participant)?)));
+    for (path, scheme) in [
+        (TestPath::RelayUdp, "turn:"),
+        (TestPath::RelayTcp, "turn:"),
+        (TestPath::RelayTls, "turns:"),
+    ] {
+        let transport = if path == TestPath::RelayUdp {
+            "transport=udp"
+        } else {
+            "transport=tcp"
+        };
+        let url = relay.as_ref().and_then(|(r, _)| {
+            r.urls
+                .iter()
+                .find(|u| u.starts_with(scheme) && u.ends_with(transport))
+        });
+        match (url, &relay) {
+            (Some(url), Some((_, (username, credential)))) => paths.push(PathToTry {
+                path,
+                ice_servers: vec![IceServer {
+                    urls: vec![url.clone()],
+                    username: Some(username.clone()),
+                    credential: Some(credential.clone()),
+                }],
+            }),
+            _ => unavailable.push(path),
+        }
+    }
+    Ok(Json(Started { paths, unavailable }))
+}
+
+fn test_credentials(
+    relay: &crate::relay_access::RelayAccess,
+    act: ActId,
+    participant: ParticipantId,
+) -> Option<(String, String)> {
+    let who = format!("precall-{}", participant.0);
+    match relay
+        .credentials
+        .issue(&act.to_string(), &who, TEST_CREDENTIALS_TTL)
+    {
+        Ok(c) => Some((c.username, c.password)),
+        Err(e) => {
+            tracing::error!(%act, error = %e, "cannot issue connection test credentials");
+            None
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Offer {
+    pub token: String,
+    pub sdp: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Answer {
+    pub sdp: String,
+}
+
+/// `POST /api/precall/offer`.
+pub async fn offer(
+    State(state): State<AppState>,
+    body: Result<Json<Offer>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Answer>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    admit(&state, &req.token).await?;
+    let probe = probe_or_unavailable(&state)?;
+    match probe.answer(req.sdp).await {
+        Ok(sdp) => Ok(Json(Answer { sdp })),
+        Err(media::Error::BadOffer(m)) => Err(ApiError::BadRequest(format!(
+            "this is not a usable WebRTC offer: {m}"
+        ))),
+        Err(media::Error::ProbeBusy) => Err(ApiError::Unavailable(
+            "too many connection tests are running; try again in a minute".into(),
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "connection test peer failed");
+            Err(ApiError::Internal)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub token: String,
+    pub paths: Vec<PathResult>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Recorded {
+    pub verdict: Verdict,
+    pub recorded_at: String,
+}
+
+/// `POST /api/precall/result`.
+pub async fn result(
+    State(state): State<AppState>,
+    body: Result<Json<Report>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Recorded>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let inv = admit(&state, &req.token).await?;
+    let test = ConnectionTest::new(inv.participant, req.paths)?;
+    let verdict = test.verdict;
+    let room = state.room(inv.act)?;
+    let (done, answer) = oneshot::channel();
+    room.tx
+        .send(RoomCmd::RecordConnectionTest { test, done })
+        .await
+        .map_err(|_| ApiError::Unavailable("the consultation is restarting; try again".into()))?;
+    match answer.await {
+        Ok(Ok(())) => Ok(Json(Recorded {
+            verdict,
+            recorded_at: Timestamp::now().to_rfc3339(),
+        })),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(ApiError::Unavailable(
+            "the consultation is restarting; try again".into(),
+        )),
+    }
+}
