@@ -3,6 +3,7 @@
 // (one RTCPeerConnection per other participant) and, for professionals,
 // shows the act panel. The server enforces every rule; this page only asks.
 import { STRINGS } from "/i18n.js";
+import { runConnectionTest } from "/precall.js";
 
 const $ = (id) => document.getElementById(id);
 // Support and tests can force the relay: `?relay=udp|tcp|tls` keeps only
@@ -19,6 +20,7 @@ const state = {
   stream: null,
   ended: false,
   retries: 0,
+  nettest: null, // the connection test: { running } | { paths, verdict } | { error }
 };
 const t = (key) => STRINGS[state.lang][key] ?? key;
 
@@ -42,6 +44,7 @@ function translate() {
   $("lang").setAttribute("aria-label", t("switch_label"));
   renderConsent();
   renderPanel();
+  renderNettest();
 }
 $("lang").addEventListener("click", () => {
   state.lang = state.lang === "fr" ? "en" : "fr";
@@ -73,7 +76,66 @@ async function deviceCheck() {
   } catch (e) {
     $("devices-error").textContent = t("no_devices");
   }
+  // After the camera question: Chromium shows real host addresses to pages
+  // that have it, so the direct path can be tried.
+  connectionTest();
   await continued;
+}
+
+// --------------------------------------------------------- connection test
+async function connectionTest() {
+  $("nettest").hidden = false;
+  $("nettest-retry").hidden = true;
+  $("nettest-rows").replaceChildren();
+  state.nettest = { running: true };
+  renderNettest();
+  try {
+    const result = await runConnectionTest(state.token, (row) => addNettestRow(row));
+    if (!result) {
+      $("nettest").hidden = true; // this server runs no test
+      return;
+    }
+    state.nettest = result;
+  } catch (e) {
+    state.nettest = { error: true };
+  }
+  renderNettest();
+  $("nettest-retry").hidden = false;
+}
+$("nettest-retry").addEventListener("click", connectionTest);
+function addNettestRow(r) {
+  const tr = document.createElement("tr");
+  tr.dataset.path = r.path;
+  tr.dataset.status = r.status;
+  const cells = [
+    t("nettest_paths")[r.path] ?? r.path,
+    t("nettest_statuses")[r.status] ?? r.status,
+    r.rtt_ms !== undefined ? `${r.rtt_ms} ms` : "—",
+    r.upload_kbps !== undefined ? `${r.upload_kbps} kbit/s` : "—",
+    r.connect_ms !== undefined ? `${r.connect_ms} ms` : "—",
+  ];
+  for (const c of cells) {
+    const td = document.createElement("td");
+    td.textContent = c;
+    tr.append(td);
+  }
+  $("nettest-rows").append(tr);
+}
+function renderNettest() {
+  const n = state.nettest;
+  if (!n) return;
+  const summary = $("nettest-summary");
+  summary.className = n.verdict ?? "";
+  summary.dataset.verdict = n.verdict ?? (n.running ? "running" : "error");
+  summary.textContent = n.running
+    ? t("nettest_running")
+    : n.verdict
+      ? t(`nettest_${n.verdict}`)
+      : t("nettest_error");
+  if (n.paths) {
+    $("nettest-rows").replaceChildren();
+    for (const r of n.paths) addNettestRow(r);
+  }
 }
 function meter(stream) {
   if (!stream.getAudioTracks().length) return;
@@ -197,7 +259,9 @@ function renderPanel() {
     const li = document.createElement("li");
     const who = `${t("roles")[p.role] ?? p.role}${p.display_name ? ` — ${p.display_name}` : ""}`;
     const status = p.connected ? (p.admitted ? t("connected") : t("waiting")) : t("absent");
-    li.textContent = `${who} (${status})`;
+    const network = p.connection ? ` · ${t("network")} : ${t("verdicts")[p.connection] ?? p.connection}` : "";
+    li.textContent = `${who} (${status})${network}`;
+    if (p.connection) li.dataset.connection = p.connection;
     if (p.connected && !p.admitted) {
       const b = document.createElement("button");
       b.type = "button";

@@ -132,6 +132,9 @@ fn describe(event: &Value) -> String {
     let Value::Object(map) = event else {
         return event.to_string();
     };
+    if map.get("type").and_then(Value::as_str) == Some("connection_tested") {
+        return describe_connection_test(event);
+    }
     map.iter()
         .filter(|(k, _)| k.as_str() != "type")
         .map(|(k, v)| match v {
@@ -140,6 +143,27 @@ fn describe(event: &Value) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `participant=2 verdict=limited direct=failed relay_udp=ok(35ms,420kbit/s)`.
+fn describe_connection_test(event: &Value) -> String {
+    let mut parts = vec![
+        format!("participant={}", event["participant"]),
+        format!("verdict={}", event["verdict"].as_str().unwrap_or("?")),
+    ];
+    for p in event["paths"].as_array().into_iter().flatten() {
+        let status = p["status"].as_str().unwrap_or("?");
+        let figures = match (p["rtt_ms"].as_f64(), p["upload_kbps"].as_f64()) {
+            (Some(rtt), Some(kbps)) => format!("({rtt:.0}ms,{kbps:.0}kbit/s)"),
+            (Some(rtt), None) => format!("({rtt:.0}ms)"),
+            _ => String::new(),
+        };
+        parts.push(format!(
+            "{}={status}{figures}",
+            p["path"].as_str().unwrap_or("?")
+        ));
+    }
+    parts.join(" ")
 }
 
 fn verify(
