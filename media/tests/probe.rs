@@ -28,7 +28,9 @@ impl PeerConnectionEventHandler for Gathered {
 }
 
 /// A browser-like client: offers one data channel, optionally relay only.
-async fn client(ice: Option<RTCIceServer>) -> (Arc<dyn PeerConnection>, Arc<dyn DataChannel>, String) {
+async fn client(
+    ice: Option<RTCIceServer>,
+) -> (Arc<dyn PeerConnection>, Arc<dyn DataChannel>, String) {
     let gathered = Arc::new(Notify::new());
     let relay_only = ice.is_some();
     let config = RTCConfigurationBuilder::new()
@@ -53,7 +55,10 @@ async fn client(ice: Option<RTCIceServer>) -> (Arc<dyn PeerConnection>, Arc<dyn 
         .await
         .expect("client peer");
     let pc: Arc<dyn PeerConnection> = Arc::new(pc);
-    let channel = pc.create_data_channel("probe", None).await.expect("channel");
+    let channel = pc
+        .create_data_channel("probe", None)
+        .await
+        .expect("channel");
     let offer = pc.create_offer(None).await.expect("offer");
     let done = gathered.notified();
     pc.set_local_description(offer).await.expect("local");
@@ -113,7 +118,10 @@ async fn the_probe_echoes_and_counts_directly() {
     let probe = Probe::new(ProbeConfig::new("127.0.0.1".parse().unwrap()));
     let (pc, channel, offer) = client(None).await;
     let answer = probe.answer(offer).await.expect("the probe answers");
-    assert!(answer.contains("a=candidate"), "the answer carries candidates");
+    assert!(
+        answer.contains("a=candidate"),
+        "the answer carries candidates"
+    );
     pc.set_remote_description(RTCSessionDescription::answer(answer).unwrap())
         .await
         .expect("remote");
@@ -128,7 +136,11 @@ async fn the_probe_echoes_and_counts_directly() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(probe.active(), 0, "the probe peer is gone once the client leaves");
+    assert_eq!(
+        probe.active(),
+        0,
+        "the probe peer is gone once the client leaves"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,7 +160,10 @@ async fn the_probe_is_reached_through_the_relay() {
     };
     let probe = Probe::new(ProbeConfig::new("127.0.0.1".parse().unwrap()));
     let (pc, channel, offer) = client(Some(ice)).await;
-    assert!(offer.contains("typ relay"), "the client offers only relay candidates");
+    assert!(
+        offer.contains("typ relay"),
+        "the client offers only relay candidates"
+    );
     assert!(!offer.contains("typ host"));
     let answer = probe.answer(offer).await.expect("the probe answers");
     pc.set_remote_description(RTCSessionDescription::answer(answer).unwrap())

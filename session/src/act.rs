@@ -790,7 +790,8 @@ impl Act {
                         test.participant
                     )));
                 }
-                self.connection_tests.retain(|(p, _)| *p != test.participant);
+                self.connection_tests
+                    .retain(|(p, _)| *p != test.participant);
                 self.connection_tests.push((test.participant, test.verdict));
             }
         }

@@ -523,10 +523,10 @@ impl Room {
         test: session::precall::ConnectionTest,
         now: Timestamp,
     ) -> Result<Step, session::Error> {
-        let mut step = Step::default();
-        step.events = self
-            .act
-            .handle(Command::RecordConnectionTest(test), now)?;
+        let mut step = Step {
+            events: self.act.handle(Command::RecordConnectionTest(test), now)?,
+            outputs: Vec::new(),
+        };
         self.broadcast_state(&mut step);
         Ok(step)
     }
@@ -644,10 +644,7 @@ impl Room {
                     display_name,
                     connected: self.conns.contains_key(&x.id),
                     admitted: x.role.is_professional() || self.act.admitted.contains(&x.id),
-                    connection: self
-                        .act
-                        .connection_verdict(x.id)
-                        .filter(|_| viewer_is_pro),
+                    connection: self.act.connection_verdict(x.id).filter(|_| viewer_is_pro),
                 }
             })
             .collect();

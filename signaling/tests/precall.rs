@@ -187,7 +187,10 @@ async fn an_ended_act_takes_no_test() {
     let act = server.create_act();
     let mut ended = act.act.clone();
     let events = ended
-        .handle(Command::Cancel(CancelReason::ByProfessional), Timestamp::now())
+        .handle(
+            Command::Cancel(CancelReason::ByProfessional),
+            Timestamp::now(),
+        )
         .expect("cancel");
     let stored = server.state.store.records(act.id()).unwrap().len() as u64;
     server
