@@ -157,25 +157,53 @@ function meter(stream) {
 function send(msg) {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg));
 }
+// A cut network sends no close: the page pings every HEARTBEAT_MS and
+// takes a silence of DEAD_MS as a lost connection, like the server does.
+const HEARTBEAT_MS = 2000;
+const DEAD_MS = 6000;
 function connect() {
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
   state.ws = ws;
+  state.lastHeard = performance.now();
   ws.onopen = () => send({ type: "hello", v: 1, token: state.token, user_agent: navigator.userAgent });
-  ws.onmessage = (e) => onMessage(JSON.parse(e.data));
+  ws.onmessage = (e) => {
+    state.lastHeard = performance.now();
+    onMessage(JSON.parse(e.data));
+  };
   ws.onclose = (e) => {
+    if (state.ws !== ws) return; // already given up on
     if (state.ended || e.code === 4003 || e.code === 1000) return;
     if (e.code === 4006 || e.code === 4002) return; // violation, or replaced by a newer tab
-    closePeers();
-    banner(t("reconnecting"));
-    const delay = Math.min(8000, 500 * 2 ** state.retries++);
-    setTimeout(connect, delay);
+    if (e.code === 4004) closePeers(); // consent withdrawn: media stops for good
+    reconnect();
   };
 }
+// Peer connections are kept: media may still flow, and once signaling is
+// back an ICE restart repairs them (see `repairPeers`).
+function reconnect() {
+  const old = state.ws;
+  state.ws = null;
+  if (old) {
+    old.onclose = null;
+    old.onmessage = null;
+    old.close();
+  }
+  state.lostAt ??= performance.now();
+  banner(t("reconnecting"));
+  const delay = Math.min(8000, 500 * 2 ** state.retries++);
+  setTimeout(connect, delay);
+}
+setInterval(() => {
+  if (!state.ws || state.ended) return;
+  if (state.ws.readyState === WebSocket.OPEN) send({ type: "ping" });
+  if (performance.now() - state.lastHeard > DEAD_MS) reconnect();
+}, HEARTBEAT_MS);
 function onMessage(m) {
   switch (m.type) {
     case "welcome":
       state.me = m;
       state.retries = 0;
+      state.lostAt = null;
       banner("");
       $("act-kind").textContent = t("kinds")[m.act.kind] ?? m.act.kind;
       renderConsent();
@@ -185,10 +213,14 @@ function onMessage(m) {
       route();
       renderPanel();
       syncPeers();
+      repairPeers();
       break;
     case "ice_servers":
       state.iceServers = m.servers;
+      // Fresh relay credentials for the peers kept across a reconnect.
+      for (const peer of state.peers.values()) peer.pc.setConfiguration(iceConfig());
       syncPeers();
+      repairPeers();
       break;
     case "signal":
       onSignal(m.from, m.data);
@@ -252,13 +284,14 @@ function renderPanel() {
   if (!state.room || !state.me || $("panel").hidden) return;
   $("act-phase").textContent = t("phases")[state.room.phase] ?? state.room.phase;
   $("consent-status").textContent = state.room.consent_given ? t("given") : t("not_given");
+  $("interrupted").hidden = !state.room.interrupted;
   $("attest").hidden = !(state.me.role === "requester" && !state.me.act.patient_present && !state.room.consent_given);
   const list = $("participants");
   list.replaceChildren();
   for (const p of state.room.participants) {
     const li = document.createElement("li");
     const who = `${t("roles")[p.role] ?? p.role}${p.display_name ? ` — ${p.display_name}` : ""}`;
-    const status = p.connected ? (p.admitted ? t("connected") : t("waiting")) : t("absent");
+    const status = p.reconnecting ? t("reconnecting_status") : p.connected ? (p.admitted ? t("connected") : t("waiting")) : t("absent");
     const network = p.connection ? ` · ${t("network")} : ${t("verdicts")[p.connection] ?? p.connection}` : "";
     li.textContent = `${who} (${status})${network}`;
     if (p.connection) li.dataset.connection = p.connection;
@@ -301,7 +334,22 @@ $("leave").addEventListener("click", () => {
 function mediaPeers() {
   const r = state.room;
   if (!r || !state.iceServers || r.phase !== "performance" || !r.consent_given) return [];
-  return r.participants.filter((p) => p.id !== state.me.participant && p.connected && p.admitted);
+  // A participant who is reconnecting keeps their peer connection.
+  return r.participants.filter((p) => p.id !== state.me.participant && (p.connected || p.reconnecting) && p.admitted);
+}
+// Restarts ICE on the peers whose connection broke, once signaling works.
+// The participant with the smaller number offers, as for the first offer.
+function repairPeers() {
+  if (!state.ws || state.ws.readyState !== WebSocket.OPEN || !state.room) return;
+  for (const [id, peer] of state.peers) {
+    const other = state.room.participants.find((p) => p.id === id);
+    const broken = ["disconnected", "failed"].includes(peer.pc.iceConnectionState);
+    if (!broken || !other?.connected || state.me.participant > id) continue;
+    if (peer.restarting && performance.now() - peer.restarting < 5000) continue;
+    peer.restarting = performance.now();
+    peer.pc.restartIce();
+    makeOffer(id, peer);
+  }
 }
 function syncPeers() {
   const wanted = new Set(mediaPeers().map((p) => p.id));
@@ -353,7 +401,15 @@ function newPeer(id) {
     video.srcObject = e.streams[0];
   };
   pc.onconnectionstatechange = () => {
-    if (pc.connectionState === "connected") reportPath(id, peer);
+    if (pc.connectionState === "connected") {
+      peer.restarting = null;
+      reportPath(id, peer);
+    }
+  };
+  // A network change without a signaling drop: repair after a grace time.
+  pc.oniceconnectionstatechange = () => {
+    if (pc.iceConnectionState === "failed") repairPeers();
+    if (pc.iceConnectionState === "disconnected") setTimeout(repairPeers, 2000);
   };
   return peer;
 }

@@ -1,6 +1,8 @@
 // The page's words, in French (default) and English.
 export const STRINGS = {
   fr: {
+    reconnecting_status: "reconnexion…",
+    interrupted: "Acte interrompu : la connexion du patient n'est pas revenue. Vous pouvez le rappeler par téléphone, ou conclure.",
     network: "réseau",
     verdicts: { good: "bon", limited: "faible", failed: "pas de vidéo possible" },
     nettest_title: "Votre connexion",
@@ -67,6 +69,8 @@ export const STRINGS = {
     kinds: { teleconsultation: "Téléconsultation", teleexpertise: "Téléexpertise" },
   },
   en: {
+    reconnecting_status: "reconnecting…",
+    interrupted: "Act interrupted: the patient's connection did not come back. You can call them back by phone, or conclude.",
     network: "network",
     verdicts: { good: "good", limited: "weak", failed: "no video possible" },
     nettest_title: "Your connection",

@@ -172,6 +172,18 @@ pub enum Command {
     /// The result of a participant's pre-call connection test. Any open
     /// phase: a patient may test again while waiting.
     RecordConnectionTest(ConnectionTest),
+    /// A participant's connection was lost during the performance and did
+    /// not come back in time: the act is marked interrupted (it stays
+    /// open, so the professional can resume, switch route or conclude).
+    Interrupt {
+        participant: ParticipantId,
+        /// How long they had been gone, in milliseconds.
+        lost_for_ms: u64,
+    },
+    /// The participant whose loss interrupted the act is back.
+    Resume {
+        participant: ParticipantId,
+    },
 }
 
 /// Why a participant left the live session. Every disconnect has one.
@@ -232,6 +244,8 @@ impl Command {
             Command::Admit { .. } => "admit a participant",
             Command::RecordMedia(_) => "record the media path",
             Command::RecordConnectionTest(_) => "record a connection test",
+            Command::Interrupt { .. } => "mark the act interrupted",
+            Command::Resume { .. } => "resume the act",
         }
     }
 }
@@ -279,6 +293,9 @@ pub struct Act {
     /// The verdict of each participant's latest pre-call connection test,
     /// so professionals know what to expect before admitting them.
     pub connection_tests: Vec<(ParticipantId, Verdict)>,
+    /// Participants whose lost connection interrupted the act, with when,
+    /// until they come back.
+    pub interrupted: Vec<(ParticipantId, Timestamp)>,
 }
 
 fn duration_ms(from: Timestamp, to: Timestamp) -> u64 {
@@ -290,6 +307,11 @@ impl Act {
     pub const MAX_PARTICIPANTS: usize = 4;
 
     /// Open a new act in the request phase; returns it with its first event.
+    /// Whether `p`'s lost connection interrupted the act.
+    pub fn is_interrupted_by(&self, p: ParticipantId) -> bool {
+        self.interrupted.iter().any(|(q, _)| *q == p)
+    }
+
     /// The verdict of `p`'s latest connection test, if they ran one.
     pub fn connection_verdict(&self, p: ParticipantId) -> Option<Verdict> {
         self.connection_tests
@@ -325,6 +347,7 @@ impl Act {
             cancel_reason: None,
             admitted: Vec::new(),
             connection_tests: Vec::new(),
+            interrupted: Vec::new(),
         };
         (act, event)
     }
@@ -635,6 +658,43 @@ impl Act {
                 self.participant(test.participant)?;
                 vec![ActEvent::ConnectionTested(test)]
             }
+            Command::Interrupt {
+                participant,
+                lost_for_ms,
+            } => {
+                self.participant(participant)?;
+                if self.phase != Phase::Performance {
+                    return Err(illegal(&Command::Interrupt {
+                        participant,
+                        lost_for_ms,
+                    }));
+                }
+                if self.is_interrupted_by(participant) {
+                    return Err(Error::InvalidInput(format!(
+                        "the act is already interrupted by participant {participant}'s absence"
+                    )));
+                }
+                vec![ActEvent::Interrupted {
+                    participant,
+                    lost_for_ms,
+                }]
+            }
+            Command::Resume { participant } => {
+                let since = self
+                    .interrupted
+                    .iter()
+                    .find(|(p, _)| *p == participant)
+                    .map(|(_, at)| *at)
+                    .ok_or_else(|| {
+                        Error::InvalidInput(format!(
+                            "the act is not interrupted by participant {participant}"
+                        ))
+                    })?;
+                vec![ActEvent::Resumed {
+                    participant,
+                    interrupted_ms: duration_ms(since, now),
+                }]
+            }
         };
         Ok(events)
     }
@@ -793,6 +853,17 @@ impl Act {
                 self.connection_tests
                     .retain(|(p, _)| *p != test.participant);
                 self.connection_tests.push((test.participant, test.verdict));
+            }
+            ActEvent::Interrupted { participant, .. } => {
+                if self.participant(*participant).is_err() {
+                    return Err(bad(format!(
+                        "the act is interrupted by participant {participant}, who was never registered"
+                    )));
+                }
+                self.interrupted.push((*participant, event.at));
+            }
+            ActEvent::Resumed { participant, .. } => {
+                self.interrupted.retain(|(p, _)| p != participant);
             }
         }
         Ok(())

@@ -84,6 +84,18 @@ pub enum ActEvent {
     /// A participant's pre-call connection test, with the verdict the
     /// server drew from it.
     ConnectionTested(ConnectionTest),
+    /// A participant's connection was lost during the performance for
+    /// longer than the server waits: the act is interrupted.
+    Interrupted {
+        participant: ParticipantId,
+        lost_for_ms: u64,
+    },
+    /// The participant is back; the act goes on.
+    Resumed {
+        participant: ParticipantId,
+        /// How long the act was interrupted.
+        interrupted_ms: u64,
+    },
 }
 
 impl ActEvent {
@@ -104,6 +116,8 @@ impl ActEvent {
             ActEvent::Admitted { .. } => "admitted",
             ActEvent::MediaConnected(_) => "media_connected",
             ActEvent::ConnectionTested(_) => "connection_tested",
+            ActEvent::Interrupted { .. } => "interrupted",
+            ActEvent::Resumed { .. } => "resumed",
         }
     }
 }

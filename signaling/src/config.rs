@@ -10,6 +10,7 @@
 //! link_ttl_hours = 24
 //! relay_port = 3478        # TURN over UDP and TCP; TLS on 3479
 //! no_relay = false
+//! recovery_timeout_secs = 30  # a lost participant's grace before "interrupted"
 //!
 //! [[ice_servers]]
 //! urls = ["stun:stun.example.org:3478"]
@@ -36,6 +37,9 @@ pub struct FileConfig {
     pub relay_port: Option<u16>,
     /// Run without the relay.
     pub no_relay: Option<bool>,
+    /// Seconds a participant whose connection dropped during the
+    /// performance may stay away before the act is marked interrupted.
+    pub recovery_timeout_secs: Option<u32>,
     #[serde(default)]
     pub ice_servers: Vec<IceServer>,
 }

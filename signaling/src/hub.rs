@@ -37,6 +37,9 @@ pub enum RoomCmd {
     },
 }
 
+/// How often a room looks at the clock (for lost participants).
+const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Queue depth per connection; a client this far behind is dropped.
 const CONN_QUEUE: usize = 256;
 
@@ -54,7 +57,17 @@ pub async fn run_room(
     let act = room.act().id;
     let mut conns: HashMap<ConnId, mpsc::Sender<Frame>> = HashMap::new();
     state.metrics.active_acts.inc();
-    while let Some(cmd) = rx.recv().await {
+    // Lost participants are waited for in time steps of this size.
+    let mut clock = tokio::time::interval(TICK);
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let cmd = tokio::select! {
+            cmd = rx.recv() => match cmd {
+                Some(cmd) => cmd,
+                None => break,
+            },
+            _ = clock.tick() => RoomCmd::Input(Input::Tick),
+        };
         let mut done = None;
         let step = match cmd {
             RoomCmd::Attach {

@@ -35,6 +35,12 @@ impl RateLimiter {
     }
 }
 
+/// How often the server pings each WebSocket.
+pub const PING_INTERVAL: Duration = Duration::from_secs(2);
+/// A connection silent this long (no message, no pong) is taken as lost:
+/// a cut network sends no close, and TCP would notice only minutes later.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(6);
+
 /// The signaling limits: ICE candidates come in bursts at the start.
 pub const BURST: u32 = 100;
 pub const PER_SECOND: u32 = 30;

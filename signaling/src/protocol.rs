@@ -171,6 +171,11 @@ pub struct RoomView {
     pub consent_given: bool,
     /// Whether this participant may send and receive media now.
     pub media_allowed: bool,
+    /// A participant lost during the performance stayed away longer than
+    /// the server waits: the act is interrupted until they are back (the
+    /// professional may switch to the phone, or conclude).
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -187,6 +192,10 @@ pub struct ParticipantView {
     /// professionals only.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub connection: Option<session::precall::Verdict>,
+    /// Their connection dropped and they are expected back: peers keep
+    /// their peer connection for them (an ICE restart follows).
+    #[serde(default)]
+    pub reconnecting: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -13,10 +13,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use session::act::{Command, LeaveReason, MediaPath, Phase};
 use session::conclusion::{Conclusion, Prescription};
 use session::consent::{Consent, ConsentMethod, ConsentScope};
+use session::incident::IncidentKind;
 use session::participant::{Identity, Role};
 use session::{Act, ActId, Event, ParticipantId, Pii, Timestamp};
 
@@ -41,6 +43,9 @@ pub enum Input {
     Message { conn: ConnId, msg: ClientMessage },
     /// The connection is gone.
     Closed { conn: ConnId, reason: LeaveReason },
+    /// Time passes: lost participants who stay away too long interrupt the
+    /// act. The driver sends one every second or so.
+    Tick,
 }
 
 /// What the driver must do.
@@ -90,7 +95,17 @@ pub struct Room {
     act_media: bool,
     /// Whether relay credentials were revoked since media last stopped.
     relay_revoked: bool,
+    /// Participants whose connection dropped (not a choice to leave), since
+    /// when; they are expected back.
+    lost: BTreeMap<ParticipantId, Timestamp>,
+    /// How long a lost participant may stay away during the performance
+    /// before the act is marked interrupted.
+    recovery_timeout: Duration,
 }
+
+/// How long a lost participant may stay away, by default, before the act
+/// is marked interrupted.
+pub const DEFAULT_RECOVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for Room {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -118,7 +133,16 @@ impl Room {
             ice,
             act_media,
             relay_revoked: false,
+            lost: BTreeMap::new(),
+            recovery_timeout: DEFAULT_RECOVERY_TIMEOUT,
         }
+    }
+
+    /// Sets how long a lost participant may stay away before the act is
+    /// marked interrupted.
+    pub fn with_recovery_timeout(mut self, timeout: Duration) -> Room {
+        self.recovery_timeout = timeout;
+        self
     }
 
     pub fn act(&self) -> &Act {
@@ -175,9 +199,13 @@ impl Room {
                         now,
                         &mut step,
                     );
+                    if reason == LeaveReason::ConnectionLost {
+                        self.lose(p, now, &mut step);
+                    }
                     self.broadcast_state(&mut step);
                 }
             }
+            Input::Tick => self.tick(now, &mut step),
         }
         self.announce_media(&mut step);
         step
@@ -232,6 +260,7 @@ impl Room {
                 step,
             );
         }
+        self.returned(p, now, step);
         let user_agent: String = user_agent.chars().take(MAX_USER_AGENT).collect();
         self.apply(
             Command::Join {
@@ -516,6 +545,83 @@ impl Room {
         }
     }
 
+    /// A participant's connection dropped: an incident opens, and the
+    /// clock of [`Room::tick`] starts.
+    fn lose(&mut self, p: ParticipantId, now: Timestamp, step: &mut Step) {
+        if self.act.phase.is_terminal() || self.lost.contains_key(&p) {
+            return;
+        }
+        self.lost.insert(p, now);
+        self.apply(
+            Command::OpenIncident {
+                kind: IncidentKind::SignalingDisconnected,
+                participant: Some(p),
+                metrics: Default::default(),
+            },
+            now,
+            step,
+        );
+    }
+
+    /// A lost participant is back: their incident closes (its duration is
+    /// the time they were away) and an interruption they caused ends.
+    fn returned(&mut self, p: ParticipantId, now: Timestamp, step: &mut Step) {
+        let Some(since) = self.lost.remove(&p) else {
+            return;
+        };
+        let open = self.act.incidents.iter().rev().find(|i| {
+            i.kind == IncidentKind::SignalingDisconnected
+                && i.participant == Some(p)
+                && i.closed_at.is_none()
+        });
+        if let Some(incident) = open.map(|i| i.id) {
+            self.apply(
+                Command::CloseIncident {
+                    incident,
+                    metrics: [(
+                        "reconnected_after_ms".to_string(),
+                        millis(since, now) as f64,
+                    )]
+                    .into(),
+                },
+                now,
+                step,
+            );
+        }
+        if self.act.is_interrupted_by(p) {
+            self.apply(Command::Resume { participant: p }, now, step);
+        }
+    }
+
+    /// Marks the act interrupted when a participant lost during the
+    /// performance stays away longer than the recovery timeout.
+    fn tick(&mut self, now: Timestamp, step: &mut Step) {
+        if self.act.phase != Phase::Performance {
+            return;
+        }
+        let limit = u64::try_from(self.recovery_timeout.as_millis()).unwrap_or(u64::MAX);
+        let overdue: Vec<(ParticipantId, u64)> = self
+            .lost
+            .iter()
+            .filter(|(p, _)| !self.act.is_interrupted_by(**p))
+            .map(|(p, since)| (*p, millis(*since, now)))
+            .filter(|(_, ms)| *ms >= limit)
+            .collect();
+        for &(participant, lost_for_ms) in &overdue {
+            self.apply(
+                Command::Interrupt {
+                    participant,
+                    lost_for_ms,
+                },
+                now,
+                step,
+            );
+        }
+        if !overdue.is_empty() {
+            self.broadcast_state(step);
+        }
+    }
+
     /// Records a participant's pre-call connection test (sent over HTTP,
     /// not over a connection), and shows its verdict to the professionals.
     pub fn record_connection_test(
@@ -645,6 +751,7 @@ impl Room {
                     connected: self.conns.contains_key(&x.id),
                     admitted: x.role.is_professional() || self.act.admitted.contains(&x.id),
                     connection: self.act.connection_verdict(x.id).filter(|_| viewer_is_pro),
+                    reconnecting: self.lost.contains_key(&x.id),
                 }
             })
             .collect();
@@ -652,9 +759,15 @@ impl Room {
             phase: self.act.phase,
             participants,
             consent_given: self.act.consent.allows_media(),
+            interrupted: !self.act.interrupted.is_empty(),
             media_allowed: self.media_allowed(viewer),
         }
     }
+}
+
+/// Milliseconds from `since` to `now`, zero if the clock went back.
+fn millis(since: Timestamp, now: Timestamp) -> u64 {
+    u64::try_from((now.as_micros() - since.as_micros()) / 1000).unwrap_or(0)
 }
 
 fn error(conn: ConnId, code: ErrorCode, message: &str) -> Output {

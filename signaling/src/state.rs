@@ -31,6 +31,9 @@ pub struct ServerConfig {
     pub link_ttl: Duration,
     /// The TURN relay, when the server runs one.
     pub relay: Option<RelayAccess>,
+    /// How long a participant whose connection dropped during the
+    /// performance may stay away before the act is marked interrupted.
+    pub recovery_timeout: Duration,
 }
 
 /// Cheap to clone; all clones share one state.
@@ -109,7 +112,9 @@ impl AppState {
             servers.extend(relay.as_ref().and_then(|r| r.ice_server(act, participant)));
             servers
         });
-        let handle = RoomHandle::spawn(self.clone(), Room::with_ice_provider(state, ice), stored);
+        let room =
+            Room::with_ice_provider(state, ice).with_recovery_timeout(self.config.recovery_timeout);
+        let handle = RoomHandle::spawn(self.clone(), room, stored);
         rooms.insert(act, handle.clone());
         Ok(handle)
     }

@@ -134,7 +134,23 @@ async fn connection(state: AppState, mut socket: WebSocket) {
     state.metrics.connected_participants.inc();
     let (mut sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(async move {
-        while let Some(frame) = frames_rx.recv().await {
+        // WebSocket pings keep a silent client's reads alive (browsers
+        // answer them by themselves); see `limits::IDLE_TIMEOUT`.
+        let mut ping = tokio::time::interval(limits::PING_INTERVAL);
+        ping.tick().await;
+        loop {
+            let frame = tokio::select! {
+                frame = frames_rx.recv() => match frame {
+                    Some(frame) => frame,
+                    None => break,
+                },
+                _ = ping.tick() => {
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            };
             match frame {
                 Frame::Msg(m) => {
                     if sink
@@ -165,7 +181,11 @@ async fn connection(state: AppState, mut socket: WebSocket) {
     let mut writer_done = false;
     let reason = loop {
         let msg = tokio::select! {
-            m = stream.next() => m,
+            m = tokio::time::timeout(limits::IDLE_TIMEOUT, stream.next()) => match m {
+                Ok(m) => m,
+                // Nothing at all, not even a pong: the network is gone.
+                Err(_) => break Some(LeaveReason::ConnectionLost),
+            },
             _ = &mut writer => {
                 writer_done = true;
                 break None;

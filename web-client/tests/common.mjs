@@ -20,8 +20,8 @@ export const CHROMIUM_ARGS = [
 ];
 
 /** Starts `teleconsult demo` and resolves with its links once it listens. */
-export function startDemo(data, port, extra = []) {
-  const child = spawn(bin, ["--data", data, "demo", "--listen", `127.0.0.1:${port}`, ...extra], {
+export function startDemo(data, port, extra = [], listen = `127.0.0.1:${port}`) {
+  const child = spawn(bin, ["--data", data, "demo", "--listen", listen, ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   return new Promise((resolve, reject) => {

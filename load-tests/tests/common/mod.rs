@@ -41,6 +41,7 @@ pub async fn server_with(relay: bool) -> Server {
             } else {
                 None
             },
+            recovery_timeout: signaling::room::DEFAULT_RECOVERY_TIMEOUT,
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// Run without the TURN relay: media can then only go peer to peer.
     #[arg(long)]
     pub no_relay: bool,
+    /// Seconds a participant whose connection dropped during the call may
+    /// stay away before the act is marked interrupted [default: 30].
+    #[arg(long, env = "TELECONSULT_RECOVERY_TIMEOUT", value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub recovery_timeout: Option<u32>,
 }
 
 /// The settings in force: flags and environment over the file over defaults.
@@ -59,6 +63,7 @@ struct Settings {
     ice_servers: Vec<signaling::protocol::IceServer>,
     relay_port: Option<u16>,
     no_relay: bool,
+    recovery_timeout: std::time::Duration,
 }
 
 impl ServeArgs {
@@ -105,6 +110,11 @@ impl ServeArgs {
             ice_servers: file.ice_servers,
             relay_port: self.relay_port.or(file.relay_port),
             no_relay: self.no_relay || file.no_relay.unwrap_or(false),
+            recovery_timeout: self
+                .recovery_timeout
+                .or(file.recovery_timeout_secs)
+                .map(|s| std::time::Duration::from_secs(u64::from(s)))
+                .unwrap_or(signaling::room::DEFAULT_RECOVERY_TIMEOUT),
         })
     }
 }
@@ -209,6 +219,7 @@ async fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls
             ice_servers: args.ice_servers.clone(),
             link_ttl: args.link_ttl,
             relay,
+            recovery_timeout: args.recovery_timeout,
         },
     );
     if let Some(probe) = probe {

@@ -1,0 +1,140 @@
+// A network cut in the middle of a call, in headless Chromium. The
+// patient's browser runs in a network namespace the test makes (`ip netns`,
+// a veth pair), so the cut is real: the test takes the link down, which
+// stops the WebSocket and the media alike (Chromium's offline emulation
+// would leave WebRTC's UDP untouched). The patient's page shows the
+// reconnecting banner, the professional's lists the patient as
+// reconnecting; when the link is back the page reconnects with the same
+// token, ICE is restarted, video plays again, and the trace holds the
+// disconnection as one incident with its duration.
+//
+// Needs root (network namespaces); without it the test fails, saying so.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { CHROMIUM_ARGS, bin, expectPlaying, launch, shots, startDemo } from "./common.mjs";
+
+const sh = (...args) => execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"] });
+
+/** A namespace `ns` joined to the host by a veth pair on 10.77.N.0/24. */
+function makeNamespace() {
+  const n = 1 + (process.pid % 200);
+  const ns = `tc-cut-${process.pid}`;
+  const host = `tch${process.pid % 100000}`;
+  const inner = `tcn${process.pid % 100000}`;
+  sh("netns", "add", ns);
+  sh("link", "add", host, "type", "veth", "peer", "name", inner);
+  sh("link", "set", inner, "netns", ns);
+  sh("addr", "add", `10.77.${n}.1/24`, "dev", host);
+  sh("link", "set", host, "up");
+  sh("-n", ns, "addr", "add", `10.77.${n}.2/24`, "dev", inner);
+  sh("-n", ns, "link", "set", inner, "up");
+  sh("-n", ns, "link", "set", "lo", "up");
+  return {
+    ns,
+    server: `10.77.${n}.1`,
+    cut: () => sh("link", "set", host, "down"),
+    restore: () => sh("link", "set", host, "up"),
+    remove: () => {
+      spawnSync("ip", ["link", "del", host]);
+      spawnSync("ip", ["netns", "del", ns]);
+    },
+  };
+}
+
+/** Chromium started inside `ns`, through a wrapper Playwright can launch. */
+function launchIn(ns) {
+  const dir = mkdtempSync(join(tmpdir(), "tc-ns-"));
+  const wrapper = join(dir, "chromium-in-ns");
+  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns} /usr/bin/chromium "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  return chromium.launchPersistentContext(join(dir, "profile"), {
+    executablePath: wrapper,
+    args: CHROMIUM_ARGS,
+    headless: true,
+  });
+}
+
+test("a cut network: banner, reconnection, call resumed, incident traced", { timeout: 180000 }, async () => {
+  let net;
+  try {
+    net = makeNamespace();
+  } catch (e) {
+    assert.fail(`this test needs root to make a network namespace: ${e.stderr ?? e}`);
+  }
+  const data = mkdtempSync(join(tmpdir(), "tc-e2e-"));
+  const port = 21443 + Math.floor(Math.random() * 1000);
+  let demo;
+  const browsers = [];
+  try {
+    demo = await startDemo(data, port, ["--relay-port", "0"], `${net.server}:${port}`);
+    const { links, act } = demo;
+    const proBrowser = await launch();
+    browsers.push(proBrowser);
+    const patientBrowser = await launchIn(net.ns);
+    browsers.push(patientBrowser);
+    const pro = await proBrowser.newPage();
+    const patient = await patientBrowser.newPage();
+    await pro.goto(links.professional);
+    await pro.getByRole("button", { name: "Continuer" }).click();
+    await patient.goto(links.patient);
+    await patient.getByRole("button", { name: "Continuer" }).click();
+    await patient.getByRole("button", { name: "J'accepte" }).click();
+    await pro.getByRole("button", { name: /Faire entrer/ }).click({ timeout: 15000 });
+    await expectPlaying(pro, "#remotes video");
+    await expectPlaying(patient, "#remotes video");
+
+    // Cut the patient's network for 10 s.
+    const cutAt = Date.now();
+    net.cut();
+    await patient.locator("#banner").filter({ hasText: "reconnexion" }).waitFor({ timeout: 15000 });
+    await pro.locator("#participants li", { hasText: "reconnexion" }).waitFor({ timeout: 15000 });
+    await patient.screenshot({ path: join(shots, "cut-1-patient-reconnecting.png") });
+    await pro.screenshot({ path: join(shots, "cut-2-professional-sees-reconnecting.png") });
+    const wait = 10000 - (Date.now() - cutAt);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    net.restore();
+    const restoredAt = Date.now();
+
+    // The call resumes: the banner goes, and video plays again both ways.
+    await patient.locator("#banner").waitFor({ state: "hidden", timeout: 30000 });
+    await pro.locator("#participants li", { hasText: "connecté" }).nth(1).waitFor({ timeout: 30000 });
+    await expectPlaying(pro, "#remotes video");
+    await expectPlaying(patient, "#remotes video");
+    const resumedAfter = Date.now() - restoredAt;
+    await patient.screenshot({ path: join(shots, "cut-3-patient-resumed.png") });
+    await pro.screenshot({ path: join(shots, "cut-4-professional-resumed.png") });
+    assert.ok(resumedAfter < 30000, `resumed ${resumedAfter} ms after the network came back`);
+
+    await pro.getByLabel("Compte rendu").fill("Examen fictif, interrompu par une coupure réseau.");
+    await pro.getByRole("button", { name: "Terminer l'acte" }).click();
+    await pro.getByRole("heading", { name: "Consultation terminée" }).waitFor();
+
+    // The trace: one disconnection incident for the patient, closed, with
+    // a duration below the cut (the server notices after its idle timeout).
+    const verify = spawnSync(bin, ["--data", data, "trace", "verify"], { encoding: "utf8" });
+    assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+    const show = spawnSync(bin, ["--data", data, "trace", "show", act, "--json"], { encoding: "utf8" });
+    const events = JSON.parse(show.stdout).events;
+    const opened = events.filter((e) => e.kind === "incident_opened" && e.event.kind === "signaling_disconnected");
+    assert.equal(opened.length, 1, JSON.stringify(opened));
+    assert.equal(opened[0].event.participant, 2);
+    const closed = events.find((e) => e.kind === "incident_closed" && e.event.incident === opened[0].event.incident);
+    assert.ok(closed, "the incident is closed by the return");
+    const d = closed.event.duration_ms;
+    assert.ok(d > 2000 && d < 12000, `disconnection lasted ${d} ms for a 10 s cut`);
+    assert.ok(!events.some((e) => e.kind === "interrupted"), "a 10 s cut does not interrupt the act");
+    assert.ok(events.filter((e) => e.kind === "joined" && e.event.participant === 2).length >= 2, "the patient rejoined");
+  } finally {
+    for (const b of browsers) await b.close().catch(() => {});
+    if (demo) {
+      demo.child.kill("SIGTERM");
+      await new Promise((r) => demo.child.once("exit", r));
+    }
+    net.remove();
+  }
+});
