@@ -69,6 +69,7 @@ test("a cut network: banner, reconnection, call resumed, incident traced", { tim
   const data = mkdtempSync(join(tmpdir(), "tc-e2e-"));
   const port = 21443 + Math.floor(Math.random() * 1000);
   let demo;
+  let resumedAfter;
   const browsers = [];
   try {
     demo = await startDemo(data, port, ["--relay-port", "0"], `${net.server}:${port}`);
@@ -94,7 +95,7 @@ test("a cut network: banner, reconnection, call resumed, incident traced", { tim
     await patient.locator("#banner").filter({ hasText: "reconnexion" }).waitFor({ timeout: 15000 });
     await pro.locator("#participants li", { hasText: "reconnexion" }).waitFor({ timeout: 15000 });
     await patient.screenshot({ path: join(shots, "cut-1-patient-reconnecting.png") });
-    await pro.screenshot({ path: join(shots, "cut-2-professional-sees-reconnecting.png") });
+    await pro.screenshot({ path: join(shots, "cut-2-professional-sees-reconnecting.png"), fullPage: true });
     const wait = 10000 - (Date.now() - cutAt);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     net.restore();
@@ -105,9 +106,9 @@ test("a cut network: banner, reconnection, call resumed, incident traced", { tim
     await pro.locator("#participants li", { hasText: "connecté" }).nth(1).waitFor({ timeout: 30000 });
     await expectPlaying(pro, "#remotes video");
     await expectPlaying(patient, "#remotes video");
-    const resumedAfter = Date.now() - restoredAt;
+    resumedAfter = Date.now() - restoredAt;
     await patient.screenshot({ path: join(shots, "cut-3-patient-resumed.png") });
-    await pro.screenshot({ path: join(shots, "cut-4-professional-resumed.png") });
+    await pro.screenshot({ path: join(shots, "cut-4-professional-resumed.png"), fullPage: true });
     assert.ok(resumedAfter < 30000, `resumed ${resumedAfter} ms after the network came back`);
 
     await pro.getByLabel("Compte rendu").fill("Examen fictif, interrompu par une coupure réseau.");
@@ -126,6 +127,7 @@ test("a cut network: banner, reconnection, call resumed, incident traced", { tim
     const closed = events.find((e) => e.kind === "incident_closed" && e.event.incident === opened[0].event.incident);
     assert.ok(closed, "the incident is closed by the return");
     const d = closed.event.duration_ms;
+    console.log(JSON.stringify({ cut_ms: 10000, incident_ms: d, resumed_after_restore_ms: resumedAfter }));
     assert.ok(d > 2000 && d < 12000, `disconnection lasted ${d} ms for a 10 s cut`);
     assert.ok(!events.some((e) => e.kind === "interrupted"), "a 10 s cut does not interrupt the act");
     assert.ok(events.filter((e) => e.kind === "joined" && e.event.participant === 2).length >= 2, "the patient rejoined");
