@@ -785,7 +785,7 @@ mod tests {
     use super::*;
     use crate::protocol::SignalData;
     use session::act::ActKind;
-    use session::{ActId, PatientAlias};
+    use session::{ActEvent, ActId, PatientAlias};
 
     const PRO: ParticipantId = ParticipantId(1);
     const PATIENT: ParticipantId = ParticipantId(2);
@@ -951,6 +951,112 @@ mod tests {
         // A late join to an ended act is told so and closed.
         let s = hello(&mut r, 30, PATIENT);
         assert!(matches!(sent_to(&s, 30)[0], ServerMessage::Ended { .. }));
+    }
+
+    /// A room in performance: the professional on conn 10, the patient on
+    /// 20, consent given and the patient admitted.
+    fn live_room(timeout_s: u64) -> Room {
+        let mut r = room().with_recovery_timeout(Duration::from_secs(timeout_s));
+        hello(&mut r, 10, PRO);
+        hello(&mut r, 20, PATIENT);
+        consent(&mut r, 20);
+        say(&mut r, 10, ClientMessage::Admit { participant: 2 });
+        assert_eq!(r.act().phase, Phase::Performance);
+        r
+    }
+
+    fn kinds(step: &Step) -> Vec<&'static str> {
+        step.events.iter().map(|e| e.body.kind()).collect()
+    }
+
+    #[test]
+    fn a_lost_connection_waits_then_interrupts_and_the_return_resumes() {
+        let mut r = live_room(30);
+        let s = r.handle(
+            Input::Closed {
+                conn: 20,
+                reason: LeaveReason::ConnectionLost,
+            },
+            t(10),
+        );
+        assert_eq!(kinds(&s), ["left", "incident_opened"]);
+        let view = r.view_for(PRO);
+        assert!(
+            view.participants
+                .iter()
+                .any(|p| p.id == 2 && p.reconnecting)
+        );
+        // Ticks before the timeout change nothing; the one after it
+        // interrupts, once.
+        for at in [11, 20, 39] {
+            assert!(r.handle(Input::Tick, t(at)).events.is_empty(), "at {at}");
+        }
+        let s = r.handle(Input::Tick, t(40));
+        assert_eq!(kinds(&s), ["interrupted"]);
+        assert!(matches!(
+            s.events[0].body,
+            ActEvent::Interrupted {
+                lost_for_ms: 30_000,
+                ..
+            }
+        ));
+        assert!(r.view_for(PRO).interrupted);
+        assert!(r.handle(Input::Tick, t(41)).events.is_empty());
+        // Back 50 s after the loss: the incident closes, the act resumes.
+        let s = r.handle(
+            Input::Hello {
+                conn: 21,
+                participant: PATIENT,
+                user_agent: "test".into(),
+            },
+            t(60),
+        );
+        assert_eq!(kinds(&s)[..3], ["incident_closed", "resumed", "joined"]);
+        assert!(matches!(
+            s.events[0].body,
+            ActEvent::IncidentClosed {
+                duration_ms: 50_000,
+                ..
+            }
+        ));
+        assert!(matches!(
+            s.events[1].body,
+            ActEvent::Resumed {
+                interrupted_ms: 20_000,
+                ..
+            }
+        ));
+        let view = r.view_for(PRO);
+        assert!(!view.interrupted);
+        assert!(view.participants.iter().all(|p| !p.reconnecting));
+    }
+
+    #[test]
+    fn leaving_by_choice_or_before_the_call_is_no_interruption() {
+        let mut r = live_room(5);
+        let s = r.handle(
+            Input::Closed {
+                conn: 20,
+                reason: LeaveReason::LeftByChoice,
+            },
+            t(10),
+        );
+        assert_eq!(kinds(&s), ["left"], "a choice is no incident");
+        assert!(r.handle(Input::Tick, t(100)).events.is_empty());
+
+        // In the waiting room, a drop is an incident but never interrupts.
+        let mut r = room().with_recovery_timeout(Duration::from_secs(5));
+        hello(&mut r, 10, PRO);
+        hello(&mut r, 20, PATIENT);
+        let s = r.handle(
+            Input::Closed {
+                conn: 20,
+                reason: LeaveReason::ConnectionLost,
+            },
+            t(10),
+        );
+        assert_eq!(kinds(&s), ["left", "incident_opened"]);
+        assert!(r.handle(Input::Tick, t(100)).events.is_empty());
     }
 
     #[test]
