@@ -186,6 +186,18 @@ async fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls
         server::self_signed(&data.root().join("tls"))?
     };
     let relay = start_relay(args, &tls).await?;
+    let data_keys = data.key_dir().data_keys()?;
+    let access = Arc::new(session::access::AccessStore::open(
+        &data.db_path(),
+        keys.signer.clone(),
+        data_keys.clone(),
+    )?);
+    let security = signaling::access::Security::new(
+        access.clone(),
+        Arc::new(signaling::auth::LocalAccounts { access }),
+        data_keys,
+        keys.trusted.clone(),
+    );
     let state = AppState::new(
         Arc::new(store),
         keys.data,
@@ -198,6 +210,7 @@ async fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls
             relay,
         },
     );
+    state.secure(security)?;
     Ok((state, tls))
 }
 
