@@ -14,6 +14,11 @@
 //! | `signing.pub` | 0644 | the 32-byte Ed25519 public key |
 //! | `data.key` | 0600 | the 32-byte data key (absent when the key comes from the environment) |
 //! | `retired/*.pub` | 0644 | earlier public keys, still trusted for old heads |
+//! | `retired/data-ID.key` | 0600 | earlier data keys, still used to open old sealed fields |
+//!
+//! `teleconsult keys rotate` replaces a key and keeps the old one under
+//! `retired/` (its public half only, for the signing key), named by its
+//! [`KeyId`]; sealed blobs and checkpoints name the key id they need.
 //!
 //! Keys are created only together with a new store, never over an existing
 //! file: a store whose key is missing fails to open rather than being
@@ -289,6 +294,101 @@ impl KeyDir {
     }
 }
 
+impl KeyDir {
+    /// The data key and every retired one, current first: what opening
+    /// sealed fields of any age needs.
+    pub fn data_keys(&self) -> Result<Vec<DataKey>, Error> {
+        let mut keys = vec![self.data_key()?];
+        if let Ok(entries) = fs::read_dir(self.file("retired")) {
+            let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            paths.sort();
+            for p in paths.iter().filter(|p| {
+                p.extension().is_some_and(|x| x == "key")
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("data-"))
+            }) {
+                let text = read_secret(p)?;
+                keys.push(DataKey::parse(&text).map_err(|_| {
+                    Error::Key(format!("{} does not hold a 32-byte key", p.display()))
+                })?);
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Replaces the signing key. The old public key moves to `retired/`,
+    /// so checkpoints and access entries it signed still verify; the old
+    /// private key is deleted. Returns the old and new key ids.
+    pub fn rotate_signing(&self) -> Result<(KeyId, KeyId), Error> {
+        let old = self.signer()?;
+        let retired = self.file("retired");
+        create_private_dir(&retired)?;
+        let kept = retired.join(format!("signing-{}.pub", old.id()));
+        match write_new(&kept, &hex::encode(old.public().as_bytes()), 0o644) {
+            Ok(()) => {}
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            }
+            Err(e) => return Err(e),
+        }
+        sync_dir(&retired)?;
+        let new = HeadSigner::generate()?;
+        replace(
+            &self.file("signing.pub"),
+            &hex::encode(new.public().as_bytes()),
+            0o644,
+        )?;
+        replace(
+            &self.file("signing.key"),
+            &hex::encode(new.key.to_bytes()),
+            0o600,
+        )?;
+        sync_dir(&self.path)?;
+        Ok((old.id(), new.id()))
+    }
+
+    /// Replaces the data key in `data.key`; the old one moves to
+    /// `retired/data-ID.key` and keeps opening what it sealed. Refused when
+    /// the key comes from the environment (rotate it there, and put the old
+    /// one under `retired/`). The store's `data_key_id` must be updated
+    /// too: [`crate::DataDir::rotate_data_key`] does both.
+    pub fn rotate_data(&self) -> Result<(DataKey, DataKey), Error> {
+        if std::env::var_os(DATA_KEY_ENV).is_some() {
+            return Err(Error::Key(format!(
+                "the data key comes from {DATA_KEY_ENV}: set the new key there and write the old one to {}",
+                self.file("retired").join("data-OLDID.key").display()
+            )));
+        }
+        let old = self.data_key()?;
+        let retired = self.file("retired");
+        create_private_dir(&retired)?;
+        let kept = retired.join(format!("data-{}.key", old.id()));
+        match write_new(&kept, &hex::encode(*old.key), 0o600) {
+            Ok(()) => {}
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            }
+            Err(e) => return Err(e),
+        }
+        sync_dir(&retired)?;
+        let new = DataKey::generate()?;
+        Ok((old, new))
+    }
+
+    /// Writes `key` as the current data key (after [`KeyDir::rotate_data`]).
+    pub fn install_data_key(&self, key: &DataKey) -> Result<(), Error> {
+        replace(&self.file("data.key"), &hex::encode(*key.key), 0o600)?;
+        sync_dir(&self.path)
+    }
+}
+
+/// Replaces `path` atomically: a new file beside it, then a rename.
+fn replace(path: &Path, content: &str, mode: u32) -> Result<(), Error> {
+    let tmp = path.with_extension("new");
+    let _ = fs::remove_file(&tmp);
+    write_new(&tmp, content, mode)?;
+    fs::rename(&tmp, path).map_err(|e| Error::io(format!("cannot replace {}", path.display()), e))
+}
+
 fn read_secret(path: &Path) -> Result<Zeroizing<String>, Error> {
     match fs::read_to_string(path) {
         Ok(s) => Ok(Zeroizing::new(s)),
@@ -402,6 +502,26 @@ mod tests {
             .verify(other.id(), &digest, &other.sign(&digest))
             .unwrap_err();
         assert!(e.contains("not among the trusted keys"));
+    }
+
+    #[test]
+    fn rotation_keeps_old_keys_for_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyDir::new(dir.path().join("keys"));
+        keys.create(false).unwrap();
+        let first = keys.signer().unwrap();
+        let (old, new) = keys.rotate_signing().unwrap();
+        assert_eq!(old, first.id());
+        assert_eq!(keys.signer().unwrap().id(), new);
+        let trusted = keys.trusted().unwrap();
+        let ids: Vec<KeyId> = trusted.ids().collect();
+        assert!(ids.contains(&old) && ids.contains(&new), "{ids:?}");
+        let data = keys.data_key().unwrap();
+        let (was, next) = keys.rotate_data().unwrap();
+        assert_eq!(was.id(), data.id());
+        keys.install_data_key(&next).unwrap();
+        let all: Vec<KeyId> = keys.data_keys().unwrap().iter().map(DataKey::id).collect();
+        assert_eq!(all, vec![next.id(), data.id()]);
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! - [`event`]: the typed events every change produces;
 //! - [`trace`]: the hash-chained, signed, partly sealed record of events;
 //! - [`store`]: where the trace lives (SQLite by default);
-//! - [`keys`]: the signing and data keys, kept outside the database.
+//! - [`keys`]: the signing and data keys, kept outside the database;
+//! - [`access`]: professional accounts and the signed access log.
 
+pub mod access;
 pub mod act;
 pub mod conclusion;
 pub mod consent;

@@ -22,7 +22,11 @@ pub enum ApiError {
     NotFound(String),
     /// The link or act is over (expired invitation, ended act).
     Gone(String),
-    /// Temporarily refused (busy, restarting, or not offered here).
+    /// Signed in, but not allowed to do this.
+    Forbidden(String),
+    /// Too many attempts; the seconds to wait.
+    TooManyRequests(u64),
+    /// The server cannot serve this now (e.g. sign-in not configured).
     Unavailable(String),
     Internal,
 }
@@ -34,6 +38,18 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::Gone(m) => (StatusCode::GONE, m),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+            ApiError::TooManyRequests(wait) => {
+                let mut res = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({ "error": "too many attempts; wait and try again" })),
+                )
+                    .into_response();
+                if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
+                    res.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return res;
+            }
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -147,7 +163,8 @@ pub fn created(
     }
 }
 
-fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Checks the operator token (`Authorization: Bearer`), in constant time.
+pub fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     use subtle::ConstantTimeEq;
     let given = headers
         .get(header::AUTHORIZATION)
@@ -171,16 +188,26 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// `POST /api/acts`: creates an act and returns its join links.
+/// `POST /api/acts`: creates an act and returns its join links. Takes the
+/// operator token, or a signed-in professional's session (who must take
+/// part in the act) or an administrator's.
 pub async fn create_act(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Json<CreateAct>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedAct>), ApiError> {
-    authorized(&state, &headers)?;
+    let creator = crate::access::creator(&state, &headers)?;
     let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let now = Timestamp::now();
-    let (act, events) = Act::open(ActId::random(), req.into_new_act()?, now)?;
+    let new = req.into_new_act()?;
+    if let crate::access::Creator::Signed(who) = &creator
+        && !crate::access::may_create(who, &new)
+    {
+        return Err(ApiError::Forbidden(
+            "a professional creates only acts they take part in".into(),
+        ));
+    }
+    let (act, events) = Act::open(ActId::random(), new, now)?;
     let store = state.store.clone();
     let id = act.id;
     tokio::task::spawn_blocking(move || store.append(id, Some(0), events))
@@ -211,12 +238,11 @@ pub async fn check_invitation(
     let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let inv = verify_token(&state, &req.token)?;
     let store = state.store.clone();
-    let key = state.data_key.clone();
-    let (act, _) = tokio::task::spawn_blocking(move || {
-        session::store::load_act(&*store, inv.act, std::slice::from_ref(&key))
-    })
-    .await
-    .map_err(|_| ApiError::Internal)??;
+    let key = state.data_keys();
+    let (act, _) =
+        tokio::task::spawn_blocking(move || session::store::load_act(&*store, inv.act, &key))
+            .await
+            .map_err(|_| ApiError::Internal)??;
     if act.phase.is_terminal() {
         return Err(ApiError::Gone(format!(
             "this consultation has ended ({})",

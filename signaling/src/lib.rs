@@ -3,6 +3,9 @@
 //! - [`server`]: `app(state) -> Router` (testable without a socket), the
 //!   security headers, and listening with TLS;
 //! - [`api`]: the REST API and its one `ApiError`;
+//! - [`auth`]: professional sign-in (password + TOTP, sessions, the OIDC seam);
+//! - [`access`]: who may read which trace, the trace routes, the access log;
+//! - [`export`]: an act's trace as read and exported;
 //! - `ws`: the WebSocket driver, one per connection;
 //! - [`hub`]: one task per live act, driving its [`room`];
 //! - [`room`]: one act's live session as a plain state machine (no IO);
@@ -12,10 +15,13 @@
 //! - [`relay_access`]: TURN credentials per participant, revoked when media stops;
 //! - [`state`]: what handlers share; [`config`]: the settings file.
 
+pub mod access;
 pub mod api;
+pub mod auth;
 pub mod config;
 mod consent_text;
 mod error;
+pub mod export;
 pub mod hub;
 pub mod invitation;
 mod limits;

@@ -59,12 +59,11 @@ pub struct Started {
 async fn admit(state: &AppState, token: &str) -> Result<Invitation, ApiError> {
     let inv = crate::api::verify_token(state, token)?;
     let store = state.store.clone();
-    let key = state.data_key.clone();
-    let (act, _) = tokio::task::spawn_blocking(move || {
-        session::store::load_act(&*store, inv.act, std::slice::from_ref(&key))
-    })
-    .await
-    .map_err(|_| ApiError::Internal)??;
+    let keys = state.data_keys();
+    let (act, _) =
+        tokio::task::spawn_blocking(move || session::store::load_act(&*store, inv.act, &keys))
+            .await
+            .map_err(|_| ApiError::Internal)??;
     if act.phase.is_terminal() {
         return Err(ApiError::Gone(format!(
             "this consultation has ended ({})",

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
 
 use crate::state::AppState;
-use crate::{Error, api, precall, web, ws};
+use crate::{Error, access, api, auth, precall, web, ws};
 
 /// Every route, without a socket: tests call it directly.
 pub fn app(state: AppState) -> Router {
@@ -20,7 +20,15 @@ pub fn app(state: AppState) -> Router {
         .route("/precall.js", get(web::precall_js))
         .route("/style.css", get(web::style))
         .route("/ws", get(ws::upgrade))
-        .route("/api/acts", post(api::create_act))
+        .route("/api/acts", post(api::create_act).get(access::list))
+        .route("/api/acts/{id}/trace", get(access::trace))
+        .route("/api/acts/{id}/export", get(access::export))
+        .route(
+            "/api/session",
+            post(auth::routes::sign_in)
+                .get(auth::routes::whoami)
+                .delete(auth::routes::sign_out),
+        )
         .route("/api/invitations/check", post(api::check_invitation))
         .route("/api/precall/start", post(precall::start))
         .route("/api/precall/offer", post(precall::offer))
@@ -104,9 +112,12 @@ pub async fn serve(app: Router, addr: SocketAddr, tls: Tls) -> Result<(), Error>
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| Error::Key(format!("cannot listen on {addr}: {e}")))?;
-            axum::serve(listener, app)
-                .await
-                .map_err(|e| Error::Key(format!("server stopped: {e}")))
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .map_err(|e| Error::Key(format!("server stopped: {e}")))
         }
         Tls::Files { cert, key } => {
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -119,7 +130,7 @@ pub async fn serve(app: Router, addr: SocketAddr, tls: Tls) -> Result<(), Error>
                     ))
                 })?;
             axum_server::bind_rustls(addr, config)
-                .serve(app.into_make_service())
+                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                 .await
                 .map_err(|e| Error::Key(format!("server stopped: {e}")))
         }

@@ -49,6 +49,8 @@ pub struct Inner {
     pub api_token: String,
     pub config: ServerConfig,
     pub metrics: Metrics,
+    /// Sign-in, accounts and the access log; set once by [`AppState::secure`].
+    security: OnceLock<Arc<crate::access::Security>>,
     rooms: Mutex<HashMap<ActId, RoomHandle>>,
     next_conn: AtomicU64,
     /// The pre-call connection test peer, when the server runs one.
@@ -78,6 +80,7 @@ impl AppState {
             api_token,
             config,
             metrics: Metrics::new(),
+            security: OnceLock::new(),
             rooms: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             probe: OnceLock::new(),
@@ -94,6 +97,28 @@ impl AppState {
         self.probe.get().map(|p| &**p)
     }
 
+    /// Turns on professional sign-in and the trace routes. Once only.
+    pub fn secure(&self, security: crate::access::Security) -> Result<(), Error> {
+        self.security
+            .set(Arc::new(security))
+            .map_err(|_| Error::Key("the server's security is already set".into()))
+    }
+
+    /// Sign-in and the access log, or 503 when the server runs without.
+    pub fn security(&self) -> Result<&crate::access::Security, crate::api::ApiError> {
+        self.security.get().map(|s| &**s).ok_or_else(|| {
+            crate::api::ApiError::Unavailable("sign-in is not configured on this server".into())
+        })
+    }
+
+    /// The data keys for opening the trace: current first, then retired.
+    pub fn data_keys(&self) -> Vec<DataKey> {
+        match self.security.get() {
+            Some(s) if !s.data_keys.is_empty() => s.data_keys.clone(),
+            _ => vec![self.data_key.clone()],
+        }
+    }
+
     pub fn next_conn(&self) -> ConnId {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
@@ -104,7 +129,7 @@ impl AppState {
         if let Some(h) = rooms.get(&act).filter(|h| !h.tx.is_closed()) {
             return Ok(h.clone());
         }
-        let (state, stored) = load_act(&*self.store, act, std::slice::from_ref(&self.data_key))?;
+        let (state, stored) = load_act(&*self.store, act, &self.data_keys())?;
         let statics = self.config.ice_servers.clone();
         let relay = self.config.relay.clone();
         let ice: IceProvider = Arc::new(move |act, participant| {
@@ -151,7 +176,77 @@ pub fn server_secrets(data: &DataDir) -> Result<(InvitationKeys, String), Error>
         getrandom::fill(&mut k).map_err(|e| Error::Key(format!("no system randomness: {e}")))?;
         Ok(hex::encode(k))
     })?;
-    Ok((InvitationKeys::new(key, []), token.trim().to_string()))
+    Ok((
+        InvitationKeys::new(key, retired_invitation_keys(&dir)?),
+        token.trim().to_string(),
+    ))
+}
+
+fn parse_key(text: &str, path: &Path) -> Result<[u8; 32], Error> {
+    hex::decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Error::Key(format!("{} does not hold a 32-byte key", path.display())))
+}
+
+/// Earlier invitation keys (`keys/retired/invite-*.key`): links they
+/// signed keep working until they expire.
+fn retired_invitation_keys(dir: &Path) -> Result<Vec<[u8; 32]>, Error> {
+    let Ok(entries) = std::fs::read_dir(dir.join("retired")) else {
+        return Ok(Vec::new());
+    };
+    let mut paths: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("invite-") && n.ends_with(".key"))
+        })
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Error::Key(format!("cannot read {}: {e}", p.display())))?;
+            parse_key(&text, p)
+        })
+        .collect()
+}
+
+/// Replaces the invitation key, keeping the old one under
+/// `keys/retired/`. Returns the old and new key fingerprints.
+pub fn rotate_invitation_key(data: &DataDir) -> Result<(String, String), Error> {
+    let dir = data.key_dir().path().to_path_buf();
+    server_secrets(data)?;
+    let path = dir.join("invite.key");
+    let old_text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::Key(format!("cannot read {}: {e}", path.display())))?;
+    let old = parse_key(&old_text, &path)?;
+    let fp = |k: &[u8; 32]| {
+        use sha2::Digest;
+        hex::encode(&sha2::Sha256::digest(k)[..4])
+    };
+    let retired = dir.join("retired");
+    std::fs::create_dir_all(&retired)
+        .map_err(|e| Error::Key(format!("cannot create {}: {e}", retired.display())))?;
+    let kept = retired.join(format!("invite-{}.key", fp(&old)));
+    match session::keys::write_new(&kept, &hex::encode(old), 0o600) {
+        Ok(()) => {}
+        Err(session::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::Key(e.to_string())),
+    }
+    let mut new = [0u8; 32];
+    getrandom::fill(&mut new).map_err(|e| Error::Key(format!("no system randomness: {e}")))?;
+    let tmp = dir.join("invite.key.new");
+    let _ = std::fs::remove_file(&tmp);
+    session::keys::write_new(&tmp, &hex::encode(new), 0o600)
+        .map_err(|e| Error::Key(e.to_string()))?;
+    std::fs::rename(&tmp, &path)
+        .map_err(|e| Error::Key(format!("cannot replace {}: {e}", path.display())))?;
+    Ok((fp(&old), fp(&new)))
 }
 
 fn read_or_create(

@@ -13,7 +13,7 @@ use crate::Error;
 use crate::act::Act;
 use crate::event::Event;
 use crate::ids::ActId;
-use crate::keys::{DataKey, HeadSigner, KeyDir, TrustedKeys};
+use crate::keys::{DataKey, HeadSigner, KeyDir, KeyId, TrustedKeys};
 use crate::trace::{Checkpoint, Head, TraceRecord, VerifyReport, verify};
 
 /// What an acknowledged append made durable.
@@ -184,6 +184,18 @@ impl DataDir {
             },
         )?;
         Ok((store, writer))
+    }
+
+    /// Rotates the data key: the old one is kept under `keys/retired/`,
+    /// the store is told the new key's id, and new events are sealed with
+    /// the new key. Run it with the server stopped. Returns the old and new
+    /// key ids.
+    pub fn rotate_data_key(&self) -> Result<(KeyId, KeyId), Error> {
+        let keys = self.key_dir();
+        let (old, new) = keys.rotate_data()?;
+        sqlite::set_data_key_id(&self.db_path(), &old, &new)?;
+        keys.install_data_key(&new)?;
+        Ok((old.id(), new.id()))
     }
 
     /// Opens an existing store read-only; no key is needed.

@@ -738,6 +738,19 @@ fn check_meta(path: &Path, conn: &Connection, data: Option<&DataKey>) -> Result<
     Ok(())
 }
 
+/// Points the store at a new data key, checking it was on `old`.
+pub(crate) fn set_data_key_id(path: &Path, old: &DataKey, new: &DataKey) -> Result<(), Error> {
+    check_file_header(path)?;
+    let conn = open_conn(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    check_meta(path, &conn, Some(old))?;
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'data_key_id'",
+        [new.id().0.as_slice()],
+    )
+    .map_err(|e| db_error(path, e))?;
+    Ok(())
+}
+
 fn db_error(path: &Path, e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode;
     if let rusqlite::Error::SqliteFailure(f, _) = &e {

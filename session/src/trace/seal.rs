@@ -78,6 +78,48 @@ pub fn seal(
     Ok((value, blob))
 }
 
+/// Seals arbitrary bytes (e.g. an account's secrets) in the same blob
+/// layout as events, bound to `context` instead of an act and time.
+pub fn seal_bytes(plain: &[u8], key: &DataKey, context: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut nonce = [0u8; 24];
+    getrandom::fill(&mut nonce)
+        .map_err(|e| Error::Key(format!("the system random source failed: {e}")))?;
+    let cipher = XChaCha20Poly1305::new(key.bytes().into());
+    let ct = cipher
+        .encrypt(
+            &XNonce::from(nonce),
+            Payload {
+                msg: plain,
+                aad: context,
+            },
+        )
+        .map_err(|_| Error::Encoding("encryption failed".into()))?;
+    let mut blob = Vec::with_capacity(HEADER + ct.len());
+    blob.push(VERSION);
+    blob.extend_from_slice(&key.id().0);
+    blob.extend_from_slice(&nonce);
+    blob.extend_from_slice(&ct);
+    Ok(blob)
+}
+
+/// Opens a [`seal_bytes`] blob with whichever of `keys` sealed it.
+pub fn open_bytes(blob: &[u8], keys: &[DataKey], context: &[u8]) -> Result<Vec<u8>, Error> {
+    let id = blob_key_id(blob).ok_or(Error::Unseal)?;
+    let key = keys.iter().find(|k| k.id() == id).ok_or(Error::Unseal)?;
+    let cipher = XChaCha20Poly1305::new(key.bytes().into());
+    let mut nonce = [0u8; 24];
+    nonce.copy_from_slice(&blob[9..HEADER]);
+    cipher
+        .decrypt(
+            &XNonce::from(nonce),
+            Payload {
+                msg: &blob[HEADER..],
+                aad: context,
+            },
+        )
+        .map_err(|_| Error::Unseal)
+}
+
 /// The data key id a sealed blob names, if it is well formed.
 pub fn blob_key_id(blob: &[u8]) -> Option<KeyId> {
     if blob.len() < HEADER || blob[0] != VERSION {
@@ -240,6 +282,18 @@ mod tests {
         // Another key does not open it.
         let other = DataKey::from_bytes([4; 32]);
         assert!(unseal(public, &blob, &[other], act, at).is_err());
+    }
+
+    #[test]
+    fn bytes_round_trip_bound_to_context() {
+        let key = DataKey::from_bytes([3; 32]);
+        let blob = seal_bytes(b"secret", &key, b"ctx").unwrap();
+        assert_eq!(blob_key_id(&blob), Some(key.id()));
+        let keys = [DataKey::from_bytes([9; 32]), key];
+        assert_eq!(open_bytes(&blob, &keys, b"ctx").unwrap(), b"secret");
+        assert!(open_bytes(&blob, &keys, b"other").is_err());
+        assert!(open_bytes(&blob, &keys[..1], b"ctx").is_err());
+        assert!(open_bytes(&blob[..10], &keys, b"ctx").is_err());
     }
 
     #[test]

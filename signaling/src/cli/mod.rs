@@ -2,6 +2,8 @@
 //! trace is not intact), 2 the command could not run.
 
 mod act;
+mod keys;
+mod professional;
 mod serve;
 mod trace;
 
@@ -34,6 +36,12 @@ pub enum Command {
     /// Read, verify and export the act trace.
     #[command(subcommand)]
     Trace(trace::TraceCommand),
+    /// Manage professional accounts (sign-in with password and TOTP).
+    #[command(subcommand)]
+    Professional(professional::ProfessionalCommand),
+    /// Rotate the signing, data or invitation key.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Run the server: web client, REST API, WebSocket signaling.
     Serve(serve::ServeArgs),
     /// Run the server with a demo téléconsultation and print its links.
@@ -59,6 +67,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Act(cmd) => act::run(&data, cmd),
         Command::Trace(cmd) => trace::run(&data, cmd),
+        Command::Professional(cmd) => professional::run(&data, cmd),
+        Command::Keys(cmd) => keys::run(&data, cmd),
         Command::Serve(args) => serve::serve(&data, args),
         Command::Demo(args) => serve::demo(&data, args),
     }

@@ -209,6 +209,18 @@ async fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls
     };
     let relay = start_relay(args, &tls).await?;
     let probe = start_probe(args);
+    let data_keys = data.key_dir().data_keys()?;
+    let access = Arc::new(session::access::AccessStore::open(
+        &data.db_path(),
+        keys.signer.clone(),
+        data_keys.clone(),
+    )?);
+    let security = signaling::access::Security::new(
+        access.clone(),
+        Arc::new(signaling::auth::LocalAccounts { access }),
+        data_keys,
+        keys.trusted.clone(),
+    );
     let state = AppState::new(
         Arc::new(store),
         keys.data,
@@ -225,6 +237,7 @@ async fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls
     if let Some(probe) = probe {
         state.set_probe(probe);
     }
+    state.secure(security)?;
     Ok((state, tls))
 }
 

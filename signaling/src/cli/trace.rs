@@ -6,11 +6,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use serde_json::{Value, json};
+use session::access::AccessStore;
 use session::keys::{DataKey, TrustedKeys};
-use session::store::{load_act, verify_store};
+use session::store::verify_store;
 use session::trace::TraceRecord;
-use session::trace::seal::strip_markers;
-use session::{Act, ActId, DataDir, Timestamp, TraceStore};
+use session::{ActId, DataDir, Timestamp, TraceStore};
+use signaling::export::{export_document, record_json};
 
 #[derive(Debug, Subcommand)]
 pub enum TraceCommand {
@@ -68,29 +69,10 @@ fn open_reader(data: &DataDir) -> anyhow::Result<session::SqliteStore> {
     data.open_reader().context("cannot open the trace store")
 }
 
-/// The data key, if this operator has it; without it sealed fields show
-/// as `[sealed]`.
-fn data_key(data: &DataDir) -> Option<DataKey> {
-    data.key_dir().data_key().ok()
-}
-
-/// One record as shown: opened if the key is at hand, else public only.
-fn record_json(r: &TraceRecord, key: Option<&DataKey>) -> anyhow::Result<Value> {
-    let event = match key {
-        Some(k) => {
-            let mut v = serde_json::to_value(r.open(std::slice::from_ref(k))?.body)?;
-            strip_markers(&mut v);
-            v
-        }
-        None => r.public_view()?,
-    };
-    Ok(json!({
-        "seq": r.seq,
-        "at": r.at.to_rfc3339(),
-        "kind": r.kind,
-        "event": event,
-        "hash": hex::encode(r.hash),
-    }))
+/// The data keys (current and retired), if this operator has them;
+/// without them sealed fields show as `[sealed]`.
+fn data_keys(data: &DataDir) -> Vec<DataKey> {
+    data.key_dir().data_keys().unwrap_or_default()
 }
 
 fn records_of(store: &dyn TraceStore, act: ActId) -> anyhow::Result<Vec<TraceRecord>> {
@@ -99,17 +81,41 @@ fn records_of(store: &dyn TraceStore, act: ActId) -> anyhow::Result<Vec<TraceRec
     Ok(records)
 }
 
+/// The command-line reader, as the access log names them.
+fn cli_actor() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let user: String = user
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(32)
+        .collect();
+    format!("cli:{user}")
+}
+
+/// Writes the access log entry for a command-line read, before reading.
+/// Reading the trace is audited, so it needs the signing key.
+fn audit(data: &DataDir, action: &str, act: ActId) -> anyhow::Result<()> {
+    let signer = data.key_dir().signer().context(
+        "reading the trace is recorded in the signed access log, which needs the signing key",
+    )?;
+    let access = AccessStore::open(&data.db_path(), signer, data_keys(data))
+        .context("cannot open the access log")?;
+    access.record(&cli_actor(), action, Some(act), "allowed", Timestamp::now())?;
+    Ok(())
+}
+
 fn show(data: &DataDir, act: ActId, as_json: bool) -> anyhow::Result<ExitCode> {
     let store = open_reader(data)?;
     let records = records_of(&store, act)?;
-    let key = data_key(data);
-    if key.is_none() {
+    audit(data, "read_trace", act)?;
+    let keys = data_keys(data);
+    if keys.is_empty() {
         eprintln!("note: no data key available; personal and medical fields are shown as [sealed]");
     }
     let events = records
         .iter()
-        .map(|r| record_json(r, key.as_ref()))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .map(|r| record_json(r, &keys))
+        .collect::<Result<Vec<_>, _>>()?;
     if as_json {
         println!("{}", json!({"act": act.to_string(), "events": events}));
         return Ok(ExitCode::SUCCESS);
@@ -182,8 +188,12 @@ fn verify(
     let store = open_reader(data)?;
     store.check_file()?;
     let report = verify_store(&store, &trusted, act)?;
+    let access = AccessStore::open_reader(&data.db_path())?.verify(&trusted)?;
+    let intact = report.is_intact() && access.problems.is_empty();
     if as_json {
-        println!("{}", serde_json::to_string(&report)?);
+        let mut v = serde_json::to_value(&report)?;
+        v["access_log"] = serde_json::to_value(&access)?;
+        println!("{v}");
     } else if report.is_intact() {
         println!(
             "trace intact: {} act(s), {} event(s), {} signed checkpoint(s)",
@@ -196,7 +206,20 @@ fn verify(
             println!("also: {p}");
         }
     }
-    Ok(if report.is_intact() {
+    if !as_json {
+        if access.problems.is_empty() {
+            println!("access log intact: {} signed entr(ies)", access.entries);
+        } else {
+            println!(
+                "access log NOT intact: {} problem(s)",
+                access.problems.len()
+            );
+            for p in &access.problems {
+                println!("  {p}");
+            }
+        }
+    }
+    Ok(if intact {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -205,25 +228,14 @@ fn verify(
 
 fn export(data: &DataDir, act: ActId, output: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let store = open_reader(data)?;
-    let records = records_of(&store, act)?;
-    let key = data
+    records_of(&store, act)?;
+    let keys = data
         .key_dir()
-        .data_key()
+        .data_keys()
         .context("an export holds the full record and needs the data key")?;
-    let (state, _) = load_act(&store, act, std::slice::from_ref(&key))?;
     let trusted = data.key_dir().trusted()?;
-    let report = verify_store(&store, &trusted, Some(act))?;
-    let events = records
-        .iter()
-        .map(|r| record_json(r, Some(&key)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let doc = json!({
-        "format": "teleconsult-act-export/1",
-        "exported_at": Timestamp::now().to_rfc3339(),
-        "act": summary(&state)?,
-        "verification": report,
-        "events": events,
-    });
+    audit(data, "export_trace", act)?;
+    let doc = export_document(&store, act, &keys, &trusted)?;
     let text = serde_json::to_string_pretty(&doc)?;
     match output {
         Some(path) => {
@@ -233,43 +245,4 @@ fn export(data: &DataDir, act: ActId, output: Option<PathBuf>) -> anyhow::Result
         None => println!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// What R.6316-4 asks to find at a glance.
-fn summary(act: &Act) -> anyhow::Result<Value> {
-    let mut participants = serde_json::to_value(&act.participants)?;
-    strip_markers(&mut participants);
-    let mut conclusion = serde_json::to_value(&act.conclusion)?;
-    strip_markers(&mut conclusion);
-    let phases: Vec<Value> = act
-        .phase_times
-        .iter()
-        .map(|(p, t)| json!({"phase": p, "at": t.to_rfc3339()}))
-        .collect();
-    let incidents: Vec<Value> = act
-        .incidents
-        .iter()
-        .map(|i| {
-            json!({
-                "id": i.id,
-                "kind": i.kind,
-                "participant": i.participant,
-                "opened_at": i.opened_at.to_rfc3339(),
-                "closed_at": i.closed_at.map(|t| t.to_rfc3339()),
-                "duration_ms": i.closed_at.map(|c| c.since(i.opened_at).as_millis() as u64),
-            })
-        })
-        .collect();
-    Ok(json!({
-        "id": act.id.to_string(),
-        "kind": act.kind,
-        "patient_present": act.patient_present,
-        "phase": act.phase,
-        "phases": phases,
-        "participants": participants,
-        "consent_allows_media": act.consent.allows_media(),
-        "incidents": incidents,
-        "conclusion": conclusion,
-        "cancel_reason": act.cancel_reason,
-    }))
 }

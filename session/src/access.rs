@@ -1,0 +1,686 @@
+//! Who may read the trace, and the record of who did: professional
+//! accounts and the access log, kept in the trace store's SQLite file
+//! beside (not inside) the act trace.
+//!
+//! Tables (format `teleconsult-access/1`, created on first use; see
+//! `docs/TRACE_FORMAT.md`):
+//!
+//! `accounts`: one row per account. `id`; `login` (the sign-in name, in
+//! clear, unique); `role` (`professional` or `administrator`); `created_at`
+//! (µs); `disabled_at` (µs, NULL while enabled); `password` (an argon2 PHC
+//! string: salted and slow, never the password); `secrets` (a sealed blob,
+//! see [`crate::trace::seal::seal_bytes`], holding the name, RPPS number and
+//! TOTP secret, bound to the login); `totp_step` (the last TOTP time step
+//! accepted, so a code works once).
+//!
+//! `access_log`: one row per read, export or sign-in attempt, hash-chained
+//! and each signed with the trace's signing key. `seq` (1, 2, 3...), `at`
+//! (µs), `actor` (`account:ID`, `operator`, `cli:USER`, `unknown`: never a
+//! name), `action`, `act` (16-byte act id, or empty), `outcome`,
+//! `prev_hash`, `hash` (see [`entry_hash`]), `key_id`, `signature`
+//! (Ed25519 over `hash`). Triggers refuse UPDATE and DELETE.
+//!
+//! The access log holds no personal data: actors are account numbers, and
+//! the account table's personal fields are sealed.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+use crate::ids::{ActId, Rpps};
+use crate::keys::{DataKey, HeadSigner, KeyId, TrustedKeys};
+use crate::pii::Pii;
+use crate::timestamp::Timestamp;
+use crate::trace::Hash;
+use crate::trace::seal::{open_bytes, seal_bytes};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+    id INTEGER PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    disabled_at INTEGER,
+    password TEXT NOT NULL,
+    secrets BLOB NOT NULL,
+    totp_step INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS access_log (
+    seq INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    act BLOB NOT NULL,
+    outcome TEXT NOT NULL,
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL,
+    key_id BLOB NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS access_log_no_update BEFORE UPDATE ON access_log BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS access_log_no_delete BEFORE DELETE ON access_log BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+";
+
+/// What an account may do beyond its own acts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountRole {
+    /// Reads and exports the acts they take part in (by RPPS).
+    Professional,
+    /// May also read every act's trace.
+    Administrator,
+}
+
+impl AccountRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountRole::Professional => "professional",
+            AccountRole::Administrator => "administrator",
+        }
+    }
+
+    fn parse(s: &str) -> Option<AccountRole> {
+        match s {
+            "professional" => Some(AccountRole::Professional),
+            "administrator" => Some(AccountRole::Administrator),
+            _ => None,
+        }
+    }
+}
+
+/// An account's sealed part.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AccountSecrets {
+    pub name: Pii<String>,
+    /// Absent for an administrator who is not a practising professional.
+    pub rpps: Option<Pii<Rpps>>,
+    /// The TOTP shared secret (raw bytes).
+    pub totp_secret: Pii<Vec<u8>>,
+}
+
+impl std::fmt::Debug for AccountSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccountSecrets(<redacted>)")
+    }
+}
+
+/// One account as stored, its secrets opened.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: i64,
+    pub login: String,
+    pub role: AccountRole,
+    pub created_at: Timestamp,
+    pub disabled_at: Option<Timestamp>,
+    /// The argon2 PHC string.
+    pub password_hash: String,
+    pub secrets: AccountSecrets,
+    pub totp_step: u64,
+}
+
+/// What a new account holds.
+#[derive(Debug)]
+pub struct NewAccount {
+    pub login: String,
+    pub role: AccountRole,
+    pub password_hash: String,
+    pub secrets: AccountSecrets,
+}
+
+/// One access log entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccessEntry {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub act: Option<ActId>,
+    pub outcome: String,
+    #[serde(skip)]
+    pub prev_hash: Hash,
+    #[serde(skip)]
+    pub hash: Hash,
+    #[serde(skip)]
+    pub key_id: KeyId,
+    #[serde(skip)]
+    pub signature: [u8; 64],
+}
+
+/// What [`AccessStore::verify`] found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AccessReport {
+    pub entries: u64,
+    /// Empty when intact.
+    pub problems: Vec<String>,
+}
+
+/// The prev hash of the first access log entry.
+pub fn access_genesis() -> Hash {
+    Sha256::digest(b"teleconsult/access/v1/genesis").into()
+}
+
+fn lp(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_be_bytes());
+    h.update(bytes);
+}
+
+/// SHA-256 over a domain tag, seq (u64 BE), at (i64 BE µs), then actor,
+/// action, act (16 bytes or none) and outcome each length-prefixed (u64
+/// BE), then the previous entry's hash.
+#[allow(clippy::too_many_arguments)]
+pub fn entry_hash(
+    seq: u64,
+    at: Timestamp,
+    actor: &str,
+    action: &str,
+    act: Option<ActId>,
+    outcome: &str,
+    prev: &Hash,
+) -> Hash {
+    let mut h = Sha256::new();
+    h.update(b"teleconsult/access/v1/entry");
+    h.update(seq.to_be_bytes());
+    h.update(at.as_micros().to_be_bytes());
+    lp(&mut h, actor.as_bytes());
+    lp(&mut h, action.as_bytes());
+    lp(
+        &mut h,
+        act.as_ref().map(|a| a.as_bytes().as_slice()).unwrap_or(&[]),
+    );
+    lp(&mut h, outcome.as_bytes());
+    h.update(prev);
+    h.finalize().into()
+}
+
+/// Accounts and the access log, on their own connection to the store file.
+pub struct AccessStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    /// Signs access log entries; `None` for a read-only opening.
+    signer: Option<HeadSigner>,
+    /// The data key first, then retired ones, for account secrets.
+    keys: Vec<DataKey>,
+}
+
+impl std::fmt::Debug for AccessStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AccessStore({})", self.path.display())
+    }
+}
+
+fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| Error::Database {
+        path: path.into(),
+        reason: e.to_string(),
+    }
+}
+
+impl AccessStore {
+    /// Opens (creating the tables if needed) the access tables of the trace
+    /// store at `db`. `keys` are the data keys, current first.
+    pub fn open(db: &Path, signer: HeadSigner, keys: Vec<DataKey>) -> Result<AccessStore, Error> {
+        let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(db_err(db))?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(db_err(db))?;
+        conn.execute_batch(SCHEMA).map_err(db_err(db))?;
+        Ok(AccessStore {
+            path: db.into(),
+            conn: Mutex::new(conn),
+            signer: Some(signer),
+            keys,
+        })
+    }
+
+    /// Opens read-only, for verification: no key needed.
+    pub fn open_reader(db: &Path) -> Result<AccessStore, Error> {
+        let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(db_err(db))?;
+        Ok(AccessStore {
+            path: db.into(),
+            conn: Mutex::new(conn),
+            signer: None,
+            keys: Vec::new(),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn context(login: &str) -> Vec<u8> {
+        let mut c = b"teleconsult/account/v1/".to_vec();
+        c.extend_from_slice(login.as_bytes());
+        c
+    }
+
+    /// Adds an account; fails if the login is taken.
+    pub fn add_account(&self, new: NewAccount, now: Timestamp) -> Result<i64, Error> {
+        let key = self
+            .keys
+            .first()
+            .ok_or_else(|| Error::Key("no data key to seal the account with".into()))?;
+        let plain = serde_json::to_vec(&new.secrets)?;
+        let sealed = seal_bytes(&plain, key, &Self::context(&new.login))?;
+        let conn = self.conn();
+        let taken: Option<i64> = conn
+            .query_row(
+                "SELECT id FROM accounts WHERE login = ?1",
+                [&new.login],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err(&self.path))?;
+        if taken.is_some() {
+            return Err(Error::InvalidInput(format!(
+                "an account named {:?} already exists",
+                new.login
+            )));
+        }
+        conn.execute(
+            "INSERT INTO accounts (login, role, created_at, password, secrets) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![new.login, new.role.as_str(), now.as_micros(), new.password_hash, sealed],
+        )
+        .map_err(db_err(&self.path))?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// The account signing in as `login`, if any.
+    pub fn account(&self, login: &str) -> Result<Option<Account>, Error> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT id, login, role, created_at, disabled_at, password, secrets, totp_step FROM accounts WHERE login = ?1",
+                [login],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, Vec<u8>>(6)?,
+                        r.get::<_, i64>(7)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(db_err(&self.path))?;
+        let Some((id, login, role, created, disabled, password_hash, sealed, step)) = row else {
+            return Ok(None);
+        };
+        let plain = open_bytes(&sealed, &self.keys, &Self::context(&login))?;
+        let secrets: AccountSecrets = serde_json::from_slice(&plain)?;
+        Ok(Some(Account {
+            id,
+            login,
+            role: AccountRole::parse(&role)
+                .ok_or_else(|| Error::InvalidInput(format!("unknown account role {role:?}")))?,
+            created_at: Timestamp::from_micros(created),
+            disabled_at: disabled.map(Timestamp::from_micros),
+            password_hash,
+            secrets,
+            totp_step: u64::try_from(step).unwrap_or(0),
+        }))
+    }
+
+    /// Every login with its role and whether it is enabled.
+    pub fn logins(&self) -> Result<Vec<(String, AccountRole, bool)>, Error> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT login, role, disabled_at IS NULL FROM accounts ORDER BY id")
+            .map_err(db_err(&self.path))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                ))
+            })
+            .map_err(db_err(&self.path))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (login, role, enabled) = row.map_err(db_err(&self.path))?;
+            let role = AccountRole::parse(&role)
+                .ok_or_else(|| Error::InvalidInput(format!("unknown account role {role:?}")))?;
+            out.push((login, role, enabled));
+        }
+        Ok(out)
+    }
+
+    /// Whether account `id` exists and is enabled.
+    pub fn is_enabled(&self, id: i64) -> Result<bool, Error> {
+        let v: Option<bool> = self
+            .conn()
+            .query_row(
+                "SELECT disabled_at IS NULL FROM accounts WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err(&self.path))?;
+        Ok(v == Some(true))
+    }
+
+    /// Disables an account; its sessions end at their next request.
+    /// Returns false if there is no such enabled account.
+    pub fn disable(&self, login: &str, now: Timestamp) -> Result<bool, Error> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE accounts SET disabled_at = ?2 WHERE login = ?1 AND disabled_at IS NULL",
+                params![login, now.as_micros()],
+            )
+            .map_err(db_err(&self.path))?;
+        Ok(n == 1)
+    }
+
+    /// Records that TOTP step `step` was used, if it is newer than the last
+    /// one: false means the code was already used (a replay).
+    pub fn use_totp_step(&self, id: i64, step: u64) -> Result<bool, Error> {
+        let step = i64::try_from(step).map_err(|_| Error::InvalidInput("TOTP step".into()))?;
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE accounts SET totp_step = ?2 WHERE id = ?1 AND totp_step < ?2",
+                params![id, step],
+            )
+            .map_err(db_err(&self.path))?;
+        Ok(n == 1)
+    }
+
+    /// Appends an entry to the access log, durably, and returns it.
+    pub fn record(
+        &self,
+        actor: &str,
+        action: &str,
+        act: Option<ActId>,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<AccessEntry, Error> {
+        let signer = self
+            .signer
+            .as_ref()
+            .ok_or_else(|| Error::Key("the access log was opened read-only".into()))?;
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_err(&self.path))?;
+        let last: Option<(i64, Vec<u8>)> = tx
+            .query_row(
+                "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_err(&self.path))?;
+        let (seq, prev_hash) = match last {
+            Some((s, h)) => (
+                s as u64 + 1,
+                h.try_into().map_err(|_| {
+                    Error::InvalidTrace("an access log hash is not 32 bytes".into())
+                })?,
+            ),
+            None => (1, access_genesis()),
+        };
+        let hash = entry_hash(seq, now, actor, action, act, outcome, &prev_hash);
+        let signature = signer.sign(&hash);
+        let act_bytes = act.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
+        tx.execute(
+            "INSERT INTO access_log (seq, at, actor, action, act, outcome, prev_hash, hash, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                seq as i64,
+                now.as_micros(),
+                actor,
+                action,
+                act_bytes,
+                outcome,
+                prev_hash.as_slice(),
+                hash.as_slice(),
+                signer.id().0.as_slice(),
+                signature.as_slice()
+            ],
+        )
+        .map_err(db_err(&self.path))?;
+        tx.commit().map_err(db_err(&self.path))?;
+        Ok(AccessEntry {
+            seq,
+            at: now,
+            actor: actor.into(),
+            action: action.into(),
+            act,
+            outcome: outcome.into(),
+            prev_hash,
+            hash,
+            key_id: signer.id(),
+            signature,
+        })
+    }
+
+    /// Every entry in order (none if the store predates the access log).
+    pub fn entries(&self) -> Result<Vec<AccessEntry>, Error> {
+        let conn = self.conn();
+        let exists: Option<String> = conn
+            .query_row(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'access_log'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err(&self.path))?;
+        if exists.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut stmt = conn
+            .prepare("SELECT seq, at, actor, action, act, outcome, prev_hash, hash, key_id, signature FROM access_log ORDER BY seq")
+            .map_err(db_err(&self.path))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, Vec<u8>>(6)?,
+                    r.get::<_, Vec<u8>>(7)?,
+                    r.get::<_, Vec<u8>>(8)?,
+                    r.get::<_, Vec<u8>>(9)?,
+                ))
+            })
+            .map_err(db_err(&self.path))?;
+        let bad = |what: &str| Error::InvalidTrace(format!("access log: {what}"));
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, at, actor, action, act, outcome, prev, hash, key_id, sig) =
+                row.map_err(db_err(&self.path))?;
+            out.push(AccessEntry {
+                seq: seq as u64,
+                at: Timestamp::from_micros(at),
+                actor,
+                action,
+                act: match act.len() {
+                    0 => None,
+                    16 => Some(ActId::from_bytes(
+                        act.try_into().map_err(|_| bad("act id"))?,
+                    )),
+                    _ => return Err(bad("an act id is not 16 bytes")),
+                },
+                outcome,
+                prev_hash: prev.try_into().map_err(|_| bad("prev hash"))?,
+                hash: hash.try_into().map_err(|_| bad("hash"))?,
+                key_id: KeyId(key_id.try_into().map_err(|_| bad("key id"))?),
+                signature: sig.try_into().map_err(|_| bad("signature"))?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Checks the access log's chain and signatures with public keys only.
+    pub fn verify(&self, trusted: &TrustedKeys) -> Result<AccessReport, Error> {
+        Ok(verify_entries(&self.entries()?, trusted))
+    }
+}
+
+/// Checks a sequence of access log entries: numbering, chain, hashes and
+/// signatures.
+pub fn verify_entries(entries: &[AccessEntry], trusted: &TrustedKeys) -> AccessReport {
+    let mut problems = Vec::new();
+    let mut prev = access_genesis();
+    for (i, e) in entries.iter().enumerate() {
+        let expected = i as u64 + 1;
+        if e.seq != expected {
+            problems.push(format!(
+                "access entry #{expected} is missing (the next is #{})",
+                e.seq
+            ));
+        } else if e.prev_hash != prev {
+            problems.push(format!(
+                "access entry #{} does not follow #{} (inserted, reordered or changed)",
+                e.seq,
+                e.seq - 1
+            ));
+        }
+        let h = entry_hash(
+            e.seq,
+            e.at,
+            &e.actor,
+            &e.action,
+            e.act,
+            &e.outcome,
+            &e.prev_hash,
+        );
+        if h != e.hash {
+            problems.push(format!("access entry #{} was changed", e.seq));
+        }
+        if let Err(why) = trusted.verify(e.key_id, &e.hash, &e.signature) {
+            problems.push(format!("access entry #{}: bad signature: {why}", e.seq));
+        }
+        prev = e.hash;
+    }
+    AccessReport {
+        entries: entries.len() as u64,
+        problems,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DataDir;
+
+    fn open() -> (tempfile::TempDir, AccessStore, TrustedKeys) {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("data"));
+        let (_store, keys) = data.open_writer().unwrap();
+        let access = AccessStore::open(&data.db_path(), keys.signer, vec![keys.data]).unwrap();
+        (dir, access, keys.trusted)
+    }
+
+    #[test]
+    fn accounts_seal_their_secrets() {
+        let (_dir, access, _) = open();
+        let id = access
+            .add_account(
+                NewAccount {
+                    login: "dr-fictif".into(),
+                    role: AccountRole::Professional,
+                    password_hash: "$argon2id$fake".into(),
+                    secrets: AccountSecrets {
+                        name: Pii::new("Dr Nom Fictif".into()),
+                        rpps: Some(Pii::new("10000000009".parse().unwrap())),
+                        totp_secret: Pii::new(vec![1, 2, 3]),
+                    },
+                },
+                Timestamp::from_micros(1),
+            )
+            .unwrap();
+        let a = access.account("dr-fictif").unwrap().unwrap();
+        assert_eq!(a.id, id);
+        assert_eq!(a.secrets.name.expose(), "Dr Nom Fictif");
+        assert!(access.account("nobody").unwrap().is_none());
+        // The name is not in the file in clear.
+        let raw: Vec<u8> = access
+            .conn()
+            .query_row("SELECT secrets FROM accounts", [], |r| r.get(0))
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&raw).contains("Fictif"));
+        // TOTP steps are single use.
+        assert!(access.use_totp_step(id, 10).unwrap());
+        assert!(!access.use_totp_step(id, 10).unwrap());
+        assert!(
+            access
+                .disable("dr-fictif", Timestamp::from_micros(2))
+                .unwrap()
+        );
+        assert!(
+            access
+                .account("dr-fictif")
+                .unwrap()
+                .unwrap()
+                .disabled_at
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn access_log_is_chained_signed_and_append_only() {
+        let (_dir, access, trusted) = open();
+        let act = ActId::random();
+        for i in 0..3 {
+            access
+                .record(
+                    "account:1",
+                    "read",
+                    Some(act),
+                    "allowed",
+                    Timestamp::from_micros(i),
+                )
+                .unwrap();
+        }
+        access
+            .record(
+                "unknown",
+                "login",
+                None,
+                "failed",
+                Timestamp::from_micros(9),
+            )
+            .unwrap();
+        let report = access.verify(&trusted).unwrap();
+        assert_eq!(report.entries, 4);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let conn = access.conn();
+        assert!(
+            conn.execute("DELETE FROM access_log WHERE seq = 2", [])
+                .is_err()
+        );
+        assert!(
+            conn.execute("UPDATE access_log SET actor = 'x' WHERE seq = 2", [])
+                .is_err()
+        );
+        // Past the triggers, a change is detected.
+        conn.execute_batch("DROP TRIGGER access_log_no_update")
+            .unwrap();
+        conn.execute(
+            "UPDATE access_log SET actor = 'account:2' WHERE seq = 2",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let report = access.verify(&trusted).unwrap();
+        assert!(
+            report.problems.iter().any(|p| p.contains("#2 was changed")),
+            "{:?}",
+            report.problems
+        );
+    }
+}

@@ -1,0 +1,290 @@
+//! Who may do what with an act's trace, and the HTTP routes that read it.
+//!
+//! | who | create an act | list acts | read / export a trace |
+//! |---|---|---|---|
+//! | nobody (no credential) | 401 | 401 | 401 |
+//! | a patient's join link | 401 | 401 | 401 |
+//! | operator token (scripts) | yes | 403 | 403 |
+//! | professional | where they take part | theirs | theirs, else 403 |
+//! | administrator | yes | all | all |
+//!
+//! "Take part" means the act names the professional's RPPS number as its
+//! requester or expert. Every list, read and export by a signed-in person,
+//! allowed or refused, is written to the access log before any data leaves.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use serde_json::{Value, json};
+use session::access::{AccessStore, AccountRole};
+use session::act::NewAct;
+use session::keys::{DataKey, TrustedKeys};
+use session::participant::Identity;
+use session::store::load_act;
+use session::{Act, ActId, Timestamp, TraceStore};
+
+use crate::api::ApiError;
+use crate::auth::sessions::{LoginLimiter, Sessions, cookie_of};
+use crate::auth::{Authenticated, IdentityProvider};
+use crate::export;
+use crate::state::AppState;
+
+/// What sign-in and the access policy need, set once at start with
+/// [`AppState::secure`].
+#[derive(Debug)]
+pub struct Security {
+    pub access: Arc<AccessStore>,
+    pub provider: Arc<dyn IdentityProvider>,
+    pub sessions: Sessions,
+    pub limiter: LoginLimiter,
+    /// The data key first, then retired ones: opens traces of any age.
+    pub data_keys: Vec<DataKey>,
+    /// The signing keys checkpoints may name, for export verification.
+    pub trusted: TrustedKeys,
+}
+
+impl Security {
+    pub fn new(
+        access: Arc<AccessStore>,
+        provider: Arc<dyn IdentityProvider>,
+        data_keys: Vec<DataKey>,
+        trusted: TrustedKeys,
+    ) -> Security {
+        Security {
+            access,
+            provider,
+            sessions: Sessions::default(),
+            limiter: LoginLimiter::default(),
+            data_keys,
+            trusted,
+        }
+    }
+}
+
+/// Who is behind a request that may create acts.
+#[derive(Debug)]
+pub enum Creator {
+    /// The operator API token (scripts, the load harness).
+    Operator,
+    Signed(Authenticated),
+}
+
+/// The audit actor naming `who`: an account number, never a name.
+pub fn actor(who: &Authenticated) -> String {
+    format!("account:{}", who.account)
+}
+
+/// Whether `who` takes part in `act` as a professional.
+pub fn takes_part(who: &Authenticated, act: &Act) -> bool {
+    let Some(mine) = &who.rpps else {
+        return false;
+    };
+    act.participants.iter().any(|p| {
+        p.role.is_professional()
+            && matches!(&p.identity, Identity::Professional { rpps, .. } if rpps.expose() == mine.expose())
+    })
+}
+
+/// Whether `who` may read and export `act`'s trace.
+pub fn may_read(who: &Authenticated, act: &Act) -> bool {
+    who.role == AccountRole::Administrator || takes_part(who, act)
+}
+
+/// Whether `who` may create `new`: an administrator always, a
+/// professional only an act they take part in.
+pub fn may_create(who: &Authenticated, new: &NewAct) -> bool {
+    if who.role == AccountRole::Administrator {
+        return true;
+    }
+    let Some(mine) = &who.rpps else {
+        return false;
+    };
+    std::iter::once(&new.requester)
+        .chain(new.expert.as_ref())
+        .any(|i| matches!(i, Identity::Professional { rpps, .. } if rpps.expose() == mine.expose()))
+}
+
+/// The signed-in person behind `headers`' session cookie.
+pub fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
+    let sec = state.security()?;
+    let token = cookie_of(headers)
+        .ok_or_else(|| ApiError::Unauthorized("sign in first (POST /api/session)".into()))?;
+    let who = sec
+        .sessions
+        .get(token, Timestamp::now())
+        .ok_or_else(|| ApiError::Unauthorized("the session has ended; sign in again".into()))?;
+    // A disabled account loses its sessions at once.
+    if !sec.access.is_enabled(who.account).map_err(ApiError::from)? {
+        sec.sessions.close_account(who.account);
+        return Err(ApiError::Unauthorized("this account is disabled".into()));
+    }
+    Ok(who)
+}
+
+/// Who may create an act: the operator token (`Authorization: Bearer`) or
+/// a session cookie.
+pub fn creator(state: &AppState, headers: &HeaderMap) -> Result<Creator, ApiError> {
+    if headers.contains_key(header::AUTHORIZATION) || cookie_of(headers).is_none() {
+        crate::api::authorized(state, headers)?;
+        return Ok(Creator::Operator);
+    }
+    signed_in(state, headers).map(Creator::Signed)
+}
+
+fn parse_act(id: &str) -> Result<ActId, ApiError> {
+    id.parse::<ActId>()
+        .map_err(|_| ApiError::BadRequest("not an act id".into()))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ApiError::Internal)?
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Reading {
+    Trace,
+    Export,
+}
+
+/// Loads the act, checks the policy, writes the audit entry, then reads.
+fn read(
+    state: &AppState,
+    who: &Authenticated,
+    act: ActId,
+    what: Reading,
+) -> Result<Value, ApiError> {
+    let sec = state.security()?;
+    let action = match what {
+        Reading::Trace => "read_trace",
+        Reading::Export => "export_trace",
+    };
+    let (state_of_act, _) = load_act(&*state.store, act, &sec.data_keys)?;
+    let now = Timestamp::now();
+    if !may_read(who, &state_of_act) {
+        sec.access
+            .record(&actor(who), action, Some(act), "refused", now)?;
+        return Err(ApiError::Forbidden(
+            "you do not take part in this act".into(),
+        ));
+    }
+    // The entry is durable before any data leaves; if it cannot be
+    // written, nothing is read.
+    sec.access
+        .record(&actor(who), action, Some(act), "allowed", now)?;
+    let store: &dyn TraceStore = &*state.store;
+    Ok(match what {
+        Reading::Trace => export::events(store, act, &sec.data_keys)?,
+        Reading::Export => export::export_document(store, act, &sec.data_keys, &sec.trusted)?,
+    })
+}
+
+/// `GET /api/acts/{id}/trace`: the act's events, opened.
+pub async fn trace(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let who = signed_in(&state, &headers)?;
+    let act = parse_act(&id)?;
+    blocking(move || read(&state, &who, act, Reading::Trace))
+        .await
+        .map(Json)
+}
+
+/// `GET /api/acts/{id}/export`: the full export document.
+pub async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let who = signed_in(&state, &headers)?;
+    let act = parse_act(&id)?;
+    blocking(move || read(&state, &who, act, Reading::Export))
+        .await
+        .map(Json)
+}
+
+/// `GET /api/acts`: the acts the signed-in person may read.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let who = match creator(&state, &headers) {
+        Ok(Creator::Signed(who)) => who,
+        Ok(Creator::Operator) => {
+            return Err(ApiError::Forbidden(
+                "the operator token creates acts; reading needs a professional's sign-in".into(),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    blocking(move || {
+        let sec = state.security()?;
+        sec.access
+            .record(&actor(&who), "list_acts", None, "allowed", Timestamp::now())?;
+        let mut acts = Vec::new();
+        for id in state.store.act_ids()? {
+            let (act, _) = load_act(&*state.store, id, &sec.data_keys)?;
+            if may_read(&who, &act) {
+                acts.push(json!({
+                    "id": act.id.to_string(),
+                    "kind": act.kind,
+                    "phase": act.phase,
+                    "requested_at": act.phase_times.first().map(|(_, t)| t.to_rfc3339()),
+                    "takes_part": takes_part(&who, &act),
+                }));
+            }
+        }
+        Ok(Json(json!({ "acts": acts })))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use session::act::NewAct;
+    use session::{ActKind, Pii};
+
+    fn who(role: AccountRole, rpps: Option<&str>) -> Authenticated {
+        Authenticated {
+            account: 1,
+            login: "x".into(),
+            role,
+            rpps: rpps.map(|r| Pii::new(r.parse().unwrap())),
+            provider: "local",
+        }
+    }
+
+    fn act() -> (NewAct, Act) {
+        let new = NewAct {
+            kind: ActKind::Teleconsultation,
+            requester: crate::api::professional("Dr A", "10000000009").unwrap(),
+            expert: None,
+            patient: Identity::Patient {
+                alias: Pii::new(session::PatientAlias::random()),
+            },
+            patient_present: true,
+        };
+        let (act, _) = Act::open(ActId::random(), new.clone(), Timestamp::from_micros(1)).unwrap();
+        (new, act)
+    }
+
+    #[test]
+    fn policy_by_role() {
+        let (new, act) = act();
+        let mine = who(AccountRole::Professional, Some("10000000009"));
+        let other = who(AccountRole::Professional, Some("10101010105"));
+        let admin = who(AccountRole::Administrator, None);
+        assert!(may_read(&mine, &act) && may_create(&mine, &new));
+        assert!(!may_read(&other, &act) && !may_create(&other, &new));
+        assert!(may_read(&admin, &act) && may_create(&admin, &new));
+        assert!(!takes_part(&admin, &act));
+    }
+}

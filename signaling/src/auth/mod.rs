@@ -1,0 +1,179 @@
+//! Professional sign-in: who is behind a request.
+//!
+//! - [`password`]: argon2id password hashes;
+//! - [`totp`]: the RFC 6238 second factor;
+//! - [`sessions`]: signed-in sessions behind an HttpOnly, Secure,
+//!   SameSite=Strict cookie, and the login rate limiter;
+//! - [`routes`]: `POST/GET/DELETE /api/session`.
+//!
+//! **The seam for OpenID Connect.** Everything past sign-in (sessions,
+//! roles, the access policy, the audit) works on an [`Authenticated`]
+//! identity and does not know how it was proven. [`IdentityProvider`] turns
+//! [`Credentials`] into one. Today [`LocalAccounts`] checks a password and
+//! a TOTP code against the accounts table; a Pro Santé Connect provider
+//! would take the `AuthorizationCode` variant (after its own redirect
+//! route), check the ID token, map the RPPS claim to an account, and return
+//! the same `Authenticated`.
+
+pub mod password;
+pub mod routes;
+pub mod sessions;
+pub mod totp;
+
+use std::sync::Arc;
+
+use session::Pii;
+use session::Rpps;
+use session::Timestamp;
+use session::access::{AccessStore, AccountRole};
+
+/// A proven identity: what a session is opened for.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub account: i64,
+    pub login: String,
+    pub role: AccountRole,
+    /// The RPPS number the account acts under; `None` for an administrator
+    /// who is not a practising professional.
+    pub rpps: Option<Pii<Rpps>>,
+    /// Which provider proved it (`local`, later `pro-sante-connect`).
+    pub provider: &'static str,
+}
+
+/// What a person presents to sign in.
+#[derive(Clone)]
+pub enum Credentials {
+    /// Password and TOTP code, checked against the local accounts.
+    Password {
+        login: String,
+        password: String,
+        totp: String,
+    },
+    /// An OpenID Connect authorization code and state, for a provider
+    /// such as Pro Santé Connect. No provider takes it yet.
+    AuthorizationCode { code: String, state: String },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(<redacted>)")
+    }
+}
+
+impl Credentials {
+    /// The login named, if any (for rate limiting and the audit).
+    pub fn login(&self) -> Option<&str> {
+        match self {
+            Credentials::Password { login, .. } => Some(login),
+            Credentials::AuthorizationCode { .. } => None,
+        }
+    }
+}
+
+/// Why a sign-in failed. The client is told only "not valid"; the audit
+/// log gets the reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginFailure {
+    UnknownLogin,
+    BadPassword,
+    BadSecondFactor,
+    /// A TOTP code already used once.
+    ReplayedSecondFactor,
+    Disabled,
+    /// This provider does not take these credentials.
+    Unsupported,
+    /// The store failed; not the person's fault.
+    Internal,
+}
+
+impl LoginFailure {
+    /// The audit outcome.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginFailure::UnknownLogin => "failed:unknown_login",
+            LoginFailure::BadPassword => "failed:password",
+            LoginFailure::BadSecondFactor => "failed:totp",
+            LoginFailure::ReplayedSecondFactor => "failed:totp_replayed",
+            LoginFailure::Disabled => "failed:disabled",
+            LoginFailure::Unsupported => "failed:unsupported",
+            LoginFailure::Internal => "failed:internal",
+        }
+    }
+}
+
+/// Turns credentials into a proven identity. See the module docs.
+pub trait IdentityProvider: Send + Sync + std::fmt::Debug {
+    /// Checks `credentials` at `now`. May block (password hashing is slow
+    /// on purpose): call it off the async runtime.
+    fn authenticate(
+        &self,
+        credentials: &Credentials,
+        now: Timestamp,
+    ) -> Result<(Authenticated, i64), (LoginFailure, Option<i64>)>;
+}
+
+/// Password + TOTP against the accounts table of the store.
+#[derive(Debug)]
+pub struct LocalAccounts {
+    pub access: Arc<AccessStore>,
+}
+
+impl IdentityProvider for LocalAccounts {
+    /// Returns the identity and its account id, or the failure and the
+    /// account id when the login exists (for the audit).
+    fn authenticate(
+        &self,
+        credentials: &Credentials,
+        now: Timestamp,
+    ) -> Result<(Authenticated, i64), (LoginFailure, Option<i64>)> {
+        let Credentials::Password {
+            login,
+            password,
+            totp,
+        } = credentials
+        else {
+            return Err((LoginFailure::Unsupported, None));
+        };
+        let account = match self.access.account(login) {
+            Ok(Some(a)) => a,
+            Ok(None) => {
+                // Spend the same time as a real check, so timing does not
+                // tell which logins exist.
+                password::burn(password);
+                return Err((LoginFailure::UnknownLogin, None));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the accounts");
+                return Err((LoginFailure::Internal, None));
+            }
+        };
+        let id = Some(account.id);
+        if !password::verify(password, &account.password_hash) {
+            return Err((LoginFailure::BadPassword, id));
+        }
+        let Some(step) = totp::check(account.secrets.totp_secret.expose(), totp, now) else {
+            return Err((LoginFailure::BadSecondFactor, id));
+        };
+        if account.disabled_at.is_some() {
+            return Err((LoginFailure::Disabled, id));
+        }
+        match self.access.use_totp_step(account.id, step) {
+            Ok(true) => {}
+            Ok(false) => return Err((LoginFailure::ReplayedSecondFactor, id)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record the TOTP step");
+                return Err((LoginFailure::Internal, id));
+            }
+        }
+        Ok((
+            Authenticated {
+                account: account.id,
+                login: account.login,
+                role: account.role,
+                rpps: account.secrets.rpps,
+                provider: "local",
+            },
+            account.id,
+        ))
+    }
+}

@@ -1,0 +1,131 @@
+//! `/api/session`: sign in, who am I, sign out.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use session::Timestamp;
+
+use super::Credentials;
+use super::sessions::{clear_cookie, cookie_of, set_cookie};
+use crate::access::{actor, signed_in};
+use crate::api::ApiError;
+use crate::state::AppState;
+
+/// What the sign-in form sends.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    pub login: String,
+    pub password: String,
+    /// The 6-digit code from the authenticator app.
+    pub totp: String,
+}
+
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignIn(<redacted>)")
+    }
+}
+
+/// The client's address when the server knows it (tests call the router
+/// without a socket).
+fn client_of(ext: &Extensions) -> String {
+    ext.get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "local".into())
+}
+
+const NOT_VALID: &str = "the login, password or code is not valid";
+
+/// `POST /api/session`: checks the credentials and sets the session
+/// cookie. Every failure is audited; attempts are rate-limited.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ext: Extensions,
+    body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if req.login.is_empty() || req.login.len() > 128 {
+        return Err(ApiError::BadRequest("a login has 1 to 128 bytes".into()));
+    }
+    let sec = state.security()?;
+    let now = Timestamp::now();
+    let client = client_of(&ext);
+    if let Err(wait) = sec.limiter.check(&req.login, &client, now) {
+        tracing::warn!("sign-in attempts rate-limited");
+        return Err(ApiError::TooManyRequests(wait));
+    }
+    let creds = Credentials::Password {
+        login: req.login,
+        password: req.password,
+        totp: req.totp,
+    };
+    let st = state.clone();
+    let (outcome, creds) = tokio::task::spawn_blocking(move || {
+        let sec = st.security()?;
+        Ok::<_, ApiError>((sec.provider.authenticate(&creds, now), creds))
+    })
+    .await
+    .map_err(|_| ApiError::Internal)??;
+    let login = creds.login().unwrap_or_default().to_string();
+    match outcome {
+        Ok((who, _)) => {
+            sec.limiter.succeeded(&login);
+            let token = sec.sessions.open(who.clone(), now).map_err(|e| {
+                tracing::error!(error = %e, "cannot open a session");
+                ApiError::Unavailable("too many open sessions; try again later".into())
+            })?;
+            sec.access.record(&actor(&who), "login", None, "ok", now)?;
+            let mut res = (
+                StatusCode::OK,
+                Json(json!({"login": who.login, "role": who.role, "provider": who.provider})),
+            )
+                .into_response();
+            res.headers_mut()
+                .insert(header::SET_COOKIE, set_cookie(&token));
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+            Ok(res)
+        }
+        Err((failure, account)) => {
+            sec.limiter.failed(&login, now);
+            let who = account.map_or_else(|| "unknown".to_string(), |id| format!("account:{id}"));
+            sec.access
+                .record(&who, "login", None, failure.as_str(), now)?;
+            Err(ApiError::Unauthorized(NOT_VALID.into()))
+        }
+    }
+}
+
+/// `GET /api/session`: who is signed in.
+pub async fn whoami(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = signed_in(&state, &headers)?;
+    Ok(Json(
+        json!({"login": who.login, "role": who.role, "provider": who.provider}),
+    ))
+}
+
+/// `DELETE /api/session`: signs out.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let sec = state.security()?;
+    if let Some(token) = cookie_of(&headers)
+        && let Some(who) = sec.sessions.close(token)
+    {
+        sec.access
+            .record(&actor(&who), "logout", None, "ok", Timestamp::now())?;
+    }
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut().insert(header::SET_COOKIE, clear_cookie());
+    Ok(res)
+}
