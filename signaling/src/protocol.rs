@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use session::act::{MediaRoute, Phase};
 use session::conclusion::PrescriptionKind;
+use session::incident::{IceState, PeerConnectionState, Sample};
 use session::participant::Role;
 use session::{ActKind, CancelReason};
 
@@ -61,6 +62,9 @@ pub enum ClientMessage {
     },
     /// A professional cancels the act.
     Cancel { reason: CancelReason },
+    /// The client's media stats, every few seconds while media flows;
+    /// the server detects incidents from them.
+    Stats(StatsReport),
     /// The client leaves on purpose.
     Leave {},
     /// Keeps the connection alive; answered with `pong`.
@@ -72,6 +76,61 @@ pub enum ClientMessage {
 pub struct PrescriptionInput {
     pub kind: PrescriptionKind,
     pub text: String,
+}
+
+/// One stats report, from the browser's `getStats` (or the same from a
+/// `webrtc` crate client), summed over the inbound streams. Every field is
+/// optional and fixed-size, so a report is small whatever it says; see
+/// [`session::incident::detector`] for how each is judged.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsReport {
+    /// `iceConnectionState`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ice: Option<IceState>,
+    /// `connectionState`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_connection: Option<PeerConnectionState>,
+    /// Inbound RTP `packetsReceived`, cumulative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packets_received: Option<u64>,
+    /// Inbound RTP `packetsLost`, cumulative. Signed as in `getStats`
+    /// (duplicates can make it negative); below zero counts as zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packets_lost: Option<i64>,
+    /// Inbound video `framesDecoded`, cumulative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames_decoded: Option<u64>,
+    /// Whether the remote video track is on (not muted, not disabled).
+    #[serde(default)]
+    pub video_on: bool,
+    /// `currentRoundTripTime` of the selected candidate pair, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    /// Inbound bitrate over the last interval, in kbit/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate_kbps: Option<f64>,
+    /// The selected candidate pair's route: `relay` when either candidate
+    /// is a relay candidate, else `direct`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<MediaRoute>,
+}
+
+impl StatsReport {
+    /// What the incident detector judges.
+    pub fn to_sample(&self) -> Sample {
+        Sample {
+            ice: self.ice,
+            peer_connection: self.peer_connection,
+            packets_received: self.packets_received,
+            packets_lost: self.packets_lost.map(|n| u64::try_from(n).unwrap_or(0)),
+            frames_decoded: self.frames_decoded,
+            video_on: self.video_on,
+            rtt_ms: self.rtt_ms,
+            bitrate_kbps: self.bitrate_kbps,
+            route: self.route,
+        }
+    }
 }
 
 /// The WebRTC payloads the server relays between participants without
@@ -253,6 +312,8 @@ mod tests {
             r#"{"type":"cancel","reason":"patient_absent"}"#,
             r#"{"type":"leave"}"#,
             r#"{"type":"ping"}"#,
+            r#"{"type":"stats"}"#,
+            r#"{"type":"stats","ice":"connected","peer_connection":"connected","packets_received":1200,"packets_lost":-2,"frames_decoded":300,"video_on":true,"rtt_ms":42.5,"bitrate_kbps":950,"route":"direct"}"#,
         ];
         for c in cases {
             let m = decode(c).unwrap_or_else(|e| panic!("{c}: {e:?}"));
@@ -273,6 +334,10 @@ mod tests {
             r#"{"type":"admit"}"#,
             r#"{"type":"admit","participant":-1}"#,
             r#"{"type":"admit","participant":2,"extra":1}"#,
+            r#"{"type":"stats","jitter":3}"#,
+            r#"{"type":"stats","ice":"sideways"}"#,
+            r#"{"type":"stats","packets_received":-1}"#,
+            r#"{"type":"stats","rtt_ms":"fast"}"#,
             r#"{"v":1}"#,
         ] {
             assert!(
@@ -295,5 +360,20 @@ mod tests {
             panic!("should not decode");
         };
         assert!(!why.contains("Jeanne"), "{why}");
+    }
+
+    #[test]
+    fn stats_become_detector_samples() {
+        let Ok(ClientMessage::Stats(report)) = decode(
+            r#"{"type":"stats","packets_received":10,"packets_lost":-3,"video_on":true,"route":"relay"}"#,
+        ) else {
+            panic!("a stats report");
+        };
+        let sample = report.to_sample();
+        assert_eq!(sample.packets_lost, Some(0), "negative loss counts as none");
+        assert_eq!(sample.packets_received, Some(10));
+        assert!(sample.video_on);
+        assert_eq!(sample.route, Some(MediaRoute::Relay));
+        assert_eq!(sample.rtt_ms, None);
     }
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use session::act::{Command, LeaveReason, MediaPath, Phase};
 use session::conclusion::{Conclusion, Prescription};
 use session::consent::{Consent, ConsentMethod, ConsentScope};
+use session::incident::{Detector, IncidentEvent, IncidentId, IncidentKey};
 use session::participant::{Identity, Role};
 use session::{Act, ActId, Event, ParticipantId, Pii, Timestamp};
 
@@ -90,6 +91,10 @@ pub struct Room {
     act_media: bool,
     /// Whether relay credentials were revoked since media last stopped.
     relay_revoked: bool,
+    /// Judges the `stats` participants report while media flows.
+    detector: Detector,
+    /// The act's id of each incident the detector has open.
+    incident_ids: BTreeMap<IncidentKey, IncidentId>,
 }
 
 impl std::fmt::Debug for Room {
@@ -118,7 +123,15 @@ impl Room {
             ice,
             act_media,
             relay_revoked: false,
+            detector: Detector::default(),
+            incident_ids: BTreeMap::new(),
         }
+    }
+
+    /// The same room, detecting incidents with `detector` (its thresholds).
+    pub fn with_detector(mut self, detector: Detector) -> Room {
+        self.detector = detector;
+        self
     }
 
     pub fn act(&self) -> &Act {
@@ -180,6 +193,7 @@ impl Room {
             }
         }
         self.announce_media(&mut step);
+        self.close_incidents_without_media(now, &mut step);
         step
     }
 
@@ -454,6 +468,14 @@ impl Room {
                     self.end_for_all(step);
                 }
             }
+            ClientMessage::Stats(report) => {
+                // A report racing with the end of media is moot, not wrong.
+                if self.media_allowed(p) {
+                    let events = self.detector.observe(p, &report.to_sample(), now);
+                    self.record_incidents(events, now, step);
+                }
+                return;
+            }
             ClientMessage::Leave {} => {
                 self.conns.remove(&p);
                 self.media_on.remove(&p);
@@ -513,6 +535,54 @@ impl Room {
                 }
                 false
             }
+        }
+    }
+
+    /// Records the detector's decisions in the act. A close whose incident
+    /// the act already closed (the act ended meanwhile) has nothing to do.
+    fn record_incidents(&mut self, events: Vec<IncidentEvent>, now: Timestamp, step: &mut Step) {
+        for event in events {
+            let key = event.key();
+            let opened_as = match event {
+                IncidentEvent::Open { .. } => None,
+                IncidentEvent::Close { .. } => {
+                    let Some(id) = self.incident_ids.remove(&key) else {
+                        continue;
+                    };
+                    if self
+                        .act
+                        .incidents
+                        .iter()
+                        .any(|i| i.id == id && i.closed_at.is_some())
+                    {
+                        continue;
+                    }
+                    Some(id)
+                }
+            };
+            let Some(command) = event.to_command(opened_as) else {
+                continue;
+            };
+            if self.apply(command, now, step)
+                && opened_as.is_none()
+                && let Some(opened) = self.act.incidents.last()
+            {
+                self.incident_ids.insert(key, opened.id);
+            }
+        }
+    }
+
+    /// A participant whose media stopped (gone, consent withdrawn, act
+    /// ended) reports no more: its open incidents end now.
+    fn close_incidents_without_media(&mut self, now: Timestamp, step: &mut Step) {
+        let gone: Vec<ParticipantId> = self
+            .detector
+            .participants()
+            .filter(|p| !self.media_allowed(*p))
+            .collect();
+        for p in gone {
+            let events = self.detector.leave(p, now);
+            self.record_incidents(events, now, step);
         }
     }
 

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use session::incident::{Detector, Thresholds};
 use session::keys::DataKey;
 use session::store::load_act;
 use session::{ActId, DataDir, SqliteStore};
@@ -31,6 +32,8 @@ pub struct ServerConfig {
     pub link_ttl: Duration,
     /// The TURN relay, when the server runs one.
     pub relay: Option<RelayAccess>,
+    /// When clients' stats make an incident (issue defaults).
+    pub incident_thresholds: Thresholds,
 }
 
 /// Cheap to clone; all clones share one state.
@@ -96,7 +99,9 @@ impl AppState {
             servers.extend(relay.as_ref().and_then(|r| r.ice_server(act, participant)));
             servers
         });
-        let handle = RoomHandle::spawn(self.clone(), Room::with_ice_provider(state, ice), stored);
+        let detector = Detector::new(self.config.incident_thresholds.clone())?;
+        let room = Room::with_ice_provider(state, ice).with_detector(detector);
+        let handle = RoomHandle::spawn(self.clone(), room, stored);
         rooms.insert(act, handle.clone());
         Ok(handle)
     }

@@ -41,6 +41,7 @@ pub async fn server_with(relay: bool) -> Server {
             } else {
                 None
             },
+            incident_thresholds: Default::default(),
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -421,6 +421,11 @@ impl Detector {
         &self.thresholds
     }
 
+    /// The participants whose samples the detector holds.
+    pub fn participants(&self) -> impl Iterator<Item = ParticipantId> + '_ {
+        self.peers.keys().copied()
+    }
+
     /// Whether `key`'s incident is open now.
     pub fn is_open(&self, key: IncidentKey) -> bool {
         self.peers

@@ -196,6 +196,7 @@ async fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls
             ice_servers: args.ice_servers.clone(),
             link_ttl: args.link_ttl,
             relay,
+            incident_thresholds: Default::default(),
         },
     );
     Ok((state, tls))

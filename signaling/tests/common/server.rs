@@ -125,6 +125,11 @@ pub fn new_teleconsultation() -> NewAct {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// A server whose settings `configure` adjusts first.
+    pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = DataDir::new(dir.path().join("data"));
         let (store, keys) = data.open_writer().expect("open the trace store");
@@ -133,18 +138,15 @@ impl TestServer {
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local address");
-        let state = AppState::new(
-            Arc::new(store),
-            keys.data,
-            invitations,
-            api_token,
-            ServerConfig {
-                public_url: format!("http://{addr}"),
-                ice_servers: test_ice_servers(),
-                link_ttl: DEFAULT_TTL,
-                relay: None,
-            },
-        );
+        let mut config = ServerConfig {
+            public_url: format!("http://{addr}"),
+            ice_servers: test_ice_servers(),
+            link_ttl: DEFAULT_TTL,
+            relay: None,
+            incident_thresholds: Default::default(),
+        };
+        configure(&mut config);
+        let state = AppState::new(Arc::new(store), keys.data, invitations, api_token, config);
         let app = signaling::app(state.clone());
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("the server runs");
