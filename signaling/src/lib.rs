@@ -6,6 +6,7 @@
 //! - `ws`: the WebSocket driver, one per connection;
 //! - [`hub`]: one task per live act, driving its [`room`];
 //! - [`room`]: one act's live session as a plain state machine (no IO);
+//! - [`live`]: what professionals learn live (incidents, mode changes);
 //! - [`protocol`]: the typed WebSocket signaling messages;
 //! - [`invitation`] and [`links`]: signed, expiring join links;
 //! - [`relay_access`]: TURN credentials per participant, revoked when media stops;
@@ -19,6 +20,7 @@ pub mod hub;
 pub mod invitation;
 mod limits;
 pub mod links;
+pub mod live;
 mod metrics;
 pub mod protocol;
 pub mod relay_access;
