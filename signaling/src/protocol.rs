@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 use session::act::{MediaRoute, Phase};
 use session::conclusion::PrescriptionKind;
-use session::incident::{IceState, PeerConnectionState, Sample};
+use session::incident::{IceState, IncidentKind, Metrics, PeerConnectionState, Sample};
+use session::mode::{MediaMode, ModeCause};
 use session::participant::Role;
 use session::{ActKind, CancelReason};
 
@@ -65,6 +66,19 @@ pub enum ClientMessage {
     /// The client's media stats, every few seconds while media flows;
     /// the server detects incidents from them.
     Stats(StatsReport),
+    /// The client changes a participant's mode: its own (`participant`
+    /// absent), automatically (`cause: automatic`, from its measured
+    /// bandwidth or loss) or by hand; a professional may also switch
+    /// another participant, and only a professional may choose `phone`.
+    Mode {
+        mode: MediaMode,
+        cause: ModeCause,
+        #[serde(default)]
+        participant: Option<u32>,
+    },
+    /// The patient (or companion) leaves a call-back number at join, for
+    /// the phone route. Digits, spaces, dots, dashes and a leading `+`.
+    CallbackNumber { number: String },
     /// The client leaves on purpose.
     Leave {},
     /// Keeps the connection alive; answered with `pong`.
@@ -186,6 +200,21 @@ pub enum ServerMessage {
         reason: String,
     },
     Pong,
+    /// An incident opened or closed. Sent to professionals only.
+    Incident(IncidentView),
+    /// A participant's mode changed. Sent to everyone, so the participant
+    /// concerned stops or restarts its video.
+    ModeChanged {
+        participant: u32,
+        mode: MediaMode,
+        cause: ModeCause,
+    },
+    /// The professional switched to the phone route: the number to call.
+    /// Sent to professionals only.
+    PhoneRoute {
+        participant: u32,
+        number: String,
+    },
     /// A message was refused. `code` is stable; `message` is for people.
     Error {
         code: ErrorCode,
@@ -211,6 +240,26 @@ pub enum ErrorCode {
     Refused,
     /// The server could not record it; try again.
     Unavailable,
+}
+
+/// One incident as the professional's page lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentView {
+    /// The incident's number in the act, the same in the trace.
+    pub incident: u32,
+    pub kind: IncidentKind,
+    /// Whose connection it concerns, if one participant's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<u32>,
+    /// When it opened, RFC 3339 UTC.
+    pub opened_at: String,
+    /// When it closed, once it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// The metrics snapshot of the opening or closing (loss %, RTT ms...).
+    pub metrics: Metrics,
 }
 
 /// What a participant may know of the act.
@@ -312,6 +361,9 @@ mod tests {
             r#"{"type":"cancel","reason":"patient_absent"}"#,
             r#"{"type":"leave"}"#,
             r#"{"type":"ping"}"#,
+            r#"{"type":"mode","mode":"audio_only","cause":"automatic"}"#,
+            r#"{"type":"mode","mode":"phone","cause":"manual","participant":2}"#,
+            r#"{"type":"callback_number","number":"+33 6 00 00 00 01"}"#,
             r#"{"type":"stats"}"#,
             r#"{"type":"stats","ice":"connected","peer_connection":"connected","packets_received":1200,"packets_lost":-2,"frames_decoded":300,"video_on":true,"rtt_ms":42.5,"bitrate_kbps":950,"route":"direct"}"#,
         ];
@@ -338,6 +390,9 @@ mod tests {
             r#"{"type":"stats","ice":"sideways"}"#,
             r#"{"type":"stats","packets_received":-1}"#,
             r#"{"type":"stats","rtt_ms":"fast"}"#,
+            r#"{"type":"mode","mode":"hologram","cause":"manual"}"#,
+            r#"{"type":"mode","mode":"video"}"#,
+            r#"{"type":"callback_number"}"#,
             r#"{"v":1}"#,
         ] {
             assert!(

@@ -18,10 +18,12 @@ use session::act::{Command, LeaveReason, MediaPath, Phase};
 use session::conclusion::{Conclusion, Prescription};
 use session::consent::{Consent, ConsentMethod, ConsentScope};
 use session::incident::{Detector, IncidentEvent, IncidentId, IncidentKey};
+use session::mode::PhoneNumber;
 use session::participant::{Identity, Role};
 use session::{Act, ActId, Event, ParticipantId, Pii, Timestamp};
 
 use crate::consent_text;
+use crate::live::{self, Audience};
 use crate::protocol::{
     ActView, ClientMessage, ErrorCode, IceServer, ParticipantView, RoomView, ServerMessage, VERSION,
 };
@@ -194,6 +196,7 @@ impl Room {
         }
         self.announce_media(&mut step);
         self.close_incidents_without_media(now, &mut step);
+        self.notify_live(&mut step);
         step
     }
 
@@ -476,6 +479,43 @@ impl Room {
                 }
                 return;
             }
+            ClientMessage::Mode {
+                mode,
+                cause,
+                participant,
+            } => {
+                let target = participant.map_or(p, ParticipantId);
+                self.apply_as(
+                    Some(p),
+                    Command::ChangeMode {
+                        participant: target,
+                        mode,
+                        cause,
+                        by: p,
+                    },
+                    now,
+                    step,
+                );
+                return;
+            }
+            ClientMessage::CallbackNumber { number } => {
+                match PhoneNumber::parse(&number) {
+                    Ok(number) => {
+                        self.apply(
+                            Command::GiveCallbackNumber {
+                                participant: p,
+                                number: Pii::new(number),
+                            },
+                            now,
+                            step,
+                        );
+                    }
+                    Err(e) => step
+                        .outputs
+                        .push(error(conn, ErrorCode::Refused, &e.to_string())),
+                }
+                return;
+            }
             ClientMessage::Leave {} => {
                 self.conns.remove(&p);
                 self.media_on.remove(&p);
@@ -583,6 +623,22 @@ impl Room {
         for p in gone {
             let events = self.detector.leave(p, now);
             self.record_incidents(events, now, step);
+        }
+    }
+
+    /// Tells professionals (and, for mode changes, everyone) what the
+    /// step's events mean live; see [`crate::live`].
+    fn notify_live(&self, step: &mut Step) {
+        for (audience, msg) in live::notifications(&self.act, &step.events) {
+            for (&viewer, &conn) in &self.conns {
+                let pro = self.role(viewer).is_some_and(Role::is_professional);
+                if audience == Audience::Everyone || pro {
+                    step.outputs.push(Output::Send {
+                        conn,
+                        msg: msg.clone(),
+                    });
+                }
+            }
         }
     }
 
