@@ -408,6 +408,15 @@ fn worst_name(kind: IncidentKind) -> Option<(&'static str, bool)> {
     }
 }
 
+/// The latest sample's metrics, with the worst value of `kind`'s episode.
+fn snapshot_with_worst(snapshot: &Metrics, kind: IncidentKind, worst: Option<f64>) -> Metrics {
+    let mut metrics = snapshot.clone();
+    if let (Some((name, _)), Some(w)) = (worst_name(kind), worst) {
+        metrics.insert(name.into(), w);
+    }
+    metrics
+}
+
 impl Detector {
     pub fn new(thresholds: Thresholds) -> Result<Detector, Error> {
         thresholds.validate()?;
@@ -442,8 +451,9 @@ impl Detector {
         sample: &Sample,
         now: Timestamp,
     ) -> Vec<IncidentEvent> {
-        let th = self.thresholds.clone();
-        let peer = self.peers.entry(participant).or_default();
+        let Detector { thresholds, peers } = self;
+        let th: &Thresholds = thresholds;
+        let peer = peers.entry(participant).or_default();
         if peer.last_at.is_some_and(|last| now < last) {
             return Vec::new();
         }
@@ -460,16 +470,16 @@ impl Detector {
             ),
             (
                 IncidentKind::PacketLoss,
-                loss(peer, sample, now, &th, &mut snapshot),
+                loss(peer, sample, now, th, &mut snapshot),
             ),
             (
                 IncidentKind::VideoFreeze,
-                freeze(peer, sample, now, &th, &mut snapshot),
+                freeze(peer, sample, now, th, &mut snapshot),
             ),
-            (IncidentKind::HighRtt, rtt(sample, now, &th, &mut snapshot)),
+            (IncidentKind::HighRtt, rtt(sample, now, th, &mut snapshot)),
             (
                 IncidentKind::BitrateCollapse,
-                bitrate(peer, sample, now, &th, &mut snapshot),
+                bitrate(peer, sample, now, th, &mut snapshot),
             ),
             (
                 IncidentKind::RelayFallback,
@@ -483,18 +493,17 @@ impl Detector {
 
         let mut events = Vec::new();
         for (kind, obs) in observations {
-            let (worst_key, higher_is_worse) = worst_name(kind).unwrap_or(("", true));
+            let higher_is_worse = worst_name(kind).is_none_or(|(_, higher)| higher);
             let tracker = peer.trackers.entry(kind).or_default();
-            let transition =
-                tracker.step(obs, now, th.sustain(kind), th.clear_after, higher_is_worse);
+            let Some(transition) =
+                tracker.step(obs, now, th.sustain(kind), th.clear_after, higher_is_worse)
+            else {
+                continue;
+            };
             let key = IncidentKey { participant, kind };
-            let mut metrics = peer.snapshot.clone();
-            if let (Some(w), false) = (tracker.worst, worst_key.is_empty()) {
-                metrics.insert(worst_key.into(), w);
-            }
+            let mut metrics = snapshot_with_worst(&peer.snapshot, kind, tracker.worst);
             match transition {
-                None => {}
-                Some(Transition::Opened { started_at }) => {
+                Transition::Opened { started_at } => {
                     metrics.insert("sustained_ms".into(), ms(now.since(started_at)));
                     events.push(IncidentEvent::Open {
                         key,
@@ -502,10 +511,10 @@ impl Detector {
                         metrics,
                     });
                 }
-                Some(Transition::Closed {
+                Transition::Closed {
                     started_at,
                     ended_at,
-                }) => {
+                } => {
                     tracker.worst = None;
                     events.push(close_event(key, started_at, ended_at, now, metrics));
                 }
@@ -557,10 +566,7 @@ fn close_all(participant: ParticipantId, peer: Peer, now: Timestamp) -> Vec<Inci
             let tracker = peer.trackers.get(kind)?;
             let started_at = tracker.open?;
             let ended_at = tracker.clearing.unwrap_or(now).max(started_at);
-            let mut metrics = peer.snapshot.clone();
-            if let (Some((name, _)), Some(w)) = (worst_name(*kind), tracker.worst) {
-                metrics.insert(name.into(), w);
-            }
+            let metrics = snapshot_with_worst(&peer.snapshot, *kind, tracker.worst);
             Some(close_event(
                 IncidentKey {
                     participant,
@@ -1069,6 +1075,8 @@ mod tests {
         assert_eq!(sim.events.len(), 2, "{:#?}", sim.events);
     }
 
+    /// The bitrate falling with the video off is no collapse either: the
+    /// video turning off or on restarts the bitrate baseline.
     #[test]
     fn no_frames_while_the_video_is_off_is_no_freeze() {
         let mut sim = Sim::new();
