@@ -3,6 +3,7 @@
 // (one RTCPeerConnection per other participant) and, for professionals,
 // shows the act panel. The server enforces every rule; this page only asks.
 import { STRINGS } from "/i18n.js";
+import { createQuality } from "/quality.js";
 
 const $ = (id) => document.getElementById(id);
 // Support and tests can force the relay: `?relay=udp|tcp|tls` keeps only
@@ -110,6 +111,7 @@ function connect() {
   };
 }
 function onMessage(m) {
+  if (quality.onMessage(m)) return;
   switch (m.type) {
     case "welcome":
       state.me = m;
@@ -117,6 +119,7 @@ function onMessage(m) {
       banner("");
       $("act-kind").textContent = t("kinds")[m.act.kind] ?? m.act.kind;
       renderConsent();
+      quality.welcomed();
       break;
     case "state":
       state.room = m;
@@ -198,6 +201,7 @@ function renderPanel() {
     const who = `${t("roles")[p.role] ?? p.role}${p.display_name ? ` — ${p.display_name}` : ""}`;
     const status = p.connected ? (p.admitted ? t("connected") : t("waiting")) : t("absent");
     li.textContent = `${who} (${status})`;
+    if (p.role === "patient" || p.role === "companion") li.append(quality.phoneButton(p.id));
     if (p.connected && !p.admitted) {
       const b = document.createElement("button");
       b.type = "button";
@@ -372,6 +376,9 @@ function end(reason) {
   state.ws?.close(1000);
 }
 
+// ------------------------------------------------------- quality, modes
+const quality = createQuality({ state, send, $, t });
+
 // ------------------------------------------------------------------ start
 async function main() {
   translate();
@@ -380,5 +387,6 @@ async function main() {
   await deviceCheck();
   show("waiting");
   connect();
+  quality.start();
 }
 main();

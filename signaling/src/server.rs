@@ -17,6 +17,7 @@ pub fn app(state: AppState) -> Router {
         .route("/join", get(web::join))
         .route("/app.js", get(web::app_js))
         .route("/i18n.js", get(web::i18n_js))
+        .route("/quality.js", get(web::quality_js))
         .route("/style.css", get(web::style))
         .route("/ws", get(ws::upgrade))
         .route("/api/acts", post(api::create_act))

@@ -8,79 +8,12 @@
 // `npm install` in this folder (playwright-core).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
-
-const root = resolve(import.meta.dirname, "../..");
-const bin = process.env.TELECONSULT_BIN ?? join(root, "target/debug/teleconsult");
-const shots = join(root, "target/e2e");
-mkdirSync(shots, { recursive: true });
-
-const CHROMIUM_ARGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-  "--ignore-certificate-errors",
-];
-
-/** Starts `teleconsult demo` and resolves with its links once it listens. */
-function startDemo(data, port) {
-  const child = spawn(bin, ["--data", data, "demo", "--listen", `127.0.0.1:${port}`], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    let act = null;
-    const links = {};
-    const timer = setTimeout(() => reject(new Error(`demo did not start: ${out}`)), 30000);
-    const check = () => {
-      if (out.includes("listening on") && links.patient && links.professional && act) {
-        clearTimeout(timer);
-        resolve({ child, links, act });
-      }
-    };
-    const read = (chunk) => {
-      out += chunk;
-      for (const line of out.split("\n")) {
-        const m = line.match(/^\s+(\w+)\s+(https:\/\/\S+)$/);
-        if (m) links[m[1]] = m[2];
-        const a = line.match(/^demo téléconsultation (\S+)/);
-        if (a) act = a[1];
-      }
-      check();
-    };
-    child.stdout.on("data", read);
-    child.stderr.on("data", read);
-    child.on("exit", (code) => reject(new Error(`demo exited ${code}: ${out}`)));
-  });
-}
-
-/** Polls /healthz until the server answers. */
-async function waitHealthy(port) {
-  process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0"; // the demo's self-signed certificate
-  for (let i = 0; i < 100; i++) {
-    const ok = await fetch(`https://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("the server never became healthy");
-}
-
-/** Waits until `video` has decoded frames and its clock is moving. */
-async function expectPlaying(page, selector) {
-  await page.waitForFunction((sel) => {
-    const v = document.querySelector(sel);
-    return v && v.videoWidth > 0 && v.currentTime > 0;
-  }, selector, { timeout: 20000 });
-  const t0 = await page.$eval(selector, (v) => v.currentTime);
-  await page.waitForTimeout(1500);
-  const t1 = await page.$eval(selector, (v) => v.currentTime);
-  assert.ok(t1 > t0, `${selector} is not advancing (${t0} -> ${t1})`);
-  return page.$eval(selector, (v) => v.videoWidth);
-}
+import { bin, shots, CHROMIUM_ARGS, startDemo, waitHealthy, expectPlaying } from "./helpers.mjs";
 
 /**
  * Runs a whole consultation; `variant` is added to both links' query
