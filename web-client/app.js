@@ -4,6 +4,7 @@
 // shows the act panel. The server enforces every rule; this page only asks.
 import { STRINGS } from "/i18n.js";
 import { runConnectionTest } from "/precall.js";
+import { createQuality } from "/quality.js";
 
 const $ = (id) => document.getElementById(id);
 // Support and tests can force the relay: `?relay=udp|tcp|tls` keeps only
@@ -199,6 +200,7 @@ setInterval(() => {
   if (performance.now() - state.lastHeard > DEAD_MS) reconnect();
 }, HEARTBEAT_MS);
 function onMessage(m) {
+  if (quality.onMessage(m)) return;
   switch (m.type) {
     case "welcome":
       state.me = m;
@@ -207,6 +209,7 @@ function onMessage(m) {
       banner("");
       $("act-kind").textContent = t("kinds")[m.act.kind] ?? m.act.kind;
       renderConsent();
+      quality.welcomed();
       break;
     case "state":
       state.room = m;
@@ -295,6 +298,7 @@ function renderPanel() {
     const network = p.connection ? ` · ${t("network")} : ${t("verdicts")[p.connection] ?? p.connection}` : "";
     li.textContent = `${who} (${status})${network}`;
     if (p.connection) li.dataset.connection = p.connection;
+    if (p.role === "patient" || p.role === "companion") li.append(quality.phoneButton(p.id));
     if (p.connected && !p.admitted) {
       const b = document.createElement("button");
       b.type = "button";
@@ -492,6 +496,9 @@ function end(reason) {
   state.ws?.close(1000);
 }
 
+// ------------------------------------------------------- quality, modes
+const quality = createQuality({ state, send, $, t });
+
 // ------------------------------------------------------------------ start
 async function main() {
   translate();
@@ -500,5 +507,6 @@ async function main() {
   await deviceCheck();
   show("waiting");
   connect();
+  quality.start();
 }
 main();

@@ -345,7 +345,10 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                     ServerMessage::Error { code, .. } => {
                         out.errors.push(format!("{code:?}"));
                     }
-                    ServerMessage::Pong => {}
+                    ServerMessage::Pong
+                    | ServerMessage::Incident(_)
+                    | ServerMessage::ModeChanged { .. }
+                    | ServerMessage::PhoneRoute { .. } => {}
                 }
                 // Offer to each peer allowed media, if this side offers.
                 if let (Some(servers), Some(v)) = (ice.clone(), view.as_ref())

@@ -20,6 +20,7 @@ use crate::consent::{Consent, ConsentLedger, ConsentMethod, ConsentScope};
 use crate::event::{ActEvent, Event};
 use crate::ids::{ActId, ParticipantId};
 use crate::incident::{IncidentId, IncidentKind, Metrics, clean_metrics};
+use crate::mode::{MediaMode, ModeCause, PhoneNumber};
 use crate::participant::{Identity, Participant, Role};
 use crate::pii::Pii;
 use crate::precall::{ConnectionTest, Verdict};
@@ -184,6 +185,21 @@ pub enum Command {
     Resume {
         participant: ParticipantId,
     },
+    /// `participant` changes mode. An automatic change is made by the
+    /// participant's own client; a manual one by them or a professional;
+    /// the phone route only by a professional, and only for someone who
+    /// left a call-back number.
+    ChangeMode {
+        participant: ParticipantId,
+        mode: MediaMode,
+        cause: ModeCause,
+        by: ParticipantId,
+    },
+    /// The patient (or companion) leaves a call-back number.
+    GiveCallbackNumber {
+        participant: ParticipantId,
+        number: Pii<PhoneNumber>,
+    },
 }
 
 /// Why a participant left the live session. Every disconnect has one.
@@ -246,6 +262,8 @@ impl Command {
             Command::RecordConnectionTest(_) => "record a connection test",
             Command::Interrupt { .. } => "mark the act interrupted",
             Command::Resume { .. } => "resume the act",
+            Command::ChangeMode { .. } => "change the media mode",
+            Command::GiveCallbackNumber { .. } => "record a call-back number",
         }
     }
 }
@@ -296,6 +314,10 @@ pub struct Act {
     /// Participants whose lost connection interrupted the act, with when,
     /// until they come back.
     pub interrupted: Vec<(ParticipantId, Timestamp)>,
+    /// Each participant's mode, once it changed from video.
+    pub modes: Vec<(ParticipantId, MediaMode)>,
+    /// Call-back numbers left by the patient or a companion (latest last).
+    pub callback_numbers: Vec<(ParticipantId, Pii<PhoneNumber>)>,
 }
 
 fn duration_ms(from: Timestamp, to: Timestamp) -> u64 {
@@ -348,6 +370,8 @@ impl Act {
             admitted: Vec::new(),
             connection_tests: Vec::new(),
             interrupted: Vec::new(),
+            modes: Vec::new(),
+            callback_numbers: Vec::new(),
         };
         (act, event)
     }
@@ -695,6 +719,77 @@ impl Act {
                     interrupted_ms: duration_ms(since, now),
                 }]
             }
+            Command::ChangeMode {
+                participant,
+                mode,
+                cause,
+                by,
+            } => {
+                let who = self.participant(participant)?.role;
+                let by_role = self.participant(by)?.role;
+                if !matches!(self.phase, Phase::Preparation | Phase::Performance) {
+                    return Err(illegal(&Command::ChangeMode {
+                        participant,
+                        mode,
+                        cause,
+                        by,
+                    }));
+                }
+                if by != participant && !by_role.is_professional() {
+                    return Err(Error::InvalidInput(
+                        "only a professional changes another participant's mode".into(),
+                    ));
+                }
+                if cause == ModeCause::Automatic && by != participant {
+                    return Err(Error::InvalidInput(
+                        "an automatic change comes from the participant's own client".into(),
+                    ));
+                }
+                if mode == MediaMode::Phone {
+                    if !by_role.is_professional() {
+                        return Err(Error::InvalidInput(
+                            "only a professional switches to the phone route".into(),
+                        ));
+                    }
+                    if who.is_professional() || self.callback_number(participant).is_none() {
+                        return Err(Error::InvalidInput(format!(
+                            "participant {participant} left no call-back number"
+                        )));
+                    }
+                }
+                if self.mode_of(participant) == mode {
+                    return Err(Error::InvalidInput(format!(
+                        "participant {participant} is already in {mode} mode"
+                    )));
+                }
+                vec![ActEvent::ModeChanged {
+                    participant,
+                    mode,
+                    cause,
+                    by,
+                }]
+            }
+            Command::GiveCallbackNumber {
+                participant,
+                number,
+            } => {
+                let role = self.participant(participant)?.role;
+                if !matches!(role, Role::Patient | Role::Companion) {
+                    return Err(Error::InvalidInput(
+                        "a call-back number is the patient's or a companion's".into(),
+                    ));
+                }
+                if self.phase > Phase::Performance {
+                    return Err(illegal(&Command::GiveCallbackNumber {
+                        participant,
+                        number,
+                    }));
+                }
+                vec![ActEvent::CallbackNumberGiven {
+                    participant,
+                    number,
+                }]
+            }
         };
         Ok(events)
     }
@@ -865,8 +960,52 @@ impl Act {
             ActEvent::Resumed { participant, .. } => {
                 self.interrupted.retain(|(p, _)| p != participant);
             }
+            ActEvent::ModeChanged {
+                participant,
+                mode,
+                by,
+                ..
+            } => {
+                for p in [participant, by] {
+                    if self.participant(*p).is_err() {
+                        return Err(bad(format!(
+                            "a mode change names participant {p}, who was never registered"
+                        )));
+                    }
+                }
+                self.modes.retain(|(p, _)| p != participant);
+                self.modes.push((*participant, *mode));
+            }
+            ActEvent::CallbackNumberGiven {
+                participant,
+                number,
+            } => {
+                if self.participant(*participant).is_err() {
+                    return Err(bad(format!(
+                        "participant {participant} leaves a call-back number but was never registered"
+                    )));
+                }
+                self.callback_numbers.push((*participant, number.clone()));
+            }
         }
         Ok(())
+    }
+
+    /// A participant's current mode: video until a change is recorded.
+    pub fn mode_of(&self, participant: ParticipantId) -> MediaMode {
+        self.modes
+            .iter()
+            .find(|(p, _)| *p == participant)
+            .map_or(MediaMode::Video, |(_, m)| *m)
+    }
+
+    /// The latest call-back number `participant` left.
+    pub fn callback_number(&self, participant: ParticipantId) -> Option<&Pii<PhoneNumber>> {
+        self.callback_numbers
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == participant)
+            .map(|(_, n)| n)
     }
 
     fn enter(&mut self, phase: Phase, at: Timestamp) {

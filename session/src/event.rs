@@ -12,6 +12,7 @@ use crate::conclusion::Conclusion;
 use crate::consent::{Consent, ConsentScope};
 use crate::ids::ParticipantId;
 use crate::incident::{IncidentId, IncidentKind, Metrics};
+use crate::mode::{MediaMode, ModeCause, PhoneNumber};
 use crate::participant::Participant;
 use crate::pii::Pii;
 use crate::precall::ConnectionTest;
@@ -96,6 +97,20 @@ pub enum ActEvent {
         /// How long the act was interrupted.
         interrupted_ms: u64,
     },
+    /// A participant's mode changed (video, audio only, phone route).
+    /// `by` is who decided: the participant's own client for an automatic
+    /// fallback, or a person.
+    ModeChanged {
+        participant: ParticipantId,
+        mode: MediaMode,
+        cause: ModeCause,
+        by: ParticipantId,
+    },
+    /// The patient left a number to be called back on if the link fails.
+    CallbackNumberGiven {
+        participant: ParticipantId,
+        number: Pii<PhoneNumber>,
+    },
 }
 
 impl ActEvent {
@@ -118,6 +133,8 @@ impl ActEvent {
             ActEvent::ConnectionTested(_) => "connection_tested",
             ActEvent::Interrupted { .. } => "interrupted",
             ActEvent::Resumed { .. } => "resumed",
+            ActEvent::ModeChanged { .. } => "mode_changed",
+            ActEvent::CallbackNumberGiven { .. } => "callback_number_given",
         }
     }
 }

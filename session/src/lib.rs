@@ -4,6 +4,7 @@
 //! - [`act`]: the act's lifecycle state machine ([`Act::handle`]);
 //! - [`participant`], [`consent`], [`incident`], [`conclusion`]: what an act
 //!   records, as decree 2010-1229 (art. R.6316-4) asks;
+//! - [`mode`]: video, audio-only or phone route, and the call-back number;
 //! - [`event`]: the typed events every change produces;
 //! - [`trace`]: the hash-chained, signed, partly sealed record of events;
 //! - [`store`]: where the trace lives (SQLite by default);
@@ -19,6 +20,7 @@ pub mod event;
 pub mod ids;
 pub mod incident;
 pub mod keys;
+pub mod mode;
 pub mod participant;
 mod pii;
 pub mod precall;

@@ -9,6 +9,7 @@
 //! - `ws`: the WebSocket driver, one per connection;
 //! - [`hub`]: one task per live act, driving its [`room`];
 //! - [`room`]: one act's live session as a plain state machine (no IO);
+//! - [`live`]: what professionals learn live (incidents, mode changes);
 //! - [`protocol`]: the typed WebSocket signaling messages;
 //! - [`invitation`] and [`links`]: signed, expiring join links;
 //! - [`precall`]: the pre-call connection test's HTTP side;
@@ -26,6 +27,7 @@ pub mod hub;
 pub mod invitation;
 mod limits;
 pub mod links;
+pub mod live;
 mod metrics;
 pub mod precall;
 pub mod protocol;

@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 use session::act::{MediaRoute, Phase};
 use session::conclusion::PrescriptionKind;
+use session::incident::{IceState, IncidentKind, Metrics, PeerConnectionState, Sample};
+use session::mode::{MediaMode, ModeCause};
 use session::participant::Role;
 use session::{ActKind, CancelReason};
 
@@ -61,6 +63,22 @@ pub enum ClientMessage {
     },
     /// A professional cancels the act.
     Cancel { reason: CancelReason },
+    /// The client's media stats, every few seconds while media flows;
+    /// the server detects incidents from them.
+    Stats(StatsReport),
+    /// The client changes a participant's mode: its own (`participant`
+    /// absent), automatically (`cause: automatic`, from its measured
+    /// bandwidth or loss) or by hand; a professional may also switch
+    /// another participant, and only a professional may choose `phone`.
+    Mode {
+        mode: MediaMode,
+        cause: ModeCause,
+        #[serde(default)]
+        participant: Option<u32>,
+    },
+    /// The patient (or companion) leaves a call-back number at join, for
+    /// the phone route. Digits, spaces, dots, dashes and a leading `+`.
+    CallbackNumber { number: String },
     /// The client leaves on purpose.
     Leave {},
     /// Keeps the connection alive; answered with `pong`.
@@ -72,6 +90,61 @@ pub enum ClientMessage {
 pub struct PrescriptionInput {
     pub kind: PrescriptionKind,
     pub text: String,
+}
+
+/// One stats report, from the browser's `getStats` (or the same from a
+/// `webrtc` crate client), summed over the inbound streams. Every field is
+/// optional and fixed-size, so a report is small whatever it says; see
+/// [`session::incident::detector`] for how each is judged.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsReport {
+    /// `iceConnectionState`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ice: Option<IceState>,
+    /// `connectionState`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_connection: Option<PeerConnectionState>,
+    /// Inbound RTP `packetsReceived`, cumulative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packets_received: Option<u64>,
+    /// Inbound RTP `packetsLost`, cumulative. Signed as in `getStats`
+    /// (duplicates can make it negative); below zero counts as zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packets_lost: Option<i64>,
+    /// Inbound video `framesDecoded`, cumulative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames_decoded: Option<u64>,
+    /// Whether the remote video track is on (not muted, not disabled).
+    #[serde(default)]
+    pub video_on: bool,
+    /// `currentRoundTripTime` of the selected candidate pair, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    /// Inbound bitrate over the last interval, in kbit/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate_kbps: Option<f64>,
+    /// The selected candidate pair's route: `relay` when either candidate
+    /// is a relay candidate, else `direct`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<MediaRoute>,
+}
+
+impl StatsReport {
+    /// What the incident detector judges.
+    pub fn to_sample(&self) -> Sample {
+        Sample {
+            ice: self.ice,
+            peer_connection: self.peer_connection,
+            packets_received: self.packets_received,
+            packets_lost: self.packets_lost.map(|n| u64::try_from(n).unwrap_or(0)),
+            frames_decoded: self.frames_decoded,
+            video_on: self.video_on,
+            rtt_ms: self.rtt_ms,
+            bitrate_kbps: self.bitrate_kbps,
+            route: self.route,
+        }
+    }
 }
 
 /// The WebRTC payloads the server relays between participants without
@@ -127,6 +200,21 @@ pub enum ServerMessage {
         reason: String,
     },
     Pong,
+    /// An incident opened or closed. Sent to professionals only.
+    Incident(IncidentView),
+    /// A participant's mode changed. Sent to everyone, so the participant
+    /// concerned stops or restarts its video.
+    ModeChanged {
+        participant: u32,
+        mode: MediaMode,
+        cause: ModeCause,
+    },
+    /// The professional switched to the phone route: the number to call.
+    /// Sent to professionals only.
+    PhoneRoute {
+        participant: u32,
+        number: String,
+    },
     /// A message was refused. `code` is stable; `message` is for people.
     Error {
         code: ErrorCode,
@@ -152,6 +240,26 @@ pub enum ErrorCode {
     Refused,
     /// The server could not record it; try again.
     Unavailable,
+}
+
+/// One incident as the professional's page lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentView {
+    /// The incident's number in the act, the same in the trace.
+    pub incident: u32,
+    pub kind: IncidentKind,
+    /// Whose connection it concerns, if one participant's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<u32>,
+    /// When it opened, RFC 3339 UTC.
+    pub opened_at: String,
+    /// When it closed, once it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// The metrics snapshot of the opening or closing (loss %, RTT ms...).
+    pub metrics: Metrics,
 }
 
 /// What a participant may know of the act.
@@ -266,6 +374,11 @@ mod tests {
             r#"{"type":"cancel","reason":"patient_absent"}"#,
             r#"{"type":"leave"}"#,
             r#"{"type":"ping"}"#,
+            r#"{"type":"mode","mode":"audio_only","cause":"automatic"}"#,
+            r#"{"type":"mode","mode":"phone","cause":"manual","participant":2}"#,
+            r#"{"type":"callback_number","number":"+33 6 00 00 00 01"}"#,
+            r#"{"type":"stats"}"#,
+            r#"{"type":"stats","ice":"connected","peer_connection":"connected","packets_received":1200,"packets_lost":-2,"frames_decoded":300,"video_on":true,"rtt_ms":42.5,"bitrate_kbps":950,"route":"direct"}"#,
         ];
         for c in cases {
             let m = decode(c).unwrap_or_else(|e| panic!("{c}: {e:?}"));
@@ -286,6 +399,13 @@ mod tests {
             r#"{"type":"admit"}"#,
             r#"{"type":"admit","participant":-1}"#,
             r#"{"type":"admit","participant":2,"extra":1}"#,
+            r#"{"type":"stats","jitter":3}"#,
+            r#"{"type":"stats","ice":"sideways"}"#,
+            r#"{"type":"stats","packets_received":-1}"#,
+            r#"{"type":"stats","rtt_ms":"fast"}"#,
+            r#"{"type":"mode","mode":"hologram","cause":"manual"}"#,
+            r#"{"type":"mode","mode":"video"}"#,
+            r#"{"type":"callback_number"}"#,
             r#"{"v":1}"#,
         ] {
             assert!(
@@ -308,5 +428,20 @@ mod tests {
             panic!("should not decode");
         };
         assert!(!why.contains("Jeanne"), "{why}");
+    }
+
+    #[test]
+    fn stats_become_detector_samples() {
+        let Ok(ClientMessage::Stats(report)) = decode(
+            r#"{"type":"stats","packets_received":10,"packets_lost":-3,"video_on":true,"route":"relay"}"#,
+        ) else {
+            panic!("a stats report");
+        };
+        let sample = report.to_sample();
+        assert_eq!(sample.packets_lost, Some(0), "negative loss counts as none");
+        assert_eq!(sample.packets_received, Some(10));
+        assert!(sample.video_on);
+        assert_eq!(sample.route, Some(MediaRoute::Relay));
+        assert_eq!(sample.rtt_ms, None);
     }
 }

@@ -18,11 +18,13 @@ use std::time::Duration;
 use session::act::{Command, LeaveReason, MediaPath, Phase};
 use session::conclusion::{Conclusion, Prescription};
 use session::consent::{Consent, ConsentMethod, ConsentScope};
-use session::incident::IncidentKind;
+use session::incident::{Detector, IncidentEvent, IncidentId, IncidentKey, IncidentKind};
+use session::mode::PhoneNumber;
 use session::participant::{Identity, Role};
 use session::{Act, ActId, Event, ParticipantId, Pii, Timestamp};
 
 use crate::consent_text;
+use crate::live::{self, Audience};
 use crate::protocol::{
     ActView, ClientMessage, ErrorCode, IceServer, ParticipantView, RoomView, ServerMessage, VERSION,
 };
@@ -101,6 +103,10 @@ pub struct Room {
     /// How long a lost participant may stay away during the performance
     /// before the act is marked interrupted.
     recovery_timeout: Duration,
+    /// Judges the `stats` participants report while media flows.
+    detector: Detector,
+    /// The act's id of each incident the detector has open.
+    incident_ids: BTreeMap<IncidentKey, IncidentId>,
 }
 
 /// How long a lost participant may stay away, by default, before the act
@@ -135,6 +141,8 @@ impl Room {
             relay_revoked: false,
             lost: BTreeMap::new(),
             recovery_timeout: DEFAULT_RECOVERY_TIMEOUT,
+            detector: Detector::default(),
+            incident_ids: BTreeMap::new(),
         }
     }
 
@@ -142,6 +150,12 @@ impl Room {
     /// marked interrupted.
     pub fn with_recovery_timeout(mut self, timeout: Duration) -> Room {
         self.recovery_timeout = timeout;
+        self
+    }
+
+    /// The same room, detecting incidents with `detector` (its thresholds).
+    pub fn with_detector(mut self, detector: Detector) -> Room {
+        self.detector = detector;
         self
     }
 
@@ -208,6 +222,8 @@ impl Room {
             Input::Tick => self.tick(now, &mut step),
         }
         self.announce_media(&mut step);
+        self.close_incidents_without_media(now, &mut step);
+        self.notify_live(&mut step);
         step
     }
 
@@ -483,6 +499,51 @@ impl Room {
                     self.end_for_all(step);
                 }
             }
+            ClientMessage::Stats(report) => {
+                // A report racing with the end of media is moot, not wrong.
+                if self.media_allowed(p) {
+                    let events = self.detector.observe(p, &report.to_sample(), now);
+                    self.record_incidents(events, now, step);
+                }
+                return;
+            }
+            ClientMessage::Mode {
+                mode,
+                cause,
+                participant,
+            } => {
+                let target = participant.map_or(p, ParticipantId);
+                self.apply_as(
+                    Some(p),
+                    Command::ChangeMode {
+                        participant: target,
+                        mode,
+                        cause,
+                        by: p,
+                    },
+                    now,
+                    step,
+                );
+                return;
+            }
+            ClientMessage::CallbackNumber { number } => {
+                match PhoneNumber::parse(&number) {
+                    Ok(number) => {
+                        self.apply(
+                            Command::GiveCallbackNumber {
+                                participant: p,
+                                number: Pii::new(number),
+                            },
+                            now,
+                            step,
+                        );
+                    }
+                    Err(e) => step
+                        .outputs
+                        .push(error(conn, ErrorCode::Refused, &e.to_string())),
+                }
+                return;
+            }
             ClientMessage::Leave {} => {
                 self.conns.remove(&p);
                 self.media_on.remove(&p);
@@ -635,6 +696,70 @@ impl Room {
         };
         self.broadcast_state(&mut step);
         Ok(step)
+    }
+
+    /// Records the detector's decisions in the act. A close whose incident
+    /// the act already closed (the act ended meanwhile) has nothing to do.
+    fn record_incidents(&mut self, events: Vec<IncidentEvent>, now: Timestamp, step: &mut Step) {
+        for event in events {
+            let key = event.key();
+            let opened_as = match event {
+                IncidentEvent::Open { .. } => None,
+                IncidentEvent::Close { .. } => {
+                    let Some(id) = self.incident_ids.remove(&key) else {
+                        continue;
+                    };
+                    if self
+                        .act
+                        .incidents
+                        .iter()
+                        .any(|i| i.id == id && i.closed_at.is_some())
+                    {
+                        continue;
+                    }
+                    Some(id)
+                }
+            };
+            let Some(command) = event.to_command(opened_as) else {
+                continue;
+            };
+            if self.apply(command, now, step)
+                && opened_as.is_none()
+                && let Some(opened) = self.act.incidents.last()
+            {
+                self.incident_ids.insert(key, opened.id);
+            }
+        }
+    }
+
+    /// A participant whose media stopped (gone, consent withdrawn, act
+    /// ended) reports no more: its open incidents end now.
+    fn close_incidents_without_media(&mut self, now: Timestamp, step: &mut Step) {
+        let gone: Vec<ParticipantId> = self
+            .detector
+            .participants()
+            .filter(|p| !self.media_allowed(*p))
+            .collect();
+        for p in gone {
+            let events = self.detector.leave(p, now);
+            self.record_incidents(events, now, step);
+        }
+    }
+
+    /// Tells professionals (and, for mode changes, everyone) what the
+    /// step's events mean live; see [`crate::live`].
+    fn notify_live(&self, step: &mut Step) {
+        for (audience, msg) in live::notifications(&self.act, &step.events) {
+            for (&viewer, &conn) in &self.conns {
+                let pro = self.role(viewer).is_some_and(Role::is_professional);
+                if audience == Audience::Everyone || pro {
+                    step.outputs.push(Output::Send {
+                        conn,
+                        msg: msg.clone(),
+                    });
+                }
+            }
+        }
     }
 
     /// Starts the performance once consent stands and the patient, if

@@ -18,6 +18,7 @@ pub fn app(state: AppState) -> Router {
         .route("/app.js", get(web::app_js))
         .route("/i18n.js", get(web::i18n_js))
         .route("/precall.js", get(web::precall_js))
+        .route("/quality.js", get(web::quality_js))
         .route("/style.css", get(web::style))
         .route("/ws", get(ws::upgrade))
         .route("/api/acts", post(api::create_act).get(access::list))

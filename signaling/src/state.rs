@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use session::incident::{Detector, Thresholds};
 use session::keys::DataKey;
 use session::store::load_act;
 use session::{ActId, DataDir, SqliteStore};
@@ -34,6 +35,8 @@ pub struct ServerConfig {
     /// How long a participant whose connection dropped during the
     /// performance may stay away before the act is marked interrupted.
     pub recovery_timeout: Duration,
+    /// When clients' stats make an incident (issue defaults).
+    pub incident_thresholds: Thresholds,
 }
 
 /// Cheap to clone; all clones share one state.
@@ -137,8 +140,10 @@ impl AppState {
             servers.extend(relay.as_ref().and_then(|r| r.ice_server(act, participant)));
             servers
         });
-        let room =
-            Room::with_ice_provider(state, ice).with_recovery_timeout(self.config.recovery_timeout);
+        let detector = Detector::new(self.config.incident_thresholds.clone())?;
+        let room = Room::with_ice_provider(state, ice)
+            .with_detector(detector)
+            .with_recovery_timeout(self.config.recovery_timeout);
         let handle = RoomHandle::spawn(self.clone(), room, stored);
         rooms.insert(act, handle.clone());
         Ok(handle)

@@ -42,6 +42,7 @@ pub async fn server_with(relay: bool) -> Server {
                 None
             },
             recovery_timeout: signaling::room::DEFAULT_RECOVERY_TIMEOUT,
+            incident_thresholds: Default::default(),
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -2,6 +2,7 @@
 //! trace is not intact), 2 the command could not run.
 
 mod act;
+mod incidents;
 mod keys;
 mod professional;
 mod serve;

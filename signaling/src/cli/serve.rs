@@ -232,6 +232,7 @@ async fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls
             link_ttl: args.link_ttl,
             relay,
             recovery_timeout: args.recovery_timeout,
+            incident_thresholds: Default::default(),
         },
     );
     if let Some(probe) = probe {

@@ -130,6 +130,9 @@ fn show(data: &DataDir, act: ActId, as_json: bool) -> anyhow::Result<ExitCode> {
             describe(&e["event"])
         );
     }
+    for line in super::incidents::summary_lines(&events) {
+        println!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -128,8 +128,8 @@ impl TestServer {
         TestServer::start_with(|_| {}).await
     }
 
-    /// A server whose settings `tweak` changes first.
-    pub async fn start_with(tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    /// A server whose settings `configure` adjusts first.
+    pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = DataDir::new(dir.path().join("data"));
         let (store, keys) = data.open_writer().expect("open the trace store");
@@ -144,8 +144,9 @@ impl TestServer {
             link_ttl: DEFAULT_TTL,
             relay: None,
             recovery_timeout: signaling::room::DEFAULT_RECOVERY_TIMEOUT,
+            incident_thresholds: Default::default(),
         };
-        tweak(&mut config);
+        configure(&mut config);
         let state = AppState::new(Arc::new(store), keys.data, invitations, api_token, config);
         let app = signaling::app(state.clone());
         let task = tokio::spawn(async move {

@@ -1,6 +1,8 @@
 //! Technical incidents during an act (art. R.6316-4, 5°: every technical
 //! incident is recorded). An incident is opened once and closed once, so a
 //! continuing problem is one trace entry pair, never a flood.
+//!
+//! [`detector`] turns the stats clients report into such incidents.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -70,3 +72,9 @@ impl fmt::Display for IncidentKind {
         f.write_str(self.as_str())
     }
 }
+
+pub mod detector;
+
+pub use detector::{
+    Detector, IceState, IncidentEvent, IncidentKey, PeerConnectionState, Sample, Thresholds,
+};
