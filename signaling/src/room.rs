@@ -43,8 +43,14 @@ pub enum Input {
     },
     /// A decoded message from a connection that said hello.
     Message { conn: ConnId, msg: ClientMessage },
-    /// The connection is gone.
-    Closed { conn: ConnId, reason: LeaveReason },
+    /// The connection is gone. `silent_ms`: how long nothing had come from
+    /// it before (the idle timeout, when a cut network ended it), so the
+    /// outage is known from its real start.
+    Closed {
+        conn: ConnId,
+        reason: LeaveReason,
+        silent_ms: u64,
+    },
     /// Time passes: lost participants who stay away too long interrupt the
     /// act. The driver sends one every second or so.
     Tick,
@@ -99,7 +105,7 @@ pub struct Room {
     relay_revoked: bool,
     /// Participants whose connection dropped (not a choice to leave), since
     /// when; they are expected back.
-    lost: BTreeMap<ParticipantId, Timestamp>,
+    lost: BTreeMap<ParticipantId, (Timestamp, u64)>,
     /// How long a lost participant may stay away during the performance
     /// before the act is marked interrupted.
     recovery_timeout: Duration,
@@ -200,7 +206,11 @@ impl Room {
                     "send hello with your invitation first",
                 )),
             },
-            Input::Closed { conn, reason } => {
+            Input::Closed {
+                conn,
+                reason,
+                silent_ms,
+            } => {
                 // Lets the driver drop the connection's queue.
                 step.outputs.push(Output::Close { conn, reason });
                 if let Some(p) = self.participant_of(conn) {
@@ -214,7 +224,7 @@ impl Room {
                         &mut step,
                     );
                     if reason == LeaveReason::ConnectionLost {
-                        self.lose(p, now, &mut step);
+                        self.lose(p, now, silent_ms, &mut step);
                     }
                     self.broadcast_state(&mut step);
                 }
@@ -608,16 +618,16 @@ impl Room {
 
     /// A participant's connection dropped: an incident opens, and the
     /// clock of [`Room::tick`] starts.
-    fn lose(&mut self, p: ParticipantId, now: Timestamp, step: &mut Step) {
+    fn lose(&mut self, p: ParticipantId, now: Timestamp, silent_ms: u64, step: &mut Step) {
         if self.act.phase.is_terminal() || self.lost.contains_key(&p) {
             return;
         }
-        self.lost.insert(p, now);
+        self.lost.insert(p, (now, silent_ms));
         self.apply(
             Command::OpenIncident {
                 kind: IncidentKind::SignalingDisconnected,
                 participant: Some(p),
-                metrics: Default::default(),
+                metrics: [("silent_before_ms".to_string(), silent_ms as f64)].into(),
             },
             now,
             step,
@@ -627,7 +637,7 @@ impl Room {
     /// A lost participant is back: their incident closes (its duration is
     /// the time they were away) and an interruption they caused ends.
     fn returned(&mut self, p: ParticipantId, now: Timestamp, step: &mut Step) {
-        let Some(since) = self.lost.remove(&p) else {
+        let Some((since, silent_ms)) = self.lost.remove(&p) else {
             return;
         };
         let open = self.act.incidents.iter().rev().find(|i| {
@@ -639,10 +649,17 @@ impl Room {
             self.apply(
                 Command::CloseIncident {
                     incident,
-                    metrics: [(
-                        "reconnected_after_ms".to_string(),
-                        millis(since, now) as f64,
-                    )]
+                    metrics: [
+                        (
+                            "reconnected_after_ms".to_string(),
+                            millis(since, now) as f64,
+                        ),
+                        // From the last frame heard to the return.
+                        (
+                            "outage_ms".to_string(),
+                            (millis(since, now) + silent_ms) as f64,
+                        ),
+                    ]
                     .into(),
                 },
                 now,
@@ -665,7 +682,7 @@ impl Room {
             .lost
             .iter()
             .filter(|(p, _)| !self.act.is_interrupted_by(**p))
-            .map(|(p, since)| (*p, millis(*since, now)))
+            .map(|(p, (since, _))| (*p, millis(*since, now)))
             .filter(|(_, ms)| *ms >= limit)
             .collect();
         for &(participant, lost_for_ms) in &overdue {
@@ -1101,6 +1118,7 @@ mod tests {
             Input::Closed {
                 conn: 20,
                 reason: LeaveReason::ConnectionLost,
+                silent_ms: 0,
             },
             t(10),
         );
@@ -1163,6 +1181,7 @@ mod tests {
             Input::Closed {
                 conn: 20,
                 reason: LeaveReason::LeftByChoice,
+                silent_ms: 0,
             },
             t(10),
         );
@@ -1177,6 +1196,7 @@ mod tests {
             Input::Closed {
                 conn: 20,
                 reason: LeaveReason::ConnectionLost,
+                silent_ms: 0,
             },
             t(10),
         );
@@ -1322,6 +1342,7 @@ mod tests {
             Input::Closed {
                 conn: 10,
                 reason: LeaveReason::ConnectionLost,
+                silent_ms: 0,
             },
             t(3),
         );

@@ -179,6 +179,8 @@ async fn connection(state: AppState, mut socket: WebSocket) {
     let mut limiter = RateLimiter::new(limits::BURST, limits::PER_SECOND, Instant::now());
     let mut violations = 0u32;
     let mut writer_done = false;
+    // When the client was last heard from (any frame, pongs included).
+    let mut heard = Instant::now();
     let reason = loop {
         let msg = tokio::select! {
             m = tokio::time::timeout(limits::IDLE_TIMEOUT, stream.next()) => match m {
@@ -194,6 +196,7 @@ async fn connection(state: AppState, mut socket: WebSocket) {
         let refuse = |code: ErrorCode, message: String| {
             let _ = frames_tx.try_send(Frame::Msg(ServerMessage::Error { code, message }));
         };
+        heard = Instant::now();
         let text = match msg {
             Some(Ok(Message::Text(t))) => t,
             Some(Ok(Message::Binary(_))) => {
@@ -254,7 +257,11 @@ async fn connection(state: AppState, mut socket: WebSocket) {
     if let Some(reason) = reason {
         let _ = room
             .tx
-            .send(RoomCmd::Input(Input::Closed { conn, reason }))
+            .send(RoomCmd::Input(Input::Closed {
+                conn,
+                reason,
+                silent_ms: u64::try_from(heard.elapsed().as_millis()).unwrap_or(u64::MAX),
+            }))
             .await;
         if reason == LeaveReason::ProtocolViolation {
             let _ = frames_tx.try_send(Frame::Close(reason));

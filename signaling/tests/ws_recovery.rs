@@ -170,4 +170,21 @@ async fn a_silent_connection_is_noticed_by_the_idle_timeout() {
     );
     drop(silent);
     assert_eq!(disconnections(&server, id).len(), 1, "an open incident");
+    // The incident says how long the connection had been silent.
+    let silent_ms = server
+        .events(id)
+        .iter()
+        .find_map(|e| match &e.body {
+            ActEvent::IncidentOpened {
+                kind: IncidentKind::SignalingDisconnected,
+                metrics,
+                ..
+            } => metrics.get("silent_before_ms").copied(),
+            _ => None,
+        })
+        .expect("silent_before_ms");
+    assert!(
+        (5_500.0..10_000.0).contains(&silent_ms),
+        "silent for {silent_ms} ms"
+    );
 }

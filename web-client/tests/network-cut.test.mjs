@@ -127,7 +127,11 @@ test("a cut network: banner, reconnection, call resumed, incident traced", { tim
     const closed = events.find((e) => e.kind === "incident_closed" && e.event.incident === opened[0].event.incident);
     assert.ok(closed, "the incident is closed by the return");
     const d = closed.event.duration_ms;
-    console.log(JSON.stringify({ cut_ms: 10000, incident_ms: d, resumed_after_restore_ms: resumedAfter }));
+    const outage = closed.event.metrics.outage_ms;
+    console.log(JSON.stringify({ cut_ms: 10000, incident_ms: d, outage_ms: outage, resumed_after_restore_ms: resumedAfter }));
+    // From the last frame heard (at most a 2 s ping before the cut) to the
+    // return (after the restore): the cut, within the reconnection time.
+    assert.ok(outage >= 8000 && outage <= 10000 + resumedAfter + 2500, `outage ${outage} ms for a 10 s cut`);
     assert.ok(d > 2000 && d < 12000, `disconnection lasted ${d} ms for a 10 s cut`);
     assert.ok(!events.some((e) => e.kind === "interrupted"), "a 10 s cut does not interrupt the act");
     assert.ok(events.filter((e) => e.kind === "joined" && e.event.participant === 2).length >= 2, "the patient rejoined");
