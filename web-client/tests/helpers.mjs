@@ -17,9 +17,12 @@ export const CHROMIUM_ARGS = [
   "--ignore-certificate-errors",
 ];
 
-/** Starts `teleconsult demo` and resolves with its links once it listens. */
-export function startDemo(data, port) {
-  const child = spawn(bin, ["--data", data, "demo", "--listen", `127.0.0.1:${port}`], {
+/**
+ * Starts `teleconsult demo` on `host:port` (with `extra` flags) and resolves
+ * with its links once it listens.
+ */
+export function startDemo(data, port, { host = "127.0.0.1", extra = [] } = {}) {
+  const child = spawn(bin, ["--data", data, "demo", "--listen", `${host}:${port}`, ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   return new Promise((resolve, reject) => {
@@ -50,10 +53,10 @@ export function startDemo(data, port) {
 }
 
 /** Polls /healthz until the server answers. */
-export async function waitHealthy(port) {
+export async function waitHealthy(port, host = "127.0.0.1") {
   process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0"; // the demo's self-signed certificate
   for (let i = 0; i < 100; i++) {
-    const ok = await fetch(`https://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`https://${host}:${port}/healthz`).then((r) => r.ok, () => false);
     if (ok) return;
     await new Promise((r) => setTimeout(r, 100));
   }
