@@ -63,6 +63,11 @@ pub struct Plan {
     /// Report media stats over signaling this often, as the browser does
     /// (see [`crate::stats`]).
     pub stats_every: Option<Duration>,
+    /// An in-process loss shim on the receive path, for fault-injection
+    /// tests where the kernel cannot drop packets (no netem): while set
+    /// to N > 0, one inbound RTP packet in N (by sequence number) is
+    /// discarded before it is counted, so it shows as lost.
+    pub drop_one_in: Option<Arc<AtomicU64>>,
 }
 
 /// What happened.
@@ -105,6 +110,7 @@ struct Handler {
     events: mpsc::UnboundedSender<PeerEvent>,
     received: Arc<AtomicU64>,
     link: Arc<stats::LinkState>,
+    drop_one_in: Option<Arc<AtomicU64>>,
 }
 
 #[async_trait::async_trait]
@@ -133,9 +139,16 @@ impl PeerConnectionEventHandler for Handler {
         let received = self.received.clone();
         let link = self.link.clone();
         let peer = self.peer;
+        let drop_one_in = self.drop_one_in.clone();
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(packet) = event {
+                    let n = drop_one_in
+                        .as_ref()
+                        .map_or(0, |d| d.load(Ordering::Relaxed));
+                    if n > 0 && u64::from(packet.header.sequence_number) % n == 0 {
+                        continue;
+                    }
                     received.fetch_add(1, Ordering::Relaxed);
                     link.on_rtp(peer, packet.header.sequence_number);
                 }
@@ -221,6 +234,7 @@ async fn new_peer(
             events: shared.events.clone(),
             received: shared.received.clone(),
             link: shared.link.clone(),
+            drop_one_in: plan.drop_one_in.clone(),
         }))
         .with_udp_addrs(if tcp_only {
             Vec::new()

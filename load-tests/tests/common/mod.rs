@@ -146,6 +146,7 @@ pub fn plan(consent: bool, admit: bool) -> Plan {
         tcp_only: false,
         bind_ip: None,
         stats_every: None,
+        drop_one_in: None,
     }
 }
 
