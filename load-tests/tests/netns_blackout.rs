@@ -18,11 +18,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::netns::{self, Netns};
-use common::*;
-use load_tests::participant;
+use common::netns::{self, FaultCall, Netns};
 use session::act::Phase;
 use session::incident::IncidentKind;
 use session::{Act, ActEvent, ParticipantId};
@@ -38,52 +36,13 @@ async fn a_10_s_blackout_is_one_incident_and_the_act_goes_on() {
         "this test needs root and iproute2 to make a network namespace"
     );
     let ns = Netns::create(1);
-    let server = server_at(false, ns.host_ip.into()).await;
-    let (act, pro_token, patient_token) = consultation(&server.state);
-    let plan = |consent, admit, ip: std::net::Ipv4Addr| participant::Plan {
-        packets: 1600,
-        expect_packets: 0,
-        timeout: Duration::from_secs(34),
-        bind_ip: Some(ip.into()),
-        stats_every: Some(Duration::from_secs(1)),
-        ..plan(consent, admit)
-    };
-    let url = server.ws_url.clone();
-    let pro = tokio::spawn(participant::run_owned(
-        url.clone(),
-        pro_token,
-        plan(false, true, ns.host_ip),
-    ));
-    let patient_plan = plan(true, false, ns.ns_ip);
-    let patient = ns.spawn(move || participant::run_owned(url, patient_token, patient_plan));
-
-    // Once both media paths are recorded, let media flow 4 s, then cut.
-    let started = Instant::now();
-    loop {
-        let connected = server
-            .events(act)
-            .iter()
-            .filter(|e| matches!(e.body, ActEvent::MediaConnected(_)))
-            .count();
-        if connected >= 2 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "media never connected"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let call = FaultCall::start(&ns, Duration::from_secs(32), |p| p).await;
+    // Let media flow 4 s, then cut.
     tokio::time::sleep(Duration::from_secs(4)).await;
     ns.link(false);
     tokio::time::sleep(BLACKOUT).await;
     ns.link(true);
-
-    let pro = pro.await.unwrap().expect("professional");
-    let patient = tokio::task::spawn_blocking(move || patient.join().unwrap())
-        .await
-        .unwrap()
-        .expect("patient");
+    let (server, act, pro, patient) = call.finish().await;
     assert_eq!((pro.connected_peers, patient.connected_peers), (1, 1));
     // The peer connections went down with the link and came back by
     // themselves (consent checks resumed).

@@ -18,10 +18,9 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::netns::{self, Netns};
-use common::*;
+use common::netns::{self, FaultCall, Netns};
 use load_tests::participant;
 use session::act::Phase;
 use session::incident::IncidentKind;
@@ -36,53 +35,18 @@ async fn ten_percent_loss_for_10_s_is_one_incident_of_10_s() {
         "this test needs root and iproute2 to make a network namespace"
     );
     let ns = Netns::create(2);
-    let server = server_at(false, ns.host_ip.into()).await;
-    let (act, pro_token, patient_token) = consultation(&server.state);
     let drop = Arc::new(AtomicU64::new(0));
-    let plan = |consent, admit, ip: std::net::Ipv4Addr| participant::Plan {
-        packets: 1500,
-        expect_packets: 0,
-        timeout: Duration::from_secs(30),
-        bind_ip: Some(ip.into()),
-        stats_every: Some(Duration::from_secs(1)),
-        ..plan(consent, admit)
-    };
-    let url = server.ws_url.clone();
-    let pro = tokio::spawn(participant::run_owned(
-        url.clone(),
-        pro_token,
-        plan(false, true, ns.host_ip),
-    ));
-    let patient_plan = participant::Plan {
-        drop_one_in: Some(drop.clone()),
-        ..plan(true, false, ns.ns_ip)
-    };
-    let patient = ns.spawn(move || participant::run_owned(url, patient_token, patient_plan));
-
-    let started = Instant::now();
-    while server
-        .events(act)
-        .iter()
-        .filter(|e| matches!(e.body, ActEvent::MediaConnected(_)))
-        .count()
-        < 2
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "media never connected"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let shim = drop.clone();
+    let call = FaultCall::start(&ns, Duration::from_secs(28), move |p| participant::Plan {
+        drop_one_in: Some(shim),
+        ..p
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     drop.store(10, Ordering::Relaxed);
     tokio::time::sleep(EPISODE).await;
     drop.store(0, Ordering::Relaxed);
-
-    let pro = pro.await.unwrap().expect("professional");
-    let patient = tokio::task::spawn_blocking(move || patient.join().unwrap())
-        .await
-        .unwrap()
-        .expect("patient");
+    let (server, act, pro, patient) = call.finish().await;
     assert_eq!((pro.connected_peers, patient.connected_peers), (1, 1));
 
     let events = server.events(act);

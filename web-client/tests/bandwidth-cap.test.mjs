@@ -17,7 +17,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { bin, shots, CHROMIUM_ARGS, startDemo, waitHealthy, expectPlaying } from "./helpers.mjs";
+import { shots, CHROMIUM_ARGS, startDemo, stopDemo, waitHealthy, expectPlaying, verifiedEvents } from "./helpers.mjs";
 
 const pid = process.pid;
 const ns = `tcbw${pid}`;
@@ -106,14 +106,10 @@ test("a 200 kbit/s cap drops the patient to audio only, and video comes back", {
   } finally {
     await proBrowser.close();
     await patientBrowser.close();
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+    await stopDemo(child);
   }
 
-  const verify = spawnSync(bin, ["--data", data, "trace", "verify"], { encoding: "utf8" });
-  assert.equal(verify.status, 0, verify.stdout + verify.stderr);
-  const show = spawnSync(bin, ["--data", data, "trace", "show", act, "--json"], { encoding: "utf8" });
-  const events = JSON.parse(show.stdout).events;
+  const events = verifiedEvents(data, act);
   changes = events.filter((e) => e.kind === "mode_changed").map((e) => [e.event.participant, e.event.mode, e.event.cause]);
   // The professional's side judges the same capped link and may drop
   // its own video too; the patient's changes are the ones checked.

@@ -12,7 +12,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { bin, shots, CHROMIUM_ARGS, startDemo, waitHealthy, expectPlaying } from "./helpers.mjs";
+import { bin, shots, CHROMIUM_ARGS, startDemo, stopDemo, waitHealthy, expectPlaying, verifiedEvents } from "./helpers.mjs";
 
 test("audio only, back to video, then the phone route, all traced", { timeout: 120000 }, async () => {
   const data = mkdtempSync(join(tmpdir(), "tc-e2e-modes-"));
@@ -64,15 +64,10 @@ test("audio only, back to video, then the phone route, all traced", { timeout: 1
     await pro.getByRole("heading", { name: "Consultation terminée" }).waitFor();
   } finally {
     await browser.close();
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+    await stopDemo(child);
   }
 
-  const verify = spawnSync(bin, ["--data", data, "trace", "verify"], { encoding: "utf8" });
-  assert.equal(verify.status, 0, verify.stdout + verify.stderr);
-  const show = spawnSync(bin, ["--data", data, "trace", "show", act, "--json"], { encoding: "utf8" });
-  assert.equal(show.status, 0, show.stderr);
-  const events = JSON.parse(show.stdout).events;
+  const events = verifiedEvents(data, act);
   const modes = events.filter((e) => e.kind === "mode_changed").map((e) => [e.event.mode, e.event.cause]);
   assert.deepEqual(modes, [["audio_only", "manual"], ["video", "manual"], ["phone", "manual"]]);
   const numbers = events.filter((e) => e.kind === "callback_number_given");

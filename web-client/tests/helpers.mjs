@@ -1,7 +1,7 @@
 // What the browser tests share: the server binary, Chromium's flags, the
 // demo server and the waits on media.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 
@@ -74,4 +74,19 @@ export async function expectPlaying(page, selector) {
   const t1 = await page.$eval(selector, (v) => v.currentTime);
   assert.ok(t1 > t0, `${selector} is not advancing (${t0} -> ${t1})`);
   return page.$eval(selector, (v) => v.videoWidth);
+}
+
+/** Stops the demo server and waits for it to exit. */
+export async function stopDemo(child) {
+  child.kill("SIGTERM");
+  await new Promise((r) => child.once("exit", r));
+}
+
+/** Runs `trace verify` (which must pass), then returns the act's events. */
+export function verifiedEvents(data, act) {
+  const verify = spawnSync(bin, ["--data", data, "trace", "verify"], { encoding: "utf8" });
+  assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+  const show = spawnSync(bin, ["--data", data, "trace", "show", act, "--json"], { encoding: "utf8" });
+  assert.equal(show.status, 0, show.stderr);
+  return JSON.parse(show.stdout).events;
 }

@@ -161,3 +161,84 @@ impl Drop for Netns {
             .output();
     }
 }
+
+/// A consultation whose patient runs in a [`Netns`] and whose professional
+/// and server run in the root namespace, on the veth's host end; both
+/// clients report stats every second.
+pub struct FaultCall {
+    pub server: super::Server,
+    pub act: session::ActId,
+    pro: tokio::task::JoinHandle<anyhow::Result<load_tests::participant::Outcome>>,
+    patient: std::thread::JoinHandle<anyhow::Result<load_tests::participant::Outcome>>,
+}
+
+impl FaultCall {
+    /// Starts the call, sending media for `run_for`; `patient` adjusts the
+    /// patient's plan. Returns once both media paths are recorded.
+    pub async fn start(
+        ns: &Netns,
+        run_for: std::time::Duration,
+        patient: impl FnOnce(load_tests::participant::Plan) -> load_tests::participant::Plan,
+    ) -> FaultCall {
+        use std::time::{Duration, Instant};
+        let server = super::server_at(false, ns.host_ip.into()).await;
+        let (act, pro_token, patient_token) = super::consultation(&server.state);
+        let plan = |consent, admit, ip: Ipv4Addr| load_tests::participant::Plan {
+            packets: (run_for.as_millis() / 20) as u32,
+            expect_packets: 0,
+            timeout: run_for,
+            bind_ip: Some(ip.into()),
+            stats_every: Some(Duration::from_secs(1)),
+            ..super::plan(consent, admit)
+        };
+        let url = server.ws_url.clone();
+        let pro = tokio::spawn(load_tests::participant::run_owned(
+            url.clone(),
+            pro_token,
+            plan(false, true, ns.host_ip),
+        ));
+        let patient_plan = patient(plan(true, false, ns.ns_ip));
+        let patient =
+            ns.spawn(move || load_tests::participant::run_owned(url, patient_token, patient_plan));
+        let started = Instant::now();
+        loop {
+            let connected = server
+                .events(act)
+                .iter()
+                .filter(|e| matches!(e.body, session::ActEvent::MediaConnected(_)))
+                .count();
+            if connected >= 2 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "media never connected"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        FaultCall {
+            server,
+            act,
+            pro,
+            patient,
+        }
+    }
+
+    /// Waits for both clients to finish; returns (professional, patient).
+    pub async fn finish(
+        self,
+    ) -> (
+        super::Server,
+        session::ActId,
+        load_tests::participant::Outcome,
+        load_tests::participant::Outcome,
+    ) {
+        let pro = self.pro.await.unwrap().expect("professional");
+        let patient = self.patient;
+        let patient = tokio::task::spawn_blocking(move || patient.join().unwrap())
+            .await
+            .unwrap()
+            .expect("patient");
+        (self.server, self.act, pro, patient)
+    }
+}
