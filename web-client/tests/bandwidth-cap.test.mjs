@@ -16,8 +16,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { shots, CHROMIUM_ARGS, startDemo, stopDemo, waitHealthy, expectPlaying, verifiedEvents } from "./helpers.mjs";
+import { shots, launchChromium, startDemo, stopDemo, waitHealthy, expectPlaying, verifiedEvents } from "./helpers.mjs";
 
 const pid = process.pid;
 const ns = `tcbw${pid}`;
@@ -63,14 +62,8 @@ test("a 200 kbit/s cap drops the patient to audio only, and video comes back", {
   const port = 20443 + Math.floor(Math.random() * 1000);
   const { child, links, act } = await startDemo(data, port, { host: hostIp, extra: ["--no-relay"] });
   await waitHealthy(port, hostIp);
-  const launch = (executablePath) =>
-    chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "tc-chromium-")), {
-      executablePath,
-      args: CHROMIUM_ARGS,
-      headless: true,
-    });
-  const proBrowser = await launch("/usr/bin/chromium");
-  const patientBrowser = await launch(wrapper);
+  const proBrowser = await launchChromium();
+  const patientBrowser = await launchChromium(wrapper);
   let changes;
   try {
     const pro = await proBrowser.newPage();

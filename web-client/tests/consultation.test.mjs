@@ -11,8 +11,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { shots, CHROMIUM_ARGS, startDemo, stopDemo, waitHealthy, expectPlaying, verifiedEvents } from "./helpers.mjs";
+import { shots, launchChromium, startDemo, stopDemo, waitHealthy, expectPlaying, verifiedEvents } from "./helpers.mjs";
 
 /**
  * Runs a whole consultation; `variant` is added to both links' query
@@ -25,12 +24,7 @@ async function consultation(variant) {
   await waitHealthy(port);
   const link = (l) => l.replace("/join#", `/join${variant}#`);
   const tag = variant ? variant.replace(/\W+/g, "-").replace(/^-|-$/g, "") + "-" : "";
-  const profile = mkdtempSync(join(tmpdir(), "tc-chromium-"));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    args: CHROMIUM_ARGS,
-    headless: true,
-  });
+  const browser = await launchChromium();
   try {
     const pro = await browser.newPage();
     const patient = await browser.newPage();

@@ -11,20 +11,14 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { bin, shots, CHROMIUM_ARGS, startDemo, stopDemo, waitHealthy, expectPlaying, verifiedEvents } from "./helpers.mjs";
+import { bin, shots, launchChromium, startDemo, stopDemo, waitHealthy, expectPlaying, verifiedEvents } from "./helpers.mjs";
 
 test("audio only, back to video, then the phone route, all traced", { timeout: 120000 }, async () => {
   const data = mkdtempSync(join(tmpdir(), "tc-e2e-modes-"));
   const port = 19443 + Math.floor(Math.random() * 1000);
   const { child, links, act } = await startDemo(data, port);
   await waitHealthy(port);
-  const profile = mkdtempSync(join(tmpdir(), "tc-chromium-"));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    args: CHROMIUM_ARGS,
-    headless: true,
-  });
+  const browser = await launchChromium();
   try {
     const pro = await browser.newPage();
     const patient = await browser.newPage();

@@ -2,8 +2,10 @@
 // demo server and the waits on media.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
 
 export const root = resolve(import.meta.dirname, "../..");
 export const bin = process.env.TELECONSULT_BIN ?? join(root, "target/debug/teleconsult");
@@ -89,4 +91,13 @@ export function verifiedEvents(data, act) {
   const show = spawnSync(bin, ["--data", data, "trace", "show", act, "--json"], { encoding: "utf8" });
   assert.equal(show.status, 0, show.stderr);
   return JSON.parse(show.stdout).events;
+}
+
+/** Headless Chromium with a fresh profile; `executablePath` may be a wrapper. */
+export function launchChromium(executablePath = "/usr/bin/chromium") {
+  return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "tc-chromium-")), {
+    executablePath,
+    args: CHROMIUM_ARGS,
+    headless: true,
+  });
 }
