@@ -12,7 +12,8 @@ command -v node     >/dev/null 2>&1 || need+=(nodejs)         # browser tests
 command -v npm      >/dev/null 2>&1 || need+=(npm)
 [ -x /usr/bin/chromium ]            || need+=(chromium chromium-driver)
 command -v turnutils_uclient >/dev/null 2>&1 || need+=(coturn) # media relay tests drive its test client
-command -v ip       >/dev/null 2>&1 || need+=(iproute2)       # network namespaces for the fault tests
+command -v ip       >/dev/null 2>&1 || need+=(iproute2)       # fault-injection tests make network namespaces
+command -v tc       >/dev/null 2>&1 || need+=(iproute2)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing system packages: ${need[*]}"

@@ -64,11 +64,13 @@ export function createQuality({ state, send, $, t }) {
     return { report, interval, bandwidth: pair?.availableOutgoingBitrate };
   }
 
-  // Bad, good or neither, from the latest interval.
+  // Bad, good or neither, from the latest interval. While this client
+  // sends no video its bandwidth estimate stays low whatever the link, so
+  // only loss says when video may come back.
   function judge({ interval, bandwidth }) {
     const total = interval ? interval.received + Math.max(0, interval.lost) : 0;
     const loss = total >= 10 ? Math.max(0, interval.lost) / total : null;
-    const kbps = bandwidth !== undefined ? bandwidth / 1000 : null;
+    const kbps = bandwidth !== undefined && q.mode === "video" ? bandwidth / 1000 : null;
     if ((loss !== null && loss > LOSS_BAD) || (kbps !== null && kbps < BW_BAD_KBPS)) return "bad";
     if ((loss === null || loss < LOSS_GOOD) && (kbps === null || kbps > BW_GOOD_KBPS)) return "good";
     return "neither";

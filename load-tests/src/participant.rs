@@ -8,6 +8,7 @@
 //! when the act ends, the plan is done, or the time is up.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -27,11 +28,13 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer, RTCIceTransportPolicy,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, Registry,
-    SettingEngineBuilder, register_default_interceptors,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer,
+    RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCSessionDescription, Registry, SettingEngineBuilder, register_default_interceptors,
 };
 use webrtc::rtp_transceiver::RtpSender;
+
+use crate::stats;
 
 /// Opus with the default codec table: payload type 111.
 const OPUS_PT: u8 = 111;
@@ -54,6 +57,17 @@ pub struct Plan {
     /// Gather only TCP candidates (ICE over TCP, RFC 6544): the offerer's
     /// are active, the answerer's passive.
     pub tcp_only: bool,
+    /// The address media binds to (default loopback), e.g. a veth's in a
+    /// network namespace.
+    pub bind_ip: Option<IpAddr>,
+    /// Report media stats over signaling this often, as the browser does
+    /// (see [`crate::stats`]).
+    pub stats_every: Option<Duration>,
+    /// An in-process loss shim on the receive path, for fault-injection
+    /// tests where the kernel cannot drop packets (no netem): while set
+    /// to N > 0, one inbound RTP packet in N (by sequence number) is
+    /// discarded before it is counted, so it shows as lost.
+    pub drop_one_in: Option<Arc<AtomicU64>>,
 }
 
 /// What happened.
@@ -75,6 +89,14 @@ pub struct Outcome {
     /// Candidate types of each connected pair, local then remote, as the
     /// ICE agent selected them (e.g. `["relay", "host"]`).
     pub selected_pairs: Vec<Vec<String>>,
+    /// `stats` reports sent.
+    pub stats_sent: u32,
+    /// Peers that reached `connected`, by number.
+    pub connected: Vec<u32>,
+    /// Times a peer connection came back to `connected` after losing it.
+    pub media_recoveries: u32,
+    /// Times the signaling connection was lost and made again.
+    pub reconnects: u32,
 }
 
 /// Events from the peer connections to the participant's loop.
@@ -87,6 +109,8 @@ struct Handler {
     peer: u32,
     events: mpsc::UnboundedSender<PeerEvent>,
     received: Arc<AtomicU64>,
+    link: Arc<stats::LinkState>,
+    drop_one_in: Option<Arc<AtomicU64>>,
 }
 
 #[async_trait::async_trait]
@@ -100,7 +124,12 @@ impl PeerConnectionEventHandler for Handler {
         }
     }
 
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        self.link.set_ice(self.peer, state);
+    }
+
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        self.link.set_pc(self.peer, state);
         if state == RTCPeerConnectionState::Connected {
             let _ = self.events.send(PeerEvent::Connected { peer: self.peer });
         }
@@ -108,10 +137,20 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let received = self.received.clone();
+        let link = self.link.clone();
+        let peer = self.peer;
+        let drop_one_in = self.drop_one_in.clone();
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
-                if let TrackRemoteEvent::OnRtpPacket(_) = event {
+                if let TrackRemoteEvent::OnRtpPacket(packet) = event {
+                    let n = drop_one_in
+                        .as_ref()
+                        .map_or(0, |d| d.load(Ordering::Relaxed));
+                    if n > 0 && u64::from(packet.header.sequence_number) % n == 0 {
+                        continue;
+                    }
                     received.fetch_add(1, Ordering::Relaxed);
+                    link.on_rtp(peer, packet.header.sequence_number);
                 }
             }
         });
@@ -136,13 +175,22 @@ fn opus() -> RTCRtpCodec {
     }
 }
 
+/// What every peer connection of one participant shares.
+#[derive(Clone)]
+struct Shared {
+    events: mpsc::UnboundedSender<PeerEvent>,
+    received: Arc<AtomicU64>,
+    link: Arc<stats::LinkState>,
+}
+
 async fn new_peer(
     peer: u32,
     ice_servers: &[signaling::protocol::IceServer],
-    (relay_only, tcp_only): (bool, bool),
-    events: mpsc::UnboundedSender<PeerEvent>,
-    received: Arc<AtomicU64>,
+    plan: &Plan,
+    shared: &Shared,
 ) -> anyhow::Result<Peer> {
+    let (relay_only, tcp_only) = (plan.relay_only, plan.tcp_only);
+    let ip = plan.bind_ip.unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let mut media = MediaEngine::default();
     media.register_default_codecs()?;
     let registry = register_default_interceptors(Registry::new(), &mut media)?;
@@ -167,6 +215,14 @@ async fn new_peer(
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         // Take a relay pair as soon as it works rather than after 2 s.
         .with_relay_acceptance_min_wait(Some(Duration::ZERO))
+        // As a browser does: consent checks every half second, so a dead
+        // path shows as ICE disconnected within 1.5 s, and failed only
+        // after 40 s (longer than a blackout the act should survive).
+        .with_ice_timeouts(
+            Some(Duration::from_millis(1500)),
+            Some(Duration::from_secs(40)),
+            Some(Duration::from_millis(500)),
+        )
         .build();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(config)
@@ -175,16 +231,18 @@ async fn new_peer(
         .with_setting_engine(settings)
         .with_handler(Arc::new(Handler {
             peer,
-            events,
-            received,
+            events: shared.events.clone(),
+            received: shared.received.clone(),
+            link: shared.link.clone(),
+            drop_one_in: plan.drop_one_in.clone(),
         }))
         .with_udp_addrs(if tcp_only {
             Vec::new()
         } else {
-            vec!["127.0.0.1:0".to_string()]
+            vec![SocketAddr::new(ip, 0).to_string()]
         })
         .with_tcp_addrs(if tcp_only {
-            vec!["127.0.0.1:0".to_string()]
+            vec![SocketAddr::new(ip, 0).to_string()]
         } else {
             Vec::new()
         })
@@ -215,24 +273,25 @@ async fn new_peer(
     })
 }
 
+/// [`run`] with owned arguments, for spawning.
+pub async fn run_owned(ws_url: String, token: String, plan: Plan) -> anyhow::Result<Outcome> {
+    run(&ws_url, &token, plan).await
+}
+
 /// Joins `ws_url` (e.g. `ws://127.0.0.1:8080/ws`) with `token` and follows
 /// `plan`.
 pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcome> {
-    let (ws, _) = tokio_tungstenite::connect_async(ws_url)
-        .await
-        .with_context(|| format!("cannot connect to {ws_url}"))?;
-    let (mut sink, mut stream) = ws.split();
-    let send =
-        |msg: &ClientMessage| Message::Text(serde_json::to_string(msg).unwrap_or_default().into());
-    sink.send(send(&ClientMessage::Hello {
-        v: signaling::protocol::VERSION,
-        token: token.to_string(),
-        user_agent: Some("teleconsult-load".into()),
-    }))
-    .await?;
+    let (mut sink, mut stream) = signaling_connect(ws_url, token).await?;
 
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let received = Arc::new(AtomicU64::new(0));
+    let shared = Shared {
+        events: events_tx,
+        received: received.clone(),
+        link: Arc::new(stats::LinkState::default()),
+    };
+    let mut stats_tick =
+        tokio::time::interval(plan.stats_every.unwrap_or(Duration::from_secs(3600)));
     let sent = Arc::new(AtomicU64::new(0));
     let mut out = Outcome::default();
     let mut me = 0u32;
@@ -255,6 +314,15 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => break,
             _ = tick.tick() => {}
+            _ = stats_tick.tick(), if plan.stats_every.is_some() => {
+                for (&other, peer) in &peers {
+                    let types = selected_pair(peer).await;
+                    let route = (!types.is_empty()).then(|| route_of(&types));
+                    let report = stats::report(peer.pc.as_ref(), &shared.link, other, route).await;
+                    to_send.push(ClientMessage::Stats(report));
+                    out.stats_sent += 1;
+                }
+            }
             ev = events.recv() => match ev {
                 Some(PeerEvent::Candidate { to, init }) => to_send.push(ClientMessage::Signal {
                     to,
@@ -264,8 +332,13 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                         sdp_m_line_index: init.sdp_mline_index,
                     },
                 }),
+                Some(PeerEvent::Connected { peer }) if out.connected.contains(&peer) => {
+                    // Back from disconnected: media resumes on its own.
+                    out.media_recoveries += 1;
+                }
                 Some(PeerEvent::Connected { peer }) => {
                     out.connected_peers += 1;
+                    out.connected.push(peer);
                     if let Some(p) = peers.get(&peer) {
                         let track = p.track.clone();
                         let (packets, sent) = (plan.packets, sent.clone());
@@ -273,14 +346,9 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                             send_opus(track, 0x1000 + peer, packets, sent).await;
                         });
                         let types = selected_pair(p).await;
-                        let route = if types.iter().any(|t| t == "relay") {
-                            session::act::MediaRoute::Relay
-                        } else {
-                            session::act::MediaRoute::Direct
-                        };
                         out.selected_pairs.push(types.clone());
                         to_send.push(ClientMessage::MediaPath {
-                            route,
+                            route: route_of(&types),
                             candidate_types: types,
                             codecs: vec!["opus".into()],
                         });
@@ -289,7 +357,19 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                 None => break,
             },
             frame = stream.next() => {
-                let Some(Ok(frame)) = frame else { break };
+                let Some(Ok(frame)) = frame else {
+                    // The signaling link dropped: make it again with the
+                    // same invitation, keeping the peer connections (their
+                    // ICE recovers on its own once the path is back).
+                    match reconnect(ws_url, token, deadline).await {
+                        Some((s, r)) => {
+                            (sink, stream) = (s, r);
+                            out.reconnects += 1;
+                            continue;
+                        }
+                        None => break,
+                    }
+                };
                 let Message::Text(text) = frame else { continue };
                 let Ok(msg) = serde_json::from_str::<ServerMessage>(&text) else { continue };
                 match msg {
@@ -324,7 +404,7 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                     ServerMessage::Signal { from, data } => {
                         let Some(servers) = ice.clone() else { continue };
                         if let std::collections::hash_map::Entry::Vacant(slot) = peers.entry(from) {
-                            slot.insert(new_peer(from, &servers, (plan.relay_only, plan.tcp_only), events_tx.clone(), received.clone()).await?);
+                            slot.insert(new_peer(from, &servers, &plan, &shared).await?);
                         }
                         if let Some(peer) = peers.get_mut(&from)
                             && let Some(reply) = on_signal(peer, data).await?
@@ -361,7 +441,7 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                         .map(|p| p.id)
                         .collect();
                     for other in offer_to {
-                        let mut peer = new_peer(other, &servers, (plan.relay_only, plan.tcp_only), events_tx.clone(), received.clone()).await?;
+                        let mut peer = new_peer(other, &servers, &plan, &shared).await?;
                         let offer = peer.pc.create_offer(None).await?;
                         peer.pc.set_local_description(offer.clone()).await?;
                         peer.remote_set = false;
@@ -375,7 +455,9 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
             }
         }
         for msg in to_send {
-            sink.send(send(&msg)).await?;
+            // Lost while the link is down; the read side notices and
+            // reconnects.
+            let _ = sink.send(encode(&msg)).await;
         }
     }
     out.packets_received = received.load(Ordering::Relaxed);
@@ -385,6 +467,58 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
     }
     let _ = sink.send(Message::Close(None)).await;
     Ok(out)
+}
+
+type WsSink = futures_util::stream::SplitSink<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    Message,
+>;
+type WsStream = futures_util::stream::SplitStream<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+>;
+
+fn encode(msg: &ClientMessage) -> Message {
+    Message::Text(serde_json::to_string(msg).unwrap_or_default().into())
+}
+
+/// Connects and says hello with `token`.
+async fn signaling_connect(ws_url: &str, token: &str) -> anyhow::Result<(WsSink, WsStream)> {
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url)
+        .await
+        .with_context(|| format!("cannot connect to {ws_url}"))?;
+    let (mut sink, stream) = ws.split();
+    sink.send(encode(&ClientMessage::Hello {
+        v: signaling::protocol::VERSION,
+        token: token.to_string(),
+        user_agent: Some("teleconsult-load".into()),
+    }))
+    .await?;
+    Ok((sink, stream))
+}
+
+/// Tries to connect again every half second until `deadline`.
+async fn reconnect(
+    ws_url: &str,
+    token: &str,
+    deadline: tokio::time::Instant,
+) -> Option<(WsSink, WsStream)> {
+    while tokio::time::Instant::now() < deadline {
+        let attempt =
+            tokio::time::timeout(Duration::from_secs(2), signaling_connect(ws_url, token));
+        if let Ok(Ok(link)) = attempt.await {
+            return Some(link);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    None
+}
+
+fn route_of(types: &[String]) -> session::act::MediaRoute {
+    if types.iter().any(|t| t == "relay") {
+        session::act::MediaRoute::Relay
+    } else {
+        session::act::MediaRoute::Direct
+    }
 }
 
 /// The candidate types of the pair ICE selected, local then remote.

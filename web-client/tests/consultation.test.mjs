@@ -8,11 +8,10 @@
 // `npm install` in this folder (playwright-core).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bin, expectPlaying, launch, shots, startDemo, waitHealthy } from "./common.mjs";
+import { shots, launchChromium, startDemo, stopDemo, waitHealthy, expectPlaying, verifiedEvents } from "./helpers.mjs";
 
 /**
  * Runs a whole consultation; `variant` is added to both links' query
@@ -25,7 +24,7 @@ async function consultation(variant) {
   await waitHealthy(port);
   const link = (l) => l.replace("/join#", `/join${variant}#`);
   const tag = variant ? variant.replace(/\W+/g, "-").replace(/^-|-$/g, "") + "-" : "";
-  const browser = await launch();
+  const browser = await launchChromium();
   try {
     const pro = await browser.newPage();
     const patient = await browser.newPage();
@@ -51,15 +50,10 @@ async function consultation(variant) {
     await patient.screenshot({ path: join(shots, `${tag}4-patient-ended.png`) });
   } finally {
     await browser.close();
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+    await stopDemo(child);
   }
 
-  const verify = spawnSync(bin, ["--data", data, "trace", "verify"], { encoding: "utf8" });
-  assert.equal(verify.status, 0, verify.stdout + verify.stderr);
-  const show = spawnSync(bin, ["--data", data, "trace", "show", act, "--json"], { encoding: "utf8" });
-  assert.equal(show.status, 0, show.stderr);
-  const events = JSON.parse(show.stdout).events;
+  const events = verifiedEvents(data, act);
   const kinds = events.map((e) => e.kind);
   for (const k of ["requested", "participant_registered", "joined", "consent_given", "admitted", "media_connected", "concluded"]) {
     assert.ok(kinds.includes(k), `trace lacks ${k}: ${kinds}`);

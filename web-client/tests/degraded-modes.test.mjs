@@ -11,20 +11,14 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { bin, shots, CHROMIUM_ARGS, startDemo, waitHealthy, expectPlaying } from "./helpers.mjs";
+import { bin, shots, launchChromium, startDemo, stopDemo, waitHealthy, expectPlaying, verifiedEvents } from "./helpers.mjs";
 
 test("audio only, back to video, then the phone route, all traced", { timeout: 120000 }, async () => {
   const data = mkdtempSync(join(tmpdir(), "tc-e2e-modes-"));
   const port = 19443 + Math.floor(Math.random() * 1000);
   const { child, links, act } = await startDemo(data, port);
   await waitHealthy(port);
-  const profile = mkdtempSync(join(tmpdir(), "tc-chromium-"));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    args: CHROMIUM_ARGS,
-    headless: true,
-  });
+  const browser = await launchChromium();
   try {
     const pro = await browser.newPage();
     const patient = await browser.newPage();
@@ -64,15 +58,10 @@ test("audio only, back to video, then the phone route, all traced", { timeout: 1
     await pro.getByRole("heading", { name: "Consultation terminée" }).waitFor();
   } finally {
     await browser.close();
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+    await stopDemo(child);
   }
 
-  const verify = spawnSync(bin, ["--data", data, "trace", "verify"], { encoding: "utf8" });
-  assert.equal(verify.status, 0, verify.stdout + verify.stderr);
-  const show = spawnSync(bin, ["--data", data, "trace", "show", act, "--json"], { encoding: "utf8" });
-  assert.equal(show.status, 0, show.stderr);
-  const events = JSON.parse(show.stdout).events;
+  const events = verifiedEvents(data, act);
   const modes = events.filter((e) => e.kind === "mode_changed").map((e) => [e.event.mode, e.event.cause]);
   assert.deepEqual(modes, [["audio_only", "manual"], ["video", "manual"], ["phone", "manual"]]);
   const numbers = events.filter((e) => e.kind === "callback_number_given");

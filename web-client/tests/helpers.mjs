@@ -1,3 +1,103 @@
-// The browser tests' shared code lives in common.mjs; this name is kept
-// for the tests that import it.
-export * from "./common.mjs";
+// What the browser tests share: the server binary, Chromium's flags, the
+// demo server and the waits on media.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+export const root = resolve(import.meta.dirname, "../..");
+export const bin = process.env.TELECONSULT_BIN ?? join(root, "target/debug/teleconsult");
+export const shots = join(root, "target/e2e");
+mkdirSync(shots, { recursive: true });
+
+export const CHROMIUM_ARGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+  "--ignore-certificate-errors",
+];
+
+/**
+ * Starts `teleconsult demo` on `host:port` (with `extra` flags) and resolves
+ * with its links once it listens.
+ */
+export function startDemo(data, port, { host = "127.0.0.1", extra = [] } = {}) {
+  const child = spawn(bin, ["--data", data, "demo", "--listen", `${host}:${port}`, ...extra], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let act = null;
+    const links = {};
+    const timer = setTimeout(() => reject(new Error(`demo did not start: ${out}`)), 30000);
+    const check = () => {
+      if (out.includes("listening on") && links.patient && links.professional && act) {
+        clearTimeout(timer);
+        resolve({ child, links, act });
+      }
+    };
+    const read = (chunk) => {
+      out += chunk;
+      for (const line of out.split("\n")) {
+        const m = line.match(/^\s+(\w+)\s+(https:\/\/\S+)$/);
+        if (m) links[m[1]] = m[2];
+        const a = line.match(/^demo téléconsultation (\S+)/);
+        if (a) act = a[1];
+      }
+      check();
+    };
+    child.stdout.on("data", read);
+    child.stderr.on("data", read);
+    child.on("exit", (code) => reject(new Error(`demo exited ${code}: ${out}`)));
+  });
+}
+
+/** Polls /healthz until the server answers. */
+export async function waitHealthy(port, host = "127.0.0.1") {
+  process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0"; // the demo's self-signed certificate
+  for (let i = 0; i < 100; i++) {
+    const ok = await fetch(`https://${host}:${port}/healthz`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("the server never became healthy");
+}
+
+/** Waits until `video` has decoded frames and its clock is moving. */
+export async function expectPlaying(page, selector) {
+  await page.waitForFunction((sel) => {
+    const v = document.querySelector(sel);
+    return v && v.videoWidth > 0 && v.currentTime > 0;
+  }, selector, { timeout: 20000 });
+  const t0 = await page.$eval(selector, (v) => v.currentTime);
+  await page.waitForTimeout(1500);
+  const t1 = await page.$eval(selector, (v) => v.currentTime);
+  assert.ok(t1 > t0, `${selector} is not advancing (${t0} -> ${t1})`);
+  return page.$eval(selector, (v) => v.videoWidth);
+}
+
+/** Stops the demo server and waits for it to exit. */
+export async function stopDemo(child) {
+  child.kill("SIGTERM");
+  await new Promise((r) => child.once("exit", r));
+}
+
+/** Runs `trace verify` (which must pass), then returns the act's events. */
+export function verifiedEvents(data, act) {
+  const verify = spawnSync(bin, ["--data", data, "trace", "verify"], { encoding: "utf8" });
+  assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+  const show = spawnSync(bin, ["--data", data, "trace", "show", act, "--json"], { encoding: "utf8" });
+  assert.equal(show.status, 0, show.stderr);
+  return JSON.parse(show.stdout).events;
+}
+
+/** Headless Chromium with a fresh profile; `executablePath` may be a wrapper. */
+export function launchChromium(executablePath = "/usr/bin/chromium") {
+  return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "tc-chromium-")), {
+    executablePath,
+    args: CHROMIUM_ARGS,
+    headless: true,
+  });
+}

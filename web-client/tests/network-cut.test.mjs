@@ -15,8 +15,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { CHROMIUM_ARGS, bin, expectPlaying, launch, shots, startDemo } from "./common.mjs";
+import { bin, expectPlaying, launchChromium, shots, startDemo } from "./helpers.mjs";
 
 const sh = (...args) => execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"] });
 
@@ -52,11 +51,7 @@ function launchIn(ns) {
   const wrapper = join(dir, "chromium-in-ns");
   writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns} /usr/bin/chromium "$@"\n`);
   chmodSync(wrapper, 0o755);
-  return chromium.launchPersistentContext(join(dir, "profile"), {
-    executablePath: wrapper,
-    args: CHROMIUM_ARGS,
-    headless: true,
-  });
+  return launchChromium(wrapper);
 }
 
 test("a cut network: banner, reconnection, call resumed, incident traced", { timeout: 180000 }, async () => {
@@ -72,9 +67,9 @@ test("a cut network: banner, reconnection, call resumed, incident traced", { tim
   let resumedAfter;
   const browsers = [];
   try {
-    demo = await startDemo(data, port, ["--relay-port", "0"], `${net.server}:${port}`);
+    demo = await startDemo(data, port, { host: net.server, extra: ["--relay-port", "0"] });
     const { links, act } = demo;
-    const proBrowser = await launch();
+    const proBrowser = await launchChromium();
     browsers.push(proBrowser);
     const patientBrowser = await launchIn(net.ns);
     browsers.push(patientBrowser);

@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bin, launch, shots, startDemo, waitHealthy } from "./common.mjs";
+import { bin, launchChromium, shots, startDemo, waitHealthy } from "./helpers.mjs";
 
 /** Opens the patient's link, waits for the test's verdict; returns the rows. */
 async function runTest(page, link, shot) {
@@ -43,7 +43,7 @@ test("the patient's connection test tries every path and is recorded", { timeout
   const port = 19443 + Math.floor(Math.random() * 1000);
   const { child, links, act } = await startDemo(data, port);
   await waitHealthy(port);
-  const browser = await launch();
+  const browser = await launchChromium();
   try {
     const patient = await browser.newPage();
     const result = await runTest(patient, links.patient, "precall-1-patient-test.png");
@@ -84,9 +84,9 @@ test("the patient's connection test tries every path and is recorded", { timeout
 test("without a relay, the relay paths are reported as not offered", { timeout: 120000 }, async () => {
   const data = mkdtempSync(join(tmpdir(), "tc-e2e-"));
   const port = 20443 + Math.floor(Math.random() * 1000);
-  const { child, links, act } = await startDemo(data, port, ["--no-relay"]);
+  const { child, links, act } = await startDemo(data, port, { extra: ["--no-relay"] });
   await waitHealthy(port);
-  const browser = await launch();
+  const browser = await launchChromium();
   try {
     const patient = await browser.newPage();
     const result = await runTest(patient, links.patient, "precall-3-no-relay.png");

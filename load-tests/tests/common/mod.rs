@@ -14,15 +14,42 @@ use signaling::relay_access::RelayAccess;
 use signaling::state::server_secrets;
 use signaling::{AppState, ServerConfig};
 
+pub mod netns;
+
 pub struct Server {
     _dir: tempfile::TempDir,
     pub data: DataDir,
     pub state: AppState,
     pub ws_url: String,
+    pub trusted: session::keys::TrustedKeys,
+}
+
+impl Server {
+    /// The act's events, opened with the data key, in chain order.
+    pub fn events(&self, act: ActId) -> Vec<session::Event> {
+        self.state
+            .store
+            .records(act)
+            .unwrap()
+            .iter()
+            .map(|r| r.open(std::slice::from_ref(&self.state.data_key)).unwrap())
+            .collect()
+    }
+
+    /// `trace verify` on the whole store.
+    pub fn assert_trace_intact(&self) {
+        let report = session::store::verify_store(&*self.state.store, &self.trusted, None).unwrap();
+        assert!(report.is_intact(), "{:?}", report.problems);
+    }
 }
 
 /// A server; with `relay`, it also runs the TURN relay on loopback UDP.
 pub async fn server_with(relay: bool) -> Server {
+    server_at(relay, std::net::Ipv4Addr::LOCALHOST.into()).await
+}
+
+/// A server listening on `ip` (e.g. the host end of a veth).
+pub async fn server_at(relay: bool, ip: std::net::IpAddr) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir::new(dir.path().join("data"));
     let (store, keys) = data.open_writer().unwrap();
@@ -45,7 +72,7 @@ pub async fn server_with(relay: bool) -> Server {
             incident_thresholds: Default::default(),
         },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = signaling::app(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -54,6 +81,7 @@ pub async fn server_with(relay: bool) -> Server {
         data,
         state,
         ws_url: format!("ws://{addr}/ws"),
+        trusted: keys.trusted,
     }
 }
 
@@ -117,6 +145,9 @@ pub fn plan(consent: bool, admit: bool) -> Plan {
         timeout: Duration::from_secs(30),
         relay_only: false,
         tcp_only: false,
+        bind_ip: None,
+        stats_every: None,
+        drop_one_in: None,
     }
 }
 
