@@ -1,8 +1,8 @@
 // What the browser tests share: the server binary, Chromium's flags, the
 // demo server and the waits on media.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
@@ -101,3 +101,49 @@ export function launchChromium(executablePath = "/usr/bin/chromium") {
     headless: true,
   });
 }
+
+// ------------------------------------------- network namespaces (root)
+
+const sh = (...args) => execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"] });
+
+/** A namespace `ns` joined to the host by a veth pair on 10.77.N.0/24. */
+export function makeNamespace(tag = 0) {
+  const n = 1 + ((process.pid + 37 * tag) % 200);
+  const ns = `tc-ns-${process.pid}-${tag}`;
+  const host = `twh${process.pid % 100000}${tag}`;
+  const inner = `twn${process.pid % 100000}${tag}`;
+  sh("netns", "add", ns);
+  sh("link", "add", host, "type", "veth", "peer", "name", inner);
+  sh("link", "set", inner, "netns", ns);
+  sh("addr", "add", `10.77.${n}.1/24`, "dev", host);
+  sh("link", "set", host, "up");
+  sh("-n", ns, "addr", "add", `10.77.${n}.2/24`, "dev", inner);
+  sh("-n", ns, "link", "set", inner, "up");
+  sh("-n", ns, "link", "set", "lo", "up");
+  return {
+    ns,
+    server: `10.77.${n}.1`,
+    cut: () => sh("link", "set", host, "down"),
+    restore: () => sh("link", "set", host, "up"),
+    // UDP from the namespace goes nowhere (a routing rule, not netfilter,
+    // which this kernel lacks): TCP still works.
+    blockUdp: () => {
+      sh("-n", ns, "rule", "add", "pref", "100", "ipproto", "udp", "lookup", "100");
+      sh("-n", ns, "route", "add", "blackhole", "default", "table", "100");
+    },
+    remove: () => {
+      spawnSync("ip", ["link", "del", host]);
+      spawnSync("ip", ["netns", "del", ns]);
+    },
+  };
+}
+
+/** Chromium started inside `ns`, through a wrapper Playwright can launch. */
+export function launchIn(ns) {
+  const dir = mkdtempSync(join(tmpdir(), "tc-ns-"));
+  const wrapper = join(dir, "chromium-in-ns");
+  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns} /usr/bin/chromium "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  return launchChromium(wrapper);
+}
+

@@ -11,48 +11,11 @@
 // Needs root (network namespaces); without it the test fails, saying so.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bin, expectPlaying, launchChromium, shots, startDemo } from "./helpers.mjs";
-
-const sh = (...args) => execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"] });
-
-/** A namespace `ns` joined to the host by a veth pair on 10.77.N.0/24. */
-function makeNamespace() {
-  const n = 1 + (process.pid % 200);
-  const ns = `tc-cut-${process.pid}`;
-  const host = `tch${process.pid % 100000}`;
-  const inner = `tcn${process.pid % 100000}`;
-  sh("netns", "add", ns);
-  sh("link", "add", host, "type", "veth", "peer", "name", inner);
-  sh("link", "set", inner, "netns", ns);
-  sh("addr", "add", `10.77.${n}.1/24`, "dev", host);
-  sh("link", "set", host, "up");
-  sh("-n", ns, "addr", "add", `10.77.${n}.2/24`, "dev", inner);
-  sh("-n", ns, "link", "set", inner, "up");
-  sh("-n", ns, "link", "set", "lo", "up");
-  return {
-    ns,
-    server: `10.77.${n}.1`,
-    cut: () => sh("link", "set", host, "down"),
-    restore: () => sh("link", "set", host, "up"),
-    remove: () => {
-      spawnSync("ip", ["link", "del", host]);
-      spawnSync("ip", ["netns", "del", ns]);
-    },
-  };
-}
-
-/** Chromium started inside `ns`, through a wrapper Playwright can launch. */
-function launchIn(ns) {
-  const dir = mkdtempSync(join(tmpdir(), "tc-ns-"));
-  const wrapper = join(dir, "chromium-in-ns");
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns} /usr/bin/chromium "$@"\n`);
-  chmodSync(wrapper, 0o755);
-  return launchChromium(wrapper);
-}
+import { bin, expectPlaying, launchChromium, launchIn, makeNamespace, shots, startDemo } from "./helpers.mjs";
 
 test("a cut network: banner, reconnection, call resumed, incident traced", { timeout: 180000 }, async () => {
   let net;
