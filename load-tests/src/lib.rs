@@ -15,5 +15,6 @@ pub mod media_source;
 pub mod metrics;
 pub mod packetize;
 pub mod participant;
+pub mod receiver;
 pub mod slo;
 pub mod turn_client;

@@ -6,11 +6,18 @@
 //! smaller number offers, as in the web client), sends Opus RTP packets
 //! once connected, and counts what it receives. It returns an [`Outcome`]
 //! when the act ends, the plan is done, or the time is up.
+//!
+//! With [`Plan::media`], it plays the encoded AV1 clip and Opus tone in
+//! real time to each peer (each payload ending with the send-time
+//! trailer) for [`Plan::play_for`], and measures what it receives
+//! ([`crate::receiver`]): join latency, ICE connected time, first frame,
+//! loss, jitter, latency, bitrate.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
@@ -27,17 +34,18 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer, RTCIceTransportPolicy,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, Registry,
-    SettingEngineBuilder, register_default_interceptors,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer,
+    RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCSessionDescription, Registry, SettingEngineBuilder, register_default_interceptors,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
-/// Opus with the default codec table: payload type 111.
-const OPUS_PT: u8 = 111;
+use crate::media_source::EncodedMedia;
+use crate::packetize::{now_micros, trailer};
+use crate::receiver::{AV1_PT, OPUS_PT, Receiver};
 
 /// What the participant does besides joining.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Plan {
     /// As the patient: accept the consent text shown.
     pub consent: bool,
@@ -54,6 +62,20 @@ pub struct Plan {
     /// Gather only TCP candidates (ICE over TCP, RFC 6544): the offerer's
     /// are active, the answerer's passive.
     pub tcp_only: bool,
+    /// Play this encoded media to each peer instead of the short Opus
+    /// stub, and measure what comes back.
+    pub media: Option<Arc<EncodedMedia>>,
+    /// With `media`: how long to play to each peer.
+    pub play_for: Duration,
+    /// With `media`: stop once this many peers have been played to (and
+    /// 500 ms more for the last packets to arrive).
+    pub expect_peers: u32,
+    /// The run's start, the origin of the receive timeline and of the
+    /// timings in [`Outcome`] (defaults to the WebSocket's opening).
+    pub run_start: Option<Instant>,
+    /// Use these ICE servers instead of the server's (e.g. coturn with
+    /// REST credentials the harness made).
+    pub ice_override: Option<Vec<signaling::protocol::IceServer>>,
 }
 
 /// What happened.
@@ -75,18 +97,32 @@ pub struct Outcome {
     /// Candidate types of each connected pair, local then remote, as the
     /// ICE agent selected them (e.g. `["relay", "host"]`).
     pub selected_pairs: Vec<Vec<String>>,
+    /// Milliseconds from the WebSocket's opening to being admitted (or
+    /// welcomed, for a professional, who needs no admission).
+    pub join_ms: Option<f64>,
+    /// Milliseconds from the WebSocket's opening to the first ICE
+    /// connection reaching `connected`.
+    pub ice_connected_ms: Option<f64>,
+    /// Milliseconds from the WebSocket's opening to the first whole video
+    /// frame received.
+    pub first_frame_ms: Option<f64>,
+    /// What was received, with `media`.
+    pub received: Option<Arc<Mutex<Receiver>>>,
 }
 
 /// Events from the peer connections to the participant's loop.
 enum PeerEvent {
     Candidate { to: u32, init: RTCIceCandidateInit },
+    IceConnected,
     Connected { peer: u32 },
+    PlayedOut,
 }
 
 struct Handler {
     peer: u32,
     events: mpsc::UnboundedSender<PeerEvent>,
     received: Arc<AtomicU64>,
+    measured: Option<(Arc<Mutex<Receiver>>, Instant)>,
 }
 
 #[async_trait::async_trait]
@@ -100,6 +136,12 @@ impl PeerConnectionEventHandler for Handler {
         }
     }
 
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        if state == RTCIceConnectionState::Connected {
+            let _ = self.events.send(PeerEvent::IceConnected);
+        }
+    }
+
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
         if state == RTCPeerConnectionState::Connected {
             let _ = self.events.send(PeerEvent::Connected { peer: self.peer });
@@ -108,10 +150,27 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let received = self.received.clone();
+        let measured = self.measured.clone();
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
-                if let TrackRemoteEvent::OnRtpPacket(_) = event {
+                if let TrackRemoteEvent::OnRtpPacket(packet) = event {
                     received.fetch_add(1, Ordering::Relaxed);
+                    if let Some((receiver, start)) = &measured {
+                        let h = &packet.header;
+                        let since = start.elapsed().as_micros() as u64;
+                        if let Ok(mut r) = receiver.lock() {
+                            r.on_packet(
+                                since,
+                                now_micros(),
+                                h.ssrc,
+                                h.payload_type,
+                                h.sequence_number,
+                                h.timestamp,
+                                h.marker,
+                                &packet.payload,
+                            );
+                        }
+                    }
                 }
             }
         });
@@ -121,9 +180,20 @@ impl PeerConnectionEventHandler for Handler {
 struct Peer {
     pc: Arc<dyn PeerConnection>,
     track: Arc<TrackLocalStaticRTP>,
+    video: Option<Arc<TrackLocalStaticRTP>>,
     sender: Arc<dyn RtpSender>,
     remote_set: bool,
     pending: Vec<RTCIceCandidateInit>,
+}
+
+fn av1() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: "video/AV1".into(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: "profile-id=0".into(),
+        rtcp_feedback: vec![],
+    }
 }
 
 fn opus() -> RTCRtpCodec {
@@ -139,10 +209,13 @@ fn opus() -> RTCRtpCodec {
 async fn new_peer(
     peer: u32,
     ice_servers: &[signaling::protocol::IceServer],
-    (relay_only, tcp_only): (bool, bool),
+    plan: &Plan,
     events: mpsc::UnboundedSender<PeerEvent>,
     received: Arc<AtomicU64>,
+    measured: Option<(Arc<Mutex<Receiver>>, Instant)>,
 ) -> anyhow::Result<Peer> {
+    let (relay_only, tcp_only) = (plan.relay_only, plan.tcp_only);
+    let ice_servers = plan.ice_override.as_deref().unwrap_or(ice_servers);
     let mut media = MediaEngine::default();
     media.register_default_codecs()?;
     let registry = register_default_interceptors(Registry::new(), &mut media)?;
@@ -177,6 +250,7 @@ async fn new_peer(
             peer,
             events,
             received,
+            measured,
         }))
         .with_udp_addrs(if tcp_only {
             Vec::new()
@@ -206,9 +280,30 @@ async fn new_peer(
         }],
     )));
     let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+    let video = if plan.media.is_some() {
+        let video = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            format!("bot-{peer}"),
+            format!("bot-video-{peer}"),
+            "video".to_string(),
+            RtpCodecKind::Video,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(0x2000 + peer),
+                    ..Default::default()
+                },
+                codec: av1(),
+                ..Default::default()
+            }],
+        )));
+        pc.add_track(video.clone() as Arc<dyn TrackLocal>).await?;
+        Some(video)
+    } else {
+        None
+    };
     Ok(Peer {
         pc,
         track,
+        video,
         sender,
         remote_set: false,
         pending: Vec::new(),
@@ -221,6 +316,9 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
     let (ws, _) = tokio_tungstenite::connect_async(ws_url)
         .await
         .with_context(|| format!("cannot connect to {ws_url}"))?;
+    let ws_open = Instant::now();
+    let start = plan.run_start.unwrap_or(ws_open);
+    let since_open = |at: Instant| at.duration_since(ws_open).as_secs_f64() * 1000.0;
     let (mut sink, mut stream) = ws.split();
     let send =
         |msg: &ClientMessage| Message::Text(serde_json::to_string(msg).unwrap_or_default().into());
@@ -235,6 +333,13 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
     let received = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
     let mut out = Outcome::default();
+    let measured = plan
+        .media
+        .as_ref()
+        .map(|_| (Arc::new(Mutex::new(Receiver::default())), start));
+    out.received = measured.as_ref().map(|(r, _)| r.clone());
+    let mut played_out = 0u32;
+    let mut all_played_at: Option<Instant> = None;
     let mut me = 0u32;
     let mut ice: Option<Vec<signaling::protocol::IceServer>> = None;
     let mut view: Option<signaling::protocol::RoomView> = None;
@@ -244,6 +349,9 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
     let mut tick = tokio::time::interval(Duration::from_millis(50));
 
     loop {
+        if all_played_at.is_some_and(|t| t.elapsed() > Duration::from_millis(500)) {
+            break;
+        }
         if plan.expect_packets > 0
             && !peers.is_empty()
             && received.load(Ordering::Relaxed) >= plan.expect_packets * peers.len() as u64
@@ -264,14 +372,32 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                         sdp_m_line_index: init.sdp_mline_index,
                     },
                 }),
+                Some(PeerEvent::IceConnected) => {
+                    out.ice_connected_ms.get_or_insert_with(|| since_open(Instant::now()));
+                }
+                Some(PeerEvent::PlayedOut) => {
+                    played_out += 1;
+                    if played_out >= plan.expect_peers.max(1) {
+                        all_played_at.get_or_insert_with(Instant::now);
+                    }
+                }
                 Some(PeerEvent::Connected { peer }) => {
                     out.connected_peers += 1;
                     if let Some(p) = peers.get(&peer) {
                         let track = p.track.clone();
                         let (packets, sent) = (plan.packets, sent.clone());
-                        tokio::spawn(async move {
-                            send_opus(track, 0x1000 + peer, packets, sent).await;
-                        });
+                        if let (Some(media), Some(video)) = (plan.media.clone(), p.video.clone()) {
+                            let done = events_tx.clone();
+                            let until = Instant::now() + plan.play_for;
+                            tokio::spawn(async move {
+                                play(media, track, video, peer, until, sent).await;
+                                let _ = done.send(PeerEvent::PlayedOut);
+                            });
+                        } else {
+                            tokio::spawn(async move {
+                                send_opus(track, 0x1000 + peer, packets, sent).await;
+                            });
+                        }
                         let types = selected_pair(p).await;
                         let route = if types.iter().any(|t| t == "relay") {
                             session::act::MediaRoute::Relay
@@ -307,6 +433,11 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                         }
                     }
                     ServerMessage::State(v) => {
+                        if out.join_ms.is_none()
+                            && v.participants.iter().any(|p| p.id == me && (p.admitted || plan.admit))
+                        {
+                            out.join_ms = Some(since_open(Instant::now()));
+                        }
                         if plan.admit {
                             for p in v.participants.iter().filter(|p| p.connected && !p.admitted) {
                                 if !admitted.contains(&p.id) {
@@ -324,7 +455,7 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                     ServerMessage::Signal { from, data } => {
                         let Some(servers) = ice.clone() else { continue };
                         if let std::collections::hash_map::Entry::Vacant(slot) = peers.entry(from) {
-                            slot.insert(new_peer(from, &servers, (plan.relay_only, plan.tcp_only), events_tx.clone(), received.clone()).await?);
+                            slot.insert(new_peer(from, &servers, &plan, events_tx.clone(), received.clone(), measured.clone()).await?);
                         }
                         if let Some(peer) = peers.get_mut(&from)
                             && let Some(reply) = on_signal(peer, data).await?
@@ -358,7 +489,7 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                         .map(|p| p.id)
                         .collect();
                     for other in offer_to {
-                        let mut peer = new_peer(other, &servers, (plan.relay_only, plan.tcp_only), events_tx.clone(), received.clone()).await?;
+                        let mut peer = new_peer(other, &servers, &plan, events_tx.clone(), received.clone(), measured.clone()).await?;
                         let offer = peer.pc.create_offer(None).await?;
                         peer.pc.set_local_description(offer.clone()).await?;
                         peer.remote_set = false;
@@ -376,6 +507,14 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
         }
     }
     out.packets_received = received.load(Ordering::Relaxed);
+    if let Some((r, _)) = &measured
+        && let Ok(r) = r.lock()
+        && let Some(at) = r.first_frame_at_micros
+    {
+        // The timeline counts from the run's start; report from WS open.
+        let offset = ws_open.duration_since(start).as_secs_f64() * 1000.0;
+        out.first_frame_ms = Some(at as f64 / 1000.0 - offset);
+    }
     out.packets_sent = sent.load(Ordering::Relaxed);
     for (_, p) in peers.drain() {
         let _ = p.pc.close().await;
@@ -442,6 +581,88 @@ async fn on_signal(peer: &mut Peer, data: SignalData) -> anyhow::Result<Option<S
             }
             Ok(None)
         }
+    }
+}
+
+/// Plays the encoded media to one peer until `until`: a video frame every
+/// 1/fps s (its payloads back to back, the marker on the last) and an
+/// Opus packet every 20 ms, each payload with the send-time trailer.
+async fn play(
+    media: Arc<EncodedMedia>,
+    audio: Arc<TrackLocalStaticRTP>,
+    video: Arc<TrackLocalStaticRTP>,
+    peer: u32,
+    until: Instant,
+    sent: Arc<AtomicU64>,
+) {
+    let ticks_per_frame = 90_000 / media.spec.fps;
+    let video_task = {
+        let (media, sent) = (media.clone(), sent.clone());
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1) / media.spec.fps);
+            let mut seq = 0u16;
+            let mut n = 0u32;
+            while Instant::now() < until {
+                tick.tick().await;
+                let frame = &media.video[n as usize % media.video.len()];
+                let last = frame.payloads.len() - 1;
+                for (i, p) in frame.payloads.iter().enumerate() {
+                    let mut payload = Vec::with_capacity(p.len() + trailer::LEN);
+                    payload.extend_from_slice(p);
+                    trailer::append(&mut payload, now_micros());
+                    let packet = rtp_packet(
+                        AV1_PT,
+                        seq,
+                        n * ticks_per_frame,
+                        0x2000 + peer,
+                        i == last,
+                        payload,
+                    );
+                    seq = seq.wrapping_add(1);
+                    if video.write_rtp(packet).await.is_ok() {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                n += 1;
+            }
+        }
+    };
+    let audio_task = async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let mut n = 0u32;
+        while Instant::now() < until {
+            tick.tick().await;
+            let mut payload = media.audio[n as usize % media.audio.len()].clone();
+            trailer::append(&mut payload, now_micros());
+            let packet = rtp_packet(OPUS_PT, n as u16, n * 960, 0x1000 + peer, false, payload);
+            if audio.write_rtp(packet).await.is_ok() {
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+            n += 1;
+        }
+    };
+    tokio::join!(video_task, audio_task);
+}
+
+fn rtp_packet(
+    payload_type: u8,
+    sequence_number: u16,
+    timestamp: u32,
+    ssrc: u32,
+    marker: bool,
+    payload: Vec<u8>,
+) -> rtc::rtp::Packet {
+    rtc::rtp::Packet {
+        header: rtc::rtp::header::Header {
+            version: 2,
+            payload_type,
+            sequence_number,
+            timestamp,
+            ssrc,
+            marker,
+            ..Default::default()
+        },
+        payload: bytes::Bytes::from(payload),
     }
 }
 
