@@ -16,5 +16,6 @@ pub mod metrics;
 pub mod packetize;
 pub mod participant;
 pub mod receiver;
+pub mod relay_stress;
 pub mod slo;
 pub mod turn_client;

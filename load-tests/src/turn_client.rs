@@ -94,7 +94,7 @@ pub fn parse_channel_data(buf: &[u8]) -> Option<(u16, &[u8])> {
 /// A client with an allocation on a TURN server.
 #[derive(Debug)]
 pub struct TurnClient {
-    pub socket: UdpSocket,
+    pub socket: std::sync::Arc<UdpSocket>,
     pub server: SocketAddr,
     /// The relayed transport address the server gave us.
     pub relayed: SocketAddr,
@@ -178,7 +178,7 @@ impl TurnClient {
             .get_from(&answer)
             .context("no XOR-RELAYED-ADDRESS")?;
         Ok(TurnClient {
-            socket,
+            socket: std::sync::Arc::new(socket),
             server,
             relayed: SocketAddr::new(relayed.ip, relayed.port),
             auth,
