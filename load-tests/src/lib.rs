@@ -17,5 +17,7 @@ pub mod packetize;
 pub mod participant;
 pub mod receiver;
 pub mod relay_stress;
+pub mod report;
+pub mod scenario;
 pub mod slo;
 pub mod turn_client;

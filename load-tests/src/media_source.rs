@@ -97,12 +97,20 @@ impl EncodedMedia {
     }
 }
 
-/// Draws frame `n`: a gradient, a moving bar, and `n` in binary.
+/// Draws frame `n`: a gradient with grain, a moving bar, and `n` in
+/// binary.
 fn draw_luma(n: u32, luma: &mut [u8]) {
     let bar = (n as usize * 8) % WIDTH;
     for y in 0..HEIGHT {
         for x in 0..WIDTH {
-            let mut v = ((x + y) / 4) as u8;
+            // Grain that changes every frame, so the encoder has detail
+            // to spend its bitrate on (a flat pattern codes in a few kbit).
+            let h = (x as u32)
+                .wrapping_mul(73_856_093)
+                ^ (y as u32).wrapping_mul(19_349_663)
+                ^ n.wrapping_mul(83_492_791);
+            let grain = (h.wrapping_mul(2_654_435_761) >> 29) as u8;
+            let mut v = ((x + y) / 4) as u8 / 2 + 40 + grain;
             if x >= bar && x < bar + 24 {
                 v = 235;
             }

@@ -117,6 +117,9 @@ pub struct StressResult {
     pub relay_rss_end: Option<u64>,
     /// (allocated − idle) / allocations, bytes.
     pub relay_bytes_per_allocation: Option<f64>,
+    /// The harness's own CPU while sending, seconds: near one core per
+    /// second means the harness, not the relay, was the limit.
+    pub harness_cpu_seconds: Option<f64>,
     pub timeline: Vec<StressSecond>,
 }
 
@@ -323,6 +326,7 @@ pub async fn run(
     // Once a second: the relay's CPU and memory, and the counters.
     let mut timeline = Vec::new();
     let cpu_start = sample(cfg.relay_pid);
+    let harness_start = sample(Some(std::process::id()));
     let mut prev = cpu_start;
     let mut prev_at = Instant::now();
     let mut second = 0u32;
@@ -347,6 +351,7 @@ pub async fn run(
     }
     sender.await?;
     let cpu_end = sample(cfg.relay_pid);
+    let harness_end = sample(Some(std::process::id()));
     let mut latency = Samples::default();
     let (mut expected, mut got, mut jitter_sum, mut streams) = (0u64, 0u64, 0.0, 0usize);
     for r in receivers {
@@ -404,6 +409,10 @@ pub async fn run(
             (Some(a), Some(b)) if allocations > 0 => {
                 Some((b as f64 - a as f64) / allocations as f64)
             }
+            _ => None,
+        },
+        harness_cpu_seconds: match (harness_start, harness_end) {
+            (Some(a), Some(b)) => Some(b.cpu_seconds - a.cpu_seconds),
             _ => None,
         },
         timeline,
