@@ -56,11 +56,11 @@ for relay in ours coturn; do
   echo "== $relay: memory per allocation ($MEMORY_SESSIONS sessions, light traffic)"
   $H relay-stress --turn 127.0.0.1:$PORT --secret "$SECRET" --relay-pid $PID \
     --sessions "$MEMORY_SESSIONS" --size 100 --pps 1 --duration 3 \
-    --json "$OUT/$relay-memory.json" | tee "$OUT/$relay-memory.txt"
+    --json "$OUT/$relay-memory.json" | tee "$OUT/$relay-memory.txt" || true
   echo "== $relay: $BELOW sessions below capacity, with the direct baseline"
   $H relay-stress --turn 127.0.0.1:$PORT --secret "$SECRET" --relay-pid $PID \
     --sessions "$BELOW" --duration 20 --baseline \
-    --json "$OUT/$relay-below.json" --charts "$OUT/$relay-below" | tee "$OUT/$relay-below.txt"
+    --json "$OUT/$relay-below.json" --charts "$OUT/$relay-below" | tee "$OUT/$relay-below.txt" || true
   echo "== $relay: capacity"
   $H relay-stress --turn 127.0.0.1:$PORT --secret "$SECRET" --relay-pid $PID \
     --find-capacity --sessions "$START" --step "$STEP" --max "$MAX" --duration "$DURATION" \

@@ -389,12 +389,15 @@ async fn rooms_command(name: &str, room_size: u32, args: RoomsArgs) -> anyhow::R
         };
         let bar = ProgressBar::new(u64::from(load));
         bar.set_style(
-            ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:40} {pos}/{len} rooms done")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{prefix} [{elapsed_precise}] {bar:40} {pos}/{len} rooms done",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(format!("{name} {load}×{room_size}"));
         let b = bar.clone();
-        let result = scenario::run_rooms(&target, media.clone(), &cfg, next_act, move || b.inc(1)).await?;
+        let result =
+            scenario::run_rooms(&target, media.clone(), &cfg, next_act, move || b.inc(1)).await?;
         bar.finish();
         next_act += u64::from(load);
         let breaches = slo.evaluate(&result.observed());
@@ -454,13 +457,31 @@ fn print_rooms(load: u32, r: &RoomsResult, breaches: &[Breach]) {
         r.frame_completeness * 100.0
     );
     println!("{}", report::header());
-    println!("{}", report::row("join (WS open → admitted)", "ms", &r.join_ms));
-    println!("{}", report::row("ICE connected", "ms", &r.ice_connected_ms));
-    println!("{}", report::row("first whole frame", "ms", &r.first_frame_ms));
+    println!(
+        "{}",
+        report::row("join (WS open → admitted)", "ms", &r.join_ms)
+    );
+    println!(
+        "{}",
+        report::row("ICE connected", "ms", &r.ice_connected_ms)
+    );
+    println!(
+        "{}",
+        report::row("first whole frame", "ms", &r.first_frame_ms)
+    );
     println!("{}", report::row("one-way latency", "ms", &r.latency_ms));
-    println!("{}", report::row("video jitter (RFC 3550)", "ms", &r.video_jitter_ms));
-    println!("{}", report::row("audio jitter (RFC 3550)", "ms", &r.audio_jitter_ms));
-    println!("{}", report::row("received video bitrate", "kbit/s", &r.video_kbps));
+    println!(
+        "{}",
+        report::row("video jitter (RFC 3550)", "ms", &r.video_jitter_ms)
+    );
+    println!(
+        "{}",
+        report::row("audio jitter (RFC 3550)", "ms", &r.audio_jitter_ms)
+    );
+    println!(
+        "{}",
+        report::row("received video bitrate", "kbit/s", &r.video_kbps)
+    );
     if !r.server_cpu.is_empty() {
         let peak_cpu = r.server_cpu.iter().copied().fold(0.0, f64::max);
         let peak_rss = r.server_rss_bytes.iter().copied().max().unwrap_or(0);
@@ -520,7 +541,11 @@ fn rooms_charts(dir: &std::path::Path, name: &str, report: &RoomsReport) -> anyh
                 y_label: "loss %".into(),
                 series: vec![series("loss", &|p| {
                     let all = p.received + p.lost;
-                    if all == 0 { 0.0 } else { p.lost as f64 * 100.0 / all as f64 }
+                    if all == 0 {
+                        0.0
+                    } else {
+                        p.lost as f64 * 100.0 / all as f64
+                    }
                 })],
             },
             Panel {
@@ -618,8 +643,10 @@ async fn stress_command(args: StressArgs) -> anyhow::Result<bool> {
         };
         let bar = ProgressBar::new(args.duration);
         bar.set_style(
-            ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:40} {pos}/{len} s {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{prefix} [{elapsed_precise}] {bar:40} {pos}/{len} s {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(format!("relay-stress {load} sessions"));
         let b = bar.clone();
@@ -702,11 +729,20 @@ fn print_stress(load: u32, s: &StressStep, breaches: &[Breach]) {
         r.setup_failures
     );
     println!("{}", report::header());
-    println!("{}", report::row("one-way latency via relay", "ms", &r.latency_ms));
+    println!(
+        "{}",
+        report::row("one-way latency via relay", "ms", &r.latency_ms)
+    );
     if let Some(b) = &s.baseline {
-        println!("{}", report::row("one-way latency direct", "ms", &b.latency_ms));
+        println!(
+            "{}",
+            report::row("one-way latency direct", "ms", &b.latency_ms)
+        );
     }
-    println!("{}", report::row("allocate+permission+bind", "ms", &r.setup_ms));
+    println!(
+        "{}",
+        report::row("allocate+permission+bind", "ms", &r.setup_ms)
+    );
     println!("jitter (RFC 3550, mean of streams): {:.3} ms", r.jitter_ms);
     if let (Some(a), Some(b)) = (s.relay_added_p50_ms, s.relay_added_p99_ms) {
         println!("relay-added latency: p50 {a:.3} ms, p99 {b:.3} ms");
@@ -832,6 +868,8 @@ async fn relay_command(args: RelayArgs) -> anyhow::Result<bool> {
     config.tcp_listen = None;
     config.relay_ip = args.listen.ip();
     config.max_allocations_total = 100_000;
+    // turnutils_uclient runs all its clients under one username.
+    config.max_allocations_per_user = 1_000;
     let relay = media::Relay::start(config, credentials).await?;
     println!(
         "relay listening on {} (pid {})",

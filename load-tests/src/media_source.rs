@@ -105,8 +105,7 @@ fn draw_luma(n: u32, luma: &mut [u8]) {
         for x in 0..WIDTH {
             // Grain that changes every frame, so the encoder has detail
             // to spend its bitrate on (a flat pattern codes in a few kbit).
-            let h = (x as u32)
-                .wrapping_mul(73_856_093)
+            let h = (x as u32).wrapping_mul(73_856_093)
                 ^ (y as u32).wrapping_mul(19_349_663)
                 ^ n.wrapping_mul(83_492_791);
             let grain = (h.wrapping_mul(2_654_435_761) >> 29) as u8;

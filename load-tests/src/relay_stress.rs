@@ -279,7 +279,11 @@ pub async fn run(
         })
         .collect();
 
-    // One sender for all clients, every 5 ms, each flow keeping its rate.
+    // One sender for all clients, every millisecond, each flow keeping its
+    // rate. (With 5 ms ticks, every client's packets left in one burst
+    // that overflowed a relay's default 208 KiB UDP receive buffer at 40
+    // sessions, a synchronisation that independent consultations do not
+    // have.)
     let sender = {
         let targets: Vec<(Arc<UdpSocket>, SocketAddr, u32)> = clients
             .iter()
@@ -289,10 +293,15 @@ pub async fn run(
         let direct = cfg.direct;
         let sent = sent.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(5));
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut seqs = vec![0u32; targets.len()];
-            let mut owed = vec![vec![0.0f64; flows.len()]; targets.len()];
+            // Clients start at spread phases, so they do not all cross a
+            // whole packet in the same tick.
+            let n = targets.len().max(1) as f64;
+            let mut owed: Vec<Vec<f64>> = (0..targets.len())
+                .map(|i| vec![i as f64 / n; flows.len()])
+                .collect();
             let (mut payload, mut frame) = (Vec::new(), Vec::new());
             let mut last = tokio::time::Instant::now();
             while tokio::time::Instant::now() < stop_sending {

@@ -72,14 +72,13 @@ pub fn chart(path: &Path, title: &str, x_label: &str, panels: &[Panel]) -> anyho
             .draw()?;
         for (i, s) in panel.series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
-            c.draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))?
-                .label(s.name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            c.draw_series(
-                s.points
-                    .iter()
-                    .map(|&p| Circle::new(p, 3, color.filled())),
-            )?;
+            c.draw_series(LineSeries::new(
+                s.points.iter().copied(),
+                color.stroke_width(2),
+            ))?
+            .label(s.name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+            c.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
         }
         c.configure_series_labels()
             .border_style(BLACK)

@@ -56,7 +56,9 @@ impl Drop for SpawnedServer {
 /// fresh data directory, and waits for `/healthz`.
 pub async fn spawn_server(binary: &Path, extra: &[String]) -> anyhow::Result<SpawnedServer> {
     let data = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let child = std::process::Command::new(binary)
         .arg("--data")
         .arg(data.path())
@@ -359,8 +361,13 @@ async fn run_room(
             expect_peers: peers,
             run_start: Some(start),
             ice_override: cfg.ice_override.as_ref().map(|o| {
-                let c = media::TurnCredentials::new(o.secret.clone())
-                    .and_then(|c| c.issue(&format!("load-{act_no}"), &format!("p{i}"), Duration::from_secs(3600)));
+                let c = media::TurnCredentials::new(o.secret.clone()).and_then(|c| {
+                    c.issue(
+                        &format!("load-{act_no}"),
+                        &format!("p{i}"),
+                        Duration::from_secs(3600),
+                    )
+                });
                 match c {
                     Ok(c) => vec![signaling::protocol::IceServer {
                         urls: vec![o.url.clone()],
@@ -449,7 +456,11 @@ fn summarize(
         latency_ms: latency.summary(),
         packets_expected: expected,
         packets_lost: lost,
-        loss: if expected == 0 { 0.0 } else { lost as f64 / expected as f64 },
+        loss: if expected == 0 {
+            0.0
+        } else {
+            lost as f64 / expected as f64
+        },
         video_jitter_ms: vj.summary(),
         audio_jitter_ms: aj.summary(),
         video_kbps: kbps.summary(),
