@@ -412,9 +412,15 @@ fn summarize(
             join_failures += 1;
         }
         errors.extend(o.errors.iter().cloned());
-        o.join_ms.map(|v| join.record(v));
-        o.ice_connected_ms.map(|v| ice.record(v));
-        o.first_frame_ms.map(|v| first.record(v));
+        for (value, samples) in [
+            (o.join_ms, &mut join),
+            (o.ice_connected_ms, &mut ice),
+            (o.first_frame_ms, &mut first),
+        ] {
+            if let Some(v) = value {
+                samples.record(v);
+            }
+        }
         let Some(r) = &o.received else { continue };
         let Ok(r) = r.lock() else { continue };
         timeline.merge(&r.timeline);

@@ -39,7 +39,7 @@ async fn shim(upstream: SocketAddr) -> SocketAddr {
         let mut buf = vec![0u8; 2048];
         loop {
             let (n, from) = front.recv_from(&mut buf).await.unwrap();
-            if !clients.contains_key(&from) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = clients.entry(from) {
                 let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
                 std_socket.connect(upstream).unwrap();
                 let blocking = std_socket.try_clone().unwrap();
@@ -53,13 +53,13 @@ async fn shim(upstream: SocketAddr) -> SocketAddr {
                         let _ = front.send_to(&buf[..n], from).await;
                     }
                 });
-                clients.insert(from, (s, blocking));
+                slot.insert((s, blocking));
             }
             let (up, blocking) = &clients[&from];
             let packet = buf[..n].to_vec();
             if packet[0] & 0xc0 == 0x40 {
                 seen += 1;
-                if seen % DROP_ONE_IN == 0 {
+                if seen.is_multiple_of(DROP_ONE_IN) {
                     continue;
                 }
                 let due = Instant::now() + DELAY;
