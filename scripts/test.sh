@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, then checks formatting and
-# lints, runs every Rust test of the workspace, and the browser tests in
-# headless Chromium (screenshots in target/e2e/).
+# lints, runs every Rust test of the workspace, a load smoke run, and the
+# browser tests in headless Chromium (screenshots in target/e2e/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,5 +9,9 @@ bash scripts/install-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
-cargo build --locked -p signaling
+cargo build --locked -p signaling -p load-tests
+# Load smoke run: 4 téléconsultations with encoded media for 20 s through the
+# real server; teleconsult-load exits non-zero when an SLO breaks.
+target/debug/teleconsult-load consult --spawn-server target/debug/teleconsult \
+    --rooms 4 --rate 2 --duration 20 --clip-frames 15 --json target/load-smoke.json
 (cd web-client/tests && npm ci --no-audit --no-fund --loglevel=error && node --test)

@@ -4,10 +4,22 @@
 //! - [`participant`]: one participant that uses the product exactly as a
 //!   browser does — the signaling protocol over WebSocket, consent,
 //!   admission — with its media on the `webrtc` crate;
-//! - [`stats`]: the media stats it reports over signaling, as a browser does.
-//!
-//! The harness itself (scenarios, encoded media, measures, charts) is still
-//! to be built; see the issue "Load-testing harness with real encoded media".
+//! - [`stats`]: the media stats it reports over signaling, as a browser does;
+//! - [`media_source`]: the AV1 test pattern and Opus tone, encoded once;
+//! - [`packetize`]: RTP payload formats (AV1, Opus) and the send-time
+//!   trailer, sans IO;
+//! - [`metrics`]: percentiles, loss, jitter, `/proc` readings, sans IO;
+//! - [`slo`]: objectives and the capacity search, sans IO;
+//! - [`turn_client`]: a small TURN client for relay-stress.
 
+pub mod media_source;
+pub mod metrics;
+pub mod packetize;
 pub mod participant;
+pub mod receiver;
+pub mod relay_stress;
+pub mod report;
+pub mod scenario;
+pub mod slo;
 pub mod stats;
+pub mod turn_client;

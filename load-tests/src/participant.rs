@@ -6,12 +6,19 @@
 //! smaller number offers, as in the web client), sends Opus RTP packets
 //! once connected, and counts what it receives. It returns an [`Outcome`]
 //! when the act ends, the plan is done, or the time is up.
+//!
+//! With [`Plan::media`], it plays the encoded AV1 clip and Opus tone in
+//! real time to each peer (each payload ending with the send-time
+//! trailer) for [`Plan::play_for`], and measures what it receives
+//! ([`crate::receiver`]): join latency, ICE connected time, first frame,
+//! loss, jitter, latency, bitrate.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
@@ -34,13 +41,13 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+use crate::media_source::EncodedMedia;
+use crate::packetize::{now_micros, trailer};
+use crate::receiver::{AV1_PT, OPUS_PT, Receiver};
 use crate::stats;
 
-/// Opus with the default codec table: payload type 111.
-const OPUS_PT: u8 = 111;
-
 /// What the participant does besides joining.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Plan {
     /// As the patient: accept the consent text shown.
     pub consent: bool,
@@ -68,6 +75,20 @@ pub struct Plan {
     /// to N > 0, one inbound RTP packet in N (by sequence number) is
     /// discarded before it is counted, so it shows as lost.
     pub drop_one_in: Option<Arc<AtomicU64>>,
+    /// Play this encoded media to each peer instead of the short Opus
+    /// stub, and measure what comes back.
+    pub media: Option<Arc<EncodedMedia>>,
+    /// With `media`: how long to play to each peer.
+    pub play_for: Duration,
+    /// With `media`: stop once this many peers have been played to (and
+    /// 500 ms more for the last packets to arrive).
+    pub expect_peers: u32,
+    /// The run's start, the origin of the receive timeline and of the
+    /// timings in [`Outcome`] (defaults to the WebSocket's opening).
+    pub run_start: Option<Instant>,
+    /// Use these ICE servers instead of the server's (e.g. coturn with
+    /// REST credentials the harness made).
+    pub ice_override: Option<Vec<signaling::protocol::IceServer>>,
 }
 
 /// What happened.
@@ -97,12 +118,25 @@ pub struct Outcome {
     pub media_recoveries: u32,
     /// Times the signaling connection was lost and made again.
     pub reconnects: u32,
+    /// Milliseconds from the WebSocket's opening to being admitted (or
+    /// welcomed, for a professional, who needs no admission).
+    pub join_ms: Option<f64>,
+    /// Milliseconds from the WebSocket's opening to the first ICE
+    /// connection reaching `connected`.
+    pub ice_connected_ms: Option<f64>,
+    /// Milliseconds from the WebSocket's opening to the first whole video
+    /// frame received.
+    pub first_frame_ms: Option<f64>,
+    /// What was received, with `media`.
+    pub received: Option<Arc<Mutex<Receiver>>>,
 }
 
 /// Events from the peer connections to the participant's loop.
 enum PeerEvent {
     Candidate { to: u32, init: RTCIceCandidateInit },
+    IceConnected,
     Connected { peer: u32 },
+    PlayedOut,
 }
 
 struct Handler {
@@ -111,6 +145,7 @@ struct Handler {
     received: Arc<AtomicU64>,
     link: Arc<stats::LinkState>,
     drop_one_in: Option<Arc<AtomicU64>>,
+    measured: Option<(Arc<Mutex<Receiver>>, Instant)>,
 }
 
 #[async_trait::async_trait]
@@ -126,6 +161,9 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
         self.link.set_ice(self.peer, state);
+        if state == RTCIceConnectionState::Connected {
+            let _ = self.events.send(PeerEvent::IceConnected);
+        }
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
@@ -140,6 +178,7 @@ impl PeerConnectionEventHandler for Handler {
         let link = self.link.clone();
         let peer = self.peer;
         let drop_one_in = self.drop_one_in.clone();
+        let measured = self.measured.clone();
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(packet) = event {
@@ -151,6 +190,22 @@ impl PeerConnectionEventHandler for Handler {
                     }
                     received.fetch_add(1, Ordering::Relaxed);
                     link.on_rtp(peer, packet.header.sequence_number);
+                    if let Some((receiver, start)) = &measured {
+                        let h = &packet.header;
+                        let since = start.elapsed().as_micros() as u64;
+                        if let Ok(mut r) = receiver.lock() {
+                            r.on_packet(
+                                since,
+                                now_micros(),
+                                h.ssrc,
+                                h.payload_type,
+                                h.sequence_number,
+                                h.timestamp,
+                                h.marker,
+                                &packet.payload,
+                            );
+                        }
+                    }
                 }
             }
         });
@@ -160,9 +215,20 @@ impl PeerConnectionEventHandler for Handler {
 struct Peer {
     pc: Arc<dyn PeerConnection>,
     track: Arc<TrackLocalStaticRTP>,
+    video: Option<Arc<TrackLocalStaticRTP>>,
     sender: Arc<dyn RtpSender>,
     remote_set: bool,
     pending: Vec<RTCIceCandidateInit>,
+}
+
+fn av1() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: "video/AV1".into(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: "profile-id=0".into(),
+        rtcp_feedback: vec![],
+    }
 }
 
 fn opus() -> RTCRtpCodec {
@@ -181,6 +247,7 @@ struct Shared {
     events: mpsc::UnboundedSender<PeerEvent>,
     received: Arc<AtomicU64>,
     link: Arc<stats::LinkState>,
+    measured: Option<(Arc<Mutex<Receiver>>, Instant)>,
 }
 
 async fn new_peer(
@@ -191,6 +258,7 @@ async fn new_peer(
 ) -> anyhow::Result<Peer> {
     let (relay_only, tcp_only) = (plan.relay_only, plan.tcp_only);
     let ip = plan.bind_ip.unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let ice_servers = plan.ice_override.as_deref().unwrap_or(ice_servers);
     let mut media = MediaEngine::default();
     media.register_default_codecs()?;
     let registry = register_default_interceptors(Registry::new(), &mut media)?;
@@ -235,6 +303,7 @@ async fn new_peer(
             received: shared.received.clone(),
             link: shared.link.clone(),
             drop_one_in: plan.drop_one_in.clone(),
+            measured: shared.measured.clone(),
         }))
         .with_udp_addrs(if tcp_only {
             Vec::new()
@@ -264,9 +333,30 @@ async fn new_peer(
         }],
     )));
     let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+    let video = if plan.media.is_some() {
+        let video = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            format!("bot-{peer}"),
+            format!("bot-video-{peer}"),
+            "video".to_string(),
+            RtpCodecKind::Video,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(0x2000 + peer),
+                    ..Default::default()
+                },
+                codec: av1(),
+                ..Default::default()
+            }],
+        )));
+        pc.add_track(video.clone() as Arc<dyn TrackLocal>).await?;
+        Some(video)
+    } else {
+        None
+    };
     Ok(Peer {
         pc,
         track,
+        video,
         sender,
         remote_set: false,
         pending: Vec::new(),
@@ -282,18 +372,29 @@ pub async fn run_owned(ws_url: String, token: String, plan: Plan) -> anyhow::Res
 /// `plan`.
 pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcome> {
     let (mut sink, mut stream) = signaling_connect(ws_url, token).await?;
+    let ws_open = Instant::now();
+    let start = plan.run_start.unwrap_or(ws_open);
+    let since_open = |at: Instant| at.duration_since(ws_open).as_secs_f64() * 1000.0;
 
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let received = Arc::new(AtomicU64::new(0));
-    let shared = Shared {
-        events: events_tx,
-        received: received.clone(),
-        link: Arc::new(stats::LinkState::default()),
-    };
     let mut stats_tick =
         tokio::time::interval(plan.stats_every.unwrap_or(Duration::from_secs(3600)));
     let sent = Arc::new(AtomicU64::new(0));
     let mut out = Outcome::default();
+    let measured = plan
+        .media
+        .as_ref()
+        .map(|_| (Arc::new(Mutex::new(Receiver::default())), start));
+    out.received = measured.as_ref().map(|(r, _)| r.clone());
+    let shared = Shared {
+        events: events_tx,
+        received: received.clone(),
+        link: Arc::new(stats::LinkState::default()),
+        measured: measured.clone(),
+    };
+    let mut played_out = 0u32;
+    let mut all_played_at: Option<Instant> = None;
     let mut me = 0u32;
     let mut ice: Option<Vec<signaling::protocol::IceServer>> = None;
     let mut view: Option<signaling::protocol::RoomView> = None;
@@ -303,6 +404,9 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
     let mut tick = tokio::time::interval(Duration::from_millis(50));
 
     loop {
+        if all_played_at.is_some_and(|t| t.elapsed() > Duration::from_millis(500)) {
+            break;
+        }
         if plan.expect_packets > 0
             && !peers.is_empty()
             && received.load(Ordering::Relaxed) >= plan.expect_packets * peers.len() as u64
@@ -336,15 +440,33 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                     // Back from disconnected: media resumes on its own.
                     out.media_recoveries += 1;
                 }
+                Some(PeerEvent::IceConnected) => {
+                    out.ice_connected_ms.get_or_insert_with(|| since_open(Instant::now()));
+                }
+                Some(PeerEvent::PlayedOut) => {
+                    played_out += 1;
+                    if played_out >= plan.expect_peers.max(1) {
+                        all_played_at.get_or_insert_with(Instant::now);
+                    }
+                }
                 Some(PeerEvent::Connected { peer }) => {
                     out.connected_peers += 1;
                     out.connected.push(peer);
                     if let Some(p) = peers.get(&peer) {
                         let track = p.track.clone();
                         let (packets, sent) = (plan.packets, sent.clone());
-                        tokio::spawn(async move {
-                            send_opus(track, 0x1000 + peer, packets, sent).await;
-                        });
+                        if let (Some(media), Some(video)) = (plan.media.clone(), p.video.clone()) {
+                            let done = shared.events.clone();
+                            let until = Instant::now() + plan.play_for;
+                            tokio::spawn(async move {
+                                play(media, track, video, peer, until, sent).await;
+                                let _ = done.send(PeerEvent::PlayedOut);
+                            });
+                        } else {
+                            tokio::spawn(async move {
+                                send_opus(track, 0x1000 + peer, packets, sent).await;
+                            });
+                        }
                         let types = selected_pair(p).await;
                         out.selected_pairs.push(types.clone());
                         to_send.push(ClientMessage::MediaPath {
@@ -387,6 +509,11 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                         }
                     }
                     ServerMessage::State(v) => {
+                        if out.join_ms.is_none()
+                            && v.participants.iter().any(|p| p.id == me && (p.admitted || plan.admit))
+                        {
+                            out.join_ms = Some(since_open(Instant::now()));
+                        }
                         if plan.admit {
                             for p in v.participants.iter().filter(|p| p.connected && !p.admitted) {
                                 if !admitted.contains(&p.id) {
@@ -461,6 +588,14 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
         }
     }
     out.packets_received = received.load(Ordering::Relaxed);
+    if let Some((r, _)) = &measured
+        && let Ok(r) = r.lock()
+        && let Some(at) = r.first_frame_at_micros
+    {
+        // The timeline counts from the run's start; report from WS open.
+        let offset = ws_open.duration_since(start).as_secs_f64() * 1000.0;
+        out.first_frame_ms = Some(at as f64 / 1000.0 - offset);
+    }
     out.packets_sent = sent.load(Ordering::Relaxed);
     for (_, p) in peers.drain() {
         let _ = p.pc.close().await;
@@ -579,6 +714,88 @@ async fn on_signal(peer: &mut Peer, data: SignalData) -> anyhow::Result<Option<S
             }
             Ok(None)
         }
+    }
+}
+
+/// Plays the encoded media to one peer until `until`: a video frame every
+/// 1/fps s (its payloads back to back, the marker on the last) and an
+/// Opus packet every 20 ms, each payload with the send-time trailer.
+async fn play(
+    media: Arc<EncodedMedia>,
+    audio: Arc<TrackLocalStaticRTP>,
+    video: Arc<TrackLocalStaticRTP>,
+    peer: u32,
+    until: Instant,
+    sent: Arc<AtomicU64>,
+) {
+    let ticks_per_frame = 90_000 / media.spec.fps;
+    let video_task = {
+        let (media, sent) = (media.clone(), sent.clone());
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1) / media.spec.fps);
+            let mut seq = 0u16;
+            let mut n = 0u32;
+            while Instant::now() < until {
+                tick.tick().await;
+                let frame = &media.video[n as usize % media.video.len()];
+                let last = frame.payloads.len() - 1;
+                for (i, p) in frame.payloads.iter().enumerate() {
+                    let mut payload = Vec::with_capacity(p.len() + trailer::LEN);
+                    payload.extend_from_slice(p);
+                    trailer::append(&mut payload, now_micros());
+                    let packet = rtp_packet(
+                        AV1_PT,
+                        seq,
+                        n * ticks_per_frame,
+                        0x2000 + peer,
+                        i == last,
+                        payload,
+                    );
+                    seq = seq.wrapping_add(1);
+                    if video.write_rtp(packet).await.is_ok() {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                n += 1;
+            }
+        }
+    };
+    let audio_task = async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let mut n = 0u32;
+        while Instant::now() < until {
+            tick.tick().await;
+            let mut payload = media.audio[n as usize % media.audio.len()].clone();
+            trailer::append(&mut payload, now_micros());
+            let packet = rtp_packet(OPUS_PT, n as u16, n * 960, 0x1000 + peer, false, payload);
+            if audio.write_rtp(packet).await.is_ok() {
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+            n += 1;
+        }
+    };
+    tokio::join!(video_task, audio_task);
+}
+
+fn rtp_packet(
+    payload_type: u8,
+    sequence_number: u16,
+    timestamp: u32,
+    ssrc: u32,
+    marker: bool,
+    payload: Vec<u8>,
+) -> rtc::rtp::Packet {
+    rtc::rtp::Packet {
+        header: rtc::rtp::header::Header {
+            version: 2,
+            payload_type,
+            sequence_number,
+            timestamp,
+            ssrc,
+            marker,
+            ..Default::default()
+        },
+        payload: bytes::Bytes::from(payload),
     }
 }
 

@@ -143,11 +143,7 @@ pub fn plan(consent: bool, admit: bool) -> Plan {
         packets: 100,
         expect_packets: 90,
         timeout: Duration::from_secs(30),
-        relay_only: false,
-        tcp_only: false,
-        bind_ip: None,
-        stats_every: None,
-        drop_one_in: None,
+        ..Plan::default()
     }
 }
 

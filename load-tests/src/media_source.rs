@@ -1,0 +1,254 @@
+//! The bots' media, encoded once at start and replayed by every bot: an
+//! AV1 test pattern (rav1e) and an Opus tone, both already cut into RTP
+//! payloads, so a bot's only work per packet is the send-time trailer.
+//!
+//! The video clip starts with its only keyframe, so playing it in a loop
+//! is a valid stream (the loop goes back to a keyframe). Each picture
+//! draws its frame number as 16 black/white blocks across the top, and a
+//! bar that moves, so the encoder has real motion to code.
+
+use anyhow::Context as _;
+use rav1e::prelude::*;
+
+use crate::packetize::{DEFAULT_MAX_PAYLOAD, packetize_av1, packetize_opus};
+
+/// Width of the test pattern.
+pub const WIDTH: usize = 640;
+/// Height of the test pattern.
+pub const HEIGHT: usize = 360;
+/// Opus frames are 20 ms at 48 kHz.
+pub const OPUS_FRAME_SAMPLES: usize = 960;
+
+/// How to encode.
+#[derive(Debug, Clone)]
+pub struct MediaSpec {
+    /// Video bitrate in bits per second (rav1e's rate control aims at it).
+    pub video_bps: u32,
+    /// Audio bitrate in bits per second.
+    pub audio_bps: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Frames in the clip (replayed in a loop).
+    pub clip_frames: u32,
+    /// Largest RTP payload before the trailer.
+    pub max_payload: usize,
+}
+
+impl Default for MediaSpec {
+    fn default() -> Self {
+        MediaSpec {
+            video_bps: 1_000_000,
+            audio_bps: 32_000,
+            fps: 30,
+            clip_frames: 60,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+        }
+    }
+}
+
+/// One encoded video frame.
+#[derive(Debug, Clone)]
+pub struct VideoFrame {
+    /// The temporal unit as rav1e wrote it.
+    pub data: Vec<u8>,
+    /// Whether it is a keyframe.
+    pub keyframe: bool,
+    /// Its RTP payloads (the last one gets the marker bit).
+    pub payloads: Vec<Vec<u8>>,
+}
+
+/// The encoded clip and tone.
+#[derive(Debug, Clone)]
+pub struct EncodedMedia {
+    /// What it was encoded with.
+    pub spec: MediaSpec,
+    /// Video frames in display order.
+    pub video: Vec<VideoFrame>,
+    /// Opus packets (each is also its RTP payload, RFC 7587), 20 ms each.
+    pub audio: Vec<Vec<u8>>,
+    /// How long encoding took.
+    pub encode_time: std::time::Duration,
+}
+
+impl EncodedMedia {
+    /// Encodes the clip and one second of tone.
+    pub fn encode(spec: MediaSpec) -> anyhow::Result<Self> {
+        let started = std::time::Instant::now();
+        let video = encode_video(&spec)?;
+        let audio = encode_audio(&spec)?;
+        Ok(EncodedMedia {
+            spec,
+            video,
+            audio,
+            encode_time: started.elapsed(),
+        })
+    }
+
+    /// Average video bitrate of the clip as encoded, bits per second.
+    pub fn video_bps(&self) -> f64 {
+        let bytes: usize = self.video.iter().map(|f| f.data.len()).sum();
+        bytes as f64 * 8.0 * f64::from(self.spec.fps) / self.video.len().max(1) as f64
+    }
+
+    /// RTP packets per second one bot sends per peer (video + audio).
+    pub fn packets_per_second(&self) -> f64 {
+        let packets: usize = self.video.iter().map(|f| f.payloads.len()).sum();
+        packets as f64 * f64::from(self.spec.fps) / self.video.len().max(1) as f64 + 50.0
+    }
+}
+
+/// Draws frame `n`: a gradient with grain, a moving bar, and `n` in
+/// binary.
+fn draw_luma(n: u32, luma: &mut [u8]) {
+    let bar = (n as usize * 8) % WIDTH;
+    for y in 0..HEIGHT {
+        for x in 0..WIDTH {
+            // Grain that changes every frame, so the encoder has detail
+            // to spend its bitrate on (a flat pattern codes in a few kbit).
+            let h = (x as u32).wrapping_mul(73_856_093)
+                ^ (y as u32).wrapping_mul(19_349_663)
+                ^ n.wrapping_mul(83_492_791);
+            let grain = (h.wrapping_mul(2_654_435_761) >> 29) as u8;
+            let mut v = ((x + y) / 4) as u8 / 2 + 40 + grain;
+            if x >= bar && x < bar + 24 {
+                v = 235;
+            }
+            if y < 24 {
+                let bit = x / (WIDTH / 16);
+                v = if (n >> (15 - bit)) & 1 == 1 { 235 } else { 16 };
+            }
+            luma[y * WIDTH + x] = v;
+        }
+    }
+}
+
+/// Reads the frame number drawn by [`draw_luma`] back from a luma plane
+/// (the middle of each block, thresholded).
+pub fn read_counter(luma: &[u8]) -> u32 {
+    (0..16).fold(0u32, |acc, bit| {
+        let x = bit * (WIDTH / 16) + WIDTH / 32;
+        let v = luma[12 * WIDTH + x];
+        (acc << 1) | u32::from(v > 128)
+    })
+}
+
+fn encode_video(spec: &MediaSpec) -> anyhow::Result<Vec<VideoFrame>> {
+    let mut speed = SpeedSettings::from_preset(10);
+    speed.rdo_lookahead_frames = 1;
+    let enc = EncoderConfig {
+        width: WIDTH,
+        height: HEIGHT,
+        time_base: Rational::new(1, u64::from(spec.fps)),
+        bitrate: (spec.video_bps / 1000) as i32,
+        low_latency: true,
+        min_key_frame_interval: u64::from(spec.clip_frames),
+        max_key_frame_interval: u64::from(spec.clip_frames),
+        speed_settings: speed,
+        ..Default::default()
+    };
+    let cfg = Config::new().with_encoder_config(enc).with_threads(2);
+    let mut ctx: Context<u8> = cfg
+        .new_context()
+        .map_err(|e| anyhow::anyhow!("rav1e configuration: {e}"))?;
+    let mut luma = vec![0u8; WIDTH * HEIGHT];
+    let chroma = vec![128u8; (WIDTH / 2) * (HEIGHT / 2)];
+    let mut out = Vec::new();
+    let collect = |ctx: &mut Context<u8>, out: &mut Vec<VideoFrame>| -> anyhow::Result<bool> {
+        loop {
+            match ctx.receive_packet() {
+                Ok(packet) => {
+                    let payloads = packetize_av1(&packet.data, spec.max_payload)
+                        .context("packetizing rav1e's output")?;
+                    out.push(VideoFrame {
+                        keyframe: packet.frame_type == FrameType::KEY,
+                        data: packet.data,
+                        payloads,
+                    });
+                }
+                Err(EncoderStatus::Encoded) => {}
+                Err(EncoderStatus::NeedMoreData) => return Ok(false),
+                Err(EncoderStatus::LimitReached) => return Ok(true),
+                Err(e) => anyhow::bail!("rav1e: {e:?}"),
+            }
+        }
+    };
+    for n in 0..spec.clip_frames {
+        draw_luma(n, &mut luma);
+        let mut frame = ctx.new_frame();
+        frame.planes[0].copy_from_raw_u8(&luma, WIDTH, 1);
+        frame.planes[1].copy_from_raw_u8(&chroma, WIDTH / 2, 1);
+        frame.planes[2].copy_from_raw_u8(&chroma, WIDTH / 2, 1);
+        ctx.send_frame(frame)
+            .map_err(|e| anyhow::anyhow!("rav1e send_frame: {e:?}"))?;
+        collect(&mut ctx, &mut out)?;
+    }
+    ctx.flush();
+    while !collect(&mut ctx, &mut out)? {}
+    anyhow::ensure!(
+        out.len() == spec.clip_frames as usize,
+        "rav1e gave {} frames for {}",
+        out.len(),
+        spec.clip_frames
+    );
+    Ok(out)
+}
+
+fn encode_audio(spec: &MediaSpec) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut enc = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Audio)
+        .context("opus encoder")?;
+    enc.set_bitrate(opus::Bitrate::Bits(spec.audio_bps as i32))?;
+    // One second of a 440 Hz tone (a whole number of periods: loops cleanly).
+    (0..50)
+        .map(|f| {
+            let pcm: Vec<i16> = (0..OPUS_FRAME_SAMPLES)
+                .map(|i| {
+                    let t = (f * OPUS_FRAME_SAMPLES + i) as f64 / 48_000.0;
+                    (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
+                })
+                .collect();
+            let packet = enc.encode_vec(&pcm, 1500).context("opus encode")?;
+            Ok(packetize_opus(&packet))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_counter_drawn_reads_back() {
+        let mut luma = vec![0u8; WIDTH * HEIGHT];
+        for n in [0u32, 1, 77, 4095, 65_535] {
+            draw_luma(n, &mut luma);
+            assert_eq!(read_counter(&luma), n);
+        }
+    }
+
+    #[test]
+    fn a_short_clip_encodes_and_packetizes() {
+        let media = EncodedMedia::encode(MediaSpec {
+            clip_frames: 6,
+            ..MediaSpec::default()
+        })
+        .unwrap();
+        assert_eq!(media.video.len(), 6);
+        assert!(media.video[0].keyframe);
+        assert!(media.video[1..].iter().all(|f| !f.keyframe));
+        assert_eq!(media.audio.len(), 50);
+        for frame in &media.video {
+            assert!(!frame.payloads.is_empty());
+            assert!(
+                frame
+                    .payloads
+                    .iter()
+                    .all(|p| p.len() <= DEFAULT_MAX_PAYLOAD)
+            );
+        }
+        // The keyframe's first packet starts a coded video sequence (N).
+        assert_eq!(media.video[0].payloads[0][0] & 0x08, 0x08);
+        // Opus at 32 kb/s: about 80 bytes a packet.
+        let mean = media.audio.iter().map(Vec::len).sum::<usize>() / 50;
+        assert!((40..=120).contains(&mean), "{mean}");
+    }
+}
