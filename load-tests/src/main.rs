@@ -457,31 +457,17 @@ fn print_rooms(load: u32, r: &RoomsResult, breaches: &[Breach]) {
         r.frame_completeness * 100.0
     );
     println!("{}", report::header());
-    println!(
-        "{}",
-        report::row("join (WS open → admitted)", "ms", &r.join_ms)
-    );
-    println!(
-        "{}",
-        report::row("ICE connected", "ms", &r.ice_connected_ms)
-    );
-    println!(
-        "{}",
-        report::row("first whole frame", "ms", &r.first_frame_ms)
-    );
-    println!("{}", report::row("one-way latency", "ms", &r.latency_ms));
-    println!(
-        "{}",
-        report::row("video jitter (RFC 3550)", "ms", &r.video_jitter_ms)
-    );
-    println!(
-        "{}",
-        report::row("audio jitter (RFC 3550)", "ms", &r.audio_jitter_ms)
-    );
-    println!(
-        "{}",
-        report::row("received video bitrate", "kbit/s", &r.video_kbps)
-    );
+    for (name, unit, summary) in [
+        ("join (WS open → admitted)", "ms", &r.join_ms),
+        ("ICE connected", "ms", &r.ice_connected_ms),
+        ("first whole frame", "ms", &r.first_frame_ms),
+        ("one-way latency", "ms", &r.latency_ms),
+        ("video jitter (RFC 3550)", "ms", &r.video_jitter_ms),
+        ("audio jitter (RFC 3550)", "ms", &r.audio_jitter_ms),
+        ("received video bitrate", "kbit/s", &r.video_kbps),
+    ] {
+        println!("{}", report::row(name, unit, summary));
+    }
     if !r.server_cpu.is_empty() {
         let peak_cpu = r.server_cpu.iter().copied().fold(0.0, f64::max);
         let peak_rss = r.server_rss_bytes.iter().copied().max().unwrap_or(0);
