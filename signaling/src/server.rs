@@ -18,6 +18,8 @@ pub fn app(state: AppState) -> Router {
         .route("/app.js", get(web::app_js))
         .route("/i18n.js", get(web::i18n_js))
         .route("/style.css", get(web::style))
+        .route("/pro", get(web::pro))
+        .route("/pro.js", get(web::pro_js))
         .route("/ws", get(ws::upgrade))
         .route("/api/acts", post(api::create_act).get(access::list))
         .route("/api/acts/{id}/trace", get(access::trace))

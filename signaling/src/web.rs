@@ -22,3 +22,5 @@ asset!(join, "join.html", "text/html; charset=utf-8");
 asset!(app_js, "app.js", "text/javascript; charset=utf-8");
 asset!(i18n_js, "i18n.js", "text/javascript; charset=utf-8");
 asset!(style, "style.css", "text/css; charset=utf-8");
+asset!(pro, "pro.html", "text/html; charset=utf-8");
+asset!(pro_js, "pro.js", "text/javascript; charset=utf-8");

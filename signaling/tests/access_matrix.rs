@@ -7,7 +7,6 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::security::*;
-use common::server::*;
 use common::{DOCTOR, DOCTOR_RPPS, EXPERT, EXPERT_RPPS, PATIENT};
 use serde_json::json;
 
@@ -192,4 +191,53 @@ async fn a_patient_link_never_reads_the_trace() {
         s.entries().is_empty(),
         "no read happened, so none is logged"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_page_runs_under_the_strict_policy() {
+    use tower::ServiceExt;
+    let s = Secured::start().await;
+    let res = s
+        .server
+        .app()
+        .oneshot(Request::get("/pro").body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+    let h = res.headers();
+    let csp = h[header::CONTENT_SECURITY_POLICY].to_str().expect("ascii");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+    assert!(h.contains_key(header::STRICT_TRANSPORT_SECURITY));
+    let html = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let html = String::from_utf8_lossy(&html);
+    // Scripts only from files, no inline handlers.
+    for part in html.split("<script").skip(1) {
+        assert!(
+            part.trim_start().starts_with("type=\"module\" src="),
+            "{part}"
+        );
+    }
+    assert!(!html.contains(" onclick=") && !html.contains(" onsubmit="));
+    // Reads of the trace are never cached.
+    let (doctor, _, _) = s.standard_accounts();
+    let cookie = s.sign_in(&doctor).await;
+    let res = s
+        .server
+        .app()
+        .oneshot(
+            Request::get("/api/acts")
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
 }

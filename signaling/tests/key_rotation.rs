@@ -10,20 +10,7 @@ use session::access::AccessStore;
 use session::{DataDir, Timestamp, TraceStore};
 
 fn links_of(cli: &Cli) -> (String, String) {
-    let out = cli.ok(&[
-        "act",
-        "create",
-        "--kind",
-        "teleconsultation",
-        "--professional",
-        DOCTOR,
-        "--rpps",
-        DOCTOR_RPPS,
-        "--patient",
-        PATIENT,
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    let v = cli.create_teleconsultation_json();
     let patient = v["links"]["patient"].as_str().expect("patient link");
     (
         v["id"].as_str().expect("id").to_string(),
