@@ -10,6 +10,11 @@ use common::security::*;
 use common::{DOCTOR, DOCTOR_RPPS, EXPERT, EXPERT_RPPS, PATIENT};
 use serde_json::json;
 
+/// Who, cookie, authorization, expected status to list, to read/export.
+type Row<'a> = (&'a str, Option<&'a str>, Option<&'a str>, StatusCode, StatusCode);
+/// Who, cookie, authorization, RPPS in the act, expected status to create.
+type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a str, StatusCode);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_gets_what_it_may_and_the_right_refusal() {
     let s = Secured::start().await;
@@ -28,7 +33,7 @@ async fn each_role_gets_what_it_may_and_the_right_refusal() {
     let ok = StatusCode::OK;
     let unauth = StatusCode::UNAUTHORIZED;
     let forbidden = StatusCode::FORBIDDEN;
-    let rows: Vec<(&str, Option<&str>, Option<&str>, StatusCode, StatusCode)> = vec![
+    let rows: Vec<Row> = vec![
         ("nobody", None, None, unauth, unauth),
         ("patient link", None, Some(&patient), unauth, unauth),
         ("operator token", None, Some(&operator), forbidden, unauth),
@@ -110,7 +115,7 @@ async fn each_role_gets_what_it_may_and_the_right_refusal() {
         }
         req.body(Body::from(body)).expect("request")
     };
-    let cases: Vec<(&str, Option<&str>, Option<&str>, &str, StatusCode)> = vec![
+    let cases: Vec<Case> = vec![
         ("nobody", None, None, DOCTOR_RPPS, unauth),
         ("patient link", None, Some(&patient), DOCTOR_RPPS, unauth),
         (
