@@ -11,9 +11,21 @@ use common::{DOCTOR, DOCTOR_RPPS, EXPERT, EXPERT_RPPS, PATIENT};
 use serde_json::json;
 
 /// Who, cookie, authorization, expected status to list, to read/export.
-type Row<'a> = (&'a str, Option<&'a str>, Option<&'a str>, StatusCode, StatusCode);
+type Row<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    StatusCode,
+    StatusCode,
+);
 /// Who, cookie, authorization, RPPS in the act, expected status to create.
-type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a str, StatusCode);
+type Case<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+    StatusCode,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_gets_what_it_may_and_the_right_refusal() {
