@@ -84,6 +84,11 @@ fn old_traces_stay_readable_and_verifiable_after_each_rotation() {
         stdout(&out)
     );
 
+    // `act list` still reads the act sealed before the rotation.
+    let list = cli.ok(&["act", "list"]);
+    assert!(!list.contains("unreadable"), "{list}");
+    assert_eq!(list.lines().count(), 2, "{list}");
+
     // The account sealed with the old data key still opens.
     let access = AccessStore::open(
         &data.db_path(),
