@@ -29,7 +29,9 @@ fuzz_target!(|data: &[u8]| {
             act: ActId::from_bytes(head[..16].try_into().unwrap()),
             participant: ParticipantId(u32::from_be_bytes(head[16..20].try_into().unwrap())),
             role,
-            expires_at: Timestamp::from_micros(i64::from_be_bytes(head[21..29].try_into().unwrap())),
+            expires_at: Timestamp::from_micros(i64::from_be_bytes(
+                head[21..29].try_into().unwrap(),
+            )),
         };
         let token = keys.issue(&inv);
         match keys.verify(&token, now) {
