@@ -258,3 +258,48 @@ async fn the_sign_in_page_runs_under_the_strict_policy() {
         .expect("infallible");
     assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
 }
+
+/// The OIDC seam: an identity proven elsewhere (as a Pro Santé Connect
+/// callback would) opens a session the same way and meets the same policy,
+/// with no change to the routes or the audit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_from_another_provider_meets_the_same_policy() {
+    use session::Pii;
+    use session::access::AccountRole;
+    use signaling::auth::Authenticated;
+    let s = Secured::start().await;
+    let doctor = s.add("psc-doctor", AccountRole::Professional, Some(DOCTOR_RPPS));
+    let act = s.server.create_act();
+    let sec = s.server.state.security().expect("security on");
+    let account = s
+        .access
+        .account(&doctor.login)
+        .expect("read")
+        .expect("account");
+    let who = Authenticated {
+        account: account.id,
+        login: doctor.login.clone(),
+        role: AccountRole::Professional,
+        rpps: Some(Pii::new(DOCTOR_RPPS.parse().expect("rpps"))),
+        provider: "pro-sante-connect",
+    };
+    let token = sec
+        .sessions
+        .open(who, session::Timestamp::now())
+        .expect("session");
+    let cookie = format!("__Host-teleconsult={token}");
+    let (status, body) = s.get("/api/session", Some(&cookie), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["provider"], "pro-sante-connect");
+    let (status, _) = s
+        .get(
+            &format!("/api/acts/{}/trace", act.id()),
+            Some(&cookie),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let last = s.entries().pop().expect("audited");
+    assert_eq!(last.actor, format!("account:{}", account.id));
+    assert_eq!(last.action, "read_trace");
+}
