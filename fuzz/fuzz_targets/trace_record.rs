@@ -80,7 +80,10 @@ fuzz_target!(|data: &[u8]| {
     let reopened = again.open(&[key]).expect("a sealed event opens");
     assert_eq!(reopened, event);
     if let Ok(view) = again.public_view() {
-        assert!(!contains_marker(&view, PII_KEY), "a personal field is public: {view}");
+        assert!(
+            !contains_marker(&view, PII_KEY),
+            "a personal field is public: {view}"
+        );
     }
 });
 

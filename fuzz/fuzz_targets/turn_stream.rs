@@ -75,7 +75,10 @@ fn cut(bytes: &[u8], read: usize) -> Cut {
                 Ok(Some((frame, consumed))) => {
                     let len = frame.frame_len();
                     assert!(len > 0 && len <= MAX_FRAME_LEN, "{frame:?}");
-                    assert!(len <= consumed && consumed - len < 4, "{frame:?} {consumed}");
+                    assert!(
+                        len <= consumed && consumed - len < 4,
+                        "{frame:?} {consumed}"
+                    );
                     assert!(consumed <= buf.len());
                     frames.push(buf[..len].to_vec());
                     buf.drain(..consumed);
@@ -155,12 +158,21 @@ impl RelayAddressGenerator for Sinks {
 struct Auth;
 
 impl AuthHandler for Auth {
-    fn auth_handle(&self, username: &str, realm: &str, _: SocketAddr) -> Result<Vec<u8>, turn::Error> {
+    fn auth_handle(
+        &self,
+        username: &str,
+        realm: &str,
+        _: SocketAddr,
+    ) -> Result<Vec<u8>, turn::Error> {
         let creds = credentials();
         creds
             .check_username(username)
             .map_err(|e| turn::Error::Other(e.to_string()))?;
-        Ok(generate_auth_key(username, realm, &creds.password_for(username)))
+        Ok(generate_auth_key(
+            username,
+            realm,
+            &creds.password_for(username),
+        ))
     }
 }
 
@@ -224,7 +236,11 @@ fuzz_target!(|data: &[u8]| {
     let sign = control & 0x80 != 0;
 
     let whole = cut(stream, stream.len().max(1));
-    assert_eq!(cut(stream, read), whole, "framing depends on how bytes arrive");
+    assert_eq!(
+        cut(stream, read),
+        whole,
+        "framing depends on how bytes arrive"
+    );
 
     runtime().block_on(async {
         let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3478);

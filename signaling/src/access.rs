@@ -184,17 +184,33 @@ fn read(
     })
 }
 
+/// Health data must not stay in browser or proxy caches.
+type NoStore = ([(header::HeaderName, &'static str); 1], Json<Value>);
+
+fn no_store(v: Value) -> NoStore {
+    ([(header::CACHE_CONTROL, "no-store")], Json(v))
+}
+
+async fn reading(
+    state: AppState,
+    headers: HeaderMap,
+    id: String,
+    what: Reading,
+) -> Result<NoStore, ApiError> {
+    let who = signed_in(&state, &headers)?;
+    let act = parse_act(&id)?;
+    blocking(move || read(&state, &who, act, what))
+        .await
+        .map(no_store)
+}
+
 /// `GET /api/acts/{id}/trace`: the act's events, opened.
 pub async fn trace(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let who = signed_in(&state, &headers)?;
-    let act = parse_act(&id)?;
-    blocking(move || read(&state, &who, act, Reading::Trace))
-        .await
-        .map(Json)
+) -> Result<NoStore, ApiError> {
+    reading(state, headers, id, Reading::Trace).await
 }
 
 /// `GET /api/acts/{id}/export`: the full export document.
@@ -202,19 +218,12 @@ pub async fn export(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let who = signed_in(&state, &headers)?;
-    let act = parse_act(&id)?;
-    blocking(move || read(&state, &who, act, Reading::Export))
-        .await
-        .map(Json)
+) -> Result<NoStore, ApiError> {
+    reading(state, headers, id, Reading::Export).await
 }
 
 /// `GET /api/acts`: the acts the signed-in person may read.
-pub async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<NoStore, ApiError> {
     let who = match creator(&state, &headers) {
         Ok(Creator::Signed(who)) => who,
         Ok(Creator::Operator) => {
@@ -241,7 +250,7 @@ pub async fn list(
                 }));
             }
         }
-        Ok(Json(json!({ "acts": acts })))
+        Ok(no_store(json!({ "acts": acts })))
     })
     .await
 }

@@ -20,6 +20,8 @@ pub fn app(state: AppState) -> Router {
         .route("/precall.js", get(web::precall_js))
         .route("/quality.js", get(web::quality_js))
         .route("/style.css", get(web::style))
+        .route("/pro", get(web::pro))
+        .route("/pro.js", get(web::pro_js))
         .route("/ws", get(ws::upgrade))
         .route("/api/acts", post(api::create_act).get(access::list))
         .route("/api/acts/{id}/trace", get(access::trace))

@@ -52,6 +52,8 @@ pub struct Inner {
     pub api_token: String,
     pub config: ServerConfig,
     pub metrics: Metrics,
+    /// Open WebSocket connections, capped in total and per client.
+    pub connections: Arc<crate::guard::ConnectionLimits>,
     /// Sign-in, accounts and the access log; set once by [`AppState::secure`].
     security: OnceLock<Arc<crate::access::Security>>,
     rooms: Mutex<HashMap<ActId, RoomHandle>>,
@@ -83,6 +85,7 @@ impl AppState {
             api_token,
             config,
             metrics: Metrics::new(),
+            connections: Arc::default(),
             security: OnceLock::new(),
             rooms: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),

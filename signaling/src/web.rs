@@ -24,3 +24,5 @@ asset!(i18n_js, "i18n.js", "text/javascript; charset=utf-8");
 asset!(precall_js, "precall.js", "text/javascript; charset=utf-8");
 asset!(quality_js, "quality.js", "text/javascript; charset=utf-8");
 asset!(style, "style.css", "text/css; charset=utf-8");
+asset!(pro, "pro.html", "text/html; charset=utf-8");
+asset!(pro_js, "pro.js", "text/javascript; charset=utf-8");

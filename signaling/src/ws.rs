@@ -17,12 +17,33 @@ use crate::protocol::{self, ClientMessage, DecodeError, ErrorCode, ServerMessage
 use crate::room::Input;
 use crate::state::AppState;
 
-pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ext: axum::http::Extensions,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // Refused before the upgrade: a full server or a greedy client.
+    let client = ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let permit = match state.connections.acquire(client) {
+        Ok(p) => p,
+        Err(why) => {
+            tracing::warn!(?why, "WebSocket connection refused");
+            return axum::response::IntoResponse::into_response((
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "too many connections",
+            ));
+        }
+    };
     // Frames up to twice the protocol limit are read, so that an oversized
     // one gets an error frame; larger ones drop the connection.
     ws.max_message_size(2 * protocol::MAX_FRAME_BYTES)
         .max_frame_size(2 * protocol::MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| connection(state, socket))
+        .on_upgrade(move |socket| async move {
+            connection(state, socket).await;
+            drop(permit);
+        })
 }
 
 fn close_code(reason: LeaveReason) -> (u16, &'static str) {
@@ -132,6 +153,8 @@ async fn connection(state: AppState, mut socket: WebSocket) {
         .await;
     }
     state.metrics.connected_participants.inc();
+    // Ids and roles only: never names, tokens or payloads.
+    tracing::debug!(act = %invitation.act, participant = invitation.participant.0, role = %invitation.role, conn, "participant attached");
     let (mut sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(async move {
         // WebSocket pings keep a silent client's reads alive (browsers
@@ -220,6 +243,7 @@ async fn connection(state: AppState, mut socket: WebSocket) {
                 "too many messages; slow down".into(),
             );
         } else {
+            tracing::trace!(conn, bytes = text.len(), "frame received");
             match protocol::decode(&text) {
                 Ok(msg) => {
                     if room
@@ -254,6 +278,7 @@ async fn connection(state: AppState, mut socket: WebSocket) {
             break Some(LeaveReason::ProtocolViolation);
         }
     };
+    tracing::debug!(act = %invitation.act, conn, ?reason, violations, "connection closed");
     if let Some(reason) = reason {
         let _ = room
             .tx

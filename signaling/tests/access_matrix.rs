@@ -7,9 +7,25 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::security::*;
-use common::server::*;
 use common::{DOCTOR, DOCTOR_RPPS, EXPERT, EXPERT_RPPS, PATIENT};
 use serde_json::json;
+
+/// Who, cookie, authorization, expected status to list, to read/export.
+type Row<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    StatusCode,
+    StatusCode,
+);
+/// Who, cookie, authorization, RPPS in the act, expected status to create.
+type Case<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+    StatusCode,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_gets_what_it_may_and_the_right_refusal() {
@@ -29,7 +45,7 @@ async fn each_role_gets_what_it_may_and_the_right_refusal() {
     let ok = StatusCode::OK;
     let unauth = StatusCode::UNAUTHORIZED;
     let forbidden = StatusCode::FORBIDDEN;
-    let rows: Vec<(&str, Option<&str>, Option<&str>, StatusCode, StatusCode)> = vec![
+    let rows: Vec<Row> = vec![
         ("nobody", None, None, unauth, unauth),
         ("patient link", None, Some(&patient), unauth, unauth),
         ("operator token", None, Some(&operator), forbidden, unauth),
@@ -111,7 +127,7 @@ async fn each_role_gets_what_it_may_and_the_right_refusal() {
         }
         req.body(Body::from(body)).expect("request")
     };
-    let cases: Vec<(&str, Option<&str>, Option<&str>, &str, StatusCode)> = vec![
+    let cases: Vec<Case> = vec![
         ("nobody", None, None, DOCTOR_RPPS, unauth),
         ("patient link", None, Some(&patient), DOCTOR_RPPS, unauth),
         (
@@ -192,4 +208,98 @@ async fn a_patient_link_never_reads_the_trace() {
         s.entries().is_empty(),
         "no read happened, so none is logged"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_page_runs_under_the_strict_policy() {
+    use tower::ServiceExt;
+    let s = Secured::start().await;
+    let res = s
+        .server
+        .app()
+        .oneshot(Request::get("/pro").body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+    let h = res.headers();
+    let csp = h[header::CONTENT_SECURITY_POLICY].to_str().expect("ascii");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+    assert!(h.contains_key(header::STRICT_TRANSPORT_SECURITY));
+    let html = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let html = String::from_utf8_lossy(&html);
+    // Scripts only from files, no inline handlers.
+    for part in html.split("<script").skip(1) {
+        assert!(
+            part.trim_start().starts_with("type=\"module\" src="),
+            "{part}"
+        );
+    }
+    assert!(!html.contains(" onclick=") && !html.contains(" onsubmit="));
+    // Reads of the trace are never cached.
+    let (doctor, _, _) = s.standard_accounts();
+    let cookie = s.sign_in(&doctor).await;
+    let res = s
+        .server
+        .app()
+        .oneshot(
+            Request::get("/api/acts")
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+}
+
+/// The OIDC seam: an identity proven elsewhere (as a Pro Santé Connect
+/// callback would) opens a session the same way and meets the same policy,
+/// with no change to the routes or the audit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_from_another_provider_meets_the_same_policy() {
+    use session::Pii;
+    use session::access::AccountRole;
+    use signaling::auth::Authenticated;
+    let s = Secured::start().await;
+    let doctor = s.add("psc-doctor", AccountRole::Professional, Some(DOCTOR_RPPS));
+    let act = s.server.create_act();
+    let sec = s.server.state.security().expect("security on");
+    let account = s
+        .access
+        .account(&doctor.login)
+        .expect("read")
+        .expect("account");
+    let who = Authenticated {
+        account: account.id,
+        login: doctor.login.clone(),
+        role: AccountRole::Professional,
+        rpps: Some(Pii::new(DOCTOR_RPPS.parse().expect("rpps"))),
+        provider: "pro-sante-connect",
+    };
+    let token = sec
+        .sessions
+        .open(who, session::Timestamp::now())
+        .expect("session");
+    let cookie = format!("__Host-teleconsult={token}");
+    let (status, body) = s.get("/api/session", Some(&cookie), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["provider"], "pro-sante-connect");
+    let (status, _) = s
+        .get(
+            &format!("/api/acts/{}/trace", act.id()),
+            Some(&cookie),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let last = s.entries().pop().expect("audited");
+    assert_eq!(last.actor, format!("account:{}", account.id));
+    assert_eq!(last.action, "read_trace");
 }

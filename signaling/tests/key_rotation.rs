@@ -10,20 +10,7 @@ use session::access::AccessStore;
 use session::{DataDir, Timestamp, TraceStore};
 
 fn links_of(cli: &Cli) -> (String, String) {
-    let out = cli.ok(&[
-        "act",
-        "create",
-        "--kind",
-        "teleconsultation",
-        "--professional",
-        DOCTOR,
-        "--rpps",
-        DOCTOR_RPPS,
-        "--patient",
-        PATIENT,
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    let v = cli.create_teleconsultation_json();
     let patient = v["links"]["patient"].as_str().expect("patient link");
     (
         v["id"].as_str().expect("id").to_string(),
@@ -46,16 +33,7 @@ fn key_id_of(blob_owner: &DataDir, act: &str) -> Vec<String> {
 fn old_traces_stay_readable_and_verifiable_after_each_rotation() {
     let cli = Cli::new();
     let (before, token) = links_of(&cli);
-    cli.ok(&[
-        "professional",
-        "add",
-        "--login",
-        "dr-before",
-        "--name",
-        DOCTOR,
-        "--rpps",
-        DOCTOR_RPPS,
-    ]);
+    assert!(add_doctor(&cli, "dr-before", &[]).status.success());
     let data = DataDir::new(cli.data());
     let data_key_before = data.key_dir().data_key().expect("key").id().to_string();
     let signing_before = data.key_dir().signer().expect("signer").id();
@@ -96,6 +74,11 @@ fn old_traces_stay_readable_and_verifiable_after_each_rotation() {
         "{}",
         stdout(&out)
     );
+
+    // `act list` still reads the act sealed before the rotation.
+    let list = cli.ok(&["act", "list"]);
+    assert!(!list.contains("unreadable"), "{list}");
+    assert_eq!(list.lines().count(), 2, "{list}");
 
     // The account sealed with the old data key still opens.
     let access = AccessStore::open(
@@ -152,20 +135,28 @@ fn every_cli_read_is_audited() {
     assert!(entries.iter().all(|e| e.actor.starts_with("cli:")));
 }
 
-#[test]
-fn professional_add_prints_the_second_factor_once_and_disable_works() {
-    let cli = Cli::new();
-    let out = cli.ok(&[
+/// `professional add` for the fictitious doctor, with `extra` arguments.
+fn add_doctor(cli: &Cli, login: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
         "professional",
         "add",
         "--login",
-        "dr-fictif",
+        login,
         "--name",
         DOCTOR,
         "--rpps",
         DOCTOR_RPPS,
-        "--json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    cli.run(&args)
+}
+
+#[test]
+fn professional_add_prints_the_second_factor_once_and_disable_works() {
+    let cli = Cli::new();
+    let out = add_doctor(&cli, "dr-fictif", &["--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = stdout(&out);
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
     assert!(
         v["totp_uri"]
@@ -175,16 +166,7 @@ fn professional_add_prints_the_second_factor_once_and_disable_works() {
     );
     assert!(v["password"].as_str().expect("generated password").len() >= 12);
     // The same login twice is refused; a professional needs an RPPS.
-    let again = cli.run(&[
-        "professional",
-        "add",
-        "--login",
-        "dr-fictif",
-        "--name",
-        DOCTOR,
-        "--rpps",
-        DOCTOR_RPPS,
-    ]);
+    let again = add_doctor(&cli, "dr-fictif", &[]);
     assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
     let no_rpps = cli.run(&["professional", "add", "--login", "x", "--name", DOCTOR]);
     assert_eq!(no_rpps.status.code(), Some(2));

@@ -56,25 +56,7 @@ pub fn seal(
         return Ok((value, Vec::new()));
     }
     let plain = serde_json::to_vec(&Value::Array(secrets))?;
-    let mut nonce = [0u8; 24];
-    getrandom::fill(&mut nonce)
-        .map_err(|e| Error::Key(format!("the system random source failed: {e}")))?;
-    let cipher = XChaCha20Poly1305::new(key.bytes().into());
-    let aad = aad(act, at);
-    let ct = cipher
-        .encrypt(
-            &XNonce::from(nonce),
-            Payload {
-                msg: &plain,
-                aad: &aad,
-            },
-        )
-        .map_err(|_| Error::Encoding("encryption failed".into()))?;
-    let mut blob = Vec::with_capacity(HEADER + ct.len());
-    blob.push(VERSION);
-    blob.extend_from_slice(&key.id().0);
-    blob.extend_from_slice(&nonce);
-    blob.extend_from_slice(&ct);
+    let blob = seal_bytes(&plain, key, &aad(act, at))?;
     Ok((value, blob))
 }
 
@@ -141,20 +123,7 @@ pub fn unseal(
     if blob.is_empty() {
         return Ok(public);
     }
-    let id = blob_key_id(blob).ok_or(Error::Unseal)?;
-    let key = keys.iter().find(|k| k.id() == id).ok_or(Error::Unseal)?;
-    let cipher = XChaCha20Poly1305::new(key.bytes().into());
-    let mut nonce = [0u8; 24];
-    nonce.copy_from_slice(&blob[9..HEADER]);
-    let plain = cipher
-        .decrypt(
-            &XNonce::from(nonce),
-            Payload {
-                msg: &blob[HEADER..],
-                aad: &aad(act, at),
-            },
-        )
-        .map_err(|_| Error::Unseal)?;
+    let plain = open_bytes(blob, keys, &aad(act, at))?;
     let Value::Array(mut secrets) = serde_json::from_slice(&plain)? else {
         return Err(Error::Unseal);
     };

@@ -117,11 +117,12 @@ fn create(data: &DataDir, args: CreateArgs) -> anyhow::Result<ExitCode> {
 
 fn list(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
     let store = data.open_reader().context("cannot open the trace store")?;
-    let keys = data.key_dir().data_key().ok();
+    // Current and retired data keys: acts sealed before a rotation too.
+    let keys = data.key_dir().data_keys().ok();
     let mut rows = Vec::new();
     for id in store.act_ids()? {
         let (kind, phase) = match &keys {
-            Some(k) => match load_act(&store, id, std::slice::from_ref(k)) {
+            Some(k) => match load_act(&store, id, k) {
                 Ok((act, _)) => (act.kind.to_string(), act.phase.to_string()),
                 Err(_) => ("?".into(), "unreadable".into()),
             },

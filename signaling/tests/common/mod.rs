@@ -63,6 +63,13 @@ impl Cli {
 
     /// Creates a teleconsultation and returns its id.
     pub fn create_teleconsultation(&self) -> String {
+        let v = self.create_teleconsultation_json();
+        v["id"].as_str().expect("id").to_string()
+    }
+
+    /// Creates a teleconsultation and returns what `act create --json`
+    /// prints (id, links...).
+    pub fn create_teleconsultation_json(&self) -> serde_json::Value {
         let out = self.ok(&[
             "act",
             "create",
@@ -76,8 +83,7 @@ impl Cli {
             PATIENT,
             "--json",
         ]);
-        let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
-        v["id"].as_str().expect("id").to_string()
+        serde_json::from_str(out.trim()).expect("one JSON object")
     }
 }
 
