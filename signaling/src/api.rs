@@ -236,11 +236,27 @@ pub async fn check_invitation(
     body: Result<Json<CheckInvitation>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let inv = verify_token(&state, &req.token)?;
+    let (inv, act) = open_invitation(&state, &req.token).await?;
+    Ok(Json(json!({
+        "role": inv.role,
+        "participant": inv.participant.0,
+        "kind": act.kind,
+        "phase": act.phase,
+        "expires_at": inv.expires_at.to_rfc3339(),
+    })))
+}
+
+/// A join token that is valid and whose act is still open, with the act
+/// (401 forged, 410 expired or ended, 404 unknown act).
+pub async fn open_invitation(
+    state: &AppState,
+    token: &str,
+) -> Result<(crate::invitation::Invitation, Act), ApiError> {
+    let inv = verify_token(state, token)?;
     let store = state.store.clone();
-    let key = state.data_keys();
+    let keys = state.data_keys();
     let (act, _) =
-        tokio::task::spawn_blocking(move || session::store::load_act(&*store, inv.act, &key))
+        tokio::task::spawn_blocking(move || session::store::load_act(&*store, inv.act, &keys))
             .await
             .map_err(|_| ApiError::Internal)??;
     if act.phase.is_terminal() {
@@ -249,13 +265,7 @@ pub async fn check_invitation(
             act.phase
         )));
     }
-    Ok(Json(json!({
-        "role": inv.role,
-        "participant": inv.participant.0,
-        "kind": act.kind,
-        "phase": act.phase,
-        "expires_at": inv.expires_at.to_rfc3339(),
-    })))
+    Ok((inv, act))
 }
 
 /// Checks a join token's signature and expiry.

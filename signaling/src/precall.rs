@@ -57,20 +57,7 @@ pub struct Started {
 
 /// Checks a join token for the connection test: valid, and its act open.
 async fn admit(state: &AppState, token: &str) -> Result<Invitation, ApiError> {
-    let inv = crate::api::verify_token(state, token)?;
-    let store = state.store.clone();
-    let keys = state.data_keys();
-    let (act, _) =
-        tokio::task::spawn_blocking(move || session::store::load_act(&*store, inv.act, &keys))
-            .await
-            .map_err(|_| ApiError::Internal)??;
-    if act.phase.is_terminal() {
-        return Err(ApiError::Gone(format!(
-            "this consultation has ended ({})",
-            act.phase
-        )));
-    }
-    Ok(inv)
+    Ok(crate::api::open_invitation(state, token).await?.0)
 }
 
 fn probe_or_unavailable(state: &AppState) -> Result<&media::Probe, ApiError> {

@@ -909,7 +909,7 @@ impl Room {
 
 /// Milliseconds from `since` to `now`, zero if the clock went back.
 fn millis(since: Timestamp, now: Timestamp) -> u64 {
-    u64::try_from((now.as_micros() - since.as_micros()) / 1000).unwrap_or(0)
+    u64::try_from(now.since(since).as_millis()).unwrap_or(u64::MAX)
 }
 
 fn error(conn: ConnId, code: ErrorCode, message: &str) -> Output {
