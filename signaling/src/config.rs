@@ -14,6 +14,14 @@
 //!
 //! [[ice_servers]]
 //! urls = ["stun:stun.example.org:3478"]
+//!
+//! [http]                      # limits per client address and in flight
+//! per_client_per_second = 50  # any route, sustained
+//! per_client_burst = 200
+//! join_per_second = 5         # invitation check and connection test
+//! join_burst = 30
+//! max_in_flight = 512         # more at once are answered 503
+//! request_timeout_secs = 30
 //! ```
 
 use std::net::SocketAddr;
@@ -23,6 +31,7 @@ use serde::Deserialize;
 
 use crate::Error;
 use crate::protocol::IceServer;
+use crate::throttle::HttpLimits;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +51,9 @@ pub struct FileConfig {
     pub recovery_timeout_secs: Option<u32>,
     #[serde(default)]
     pub ice_servers: Vec<IceServer>,
+    /// Rate, in-flight and time limits on HTTP requests.
+    #[serde(default)]
+    pub http: HttpLimits,
 }
 
 impl FileConfig {
@@ -59,6 +71,10 @@ impl FileConfig {
                 path.display()
             )));
         }
+        config
+            .http
+            .check()
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         Ok(config)
     }
 }
@@ -80,6 +96,22 @@ mod tests {
         assert_eq!(c.listen.unwrap().port(), 9000);
         assert_eq!(c.link_ttl_hours, Some(2));
         assert_eq!(c.ice_servers[0].urls, ["stun:127.0.0.1:3478"]);
+    }
+
+    #[test]
+    fn http_limits_default_and_can_be_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("teleconsult.toml");
+        std::fs::write(&path, "[http]\njoin_burst = 10\n").unwrap();
+        let c = FileConfig::load(&path).unwrap();
+        assert_eq!(c.http.join_burst, 10);
+        assert_eq!(c.http.max_in_flight, HttpLimits::default().max_in_flight);
+        std::fs::write(&path, "[http]\nmax_in_flight = 0\n").unwrap();
+        let e = FileConfig::load(&path).unwrap_err().to_string();
+        assert!(e.contains("http.max_in_flight must be at least 1"), "{e}");
+        std::fs::write(&path, "[http]\nper_client = 3\n").unwrap();
+        let e = FileConfig::load(&path).unwrap_err().to_string();
+        assert!(e.contains("per_client"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! - [`invitation`] and [`links`]: signed, expiring join links;
 //! - [`precall`]: the pre-call connection test's HTTP side;
 //! - [`relay_access`]: TURN credentials per participant, revoked when media stops;
+//! - [`throttle`]: rate, in-flight and time limits on every HTTP route;
 //! - [`state`]: what handlers share; [`config`]: the settings file.
 
 pub mod access;
@@ -37,6 +38,7 @@ pub mod relay_access;
 pub mod room;
 pub mod server;
 pub mod state;
+pub mod throttle;
 mod web;
 mod ws;
 

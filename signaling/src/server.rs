@@ -12,7 +12,8 @@ use crate::{Error, access, api, auth, precall, web, ws};
 
 /// Every route, without a socket: tests call it directly.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let limits = state.config.http.clone();
+    let routes = Router::new()
         .route("/", get(web::index))
         .route("/join", get(web::join))
         .route("/app.js", get(web::app_js))
@@ -39,8 +40,9 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
-        .layer(axum::middleware::map_response(security_headers))
-        .with_state(state)
+        .with_state(state);
+    // Security headers go on every answer, refusals by the limits included.
+    crate::throttle::apply(routes, &limits).layer(axum::middleware::map_response(security_headers))
 }
 
 async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {

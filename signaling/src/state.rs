@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub recovery_timeout: Duration,
     /// When clients' stats make an incident (issue defaults).
     pub incident_thresholds: Thresholds,
+    /// Rate, in-flight and time limits on HTTP requests.
+    pub http: crate::throttle::HttpLimits,
 }
 
 /// Cheap to clone; all clones share one state.

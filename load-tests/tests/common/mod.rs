@@ -70,6 +70,7 @@ pub async fn server_at(relay: bool, ip: std::net::IpAddr) -> Server {
             },
             recovery_timeout: signaling::room::DEFAULT_RECOVERY_TIMEOUT,
             incident_thresholds: Default::default(),
+            http: Default::default(),
         },
     );
     let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();

@@ -64,6 +64,7 @@ struct Settings {
     relay_port: Option<u16>,
     no_relay: bool,
     recovery_timeout: std::time::Duration,
+    http: signaling::throttle::HttpLimits,
 }
 
 impl ServeArgs {
@@ -115,6 +116,7 @@ impl ServeArgs {
                 .or(file.recovery_timeout_secs)
                 .map(|s| std::time::Duration::from_secs(u64::from(s)))
                 .unwrap_or(signaling::room::DEFAULT_RECOVERY_TIMEOUT),
+            http: file.http,
         })
     }
 }
@@ -233,6 +235,7 @@ async fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls
             relay,
             recovery_timeout: args.recovery_timeout,
             incident_thresholds: Default::default(),
+            http: args.http.clone(),
         },
     );
     if let Some(probe) = probe {

@@ -145,12 +145,20 @@ impl TestServer {
             relay: None,
             recovery_timeout: signaling::room::DEFAULT_RECOVERY_TIMEOUT,
             incident_thresholds: Default::default(),
+            http: Default::default(),
         };
         configure(&mut config);
         let state = AppState::new(Arc::new(store), keys.data, invitations, api_token, config);
         let app = signaling::app(state.clone());
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("the server runs");
+            // With the peer's address, as the real server serves, so the
+            // per-client limits apply to tests too.
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .expect("the server runs");
         });
         TestServer {
             dir,

@@ -1,0 +1,364 @@
+//! HTTP limits on every route: how often one client address may call, how
+//! many requests the server works on at once, and how long one may take.
+//!
+//! - **Rate, per client address.** Every route shares one budget per
+//!   address ([`HttpLimits::per_client_per_second`]). The routes a join link
+//!   opens without signing in (`/api/invitations/check`, `/api/precall/*`)
+//!   also draw on a smaller one ([`HttpLimits::join_per_second`]): they are
+//!   the public face of the server, and the connection test starts a peer
+//!   connection for each call. A refused call gets `429` with `Retry-After`.
+//!   The budgets are generous, because a hospital's staff reach the server
+//!   from one address. (Sign-in has its own, stricter limiter per login, in
+//!   `auth::sessions`; WebSocket connections are capped in [`crate::guard`].)
+//! - **In flight.** Past [`HttpLimits::max_in_flight`] requests at once the
+//!   server answers `503` at once rather than queueing, so a flood cannot
+//!   grow memory or latency for everyone.
+//! - **Time.** A request not answered within
+//!   [`HttpLimits::request_timeout_secs`] gets `503`. (A WebSocket's upgrade
+//!   is answered at once; its connection has its own idle timeout.)
+//!
+//! The algorithm is `governor`'s GCRA, keyed by address; the in-flight cap,
+//! shedding and timeout are `tower`'s layers.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::Deserialize;
+use tower::{BoxError, ServiceBuilder};
+
+use crate::api::ApiError;
+
+/// The limits in force; every field has a default, and the settings file's
+/// `[http]` table may change any of them.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpLimits {
+    /// Requests per second one address may make, sustained, on any route.
+    pub per_client_per_second: u32,
+    /// Requests one address may make in a burst before the rate applies
+    /// (a page load is about ten).
+    pub per_client_burst: u32,
+    /// Requests per second one address may make to the join-link routes.
+    pub join_per_second: u32,
+    /// The burst allowed on the join-link routes.
+    pub join_burst: u32,
+    /// Requests the server works on at once; more are refused with `503`.
+    pub max_in_flight: usize,
+    /// Seconds a request may take before it is answered `503`.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            per_client_per_second: 50,
+            per_client_burst: 200,
+            join_per_second: 5,
+            join_burst: 30,
+            max_in_flight: 512,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl HttpLimits {
+    /// Why these limits cannot be used, if they cannot.
+    pub fn check(&self) -> Result<(), String> {
+        let positive = [
+            (
+                "per_client_per_second",
+                u64::from(self.per_client_per_second),
+            ),
+            ("per_client_burst", u64::from(self.per_client_burst)),
+            ("join_per_second", u64::from(self.join_per_second)),
+            ("join_burst", u64::from(self.join_burst)),
+            ("max_in_flight", self.max_in_flight as u64),
+            ("request_timeout_secs", self.request_timeout_secs),
+        ];
+        match positive.iter().find(|(_, v)| *v == 0) {
+            Some((name, _)) => Err(format!("http.{name} must be at least 1")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Wraps `routes` in the limits: rate per address outermost, then the
+/// in-flight cap and the timeout.
+pub fn apply(routes: Router, limits: &HttpLimits) -> Router {
+    let rates = Arc::new(Rates::new(limits));
+    routes
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(refused))
+                .load_shed()
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                    limits.max_in_flight.max(1),
+                ))
+                .timeout(Duration::from_secs(limits.request_timeout_secs.max(1))),
+        )
+        .layer(middleware::from_fn_with_state(rates, limit_rate))
+}
+
+/// The answer when the in-flight cap or the timeout refuses a request.
+async fn refused(err: BoxError) -> ApiError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::Unavailable("the server took too long to answer; try again".into())
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::Unavailable("the server is busy; try again in a moment".into())
+    } else {
+        ApiError::Internal
+    }
+}
+
+/// Budgets per client address.
+#[derive(Debug)]
+struct Rates {
+    any: DefaultKeyedRateLimiter<IpAddr>,
+    join: DefaultKeyedRateLimiter<IpAddr>,
+    /// Calls seen, to forget idle addresses now and then.
+    calls: AtomicU64,
+}
+
+/// Every this many calls, addresses whose budget is full again are
+/// forgotten, so the tables stay as small as the set of active clients.
+const FORGET_EVERY: u64 = 4096;
+
+impl Rates {
+    fn new(l: &HttpLimits) -> Rates {
+        let quota = |per_second: u32, burst: u32| {
+            Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
+                .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
+        };
+        Rates {
+            any: RateLimiter::keyed(quota(l.per_client_per_second, l.per_client_burst)),
+            join: RateLimiter::keyed(quota(l.join_per_second, l.join_burst)),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    /// `Err(wait)` when `client` must wait before calling `path`.
+    fn check(&self, client: IpAddr, path: &str) -> Result<(), Duration> {
+        if self.calls.fetch_add(1, Ordering::Relaxed) % FORGET_EVERY == FORGET_EVERY - 1 {
+            self.any.retain_recent();
+            self.join.retain_recent();
+        }
+        let now = DefaultClock::default().now();
+        self.any
+            .check_key(&client)
+            .map_err(|n| n.wait_time_from(now))?;
+        if is_join_route(path) {
+            self.join
+                .check_key(&client)
+                .map_err(|n| n.wait_time_from(now))?;
+        }
+        Ok(())
+    }
+}
+
+/// The routes a join link opens without signing in.
+fn is_join_route(path: &str) -> bool {
+    path == "/api/invitations/check" || path.starts_with("/api/precall/")
+}
+
+/// Refuses a call over its address's budget. A request with no address
+/// (an in-process call, as tests make with `oneshot`) is not counted: the
+/// server always serves with the peer's address.
+async fn limit_rate(State(rates): State<Arc<Rates>>, req: Request, next: Next) -> Response {
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(client) = client
+        && let Err(wait) = rates.check(client, req.uri().path())
+    {
+        return ApiError::TooManyRequests(wait.as_secs().max(1)).into_response();
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use tokio::sync::Notify;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn from(ip: [u8; 4], path: &str) -> Request<Body> {
+        let mut req = Request::get(path).body(Body::empty()).unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((ip, 40000))));
+        req
+    }
+
+    fn small() -> HttpLimits {
+        HttpLimits {
+            per_client_per_second: 1,
+            per_client_burst: 4,
+            join_per_second: 1,
+            join_burst: 2,
+            ..HttpLimits::default()
+        }
+    }
+
+    fn routes() -> Router {
+        Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/api/invitations/check", get(|| async { "checked" }))
+            .route("/api/precall/start", get(|| async { "started" }))
+    }
+
+    #[tokio::test]
+    async fn one_address_over_its_budget_waits_and_others_do_not() {
+        let app = apply(routes(), &small());
+        for _ in 0..4 {
+            let res = app.clone().oneshot(from([10, 0, 0, 1], "/healthz")).await;
+            assert_eq!(res.unwrap().status(), StatusCode::OK);
+        }
+        let res = app
+            .clone()
+            .oneshot(from([10, 0, 0, 1], "/healthz"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        let wait: u64 = res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=2).contains(&wait), "Retry-After {wait}");
+        let res = app.oneshot(from([10, 0, 0, 2], "/healthz")).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "another address is not held");
+    }
+
+    #[tokio::test]
+    async fn join_routes_share_a_smaller_budget() {
+        let app = apply(routes(), &small());
+        let ok = |p| from([10, 0, 0, 3], p);
+        let status = |r: Result<Response, _>| r.map(|r: Response| r.status()).unwrap();
+        assert_eq!(
+            status(app.clone().oneshot(ok("/api/invitations/check")).await),
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(app.clone().oneshot(ok("/api/precall/start")).await),
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(app.clone().oneshot(ok("/api/invitations/check")).await),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            status(app.clone().oneshot(ok("/healthz")).await),
+            StatusCode::OK,
+            "other routes keep the general budget"
+        );
+    }
+
+    #[tokio::test]
+    async fn calls_without_an_address_are_not_counted() {
+        let app = apply(routes(), &small());
+        for _ in 0..10 {
+            let req = Request::get("/healthz").body(Body::empty()).unwrap();
+            assert_eq!(
+                app.clone().oneshot(req).await.unwrap().status(),
+                StatusCode::OK
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_request_is_answered_503_at_the_timeout() {
+        let limits = HttpLimits {
+            request_timeout_secs: 2,
+            ..HttpLimits::default()
+        };
+        let slow = Router::new().route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                "late"
+            }),
+        );
+        let app = apply(slow, &limits);
+        let started = tokio::time::Instant::now();
+        let req = Request::get("/slow").body(Body::empty()).unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("took too long"));
+    }
+
+    #[tokio::test]
+    async fn past_the_in_flight_cap_requests_are_shed_at_once() {
+        let limits = HttpLimits {
+            max_in_flight: 1,
+            ..HttpLimits::default()
+        };
+        let release = Arc::new(Notify::new());
+        let held = release.clone();
+        let entered = Arc::new(Notify::new());
+        let entering = entered.clone();
+        let routes = Router::new().route(
+            "/hold",
+            get(move || {
+                let (held, entering) = (held.clone(), entering.clone());
+                async move {
+                    entering.notify_one();
+                    held.notified().await;
+                    "done"
+                }
+            }),
+        );
+        let app = apply(routes, &limits);
+        let first = tokio::spawn(
+            app.clone()
+                .oneshot(Request::get("/hold").body(Body::empty()).unwrap()),
+        );
+        entered.notified().await;
+        let second = app
+            .clone()
+            .oneshot(Request::get("/hold").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(second.into_body(), 1024)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("busy"));
+        release.notify_one();
+        assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+        let third = app.oneshot(Request::get("/hold").body(Body::empty()).unwrap());
+        let (third, ()) = tokio::join!(third, async { release.notify_one() });
+        assert_eq!(
+            third.unwrap().status(),
+            StatusCode::OK,
+            "the slot is free again"
+        );
+    }
+
+    #[test]
+    fn zero_limits_are_refused_by_name() {
+        let l = HttpLimits {
+            join_burst: 0,
+            ..HttpLimits::default()
+        };
+        assert_eq!(l.check().unwrap_err(), "http.join_burst must be at least 1");
+        assert!(HttpLimits::default().check().is_ok());
+    }
+}
