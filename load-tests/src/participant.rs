@@ -281,7 +281,15 @@ async fn new_peer(
         .build();
     let settings = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-        // Take a relay pair as soon as it works rather than after 2 s.
+        // Nominate the first pair that works, whatever its type, as
+        // browsers do. The crate's defaults hold a pair back for 0.5 s
+        // (server-reflexive), 1 s (peer-reflexive) or 2 s (relay) after
+        // ICE starts. Under a join storm the other side's checks often
+        // arrive before its trickled candidate, so the pair is
+        // peer-reflexive, and the 1 s wait was most of the join → first
+        // frame tail (docs/BENCHMARKS.md).
+        .with_srflx_acceptance_min_wait(Some(Duration::ZERO))
+        .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
         .with_relay_acceptance_min_wait(Some(Duration::ZERO))
         // As a browser does: consent checks every half second, so a dead
         // path shows as ICE disconnected within 1.5 s, and failed only
