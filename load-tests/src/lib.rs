@@ -10,8 +10,11 @@
 //!   trailer, sans IO;
 //! - [`metrics`]: percentiles, loss, jitter, `/proc` readings, sans IO;
 //! - [`slo`]: objectives and the capacity search, sans IO;
-//! - [`turn_client`]: a small TURN client for relay-stress.
+//! - [`turn_client`]: a small TURN client for relay-stress;
+//! - [`delay_proxy`]: a UDP hop adding delay on a participant's direct
+//!   path, for the fault tests (this kernel has no netem).
 
+pub mod delay_proxy;
 pub mod media_source;
 pub mod metrics;
 pub mod packetize;

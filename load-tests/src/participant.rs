@@ -41,6 +41,7 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+use crate::delay_proxy::DelayProxy;
 use crate::media_source::EncodedMedia;
 use crate::packetize::{now_micros, trailer};
 use crate::receiver::{AV1_PT, OPUS_PT, Receiver};
@@ -75,6 +76,12 @@ pub struct Plan {
     /// to N > 0, one inbound RTP packet in N (by sequence number) is
     /// discarded before it is counted, so it shows as lost.
     pub drop_one_in: Option<Arc<AtomicU64>>,
+    /// Route this participant's direct media through a delay proxy, for
+    /// fault-injection tests where the kernel cannot delay packets (no
+    /// netem): the ICE candidates it sends and receives over signaling
+    /// are rewritten to the proxy's addresses (see
+    /// [`crate::delay_proxy`]), so every datagram of the path crosses it.
+    pub delay_proxy: Option<Arc<DelayProxy>>,
     /// Play this encoded media to each peer instead of the short Opus
     /// stub, and measure what comes back.
     pub media: Option<Arc<EncodedMedia>>,
@@ -129,6 +136,13 @@ pub struct Outcome {
     pub first_frame_ms: Option<f64>,
     /// What was received, with `media`.
     pub received: Option<Arc<Mutex<Receiver>>>,
+    /// The selected pair's round-trip time in each `stats` report sent,
+    /// as (when, RTT): what the harness measured of the path over time.
+    pub rtt_ms: Vec<(Instant, f64)>,
+    /// Without `media`: the one-way latency of each RTP packet received,
+    /// from the send time the sender appends (both clients read the same
+    /// wall clock), as (when received, latency).
+    pub one_way_ms: Vec<(Instant, f64)>,
 }
 
 /// Events from the peer connections to the participant's loop.
@@ -146,6 +160,7 @@ struct Handler {
     link: Arc<stats::LinkState>,
     drop_one_in: Option<Arc<AtomicU64>>,
     measured: Option<(Arc<Mutex<Receiver>>, Instant)>,
+    one_way: Arc<Mutex<Vec<(Instant, f64)>>>,
 }
 
 #[async_trait::async_trait]
@@ -179,6 +194,7 @@ impl PeerConnectionEventHandler for Handler {
         let peer = self.peer;
         let drop_one_in = self.drop_one_in.clone();
         let measured = self.measured.clone();
+        let one_way = self.one_way.clone();
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(packet) = event {
@@ -190,6 +206,13 @@ impl PeerConnectionEventHandler for Handler {
                     }
                     received.fetch_add(1, Ordering::Relaxed);
                     link.on_rtp(peer, packet.header.sequence_number);
+                    if measured.is_none()
+                        && let Some((_, sent)) = trailer::strip(&packet.payload)
+                        && let Ok(mut v) = one_way.lock()
+                    {
+                        let ms = now_micros().saturating_sub(sent) as f64 / 1000.0;
+                        v.push((Instant::now(), ms));
+                    }
                     if let Some((receiver, start)) = &measured {
                         let h = &packet.header;
                         let since = start.elapsed().as_micros() as u64;
@@ -248,6 +271,7 @@ struct Shared {
     received: Arc<AtomicU64>,
     link: Arc<stats::LinkState>,
     measured: Option<(Arc<Mutex<Receiver>>, Instant)>,
+    one_way: Arc<Mutex<Vec<(Instant, f64)>>>,
 }
 
 async fn new_peer(
@@ -312,6 +336,7 @@ async fn new_peer(
             link: shared.link.clone(),
             drop_one_in: plan.drop_one_in.clone(),
             measured: shared.measured.clone(),
+            one_way: shared.one_way.clone(),
         }))
         .with_udp_addrs(if tcp_only {
             Vec::new()
@@ -400,6 +425,7 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
         received: received.clone(),
         link: Arc::new(stats::LinkState::default()),
         measured: measured.clone(),
+        one_way: Arc::new(Mutex::new(Vec::new())),
     };
     let mut played_out = 0u32;
     let mut all_played_at: Option<Instant> = None;
@@ -431,6 +457,9 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                     let types = selected_pair(peer).await;
                     let route = (!types.is_empty()).then(|| route_of(&types));
                     let report = stats::report(peer.pc.as_ref(), &shared.link, other, route).await;
+                    if let Some(rtt) = report.rtt_ms {
+                        out.rtt_ms.push((Instant::now(), rtt));
+                    }
                     to_send.push(ClientMessage::Stats(report));
                     out.stats_sent += 1;
                 }
@@ -439,7 +468,10 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                 Some(PeerEvent::Candidate { to, init }) => to_send.push(ClientMessage::Signal {
                     to,
                     data: SignalData::Candidate {
-                        candidate: init.candidate,
+                        candidate: match &plan.delay_proxy {
+                            Some(proxy) => proxy.announce(&init.candidate),
+                            None => init.candidate,
+                        },
                         sdp_mid: init.sdp_mid,
                         sdp_m_line_index: init.sdp_mline_index,
                     },
@@ -542,7 +574,7 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                             slot.insert(new_peer(from, &servers, &plan, &shared).await?);
                         }
                         if let Some(peer) = peers.get_mut(&from)
-                            && let Some(reply) = on_signal(peer, data).await?
+                            && let Some(reply) = on_signal(peer, data, plan.delay_proxy.as_deref()).await?
                         {
                             to_send.push(ClientMessage::Signal { to: from, data: reply });
                         }
@@ -580,9 +612,13 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
                         let offer = peer.pc.create_offer(None).await?;
                         peer.pc.set_local_description(offer.clone()).await?;
                         peer.remote_set = false;
+                        let sdp = match &plan.delay_proxy {
+                            Some(proxy) => proxy.rewrite_sdp(&offer.sdp, true),
+                            None => offer.sdp,
+                        };
                         to_send.push(ClientMessage::Signal {
                             to: other,
-                            data: SignalData::Offer { sdp: offer.sdp },
+                            data: SignalData::Offer { sdp },
                         });
                         peers.insert(other, peer);
                     }
@@ -596,6 +632,9 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcom
         }
     }
     out.packets_received = received.load(Ordering::Relaxed);
+    if let Ok(mut v) = shared.one_way.lock() {
+        out.one_way_ms = std::mem::take(&mut *v);
+    }
     if let Some((r, _)) = &measured
         && let Ok(r) = r.lock()
         && let Some(at) = r.first_frame_at_micros
@@ -680,7 +719,34 @@ async fn selected_pair(peer: &Peer) -> Vec<String> {
 }
 
 /// Applies a remote offer, answer or candidate; returns the answer to send.
-async fn on_signal(peer: &mut Peer, data: SignalData) -> anyhow::Result<Option<SignalData>> {
+/// With a delay `proxy`, candidates are rewritten to go through it, the
+/// peer's on the way in and ours on the way out.
+async fn on_signal(
+    peer: &mut Peer,
+    data: SignalData,
+    proxy: Option<&DelayProxy>,
+) -> anyhow::Result<Option<SignalData>> {
+    let data = match (proxy, data) {
+        (Some(p), SignalData::Offer { sdp }) => SignalData::Offer {
+            sdp: p.rewrite_sdp(&sdp, false),
+        },
+        (Some(p), SignalData::Answer { sdp }) => SignalData::Answer {
+            sdp: p.rewrite_sdp(&sdp, false),
+        },
+        (
+            Some(p),
+            SignalData::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_m_line_index,
+            },
+        ) => SignalData::Candidate {
+            candidate: p.reach(&candidate),
+            sdp_mid,
+            sdp_m_line_index,
+        },
+        (None, data) => data,
+    };
     match data {
         SignalData::Offer { sdp } => {
             peer.pc
@@ -692,7 +758,11 @@ async fn on_signal(peer: &mut Peer, data: SignalData) -> anyhow::Result<Option<S
             }
             let answer = peer.pc.create_answer(None).await?;
             peer.pc.set_local_description(answer.clone()).await?;
-            Ok(Some(SignalData::Answer { sdp: answer.sdp }))
+            let sdp = match proxy {
+                Some(p) => p.rewrite_sdp(&answer.sdp, true),
+                None => answer.sdp,
+            };
+            Ok(Some(SignalData::Answer { sdp }))
         }
         SignalData::Answer { sdp } => {
             peer.pc
@@ -807,11 +877,14 @@ fn rtp_packet(
     }
 }
 
-/// Sends `count` Opus packets, 20 ms apart.
+/// Sends `count` Opus packets, 20 ms apart, each a short stub ending with
+/// the send-time trailer.
 async fn send_opus(track: Arc<TrackLocalStaticRTP>, ssrc: u32, count: u32, sent: Arc<AtomicU64>) {
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     for i in 0..count {
         tick.tick().await;
+        let mut payload = vec![0xf8, 0xff, 0xfe];
+        trailer::append(&mut payload, now_micros());
         let packet = rtc::rtp::Packet {
             header: rtc::rtp::header::Header {
                 version: 2,
@@ -821,7 +894,7 @@ async fn send_opus(track: Arc<TrackLocalStaticRTP>, ssrc: u32, count: u32, sent:
                 ssrc,
                 ..Default::default()
             },
-            payload: bytes::Bytes::from_static(&[0xf8, 0xff, 0xfe]),
+            payload: bytes::Bytes::from(payload),
         };
         if track.write_rtp(packet).await.is_ok() {
             sent.fetch_add(1, Ordering::Relaxed);

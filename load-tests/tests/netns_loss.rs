@@ -24,7 +24,7 @@ use common::netns::{self, FaultCall, Netns};
 use load_tests::participant;
 use session::act::Phase;
 use session::incident::IncidentKind;
-use session::{Act, ActEvent, ParticipantId};
+use session::{Act, ParticipantId};
 
 const EPISODE: Duration = Duration::from_secs(10);
 
@@ -59,26 +59,10 @@ async fn ten_percent_loss_for_10_s_is_one_incident_of_10_s() {
         .collect();
     assert_eq!(loss.len(), 1, "one loss incident: {:?}", state.incidents);
     assert_eq!(loss[0].participant, Some(ParticipantId(2)));
-    let closing = events
-        .iter()
-        .find_map(|e| match &e.body {
-            ActEvent::IncidentClosed {
-                incident, metrics, ..
-            } if *incident == loss[0].id => Some(metrics.clone()),
-            _ => None,
-        })
-        .expect("the loss incident closed");
+    let (opening, closing) = common::incident_metrics(&events, loss[0].id);
+    let closing = closing.expect("the loss incident closed");
     let episode = closing["episode_ms"];
     let expected = EPISODE.as_millis() as f64;
-    let opening = events
-        .iter()
-        .find_map(|e| match &e.body {
-            ActEvent::IncidentOpened {
-                incident, metrics, ..
-            } if *incident == loss[0].id => Some(metrics.clone()),
-            _ => None,
-        })
-        .unwrap();
     println!(
         "packet_loss: episode {episode} ms for {expected} ms injected; opened with {opening:?}"
     );

@@ -43,6 +43,31 @@ impl Server {
     }
 }
 
+/// The metrics incident `id` was opened with, and closed with if it
+/// was, from the act's `events`.
+pub fn incident_metrics(
+    events: &[session::Event],
+    id: session::incident::IncidentId,
+) -> (
+    session::incident::Metrics,
+    Option<session::incident::Metrics>,
+) {
+    let mut opened = None;
+    let mut closed = None;
+    for e in events {
+        match &e.body {
+            session::ActEvent::IncidentOpened {
+                incident, metrics, ..
+            } if *incident == id => opened = Some(metrics.clone()),
+            session::ActEvent::IncidentClosed {
+                incident, metrics, ..
+            } if *incident == id => closed = Some(metrics.clone()),
+            _ => {}
+        }
+    }
+    (opened.expect("the incident was opened"), closed)
+}
+
 /// A server; with `relay`, it also runs the TURN relay on loopback UDP.
 pub async fn server_with(relay: bool) -> Server {
     server_at(relay, std::net::Ipv4Addr::LOCALHOST.into()).await

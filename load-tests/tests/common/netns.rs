@@ -5,8 +5,8 @@
 //!
 //! This machine's kernel (a Firecracker guest) has no `sch_netem` and no
 //! tc classifiers or actions, so packet loss and added delay cannot be
-//! made by the kernel here; see `netns_faults.rs` for how those cases are
-//! injected instead.
+//! made by the kernel here; see `netns_loss.rs` and `netns_delay.rs` for
+//! how those cases are injected instead.
 #![allow(dead_code)]
 
 use std::future::Future;
