@@ -78,7 +78,7 @@ export const STRINGS = {
     incident_ongoing: "en cours depuis",
     phone_route: "Appeler par téléphone",
     call_back: "Rappeler au :",
-    incident_kinds: { signaling_disconnected: "Connexion au serveur perdue", ice_disconnected: "Liaison média interrompue", ice_failed: "Liaison média en échec", peer_connection_lost: "Connexion perdue", packet_loss: "Pertes de paquets", video_freeze: "Vidéo figée", high_rtt: "Latence élevée", bitrate_collapse: "Débit effondré", relay_fallback: "Passage par le relais", relay_allocation_lost: "Relais perdu", connection_test_failed: "Test de connexion échoué", other: "Autre" },
+    incident_kinds: { signaling_disconnected: "Connexion au serveur perdue", ice_disconnected: "Liaison média interrompue", ice_failed: "Liaison média en échec", peer_connection_lost: "Connexion perdue", packet_loss: "Pertes de paquets", video_freeze: "Vidéo figée", high_rtt: "Latence élevée", bitrate_collapse: "Débit effondré", relay_fallback: "Passage par le relais", relay_allocation_lost: "Relais perdu", relay_media_stopped: "Média interrompu au relais", connection_test_failed: "Test de connexion échoué", other: "Autre" },
   },
   en: {
     reconnecting_status: "reconnecting…",
@@ -158,6 +158,6 @@ export const STRINGS = {
     incident_ongoing: "ongoing since",
     phone_route: "Call by phone",
     call_back: "Call back on:",
-    incident_kinds: { signaling_disconnected: "Server connection lost", ice_disconnected: "Media link interrupted", ice_failed: "Media link failed", peer_connection_lost: "Connection lost", packet_loss: "Packet loss", video_freeze: "Video frozen", high_rtt: "High latency", bitrate_collapse: "Bitrate collapse", relay_fallback: "Switched to relay", relay_allocation_lost: "Relay lost", connection_test_failed: "Connection test failed", other: "Other" },
+    incident_kinds: { signaling_disconnected: "Server connection lost", ice_disconnected: "Media link interrupted", ice_failed: "Media link failed", peer_connection_lost: "Connection lost", packet_loss: "Packet loss", video_freeze: "Video frozen", high_rtt: "High latency", bitrate_collapse: "Bitrate collapse", relay_fallback: "Switched to relay", relay_allocation_lost: "Relay lost", relay_media_stopped: "Media stopped at the relay", connection_test_failed: "Connection test failed", other: "Other" },
   },
 };

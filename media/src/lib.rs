@@ -5,7 +5,8 @@
 //! wrapped around it: TURN REST API credentials tied to an act and a
 //! participant, with revocation ([`relay::credentials`]); TCP and TLS
 //! listeners ([`relay::stream`]); allocation quotas, a peer address policy
-//! and counters ([`relay::RelayStats`]).
+//! and counters ([`relay::RelayStats`], and per participant
+//! [`relay::TrafficSnapshot`]).
 
 pub mod probe;
 pub mod relay;
@@ -15,7 +16,9 @@ use std::path::PathBuf;
 pub use probe::{Probe, ProbeConfig};
 pub use relay::credentials::{Credentials, TurnCredentials, TurnUsername};
 pub use relay::stream::{Frame, FrameError};
-pub use relay::{PeerPolicy, Relay, RelayConfig, RelayStats, StatsSnapshot, TlsConfig};
+pub use relay::{
+    PeerPolicy, Relay, RelayConfig, RelayStats, StatsSnapshot, TlsConfig, TrafficSnapshot,
+};
 
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]

@@ -40,6 +40,14 @@ impl Timestamp {
         )
     }
 
+    /// `d` earlier (saturating).
+    pub fn minus(self, d: Duration) -> Self {
+        Timestamp(
+            self.0
+                .saturating_sub(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+        )
+    }
+
     /// RFC 3339 with microseconds, e.g. `2026-11-24T14:28:40.123456Z`.
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1000;

@@ -142,6 +142,7 @@ fn incident_kind() -> impl Strategy<Value = IncidentKind> {
         IncidentKind::BitrateCollapse,
         IncidentKind::RelayFallback,
         IncidentKind::RelayAllocationLost,
+        IncidentKind::RelayMediaStopped,
         IncidentKind::ConnectionTestFailed,
         IncidentKind::Other,
     ])

@@ -37,7 +37,8 @@ pub enum RoomCmd {
     },
 }
 
-/// How often a room looks at the clock (for lost participants).
+/// How often a room looks at the clock (for lost participants) and at the
+/// relay's counters (for relay incidents).
 const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Queue depth per connection; a client this far behind is dropped.
@@ -66,7 +67,11 @@ pub async fn run_room(
                 Some(cmd) => cmd,
                 None => break,
             },
-            _ = clock.tick() => RoomCmd::Input(Input::Tick),
+            _ = clock.tick() => RoomCmd::Input(match &state.config.relay {
+                // Time passes, and the relay's counters are read.
+                Some(relay) => Input::RelayTraffic(relay.traffic(act, Timestamp::now())),
+                None => Input::Tick,
+            }),
         };
         let mut done = None;
         let step = match cmd {

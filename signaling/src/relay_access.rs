@@ -1,11 +1,13 @@
 //! The server's use of the TURN relay: credentials per act and participant,
 //! handed out only while media is allowed, revoked when it stops.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use media::{Relay, TurnCredentials};
-use session::{ActId, ParticipantId};
+use media::{Relay, TrafficSnapshot, TurnCredentials};
+use session::incident::RelaySample;
+use session::{ActId, ParticipantId, Timestamp};
 
 use crate::protocol::IceServer;
 
@@ -48,9 +50,33 @@ impl RelayAccess {
         }
     }
 
+    /// What the relay sees of each participant of `act` that has a live
+    /// allocation now, for the room's relay incident detector.
+    pub fn traffic(&self, act: ActId, now: Timestamp) -> BTreeMap<ParticipantId, RelaySample> {
+        self.relay
+            .traffic_of_act(&act.to_string())
+            .into_iter()
+            .filter_map(|(p, t)| Some((ParticipantId(p.parse().ok()?), sample(&t, now))))
+            .collect()
+    }
+
     /// Lets the act's participants get credentials again (consent given
     /// anew after a withdrawal).
     pub fn reopen(&self, act: ActId) {
         self.credentials.forget_act(&act.to_string());
+    }
+}
+
+/// The relay's snapshot, its "how long ago"s turned into times.
+fn sample(t: &TrafficSnapshot, now: Timestamp) -> RelaySample {
+    RelaySample {
+        allocations: t.allocations as u64,
+        generation: t.generation,
+        sent_packets: t.sent_packets,
+        sent_bytes: t.sent_bytes,
+        received_packets: t.received_packets,
+        received_bytes: t.received_bytes,
+        last_sent_at: t.last_sent_ago.map(|ago| now.minus(ago)),
+        resumed_at: t.resumed_ago.map(|ago| now.minus(ago)),
     }
 }

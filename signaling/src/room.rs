@@ -18,7 +18,9 @@ use std::time::Duration;
 use session::act::{Command, LeaveReason, MediaPath, Phase};
 use session::conclusion::{Conclusion, Prescription};
 use session::consent::{Consent, ConsentMethod, ConsentScope};
-use session::incident::{Detector, IncidentEvent, IncidentId, IncidentKey, IncidentKind};
+use session::incident::{
+    Detector, IncidentEvent, IncidentId, IncidentKey, IncidentKind, RelayDetector, RelaySample,
+};
 use session::mode::PhoneNumber;
 use session::participant::{Identity, Role};
 use session::{Act, ActId, Event, ParticipantId, Pii, Timestamp};
@@ -54,6 +56,10 @@ pub enum Input {
     /// Time passes: lost participants who stay away too long interrupt the
     /// act. The driver sends one every second or so.
     Tick,
+    /// A [`Input::Tick`] that also carries what our TURN relay sees of the
+    /// participants with a live allocation (the others have none), sent
+    /// instead of it when the server runs the relay.
+    RelayTraffic(BTreeMap<ParticipantId, RelaySample>),
 }
 
 /// What the driver must do.
@@ -111,7 +117,9 @@ pub struct Room {
     recovery_timeout: Duration,
     /// Judges the `stats` participants report while media flows.
     detector: Detector,
-    /// The act's id of each incident the detector has open.
+    /// Judges what the relay sees of participants allowed media.
+    relay_detector: RelayDetector,
+    /// The act's id of each incident the detectors have open.
     incident_ids: BTreeMap<IncidentKey, IncidentId>,
 }
 
@@ -148,6 +156,7 @@ impl Room {
             lost: BTreeMap::new(),
             recovery_timeout: DEFAULT_RECOVERY_TIMEOUT,
             detector: Detector::default(),
+            relay_detector: RelayDetector::default(),
             incident_ids: BTreeMap::new(),
         }
     }
@@ -159,8 +168,11 @@ impl Room {
         self
     }
 
-    /// The same room, detecting incidents with `detector` (its thresholds).
+    /// The same room, detecting incidents with `detector`'s thresholds
+    /// (for the relay's view too).
     pub fn with_detector(mut self, detector: Detector) -> Room {
+        // The thresholds were checked when `detector` was made.
+        self.relay_detector = RelayDetector::new(detector.thresholds().clone()).unwrap_or_default();
         self.detector = detector;
         self
     }
@@ -230,6 +242,10 @@ impl Room {
                 }
             }
             Input::Tick => self.tick(now, &mut step),
+            Input::RelayTraffic(traffic) => {
+                self.tick(now, &mut step);
+                self.relay_traffic(&traffic, now, &mut step);
+            }
         }
         self.announce_media(&mut step);
         self.close_incidents_without_media(now, &mut step);
@@ -700,6 +716,29 @@ impl Room {
         }
     }
 
+    /// Judges the relay's view of every participant allowed media (those
+    /// absent from `traffic` have no allocation). Participants not allowed
+    /// media are not judged: the allocations the server revokes when
+    /// consent is withdrawn or the act ends are not lost ones.
+    fn relay_traffic(
+        &mut self,
+        traffic: &BTreeMap<ParticipantId, RelaySample>,
+        now: Timestamp,
+        step: &mut Step,
+    ) {
+        let watched: Vec<ParticipantId> = self
+            .conns
+            .keys()
+            .copied()
+            .filter(|p| self.media_allowed(*p))
+            .collect();
+        for p in watched {
+            let sample = traffic.get(&p).copied().unwrap_or_default();
+            let events = self.relay_detector.observe(p, &sample, now);
+            self.record_incidents(events, now, step);
+        }
+    }
+
     /// Records a participant's pre-call connection test (sent over HTTP,
     /// not over a connection), and shows its verdict to the professionals.
     pub fn record_connection_test(
@@ -750,7 +789,8 @@ impl Room {
     }
 
     /// A participant whose media stopped (gone, consent withdrawn, act
-    /// ended) reports no more: its open incidents end now.
+    /// ended) reports no more, and its relay allocations are not watched:
+    /// its open incidents end now.
     fn close_incidents_without_media(&mut self, now: Timestamp, step: &mut Step) {
         let gone: Vec<ParticipantId> = self
             .detector
@@ -759,6 +799,15 @@ impl Room {
             .collect();
         for p in gone {
             let events = self.detector.leave(p, now);
+            self.record_incidents(events, now, step);
+        }
+        let gone: Vec<ParticipantId> = self
+            .relay_detector
+            .participants()
+            .filter(|p| !self.media_allowed(*p))
+            .collect();
+        for p in gone {
+            let events = self.relay_detector.leave(p, now);
             self.record_incidents(events, now, step);
         }
     }
@@ -1202,6 +1251,71 @@ mod tests {
         );
         assert_eq!(kinds(&s), ["left", "incident_opened"]);
         assert!(r.handle(Input::Tick, t(100)).events.is_empty());
+    }
+
+    /// The patient's relay traffic at `at` seconds: `sent` datagrams so
+    /// far, the last one at `last` seconds; `None`: no allocation.
+    fn relay(sent: Option<u64>, last: i64) -> Input {
+        let mut traffic = BTreeMap::new();
+        if let Some(sent) = sent {
+            traffic.insert(
+                PATIENT,
+                RelaySample {
+                    allocations: 1,
+                    generation: 1,
+                    sent_packets: sent,
+                    sent_bytes: sent * 1000,
+                    last_sent_at: Some(t(last)),
+                    ..RelaySample::default()
+                },
+            );
+        }
+        Input::RelayTraffic(traffic)
+    }
+
+    #[test]
+    fn the_relay_s_view_opens_incidents_but_not_for_what_the_server_revokes() {
+        let mut r = live_room(30);
+        // The allocation appears, carries media, then is deleted: one
+        // incident, closed by a new allocation.
+        r.handle(relay(None, 0), t(3));
+        for at in 4..8 {
+            assert!(
+                r.handle(relay(Some(50 * (at - 3) as u64), at), t(at))
+                    .events
+                    .is_empty()
+            );
+        }
+        let s = r.handle(relay(None, 0), t(8));
+        assert_eq!(kinds(&s), ["incident_opened"]);
+        let ActEvent::IncidentOpened {
+            kind, participant, ..
+        } = &s.events[0].body
+        else {
+            panic!("{s:?}");
+        };
+        assert_eq!(
+            (*kind, *participant),
+            (IncidentKind::RelayAllocationLost, Some(PATIENT))
+        );
+        assert!(
+            r.handle(relay(None, 0), t(9)).events.is_empty(),
+            "one incident"
+        );
+        let s = r.handle(relay(Some(0), 0), t(10));
+        assert_eq!(kinds(&s), ["incident_closed"]);
+        // Media on the new allocation, then consent withdrawn: the server
+        // revokes the allocations, which is no incident.
+        for at in 11..15 {
+            r.handle(relay(Some(50 * (at - 10) as u64), at), t(at));
+        }
+        let s = say(&mut r, 20, ClientMessage::WithdrawConsent {});
+        assert!(s.outputs.contains(&Output::RevokeRelay(vec![PRO, PATIENT])));
+        for at in 15..25 {
+            let s = r.handle(relay(None, 0), t(at));
+            assert!(s.events.is_empty(), "at {at}: {:?}", kinds(&s));
+        }
+        assert_eq!(r.act().incidents.len(), 1);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use signaling::state::server_secrets;
 use signaling::{AppState, ServerConfig};
 
 pub mod netns;
+pub mod ws;
 
 pub struct Server {
     _dir: tempfile::TempDir,
@@ -75,6 +76,15 @@ pub async fn server_with(relay: bool) -> Server {
 
 /// A server listening on `ip` (e.g. the host end of a veth).
 pub async fn server_at(relay: bool, ip: std::net::IpAddr) -> Server {
+    server_configured(relay, ip, Default::default()).await
+}
+
+/// A server on `ip` judging incidents with `thresholds`.
+pub async fn server_configured(
+    relay: bool,
+    ip: std::net::IpAddr,
+    thresholds: session::incident::Thresholds,
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir::new(dir.path().join("data"));
     let (store, keys) = data.open_writer().unwrap();
@@ -94,7 +104,7 @@ pub async fn server_at(relay: bool, ip: std::net::IpAddr) -> Server {
                 None
             },
             recovery_timeout: signaling::room::DEFAULT_RECOVERY_TIMEOUT,
-            incident_thresholds: Default::default(),
+            incident_thresholds: thresholds,
             http: Default::default(),
         },
     );

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use tokio::net::UdpSocket;
@@ -27,20 +28,35 @@ use tokio::net::UdpSocket;
 use super::RelayStats;
 use super::credentials::{TurnCredentials, TurnUsername};
 use super::peer::{PeerPolicy, RelayConn};
+use super::traffic::{ParticipantTraffic, TrafficSnapshot};
 
-/// Live allocations, by username.
+/// Live allocations, by username and by participant.
 #[derive(Debug)]
 pub(crate) struct Admission {
     per_user: usize,
     total: usize,
     live: Mutex<Live>,
     stats: Arc<RelayStats>,
+    /// The clock origin of the participants' traffic counters.
+    epoch: Instant,
 }
 
 #[derive(Debug, Default)]
 struct Live {
     by_user: HashMap<String, usize>,
+    /// Act id, then participant id (as the username spells them): the
+    /// participant's live allocations and their shared counters.
+    by_participant: HashMap<String, HashMap<String, Participant>>,
+    /// The generation the next participant entry gets.
+    next_generation: u64,
     total: usize,
+}
+
+/// One participant's live allocations and counters.
+#[derive(Debug)]
+struct Participant {
+    allocations: usize,
+    traffic: Arc<ParticipantTraffic>,
 }
 
 impl Admission {
@@ -50,6 +66,7 @@ impl Admission {
             total,
             live: Mutex::new(Live::default()),
             stats,
+            epoch: Instant::now(),
         }
     }
 
@@ -85,14 +102,47 @@ impl Admission {
         self.stats
             .allocations_active
             .store(live.total as u64, Ordering::Relaxed);
+        // The auth handler let only well-formed usernames through; anything
+        // else is counted apart, in counters nobody samples.
+        let owner = TurnUsername::parse(username)
+            .ok()
+            .map(|u| (u.act, u.participant));
+        let traffic = match &owner {
+            Some((act, participant)) => {
+                let Live {
+                    by_participant,
+                    next_generation,
+                    ..
+                } = &mut *live;
+                let entry = by_participant
+                    .entry(act.clone())
+                    .or_default()
+                    .entry(participant.clone())
+                    .or_insert_with(|| {
+                        *next_generation += 1;
+                        Participant {
+                            allocations: 0,
+                            traffic: Arc::new(ParticipantTraffic::new(
+                                *next_generation,
+                                self.epoch,
+                            )),
+                        }
+                    });
+                entry.allocations += 1;
+                Arc::clone(&entry.traffic)
+            }
+            None => Arc::new(ParticipantTraffic::new(0, self.epoch)),
+        };
         Ok(AllocationSlot {
             admission: Arc::clone(self),
             username: username.to_owned(),
+            owner,
+            traffic,
             released: AtomicBool::new(false),
         })
     }
 
-    fn release(&self, username: &str) {
+    fn release(&self, username: &str, owner: Option<&(String, String)>) {
         let mut live = self.live();
         if let Some(n) = live.by_user.get_mut(username) {
             *n -= 1;
@@ -101,9 +151,37 @@ impl Admission {
             }
             live.total -= 1;
         }
+        if let Some((act, participant)) = owner
+            && let Some(of_act) = live.by_participant.get_mut(act)
+        {
+            if let Some(p) = of_act.get_mut(participant) {
+                p.allocations -= 1;
+                if p.allocations == 0 {
+                    of_act.remove(participant);
+                }
+            }
+            if of_act.is_empty() {
+                live.by_participant.remove(act);
+            }
+        }
         self.stats
             .allocations_active
             .store(live.total as u64, Ordering::Relaxed);
+    }
+
+    /// The traffic of every participant of `act` with a live allocation,
+    /// by participant id.
+    pub(crate) fn traffic_of_act(&self, act: &str) -> Vec<(String, TrafficSnapshot)> {
+        self.live()
+            .by_participant
+            .get(act)
+            .map(|of_act| {
+                of_act
+                    .iter()
+                    .map(|(id, p)| (id.clone(), p.traffic.snapshot(p.allocations)))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The usernames with live allocations that belong to `participant`
@@ -137,10 +215,19 @@ impl Admission {
 pub(crate) struct AllocationSlot {
     admission: Arc<Admission>,
     username: String,
+    /// The act and participant the username names.
+    owner: Option<(String, String)>,
+    /// The owner's counters, which the relayed socket bumps per datagram.
+    traffic: Arc<ParticipantTraffic>,
     released: AtomicBool,
 }
 
 impl AllocationSlot {
+    /// The counters of the participant this allocation belongs to.
+    pub(crate) fn traffic(&self) -> &ParticipantTraffic {
+        &self.traffic
+    }
+
     /// Whether the allocation has closed.
     pub(crate) fn is_released(&self) -> bool {
         self.released.load(Ordering::Acquire)
@@ -148,7 +235,7 @@ impl AllocationSlot {
 
     pub(crate) fn release(&self) {
         if !self.released.swap(true, Ordering::AcqRel) {
-            self.admission.release(&self.username);
+            self.admission.release(&self.username, self.owner.as_ref());
         }
     }
 }
@@ -244,5 +331,61 @@ impl turn::relay::RelayAddressGenerator for RelayAllocator {
         relayed.set_ip(self.advertised_ip);
         let conn = RelayConn::new(socket, self.policy, Arc::clone(&self.stats), slot);
         Ok((Arc::new(conn), relayed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admission() -> Arc<Admission> {
+        Arc::new(Admission::new(10, 100, Arc::default()))
+    }
+
+    #[test]
+    fn participants_share_counters_until_their_last_allocation_closes() {
+        let a = admission();
+        // Two credentials of one participant (issued at different times),
+        // and one of another participant of the same act.
+        let first = a.acquire("100:act-1:2").unwrap();
+        let second = a.acquire("200:act-1:2").unwrap();
+        let other = a.acquire("100:act-1:1").unwrap();
+        first.traffic().on_sent(100);
+        second.traffic().on_sent(50);
+        other.traffic().on_received(10);
+        let mut seen = a.traffic_of_act("act-1");
+        seen.sort_by(|x, y| x.0.cmp(&y.0));
+        let [(p1, one), (p2, two)] = &seen[..] else {
+            panic!("{seen:?}");
+        };
+        assert_eq!((p1.as_str(), p2.as_str()), ("1", "2"));
+        assert_eq!((one.allocations, one.received_packets), (1, 1));
+        assert_eq!(
+            (two.allocations, two.sent_packets, two.sent_bytes),
+            (2, 2, 150)
+        );
+        assert!(a.traffic_of_act("act-2").is_empty());
+
+        // One of two closes: the counters stay; the last closes: gone.
+        let generation = two.generation;
+        first.release();
+        let left = a.traffic_of_act("act-1");
+        let two = left.iter().find(|(p, _)| p == "2").unwrap().1;
+        assert_eq!((two.allocations, two.sent_packets), (1, 2));
+        drop(second);
+        assert!(a.traffic_of_act("act-1").iter().all(|(p, _)| p != "2"));
+        // A new allocation starts a new generation from zero.
+        let again = a.acquire("300:act-1:2").unwrap();
+        let fresh = a
+            .traffic_of_act("act-1")
+            .into_iter()
+            .find(|(p, _)| p == "2")
+            .unwrap()
+            .1;
+        assert_ne!(fresh.generation, generation);
+        assert_eq!((fresh.allocations, fresh.sent_packets), (1, 0));
+        drop((again, other));
+        assert!(a.traffic_of_act("act-1").is_empty());
+        assert_eq!(a.total(), 0);
     }
 }

@@ -12,6 +12,7 @@ pub mod credentials;
 mod peer;
 pub mod stream;
 mod tls;
+pub mod traffic;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ use admission::{Admission, LastUser, ListenerAuth, RelayAllocator};
 use credentials::TurnCredentials;
 pub use peer::PeerPolicy;
 use stream::StreamConn;
+pub use traffic::TrafficSnapshot;
 
 /// How long a TLS client may take to finish its handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -377,6 +379,14 @@ impl Relay {
     /// Live allocations made with `username`.
     pub fn allocations_of(&self, username: &str) -> usize {
         self.admission.of_user(username)
+    }
+
+    /// The relay traffic of every participant of `act` that has a live
+    /// allocation, by participant id (as the TURN username spells it).
+    /// Cheap: one short lock, taken by allocations opening and closing,
+    /// never by relayed datagrams.
+    pub fn traffic_of_act(&self, act: &str) -> Vec<(String, TrafficSnapshot)> {
+        self.admission.traffic_of_act(act)
     }
 
     /// Revokes `participant` of `act`: its credentials are refused from now

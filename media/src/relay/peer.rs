@@ -1,6 +1,6 @@
 //! Which peers a client may relay to, and the relayed socket of one
 //! allocation: it drops traffic to and from refused peers, counts relayed
-//! bytes, and gives the allocation's quota slot back when it closes.
+//! bytes (in total and for the allocation's participant), and gives the allocation's quota slot back when it closes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -155,6 +155,7 @@ impl webrtc_util::Conn for RelayConn {
             self.stats
                 .relayed_packets_from_peers
                 .fetch_add(1, Ordering::Relaxed);
+            self.slot.traffic().on_received(n);
             return Ok((n, peer));
         }
     }
@@ -186,6 +187,7 @@ impl webrtc_util::Conn for RelayConn {
         self.stats
             .relayed_packets_to_peers
             .fetch_add(1, Ordering::Relaxed);
+        self.slot.traffic().on_sent(n);
         Ok(n)
     }
 

@@ -96,7 +96,9 @@ pub struct Sample {
 /// issue's: loss above 5 % for 5 s, no decoded frame for 2 s while the
 /// video is on, RTT above 400 ms, bitrate below 20 % of the recent median
 /// for 5 s, any ICE disconnection or failure, a lost peer connection, a
-/// fall back from direct to relay; and 3 s clear before closing.
+/// fall back from direct to relay; and 3 s clear before closing. For the
+/// relay's own view: 3 s without a datagram from a participant whose
+/// allocation carried at least 50.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Thresholds {
     /// Loss above this share of packets (percent) is bad.
@@ -126,6 +128,16 @@ pub struct Thresholds {
     pub bitrate_min_baseline_kbps: f64,
     /// How long a condition must stay clear before its incident closes.
     pub clear_after: Duration,
+    /// No datagram from a participant through our relay for this long,
+    /// while its allocation lives and carried media, is an incident
+    /// ([`super::relay`]).
+    pub relay_silence: Duration,
+    /// Datagrams a participant must have relayed through its current
+    /// allocations before they count as its media path: ICE checks on a
+    /// relay candidate the call never used are a handful, audio alone is
+    /// 50 a second. Below this, silence and loss of the allocations are
+    /// not incidents.
+    pub relay_in_use_packets: u64,
 }
 
 impl Default for Thresholds {
@@ -143,6 +155,8 @@ impl Default for Thresholds {
             bitrate_min_samples: 3,
             bitrate_min_baseline_kbps: 100.0,
             clear_after: Duration::from_secs(3),
+            relay_silence: Duration::from_secs(3),
+            relay_in_use_packets: 50,
         }
     }
 }
@@ -172,6 +186,13 @@ impl Thresholds {
         }
         if self.freeze_after.is_zero() {
             return bad("freeze_after must be positive");
+        }
+        // The relay marks the end of pauses of 250 ms or more.
+        if self.relay_silence < Duration::from_millis(500) {
+            return bad("relay_silence must be at least 500 ms");
+        }
+        if self.relay_in_use_packets == 0 {
+            return bad("relay_in_use_packets must be at least 1");
         }
         Ok(())
     }
@@ -261,7 +282,7 @@ pub const DETECTED_KINDS: [IncidentKind; 8] = [
 
 /// What one sample says about one condition.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Observation {
+pub(super) enum Observation {
     /// The condition holds, and has since `since`; `value` is how bad.
     Bad {
         since: Timestamp,
@@ -275,18 +296,18 @@ enum Observation {
 
 /// One (participant, kind) state machine; see the module docs.
 #[derive(Clone, Debug, Default)]
-struct Tracker {
+pub(super) struct Tracker {
     /// Onset of a bad run not yet long enough to open.
     pending: Option<Timestamp>,
     /// Onset of the open incident.
-    open: Option<Timestamp>,
+    pub(super) open: Option<Timestamp>,
     /// While open: when the condition last started to be clear.
-    clearing: Option<Timestamp>,
+    pub(super) clearing: Option<Timestamp>,
     /// Worst value since the onset.
     worst: Option<f64>,
 }
 
-enum Transition {
+pub(super) enum Transition {
     Opened {
         started_at: Timestamp,
     },
@@ -297,7 +318,7 @@ enum Transition {
 }
 
 impl Tracker {
-    fn step(
+    pub(super) fn step(
         &mut self,
         obs: Observation,
         now: Timestamp,
@@ -375,7 +396,7 @@ pub struct Detector {
     peers: BTreeMap<ParticipantId, Peer>,
 }
 
-fn ms(d: Duration) -> f64 {
+pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
@@ -541,7 +562,7 @@ impl Detector {
     }
 }
 
-fn close_event(
+pub(super) fn close_event(
     key: IncidentKey,
     started_at: Timestamp,
     ended_at: Timestamp,

@@ -2,7 +2,9 @@
 //! incident is recorded). An incident is opened once and closed once, so a
 //! continuing problem is one trace entry pair, never a flood.
 //!
-//! [`detector`] turns the stats clients report into such incidents.
+//! [`detector`] turns the stats clients report into such incidents;
+//! [`relay`] does the same with what our TURN relay sees of each
+//! participant (its allocations and the datagrams they relay).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -42,7 +44,12 @@ pub enum IncidentKind {
     BitrateCollapse,
     /// The media path fell back from direct to the relay.
     RelayFallback,
+    /// A participant's allocation on our TURN relay, which carried its
+    /// media, went away (expired or deleted) while media was allowed.
     RelayAllocationLost,
+    /// No datagram from a participant through our relay, while its
+    /// allocation lived and had carried its media.
+    RelayMediaStopped,
     /// The pre-call connection test failed.
     ConnectionTestFailed,
     Other,
@@ -61,6 +68,7 @@ impl IncidentKind {
             IncidentKind::BitrateCollapse => "bitrate_collapse",
             IncidentKind::RelayFallback => "relay_fallback",
             IncidentKind::RelayAllocationLost => "relay_allocation_lost",
+            IncidentKind::RelayMediaStopped => "relay_media_stopped",
             IncidentKind::ConnectionTestFailed => "connection_test_failed",
             IncidentKind::Other => "other",
         }
@@ -74,7 +82,9 @@ impl fmt::Display for IncidentKind {
 }
 
 pub mod detector;
+pub mod relay;
 
 pub use detector::{
     Detector, IceState, IncidentEvent, IncidentKey, PeerConnectionState, Sample, Thresholds,
 };
+pub use relay::{RelayDetector, RelaySample};
