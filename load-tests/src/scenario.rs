@@ -52,10 +52,24 @@ impl Drop for SpawnedServer {
     }
 }
 
-/// Starts `binary serve` on a free loopback port with plain HTTP and a
-/// fresh data directory, and waits for `/healthz`.
+/// Settings for a server under load from this harness: every bot runs from
+/// one address, which the per-address limits would otherwise hold back
+/// (they are meant for a site's staff, not for hundreds of participants).
+pub const HARNESS_SETTINGS: &str = "\
+[http]
+per_client_per_second = 100000
+per_client_burst = 100000
+join_per_second = 100000
+join_burst = 100000
+websockets_per_client = 10000
+";
+
+/// Starts `binary serve` on a free loopback port with plain HTTP, a fresh
+/// data directory and [`HARNESS_SETTINGS`], and waits for `/healthz`.
 pub async fn spawn_server(binary: &Path, extra: &[String]) -> anyhow::Result<SpawnedServer> {
     let data = tempfile::tempdir()?;
+    let settings = data.path().join("harness.toml");
+    std::fs::write(&settings, HARNESS_SETTINGS)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -63,6 +77,8 @@ pub async fn spawn_server(binary: &Path, extra: &[String]) -> anyhow::Result<Spa
         .arg("--data")
         .arg(data.path())
         .arg("serve")
+        .arg("--config")
+        .arg(&settings)
         .arg("--insecure-http")
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))

@@ -22,6 +22,8 @@
 //! join_burst = 30
 //! max_in_flight = 512         # more at once are answered 503
 //! request_timeout_secs = 30
+//! websockets = 10000          # open WebSocket connections at most
+//! websockets_per_client = 256
 //! ```
 
 use std::net::SocketAddr;

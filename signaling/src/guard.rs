@@ -1,16 +1,11 @@
-//! Connection limits for the WebSocket: at most [`MAX_CONNECTIONS`] open
-//! at once, and [`MAX_PER_CLIENT`] from one address, so one client cannot
-//! hold all the server's sockets. (A room holds four participants; a
-//! reconnect briefly needs a second socket.)
+//! Connection limits for the WebSocket: at most so many open at once, and
+//! so many from one address, so one client cannot hold all the server's
+//! sockets. The figures are the settings' `[http]` table
+//! ([`crate::throttle::HttpLimits`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-
-/// Open WebSocket connections the server accepts at most.
-pub const MAX_CONNECTIONS: usize = 10_000;
-/// Open WebSocket connections from one address at most.
-pub const MAX_PER_CLIENT: usize = 32;
 
 /// Counts open connections, in total and per client address.
 #[derive(Debug)]
@@ -38,12 +33,6 @@ pub struct ConnectionPermit {
 pub enum Refused {
     ServerFull,
     ClientFull,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        ConnectionLimits::new(MAX_CONNECTIONS, MAX_PER_CLIENT)
-    }
 }
 
 impl ConnectionLimits {

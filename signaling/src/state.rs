@@ -85,9 +85,12 @@ impl AppState {
             data_key,
             invitations,
             api_token,
+            connections: Arc::new(crate::guard::ConnectionLimits::new(
+                config.http.websockets,
+                config.http.websockets_per_client,
+            )),
             config,
             metrics: Metrics::new(),
-            connections: Arc::default(),
             security: OnceLock::new(),
             rooms: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),

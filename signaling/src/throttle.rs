@@ -16,6 +16,9 @@
 //! - **Time.** A request not answered within
 //!   [`HttpLimits::request_timeout_secs`] gets `503`. (A WebSocket's upgrade
 //!   is answered at once; its connection has its own idle timeout.)
+//! - **WebSockets.** At most [`HttpLimits::websockets`] open, and
+//!   [`HttpLimits::websockets_per_client`] from one address (counted in
+//!   [`crate::guard`]).
 //!
 //! The algorithm is `governor`'s GCRA, keyed by address; the in-flight cap,
 //! shedding and timeout are `tower`'s layers.
@@ -56,6 +59,11 @@ pub struct HttpLimits {
     pub max_in_flight: usize,
     /// Seconds a request may take before it is answered `503`.
     pub request_timeout_secs: u64,
+    /// Open WebSocket connections the server accepts at most.
+    pub websockets: usize,
+    /// Open WebSocket connections one address may hold. A hospital's
+    /// staff share one address, and a load harness runs from one.
+    pub websockets_per_client: usize,
 }
 
 impl Default for HttpLimits {
@@ -67,6 +75,8 @@ impl Default for HttpLimits {
             join_burst: 30,
             max_in_flight: 512,
             request_timeout_secs: 30,
+            websockets: 10_000,
+            websockets_per_client: 256,
         }
     }
 }
@@ -84,6 +94,8 @@ impl HttpLimits {
             ("join_burst", u64::from(self.join_burst)),
             ("max_in_flight", self.max_in_flight as u64),
             ("request_timeout_secs", self.request_timeout_secs),
+            ("websockets", self.websockets as u64),
+            ("websockets_per_client", self.websockets_per_client as u64),
         ];
         match positive.iter().find(|(_, v)| *v == 0) {
             Some((name, _)) => Err(format!("http.{name} must be at least 1")),
