@@ -77,17 +77,7 @@ done
 
 echo "== product server: join storm, 100 joins at 20 joins/s"
 DATA=$(mktemp -d)
-# Every bot runs from 127.0.0.1: lift the per-address limits, as
-# `teleconsult-load --spawn-server` does (HARNESS_SETTINGS in scenario.rs).
-cat >"$DATA/harness.toml" <<'TOML'
-[http]
-per_client_per_second = 100000
-per_client_burst = 100000
-join_per_second = 100000
-join_burst = 100000
-websockets_per_client = 10000
-TOML
-taskset -c 0 target/release/teleconsult --data "$DATA" serve --config "$DATA/harness.toml" --insecure-http \
+taskset -c 0 target/release/teleconsult --data "$DATA" serve --config load-tests/harness.toml --insecure-http \
   --listen 127.0.0.1:$SERVER_PORT --relay-port 3481 >"$OUT/server.log" 2>&1 &
 SERVER=$!; PIDS+=("$SERVER")
 for _ in $(seq 50); do [ -f "$DATA/keys/api.token" ] && curl -sf http://127.0.0.1:$SERVER_PORT/healthz >/dev/null && break; sleep 0.2; done

@@ -52,17 +52,10 @@ impl Drop for SpawnedServer {
     }
 }
 
-/// Settings for a server under load from this harness: every bot runs from
-/// one address, which the per-address limits would otherwise hold back
-/// (they are meant for a site's staff, not for hundreds of participants).
-pub const HARNESS_SETTINGS: &str = "\
-[http]
-per_client_per_second = 100000
-per_client_burst = 100000
-join_per_second = 100000
-join_burst = 100000
-websockets_per_client = 10000
-";
+/// Settings for a server under load from this harness (`harness.toml`):
+/// every bot runs from one address, which the per-address limits would
+/// otherwise hold back.
+pub const HARNESS_SETTINGS: &str = include_str!("../harness.toml");
 
 /// Starts `binary serve` on a free loopback port with plain HTTP, a fresh
 /// data directory and [`HARNESS_SETTINGS`], and waits for `/healthz`.
@@ -497,5 +490,20 @@ fn summarize(
         server_rss_bytes: Vec::new(),
         timeline,
         errors,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_harness_settings_are_a_valid_settings_file_lifting_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("harness.toml");
+        std::fs::write(&path, super::HARNESS_SETTINGS).unwrap();
+        let config = signaling::config::FileConfig::load(&path).unwrap();
+        let default = signaling::throttle::HttpLimits::default();
+        assert!(config.http.websockets_per_client >= 1000);
+        assert!(config.http.per_client_per_second > default.per_client_per_second);
+        assert!(config.http.join_per_second > default.join_per_second);
     }
 }
