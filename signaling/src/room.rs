@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use session::act::{Command, LeaveReason, MediaPath, Phase};
+use session::act::{Command, LeaveReason, MediaPath, MediaRoute, Phase};
 use session::conclusion::{Conclusion, Prescription};
 use session::consent::{Consent, ConsentMethod, ConsentScope};
 use session::incident::{
@@ -119,6 +119,10 @@ pub struct Room {
     detector: Detector,
     /// Judges what the relay sees of participants allowed media.
     relay_detector: RelayDetector,
+    /// Participants whose last stats report says their media goes direct:
+    /// the relay's view of them is not judged, since an idle allocation is
+    /// no stopped media (ICE may leave the relay for a direct pair).
+    off_relay: BTreeSet<ParticipantId>,
     /// The act's id of each incident the detectors have open.
     incident_ids: BTreeMap<IncidentKey, IncidentId>,
 }
@@ -157,6 +161,7 @@ impl Room {
             recovery_timeout: DEFAULT_RECOVERY_TIMEOUT,
             detector: Detector::default(),
             relay_detector: RelayDetector::default(),
+            off_relay: BTreeSet::new(),
             incident_ids: BTreeMap::new(),
         }
     }
@@ -528,8 +533,10 @@ impl Room {
             ClientMessage::Stats(report) => {
                 // A report racing with the end of media is moot, not wrong.
                 if self.media_allowed(p) {
-                    let events = self.detector.observe(p, &report.to_sample(), now);
+                    let sample = report.to_sample();
+                    let events = self.detector.observe(p, &sample, now);
                     self.record_incidents(events, now, step);
+                    self.follow_route(p, sample.route, now, step);
                 }
                 return;
             }
@@ -730,12 +737,36 @@ impl Room {
             .conns
             .keys()
             .copied()
-            .filter(|p| self.media_allowed(*p))
+            .filter(|p| self.media_allowed(*p) && !self.off_relay.contains(p))
             .collect();
         for p in watched {
             let sample = traffic.get(&p).copied().unwrap_or_default();
             let events = self.relay_detector.observe(p, &sample, now);
             self.record_incidents(events, now, step);
+        }
+    }
+
+    /// Follows the route a participant's client reports. Moving to a direct
+    /// pair ends the relay's watch of them (closing what it had open: the
+    /// media did not stop, it moved); moving back starts a fresh watch.
+    fn follow_route(
+        &mut self,
+        p: ParticipantId,
+        route: Option<MediaRoute>,
+        now: Timestamp,
+        step: &mut Step,
+    ) {
+        match route {
+            Some(MediaRoute::Direct) => {
+                if self.off_relay.insert(p) {
+                    let events = self.relay_detector.leave(p, now);
+                    self.record_incidents(events, now, step);
+                }
+            }
+            Some(MediaRoute::Relay) => {
+                self.off_relay.remove(&p);
+            }
+            None => {}
         }
     }
 
@@ -1316,6 +1347,52 @@ mod tests {
             assert!(s.events.is_empty(), "at {at}: {:?}", kinds(&s));
         }
         assert_eq!(r.act().incidents.len(), 1);
+    }
+
+    fn route_report(route: MediaRoute) -> ClientMessage {
+        ClientMessage::Stats(crate::protocol::StatsReport {
+            route: Some(route),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn media_moving_off_the_relay_is_no_stopped_media() {
+        let mut r = live_room(30);
+        for at in 3..8 {
+            r.handle(relay(Some(50 * (at - 2) as u64), at), t(at));
+        }
+        // The relayed media stops: an incident opens...
+        let mut opened = None;
+        for at in 8..13 {
+            let s = r.handle(relay(Some(250), 7), t(at));
+            if !s.events.is_empty() {
+                opened = Some(kinds(&s));
+            }
+        }
+        assert_eq!(opened.as_deref(), Some(&["incident_opened"][..]));
+        // ...and the client says its pair is now direct: the media moved, so
+        // the incident ends, and the idle allocation is no longer judged.
+        let s = say(&mut r, 20, route_report(MediaRoute::Direct));
+        assert_eq!(kinds(&s), ["incident_closed"]);
+        for at in 13..30 {
+            let s = r.handle(relay(Some(250), 7), t(at));
+            assert!(s.events.is_empty(), "at {at}: {:?}", kinds(&s));
+        }
+        // Back on the relay (the client's detector records that fall back),
+        // a fresh watch: media flowing is no incident.
+        say(&mut r, 20, route_report(MediaRoute::Relay));
+        for at in 30..36 {
+            let s = r.handle(relay(Some(250 + 50 * (at - 29) as u64), at), t(at));
+            assert!(s.events.is_empty(), "at {at}: {:?}", kinds(&s));
+        }
+        let stopped = r
+            .act()
+            .incidents
+            .iter()
+            .filter(|i| i.kind == IncidentKind::RelayMediaStopped)
+            .count();
+        assert_eq!(stopped, 1);
     }
 
     #[test]
