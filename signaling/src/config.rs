@@ -24,12 +24,26 @@
 //! request_timeout_secs = 30
 //! websockets = 10000          # open WebSocket connections at most
 //! websockets_per_client = 256
+//!
+//! [incidents]                 # thresholds; durations in ms (defaults shown)
+//! loss_pct = 5.0              # loss above this share...
+//! loss_sustain_ms = 5000      # ...for this long
+//! freeze_after_ms = 2000      # no decoded frame while the video is on
+//! rtt_ms = 400.0
+//! rtt_sustain_ms = 2000
+//! bitrate_ratio = 0.2         # below this share of the recent median...
+//! bitrate_sustain_ms = 5000   # ...for this long
+//! clear_after_ms = 3000       # clear this long before an incident closes
+//! relay_silence_ms = 3000     # no datagram through the relay
+//! relay_in_use_packets = 50
 //! ```
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
+use session::incident::Thresholds;
 
 use crate::Error;
 use crate::protocol::IceServer;
@@ -56,6 +70,67 @@ pub struct FileConfig {
     /// Rate, in-flight and time limits on HTTP requests.
     #[serde(default)]
     pub http: HttpLimits,
+    /// When what clients and the relay report becomes an incident.
+    #[serde(default)]
+    pub incidents: IncidentSettings,
+}
+
+/// The `[incidents]` table: each key, when present, replaces the default
+/// of the same threshold ([`Thresholds`], whose docs say what each means).
+/// Durations are in milliseconds.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentSettings {
+    pub loss_pct: Option<f64>,
+    pub loss_sustain_ms: Option<u64>,
+    pub freeze_after_ms: Option<u64>,
+    pub rtt_ms: Option<f64>,
+    pub rtt_sustain_ms: Option<u64>,
+    pub bitrate_ratio: Option<f64>,
+    pub bitrate_sustain_ms: Option<u64>,
+    pub clear_after_ms: Option<u64>,
+    pub relay_silence_ms: Option<u64>,
+    pub relay_in_use_packets: Option<u64>,
+}
+
+impl IncidentSettings {
+    /// The thresholds in force: the defaults, with these keys over them.
+    pub fn thresholds(&self) -> Result<Thresholds, String> {
+        let mut t = Thresholds::default();
+        let ms = Duration::from_millis;
+        if let Some(v) = self.loss_pct {
+            t.loss_pct = v;
+        }
+        if let Some(v) = self.loss_sustain_ms {
+            t.loss_sustain = ms(v);
+        }
+        if let Some(v) = self.freeze_after_ms {
+            t.freeze_after = ms(v);
+        }
+        if let Some(v) = self.rtt_ms {
+            t.rtt_ms = v;
+        }
+        if let Some(v) = self.rtt_sustain_ms {
+            t.rtt_sustain = ms(v);
+        }
+        if let Some(v) = self.bitrate_ratio {
+            t.bitrate_ratio = v;
+        }
+        if let Some(v) = self.bitrate_sustain_ms {
+            t.bitrate_sustain = ms(v);
+        }
+        if let Some(v) = self.clear_after_ms {
+            t.clear_after = ms(v);
+        }
+        if let Some(v) = self.relay_silence_ms {
+            t.relay_silence = ms(v);
+        }
+        if let Some(v) = self.relay_in_use_packets {
+            t.relay_in_use_packets = v;
+        }
+        t.validate().map_err(|e| e.to_string())?;
+        Ok(t)
+    }
 }
 
 impl FileConfig {
@@ -76,6 +151,7 @@ impl FileConfig {
         config
             .http
             .check()
+            .and(config.incidents.thresholds().map(|_| ()))
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         Ok(config)
     }
@@ -114,6 +190,33 @@ mod tests {
         std::fs::write(&path, "[http]\nper_client = 3\n").unwrap();
         let e = FileConfig::load(&path).unwrap_err().to_string();
         assert!(e.contains("per_client"), "{e}");
+    }
+
+    #[test]
+    fn incident_thresholds_can_be_changed_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("teleconsult.toml");
+        std::fs::write(
+            &path,
+            "[incidents]\nrtt_ms = 300.0\nloss_sustain_ms = 8000\n",
+        )
+        .unwrap();
+        let t = FileConfig::load(&path)
+            .unwrap()
+            .incidents
+            .thresholds()
+            .unwrap();
+        assert_eq!(t.rtt_ms, 300.0);
+        assert_eq!(t.loss_sustain, Duration::from_secs(8));
+        assert_eq!(t.freeze_after, Thresholds::default().freeze_after);
+        std::fs::write(&path, "[incidents]\nloss_pct = 150.0\n").unwrap();
+        let e = FileConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("teleconsult.toml") && e.contains("loss_pct"),
+            "{e}"
+        );
+        std::fs::write(&path, "[incidents]\nrtt = 3\n").unwrap();
+        assert!(FileConfig::load(&path).is_err());
     }
 
     #[test]

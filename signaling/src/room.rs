@@ -757,16 +757,15 @@ impl Room {
         step: &mut Step,
     ) {
         match route {
-            Some(MediaRoute::Direct) => {
-                if self.off_relay.insert(p) {
-                    let events = self.relay_detector.leave(p, now);
-                    self.record_incidents(events, now, step);
-                }
+            // Only the first direct report after the relay ends the watch.
+            Some(MediaRoute::Direct) if self.off_relay.insert(p) => {
+                let events = self.relay_detector.leave(p, now);
+                self.record_incidents(events, now, step);
             }
             Some(MediaRoute::Relay) => {
                 self.off_relay.remove(&p);
             }
-            None => {}
+            _ => {}
         }
     }
 

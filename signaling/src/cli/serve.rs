@@ -65,6 +65,7 @@ struct Settings {
     no_relay: bool,
     recovery_timeout: std::time::Duration,
     http: signaling::throttle::HttpLimits,
+    incident_thresholds: session::incident::Thresholds,
 }
 
 impl ServeArgs {
@@ -117,6 +118,10 @@ impl ServeArgs {
                 .map(|s| std::time::Duration::from_secs(u64::from(s)))
                 .unwrap_or(signaling::room::DEFAULT_RECOVERY_TIMEOUT),
             http: file.http,
+            incident_thresholds: file
+                .incidents
+                .thresholds()
+                .map_err(|e| anyhow::anyhow!("settings: {e}"))?,
         })
     }
 }
@@ -234,7 +239,7 @@ async fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls
             link_ttl: args.link_ttl,
             relay,
             recovery_timeout: args.recovery_timeout,
-            incident_thresholds: Default::default(),
+            incident_thresholds: args.incident_thresholds.clone(),
             http: args.http.clone(),
         },
     );
