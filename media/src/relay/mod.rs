@@ -310,6 +310,7 @@ impl Relay {
             let socket = UdpSocket::bind(addr)
                 .await
                 .map_err(|e| Error::io(format!("binding the UDP listener on {addr}"), e))?;
+            enlarge_buffers(&socket);
             let local = socket
                 .local_addr()
                 .map_err(|e| Error::io("reading the UDP listener address", e))?;
@@ -486,5 +487,23 @@ async fn accept_loop(
             }
             Some(_) = streams.join_next(), if !streams.is_empty() => {}
         }
+    }
+}
+
+/// Socket buffer the UDP listener asks for. Every client's datagrams queue
+/// on this one socket, and clients that send in the same instant (a
+/// packetized video frame each) overflow the kernel's default (208 KiB
+/// here) before the relay reads them. The kernel caps the request at
+/// `net.core.rmem_max` / `wmem_max`.
+const UDP_BUFFER: usize = 4 << 20;
+
+/// Asks for [`UDP_BUFFER`] both ways; a refusal only costs bursts.
+fn enlarge_buffers(socket: &UdpSocket) {
+    let s = socket2::SockRef::from(socket);
+    if let Err(e) = s
+        .set_recv_buffer_size(UDP_BUFFER)
+        .and_then(|()| s.set_send_buffer_size(UDP_BUFFER))
+    {
+        tracing::warn!("relay: cannot enlarge the UDP buffers: {e}");
     }
 }
