@@ -21,7 +21,16 @@ async fn impossible_configurations_are_refused() {
     let mut mixed = RelayConfig::loopback(common::REALM);
     mixed.external_ip = Some("::1".parse().unwrap());
     let no_realm = RelayConfig::loopback("");
-    for config in [no_listener, unspecified, zero_quota, mixed, no_realm] {
+    let mut tiny_cap = RelayConfig::loopback(common::REALM);
+    tiny_cap.max_bitrate_per_allocation = Some(1_000);
+    for config in [
+        no_listener,
+        unspecified,
+        zero_quota,
+        mixed,
+        no_realm,
+        tiny_cap,
+    ] {
         let err = start(config).await.unwrap_err();
         assert!(matches!(err, Error::InvalidConfig(_)), "{err}");
     }

@@ -292,6 +292,8 @@ pub(crate) struct RelayAllocator {
     pub(crate) admission: Arc<Admission>,
     pub(crate) policy: PeerPolicy,
     pub(crate) stats: Arc<RelayStats>,
+    /// Each way's cap of one allocation, if any.
+    pub(crate) bandwidth: Option<governor::Quota>,
 }
 
 #[async_trait]
@@ -329,7 +331,8 @@ impl turn::relay::RelayAddressGenerator for RelayAllocator {
             .local_addr()
             .map_err(|e| turn::Error::Other(e.to_string()))?;
         relayed.set_ip(self.advertised_ip);
-        let conn = RelayConn::new(socket, self.policy, Arc::clone(&self.stats), slot);
+        let conn = RelayConn::new(socket, self.policy, Arc::clone(&self.stats), slot)
+            .with_bandwidth(self.bandwidth);
         Ok((Arc::new(conn), relayed))
     }
 }

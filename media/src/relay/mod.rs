@@ -69,7 +69,15 @@ pub struct RelayConfig {
     pub max_stream_connections: usize,
     /// Which peers may be relayed to.
     pub peer_policy: PeerPolicy,
+    /// Most bits per second one allocation relays each way, averaged over
+    /// a second; datagrams over it are dropped, as a congested link would
+    /// (coturn's `--max-bps`). `None`: no cap.
+    pub max_bitrate_per_allocation: Option<u64>,
 }
+
+/// The default cap per allocation and direction: room for HD video, and a
+/// bound on what one stolen credential can push through the relay.
+pub const DEFAULT_MAX_BITRATE: u64 = 10_000_000;
 
 impl RelayConfig {
     /// UDP and TCP on `127.0.0.1` with ephemeral ports, relayed sockets on
@@ -86,6 +94,7 @@ impl RelayConfig {
             max_allocations_per_user: 10,
             max_allocations_total: 1000,
             max_stream_connections: 1000,
+            max_bitrate_per_allocation: Some(DEFAULT_MAX_BITRATE),
             peer_policy: PeerPolicy {
                 allow_loopback: true,
                 allow_private: true,
@@ -116,6 +125,12 @@ impl RelayConfig {
         if self.max_stream_connections == 0 {
             return bad("max_stream_connections must be at least 1");
         }
+        if self
+            .max_bitrate_per_allocation
+            .is_some_and(|b| !(8_000..=8 * u64::from(u32::MAX)).contains(&b))
+        {
+            return bad("max_bitrate_per_allocation must be between 8 kbit/s and 34 Gbit/s");
+        }
         Ok(())
     }
 }
@@ -143,6 +158,8 @@ pub struct RelayStats {
     pub relayed_packets_from_peers: AtomicU64,
     /// Datagrams dropped because the peer address is refused.
     pub peer_packets_denied: AtomicU64,
+    /// Datagrams dropped because their allocation was over its bitrate.
+    pub packets_over_bitrate: AtomicU64,
     /// TCP and TLS connections accepted.
     pub stream_connections_accepted: AtomicU64,
     /// TCP and TLS connections open now (a gauge).
@@ -167,6 +184,7 @@ pub struct StatsSnapshot {
     pub relayed_packets_to_peers: u64,
     pub relayed_packets_from_peers: u64,
     pub peer_packets_denied: u64,
+    pub packets_over_bitrate: u64,
     pub stream_connections_accepted: u64,
     pub stream_connections_active: u64,
     pub stream_frame_errors: u64,
@@ -188,6 +206,7 @@ impl RelayStats {
             relayed_packets_to_peers: r(&self.relayed_packets_to_peers),
             relayed_packets_from_peers: r(&self.relayed_packets_from_peers),
             peer_packets_denied: r(&self.peer_packets_denied),
+            packets_over_bitrate: r(&self.packets_over_bitrate),
             stream_connections_accepted: r(&self.stream_connections_accepted),
             stream_connections_active: r(&self.stream_connections_active),
             stream_frame_errors: r(&self.stream_frame_errors),
@@ -206,6 +225,7 @@ struct Shared {
     credentials: Arc<TurnCredentials>,
     admission: Arc<Admission>,
     stats: Arc<RelayStats>,
+    bandwidth: Option<governor::Quota>,
 }
 
 impl Shared {
@@ -223,6 +243,7 @@ impl Shared {
             admission: Arc::clone(&self.admission),
             policy: self.policy,
             stats: Arc::clone(&self.stats),
+            bandwidth: self.bandwidth,
         };
         let auth = ListenerAuth {
             credentials: Arc::clone(&self.credentials),
@@ -294,6 +315,9 @@ impl Relay {
             credentials: Arc::clone(&credentials),
             admission: Arc::clone(&admission),
             stats: Arc::clone(&stats),
+            bandwidth: config
+                .max_bitrate_per_allocation
+                .map(peer::bytes_per_second),
         };
         let mut relay = Relay {
             servers: Vec::new(),

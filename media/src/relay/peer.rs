@@ -1,12 +1,16 @@
 //! Which peers a client may relay to, and the relayed socket of one
-//! allocation: it drops traffic to and from refused peers, counts relayed
-//! bytes (in total and for the allocation's participant), and gives the allocation's quota slot back when it closes.
+//! allocation: it drops traffic to and from refused peers and over the
+//! allocation's bitrate, counts relayed bytes (in total and for the
+//! allocation's participant), and gives the allocation's quota slot back
+//! when it closes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::net::UdpSocket;
 
 use super::RelayStats;
@@ -82,6 +86,27 @@ impl PeerPolicy {
     }
 }
 
+/// A cap of `bits` per second as a byte quota, with a burst of one
+/// second's worth (a video key frame arrives at once).
+pub(crate) fn bytes_per_second(bits: u64) -> Quota {
+    let bytes = u32::try_from(bits / 8).unwrap_or(u32::MAX);
+    Quota::per_second(NonZeroU32::new(bytes).unwrap_or(NonZeroU32::MIN))
+}
+
+/// One direction's bitrate cap: `governor`'s GCRA, lock-free (one atomic
+/// compare-and-swap per datagram).
+struct Cap(DefaultDirectRateLimiter);
+
+impl Cap {
+    /// Whether `n` more bytes fit now.
+    fn admits(&self, n: usize) -> bool {
+        match u32::try_from(n).ok().and_then(NonZeroU32::new) {
+            Some(n) => matches!(self.0.check_n(n), Ok(Ok(()))),
+            None => true,
+        }
+    }
+}
+
 /// The relayed transport address of one allocation.
 pub(crate) struct RelayConn {
     socket: UdpSocket,
@@ -89,6 +114,8 @@ pub(crate) struct RelayConn {
     stats: Arc<RelayStats>,
     slot: AllocationSlot,
     started: AtomicBool,
+    /// Caps on what goes to peers and what comes from them.
+    caps: Option<(Cap, Cap)>,
 }
 
 impl std::fmt::Debug for RelayConn {
@@ -112,7 +139,30 @@ impl RelayConn {
             stats,
             slot,
             started: AtomicBool::new(false),
+            caps: None,
         }
+    }
+
+    /// Caps each direction at `quota`.
+    pub(crate) fn with_bandwidth(mut self, quota: Option<Quota>) -> Self {
+        self.caps = quota.map(|q| (Cap(RateLimiter::direct(q)), Cap(RateLimiter::direct(q))));
+        self
+    }
+
+    /// Whether a datagram of `n` bytes is within the cap of its direction;
+    /// counts it when it is not.
+    fn within(&self, n: usize, to_peers: bool) -> bool {
+        let Some((to, from)) = &self.caps else {
+            return true;
+        };
+        let cap = if to_peers { to } else { from };
+        let ok = cap.admits(n);
+        if !ok {
+            self.stats
+                .packets_over_bitrate
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        ok
     }
 
     fn denied(&self, peer: SocketAddr) {
@@ -149,6 +199,9 @@ impl webrtc_util::Conn for RelayConn {
                 self.denied(peer);
                 continue;
             }
+            if !self.within(n, false) {
+                continue;
+            }
             self.stats
                 .relayed_bytes_from_peers
                 .fetch_add(n as u64, Ordering::Relaxed);
@@ -178,6 +231,10 @@ impl webrtc_util::Conn for RelayConn {
         }
         if !self.policy.allows(target.ip()) {
             self.denied(target);
+            return Ok(buf.len());
+        }
+        // Over the cap, the datagram is lost, as on a congested link.
+        if !self.within(buf.len(), true) {
             return Ok(buf.len());
         }
         let n = self.socket.send_to(buf, target).await?;
