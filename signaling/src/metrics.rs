@@ -13,6 +13,7 @@ pub struct Metrics {
     relay_allocations: IntGauge,
     relay_bytes: IntCounter,
     relay_packets: IntCounter,
+    relay_dropped: IntCounter,
 }
 
 impl Metrics {
@@ -56,6 +57,10 @@ impl Metrics {
             "teleconsult_relay_bytes_total",
             "Bytes the relay forwarded, both directions.",
         );
+        let relay_dropped = counter(
+            "teleconsult_relay_dropped_total",
+            "Packets the relay dropped: to or from a refused peer, over an allocation's bitrate, or on a full stream.",
+        );
         let relay_packets = counter(
             "teleconsult_relay_packets_total",
             "Packets the relay forwarded, both directions.",
@@ -69,6 +74,7 @@ impl Metrics {
             relay_allocations,
             relay_bytes,
             relay_packets,
+            relay_dropped,
         }
     }
 
@@ -83,6 +89,10 @@ impl Metrics {
             .inc_by(bytes.saturating_sub(self.relay_bytes.get()));
         self.relay_packets
             .inc_by(packets.saturating_sub(self.relay_packets.get()));
+        let dropped =
+            relay.peer_packets_denied + relay.packets_over_bitrate + relay.stream_send_dropped;
+        self.relay_dropped
+            .inc_by(dropped.saturating_sub(self.relay_dropped.get()));
     }
 
     pub fn render(&self) -> String {
