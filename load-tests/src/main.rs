@@ -309,6 +309,8 @@ struct RoomsReport<'a> {
     ice_turn: Option<String>,
     video_kbps_target: u32,
     video_kbps_encoded: f64,
+    /// AV1 base quantizer the clip was coded at to meet the target.
+    video_quantizer: u8,
     encode_seconds: f64,
     slo: Slo,
     steps: Vec<Step<RoomsResult>>,
@@ -357,12 +359,24 @@ async fn rooms_command(name: &str, room_size: u32, args: RoomsArgs) -> anyhow::R
         ..MediaSpec::default()
     })?);
     eprintln!(
-        "encoded {} frames in {:.1} s: {:.0} kbit/s video, {:.0} packets/s per peer",
+        "encoded {} frames in {:.1} s ({} encodes to pick AV1 quantizer {}): \
+         {:.0} kbit/s video for a {} kbit/s target, {:.0} packets/s per peer",
         media.video.len(),
         media.encode_time.as_secs_f64(),
+        media.video_encodes,
+        media.quantizer,
         media.video_bps() / 1000.0,
+        args.media.video_kbps,
         media.packets_per_second()
     );
+    let ratio = media.video_bitrate_ratio();
+    if !(0.85..=1.15).contains(&ratio) {
+        eprintln!(
+            "warning: the clip's video bitrate is {:+.0} % off its target \
+             (out of this test pattern's range at 640x360)",
+            (ratio - 1.0) * 100.0
+        );
+    }
     let slo = args.slo.slo();
     let ice_override = match (&args.target.ice_turn, &args.target.ice_secret) {
         (Some(url), Some(secret)) => Some(IceOverride {
@@ -425,6 +439,7 @@ async fn rooms_command(name: &str, room_size: u32, args: RoomsArgs) -> anyhow::R
         ice_turn: args.target.ice_turn.clone(),
         video_kbps_target: args.media.video_kbps,
         video_kbps_encoded: media.video_bps() / 1000.0,
+        video_quantizer: media.quantizer,
         encode_seconds: media.encode_time.as_secs_f64(),
         slo,
         capacity_rooms: search.last_held,
