@@ -1,6 +1,9 @@
 //! The bots' media, encoded once at start and replayed by every bot: an
 //! AV1 test pattern (rav1e) and an Opus tone, both already cut into RTP
 //! payloads, so a bot's only work per packet is the send-time trailer.
+//! [`EncodedMedia::load_or_encode`] keeps the encoded clip on disk
+//! ([`crate::clip_cache`]), so the next run with the same spec skips the
+//! encode.
 //!
 //! The video clip starts with its only keyframe, so playing it in a loop
 //! is a valid stream (the loop goes back to a keyframe). Each picture
@@ -19,9 +22,14 @@
 //! a camera call, and bitrate falls monotonically with the quantizer, so
 //! a secant search in log-bitrate needs two to four encodes of the clip.
 
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
 use anyhow::Context as _;
 use rav1e::prelude::*;
+use serde::{Deserialize, Serialize};
 
+use crate::clip_cache::{self, CachedClip, CachedFrame};
 use crate::packetize::{DEFAULT_MAX_PAYLOAD, packetize_av1, packetize_opus};
 
 /// Width of the test pattern.
@@ -32,7 +40,7 @@ pub const HEIGHT: usize = 360;
 pub const OPUS_FRAME_SAMPLES: usize = 960;
 
 /// How to encode.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaSpec {
     /// Video bitrate in bits per second: the clip's average bitrate, met
     /// within [`BITRATE_TOLERANCE`] by the quantizer search.
@@ -70,6 +78,35 @@ pub struct VideoFrame {
     pub payloads: Vec<Vec<u8>>,
 }
 
+impl VideoFrame {
+    /// A frame of `data` cut into RTP payloads of at most `max_payload`.
+    pub fn new(data: Vec<u8>, keyframe: bool, max_payload: usize) -> anyhow::Result<Self> {
+        let payloads = packetize_av1(&data, max_payload).context("packetizing rav1e's output")?;
+        Ok(VideoFrame {
+            data,
+            keyframe,
+            payloads,
+        })
+    }
+}
+
+/// Where a run's clip came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClipOrigin {
+    /// Encoded by this run (and stored in the cache, if `stored` is set).
+    Encoded {
+        /// The cache file written, if writing it worked.
+        stored: Option<PathBuf>,
+    },
+    /// Read from the cache ([`crate::clip_cache`]).
+    Cache {
+        /// The file it was read from.
+        path: PathBuf,
+        /// How long reading it took.
+        load_time: Duration,
+    },
+}
+
 /// The encoded clip and tone.
 #[derive(Debug, Clone)]
 pub struct EncodedMedia {
@@ -84,14 +121,17 @@ pub struct EncodedMedia {
     /// Encodes of the clip the quantizer search took (the last kept one
     /// included).
     pub video_encodes: usize,
-    /// How long encoding took (video search and audio).
-    pub encode_time: std::time::Duration,
+    /// How long encoding took (video search and audio); for a clip from
+    /// the cache, the original encode's time.
+    pub encode_time: Duration,
+    /// Whether this run encoded the clip or read it from the cache.
+    pub origin: ClipOrigin,
 }
 
 impl EncodedMedia {
     /// Encodes the clip and one second of tone.
     pub fn encode(spec: MediaSpec) -> anyhow::Result<Self> {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let searched = encode_video(&spec)?;
         let audio = encode_audio(&spec)?;
         Ok(EncodedMedia {
@@ -101,7 +141,69 @@ impl EncodedMedia {
             quantizer: searched.quantizer,
             video_encodes: searched.encodes,
             encode_time: started.elapsed(),
+            origin: ClipOrigin::Encoded { stored: None },
         })
+    }
+
+    /// The clip of `spec` from the cache in [`clip_cache::default_dir`],
+    /// or encoded and stored there; see [`EncodedMedia::load_or_encode_in`].
+    pub fn load_or_encode(spec: MediaSpec) -> anyhow::Result<Self> {
+        Self::load_or_encode_in(&clip_cache::default_dir(), spec)
+    }
+
+    /// The clip of `spec` read from the cache in `dir` if a valid file is
+    /// there; else encoded and written there. The cache only saves time: a
+    /// file that cannot be trusted is reported on stderr and replaced, and
+    /// a cache that cannot be written is reported and the run goes on.
+    pub fn load_or_encode_in(dir: &Path, spec: MediaSpec) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        match clip_cache::load(dir, &spec) {
+            Ok(Some(clip)) => {
+                let video = clip.video_frames(&spec)?;
+                return Ok(EncodedMedia {
+                    video,
+                    encode_time: clip.encode_time(),
+                    audio: clip.audio,
+                    quantizer: clip.quantizer,
+                    video_encodes: clip.video_encodes,
+                    origin: ClipOrigin::Cache {
+                        path: clip_cache::path(dir, &spec),
+                        load_time: started.elapsed(),
+                    },
+                    spec,
+                });
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("clip cache: {e:#}; encoding again"),
+        }
+        let mut media = Self::encode(spec)?;
+        let stored = match clip_cache::store(dir, &media.spec, &media.to_cached()) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                eprintln!("clip cache: not written: {e:#}");
+                None
+            }
+        };
+        media.origin = ClipOrigin::Encoded { stored };
+        Ok(media)
+    }
+
+    /// What the cache keeps of this clip.
+    fn to_cached(&self) -> CachedClip {
+        CachedClip {
+            quantizer: self.quantizer,
+            video_encodes: self.video_encodes,
+            encode_micros: u64::try_from(self.encode_time.as_micros()).unwrap_or(u64::MAX),
+            video: self
+                .video
+                .iter()
+                .map(|f| CachedFrame {
+                    keyframe: f.keyframe,
+                    data: f.data.clone(),
+                })
+                .collect(),
+            audio: self.audio.clone(),
+        }
     }
 
     /// Average video bitrate of the clip as encoded, bits per second.
@@ -254,11 +356,30 @@ fn encode_video(spec: &MediaSpec) -> anyhow::Result<SearchedClip> {
     })
 }
 
-/// Encodes the clip once, every frame at base quantizer `quantizer`.
-fn encode_clip(spec: &MediaSpec, quantizer: u8) -> anyhow::Result<Vec<VideoFrame>> {
+/// What the clip of `spec` is encoded with beyond the spec itself, for
+/// [`clip_cache::key`]: the encoder configuration, the search's constants
+/// and the test pattern's first two pictures, so that changing any of
+/// them misses the cache.
+pub(crate) fn cache_fingerprint(spec: &MediaSpec) -> Vec<u8> {
+    let mut out = format!(
+        "{WIDTH}x{HEIGHT} {:?} tolerance {BITRATE_TOLERANCE} encodes {MAX_VIDEO_ENCODES} \
+         first q {FIRST_QUANTIZER} steps {QUANTIZER_STEPS_PER_HALVING} opus frame {OPUS_FRAME_SAMPLES}\n",
+        encoder_config(spec, FIRST_QUANTIZER)
+    )
+    .into_bytes();
+    let mut luma = vec![0u8; WIDTH * HEIGHT];
+    for n in 0..2 {
+        draw_luma(n, &mut luma);
+        out.extend_from_slice(&luma);
+    }
+    out
+}
+
+/// rav1e's configuration for the clip at base quantizer `quantizer`.
+fn encoder_config(spec: &MediaSpec, quantizer: u8) -> EncoderConfig {
     let mut speed = SpeedSettings::from_preset(10);
     speed.rdo_lookahead_frames = 1;
-    let enc = EncoderConfig {
+    EncoderConfig {
         width: WIDTH,
         height: HEIGHT,
         time_base: Rational::new(1, u64::from(spec.fps)),
@@ -271,8 +392,14 @@ fn encode_clip(spec: &MediaSpec, quantizer: u8) -> anyhow::Result<Vec<VideoFrame
         max_key_frame_interval: u64::from(spec.clip_frames),
         speed_settings: speed,
         ..Default::default()
-    };
-    let cfg = Config::new().with_encoder_config(enc).with_threads(2);
+    }
+}
+
+/// Encodes the clip once, every frame at base quantizer `quantizer`.
+fn encode_clip(spec: &MediaSpec, quantizer: u8) -> anyhow::Result<Vec<VideoFrame>> {
+    let cfg = Config::new()
+        .with_encoder_config(encoder_config(spec, quantizer))
+        .with_threads(2);
     let mut ctx: Context<u8> = cfg
         .new_context()
         .map_err(|e| anyhow::anyhow!("rav1e configuration: {e}"))?;
@@ -282,15 +409,11 @@ fn encode_clip(spec: &MediaSpec, quantizer: u8) -> anyhow::Result<Vec<VideoFrame
     let collect = |ctx: &mut Context<u8>, out: &mut Vec<VideoFrame>| -> anyhow::Result<bool> {
         loop {
             match ctx.receive_packet() {
-                Ok(packet) => {
-                    let payloads = packetize_av1(&packet.data, spec.max_payload)
-                        .context("packetizing rav1e's output")?;
-                    out.push(VideoFrame {
-                        keyframe: packet.frame_type == FrameType::KEY,
-                        data: packet.data,
-                        payloads,
-                    });
-                }
+                Ok(packet) => out.push(VideoFrame::new(
+                    packet.data,
+                    packet.frame_type == FrameType::KEY,
+                    spec.max_payload,
+                )?),
                 Err(EncoderStatus::Encoded) => {}
                 Err(EncoderStatus::NeedMoreData) => return Ok(false),
                 Err(EncoderStatus::LimitReached) => return Ok(true),
@@ -404,6 +527,58 @@ mod tests {
         assert!(media.quantizer > FIRST_QUANTIZER, "{}", media.quantizer);
         assert!(media.video[0].keyframe);
         assert!(media.video[1..].iter().all(|f| !f.keyframe));
+    }
+
+    #[test]
+    fn the_clip_is_cached_and_a_damaged_cache_is_encoded_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = MediaSpec {
+            clip_frames: 2,
+            ..MediaSpec::default()
+        };
+        let encoded = EncodedMedia::load_or_encode_in(dir.path(), spec.clone()).unwrap();
+        let path = clip_cache::path(dir.path(), &spec);
+        assert_eq!(
+            encoded.origin,
+            ClipOrigin::Encoded {
+                stored: Some(path.clone())
+            }
+        );
+
+        let cached = EncodedMedia::load_or_encode_in(dir.path(), spec.clone()).unwrap();
+        assert!(
+            matches!(&cached.origin, ClipOrigin::Cache { path: p, .. } if *p == path),
+            "{:?}",
+            cached.origin
+        );
+        assert_eq!(cached.spec, encoded.spec);
+        assert_eq!(cached.quantizer, encoded.quantizer);
+        assert_eq!(cached.video_encodes, encoded.video_encodes);
+        assert_eq!(cached.audio, encoded.audio);
+        assert_eq!(cached.video.len(), encoded.video.len());
+        for (c, e) in cached.video.iter().zip(&encoded.video) {
+            assert_eq!(
+                (&c.data, c.keyframe, &c.payloads),
+                (&e.data, e.keyframe, &e.payloads)
+            );
+        }
+
+        // Cut short: refused, encoded again and rewritten whole.
+        let whole = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &whole[..whole.len() - 100]).unwrap();
+        let again = EncodedMedia::load_or_encode_in(dir.path(), spec.clone()).unwrap();
+        assert!(matches!(
+            again.origin,
+            ClipOrigin::Encoded { stored: Some(_) }
+        ));
+        assert!(clip_cache::load(dir.path(), &spec).unwrap().is_some());
+
+        // Another spec does not use this clip.
+        let other = MediaSpec {
+            video_bps: 500_000,
+            ..spec
+        };
+        assert!(clip_cache::load(dir.path(), &other).unwrap().is_none());
     }
 
     #[test]
