@@ -6,6 +6,7 @@
 //!   admission — with its media on the `webrtc` crate;
 //! - [`stats`]: the media stats it reports over signaling, as a browser does;
 //! - [`media_source`]: the AV1 test pattern and Opus tone, encoded once;
+//! - [`clip_cache`]: the encoded clip kept on disk between runs;
 //! - [`packetize`]: RTP payload formats (AV1, Opus) and the send-time
 //!   trailer, sans IO;
 //! - [`metrics`]: percentiles, loss, jitter, `/proc` readings, sans IO;
@@ -14,6 +15,7 @@
 //! - [`delay_proxy`]: a UDP hop adding delay on a participant's direct
 //!   path, for the fault tests (this kernel has no netem).
 
+pub mod clip_cache;
 pub mod delay_proxy;
 pub mod media_source;
 pub mod metrics;

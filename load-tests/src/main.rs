@@ -14,7 +14,8 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use load_tests::media_source::{EncodedMedia, MediaSpec};
+use load_tests::clip_cache;
+use load_tests::media_source::{ClipOrigin, EncodedMedia, MediaSpec};
 use load_tests::relay_stress::{self, StressConfig, StressResult};
 use load_tests::report::{self, Panel, Series};
 use load_tests::scenario::{self, IceOverride, RoomsConfig, RoomsResult, Target};
@@ -309,7 +310,12 @@ struct RoomsReport<'a> {
     ice_turn: Option<String>,
     video_kbps_target: u32,
     video_kbps_encoded: f64,
+    /// AV1 base quantizer the clip was coded at to meet the target.
+    video_quantizer: u8,
+    /// The original encode's time, also when the clip came from the cache.
     encode_seconds: f64,
+    /// Whether the clip was read from the clip cache rather than encoded.
+    clip_from_cache: bool,
     slo: Slo,
     steps: Vec<Step<RoomsResult>>,
     held: bool,
@@ -349,20 +355,52 @@ async fn target_of(args: &TargetArgs) -> anyhow::Result<(Target, Option<scenario
 
 async fn rooms_command(name: &str, room_size: u32, args: RoomsArgs) -> anyhow::Result<bool> {
     let (target, _server) = target_of(&args.target).await?;
-    eprintln!("encoding the media (rav1e AV1 640x360, opus)...");
-    let media = Arc::new(EncodedMedia::encode(MediaSpec {
+    eprintln!(
+        "media (rav1e AV1 640x360, opus): from the clip cache in {} if there, else encoding...",
+        clip_cache::default_dir().display()
+    );
+    let media = Arc::new(EncodedMedia::load_or_encode(MediaSpec {
         video_bps: args.media.video_kbps * 1000,
         audio_bps: args.media.audio_kbps * 1000,
         clip_frames: args.media.clip_frames,
         ..MediaSpec::default()
     })?);
+    match &media.origin {
+        ClipOrigin::Cache { path, load_time } => eprintln!(
+            "clip from the cache in {:.2} s: {} (encoded in {:.1} s by an earlier run)",
+            load_time.as_secs_f64(),
+            path.display(),
+            media.encode_time.as_secs_f64(),
+        ),
+        ClipOrigin::Encoded { stored } => eprintln!(
+            "clip encoded in {:.1} s (not in the cache); {}",
+            media.encode_time.as_secs_f64(),
+            stored
+                .as_ref()
+                .map_or("cache not written".to_owned(), |p| format!(
+                    "cached as {}",
+                    p.display()
+                )),
+        ),
+    }
     eprintln!(
-        "encoded {} frames in {:.1} s: {:.0} kbit/s video, {:.0} packets/s per peer",
+        "clip: {} frames ({} encodes to pick AV1 quantizer {}): \
+         {:.0} kbit/s video for a {} kbit/s target, {:.0} packets/s per peer",
         media.video.len(),
-        media.encode_time.as_secs_f64(),
+        media.video_encodes,
+        media.quantizer,
         media.video_bps() / 1000.0,
+        args.media.video_kbps,
         media.packets_per_second()
     );
+    let ratio = media.video_bitrate_ratio();
+    if !(0.85..=1.15).contains(&ratio) {
+        eprintln!(
+            "warning: the clip's video bitrate is {:+.0} % off its target \
+             (out of this test pattern's range at 640x360)",
+            (ratio - 1.0) * 100.0
+        );
+    }
     let slo = args.slo.slo();
     let ice_override = match (&args.target.ice_turn, &args.target.ice_secret) {
         (Some(url), Some(secret)) => Some(IceOverride {
@@ -425,7 +463,9 @@ async fn rooms_command(name: &str, room_size: u32, args: RoomsArgs) -> anyhow::R
         ice_turn: args.target.ice_turn.clone(),
         video_kbps_target: args.media.video_kbps,
         video_kbps_encoded: media.video_bps() / 1000.0,
+        video_quantizer: media.quantizer,
         encode_seconds: media.encode_time.as_secs_f64(),
+        clip_from_cache: matches!(media.origin, ClipOrigin::Cache { .. }),
         slo,
         capacity_rooms: search.last_held,
         held: if args.capacity.find_capacity {

@@ -33,18 +33,32 @@ fn check(who: &str, o: &Outcome, media: &EncodedMedia) {
     assert!(lat.count > 0 && lat.p99 < 100.0, "{who}: {lat:?}");
     // About the clip's bitrate (± 40 %: the window is short).
     let ratio = video.stats.bitrate_bps() / media.video_bps();
+    eprintln!(
+        "{who}: received {:.0} kbit/s of video, clip {:.0} kbit/s (ratio {ratio:.2})",
+        video.stats.bitrate_bps() / 1000.0,
+        media.video_bps() / 1000.0
+    );
     assert!((0.6..1.4).contains(&ratio), "{who}: bitrate ratio {ratio}");
     assert!(video.stats.jitter_ms() < 20.0, "{who}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encoded_media_is_measured_both_ways() {
+    // The smoke run's clip (scripts/test.sh): whichever runs first encodes
+    // it into the clip cache, the other reads it.
     let media = Arc::new(
-        EncodedMedia::encode(MediaSpec {
+        EncodedMedia::load_or_encode(MediaSpec {
             clip_frames: 15,
             ..MediaSpec::default()
         })
         .unwrap(),
+    );
+    eprintln!(
+        "clip: {:.0} kbit/s at quantizer {}, {:?}, encode {:.1} s",
+        media.video_bps() / 1000.0,
+        media.quantizer,
+        media.origin,
+        media.encode_time.as_secs_f64()
     );
     let s = server().await;
     let (_, pro, patient) = consult(&s, |p| Plan {
