@@ -38,33 +38,46 @@ cpu_of() { # user+system CPU seconds of a process
   awk '{ sub(/.*\) /, ""); print ($12 + $13) / 100 }' "/proc/$1/stat"
 }
 
-taskset -c 0 "$LOAD" relay --listen "127.0.0.1:$OURS_PORT" --secret "$SECRET" >"$OUT/ours.log" 2>&1 &
-OURS=$!; PIDS+=("$OURS")
-taskset -c 0 turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 \
-  --listening-port=$COTURN_PORT --use-auth-secret --static-auth-secret="$SECRET" \
-  --realm=bench --fingerprint --no-tls --no-dtls --no-cli --allow-loopback-peers \
-  --no-stdout-log --log-file=/dev/null --min-port=20000 --max-port=39999 \
-  --total-quota=0 --user-quota=0 >"$OUT/coturn.log" 2>&1 &
-COTURN=$!; PIDS+=("$COTURN")
-sleep 1
-echo "our relay pid $OURS on :$OURS_PORT, coturn pid $COTURN on :$COTURN_PORT"
+# Each measurement gets a fresh relay process, so that one measurement's
+# leftovers (allocations still expiring, ports in use) cannot weigh on the
+# next: `fresh ours|coturn` (re)starts it and sets PORT and PID.
+fresh() {
+  if [ -n "${PID:-}" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  if [ "$1" = ours ]; then
+    PORT=$OURS_PORT
+    taskset -c 0 "$LOAD" relay --listen "127.0.0.1:$PORT" --secret "$SECRET" >>"$OUT/ours.log" 2>&1 &
+  else
+    PORT=$COTURN_PORT
+    taskset -c 0 turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 \
+      --listening-port=$PORT --use-auth-secret --static-auth-secret="$SECRET" \
+      --realm=bench --fingerprint --no-tls --no-dtls --no-cli --allow-loopback-peers \
+      --no-stdout-log --log-file=/dev/null --min-port=20000 --max-port=39999 \
+      --total-quota=0 --user-quota=0 >>"$OUT/coturn.log" 2>&1 &
+  fi
+  PID=$!; PIDS+=("$PID")
+  sleep 1
+  echo "($1: fresh process $PID on :$PORT)"
+}
 
 H="taskset -c 1 $LOAD"
 
 for relay in ours coturn; do
-  if [ $relay = ours ]; then PORT=$OURS_PORT; PID=$OURS; else PORT=$COTURN_PORT; PID=$COTURN; fi
+  fresh $relay
   echo "== $relay: memory per allocation ($MEMORY_SESSIONS sessions, light traffic)"
   $H relay-stress --turn 127.0.0.1:$PORT --secret "$SECRET" --relay-pid $PID \
     --sessions "$MEMORY_SESSIONS" --size 100 --pps 1 --duration 3 \
     --json "$OUT/$relay-memory.json" | tee "$OUT/$relay-memory.txt" || true
+  fresh $relay
   echo "== $relay: $BELOW sessions below capacity, with the direct baseline"
   $H relay-stress --turn 127.0.0.1:$PORT --secret "$SECRET" --relay-pid $PID \
     --sessions "$BELOW" --duration 20 --baseline \
     --json "$OUT/$relay-below.json" --charts "$OUT/$relay-below" | tee "$OUT/$relay-below.txt" || true
+  fresh $relay
   echo "== $relay: capacity"
   $H relay-stress --turn 127.0.0.1:$PORT --secret "$SECRET" --relay-pid $PID \
     --find-capacity --sessions "$START" --step "$STEP" --max "$MAX" --duration "$DURATION" \
     --json "$OUT/$relay-capacity.json" --charts "$OUT/$relay-capacity" | tee "$OUT/$relay-capacity.txt" || true
+  fresh $relay
   echo "== $relay: turnutils_uclient (100 clients, 200 messages of 1000 bytes, 1 ms apart)"
   read -r U P < <($LOAD credentials --secret "$SECRET")
   before=$(cpu_of $PID)
@@ -89,6 +102,7 @@ echo "== WebRTC consultations forced through each relay (10 rooms, 15 s)"
 $H consult --url http://127.0.0.1:$SERVER_PORT --data "$DATA" --server-pid $SERVER \
   --rooms 10 --rate 2 --duration 15 --relay-only --clip-frames 30 \
   --json "$OUT/webrtc-ours.json" --charts "$OUT/webrtc-ours" | tee "$OUT/webrtc-ours.txt" || true
+fresh coturn
 $H consult --url http://127.0.0.1:$SERVER_PORT --data "$DATA" --server-pid $SERVER \
   --rooms 10 --rate 2 --duration 15 --relay-only --clip-frames 30 \
   --ice-turn "turn:127.0.0.1:$COTURN_PORT?transport=udp" --ice-secret "$SECRET" \

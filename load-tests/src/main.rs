@@ -754,6 +754,9 @@ fn print_stress(load: u32, s: &StressStep, breaches: &[Breach]) {
         r.loss * 100.0,
         r.setup_failures
     );
+    for e in &r.setup_errors {
+        println!("  setup failed: {e}");
+    }
     println!("{}", report::header());
     println!(
         "{}",

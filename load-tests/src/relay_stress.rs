@@ -107,6 +107,9 @@ pub struct StressResult {
     pub setup_ms: Summary,
     /// Clients that could not allocate or bind.
     pub setup_failures: u64,
+    /// Why, for the first few failed pairs (the relay's error or a
+    /// timeout), so a breach can be told from a harness problem.
+    pub setup_errors: Vec<String>,
     /// Relay CPU while sending, seconds.
     pub relay_cpu_seconds: Option<f64>,
     /// Relay CPU per packet delivered client to client (two forwards), µs.
@@ -237,6 +240,7 @@ pub async fn run(
     let rss_idle = sample(cfg.relay_pid).map(|s| s.rss_bytes);
     let mut setup = Samples::default();
     let mut failures = 0u64;
+    let mut errors = Vec::new();
     let mut clients: Vec<Client> = Vec::new();
     let pairs = futures_util::stream::iter(0..cfg.sessions)
         .map(|i| setup_pair(cfg, &credentials, i))
@@ -254,6 +258,9 @@ pub async fn run(
             Err(e) => {
                 tracing::warn!(error = %e, "relay-stress setup failed");
                 failures += 2;
+                if errors.len() < 3 {
+                    errors.push(format!("{e:#}"));
+                }
             }
         }
     }
@@ -409,6 +416,7 @@ pub async fn run(
         },
         setup_ms: setup.summary(),
         setup_failures: failures,
+        setup_errors: errors,
         relay_cpu_seconds: relay_cpu,
         relay_cpu_us_per_packet: relay_cpu.filter(|_| got > 0).map(|c| c * 1e6 / got as f64),
         relay_rss_idle: rss_idle,
