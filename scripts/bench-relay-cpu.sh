@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Interleaved CPU-per-packet rounds: fresh relay processes, 40 sessions, 15 s.
-cd /work/main
+# Relay CPU per packet, ours against coturn, in interleaved rounds: each
+# round starts a fresh process of each relay on CPU 0 and sends 40 relayed
+# sessions for 15 s from the harness on CPU 1 (see docs/BENCHMARKS.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked -p load-tests
 L=target/release/teleconsult-load
 SECRET=rounds-$$
 for round in 1 2 3; do
