@@ -115,6 +115,11 @@ export function makeNamespace(tag = 0) {
   sh("netns", "add", ns);
   sh("link", "add", host, "type", "veth", "peer", "name", inner);
   sh("link", "set", inner, "netns", ns);
+  // No IPv6 link-local addresses: the kernel would add them a second or two
+  // after the link comes up, and Chromium on the host aborts the requests
+  // in flight then with ERR_NETWORK_CHANGED (a page that never loads).
+  sh("link", "set", host, "addrgenmode", "none");
+  sh("-n", ns, "link", "set", inner, "addrgenmode", "none");
   sh("addr", "add", `10.77.${n}.1/24`, "dev", host);
   sh("link", "set", host, "up");
   sh("-n", ns, "addr", "add", `10.77.${n}.2/24`, "dev", inner);
