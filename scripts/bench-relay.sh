@@ -29,6 +29,7 @@ SERVER_PORT=8099
 
 cargo build --release --locked -p load-tests -p signaling
 LOAD=target/release/teleconsult-load
+source scripts/relays.sh
 mkdir -p "$OUT"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -43,19 +44,9 @@ cpu_of() { # user+system CPU seconds of a process
 # next: `fresh ours|coturn` (re)starts it and sets PORT and PID.
 fresh() {
   if [ -n "${PID:-}" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
-  if [ "$1" = ours ]; then
-    PORT=$OURS_PORT
-    taskset -c 0 "$LOAD" relay --listen "127.0.0.1:$PORT" --secret "$SECRET" >>"$OUT/ours.log" 2>&1 &
-  else
-    PORT=$COTURN_PORT
-    taskset -c 0 turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 \
-      --listening-port=$PORT --use-auth-secret --static-auth-secret="$SECRET" \
-      --realm=bench --fingerprint --no-tls --no-dtls --no-cli --allow-loopback-peers \
-      --no-stdout-log --log-file=/dev/null --min-port=20000 --max-port=39999 \
-      --total-quota=0 --user-quota=0 >>"$OUT/coturn.log" 2>&1 &
-  fi
-  PID=$!; PIDS+=("$PID")
-  sleep 1
+  if [ "$1" = ours ]; then PORT=$OURS_PORT; else PORT=$COTURN_PORT; fi
+  RELAY_LOG="$OUT/$1.log" start_relay "$1" "$PORT" "$SECRET"
+  PIDS+=("$PID")
   echo "($1: fresh process $PID on :$PORT)"
 }
 
