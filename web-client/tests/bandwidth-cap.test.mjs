@@ -10,60 +10,22 @@
 //
 // This kernel has no netem, so the cap is a token bucket (tbf), which
 // queues then drops what exceeds the rate: what a saturated uplink does.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { shots, launchChromium, startDemo, stopDemo, waitHealthy, expectPlaying, verifiedEvents } from "./helpers.mjs";
+import { shots, launchChromium, launchIn, makeNamespace, startDemo, stopDemo, waitHealthy, expectPlaying, verifiedEvents } from "./helpers.mjs";
 
-const pid = process.pid;
-const ns = `tcbw${pid}`;
-const hostIf = `tcbh${pid % 100000}`;
-const nsIf = `tcbn${pid % 100000}`;
-const hostIp = `10.210.${pid % 250}.1`;
-const nsIp = `10.210.${pid % 250}.2`;
-
-function sh(...args) {
-  const r = spawnSync(args[0], args.slice(1), { encoding: "utf8" });
-  assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`);
-}
-function inNs(...args) {
-  sh("ip", "netns", "exec", ns, ...args);
-}
-function makeNamespace() {
-  spawnSync("ip", ["netns", "del", ns]);
-  sh("ip", "netns", "add", ns);
-  sh("ip", "link", "add", hostIf, "type", "veth", "peer", "name", nsIf);
-  sh("ip", "link", "set", nsIf, "netns", ns);
-  sh("ip", "addr", "add", `${hostIp}/24`, "dev", hostIf);
-  sh("ip", "link", "set", hostIf, "up");
-  inNs("ip", "link", "set", "lo", "up");
-  inNs("ip", "addr", "add", `${nsIp}/24`, "dev", nsIf);
-  inNs("ip", "link", "set", nsIf, "up");
-}
-const tbf = ["root", "tbf", "rate", "200kbit", "burst", "4kb", "latency", "200ms"];
-function cap() {
-  sh("tc", "qdisc", "replace", "dev", hostIf, ...tbf);
-  inNs("tc", "qdisc", "replace", "dev", nsIf, ...tbf);
-}
-function uncap() {
-  sh("tc", "qdisc", "del", "dev", hostIf, "root");
-  inNs("tc", "qdisc", "del", "dev", nsIf, "root");
-}
-after(() => spawnSync("ip", ["netns", "del", ns]));
-
-test("a 200 kbit/s cap drops the patient to audio only, and video comes back", { timeout: 180000 }, async () => {
-  makeNamespace();
-  const wrapper = join(mkdtempSync(join(tmpdir(), "tc-ns-")), "chromium-in-ns");
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns} /usr/bin/chromium "$@"\n`, { mode: 0o755 });
+test("a 200 kbit/s cap drops the patient to audio only, and video comes back", { timeout: 180000 }, async (t) => {
+  const net = makeNamespace(2);
+  t.after(() => net.remove());
   const data = mkdtempSync(join(tmpdir(), "tc-e2e-bw-"));
   const port = 20443 + Math.floor(Math.random() * 1000);
-  const { child, links, act } = await startDemo(data, port, { host: hostIp, extra: ["--no-relay"] });
-  await waitHealthy(port, hostIp);
+  const { child, links, act } = await startDemo(data, port, { host: net.server, extra: ["--no-relay"] });
+  await waitHealthy(port, net.server);
   const proBrowser = await launchChromium();
-  const patientBrowser = await launchChromium(wrapper);
+  const patientBrowser = await launchIn(net.ns);
   let changes;
   try {
     const pro = await proBrowser.newPage();
@@ -78,12 +40,12 @@ test("a 200 kbit/s cap drops the patient to audio only, and video comes back", {
     await expectPlaying(patient, "#remotes video");
 
     const capped = Date.now();
-    cap();
+    net.cap("200kbit");
     await patient.getByText("Vidéo coupée pour préserver le son (connexion faible).").waitFor({ timeout: 40000 });
     const toAudio = (Date.now() - capped) / 1000;
     await patient.screenshot({ path: join(shots, "bw-1-patient-audio-only.png") });
     const lifted = Date.now();
-    uncap();
+    net.uncap();
     await patient.getByRole("button", { name: "Audio seulement" }).waitFor({ timeout: 60000 });
     const toVideo = (Date.now() - lifted) / 1000;
     await expectPlaying(pro, "#remotes video");

@@ -132,6 +132,17 @@ export function makeNamespace(tag = 0) {
     restore: () => sh("link", "set", host, "up"),
     // UDP from the namespace goes nowhere (a routing rule, not netfilter,
     // which this kernel lacks): TCP still works.
+    // A token bucket both ways (this kernel has no netem): queues, then
+    // drops what exceeds `rate`, as a saturated home uplink does.
+    cap: (rate) => {
+      const tbf = ["root", "tbf", "rate", rate, "burst", "4kb", "latency", "200ms"];
+      execFileSync("tc", ["qdisc", "replace", "dev", host, ...tbf]);
+      execFileSync("tc", ["-n", ns, "qdisc", "replace", "dev", inner, ...tbf]);
+    },
+    uncap: () => {
+      execFileSync("tc", ["qdisc", "del", "dev", host, "root"]);
+      execFileSync("tc", ["-n", ns, "qdisc", "del", "dev", inner, "root"]);
+    },
     blockUdp: () => {
       sh("-n", ns, "rule", "add", "pref", "100", "ipproto", "udp", "lookup", "100");
       sh("-n", ns, "route", "add", "blackhole", "default", "table", "100");
