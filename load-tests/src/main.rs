@@ -757,6 +757,12 @@ fn print_stress(load: u32, s: &StressStep, breaches: &[Breach]) {
     for e in &r.setup_errors {
         println!("  setup failed: {e}");
     }
+    if r.release_failures > 0 {
+        println!("  allocations not released: {}", r.release_failures);
+        for e in &r.release_errors {
+            println!("  release failed: {e}");
+        }
+    }
     println!("{}", report::header());
     println!(
         "{}",

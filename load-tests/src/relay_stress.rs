@@ -110,6 +110,11 @@ pub struct StressResult {
     /// Why, for the first few failed pairs (the relay's error or a
     /// timeout), so a breach can be told from a harness problem.
     pub setup_errors: Vec<String>,
+    /// Allocations the relay did not confirm deleting at the end, and why
+    /// for the first few: one left behind keeps its port's 5-tuple busy,
+    /// and a later step's client that gets the same port is refused.
+    pub release_failures: u64,
+    pub release_errors: Vec<String>,
     /// Relay CPU while sending, seconds.
     pub relay_cpu_seconds: Option<f64>,
     /// Relay CPU per packet delivered client to client (two forwards), µs.
@@ -382,9 +387,15 @@ pub async fn run(
         }
     }
     let rss_end = sample(cfg.relay_pid).map(|s| s.rss_bytes);
+    let (mut release_failures, mut release_errors) = (0u64, Vec::new());
     for c in &clients {
-        if let Some(t) = &c.turn {
-            let _ = t.release().await;
+        if let Some(t) = &c.turn
+            && let Err(e) = t.release().await
+        {
+            release_failures += 1;
+            if release_errors.len() < 3 {
+                release_errors.push(format!("{e:#}"));
+            }
         }
     }
     let sent_total = sent.load(Ordering::Relaxed);
@@ -417,6 +428,8 @@ pub async fn run(
         setup_ms: setup.summary(),
         setup_failures: failures,
         setup_errors: errors,
+        release_failures,
+        release_errors,
         relay_cpu_seconds: relay_cpu,
         relay_cpu_us_per_packet: relay_cpu.filter(|_| got > 0).map(|c| c * 1e6 / got as f64),
         relay_rss_idle: rss_idle,

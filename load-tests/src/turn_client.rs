@@ -125,6 +125,12 @@ async fn transact(socket: &UdpSocket, m: &Message) -> anyhow::Result<Message> {
     bail!("no answer from the TURN server")
 }
 
+/// The ERROR-CODE of an error response, if it has one.
+fn error_code(m: &Message) -> Option<u16> {
+    let mut code = ErrorCodeAttribute::default();
+    code.get_from(m).ok().map(|()| code.code.0)
+}
+
 fn error_of(m: &Message) -> String {
     let mut code = ErrorCodeAttribute::default();
     match code.get_from(m) {
@@ -137,13 +143,37 @@ impl TurnClient {
     /// Allocates a UDP relayed address on `server` with `username` and
     /// `password` (long-term credentials: the first Allocate learns the
     /// realm and nonce from the 401).
+    ///
+    /// A `437 Allocation Mismatch` means the server still holds an
+    /// allocation on this socket's 5-tuple: the kernel handed out a port
+    /// whose earlier allocation (from a previous step) the server has not
+    /// forgotten yet, as coturn does for a while after a deletion. The
+    /// client then starts again from a new port, twice at most, as
+    /// libwebrtc's TURN client does.
     pub async fn allocate(
         server: SocketAddr,
         username: &str,
         password: &str,
     ) -> anyhow::Result<Self> {
-        let socket = UdpSocket::bind("127.0.0.1:0").await?;
-        socket.connect(server).await?;
+        let mut new_ports = 0;
+        loop {
+            let socket = UdpSocket::bind("127.0.0.1:0").await?;
+            socket.connect(server).await?;
+            match Self::allocate_from(socket, server, username, password).await? {
+                Some(client) => return Ok(client),
+                None if new_ports < 2 => new_ports += 1,
+                None => bail!("Allocate refused: 437 Allocation Mismatch from three ports"),
+            }
+        }
+    }
+
+    /// Allocates from `socket`; `None` when the server answers 437.
+    async fn allocate_from(
+        socket: UdpSocket,
+        server: SocketAddr,
+        username: &str,
+        password: &str,
+    ) -> anyhow::Result<Option<Self>> {
         let transport = || -> Vec<Box<dyn Setter>> {
             vec![Box::new(RequestedTransport {
                 protocol: PROTO_UDP,
@@ -152,6 +182,17 @@ impl TurnClient {
         let first = transact(&socket, &request(METHOD_ALLOCATE, transport(), None)?).await?;
         if first.typ.class != CLASS_ERROR_RESPONSE {
             bail!("the TURN server allocated without authentication");
+        }
+        // Only a 401 challenge carries the realm and nonce; any other error
+        // (a quota, no capacity) is the server's refusal, named as such.
+        if error_code(&first) == Some(437) {
+            return Ok(None);
+        }
+        if error_code(&first) != Some(401) {
+            bail!(
+                "Allocate refused before authentication: {}",
+                error_of(&first)
+            );
         }
         let realm = TextAttribute::get_from_as(&first, ATTR_REALM)
             .context("401 without REALM")?
@@ -177,12 +218,12 @@ impl TurnClient {
         relayed
             .get_from(&answer)
             .context("no XOR-RELAYED-ADDRESS")?;
-        Ok(TurnClient {
+        Ok(Some(TurnClient {
             socket: std::sync::Arc::new(socket),
             server,
             relayed: SocketAddr::new(relayed.ip, relayed.port),
             auth,
-        })
+        }))
     }
 
     async fn authenticated(
@@ -273,5 +314,76 @@ mod tests {
         MessageIntegrity::new_long_term_integrity("u".into(), "r".into(), "p".into())
             .check(&mut back)
             .unwrap();
+    }
+
+    /// A fake TURN server: 437 to every request from the first port it
+    /// hears from (an allocation it still holds there), else the usual
+    /// 401 challenge, then success for an authenticated Allocate.
+    async fn fake_server_holding_one_port() -> (SocketAddr, tokio::task::JoinHandle<usize>) {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut held = None;
+            let mut ports = std::collections::HashSet::new();
+            let mut buf = vec![0u8; 2048];
+            loop {
+                let (n, from) = socket.recv_from(&mut buf).await.unwrap();
+                let mut req = Message::new();
+                req.raw = buf[..n].to_vec();
+                req.decode().unwrap();
+                ports.insert(from.port());
+                let held_here = *held.get_or_insert(from) == from;
+                let raw = {
+                    let mut setters: Vec<Box<dyn Setter>> = vec![Box::new(req.transaction_id)];
+                    if held_here {
+                        setters.push(Box::new(MessageType::new(
+                            METHOD_ALLOCATE,
+                            CLASS_ERROR_RESPONSE,
+                        )));
+                        setters.push(Box::new(ErrorCodeAttribute {
+                            code: stun::error_code::CODE_ALLOC_MISMATCH,
+                            reason: b"Mismatched allocation".to_vec(),
+                        }));
+                    } else if !req.contains(ATTR_USERNAME) {
+                        setters.push(Box::new(MessageType::new(
+                            METHOD_ALLOCATE,
+                            CLASS_ERROR_RESPONSE,
+                        )));
+                        setters.push(Box::new(ErrorCodeAttribute {
+                            code: stun::error_code::CODE_UNAUTHORIZED,
+                            reason: b"Unauthorized".to_vec(),
+                        }));
+                        setters.push(Box::new(TextAttribute::new(ATTR_REALM, "r".into())));
+                        setters.push(Box::new(TextAttribute::new(ATTR_NONCE, "n".into())));
+                    } else {
+                        setters.push(Box::new(MessageType::new(
+                            METHOD_ALLOCATE,
+                            CLASS_SUCCESS_RESPONSE,
+                        )));
+                        setters.push(Box::new(RelayedAddress {
+                            ip: addr.ip(),
+                            port: 40000,
+                        }));
+                    }
+                    let mut answer = Message::new();
+                    answer.build(&setters).unwrap();
+                    answer.raw
+                };
+                socket.send_to(&raw, from).await.unwrap();
+                if !held_here && req.contains(ATTR_USERNAME) {
+                    return ports.len();
+                }
+            }
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn a_437_on_a_reused_port_makes_the_client_start_again_from_a_new_one() {
+        let (server, fake) = fake_server_holding_one_port().await;
+        let client = TurnClient::allocate(server, "u", "p").await.unwrap();
+        assert_eq!(client.relayed.port(), 40000);
+        // The held port, then a fresh one that completed the allocation.
+        assert_eq!(fake.await.unwrap(), 2);
     }
 }
