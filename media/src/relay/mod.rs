@@ -9,6 +9,7 @@
 
 mod admission;
 pub mod credentials;
+mod listener;
 mod peer;
 pub mod stream;
 mod tls;
@@ -335,10 +336,10 @@ impl Relay {
                 .await
                 .map_err(|e| Error::io(format!("binding the UDP listener on {addr}"), e))?;
             enlarge_buffers(&socket);
-            let local = socket
-                .local_addr()
+            let conn = listener::ListenerConn::new(socket)
                 .map_err(|e| Error::io("reading the UDP listener address", e))?;
-            relay.servers.push(shared.server(Arc::new(socket)).await?);
+            let local = conn.addr();
+            relay.servers.push(shared.server(Arc::new(conn)).await?);
             relay.udp_addr = Some(local);
         }
         let streams = [

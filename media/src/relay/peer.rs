@@ -188,7 +188,7 @@ impl webrtc_util::Conn for RelayConn {
     async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SocketAddr), webrtc_util::Error> {
         // `turn` starts reading at once from the socket of a real
         // allocation, never from an EVEN-PORT probe's (see `admission`).
-        if !self.started.swap(true, Ordering::Relaxed) {
+        if !self.started.load(Ordering::Relaxed) && !self.started.swap(true, Ordering::Relaxed) {
             self.stats
                 .allocations_created
                 .fetch_add(1, Ordering::Relaxed);
