@@ -467,11 +467,25 @@ async function reportPath(id, peer) {
   }
   const types = [local?.candidateType, remote?.candidateType].filter(Boolean);
   if (!peer.reported) {
+    // Right at "connected", Chromium's stats may not name the selected
+    // pair yet: ask again shortly rather than report a guessed route.
+    if (types.length === 0) {
+      peer.pathTries = (peer.pathTries ?? 0) + 1;
+      if (peer.pathTries <= 20) setTimeout(() => reportPath(id, peer), 250);
+      return;
+    }
     peer.reported = true;
     send({ type: "media_path", route: types.includes("relay") ? "relay" : "direct", candidate_types: types, codecs: [...codecs] });
   }
 }
+// The RTT of a cut link stays at its last value, so while signaling is
+// lost or a peer's ICE is down the line says the link is cut instead.
 setInterval(async () => {
+  const down = [...state.peers.values()].some((p) => ["disconnected", "failed"].includes(p.pc.iceConnectionState));
+  if (state.lostAt != null || down) {
+    if (state.peers.size > 0) $("quality").textContent = t("quality_lost");
+    return;
+  }
   for (const peer of state.peers.values()) {
     const stats = await peer.pc.getStats();
     let rtt;

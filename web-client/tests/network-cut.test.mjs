@@ -52,6 +52,8 @@ test("a cut network: banner, reconnection, call resumed, incident traced", { tim
     net.cut();
     await patient.locator("#banner").filter({ hasText: "reconnexion" }).waitFor({ timeout: 15000 });
     await pro.locator("#participants li", { hasText: "reconnexion" }).waitFor({ timeout: 15000 });
+    // The quality line says the link is cut, not the last RTT's grade.
+    await patient.locator("#quality", { hasText: "coupée" }).waitFor({ timeout: 5000 });
     await patient.screenshot({ path: join(shots, "cut-1-patient-reconnecting.png") });
     await pro.screenshot({ path: join(shots, "cut-2-professional-sees-reconnecting.png"), fullPage: true });
     const wait = 10000 - (Date.now() - cutAt);
@@ -65,6 +67,7 @@ test("a cut network: banner, reconnection, call resumed, incident traced", { tim
     await expectPlaying(pro, "#remotes video");
     await expectPlaying(patient, "#remotes video");
     resumedAfter = Date.now() - restoredAt;
+    await patient.locator("#quality", { hasText: /bonne|moyenne|faible/ }).waitFor({ timeout: 10000 });
     await patient.screenshot({ path: join(shots, "cut-3-patient-resumed.png") });
     await pro.screenshot({ path: join(shots, "cut-4-professional-resumed.png"), fullPage: true });
     assert.ok(resumedAfter < 30000, `resumed ${resumedAfter} ms after the network came back`);
