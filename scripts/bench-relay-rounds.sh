@@ -4,7 +4,7 @@
 # a single capacity search per relay (bench-relay.sh) can land the two
 # relays on different minutes. Each round, each load level and each relay
 # get a fresh relay process on CPU 0, the harness on CPU 1, and the relay
-# that goes first alternates. A level holds when loss ≤ 1 % and p99 ≤ 150 ms
+# that goes first alternates (ALTERNATE=0: ours always first). A level holds when loss ≤ 1 % and p99 ≤ 150 ms
 # with no setup failure (relay-stress's exit status).
 #
 #   ROUNDS=3 LEVELS="140 160 180 200 220" DURATION=8 scripts/bench-relay-rounds.sh
@@ -13,13 +13,14 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 LEVELS=${LEVELS:-"140 160 180 200 220"}
 DURATION=${DURATION:-8}
+ALTERNATE=${ALTERNATE:-1}
 cargo build --release --locked -p load-tests
 LOAD=target/release/teleconsult-load
 source scripts/relays.sh
 SECRET=rounds-$$
 for round in $(seq "$ROUNDS"); do
   order="ours coturn"
-  if [ $((round % 2)) = 0 ]; then order="coturn ours"; fi
+  if [ "$ALTERNATE" = 1 ] && [ $((round % 2)) = 0 ]; then order="coturn ours"; fi
   for level in $LEVELS; do
     for relay in $order; do
       if [ "$relay" = ours ]; then PORT=3498; else PORT=3499; fi

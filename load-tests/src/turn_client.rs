@@ -185,14 +185,13 @@ impl TurnClient {
         }
         // Only a 401 challenge carries the realm and nonce; any other error
         // (a quota, no capacity) is the server's refusal, named as such.
-        if error_code(&first) == Some(437) {
-            return Ok(None);
-        }
-        if error_code(&first) != Some(401) {
-            bail!(
+        match error_code(&first) {
+            Some(401) => {}
+            Some(437) => return Ok(None),
+            _ => bail!(
                 "Allocate refused before authentication: {}",
                 error_of(&first)
-            );
+            ),
         }
         let realm = TextAttribute::get_from_as(&first, ATTR_REALM)
             .context("401 without REALM")?
@@ -273,6 +272,8 @@ impl TurnClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stun::error_code::{CODE_ALLOC_MISMATCH, CODE_UNAUTHORIZED, ErrorCode};
+    use stun::message::MessageClass;
 
     #[test]
     fn channel_data_round_trips_and_matches_the_turn_crate() {
@@ -316,6 +317,25 @@ mod tests {
             .unwrap();
     }
 
+    /// An answer of `class` to the Allocate `req`, with `attrs`.
+    fn answer(req: &Message, class: MessageClass, attrs: Vec<Box<dyn Setter>>) -> Vec<u8> {
+        let mut setters: Vec<Box<dyn Setter>> = vec![
+            Box::new(req.transaction_id),
+            Box::new(MessageType::new(METHOD_ALLOCATE, class)),
+        ];
+        setters.extend(attrs);
+        let mut m = Message::new();
+        m.build(&setters).unwrap();
+        m.raw
+    }
+
+    fn error(code: ErrorCode) -> Box<dyn Setter> {
+        Box::new(ErrorCodeAttribute {
+            code,
+            reason: b"refused".to_vec(),
+        })
+    }
+
     /// A fake TURN server: 437 to every request from the first port it
     /// hears from (an allocation it still holds there), else the usual
     /// 401 challenge, then success for an authenticated Allocate.
@@ -333,41 +353,24 @@ mod tests {
                 req.decode().unwrap();
                 ports.insert(from.port());
                 let held_here = *held.get_or_insert(from) == from;
-                let raw = {
-                    let mut setters: Vec<Box<dyn Setter>> = vec![Box::new(req.transaction_id)];
-                    if held_here {
-                        setters.push(Box::new(MessageType::new(
-                            METHOD_ALLOCATE,
-                            CLASS_ERROR_RESPONSE,
-                        )));
-                        setters.push(Box::new(ErrorCodeAttribute {
-                            code: stun::error_code::CODE_ALLOC_MISMATCH,
-                            reason: b"Mismatched allocation".to_vec(),
-                        }));
-                    } else if !req.contains(ATTR_USERNAME) {
-                        setters.push(Box::new(MessageType::new(
-                            METHOD_ALLOCATE,
-                            CLASS_ERROR_RESPONSE,
-                        )));
-                        setters.push(Box::new(ErrorCodeAttribute {
-                            code: stun::error_code::CODE_UNAUTHORIZED,
-                            reason: b"Unauthorized".to_vec(),
-                        }));
-                        setters.push(Box::new(TextAttribute::new(ATTR_REALM, "r".into())));
-                        setters.push(Box::new(TextAttribute::new(ATTR_NONCE, "n".into())));
-                    } else {
-                        setters.push(Box::new(MessageType::new(
-                            METHOD_ALLOCATE,
-                            CLASS_SUCCESS_RESPONSE,
-                        )));
-                        setters.push(Box::new(RelayedAddress {
-                            ip: addr.ip(),
-                            port: 40000,
-                        }));
-                    }
-                    let mut answer = Message::new();
-                    answer.build(&setters).unwrap();
-                    answer.raw
+                let raw = if held_here {
+                    answer(&req, CLASS_ERROR_RESPONSE, vec![error(CODE_ALLOC_MISMATCH)])
+                } else if !req.contains(ATTR_USERNAME) {
+                    answer(
+                        &req,
+                        CLASS_ERROR_RESPONSE,
+                        vec![
+                            error(CODE_UNAUTHORIZED),
+                            Box::new(TextAttribute::new(ATTR_REALM, "r".into())),
+                            Box::new(TextAttribute::new(ATTR_NONCE, "n".into())),
+                        ],
+                    )
+                } else {
+                    let relayed = RelayedAddress {
+                        ip: addr.ip(),
+                        port: 40000,
+                    };
+                    answer(&req, CLASS_SUCCESS_RESPONSE, vec![Box::new(relayed)])
                 };
                 socket.send_to(&raw, from).await.unwrap();
                 if !held_here && req.contains(ATTR_USERNAME) {

@@ -130,8 +130,6 @@ export function makeNamespace(tag = 0) {
     server: `10.77.${n}.1`,
     cut: () => sh("link", "set", host, "down"),
     restore: () => sh("link", "set", host, "up"),
-    // UDP from the namespace goes nowhere (a routing rule, not netfilter,
-    // which this kernel lacks): TCP still works.
     // A token bucket both ways (this kernel has no netem): queues, then
     // drops what exceeds `rate`, as a saturated home uplink does.
     cap: (rate) => {
@@ -143,6 +141,8 @@ export function makeNamespace(tag = 0) {
       execFileSync("tc", ["qdisc", "del", "dev", host, "root"]);
       execFileSync("tc", ["-n", ns, "qdisc", "del", "dev", inner, "root"]);
     },
+    // UDP from the namespace goes nowhere (a routing rule, not netfilter,
+    // which this kernel lacks): TCP still works.
     blockUdp: () => {
       sh("-n", ns, "rule", "add", "pref", "100", "ipproto", "udp", "lookup", "100");
       sh("-n", ns, "route", "add", "blackhole", "default", "table", "100");
