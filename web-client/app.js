@@ -21,6 +21,9 @@ const state = {
   stream: null,
   ended: false,
   retries: 0,
+  retryTimer: null, // the pending reconnection, cancelled when the browser is online again
+  ready: null, // the socket welcomed and given its first state: the link is up
+  outbox: [], // messages that record something, kept until the server handled them
   nettest: null, // the connection test: { running } | { paths, verdict } | { error }
 };
 const t = (key) => STRINGS[state.lang][key] ?? key;
@@ -46,6 +49,7 @@ function translate() {
   renderConsent();
   renderPanel();
   renderNettest();
+  renderLink();
 }
 $("lang").addEventListener("click", () => {
   state.lang = state.lang === "fr" ? "en" : "fr";
@@ -155,14 +159,87 @@ function meter(stream) {
 }
 
 // -------------------------------------------------------------- signaling
-function send(msg) {
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg));
+// Counts the pings sent on a socket, so a pong tells which frames the
+// server has handled (it answers in order, after their events are durable).
+function sendOn(ws, msg) {
+  ws.send(JSON.stringify(msg));
+  if (msg.type === "ping") ws.pings = (ws.pings ?? 0) + 1;
 }
+// For frames that may be lost with the connection (signal, stats, ping...).
+function send(msg) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) sendOn(state.ws, msg);
+}
+// Whether this page can talk to the server now: a socket open, welcomed,
+// and its first state received.
+function linkUp() {
+  return !!state.ws && state.ws.readyState === WebSocket.OPEN && state.ready === state.ws;
+}
+
+// ------------------------------------------------- messages that record
+// A message that records something (consent, withdrawal, call-back number,
+// mode, conclusion) is never dropped: it waits in the outbox until the
+// server has handled it, which the page learns from the answer to a ping
+// sent right after it on the same socket. A frame sent on a socket that
+// died before that answer, or pressed while the link is down, is sent once
+// the link is back, unless the room's new state shows it in force already
+// (`inForce`), so a consent that did arrive is not given twice.
+function record(msg, inForce) {
+  state.outbox.push({ msg, inForce, ws: null, ack: 0 });
+  flush();
+  renderLink();
+}
+function flush() {
+  if (!linkUp()) return;
+  const ws = state.ws;
+  state.outbox = state.outbox.filter((e) => e.ws || !(e.inForce && state.room && e.inForce(state.room)));
+  for (const e of state.outbox) {
+    if (e.ws) continue;
+    sendOn(ws, e.msg);
+    sendOn(ws, { type: "ping" });
+    e.ws = ws;
+    e.ack = ws.pings;
+  }
+}
+function onPong(ws) {
+  ws.pongs = (ws.pongs ?? 0) + 1;
+  const before = state.outbox.length;
+  state.outbox = state.outbox.filter((e) => !(e.ws === ws && e.ack <= ws.pongs));
+  if (state.outbox.length !== before) renderLink();
+}
+// The socket is given up: what it carried unanswered goes again later.
+function requeue(ws) {
+  for (const e of state.outbox) if (e.ws === ws) e.ws = null;
+}
+const pending = (type) => state.outbox.some((e) => e.msg.type === type);
+// While the link is down the buttons that record something wait, and say
+// why; a press the page took before it noticed the cut says it is kept.
+function renderLink() {
+  const up = linkUp();
+  const consent = pending("consent");
+  $("consent-accept").disabled = !up || consent;
+  $("consent-refuse").disabled = !up || consent;
+  $("consent-accept").setAttribute("aria-busy", String(consent));
+  $("consent-wait").textContent = consent
+    ? t(up ? "consent_sending" : "consent_kept")
+    : up ? "" : t("link_down_wait");
+  $("consent-wait").hidden = !$("consent-wait").textContent;
+  $("consent-wait").dataset.state = consent ? (up ? "sending" : "kept") : up ? "" : "down";
+  $("withdraw").disabled = !up || pending("withdraw_consent");
+  $("attest").disabled = !up || pending("attest_consent");
+  $("conclude-submit").disabled = !up || pending("conclude");
+  // The consent screen says it itself; other kept actions say it here.
+  const others = state.outbox.some((e) => e.msg.type !== "consent");
+  $("outbox-note").textContent = !up && others ? t("actions_kept") : "";
+  $("outbox-note").hidden = !$("outbox-note").textContent;
+}
+
 // A cut network sends no close: the page pings every HEARTBEAT_MS and
 // takes a silence of DEAD_MS as a lost connection, like the server does.
 const HEARTBEAT_MS = 2000;
 const DEAD_MS = 6000;
 function connect() {
+  clearTimeout(state.retryTimer);
+  state.retryTimer = null;
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
   state.ws = ws;
   state.lastHeard = performance.now();
@@ -173,6 +250,8 @@ function connect() {
   };
   ws.onclose = (e) => {
     if (state.ws !== ws) return; // already given up on
+    requeue(ws);
+    renderLink();
     if (state.ended || e.code === 4003 || e.code === 1000) return;
     if (e.code === 4006 || e.code === 4002) return; // violation, or replaced by a newer tab
     if (e.code === 4004) closePeers(); // consent withdrawn: media stops for good
@@ -188,17 +267,38 @@ function reconnect() {
     old.onclose = null;
     old.onmessage = null;
     old.close();
+    requeue(old);
   }
   state.lostAt ??= performance.now();
   banner(t("reconnecting"));
+  renderLink();
+  clearTimeout(state.retryTimer);
   const delay = Math.min(8000, 500 * 2 ** state.retries++);
-  setTimeout(connect, delay);
+  state.retryTimer = setTimeout(connect, delay);
 }
 setInterval(() => {
   if (!state.ws || state.ended) return;
   if (state.ws.readyState === WebSocket.OPEN) send({ type: "ping" });
   if (performance.now() - state.lastHeard > DEAD_MS) reconnect();
 }, HEARTBEAT_MS);
+// The browser knows before the heartbeat does: offline gives the socket up
+// at once, online reconnects at once instead of waiting out the back-off.
+addEventListener("offline", () => {
+  if (state.ws && !state.ended) reconnect();
+});
+addEventListener("online", () => {
+  if (state.ended || !state.me || linkUp()) return;
+  const old = state.ws;
+  if (old) {
+    // A connection attempt made while offline: start afresh.
+    state.ws = null;
+    old.onclose = null;
+    old.onmessage = null;
+    old.close();
+  }
+  state.retries = 0;
+  connect();
+});
 function onMessage(m) {
   if (quality.onMessage(m)) return;
   switch (m.type) {
@@ -206,6 +306,7 @@ function onMessage(m) {
       state.me = m;
       state.retries = 0;
       state.lostAt = null;
+      state.welcomedOn = state.ws;
       banner("");
       $("act-kind").textContent = t("kinds")[m.act.kind] ?? m.act.kind;
       renderConsent();
@@ -213,6 +314,9 @@ function onMessage(m) {
       break;
     case "state":
       state.room = m;
+      if (state.welcomedOn === state.ws) state.ready = state.ws;
+      flush();
+      renderLink();
       route();
       renderPanel();
       syncPeers();
@@ -232,6 +336,9 @@ function onMessage(m) {
       state.iceServers = null;
       closePeers();
       banner(t("media_stopped"));
+      break;
+    case "pong":
+      if (state.ws) onPong(state.ws);
       break;
     case "ended":
       end(t("ended_text"));
@@ -267,8 +374,9 @@ function renderConsent() {
   $("consent-text").textContent = text ? text.text : "";
 }
 $("consent-accept").addEventListener("click", () => {
+  if (pending("consent")) return;
   const text = consentText();
-  send({ type: "consent", accept: true, language: text.language, text_sha256: text.sha256 });
+  record({ type: "consent", accept: true, language: text.language, text_sha256: text.sha256 }, (room) => room.consent_given);
 });
 $("consent-refuse").addEventListener("click", () => {
   const text = consentText();
@@ -276,10 +384,12 @@ $("consent-refuse").addEventListener("click", () => {
   send({ type: "consent", accept: false, language: text.language, text_sha256: text.sha256 });
   end(t("refused_text"));
 });
-$("withdraw").addEventListener("click", () => send({ type: "withdraw_consent" }));
+$("withdraw").addEventListener("click", () => {
+  if (!pending("withdraw_consent")) record({ type: "withdraw_consent" }, (room) => !room.consent_given);
+});
 $("attest").addEventListener("click", () => {
   const text = state.me.consent_texts[0];
-  send({ type: "attest_consent", text_sha256: text.sha256 });
+  if (!pending("attest_consent")) record({ type: "attest_consent", text_sha256: text.sha256 }, (room) => room.consent_given);
 });
 
 // ------------------------------------------------------------------ panel
@@ -314,7 +424,7 @@ $("conclude").addEventListener("submit", (e) => {
   e.preventDefault();
   const prescriptions = $("prescriptions").value.split("\n").map((s) => s.trim()).filter(Boolean)
     .map((text) => ({ kind: "medication", text }));
-  send({ type: "conclude", report: $("report").value, prescriptions });
+  if (!pending("conclude")) record({ type: "conclude", report: $("report").value, prescriptions });
 });
 $("cancel-act").addEventListener("click", () => send({ type: "cancel", reason: "by_professional" }));
 
@@ -511,7 +621,7 @@ function end(reason) {
 }
 
 // ------------------------------------------------------- quality, modes
-const quality = createQuality({ state, send, $, t });
+const quality = createQuality({ state, send, record, $, t });
 
 // ------------------------------------------------------------------ start
 async function main() {

@@ -16,7 +16,7 @@ const LOSS_GOOD = 0.02;
 const BW_BAD_KBPS = 250;
 const BW_GOOD_KBPS = 400;
 
-export function createQuality({ state, send, $, t }) {
+export function createQuality({ state, send, record, $, t }) {
   const q = {
     mode: "video", // this participant's mode: video | audio_only | phone
     manual: false, // audio-only chosen by hand: no automatic return
@@ -89,7 +89,7 @@ export function createQuality({ state, send, $, t }) {
     $("audio-only").textContent = t(mode === "video" ? "audio_only" : "video_back");
     const note = mode === "phone" ? "mode_phone" : cause === "automatic" ? "mode_audio_only" : "mode_audio_only_manual";
     $("mode-note").textContent = mode === "video" ? "" : t(note);
-    if (tell) send({ type: "mode", mode, cause });
+    if (tell) record({ type: "mode", mode, cause });
   }
 
   async function tick() {
@@ -157,11 +157,14 @@ export function createQuality({ state, send, $, t }) {
       }
       return false;
     },
-    // After welcome: the call-back number typed on the device screen.
+    // After the first welcome: the call-back number typed on the device
+    // screen, recorded once (a reconnection does not give it again).
     welcomed() {
+      if (q.callbackGiven) return;
+      q.callbackGiven = true;
       const number = $("callback")?.value.trim();
       const role = state.me?.role;
-      if (number && (role === "patient" || role === "companion")) send({ type: "callback_number", number });
+      if (number && (role === "patient" || role === "companion")) record({ type: "callback_number", number });
     },
     // The professional's button next to a participant.
     phoneButton(participantId) {
@@ -169,7 +172,7 @@ export function createQuality({ state, send, $, t }) {
       b.type = "button";
       b.className = "secondary";
       b.textContent = t("phone_route");
-      b.addEventListener("click", () => send({ type: "mode", mode: "phone", cause: "manual", participant: participantId }));
+      b.addEventListener("click", () => record({ type: "mode", mode: "phone", cause: "manual", participant: participantId }));
       return b;
     },
   };

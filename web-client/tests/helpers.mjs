@@ -147,7 +147,24 @@ export function makeNamespace(tag = 0) {
       sh("-n", ns, "rule", "add", "pref", "100", "ipproto", "udp", "lookup", "100");
       sh("-n", ns, "route", "add", "blackhole", "default", "table", "100");
     },
+    // A cut the browser cannot see: the link stays up, so Chromium fires
+    // no `offline` (as when the box upstream loses its line), but nothing
+    // passes between the namespace and the server, either way: routing
+    // rules to a blackhole, in the namespace and on the host for its one
+    // address. `unsilence` lifts them.
+    silence: () => {
+      sh("-n", ns, "rule", "add", "pref", "90", "to", `10.77.${n}.1`, "lookup", "90");
+      sh("-n", ns, "route", "replace", "blackhole", "default", "table", "90");
+      sh("rule", "add", "pref", "90", "to", `10.77.${n}.2`, "lookup", `${1000 + n}`);
+      sh("route", "replace", "blackhole", "default", "table", `${1000 + n}`);
+    },
+    unsilence: () => {
+      sh("-n", ns, "rule", "del", "pref", "90", "to", `10.77.${n}.1`, "lookup", "90");
+      sh("rule", "del", "pref", "90", "to", `10.77.${n}.2`, "lookup", `${1000 + n}`);
+    },
     remove: () => {
+      spawnSync("ip", ["rule", "del", "pref", "90", "to", `10.77.${n}.2`, "lookup", `${1000 + n}`]);
+      spawnSync("ip", ["route", "del", "blackhole", "default", "table", `${1000 + n}`]);
       spawnSync("ip", ["link", "del", host]);
       spawnSync("ip", ["netns", "del", ns]);
     },
