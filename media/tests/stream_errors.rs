@@ -90,18 +90,24 @@ async fn malformed_input_closes_only_that_connection() {
         let mut bad = TcpStream::connect(addr).await.unwrap();
         bad.write_all(bytes).await.unwrap();
         expect_closed(&mut bad).await;
-        assert_eq!(
-            relay.stats().snapshot().stream_frame_errors,
-            i as u64 + 1,
-            "case {i}"
-        );
+        // The relay counts the error as it drops the connection: the close
+        // may be seen first.
+        let stats = relay.stats().clone();
+        common::wait_until(&format!("case {i} counted"), DEADLINE, || {
+            stats.snapshot().stream_frame_errors == i as u64 + 1
+        })
+        .await;
     }
 
     // An oversized ChannelData header is refused before its body comes.
     let mut big = TcpStream::connect(addr).await.unwrap();
     big.write_all(&[0x40, 0x00, 0x10, 0x00]).await.unwrap();
     expect_closed(&mut big).await;
-    assert_eq!(relay.stats().snapshot().stream_frame_errors, 5);
+    let stats = relay.stats().clone();
+    common::wait_until("the oversized header counted", DEADLINE, || {
+        stats.snapshot().stream_frame_errors == 5
+    })
+    .await;
 
     healthy.write_all(&binding_request([2; 12])).await.unwrap();
     let response = read_frame(&mut healthy).await;
@@ -144,6 +150,12 @@ async fn tls_listener_drops_a_client_that_does_not_speak_tls() {
     let mut plain = TcpStream::connect(addr).await.unwrap();
     plain.write_all(&binding_request([5; 12])).await.unwrap();
     expect_closed(&mut plain).await;
-    assert_eq!(relay.stats().snapshot().tls_handshake_failures, 1);
+    // The failed handshake drops the connection before it is counted, so
+    // the close may be seen first: wait for the count.
+    let stats = relay.stats().clone();
+    common::wait_until("the failed handshake counted", DEADLINE, || {
+        stats.snapshot().tls_handshake_failures == 1
+    })
+    .await;
     relay.stop().await.unwrap();
 }
