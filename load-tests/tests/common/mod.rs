@@ -212,3 +212,14 @@ pub fn assert_media_both_ways(pro: &Outcome, patient: &Outcome) {
         patient.packets_received
     );
 }
+
+/// Polls `condition` every 20 ms until it holds, or panics after
+/// `deadline` naming `what`: tests wait for a state instead of reading it
+/// right after the event that leads to it (deterministic under load).
+pub async fn wait_until(what: &str, deadline: Duration, mut condition: impl FnMut() -> bool) {
+    let start = tokio::time::Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
