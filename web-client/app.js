@@ -227,6 +227,9 @@ function renderLink() {
   $("withdraw").disabled = !up || pending("withdraw_consent");
   $("attest").disabled = !up || pending("attest_consent");
   $("conclude-submit").disabled = !up || pending("conclude");
+  // How many recorded messages the server has not confirmed yet: support
+  // can read it, and tests wait for 0 instead of guessing.
+  document.body.dataset.unconfirmed = String(state.outbox.length);
   // The consent screen says it itself; other kept actions say it here.
   const others = state.outbox.some((e) => e.msg.type !== "consent");
   $("outbox-note").textContent = !up && others ? t("actions_kept") : "";

@@ -39,6 +39,8 @@ test("audio only, back to video, then the phone route, all traced", { timeout: 1
     const audioOnly = patient.getByRole("button", { name: "Audio seulement" });
     await audioOnly.click();
     await patient.getByText("Vidéo coupée, le son continue.").waitFor();
+    // The page switches at once; the server's confirmation comes after.
+    await patient.locator('body[data-unconfirmed="0"]').waitFor();
     // The patient's camera track is off; the professional's remote video
     // stops receiving frames.
     const sent = await patient.evaluate(() => document.querySelector("#local").srcObject.getVideoTracks().map((t) => t.enabled));
@@ -46,6 +48,9 @@ test("audio only, back to video, then the phone route, all traced", { timeout: 1
     await patient.screenshot({ path: join(shots, "modes-1-patient-audio-only.png") });
     await patient.getByRole("button", { name: "Rétablir la vidéo" }).click();
     await patient.getByRole("button", { name: "Audio seulement" }).waitFor();
+    // Recorded before the professional's phone route, whose frame comes on
+    // another connection: wait for the server's confirmation, not the page.
+    await patient.locator('body[data-unconfirmed="0"]').waitFor();
 
     await pro.getByRole("button", { name: "Appeler par téléphone" }).click();
     await pro.getByText("Rappeler au : 0600000001").waitFor({ timeout: 10000 });
