@@ -404,7 +404,12 @@ impl Room {
                     ));
                     return;
                 };
-                if accept {
+                // A consent that already stands is not recorded again: a
+                // client whose connection died before the server's answer
+                // sends it once more after the return (docs/PROTOCOL.md).
+                let standing = self.act.consent.has(ConsentScope::TelemedicineAct)
+                    && self.act.consent.has(ConsentScope::DataHosting);
+                if accept && !standing {
                     self.apply(
                         Command::GiveConsent(Consent {
                             scopes: vec![ConsentScope::TelemedicineAct, ConsentScope::DataHosting],
@@ -1392,6 +1397,35 @@ mod tests {
             .filter(|i| i.kind == IncidentKind::RelayMediaStopped)
             .count();
         assert_eq!(stopped, 1);
+    }
+
+    #[test]
+    fn a_consent_sent_twice_is_recorded_once() {
+        let mut r = room();
+        hello(&mut r, 10, PRO);
+        hello(&mut r, 20, PATIENT);
+        let given = |s: &Step| {
+            s.events
+                .iter()
+                .filter(|e| e.body.kind() == "consent_given")
+                .count()
+        };
+        assert_eq!(given(&consent(&mut r, 20)), 1);
+        // The same frame again (resent after a lost connection): nothing
+        // is recorded, and it is no error.
+        let s = consent(&mut r, 20);
+        assert_eq!(given(&s), 0, "{:?}", s.events);
+        assert!(
+            !sent_to(&s, 20)
+                .iter()
+                .any(|m| matches!(m, ServerMessage::Error { .. })),
+            "{:?}",
+            s.outputs
+        );
+        assert!(r.act().consent.allows_media());
+        // After a withdrawal, a new consent is recorded.
+        say(&mut r, 20, ClientMessage::WithdrawConsent {});
+        assert_eq!(given(&consent(&mut r, 20)), 1);
     }
 
     #[test]
