@@ -46,10 +46,14 @@ async fn transfer(transport: Transport) {
     // counts a datagram to a peer after sending it, so the last ones may
     // reach uclient before they are counted: wait for the counts.
     let live = relay.stats().clone();
-    common::wait_until("the relay to count every datagram", Duration::from_secs(10), || {
-        let s = live.snapshot();
-        s.relayed_packets_to_peers >= EXPECTED && s.relayed_packets_from_peers >= EXPECTED
-    })
+    common::wait_until(
+        "the relay to count every datagram",
+        Duration::from_secs(10),
+        || {
+            let s = live.snapshot();
+            s.relayed_packets_to_peers >= EXPECTED && s.relayed_packets_from_peers >= EXPECTED
+        },
+    )
     .await;
     let stats = relay.stats().snapshot();
     assert_eq!(stats.relayed_packets_to_peers, EXPECTED, "{stats:?}");
