@@ -27,6 +27,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/acts", post(api::create_act).get(access::list))
         .route("/api/acts/{id}/trace", get(access::trace))
         .route("/api/acts/{id}/export", get(access::export))
+        .route("/api/acts/{id}/link", get(access::own_link))
         .route(
             "/api/session",
             post(auth::routes::sign_in)
