@@ -8,8 +8,8 @@
 //!   the public face of the server, and the connection test starts a peer
 //!   connection for each call. A refused call gets `429` with `Retry-After`.
 //!   The budgets are generous, because a hospital's staff reach the server
-//!   from one address. (Sign-in has its own, stricter limiter per login, in
-//!   `auth::sessions`; WebSocket connections are capped in [`crate::guard`].)
+//!   from one address. (Sign-in has its own, stricter limiter per login and
+//!   address, in `auth::sessions`; WebSocket connections are capped in [`crate::guard`].)
 //! - **In flight.** Past [`HttpLimits::max_in_flight`] requests at once the
 //!   server answers `503` at once rather than queueing, so a flood cannot
 //!   grow memory or latency for everyone.
