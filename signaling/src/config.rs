@@ -24,6 +24,10 @@
 //! request_timeout_secs = 30
 //! websockets = 10000          # open WebSocket connections at most
 //! websockets_per_client = 256
+//! connections = 16384         # open TCP connections at most (closed on accept beyond)
+//! connections_per_client = 512
+//! tls_handshake_secs = 10     # a TLS handshake not done by then is dropped
+//! header_read_secs = 10       # a request head not received by then is dropped
 //!
 //! [incidents]                 # thresholds; durations in ms (defaults shown)
 //! loss_pct = 5.0              # loss above this share...
