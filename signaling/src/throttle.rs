@@ -48,6 +48,7 @@ use serde::Deserialize;
 use tower::{BoxError, ServiceBuilder};
 
 use crate::api::ApiError;
+use crate::budget::BudgetLimits;
 
 /// The limits in force; every field has a default, and the settings file's
 /// `[http]` table may change any of them.
@@ -84,6 +85,14 @@ pub struct HttpLimits {
     /// Seconds a client has to send a request's head (line and headers)
     /// once it started one, or to send the first after connecting.
     pub header_read_secs: u64,
+    /// Trace events one participant's WebSocket messages may add per
+    /// minute, and over the act (see [`crate::budget`]); beyond, a message
+    /// that records something is answered `error` `refused`.
+    pub trace_events_per_participant_per_minute: u32,
+    pub trace_events_per_participant: u32,
+    /// The same for all participants of one act together.
+    pub trace_events_per_act_per_minute: u32,
+    pub trace_events_per_act: u32,
 }
 
 impl Default for HttpLimits {
@@ -101,6 +110,11 @@ impl Default for HttpLimits {
             connections_per_client: 512,
             tls_handshake_secs: 10,
             header_read_secs: 10,
+            trace_events_per_participant_per_minute: BudgetLimits::default()
+                .participant_per_minute,
+            trace_events_per_participant: BudgetLimits::default().participant_total,
+            trace_events_per_act_per_minute: BudgetLimits::default().act_per_minute,
+            trace_events_per_act: BudgetLimits::default().act_total,
         }
     }
 }
@@ -124,10 +138,35 @@ impl HttpLimits {
             ("connections_per_client", self.connections_per_client as u64),
             ("tls_handshake_secs", self.tls_handshake_secs),
             ("header_read_secs", self.header_read_secs),
+            (
+                "trace_events_per_participant_per_minute",
+                u64::from(self.trace_events_per_participant_per_minute),
+            ),
+            (
+                "trace_events_per_participant",
+                u64::from(self.trace_events_per_participant),
+            ),
+            (
+                "trace_events_per_act_per_minute",
+                u64::from(self.trace_events_per_act_per_minute),
+            ),
+            ("trace_events_per_act", u64::from(self.trace_events_per_act)),
         ];
         match positive.iter().find(|(_, v)| *v == 0) {
             Some((name, _)) => Err(format!("http.{name} must be at least 1")),
             None => Ok(()),
+        }
+    }
+}
+
+impl HttpLimits {
+    /// The budgets of trace events these settings give each act.
+    pub fn trace_budget(&self) -> BudgetLimits {
+        BudgetLimits {
+            participant_per_minute: self.trace_events_per_participant_per_minute,
+            participant_total: self.trace_events_per_participant,
+            act_per_minute: self.trace_events_per_act_per_minute,
+            act_total: self.trace_events_per_act,
         }
     }
 }
