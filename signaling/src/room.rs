@@ -1690,7 +1690,10 @@ mod tests {
             participant: None,
         };
         use session::mode::MediaMode;
-        assert_eq!(say(&mut room, 10, mode(MediaMode::AudioOnly)).events.len(), 1);
+        assert_eq!(
+            say(&mut room, 10, mode(MediaMode::AudioOnly)).events.len(),
+            1
+        );
         assert_eq!(say(&mut room, 10, mode(MediaMode::Video)).events.len(), 1);
         let refused = say(&mut room, 10, mode(MediaMode::AudioOnly));
         assert!(refused.events.is_empty(), "nothing appended");

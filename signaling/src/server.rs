@@ -116,7 +116,12 @@ fn write_private(path: &Path, content: &str) -> Result<(), Error> {
 
 /// Serves `app` on `addr` until the process is stopped, under `limits`'
 /// connection caps and timeouts.
-pub async fn serve(app: Router, addr: SocketAddr, tls: Tls, limits: &HttpLimits) -> Result<(), Error> {
+pub async fn serve(
+    app: Router,
+    addr: SocketAddr,
+    tls: Tls,
+    limits: &HttpLimits,
+) -> Result<(), Error> {
     if matches!(tls, Tls::Off) && !addr.ip().is_loopback() {
         return Err(Error::Key(format!(
             "plain HTTP is allowed only on loopback, not on {addr}; give a certificate"
@@ -160,7 +165,10 @@ pub async fn serve_on(
         Tls::Off => {
             let mut server = server.acceptor(capped);
             // axum-server installs hyper's timer but turns this off.
-            server.http_builder().http1().header_read_timeout(header_read);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(header_read);
             server.serve(make).await.map_err(stopped)
         }
         Tls::Files { cert, key } => {
@@ -178,7 +186,10 @@ pub async fn serve_on(
                 .acceptor(capped);
             let mut server = server.acceptor(acceptor);
             // axum-server installs hyper's timer but turns this off.
-            server.http_builder().http1().header_read_timeout(header_read);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(header_read);
             server.serve(make).await.map_err(stopped)
         }
     }

@@ -110,8 +110,7 @@ impl Default for HttpLimits {
             connections_per_client: 512,
             tls_handshake_secs: 10,
             header_read_secs: 10,
-            trace_events_per_participant_per_minute: BudgetLimits::default()
-                .participant_per_minute,
+            trace_events_per_participant_per_minute: BudgetLimits::default().participant_per_minute,
             trace_events_per_participant: BudgetLimits::default().participant_total,
             trace_events_per_act_per_minute: BudgetLimits::default().act_per_minute,
             trace_events_per_act: BudgetLimits::default().act_total,

@@ -134,7 +134,11 @@ async fn the_creator_gets_only_their_link_and_the_patient_s_and_the_expert_fetch
     // Bad input and the wrong people get a clear refusal.
     let adm = s.sign_in(&admin).await;
     let (status, b) = s.get(&path, Some(&adm), None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "an administrator is named nowhere: {b}");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "an administrator is named nowhere: {b}"
+    );
     let e = s.entries().pop().expect("an entry");
     assert_eq!(
         (e.action.as_str(), e.outcome.as_str()),
@@ -142,8 +146,18 @@ async fn the_creator_gets_only_their_link_and_the_patient_s_and_the_expert_fetch
     );
     let (status, _) = s.get(&path, None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "no session");
-    let (status, _) = s.get(&path, None, Some(&format!("Bearer {}", s.server.state.api_token))).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "the operator token is no session");
+    let (status, _) = s
+        .get(
+            &path,
+            None,
+            Some(&format!("Bearer {}", s.server.state.api_token)),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the operator token is no session"
+    );
     let (status, _) = s.get("/api/acts/not-an-id/link", Some(&exp), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let unknown = session::ActId::random();
@@ -174,5 +188,8 @@ async fn the_operator_token_gets_every_link_and_is_audited_as_the_operator() {
         (e.action.as_str(), e.outcome.as_str()),
         ("create_act", "ok")
     );
-    assert_eq!(e.act.map(|a| a.to_string()).as_deref(), created["id"].as_str());
+    assert_eq!(
+        e.act.map(|a| a.to_string()).as_deref(),
+        created["id"].as_str()
+    );
 }

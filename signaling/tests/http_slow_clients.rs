@@ -158,7 +158,9 @@ async fn wait_closed(closed: &AtomicUsize, notify: &tokio::sync::Notify, n: usiz
         let left = closed.load(Ordering::SeqCst);
         tokio::time::timeout_at(deadline, notify.notified())
             .await
-            .unwrap_or_else(|_| panic!("only {left} of {n} connections were closed in {TIMEOUT:?}"));
+            .unwrap_or_else(|_| {
+                panic!("only {left} of {n} connections were closed in {TIMEOUT:?}")
+            });
     }
 }
 
@@ -182,7 +184,9 @@ async fn half_open_tls_connections_do_not_stop_healthz() {
         let mut s = TcpStream::connect(server.addr).await.expect("connect");
         if i % 2 == 1 {
             // The start of a ClientHello record, never finished.
-            let _ = s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00]).await;
+            let _ = s
+                .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00])
+                .await;
         }
         held.push(s);
     }
@@ -208,7 +212,10 @@ async fn half_open_tls_connections_do_not_stop_healthz() {
         answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok\n"),
         "{answer}"
     );
-    eprintln!("healthz over TLS beside {HALF_OPEN} half-open: {:?}", started.elapsed());
+    eprintln!(
+        "healthz over TLS beside {HALF_OPEN} half-open: {:?}",
+        started.elapsed()
+    );
     assert_eq!(
         closed.load(Ordering::SeqCst),
         HALF_OPEN - PER_CLIENT,

@@ -20,7 +20,11 @@ const DOCTORS_DESK: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7));
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn six_failures_from_one_address_do_not_stop_the_doctor_at_another() {
     let s = Secured::start().await;
-    let doctor = s.add("doctor", AccountRole::Professional, Some(common::DOCTOR_RPPS));
+    let doctor = s.add(
+        "doctor",
+        AccountRole::Professional,
+        Some(common::DOCTOR_RPPS),
+    );
     for i in 0..6 {
         let status = s
             .sign_in_from(GUESSER, "doctor", "guess-guess-guess", "111111")
@@ -39,7 +43,8 @@ async fn six_failures_from_one_address_do_not_stop_the_doctor_at_another() {
         "the guesser's address stays held, right credentials or not"
     );
     assert_eq!(
-        s.sign_in_from(DOCTORS_DESK, "doctor", PASSWORD, &code).await,
+        s.sign_in_from(DOCTORS_DESK, "doctor", PASSWORD, &code)
+            .await,
         StatusCode::OK,
         "the doctor signs in from their own address"
     );
@@ -54,7 +59,11 @@ async fn six_failures_from_one_address_do_not_stop_the_doctor_at_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_guesses_cannot_exceed_the_limit() {
     let s = std::sync::Arc::new(Secured::start().await);
-    s.add("doctor", AccountRole::Professional, Some(common::DOCTOR_RPPS));
+    s.add(
+        "doctor",
+        AccountRole::Professional,
+        Some(common::DOCTOR_RPPS),
+    );
     // Sixteen guesses at once, from one address (under its per-minute rate).
     let guesses: Vec<_> = (0..16)
         .map(|_| {

@@ -36,11 +36,16 @@ async fn a_pre_consent_flood_leaves_at_most_the_budget_in_the_trace() {
     let (mut patient, w) = server.join(&act.token("patient")).await;
     for i in 0..FLOOD {
         let frame = match i % 3 {
-            0 => json!({"type": "callback_number", "number": format!("06 00 00 {:02} 01", i % 100)}),
+            0 => {
+                json!({"type": "callback_number", "number": format!("06 00 00 {:02} 01", i % 100)})
+            }
             1 => json!({"type": "mode", "mode": "audio_only", "cause": "automatic"}),
             _ => json!({"type": "mode", "mode": "video", "cause": "automatic"}),
         };
-        assert!(patient.feed_text(frame.to_string()).await, "frame {i} queued");
+        assert!(
+            patient.feed_text(frame.to_string()).await,
+            "frame {i} queued"
+        );
     }
     patient.flush().await;
     // Everything the flood caused has arrived once the pong has.

@@ -214,7 +214,10 @@ impl LoginLimiter {
         let minute = Duration::from_secs(60);
         let rate = window_of(&mut t.clients, &client.to_string(), minute, now);
         if rate.count >= MAX_PER_CLIENT_PER_MINUTE {
-            return Err(minute.saturating_sub(now.since(rate.start)).as_secs().max(1));
+            return Err(minute
+                .saturating_sub(now.since(rate.start))
+                .as_secs()
+                .max(1));
         }
         rate.count += 1;
         if let Some(w) = t.failures.get_mut(&pair) {
@@ -237,10 +240,7 @@ impl LoginLimiter {
     /// failed): it is not held against the pair.
     pub fn not_counted(&self, login: &str, client: &str) {
         let mut t = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(w) = t
-            .failures
-            .get_mut(&(login.to_string(), client.to_string()))
-        {
+        if let Some(w) = t.failures.get_mut(&(login.to_string(), client.to_string())) {
             w.count = w.count.saturating_sub(1);
         }
     }
