@@ -227,11 +227,12 @@ async fn half_open_tls_connections_do_not_stop_healthz() {
 async fn a_slow_or_silent_request_head_is_cut() {
     let server = TestServer::start_served(false, |c| c.http.header_read_secs = 1).await;
     // Slowloris: a request head that never ends, one byte at a time.
+    // Timed from before the connection: the server's clock starts later.
+    let started = Instant::now();
     let mut slow = TcpStream::connect(server.addr).await.expect("connect");
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         .await
         .expect("send");
-    let started = Instant::now();
     let cut = tokio::time::timeout(Duration::from_secs(5), async {
         let mut buf = [0u8; 256];
         loop {
