@@ -27,6 +27,11 @@ pub struct BudgetLimits {
     pub act_per_minute: u32,
     /// Events all participants' messages may add to one act in total.
     pub act_total: u32,
+    /// Times one participant may say `hello` (join or rejoin) per minute:
+    /// each appends a join, and a lost connection before it an incident.
+    pub joins_per_minute: u32,
+    /// And over the act's life.
+    pub joins_total: u32,
 }
 
 impl Default for BudgetLimits {
@@ -41,6 +46,9 @@ impl Default for BudgetLimits {
             // participant never stops the others.
             act_per_minute: 120,
             act_total: 1000,
+            // A flapping network reconnects a few times a minute.
+            joins_per_minute: 20,
+            joins_total: 200,
         }
     }
 }
@@ -93,6 +101,10 @@ pub enum Exhausted {
     ActMinute(u32),
     #[error("this act has recorded the most events allowed ({0})")]
     ActTotal(u32),
+    #[error("you have joined too many times this minute ({0} at most); wait a minute")]
+    JoinsMinute(u32),
+    #[error("you have joined the most times allowed for this act ({0})")]
+    JoinsTotal(u32),
 }
 
 /// One act's budgets: its own and each participant's. Holds one entry per
@@ -102,6 +114,7 @@ pub struct TraceBudget {
     limits: BudgetLimits,
     act: Option<Usage>,
     participants: BTreeMap<ParticipantId, Usage>,
+    joins: BTreeMap<ParticipantId, Usage>,
 }
 
 impl TraceBudget {
@@ -110,7 +123,23 @@ impl TraceBudget {
             limits,
             act: None,
             participants: BTreeMap::new(),
+            joins: BTreeMap::new(),
         }
+    }
+
+    /// Whether `p` may join (say `hello`) once more at `now`; if so, the
+    /// join is counted. Refused joins are not.
+    pub fn join(&mut self, p: ParticipantId, now: Timestamp) -> Result<(), Exhausted> {
+        let l = self.limits;
+        let u = self.joins.entry(p).or_insert_with(|| Usage::new(now));
+        if u.total >= l.joins_total {
+            return Err(Exhausted::JoinsTotal(l.joins_total));
+        }
+        if u.in_window_at(now) >= l.joins_per_minute {
+            return Err(Exhausted::JoinsMinute(l.joins_per_minute));
+        }
+        u.add(1, now);
+        Ok(())
     }
 
     /// Whether `p` may have one more message recorded at `now`.
@@ -163,7 +192,20 @@ mod tests {
             participant_total: 5,
             act_per_minute: 4,
             act_total: 8,
+            joins_per_minute: 2,
+            joins_total: 3,
         }
+    }
+
+    #[test]
+    fn joins_are_held_per_minute_then_in_total() {
+        let mut b = TraceBudget::new(small());
+        let p = ParticipantId(2);
+        assert!(b.join(p, at(0)).is_ok() && b.join(p, at(1)).is_ok());
+        assert_eq!(b.join(p, at(2)), Err(Exhausted::JoinsMinute(2)));
+        assert!(b.join(ParticipantId(1), at(2)).is_ok(), "per participant");
+        assert!(b.join(p, at(61)).is_ok());
+        assert_eq!(b.join(p, at(200)), Err(Exhausted::JoinsTotal(3)));
     }
 
     #[test]

@@ -32,6 +32,8 @@
 //! trace_events_per_participant = 300            # may record; beyond: `refused`
 //! trace_events_per_act_per_minute = 120
 //! trace_events_per_act = 1000
+//! joins_per_participant_per_minute = 20         # hello (join, rejoin) per participant
+//! joins_per_participant = 200
 //!
 //! [incidents]                 # thresholds; durations in ms (defaults shown)
 //! loss_pct = 5.0              # loss above this share...

@@ -301,6 +301,17 @@ impl Room {
             });
             return;
         };
+        // Each join is recorded (and a lost connection before it is an
+        // incident): a reconnection loop is held by its own budget.
+        if let Err(spent) = self.budget.join(p, now) {
+            step.outputs
+                .push(error(conn, ErrorCode::Refused, &spent.to_string()));
+            step.outputs.push(Output::Close {
+                conn,
+                reason: LeaveReason::ProtocolViolation,
+            });
+            return;
+        }
         // A reload or reconnect resumes the same participant.
         if let Some(old) = self.conns.insert(p, conn) {
             step.outputs.push(Output::Close {
@@ -1682,6 +1693,7 @@ mod tests {
             participant_total: 2,
             act_per_minute: 10,
             act_total: 10,
+            ..BudgetLimits::default()
         });
         hello(&mut room, 10, PATIENT);
         let mode = |m| ClientMessage::Mode {

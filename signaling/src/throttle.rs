@@ -93,6 +93,10 @@ pub struct HttpLimits {
     /// The same for all participants of one act together.
     pub trace_events_per_act_per_minute: u32,
     pub trace_events_per_act: u32,
+    /// Times one participant may join (`hello`) per minute, and per act;
+    /// beyond, `hello` is answered `refused` and the connection closed.
+    pub joins_per_participant_per_minute: u32,
+    pub joins_per_participant: u32,
 }
 
 impl Default for HttpLimits {
@@ -114,6 +118,8 @@ impl Default for HttpLimits {
             trace_events_per_participant: BudgetLimits::default().participant_total,
             trace_events_per_act_per_minute: BudgetLimits::default().act_per_minute,
             trace_events_per_act: BudgetLimits::default().act_total,
+            joins_per_participant_per_minute: BudgetLimits::default().joins_per_minute,
+            joins_per_participant: BudgetLimits::default().joins_total,
         }
     }
 }
@@ -150,6 +156,14 @@ impl HttpLimits {
                 u64::from(self.trace_events_per_act_per_minute),
             ),
             ("trace_events_per_act", u64::from(self.trace_events_per_act)),
+            (
+                "joins_per_participant_per_minute",
+                u64::from(self.joins_per_participant_per_minute),
+            ),
+            (
+                "joins_per_participant",
+                u64::from(self.joins_per_participant),
+            ),
         ];
         match positive.iter().find(|(_, v)| *v == 0) {
             Some((name, _)) => Err(format!("http.{name} must be at least 1")),
@@ -166,6 +180,8 @@ impl HttpLimits {
             participant_total: self.trace_events_per_participant,
             act_per_minute: self.trace_events_per_act_per_minute,
             act_total: self.trace_events_per_act,
+            joins_per_minute: self.joins_per_participant_per_minute,
+            joins_total: self.joins_per_participant,
         }
     }
 }

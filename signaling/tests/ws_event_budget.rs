@@ -97,3 +97,31 @@ async fn a_pre_consent_flood_leaves_at_most_the_budget_in_the_trace() {
     );
     server.assert_trace_intact();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnection_loop_is_held_by_the_join_budget() {
+    let server = TestServer::start().await;
+    let joins = BudgetLimits::default().joins_per_minute as usize;
+    let act = server.create_act();
+    let token = act.token("patient");
+    let mut last = None;
+    for _ in 0..joins {
+        let (c, w) = server.join(&token).await;
+        assert_eq!(w.participant, 2);
+        last = Some(c);
+    }
+    let mut flooder = server.connect().await;
+    flooder.hello(&token).await;
+    let message = flooder.expect_error(ErrorCode::Refused).await;
+    assert!(message.contains("joined too many times"), "{message}");
+    assert_eq!(flooder.expect_close().await, close::PROTOCOL_VIOLATION);
+    // The connection already in the room is not replaced by the refused one.
+    let mut last = last.expect("a connection");
+    last.sync().await;
+    let joined = server
+        .events(act.id())
+        .iter()
+        .filter(|e| matches!(e.body, ActEvent::Joined { participant, .. } if participant.0 == 2))
+        .count();
+    assert_eq!(joined, joins, "one join per accepted hello, no more");
+}
