@@ -503,6 +503,7 @@ mod tests {
         let config = signaling::config::FileConfig::load(&path).unwrap();
         let default = signaling::throttle::HttpLimits::default();
         assert!(config.http.websockets_per_client >= 1000);
+        assert!(config.http.connections_per_client > config.http.websockets_per_client);
         assert!(config.http.per_client_per_second > default.per_client_per_second);
         assert!(config.http.join_per_second > default.join_per_second);
     }

@@ -316,7 +316,8 @@ pub struct Act {
     pub interrupted: Vec<(ParticipantId, Timestamp)>,
     /// Each participant's mode, once it changed from video.
     pub modes: Vec<(ParticipantId, MediaMode)>,
-    /// Call-back numbers left by the patient or a companion (latest last).
+    /// The latest call-back number left by the patient or a companion, one
+    /// per participant.
     pub callback_numbers: Vec<(ParticipantId, Pii<PhoneNumber>)>,
 }
 
@@ -985,6 +986,9 @@ impl Act {
                         "participant {participant} leaves a call-back number but was never registered"
                     )));
                 }
+                // Only the latest is used: keeping one per participant
+                // bounds the act's memory whatever the trace holds.
+                self.callback_numbers.retain(|(p, _)| p != participant);
                 self.callback_numbers.push((*participant, number.clone()));
             }
         }

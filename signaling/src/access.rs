@@ -5,11 +5,14 @@
 //! | nobody (no credential) | 401 | 401 | 401 |
 //! | a patient's join link | 401 | 401 | 401 |
 //! | operator token (scripts) | yes | 403 | 403 |
-//! | professional | where they take part | theirs | theirs, else 403 |
+//! | professional | as the requester only | theirs | theirs, else 403 |
 //! | administrator | yes | all | all |
 //!
 //! "Take part" means the act names the professional's RPPS number as its
-//! requester or expert. Every list, read and export by a signed-in person,
+//! requester or expert. Creating an act answers every join link to the
+//! operator token, but to a signed-in person only the patient's (and a
+//! companion's) and their own: another professional named on the act
+//! fetches their own link, signed in, with `GET /api/acts/{id}/link`. Every list, read and export by a signed-in person,
 //! allowed or refused, is written to the access log before any data leaves.
 
 use std::sync::Arc;
@@ -78,13 +81,9 @@ pub fn actor(who: &Authenticated) -> String {
 
 /// Whether `who` takes part in `act` as a professional.
 pub fn takes_part(who: &Authenticated, act: &Act) -> bool {
-    let Some(mine) = &who.rpps else {
-        return false;
-    };
-    act.participants.iter().any(|p| {
-        p.role.is_professional()
-            && matches!(&p.identity, Identity::Professional { rpps, .. } if rpps.expose() == mine.expose())
-    })
+    act.participants
+        .iter()
+        .any(|p| p.role.is_professional() && is_me(who, &p.identity))
 }
 
 /// Whether `who` may read and export `act`'s trace.
@@ -92,18 +91,41 @@ pub fn may_read(who: &Authenticated, act: &Act) -> bool {
     who.role == AccountRole::Administrator || takes_part(who, act)
 }
 
-/// Whether `who` may create `new`: an administrator always, a
-/// professional only an act they take part in.
-pub fn may_create(who: &Authenticated, new: &NewAct) -> bool {
-    if who.role == AccountRole::Administrator {
-        return true;
-    }
+/// Whether `identity` is the professional `who` is signed in as (same
+/// RPPS number).
+pub fn is_me(who: &Authenticated, identity: &Identity) -> bool {
     let Some(mine) = &who.rpps else {
         return false;
     };
-    std::iter::once(&new.requester)
-        .chain(new.expert.as_ref())
-        .any(|i| matches!(i, Identity::Professional { rpps, .. } if rpps.expose() == mine.expose()))
+    matches!(identity, Identity::Professional { rpps, .. } if rpps.expose() == mine.expose())
+}
+
+/// Whether `who` may create `new`: an administrator always (and gets no
+/// professional's link, see [`creator_gets_link`]), a professional only as
+/// its requesting professional: naming someone else there would hand them
+/// that colleague's link, and let them act in the colleague's name.
+pub fn may_create(who: &Authenticated, new: &NewAct) -> bool {
+    who.role == AccountRole::Administrator || is_me(who, &new.requester)
+}
+
+/// Whether the creator of an act gets `p`'s join link in the answer: the
+/// operator token gets every link (scripts hand them out), a signed-in
+/// person the patient's and companion's and their own only. The other
+/// professionals fetch theirs with `GET /api/acts/{id}/link`.
+pub fn creator_gets_link(creator: &Creator, p: &session::participant::Participant) -> bool {
+    match creator {
+        Creator::Operator => true,
+        Creator::Signed(who) => !p.role.is_professional() || is_me(who, &p.identity),
+    }
+}
+
+/// The audit actor of a creator: the operator token is audited as
+/// `operator`.
+pub fn creator_actor(creator: &Creator) -> String {
+    match creator {
+        Creator::Operator => "operator".into(),
+        Creator::Signed(who) => actor(who),
+    }
 }
 
 /// The signed-in person behind `headers`' session cookie.
@@ -222,6 +244,57 @@ pub async fn export(
     reading(state, headers, id, Reading::Export).await
 }
 
+/// `GET /api/acts/{id}/link`: the signed-in professional's own join link
+/// to an act that names them (the expert's way to get theirs, since the
+/// creator no longer receives it). 403 if the act does not name them, 410
+/// once it has ended; every call, allowed or refused, is in the access log.
+pub async fn own_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<NoStore, ApiError> {
+    let who = signed_in(&state, &headers)?;
+    let act = parse_act(&id)?;
+    blocking(move || {
+        let sec = state.security()?;
+        let (loaded, _) = load_act(&*state.store, act, &sec.data_keys)?;
+        let now = Timestamp::now();
+        let Some(mine) = loaded
+            .participants
+            .iter()
+            .find(|p| p.role.is_professional() && is_me(&who, &p.identity))
+        else {
+            sec.access
+                .record(&actor(&who), "get_link", Some(act), "refused", now)?;
+            return Err(ApiError::Forbidden(
+                "this act does not name you as a professional".into(),
+            ));
+        };
+        if loaded.phase.is_terminal() {
+            sec.access
+                .record(&actor(&who), "get_link", Some(act), "refused:ended", now)?;
+            return Err(ApiError::Gone(format!(
+                "this consultation has ended ({})",
+                loaded.phase
+            )));
+        }
+        let id = mine.id;
+        sec.access
+            .record(&actor(&who), "get_link", Some(act), "allowed", now)?;
+        let links = crate::links::links_where(
+            &loaded,
+            &state.config.public_url,
+            &state.invitations,
+            now,
+            state.config.link_ttl,
+            |p| p.id == id,
+        );
+        let (role, link) = links.into_iter().next().ok_or(ApiError::Internal)?;
+        Ok(no_store(json!({ "role": role, "link": link })))
+    })
+    .await
+}
+
 /// `GET /api/acts`: the acts the signed-in person may read.
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<NoStore, ApiError> {
     let who = match creator(&state, &headers) {
@@ -293,6 +366,11 @@ mod tests {
         let admin = who(AccountRole::Administrator, None);
         assert!(may_read(&mine, &act) && may_create(&mine, &new));
         assert!(!may_read(&other, &act) && !may_create(&other, &new));
+        // Named as the expert is taking part, but not creating.
+        let mut as_expert = new.clone();
+        as_expert.kind = ActKind::Teleexpertise;
+        as_expert.expert = Some(crate::api::professional("Dr B", "10101010105").unwrap());
+        assert!(!may_create(&other, &as_expert));
         assert!(may_read(&admin, &act) && may_create(&admin, &new));
         assert!(!takes_part(&admin, &act));
     }

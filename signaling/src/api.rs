@@ -10,7 +10,7 @@ use session::act::NewAct;
 use session::participant::Identity;
 use session::{Act, ActId, ActKind, PatientAlias, Pii, Rpps, Timestamp, TraceStore};
 
-use crate::links::{link_name, links_for};
+use crate::links::{link_name, links_where};
 use crate::state::AppState;
 
 /// What the HTTP edge answers when something goes wrong. Internals stay in
@@ -188,9 +188,10 @@ pub fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError>
     }
 }
 
-/// `POST /api/acts`: creates an act and returns its join links. Takes the
-/// operator token, or a signed-in professional's session (who must take
-/// part in the act) or an administrator's.
+/// `POST /api/acts`: creates an act and returns join links. Takes the
+/// operator token (every link; audited as `operator`), or a signed-in
+/// professional's session, who must be the act's requesting professional
+/// and gets only their own link and the patient's, or an administrator's.
 pub async fn create_act(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -203,24 +204,52 @@ pub async fn create_act(
     if let crate::access::Creator::Signed(who) = &creator
         && !crate::access::may_create(who, &new)
     {
+        let actor = crate::access::actor(who);
+        let st = state.clone();
+        tokio::task::spawn_blocking(move || {
+            sec_record(&st, &actor, None, "refused:not_requester", now)
+        })
+        .await
+        .map_err(|_| ApiError::Internal)??;
         return Err(ApiError::Forbidden(
-            "a professional creates only acts they take part in".into(),
+            "a professional creates an act only as its requesting professional; name other professionals as the expert".into(),
         ));
     }
     let (act, events) = Act::open(ActId::random(), new, now)?;
-    let store = state.store.clone();
+    let st = state.clone();
     let id = act.id;
-    tokio::task::spawn_blocking(move || store.append(id, Some(0), events))
-        .await
-        .map_err(|_| ApiError::Internal)??;
-    let links = links_for(
+    let actor = crate::access::creator_actor(&creator);
+    tokio::task::spawn_blocking(move || {
+        st.store.append(id, Some(0), events)?;
+        sec_record(&st, &actor, Some(id), "ok", now)
+    })
+    .await
+    .map_err(|_| ApiError::Internal)??;
+    let links = links_where(
         &act,
         &state.config.public_url,
         &state.invitations,
         now,
         state.config.link_ttl,
+        |p| crate::access::creator_gets_link(&creator, p),
     );
     Ok((StatusCode::CREATED, Json(created(&act, now, links))))
+}
+
+/// Writes a `create_act` entry in the access log when the server keeps
+/// one (a server without sign-in has none; its operator token is then the
+/// only creator).
+fn sec_record(
+    state: &AppState,
+    actor: &str,
+    act: Option<ActId>,
+    outcome: &str,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    if let Ok(sec) = state.security() {
+        sec.access.record(actor, "create_act", act, outcome, now)?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]

@@ -24,6 +24,16 @@
 //! request_timeout_secs = 30
 //! websockets = 10000          # open WebSocket connections at most
 //! websockets_per_client = 256
+//! connections = 16384         # open TCP connections at most (closed on accept beyond)
+//! connections_per_client = 512
+//! tls_handshake_secs = 10     # a TLS handshake not done by then is dropped
+//! header_read_secs = 10       # a request head not received by then is dropped
+//! trace_events_per_participant_per_minute = 30  # events a participant's messages
+//! trace_events_per_participant = 300            # may record; beyond: `refused`
+//! trace_events_per_act_per_minute = 120
+//! trace_events_per_act = 1000
+//! joins_per_participant_per_minute = 20         # hello (join, rejoin) per participant
+//! joins_per_participant = 200
 //!
 //! [incidents]                 # thresholds; durations in ms (defaults shown)
 //! loss_pct = 5.0              # loss above this share...

@@ -20,6 +20,7 @@
 pub mod access;
 pub mod api;
 pub mod auth;
+pub mod budget;
 pub mod config;
 mod consent_text;
 mod error;

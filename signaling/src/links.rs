@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use session::participant::Participant;
 use session::{Act, Timestamp};
 
 use crate::invitation::{Invitation, InvitationKeys};
@@ -21,9 +22,24 @@ pub fn links_for(
     now: Timestamp,
     ttl: Duration,
 ) -> BTreeMap<String, String> {
+    links_where(act, base, keys, now, ttl, |_| true)
+}
+
+/// Like [`links_for`], for only the participants `keep` accepts: a
+/// signed-in professional gets their own link and the patient's, never a
+/// colleague's (who would then act in their name).
+pub fn links_where(
+    act: &Act,
+    base: &str,
+    keys: &InvitationKeys,
+    now: Timestamp,
+    ttl: Duration,
+    keep: impl Fn(&Participant) -> bool,
+) -> BTreeMap<String, String> {
     let base = base.trim_end_matches('/');
     act.participants
         .iter()
+        .filter(|p| keep(p))
         .map(|p| {
             let token = keys.issue(&Invitation {
                 act: act.id,

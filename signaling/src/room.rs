@@ -25,6 +25,7 @@ use session::mode::PhoneNumber;
 use session::participant::{Identity, Role};
 use session::{Act, ActId, Event, ParticipantId, Pii, Timestamp};
 
+use crate::budget::{BudgetLimits, TraceBudget};
 use crate::consent_text;
 use crate::live::{self, Audience};
 use crate::protocol::{
@@ -125,6 +126,8 @@ pub struct Room {
     off_relay: BTreeSet<ParticipantId>,
     /// The act's id of each incident the detectors have open.
     incident_ids: BTreeMap<IncidentKey, IncidentId>,
+    /// How many trace events participants' messages may still add.
+    budget: TraceBudget,
 }
 
 /// How long a lost participant may stay away, by default, before the act
@@ -163,7 +166,14 @@ impl Room {
             relay_detector: RelayDetector::default(),
             off_relay: BTreeSet::new(),
             incident_ids: BTreeMap::new(),
+            budget: TraceBudget::new(BudgetLimits::default()),
         }
+    }
+
+    /// The same room, with these budgets of trace events.
+    pub fn with_budget(mut self, limits: BudgetLimits) -> Room {
+        self.budget = TraceBudget::new(limits);
+        self
     }
 
     /// Sets how long a lost participant may stay away before the act is
@@ -291,6 +301,17 @@ impl Room {
             });
             return;
         };
+        // Each join is recorded (and a lost connection before it is an
+        // incident): a reconnection loop is held by its own budget.
+        if let Err(spent) = self.budget.join(p, now) {
+            step.outputs
+                .push(error(conn, ErrorCode::Refused, &spent.to_string()));
+            step.outputs.push(Output::Close {
+                conn,
+                reason: LeaveReason::ProtocolViolation,
+            });
+            return;
+        }
         // A reload or reconnect resumes the same participant.
         if let Some(old) = self.conns.insert(p, conn) {
             step.outputs.push(Output::Close {
@@ -342,7 +363,48 @@ impl Room {
         self.broadcast_state(step);
     }
 
+    /// A participant's message, within its budget of trace events: a
+    /// message that records something is refused (`refused`, nothing
+    /// appended) once the participant's or the act's budget is spent,
+    /// except those that must always be recorded (withdrawal, conclusion,
+    /// cancellation, leaving) or are bounded by the act's rules (admitting
+    /// a participant, the act's first consent). Whatever a message appends is charged.
     fn message(
+        &mut self,
+        conn: ConnId,
+        p: ParticipantId,
+        msg: ClientMessage,
+        now: Timestamp,
+        step: &mut Step,
+    ) {
+        // The act's first consent always passes: a flood must not cost
+        // the patient the consent to their own consultation. Repeated
+        // consents (one standing, or after a withdrawal) are budgeted.
+        let first_consent =
+            !self.act.consent.allows_media() && self.act.consent.withdrawals.is_empty();
+        let budgeted = match &msg {
+            ClientMessage::Consent { accept: true, .. } | ClientMessage::AttestConsent { .. } => {
+                !first_consent
+            }
+            other => matches!(
+                other,
+                ClientMessage::MediaPath { .. }
+                    | ClientMessage::Mode { .. }
+                    | ClientMessage::CallbackNumber { .. }
+            ),
+        };
+        if budgeted && let Err(spent) = self.budget.check(p, now) {
+            step.outputs
+                .push(error(conn, ErrorCode::Refused, &spent.to_string()));
+            return;
+        }
+        let before = step.events.len();
+        self.handle_message(conn, p, msg, now, step);
+        self.budget
+            .charge(p, step.events.len().saturating_sub(before), now);
+    }
+
+    fn handle_message(
         &mut self,
         conn: ConnId,
         p: ParticipantId,
@@ -1656,6 +1718,56 @@ mod tests {
             }
         ));
         assert!(s.events.is_empty());
+    }
+
+    #[test]
+    fn a_spent_budget_refuses_records_but_never_a_first_consent_or_a_withdrawal() {
+        let mut room = room().with_budget(BudgetLimits {
+            participant_per_minute: 2,
+            participant_total: 2,
+            act_per_minute: 10,
+            act_total: 10,
+            ..BudgetLimits::default()
+        });
+        hello(&mut room, 10, PATIENT);
+        let mode = |m| ClientMessage::Mode {
+            mode: m,
+            cause: session::mode::ModeCause::Automatic,
+            participant: None,
+        };
+        use session::mode::MediaMode;
+        assert_eq!(
+            say(&mut room, 10, mode(MediaMode::AudioOnly)).events.len(),
+            1
+        );
+        assert_eq!(say(&mut room, 10, mode(MediaMode::Video)).events.len(), 1);
+        let refused = say(&mut room, 10, mode(MediaMode::AudioOnly));
+        assert!(refused.events.is_empty(), "nothing appended");
+        assert!(matches!(
+            sent_to(&refused, 10)[..],
+            [ServerMessage::Error {
+                code: ErrorCode::Refused,
+                ..
+            }]
+        ));
+        // The first consent and its withdrawal still pass.
+        let given = consent(&mut room, 10);
+        assert!(
+            given
+                .events
+                .iter()
+                .any(|e| matches!(e.body, ActEvent::ConsentGiven(_)))
+        );
+        let withdrawn = say(&mut room, 10, ClientMessage::WithdrawConsent {});
+        assert!(
+            withdrawn
+                .events
+                .iter()
+                .any(|e| matches!(e.body, ActEvent::ConsentWithdrawn { .. }))
+        );
+        // A consent after a withdrawal is budgeted (else consent/withdraw
+        // cycles would be an unbounded flood).
+        assert!(consent(&mut room, 10).events.is_empty());
     }
 
     #[test]

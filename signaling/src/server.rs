@@ -2,12 +2,20 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
 use crate::state::AppState;
+use crate::throttle::{ConnCaps, ConnSlot, HttpLimits};
 use crate::{Error, access, api, auth, precall, web, ws};
 
 /// Every route, without a socket: tests call it directly.
@@ -27,6 +35,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/acts", post(api::create_act).get(access::list))
         .route("/api/acts/{id}/trace", get(access::trace))
         .route("/api/acts/{id}/export", get(access::export))
+        .route("/api/acts/{id}/link", get(access::own_link))
         .route(
             "/api/session",
             post(auth::routes::sign_in)
@@ -105,24 +114,62 @@ fn write_private(path: &Path, content: &str) -> Result<(), Error> {
         .map_err(|e| Error::Key(format!("cannot write {}: {e}", path.display())))
 }
 
-/// Serves `app` on `addr` until the process is stopped.
-pub async fn serve(app: Router, addr: SocketAddr, tls: Tls) -> Result<(), Error> {
+/// Serves `app` on `addr` until the process is stopped, under `limits`'
+/// connection caps and timeouts.
+pub async fn serve(
+    app: Router,
+    addr: SocketAddr,
+    tls: Tls,
+    limits: &HttpLimits,
+) -> Result<(), Error> {
+    if matches!(tls, Tls::Off) && !addr.ip().is_loopback() {
+        return Err(Error::Key(format!(
+            "plain HTTP is allowed only on loopback, not on {addr}; give a certificate"
+        )));
+    }
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| Error::Key(format!("cannot listen on {addr}: {e}")))?;
+    serve_on(listener, app, tls, limits).await
+}
+
+/// Serves `app` on a bound `listener` (tests bind their own). Every
+/// accepted connection first takes a place in [`ConnCaps`] (over a cap it
+/// is closed at once, before any TLS work); a TLS handshake must end within
+/// `tls_handshake_secs`; a request head must arrive within
+/// `header_read_secs`.
+pub async fn serve_on(
+    listener: std::net::TcpListener,
+    app: Router,
+    tls: Tls,
+    limits: &HttpLimits,
+) -> Result<(), Error> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Key(format!("cannot read the listening address: {e}")))?;
+    if matches!(tls, Tls::Off) && !addr.ip().is_loopback() {
+        return Err(Error::Key(format!(
+            "plain HTTP is allowed only on loopback, not on {addr}; give a certificate"
+        )));
+    }
+    let capped = Capped {
+        caps: ConnCaps::new(limits),
+    };
+    let header_read = Duration::from_secs(limits.header_read_secs.max(1));
+    let make = app.into_make_service_with_connect_info::<SocketAddr>();
+    let stopped = |e: std::io::Error| Error::Key(format!("server stopped: {e}"));
+    // A connection that sends no request at all is dropped as well.
+    let server = axum_server::from_tcp(listener)
+        .map_err(stopped)?
+        .first_request_timeout(header_read);
     match tls {
         Tls::Off => {
-            if !addr.ip().is_loopback() {
-                return Err(Error::Key(format!(
-                    "plain HTTP is allowed only on loopback, not on {addr}; give a certificate"
-                )));
-            }
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| Error::Key(format!("cannot listen on {addr}: {e}")))?;
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .map_err(|e| Error::Key(format!("server stopped: {e}")))
+            let mut server = server.acceptor(capped);
+            // axum-server installs hyper's timer but turns this off.
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(header_read);
+            server.serve(make).await.map_err(stopped)
         }
         Tls::Files { cert, key } => {
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -134,10 +181,97 @@ pub async fn serve(app: Router, addr: SocketAddr, tls: Tls) -> Result<(), Error>
                         cert.display()
                     ))
                 })?;
-            axum_server::bind_rustls(addr, config)
-                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-                .await
-                .map_err(|e| Error::Key(format!("server stopped: {e}")))
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+                .handshake_timeout(Duration::from_secs(limits.tls_handshake_secs.max(1)))
+                .acceptor(capped);
+            let mut server = server.acceptor(acceptor);
+            // axum-server installs hyper's timer but turns this off.
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(header_read);
+            server.serve(make).await.map_err(stopped)
         }
+    }
+}
+
+/// The acceptor that gives each connection its place in [`ConnCaps`], or
+/// closes it.
+#[derive(Clone, Debug)]
+struct Capped {
+    caps: Arc<ConnCaps>,
+}
+
+impl<S> axum_server::accept::Accept<TcpStream, S> for Capped {
+    type Stream = Held;
+    type Service = S;
+    type Future = std::future::Ready<std::io::Result<(Held, S)>>;
+
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        let admitted = stream
+            .peer_addr()
+            .ok()
+            .and_then(|peer| self.caps.admit(peer.ip()));
+        std::future::ready(match admitted {
+            Some(slot) => {
+                let _ = stream.set_nodelay(true);
+                Ok((
+                    Held {
+                        stream,
+                        _slot: slot,
+                    },
+                    service,
+                ))
+            }
+            // Dropping the stream closes it.
+            None => Err(std::io::Error::other("over the connection cap")),
+        })
+    }
+}
+
+/// A connection holding its place in [`ConnCaps`] until it is dropped.
+#[derive(Debug)]
+struct Held {
+    stream: TcpStream,
+    _slot: ConnSlot,
+}
+
+impl AsyncRead for Held {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Held {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
     }
 }

@@ -151,7 +151,8 @@ impl AppState {
         let detector = Detector::new(self.config.incident_thresholds.clone())?;
         let room = Room::with_ice_provider(state, ice)
             .with_detector(detector)
-            .with_recovery_timeout(self.config.recovery_timeout);
+            .with_recovery_timeout(self.config.recovery_timeout)
+            .with_budget(self.config.http.trace_budget());
         let handle = RoomHandle::spawn(self.clone(), room, stored);
         rooms.insert(act, handle.clone());
         Ok(handle)

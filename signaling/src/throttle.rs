@@ -8,8 +8,8 @@
 //!   the public face of the server, and the connection test starts a peer
 //!   connection for each call. A refused call gets `429` with `Retry-After`.
 //!   The budgets are generous, because a hospital's staff reach the server
-//!   from one address. (Sign-in has its own, stricter limiter per login, in
-//!   `auth::sessions`; WebSocket connections are capped in [`crate::guard`].)
+//!   from one address. (Sign-in has its own, stricter limiter per login and
+//!   address, in `auth::sessions`; WebSocket connections are capped in [`crate::guard`].)
 //! - **In flight.** Past [`HttpLimits::max_in_flight`] requests at once the
 //!   server answers `503` at once rather than queueing, so a flood cannot
 //!   grow memory or latency for everyone.
@@ -19,6 +19,14 @@
 //! - **WebSockets.** At most [`HttpLimits::websockets`] open, and
 //!   [`HttpLimits::websockets_per_client`] from one address (counted in
 //!   [`crate::guard`]).
+//! - **Connections, before any request.** At most
+//!   [`HttpLimits::connections`] TCP connections open, and
+//!   [`HttpLimits::connections_per_client`] from one address ([`ConnCaps`]);
+//!   one over either cap is closed at once, before its TLS handshake. A TLS
+//!   handshake must end within [`HttpLimits::tls_handshake_secs`], and a
+//!   request's head arrive within [`HttpLimits::header_read_secs`], so slow
+//!   or silent clients (slowloris, half-open TLS) cannot hold connections.
+//!   The listener itself is in `server::serve_on`.
 //!
 //! The algorithm is `governor`'s GCRA, keyed by address; the in-flight cap,
 //! shedding and timeout are `tower`'s layers.
@@ -40,6 +48,7 @@ use serde::Deserialize;
 use tower::{BoxError, ServiceBuilder};
 
 use crate::api::ApiError;
+use crate::budget::BudgetLimits;
 
 /// The limits in force; every field has a default, and the settings file's
 /// `[http]` table may change any of them.
@@ -64,6 +73,30 @@ pub struct HttpLimits {
     /// Open WebSocket connections one address may hold. A hospital's
     /// staff share one address, and a load harness runs from one.
     pub websockets_per_client: usize,
+    /// Open TCP connections (HTTP, WebSocket, still in TLS handshake) the
+    /// server holds at most; more are closed on accept.
+    pub connections: usize,
+    /// Open TCP connections one client address may hold (so one address
+    /// cannot take them all). At least `websockets_per_client`, since each
+    /// WebSocket is a connection, with room for page loads.
+    pub connections_per_client: usize,
+    /// Seconds a TLS client has to finish its handshake.
+    pub tls_handshake_secs: u64,
+    /// Seconds a client has to send a request's head (line and headers)
+    /// once it started one, or to send the first after connecting.
+    pub header_read_secs: u64,
+    /// Trace events one participant's WebSocket messages may add per
+    /// minute, and over the act (see [`crate::budget`]); beyond, a message
+    /// that records something is answered `error` `refused`.
+    pub trace_events_per_participant_per_minute: u32,
+    pub trace_events_per_participant: u32,
+    /// The same for all participants of one act together.
+    pub trace_events_per_act_per_minute: u32,
+    pub trace_events_per_act: u32,
+    /// Times one participant may join (`hello`) per minute, and per act;
+    /// beyond, `hello` is answered `refused` and the connection closed.
+    pub joins_per_participant_per_minute: u32,
+    pub joins_per_participant: u32,
 }
 
 impl Default for HttpLimits {
@@ -77,6 +110,16 @@ impl Default for HttpLimits {
             request_timeout_secs: 30,
             websockets: 10_000,
             websockets_per_client: 256,
+            connections: 16_384,
+            connections_per_client: 512,
+            tls_handshake_secs: 10,
+            header_read_secs: 10,
+            trace_events_per_participant_per_minute: BudgetLimits::default().participant_per_minute,
+            trace_events_per_participant: BudgetLimits::default().participant_total,
+            trace_events_per_act_per_minute: BudgetLimits::default().act_per_minute,
+            trace_events_per_act: BudgetLimits::default().act_total,
+            joins_per_participant_per_minute: BudgetLimits::default().joins_per_minute,
+            joins_per_participant: BudgetLimits::default().joins_total,
         }
     }
 }
@@ -96,10 +139,131 @@ impl HttpLimits {
             ("request_timeout_secs", self.request_timeout_secs),
             ("websockets", self.websockets as u64),
             ("websockets_per_client", self.websockets_per_client as u64),
+            ("connections", self.connections as u64),
+            ("connections_per_client", self.connections_per_client as u64),
+            ("tls_handshake_secs", self.tls_handshake_secs),
+            ("header_read_secs", self.header_read_secs),
+            (
+                "trace_events_per_participant_per_minute",
+                u64::from(self.trace_events_per_participant_per_minute),
+            ),
+            (
+                "trace_events_per_participant",
+                u64::from(self.trace_events_per_participant),
+            ),
+            (
+                "trace_events_per_act_per_minute",
+                u64::from(self.trace_events_per_act_per_minute),
+            ),
+            ("trace_events_per_act", u64::from(self.trace_events_per_act)),
+            (
+                "joins_per_participant_per_minute",
+                u64::from(self.joins_per_participant_per_minute),
+            ),
+            (
+                "joins_per_participant",
+                u64::from(self.joins_per_participant),
+            ),
         ];
         match positive.iter().find(|(_, v)| *v == 0) {
             Some((name, _)) => Err(format!("http.{name} must be at least 1")),
             None => Ok(()),
+        }
+    }
+}
+
+impl HttpLimits {
+    /// The budgets of trace events these settings give each act.
+    pub fn trace_budget(&self) -> BudgetLimits {
+        BudgetLimits {
+            participant_per_minute: self.trace_events_per_participant_per_minute,
+            participant_total: self.trace_events_per_participant,
+            act_per_minute: self.trace_events_per_act_per_minute,
+            act_total: self.trace_events_per_act,
+            joins_per_minute: self.joins_per_participant_per_minute,
+            joins_total: self.joins_per_participant,
+        }
+    }
+}
+
+/// Open TCP connections, in total and per client address, against the
+/// caps of [`HttpLimits::connections`] and
+/// [`HttpLimits::connections_per_client`]. No IO: the listener asks
+/// [`ConnCaps::admit`] for each accepted connection and keeps the returned
+/// [`ConnSlot`] as long as the connection lives.
+#[derive(Debug)]
+pub struct ConnCaps {
+    total: usize,
+    per_client: usize,
+    open: std::sync::Mutex<ConnCounts>,
+}
+
+#[derive(Debug, Default)]
+struct ConnCounts {
+    total: usize,
+    by_client: std::collections::HashMap<IpAddr, usize>,
+    refused: u64,
+}
+
+/// One admitted connection; dropping it frees its place.
+#[derive(Debug)]
+pub struct ConnSlot {
+    caps: Arc<ConnCaps>,
+    client: IpAddr,
+}
+
+impl ConnCaps {
+    pub fn new(limits: &HttpLimits) -> Arc<ConnCaps> {
+        Arc::new(ConnCaps {
+            total: limits.connections.max(1),
+            per_client: limits.connections_per_client.max(1),
+            open: Default::default(),
+        })
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, ConnCounts> {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A place for a new connection from `client`, or `None` when it is
+    /// over a cap (the connection is then closed, and counted).
+    pub fn admit(self: &Arc<Self>, client: IpAddr) -> Option<ConnSlot> {
+        let mut c = self.counts();
+        let mine = c.by_client.get(&client).copied().unwrap_or(0);
+        if c.total >= self.total || mine >= self.per_client {
+            c.refused += 1;
+            return None;
+        }
+        c.total += 1;
+        c.by_client.insert(client, mine + 1);
+        Some(ConnSlot {
+            caps: self.clone(),
+            client,
+        })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.counts().total
+    }
+
+    /// Connections closed on accept because of a cap, since start.
+    pub fn refused(&self) -> u64 {
+        self.counts().refused
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut c = self.caps.counts();
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.by_client.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                c.by_client.remove(&self.client);
+            }
         }
     }
 }
@@ -362,6 +526,28 @@ mod tests {
             StatusCode::OK,
             "the slot is free again"
         );
+    }
+
+    #[test]
+    fn connections_are_capped_per_address_and_in_total() {
+        let caps = ConnCaps::new(&HttpLimits {
+            connections: 3,
+            connections_per_client: 2,
+            ..HttpLimits::default()
+        });
+        let a = IpAddr::from([10, 0, 0, 1]);
+        let b = IpAddr::from([10, 0, 0, 2]);
+        let c = IpAddr::from([10, 0, 0, 3]);
+        let a1 = caps.admit(a).expect("first from a");
+        let _a2 = caps.admit(a).expect("second from a");
+        assert!(caps.admit(a).is_none(), "third from a is over its cap");
+        let _b1 = caps.admit(b).expect("b has its own");
+        assert!(caps.admit(c).is_none(), "the total is reached");
+        assert_eq!((caps.open(), caps.refused()), (3, 2));
+        drop(a1);
+        assert_eq!(caps.open(), 2);
+        let _c1 = caps.admit(c).expect("a freed place is reused");
+        assert!(caps.admit(a).is_none());
     }
 
     #[test]

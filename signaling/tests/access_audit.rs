@@ -139,8 +139,9 @@ async fn sign_in_failures_are_audited_limited_and_codes_work_once() {
         "failed:totp_replayed"
     );
 
-    // Guessing is cut off: after MAX_FAILURES failures the login is locked
-    // (429 with Retry-After), even with the right password and code.
+    // Guessing is cut off: after MAX_FAILURES failures the login is held
+    // for that client address (429 with Retry-After), even with the right
+    // password and code. (Other addresses: tests/sign_in_lockout.rs.)
     for _ in 0..MAX_FAILURES {
         let (st, _, _) = s
             .sign_in_with("victim", "guess-guess-guess", "111111")

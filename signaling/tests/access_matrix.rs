@@ -163,7 +163,8 @@ async fn each_role_gets_what_it_may_and_the_right_refusal() {
         let (status, b) = s.server.rest(create(cookie, auth, body(rpps))).await;
         assert_eq!(status, expected, "{who} creates an act: {b}");
     }
-    // A téléexpertise naming the outsider as expert is theirs to create.
+    // A téléexpertise naming the outsider as expert is not theirs to
+    // create: they would act in the requester's name (issue 12, point 3).
     let te = json!({
         "kind": "teleexpertise",
         "professional": {"name": DOCTOR, "rpps": DOCTOR_RPPS},
@@ -175,7 +176,7 @@ async fn each_role_gets_what_it_may_and_the_right_refusal() {
         .server
         .rest(create(Some(&outsider), None, te.to_string()))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{b}");
+    assert_eq!(status, StatusCode::FORBIDDEN, "{b}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

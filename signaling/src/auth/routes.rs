@@ -56,7 +56,8 @@ pub async fn sign_in(
     let sec = state.security()?;
     let now = Timestamp::now();
     let client = client_of(&ext);
-    if let Err(wait) = sec.limiter.check(&req.login, &client, now) {
+    // Checked and counted in one step (see `LoginLimiter::begin`).
+    if let Err(wait) = sec.limiter.begin(&req.login, &client, now) {
         tracing::warn!("sign-in attempts rate-limited");
         return Err(ApiError::TooManyRequests(wait));
     }
@@ -75,7 +76,7 @@ pub async fn sign_in(
     let login = creds.login().unwrap_or_default().to_string();
     match outcome {
         Ok((who, _)) => {
-            sec.limiter.succeeded(&login);
+            sec.limiter.succeeded(&login, &client);
             let token = sec.sessions.open(who.clone(), now).map_err(|e| {
                 tracing::error!(error = %e, "cannot open a session");
                 ApiError::Unavailable("too many open sessions; try again later".into())
@@ -93,7 +94,9 @@ pub async fn sign_in(
             Ok(res)
         }
         Err((failure, account)) => {
-            sec.limiter.failed(&login, now);
+            if failure == super::LoginFailure::Internal {
+                sec.limiter.not_counted(&login, &client);
+            }
             let who = account.map_or_else(|| "unknown".to_string(), |id| format!("account:{id}"));
             sec.access
                 .record(&who, "login", None, failure.as_str(), now)?;

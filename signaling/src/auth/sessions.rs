@@ -134,9 +134,13 @@ pub fn clear_cookie() -> HeaderValue {
     )
 }
 
-/// Failed attempts allowed per login in [`LOCK_WINDOW`] before it locks.
+/// Failed attempts allowed per login *and client address* in
+/// [`LOCK_WINDOW`] before that pair is held. Counting per pair, not per
+/// login, means a stranger who guesses from one address cannot lock the
+/// doctor out: the right password and code from the doctor's own address
+/// still sign in.
 pub const MAX_FAILURES: u32 = 5;
-/// How long failures are remembered, and a lock lasts.
+/// How long failures are remembered, and a hold lasts.
 pub const LOCK_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Attempts allowed per client address per minute, whatever the login.
 pub const MAX_PER_CLIENT_PER_MINUTE: u32 = 20;
@@ -149,19 +153,38 @@ struct Window {
     count: u32,
 }
 
-/// Limits sign-in attempts per login (failures) and per client address
-/// (all attempts), so passwords and TOTP codes cannot be guessed online.
+/// What the limiter counts, behind one lock so that checking an attempt
+/// and counting it are one step.
 #[derive(Debug, Default)]
-pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, Window>>,
-    clients: Mutex<HashMap<String, Window>>,
+struct Tables {
+    /// Failed (or still running) attempts per (login, client address).
+    failures: HashMap<(String, String), Window>,
+    /// All attempts per client address.
+    clients: HashMap<String, Window>,
 }
 
-fn bump(map: &mut HashMap<String, Window>, key: &str, window: Duration, now: Timestamp) -> u32 {
+/// Limits sign-in attempts per (login, client address) (failures) and per
+/// client address (all attempts), so passwords and TOTP codes cannot be
+/// guessed online, and a guesser cannot lock out the person they target.
+///
+/// An attempt is counted as a failure *when it starts* ([`LoginLimiter::begin`])
+/// and the count is taken back if it succeeds: N guesses sent in parallel
+/// cannot all pass the check before any of them is counted.
+#[derive(Debug, Default)]
+pub struct LoginLimiter {
+    tables: Mutex<Tables>,
+}
+
+fn window_of<'a, K: std::hash::Hash + Eq + Clone>(
+    map: &'a mut HashMap<K, Window>,
+    key: &K,
+    window: Duration,
+    now: Timestamp,
+) -> &'a mut Window {
     if map.len() >= MAX_TRACKED {
         map.retain(|_, w| now.since(w.start) < window);
     }
-    let w = map.entry(key.to_string()).or_insert(Window {
+    let w = map.entry(key.clone()).or_insert(Window {
         start: now,
         count: 0,
     });
@@ -171,42 +194,55 @@ fn bump(map: &mut HashMap<String, Window>, key: &str, window: Duration, now: Tim
             count: 0,
         };
     }
-    w.count += 1;
-    w.count
+    w
 }
 
 impl LoginLimiter {
-    /// Whether an attempt for `login` from `client` may proceed; counts it
-    /// against the client. `Err` holds the seconds to wait.
-    pub fn check(&self, login: &str, client: &str, now: Timestamp) -> Result<(), u64> {
-        {
-            let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(w) = failures.get(login)
-                && w.count >= MAX_FAILURES
-                && now.since(w.start) < LOCK_WINDOW
-            {
-                return Err((LOCK_WINDOW - now.since(w.start)).as_secs().max(1));
-            }
+    /// Whether an attempt for `login` from `client` may proceed, and if so
+    /// counts it, in one step: against the client's rate, and as a failure
+    /// of the pair until [`LoginLimiter::succeeded`] takes it back. `Err`
+    /// holds the seconds to wait.
+    pub fn begin(&self, login: &str, client: &str, now: Timestamp) -> Result<(), u64> {
+        let mut t = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
+        let pair = (login.to_string(), client.to_string());
+        let failures = window_of(&mut t.failures, &pair, LOCK_WINDOW, now);
+        if failures.count >= MAX_FAILURES {
+            return Err((LOCK_WINDOW.saturating_sub(now.since(failures.start)))
+                .as_secs()
+                .max(1));
         }
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        if bump(&mut clients, client, Duration::from_secs(60), now) > MAX_PER_CLIENT_PER_MINUTE {
-            return Err(60);
+        let minute = Duration::from_secs(60);
+        let rate = window_of(&mut t.clients, &client.to_string(), minute, now);
+        if rate.count >= MAX_PER_CLIENT_PER_MINUTE {
+            return Err(minute
+                .saturating_sub(now.since(rate.start))
+                .as_secs()
+                .max(1));
+        }
+        rate.count += 1;
+        if let Some(w) = t.failures.get_mut(&pair) {
+            w.count += 1;
         }
         Ok(())
     }
 
-    /// Counts a failure against `login`.
-    pub fn failed(&self, login: &str, now: Timestamp) {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        bump(&mut failures, login, LOCK_WINDOW, now);
-    }
-
-    /// Clears `login`'s failures after a success.
-    pub fn succeeded(&self, login: &str) {
-        self.failures
+    /// The attempt begun for `login` from `client` succeeded: the pair's
+    /// failures are forgotten.
+    pub fn succeeded(&self, login: &str, client: &str) {
+        self.tables
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(login);
+            .failures
+            .remove(&(login.to_string(), client.to_string()));
+    }
+
+    /// The attempt begun did not fail by the person's doing (the store
+    /// failed): it is not held against the pair.
+    pub fn not_counted(&self, login: &str, client: &str) {
+        let mut t = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(w) = t.failures.get_mut(&(login.to_string(), client.to_string())) {
+            w.count = w.count.saturating_sub(1);
+        }
     }
 }
 
@@ -245,18 +281,37 @@ mod tests {
     }
 
     #[test]
-    fn limiter_locks_a_login_after_failures() {
+    fn limiter_holds_a_login_from_one_address_only() {
         let l = LoginLimiter::default();
         let t0 = Timestamp::from_micros(0);
-        for i in 0..MAX_FAILURES {
-            assert!(l.check("dr", &format!("c{i}"), t0).is_ok());
-            l.failed("dr", t0);
+        for _ in 0..MAX_FAILURES {
+            assert!(l.begin("dr", "10.0.0.1", t0).is_ok());
         }
-        let wait = l.check("dr", "other-client", t0).unwrap_err();
+        let wait = l.begin("dr", "10.0.0.1", t0).unwrap_err();
         assert!(wait > 0 && wait <= LOCK_WINDOW.as_secs());
-        assert!(l.check("someone-else", "c9", t0).is_ok());
+        // The doctor's own address is not held, nor another login.
+        assert!(l.begin("dr", "10.0.0.2", t0).is_ok());
+        l.succeeded("dr", "10.0.0.2");
+        assert!(l.begin("someone-else", "10.0.0.1", t0).is_ok());
         let later = Timestamp::from_micros(LOCK_WINDOW.as_micros() as i64);
-        assert!(l.check("dr", "c0", later).is_ok());
+        assert!(l.begin("dr", "10.0.0.1", later).is_ok());
+    }
+
+    #[test]
+    fn a_success_or_an_internal_failure_takes_the_count_back() {
+        let l = LoginLimiter::default();
+        let t0 = Timestamp::from_micros(0);
+        for _ in 0..MAX_FAILURES - 1 {
+            assert!(l.begin("dr", "c", t0).is_ok());
+        }
+        assert!(l.begin("dr", "c", t0).is_ok());
+        l.not_counted("dr", "c");
+        assert!(l.begin("dr", "c", t0).is_ok());
+        l.succeeded("dr", "c");
+        for _ in 0..MAX_FAILURES {
+            assert!(l.begin("dr", "c", t0).is_ok(), "forgotten after success");
+        }
+        assert!(l.begin("dr", "c", t0).is_err());
     }
 
     #[test]
@@ -264,10 +319,10 @@ mod tests {
         let l = LoginLimiter::default();
         let t0 = Timestamp::from_micros(0);
         for i in 0..MAX_PER_CLIENT_PER_MINUTE {
-            assert!(l.check(&format!("l{i}"), "1.2.3.4", t0).is_ok());
+            assert!(l.begin(&format!("l{i}"), "1.2.3.4", t0).is_ok());
         }
-        assert_eq!(l.check("x", "1.2.3.4", t0), Err(60));
-        assert!(l.check("x", "5.6.7.8", t0).is_ok());
+        assert_eq!(l.begin("x", "1.2.3.4", t0), Err(60));
+        assert!(l.begin("x", "5.6.7.8", t0).is_ok());
     }
 
     #[test]

@@ -272,8 +272,9 @@ pub fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 async fn run(state: AppState, listen: SocketAddr, tls: Tls) -> anyhow::Result<ExitCode> {
     let app = signaling::app(state.clone());
+    let limits = state.config.http.clone();
     tokio::select! {
-        r = server::serve(app, listen, tls) => r?,
+        r = server::serve(app, listen, tls, &limits) => r?,
         _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
     }
     state.store.close();

@@ -120,6 +120,32 @@ impl Secured {
         (status, body, cookie)
     }
 
+    /// `POST /api/session` as if from the client address `from`; returns
+    /// the status.
+    pub async fn sign_in_from(
+        &self,
+        from: std::net::IpAddr,
+        login: &str,
+        password: &str,
+        code: &str,
+    ) -> StatusCode {
+        let mut req = Request::post("/api/session")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"login": login, "password": password, "totp": code}).to_string(),
+            ))
+            .expect("request");
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+                from, 40000,
+            )));
+        let res = tokio::time::timeout(TIMEOUT, self.server.app().oneshot(req))
+            .await
+            .expect("in time")
+            .expect("infallible");
+        res.status()
+    }
+
     /// Signs `account` in and returns its `Cookie` header value.
     pub async fn sign_in(&self, account: &TestAccount) -> String {
         let code = totp::code_at(&account.totp, Timestamp::now()).expect("code");

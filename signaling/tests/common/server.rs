@@ -170,6 +170,51 @@ impl TestServer {
         }
     }
 
+    /// A server listening as `teleconsult serve` does
+    /// (`signaling::server::serve_on`: connection caps, TLS handshake and
+    /// header-read timeouts), over TLS with a self-signed certificate when
+    /// `tls`; the certificate is at `dir/tls/cert.pem`.
+    pub async fn start_served(tls: bool, configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::new(dir.path().join("data"));
+        let (store, keys) = data.open_writer().expect("open the trace store");
+        let (invitations, api_token) = server_secrets(&data).expect("server secrets");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local address");
+        let scheme = if tls { "https" } else { "http" };
+        let mut config = ServerConfig {
+            public_url: format!("{scheme}://{addr}"),
+            ice_servers: test_ice_servers(),
+            link_ttl: DEFAULT_TTL,
+            relay: None,
+            recovery_timeout: signaling::room::DEFAULT_RECOVERY_TIMEOUT,
+            incident_thresholds: Default::default(),
+            http: Default::default(),
+        };
+        configure(&mut config);
+        let limits = config.http.clone();
+        let state = AppState::new(Arc::new(store), keys.data, invitations, api_token, config);
+        let app = signaling::app(state.clone());
+        let mode = if tls {
+            signaling::server::self_signed(&dir.path().join("tls")).expect("a certificate")
+        } else {
+            signaling::server::Tls::Off
+        };
+        let task = tokio::spawn(async move {
+            signaling::server::serve_on(listener, app, mode, &limits)
+                .await
+                .expect("the server runs");
+        });
+        TestServer {
+            dir,
+            data,
+            state,
+            trusted: keys.trusted,
+            addr,
+            task,
+        }
+    }
+
     /// Creates a téléconsultation in the trace and issues its links.
     pub fn create_act(&self) -> TestAct {
         let now = Timestamp::now();

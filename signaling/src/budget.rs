@@ -1,0 +1,252 @@
+//! Budgets of trace events, without IO: how many durable events the
+//! messages of one participant, and of one act, may add per minute and in
+//! total. Every event a client's message causes is written to the trace
+//! for good, and some also stay in the act's memory; without a budget a
+//! participant could append thousands (a flood of `callback_number` or
+//! `mode` frames before consent) and grow both without bound.
+//!
+//! The room asks [`TraceBudget::check`] before it runs a budgeted
+//! message and [`TraceBudget::charge`]s the events it appended after.
+//! Messages that must never be refused (withdrawing consent, concluding,
+//! cancelling, leaving) are charged but not checked: they are bounded by
+//! the act's rules (a withdrawal needs a consent, a conclusion ends the act).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use session::{ParticipantId, Timestamp};
+
+/// The budgets in force; from the settings file's `[http]` table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BudgetLimits {
+    /// Events one participant's messages may add per minute.
+    pub participant_per_minute: u32,
+    /// Events one participant's messages may add over the act's life.
+    pub participant_total: u32,
+    /// Events all participants' messages may add to one act per minute.
+    pub act_per_minute: u32,
+    /// Events all participants' messages may add to one act in total.
+    pub act_total: u32,
+    /// Times one participant may say `hello` (join or rejoin) per minute:
+    /// each appends a join, and a lost connection before it an incident.
+    pub joins_per_minute: u32,
+    /// And over the act's life.
+    pub joins_total: u32,
+}
+
+impl Default for BudgetLimits {
+    /// Sized from a consultation: a few consents, route and mode changes
+    /// and call-back numbers per participant, reconnections included,
+    /// stay far below.
+    fn default() -> BudgetLimits {
+        BudgetLimits {
+            participant_per_minute: 30,
+            participant_total: 300,
+            // Four participants at their own rate still fit: one flooding
+            // participant never stops the others.
+            act_per_minute: 120,
+            act_total: 1000,
+            // A flapping network reconnects a few times a minute.
+            joins_per_minute: 20,
+            joins_total: 200,
+        }
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Events counted for one participant or one act.
+#[derive(Clone, Copy, Debug)]
+struct Usage {
+    total: u32,
+    window_start: Timestamp,
+    in_window: u32,
+}
+
+impl Usage {
+    fn new(now: Timestamp) -> Usage {
+        Usage {
+            total: 0,
+            window_start: now,
+            in_window: 0,
+        }
+    }
+
+    fn in_window_at(&self, now: Timestamp) -> u32 {
+        if now.since(self.window_start) >= MINUTE {
+            0
+        } else {
+            self.in_window
+        }
+    }
+
+    fn add(&mut self, n: u32, now: Timestamp) {
+        if now.since(self.window_start) >= MINUTE {
+            self.window_start = now;
+            self.in_window = 0;
+        }
+        self.in_window = self.in_window.saturating_add(n);
+        self.total = self.total.saturating_add(n);
+    }
+}
+
+/// Which budget refused, for the message to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Exhausted {
+    #[error("you have recorded too many events this minute ({0} at most); wait a minute")]
+    ParticipantMinute(u32),
+    #[error("you have recorded the most events allowed for this act ({0})")]
+    ParticipantTotal(u32),
+    #[error("this act has recorded too many events this minute ({0} at most); wait a minute")]
+    ActMinute(u32),
+    #[error("this act has recorded the most events allowed ({0})")]
+    ActTotal(u32),
+    #[error("you have joined too many times this minute ({0} at most); wait a minute")]
+    JoinsMinute(u32),
+    #[error("you have joined the most times allowed for this act ({0})")]
+    JoinsTotal(u32),
+}
+
+/// One act's budgets: its own and each participant's. Holds one entry per
+/// participant (at most [`session::Act::MAX_PARTICIPANTS`]).
+#[derive(Debug)]
+pub struct TraceBudget {
+    limits: BudgetLimits,
+    act: Option<Usage>,
+    participants: BTreeMap<ParticipantId, Usage>,
+    joins: BTreeMap<ParticipantId, Usage>,
+}
+
+impl TraceBudget {
+    pub fn new(limits: BudgetLimits) -> TraceBudget {
+        TraceBudget {
+            limits,
+            act: None,
+            participants: BTreeMap::new(),
+            joins: BTreeMap::new(),
+        }
+    }
+
+    /// Whether `p` may join (say `hello`) once more at `now`; if so, the
+    /// join is counted. Refused joins are not.
+    pub fn join(&mut self, p: ParticipantId, now: Timestamp) -> Result<(), Exhausted> {
+        let l = self.limits;
+        let u = self.joins.entry(p).or_insert_with(|| Usage::new(now));
+        if u.total >= l.joins_total {
+            return Err(Exhausted::JoinsTotal(l.joins_total));
+        }
+        if u.in_window_at(now) >= l.joins_per_minute {
+            return Err(Exhausted::JoinsMinute(l.joins_per_minute));
+        }
+        u.add(1, now);
+        Ok(())
+    }
+
+    /// Whether `p` may have one more message recorded at `now`.
+    pub fn check(&self, p: ParticipantId, now: Timestamp) -> Result<(), Exhausted> {
+        let l = &self.limits;
+        if let Some(u) = self.participants.get(&p) {
+            if u.total >= l.participant_total {
+                return Err(Exhausted::ParticipantTotal(l.participant_total));
+            }
+            if u.in_window_at(now) >= l.participant_per_minute {
+                return Err(Exhausted::ParticipantMinute(l.participant_per_minute));
+            }
+        }
+        if let Some(u) = &self.act {
+            if u.total >= l.act_total {
+                return Err(Exhausted::ActTotal(l.act_total));
+            }
+            if u.in_window_at(now) >= l.act_per_minute {
+                return Err(Exhausted::ActMinute(l.act_per_minute));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts `n` events `p`'s message added at `now`.
+    pub fn charge(&mut self, p: ParticipantId, n: usize, now: Timestamp) {
+        if n == 0 {
+            return;
+        }
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        self.participants
+            .entry(p)
+            .or_insert_with(|| Usage::new(now))
+            .add(n, now);
+        self.act.get_or_insert_with(|| Usage::new(now)).add(n, now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_micros(secs * 1_000_000)
+    }
+
+    fn small() -> BudgetLimits {
+        BudgetLimits {
+            participant_per_minute: 3,
+            participant_total: 5,
+            act_per_minute: 4,
+            act_total: 8,
+            joins_per_minute: 2,
+            joins_total: 3,
+        }
+    }
+
+    #[test]
+    fn joins_are_held_per_minute_then_in_total() {
+        let mut b = TraceBudget::new(small());
+        let p = ParticipantId(2);
+        assert!(b.join(p, at(0)).is_ok() && b.join(p, at(1)).is_ok());
+        assert_eq!(b.join(p, at(2)), Err(Exhausted::JoinsMinute(2)));
+        assert!(b.join(ParticipantId(1), at(2)).is_ok(), "per participant");
+        assert!(b.join(p, at(61)).is_ok());
+        assert_eq!(b.join(p, at(200)), Err(Exhausted::JoinsTotal(3)));
+    }
+
+    #[test]
+    fn a_participant_is_held_per_minute_then_in_total() {
+        let mut b = TraceBudget::new(small());
+        let p = ParticipantId(3);
+        for _ in 0..3 {
+            assert!(b.check(p, at(0)).is_ok());
+            b.charge(p, 1, at(0));
+        }
+        assert_eq!(b.check(p, at(30)), Err(Exhausted::ParticipantMinute(3)));
+        assert!(b.check(p, at(60)).is_ok(), "a new minute");
+        b.charge(p, 2, at(60));
+        assert_eq!(b.check(p, at(200)), Err(Exhausted::ParticipantTotal(5)));
+    }
+
+    #[test]
+    fn the_act_is_held_across_participants() {
+        let mut b = TraceBudget::new(small());
+        for p in 1..=4 {
+            b.charge(ParticipantId(p), 1, at(0));
+        }
+        assert_eq!(
+            b.check(ParticipantId(1), at(1)),
+            Err(Exhausted::ActMinute(4))
+        );
+        for p in 1..=4 {
+            b.charge(ParticipantId(p), 1, at(61));
+        }
+        assert_eq!(
+            b.check(ParticipantId(1), at(200)),
+            Err(Exhausted::ActTotal(8))
+        );
+    }
+
+    #[test]
+    fn a_message_adding_nothing_costs_nothing() {
+        let mut b = TraceBudget::new(small());
+        for _ in 0..100 {
+            b.charge(ParticipantId(1), 0, at(0));
+        }
+        assert!(b.check(ParticipantId(1), at(0)).is_ok());
+    }
+}
