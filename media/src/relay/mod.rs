@@ -27,7 +27,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::Error;
 use admission::{Admission, LastUser, ListenerAuth, RelayAllocator};
 use credentials::TurnCredentials;
-pub use peer::PeerPolicy;
+pub use peer::{IpRange, PeerPolicy};
 use stream::StreamConn;
 pub use traffic::TrafficSnapshot;
 
