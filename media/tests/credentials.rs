@@ -91,7 +91,8 @@ fn revocation_refuses_every_credential_of_that_participant_only() {
     );
 
     // Consent given anew: the participant may get credentials again, but
-    // every credential issued before (while revoked or earlier) stays dead.
+    // every credential issued before the revocation stays dead (`fresh`,
+    // issued while revoked, expires before `later` and is dead too).
     assert_eq!(creds.reopen("act-1"), 1);
     assert_eq!(creds.revoked_count(), 0);
     for c in [&patient, &later, &fresh] {

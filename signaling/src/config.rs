@@ -252,17 +252,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("teleconsult.toml");
         std::fs::write(&path, "").unwrap();
-        let none = FileConfig::load(&path).unwrap().relay.peer_policy().unwrap();
+        let none = FileConfig::load(&path)
+            .unwrap()
+            .relay
+            .peer_policy()
+            .unwrap();
         assert!(!none.allows("127.0.0.1".parse().unwrap()));
-        std::fs::write(&path, "[relay]\nallow_peers = [\"127.0.0.0/8\", \"10.77.0.0/16\"]\n").unwrap();
-        let p = FileConfig::load(&path).unwrap().relay.peer_policy().unwrap();
+        std::fs::write(
+            &path,
+            "[relay]\nallow_peers = [\"127.0.0.0/8\", \"10.77.0.0/16\"]\n",
+        )
+        .unwrap();
+        let p = FileConfig::load(&path)
+            .unwrap()
+            .relay
+            .peer_policy()
+            .unwrap();
         assert!(p.allows("127.0.0.1".parse().unwrap()));
         assert!(p.allows("10.77.1.2".parse().unwrap()));
         assert!(!p.allows("192.168.0.1".parse().unwrap()));
         std::fs::write(&path, "[relay]\nallow_peers = [\"127.0.0.0/40\"]\n").unwrap();
         let e = FileConfig::load(&path).unwrap_err().to_string();
         assert!(
-            e.contains("teleconsult.toml") && e.contains("relay.allow_peers") && e.contains("127.0.0.0/40"),
+            e.contains("teleconsult.toml")
+                && e.contains("relay.allow_peers")
+                && e.contains("127.0.0.0/40"),
             "{e}"
         );
     }

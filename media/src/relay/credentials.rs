@@ -157,7 +157,7 @@ struct Record {
     /// Every credential is refused (until [`TurnCredentials::reopen`]).
     revoked: bool,
     /// Credentials expiring at or before this are refused for good: those
-    /// issued before the last reopening.
+    /// issued before the last revocation.
     dead_up_to: u64,
 }
 
@@ -304,6 +304,10 @@ impl TurnCredentials {
         let r = records
             .entry((act.to_owned(), participant.to_owned()))
             .or_default();
+        // Everything issued so far stays dead, whatever happens next;
+        // credentials issued from now on (while revoked they are refused)
+        // expire later and may live again after a reopening.
+        r.dead_up_to = r.dead_up_to.max(r.issued_up_to);
         !std::mem::replace(&mut r.revoked, true)
     }
 
@@ -315,15 +319,15 @@ impl TurnCredentials {
     }
 
     /// Lets the participants of `act` get credentials again (consent given
-    /// anew): credentials issued from now on work; every one issued before
-    /// stays refused. Returns how many participants were revoked.
+    /// anew): credentials issued since the revocation work; every one
+    /// issued before it stays refused. Returns how many participants were
+    /// revoked.
     pub fn reopen(&self, act: &str) -> usize {
         let mut reopened = 0;
         for ((a, _), r) in self.records_mut().iter_mut() {
             if a == act {
                 reopened += usize::from(r.revoked);
                 r.revoked = false;
-                r.dead_up_to = r.dead_up_to.max(r.issued_up_to);
             }
         }
         reopened

@@ -167,7 +167,12 @@ async fn start_relay(
     config.peer_policy = args.peer_policy.clone();
     config.probe_peers = probe_peers;
     if !config.peer_policy.allow.is_empty() {
-        let ranges: Vec<String> = config.peer_policy.allow.iter().map(|r| r.to_string()).collect();
+        let ranges: Vec<String> = config
+            .peer_policy
+            .allow
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
         eprintln!("TURN relay: peers allowed in {}", ranges.join(", "));
     }
     if let Tls::Files { cert, key } = tls {
