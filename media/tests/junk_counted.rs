@@ -107,14 +107,14 @@ async fn junk_is_counted_and_summed_up_not_logged_per_packet() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    let stats = relay.stats().snapshot();
-    assert_eq!(stats.junk_datagrams, 1000, "{stats:?}");
-    assert_eq!(stats.stream_frame_errors, 50, "{stats:?}");
     assert_eq!(
         LOG_LINES.load(Ordering::Relaxed),
         0,
         "turn logged the junk datagrams"
     );
+    let stats = relay.stats().snapshot();
+    assert_eq!(stats.junk_datagrams, 1000, "{stats:?}");
+    assert_eq!(stats.stream_frame_errors, 50, "{stats:?}");
     let lines = TRACING_LINES.load(Ordering::Relaxed);
     assert!(
         lines <= 2,
