@@ -27,6 +27,8 @@ pub(crate) struct ListenerConn {
     local: SocketAddr,
     stats: Arc<RelayStats>,
     junk_log: Mutex<RateLimitedLog>,
+    /// Lowers over-long allocation lifetimes (see `lifetime`).
+    cap: Option<Arc<super::lifetime::LifetimeCap>>,
 }
 
 /// Whether a datagram can be TURN: a STUN message (first bits `00`, the
@@ -56,7 +58,14 @@ impl ListenerConn {
             junk_log: Mutex::new(RateLimitedLog::new(
                 "junk datagrams (neither STUN nor ChannelData) dropped on the TURN UDP listener",
             )),
+            cap: None,
         })
+    }
+
+    /// Caps the lifetimes clients ask for.
+    pub(crate) fn with_lifetime_cap(mut self, cap: Arc<super::lifetime::LifetimeCap>) -> Self {
+        self.cap = Some(cap);
+        self
     }
 
     /// The address the listener is bound to.
@@ -79,6 +88,9 @@ impl webrtc_util::Conn for ListenerConn {
         loop {
             let (n, from) = self.socket.recv_from(buf).await?;
             if is_turn_datagram(&buf[..n]) {
+                if let Some(cap) = &self.cap {
+                    cap.apply(&mut buf[..n]);
+                }
                 return Ok((n, from));
             }
             self.stats.junk_datagrams.fetch_add(1, Ordering::Relaxed);

@@ -9,6 +9,7 @@
 
 mod admission;
 pub mod credentials;
+mod lifetime;
 mod listener;
 mod peer;
 pub mod stream;
@@ -363,6 +364,10 @@ impl Relay {
             Arc::clone(&stats),
         ));
         let advertised_ip = config.external_ip.unwrap_or(config.relay_ip);
+        let cap = Arc::new(lifetime::LifetimeCap {
+            credentials: Arc::clone(&credentials),
+            realm: config.realm.clone(),
+        });
 
         // Everything is bound first: the peer filter refuses the relay's
         // own listeners.
@@ -374,7 +379,8 @@ impl Relay {
                 enlarge_buffers(&socket);
                 Some(
                     listener::ListenerConn::new(socket, Arc::clone(&stats))
-                        .map_err(|e| Error::io("reading the UDP listener address", e))?,
+                        .map_err(|e| Error::io("reading the UDP listener address", e))?
+                        .with_lifetime_cap(Arc::clone(&cap)),
                 )
             }
             None => None,
@@ -439,7 +445,10 @@ impl Relay {
             idle: config.stream_idle_timeout,
         };
         for (i, listener, local, acceptor) in streams {
-            let conn = Arc::new(StreamConn::new(local, Arc::clone(&stats), limits.idle));
+            let conn = Arc::new(
+                StreamConn::new(local, Arc::clone(&stats), limits.idle)
+                    .with_lifetime_cap(Arc::clone(&cap)),
+            );
             servers.push(shared.server(conn.clone()).await?);
             accept_tasks.push(tokio::spawn(accept_loop(
                 listener,

@@ -177,6 +177,8 @@ pub(crate) struct StreamConn {
     idle_timeout: std::time::Duration,
     /// The summary of streams cut for bad frames (not a line each).
     junk_log: StdMutex<super::RateLimitedLog>,
+    /// Lowers over-long allocation lifetimes (see `lifetime`).
+    cap: Option<Arc<super::lifetime::LifetimeCap>>,
 }
 
 impl std::fmt::Debug for StreamConn {
@@ -205,7 +207,14 @@ impl StreamConn {
             junk_log: StdMutex::new(super::RateLimitedLog::new(
                 "TURN streams closed for frames that are not TURN",
             )),
+            cap: None,
         }
+    }
+
+    /// Caps the lifetimes clients ask for.
+    pub(crate) fn with_lifetime_cap(mut self, cap: Arc<super::lifetime::LifetimeCap>) -> Self {
+        self.cap = Some(cap);
+        self
     }
 
     fn writers(&self) -> std::sync::MutexGuard<'_, Writers> {
@@ -325,6 +334,9 @@ impl webrtc_util::Conn for StreamConn {
         // Frames are at most MAX_FRAME_LEN, the server's buffer size.
         let n = frame.len().min(buf.len());
         buf[..n].copy_from_slice(&frame[..n]);
+        if let Some(cap) = &self.cap {
+            cap.apply(&mut buf[..n]);
+        }
         Ok((n, peer))
     }
 
