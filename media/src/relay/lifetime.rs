@@ -41,7 +41,7 @@ impl LifetimeCap {
     /// whole STUN message) to [`MAX_LIFETIME`], re-signing it. Leaves
     /// anything else as it is.
     pub(crate) fn apply(&self, msg: &mut [u8]) {
-        let Some(attrs) = attributes(msg).filter(|_| false) else { return };
+        let Some(attrs) = attributes(msg) else { return };
         let typ = u16::from_be_bytes([msg[0], msg[1]]);
         // Requests only (class bits 00), Allocate or Refresh.
         let method = typ & 0x3EEF;
