@@ -145,3 +145,33 @@ impl Default for Metrics {
         Metrics::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_junk_refusals_and_sweeps_are_exported() {
+        let m = Metrics::new();
+        let mut s = media::StatsSnapshot {
+            junk_datagrams: 1000,
+            stream_frame_errors: 50,
+            stream_connections_refused_per_address: 20,
+            stream_idle_closed: 3,
+            allocations_swept: 2,
+            ..Default::default()
+        };
+        m.observe_relay(&s);
+        s.junk_datagrams += 5;
+        m.observe_relay(&s);
+        let text = m.render();
+        for line in [
+            "teleconsult_relay_junk_total 1055",
+            "teleconsult_relay_streams_refused_total 20",
+            "teleconsult_relay_streams_idle_closed_total 3",
+            "teleconsult_relay_allocations_swept_total 2",
+        ] {
+            assert!(text.contains(line), "{line} not in:\n{text}");
+        }
+    }
+}
