@@ -904,7 +904,8 @@ async fn relay_command(args: RelayArgs) -> anyhow::Result<bool> {
     config.relay_ip = args.listen.ip();
     config.max_allocations_total = 100_000;
     // turnutils_uclient runs all its clients under one username.
-    config.max_allocations_per_user = 1_000;
+    config.max_allocations_per_participant = 1_000;
+    config.max_allocations_per_act = 1_000;
     let relay = media::Relay::start(config, credentials).await?;
     println!(
         "relay listening on {} (pid {})",

@@ -258,6 +258,26 @@ impl TurnClient {
         .await
     }
 
+    /// Refreshes the allocation asking for `lifetime`; returns the
+    /// lifetime the server granted.
+    pub async fn refresh(&self, lifetime: Duration) -> anyhow::Result<Duration> {
+        let answer = transact(
+            &self.socket,
+            &request(
+                METHOD_REFRESH,
+                vec![Box::new(Lifetime(lifetime))],
+                Some(&self.auth),
+            )?,
+        )
+        .await?;
+        if answer.typ.class != CLASS_SUCCESS_RESPONSE {
+            bail!("Refresh refused: {}", error_of(&answer));
+        }
+        let mut granted = Lifetime::default();
+        granted.get_from(&answer).context("no LIFETIME")?;
+        Ok(granted.0)
+    }
+
     /// Deletes the allocation.
     pub async fn release(&self) -> anyhow::Result<()> {
         self.authenticated(

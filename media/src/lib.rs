@@ -13,11 +13,11 @@ pub mod relay;
 
 use std::path::PathBuf;
 
-pub use probe::{Probe, ProbeConfig};
+pub use probe::{Probe, ProbeConfig, ProbePeers};
 pub use relay::credentials::{Credentials, TurnCredentials, TurnUsername};
 pub use relay::stream::{Frame, FrameError};
 pub use relay::{
-    PeerPolicy, Relay, RelayConfig, RelayStats, StatsSnapshot, TlsConfig, TrafficSnapshot,
+    IpRange, PeerPolicy, Relay, RelayConfig, RelayStats, StatsSnapshot, TlsConfig, TrafficSnapshot,
 };
 
 /// Everything that can go wrong in this crate.

@@ -18,8 +18,9 @@
 //! [`ProbeConfig::lifetime`], and at most [`ProbeConfig::max_concurrent`]
 //! run at once.
 
-use std::net::IpAddr;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -44,6 +45,66 @@ pub struct ProbeConfig {
     pub lifetime: Duration,
     /// How long to wait for the probe's own candidates before answering.
     pub gather_timeout: Duration,
+    /// Where the live probe peers' sockets are written down, for the
+    /// relay: connection-test credentials reach these and nothing else.
+    pub peers: Arc<ProbePeers>,
+}
+
+/// The UDP sockets of the live probe peers, shared by the probe (which
+/// writes them down from its answers, and strikes them out when the peer
+/// ends) and the relay (see [`RelayConfig::probe_peers`](crate::RelayConfig::probe_peers)).
+#[derive(Debug, Default)]
+pub struct ProbePeers(RwLock<HashSet<SocketAddr>>);
+
+impl ProbePeers {
+    /// Whether `addr` is a live probe peer's socket.
+    pub fn contains(&self, addr: SocketAddr) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&addr)
+    }
+
+    /// Writes down `addr` as a probe peer's socket.
+    pub fn insert(&self, addr: SocketAddr) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(addr);
+    }
+
+    /// Strikes out `addr`.
+    pub fn remove(&self, addr: SocketAddr) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&addr);
+    }
+
+    /// How many sockets are written down.
+    pub fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The UDP host candidates of an SDP (the probe's own sockets).
+fn host_candidates(sdp: &str) -> Vec<SocketAddr> {
+    sdp.lines()
+        .filter_map(|l| l.trim().strip_prefix("a=candidate:"))
+        .filter_map(|c| {
+            // foundation component transport priority address port typ host
+            let f: Vec<&str> = c.split_whitespace().collect();
+            if f.len() < 8 || !f[2].eq_ignore_ascii_case("udp") || f[6] != "typ" || f[7] != "host" {
+                return None;
+            }
+            Some(SocketAddr::new(f[4].parse().ok()?, f[5].parse().ok()?))
+        })
+        .collect()
 }
 
 impl ProbeConfig {
@@ -53,6 +114,7 @@ impl ProbeConfig {
             max_concurrent: 32,
             lifetime: Duration::from_secs(30),
             gather_timeout: Duration::from_secs(5),
+            peers: Arc::default(),
         }
     }
 }
@@ -112,7 +174,18 @@ impl Probe {
         let answer = negotiate(&*pc, offer, &events, self.config.gather_timeout).await;
         match answer {
             Ok(sdp) => {
-                tokio::spawn(live(pc, events, permit, self.config.lifetime));
+                let sockets = host_candidates(&sdp);
+                for s in &sockets {
+                    self.config.peers.insert(*s);
+                }
+                let peers = Arc::clone(&self.config.peers);
+                let lifetime = self.config.lifetime;
+                tokio::spawn(async move {
+                    live(pc, events, permit, lifetime).await;
+                    for s in sockets {
+                        peers.remove(s);
+                    }
+                });
                 Ok(sdp)
             }
             Err(e) => {

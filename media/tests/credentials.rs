@@ -90,11 +90,52 @@ fn revocation_refuses_every_credential_of_that_participant_only() {
             .is_err()
     );
 
-    assert_eq!(creds.forget_act("act-1"), 1);
+    // Consent given anew: the participant may get credentials again, but
+    // every credential issued before the revocation stays dead (`fresh`,
+    // issued while revoked, expires before `later` and is dead too).
+    assert_eq!(creds.reopen("act-1"), 1);
     assert_eq!(creds.revoked_count(), 0);
-    creds
-        .verify_at(&fresh.username, &fresh.password, NOW)
+    for c in [&patient, &later, &fresh] {
+        assert!(
+            creds.verify_at(&c.username, &c.password, NOW).is_err(),
+            "{} revived",
+            c.username
+        );
+    }
+    let after = creds
+        .issue("act-1", "patient", Duration::from_secs(60))
         .unwrap();
+    creds.verify(&after.username, &after.password).unwrap();
+}
+
+#[test]
+fn credentials_revoked_before_a_reconsent_stay_dead_even_in_the_same_second() {
+    let creds = common::credentials();
+    let ttl = Duration::from_secs(600);
+    let before = creds.issue("act-1", "patient", ttl).unwrap();
+    let probe = creds.issue("act-1", "precall-patient", ttl).unwrap();
+    creds.revoke("act-1", "patient");
+    creds.revoke("act-1", "precall-patient");
+    creds.reopen("act-1");
+    // Issued in the same second, with the same TTL: a different username
+    // (a later expiry), which works; the old one does not.
+    let after = creds.issue("act-1", "patient", ttl).unwrap();
+    assert_ne!(after.username, before.username);
+    assert!(after.expires_at > before.expires_at);
+    creds.verify(&after.username, &after.password).unwrap();
+    for c in [&before, &probe] {
+        assert!(matches!(
+            creds.verify(&c.username, &c.password),
+            Err(Error::CredentialRevoked { .. })
+        ));
+    }
+    // A second withdrawal and re-consent kills `after` too.
+    creds.revoke("act-1", "patient");
+    creds.reopen("act-1");
+    assert!(creds.verify(&after.username, &after.password).is_err());
+    // Records are forgotten only once nothing they cover can be used.
+    assert_eq!(creds.prune(0), 0);
+    assert_eq!(creds.prune(after.expires_at + 1), 2);
 }
 
 #[test]

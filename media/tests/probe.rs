@@ -146,7 +146,14 @@ async fn the_probe_echoes_and_counts_directly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_is_reached_through_the_relay() {
     let credentials = common::credentials();
-    let relay = common::loopback_relay(credentials.clone()).await;
+    // Connection-test credentials reach only the probe's sockets, which the
+    // probe writes down where the relay reads them.
+    let probe_config = ProbeConfig::new("127.0.0.1".parse().unwrap());
+    let mut config = media::RelayConfig::loopback(common::REALM);
+    config.probe_peers = probe_config.peers.clone();
+    let relay = media::Relay::start(config, credentials.clone())
+        .await
+        .expect("relay starts");
     let c = credentials
         .issue("act-1", "precall-1", Duration::from_secs(60))
         .expect("credentials");
@@ -158,7 +165,7 @@ async fn the_probe_is_reached_through_the_relay() {
         username: c.username,
         credential: c.password,
     };
-    let probe = Probe::new(ProbeConfig::new("127.0.0.1".parse().unwrap()));
+    let probe = Probe::new(probe_config);
     let (pc, channel, offer) = client(Some(ice)).await;
     assert!(
         offer.contains("typ relay"),

@@ -14,7 +14,7 @@ async fn relay_with_quotas(
 ) -> (Relay, std::sync::Arc<media::TurnCredentials>) {
     let credentials = common::credentials();
     let mut config = RelayConfig::loopback(REALM);
-    config.max_allocations_per_user = per_user;
+    config.max_allocations_per_participant = per_user;
     config.max_allocations_total = total;
     let relay = Relay::start(config, credentials.clone()).await.unwrap();
     (relay, credentials)

@@ -17,7 +17,7 @@ async fn impossible_configurations_are_refused() {
     let mut unspecified = RelayConfig::loopback(common::REALM);
     unspecified.relay_ip = "0.0.0.0".parse().unwrap();
     let mut zero_quota = RelayConfig::loopback(common::REALM);
-    zero_quota.max_allocations_per_user = 0;
+    zero_quota.max_allocations_per_participant = 0;
     let mut mixed = RelayConfig::loopback(common::REALM);
     mixed.external_ip = Some("::1".parse().unwrap());
     let no_realm = RelayConfig::loopback("");

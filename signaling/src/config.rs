@@ -12,6 +12,11 @@
 //! no_relay = false
 //! recovery_timeout_secs = 30  # a lost participant's grace before "interrupted"
 //!
+//! [relay]
+//! # Peers the relay may reach although they are loopback, private,
+//! # link-local or the server's own addresses (refused by default).
+//! allow_peers = ["10.20.0.0/16"]
+//!
 //! [[ice_servers]]
 //! urls = ["stun:stun.example.org:3478"]
 //!
@@ -83,6 +88,28 @@ pub struct FileConfig {
     /// When what clients and the relay report becomes an incident.
     #[serde(default)]
     pub incidents: IncidentSettings,
+    /// The TURN relay's peer policy.
+    #[serde(default)]
+    pub relay: RelaySettings,
+}
+
+/// The `[relay]` table.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RelaySettings {
+    /// Ranges (`ADDRESS/PREFIX`) the relay may relay to although they are
+    /// loopback, private, link-local or the server's own: the operator's
+    /// explicit opt-in, range by range.
+    #[serde(default)]
+    pub allow_peers: Vec<String>,
+}
+
+impl RelaySettings {
+    /// The relay's peer policy; an error names the bad range.
+    pub fn peer_policy(&self) -> Result<media::PeerPolicy, String> {
+        media::PeerPolicy::allowing(&self.allow_peers)
+            .map_err(|e| format!("relay.allow_peers: {e}"))
+    }
 }
 
 /// The `[incidents]` table: each key, when present, replaces the default
@@ -162,6 +189,7 @@ impl FileConfig {
             .http
             .check()
             .and(config.incidents.thresholds().map(|_| ()))
+            .and(config.relay.peer_policy().map(|_| ()))
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         Ok(config)
     }
@@ -227,6 +255,40 @@ mod tests {
         );
         std::fs::write(&path, "[incidents]\nrtt = 3\n").unwrap();
         assert!(FileConfig::load(&path).is_err());
+    }
+
+    #[test]
+    fn relay_peer_ranges_are_opted_in_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("teleconsult.toml");
+        std::fs::write(&path, "").unwrap();
+        let none = FileConfig::load(&path)
+            .unwrap()
+            .relay
+            .peer_policy()
+            .unwrap();
+        assert!(!none.allows("127.0.0.1".parse().unwrap()));
+        std::fs::write(
+            &path,
+            "[relay]\nallow_peers = [\"127.0.0.0/8\", \"10.77.0.0/16\"]\n",
+        )
+        .unwrap();
+        let p = FileConfig::load(&path)
+            .unwrap()
+            .relay
+            .peer_policy()
+            .unwrap();
+        assert!(p.allows("127.0.0.1".parse().unwrap()));
+        assert!(p.allows("10.77.1.2".parse().unwrap()));
+        assert!(!p.allows("192.168.0.1".parse().unwrap()));
+        std::fs::write(&path, "[relay]\nallow_peers = [\"127.0.0.0/40\"]\n").unwrap();
+        let e = FileConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("teleconsult.toml")
+                && e.contains("relay.allow_peers")
+                && e.contains("127.0.0.0/40"),
+            "{e}"
+        );
     }
 
     #[test]

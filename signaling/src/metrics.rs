@@ -14,6 +14,10 @@ pub struct Metrics {
     relay_bytes: IntCounter,
     relay_packets: IntCounter,
     relay_dropped: IntCounter,
+    relay_junk: IntCounter,
+    relay_streams_refused: IntCounter,
+    relay_streams_idle_closed: IntCounter,
+    relay_allocations_swept: IntCounter,
 }
 
 impl Metrics {
@@ -65,6 +69,22 @@ impl Metrics {
             "teleconsult_relay_packets_total",
             "Packets the relay forwarded, both directions.",
         );
+        let relay_junk = counter(
+            "teleconsult_relay_junk_total",
+            "Datagrams and streams the relay dropped for not speaking TURN (counted, not logged one by one).",
+        );
+        let relay_streams_refused = counter(
+            "teleconsult_relay_streams_refused_total",
+            "TURN TCP/TLS connections refused because their address held too many.",
+        );
+        let relay_streams_idle_closed = counter(
+            "teleconsult_relay_streams_idle_closed_total",
+            "TURN TCP/TLS connections closed after staying silent too long.",
+        );
+        let relay_allocations_swept = counter(
+            "teleconsult_relay_allocations_swept_total",
+            "Allocations deleted because their credential expired or was revoked.",
+        );
         Metrics {
             registry,
             connected_participants,
@@ -75,6 +95,10 @@ impl Metrics {
             relay_bytes,
             relay_packets,
             relay_dropped,
+            relay_junk,
+            relay_streams_refused,
+            relay_streams_idle_closed,
+            relay_allocations_swept,
         }
     }
 
@@ -93,6 +117,20 @@ impl Metrics {
             relay.peer_packets_denied + relay.packets_over_bitrate + relay.stream_send_dropped;
         self.relay_dropped
             .inc_by(dropped.saturating_sub(self.relay_dropped.get()));
+        for (metric, value) in [
+            (
+                &self.relay_junk,
+                relay.junk_datagrams + relay.stream_frame_errors,
+            ),
+            (
+                &self.relay_streams_refused,
+                relay.stream_connections_refused_per_address,
+            ),
+            (&self.relay_streams_idle_closed, relay.stream_idle_closed),
+            (&self.relay_allocations_swept, relay.allocations_swept),
+        ] {
+            metric.inc_by(value.saturating_sub(metric.get()));
+        }
     }
 
     pub fn render(&self) -> String {
@@ -105,5 +143,35 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_junk_refusals_and_sweeps_are_exported() {
+        let m = Metrics::new();
+        let mut s = media::StatsSnapshot {
+            junk_datagrams: 1000,
+            stream_frame_errors: 50,
+            stream_connections_refused_per_address: 20,
+            stream_idle_closed: 3,
+            allocations_swept: 2,
+            ..Default::default()
+        };
+        m.observe_relay(&s);
+        s.junk_datagrams += 5;
+        m.observe_relay(&s);
+        let text = m.render();
+        for line in [
+            "teleconsult_relay_junk_total 1055",
+            "teleconsult_relay_streams_refused_total 20",
+            "teleconsult_relay_streams_idle_closed_total 3",
+            "teleconsult_relay_allocations_swept_total 2",
+        ] {
+            assert!(text.contains(line), "{line} not in:\n{text}");
+        }
     }
 }

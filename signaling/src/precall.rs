@@ -4,8 +4,10 @@
 //! 1. `POST /api/precall/start` with the join token: the paths this server
 //!    offers, each with the ICE servers to try it with. Relay paths get
 //!    TURN credentials of their own (participant `precall-N`), valid two
-//!    minutes: they reach only the test peer, so they are handed out before
-//!    consent, unlike the call's.
+//!    minutes: the relay lets them reach only the test peer's sockets
+//!    (`media::relay::peer`), so they are handed out before consent, unlike
+//!    the call's. They count in participant N's allocation quota and are
+//!    revoked with N's call credentials (end of the act, withdrawal).
 //! 2. `POST /api/precall/offer` with the token and an SDP offer, once per
 //!    path: the test peer's answer, candidates included.
 //! 3. `POST /api/precall/result` with the token and each path's figures:
@@ -119,7 +121,7 @@ fn test_credentials(
     act: ActId,
     participant: ParticipantId,
 ) -> Option<(String, String)> {
-    let who = format!("precall-{}", participant.0);
+    let who = media::relay::credentials::probe_participant(&participant.0.to_string());
     match relay
         .credentials
         .issue(&act.to_string(), &who, TEST_CREDENTIALS_TTL)

@@ -41,7 +41,8 @@ impl RelayAccess {
         }
     }
 
-    /// Revokes the participants' credentials and drops their allocations.
+    /// Revokes the participants' credentials (their connection-test ones
+    /// too) and drops their allocations.
     pub async fn revoke(&self, act: ActId, participants: &[ParticipantId]) {
         for p in participants {
             if let Err(e) = self.relay.revoke(&act.to_string(), &p.0.to_string()).await {
@@ -61,9 +62,10 @@ impl RelayAccess {
     }
 
     /// Lets the act's participants get credentials again (consent given
-    /// anew after a withdrawal).
+    /// anew after a withdrawal). Only credentials issued from now on work:
+    /// those revoked stay dead.
     pub fn reopen(&self, act: ActId) {
-        self.credentials.forget_act(&act.to_string());
+        self.credentials.reopen(&act.to_string());
     }
 }
 

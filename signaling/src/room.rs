@@ -110,6 +110,8 @@ pub struct Room {
     act_media: bool,
     /// Whether relay credentials were revoked since media last stopped.
     relay_revoked: bool,
+    /// The act has ended and its relay credentials were revoked for good.
+    relay_ended: bool,
     /// Participants whose connection dropped (not a choice to leave), since
     /// when; they are expected back.
     lost: BTreeMap<ParticipantId, (Timestamp, u64)>,
@@ -160,6 +162,7 @@ impl Room {
             ice,
             act_media,
             relay_revoked: false,
+            relay_ended: false,
             lost: BTreeMap::new(),
             recovery_timeout: DEFAULT_RECOVERY_TIMEOUT,
             detector: Detector::default(),
@@ -993,12 +996,16 @@ impl Room {
         let conns = &self.conns;
         self.media_on.retain(|p| conns.contains_key(p));
         // Relay access follows the act's permission as a whole.
+        // An act that ends revokes every credential issued for it, its
+        // connection-test ones included, whether media ever flowed or not.
         let act_media = self.act.media_allowed();
-        if self.act_media && !act_media {
+        let ended = self.act.phase.is_terminal();
+        if (self.act_media && !act_media) || (ended && !self.relay_ended) {
             step.outputs.push(Output::RevokeRelay(
                 self.act.participants.iter().map(|p| p.id).collect(),
             ));
             self.relay_revoked = true;
+            self.relay_ended = ended;
         } else if !self.act_media && act_media && self.relay_revoked {
             step.outputs.push(Output::ReopenRelay);
             self.relay_revoked = false;

@@ -24,7 +24,10 @@ export const CHROMIUM_ARGS = [
  * with its links once it listens.
  */
 export function startDemo(data, port, { host = "127.0.0.1", extra = [] } = {}) {
-  const child = spawn(bin, ["--data", data, "demo", "--listen", `${host}:${port}`, ...extra], {
+  // The relay refuses loopback and private peers unless told: the browsers
+  // run on loopback and in the 10.77.N.0/24 namespaces.
+  const peers = ["--relay-allow-peers", "127.0.0.0/8,10.77.0.0/16"];
+  const child = spawn(bin, ["--data", data, "demo", "--listen", `${host}:${port}`, ...peers, ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   return new Promise((resolve, reject) => {

@@ -22,6 +22,10 @@ pub struct Server {
     pub data: DataDir,
     pub state: AppState,
     pub ws_url: String,
+    /// The HTTP listener's address.
+    pub http_addr: std::net::SocketAddr,
+    /// The sockets of the live pre-call test peers, as the relay sees them.
+    pub probe_peers: Arc<media::ProbePeers>,
     pub trusted: session::keys::TrustedKeys,
 }
 
@@ -89,6 +93,10 @@ pub async fn server_configured(
     let data = DataDir::new(dir.path().join("data"));
     let (store, keys) = data.open_writer().unwrap();
     let (invitations, api_token) = server_secrets(&data).unwrap();
+    // The pre-call test peer, whose sockets the relay lets connection-test
+    // credentials reach.
+    let probe_config = media::ProbeConfig::new(ip);
+    let probe_peers = probe_config.peers.clone();
     let state = AppState::new(
         Arc::new(store),
         keys.data,
@@ -99,7 +107,7 @@ pub async fn server_configured(
             ice_servers: vec![],
             link_ttl: Duration::from_secs(3600),
             relay: if relay {
-                Some(relay_access().await)
+                Some(relay_access(probe_peers.clone()).await)
             } else {
                 None
             },
@@ -108,6 +116,7 @@ pub async fn server_configured(
             http: Default::default(),
         },
     );
+    state.set_probe(Arc::new(media::Probe::new(probe_config)));
     let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = signaling::app(state.clone());
@@ -117,6 +126,8 @@ pub async fn server_configured(
         data,
         state,
         ws_url: format!("ws://{addr}/ws"),
+        http_addr: addr,
+        probe_peers,
         trusted: keys.trusted,
     }
 }
@@ -154,10 +165,14 @@ pub async fn server() -> Server {
     server_with(false).await
 }
 
-async fn relay_access() -> RelayAccess {
+async fn relay_access(probe_peers: Arc<media::ProbePeers>) -> RelayAccess {
     let credentials = Arc::new(media::TurnCredentials::new(b"test-secret".to_vec()).unwrap());
     let mut config = media::RelayConfig::loopback("teleconsult-test");
     config.tcp_listen = None;
+    // Everything runs on loopback: the relay may reach loopback peers
+    // because the test says so (a server refuses them by default).
+    config.peer_policy = media::PeerPolicy::allowing(&["127.0.0.0/8"]).unwrap();
+    config.probe_peers = probe_peers;
     let relay = media::Relay::start(config, credentials.clone())
         .await
         .unwrap();

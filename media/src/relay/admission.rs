@@ -1,5 +1,8 @@
 //! Who may allocate: the TURN REST API check on every authenticated
-//! request, and the allocation quotas (per username and in total).
+//! request, and the allocation quotas (per participant of an act, per act
+//! and in total; a participant's connection-test credentials count as
+//! theirs, and so do credentials issued at different times, so minting a
+//! new username gets around nothing).
 //!
 //! `turn` 0.17 gives the relay-address generator no username, so each
 //! listener has its own `turn::Server`, whose auth handler notes the last
@@ -27,14 +30,24 @@ use tokio::net::UdpSocket;
 
 use super::RelayStats;
 use super::credentials::{TurnCredentials, TurnUsername};
-use super::peer::{PeerPolicy, RelayConn};
+use super::peer::{PeerFilter, RelayConn, Scope};
 use super::traffic::{ParticipantTraffic, TrafficSnapshot};
+
+/// How many live allocations are allowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Quotas {
+    /// Per participant of an act.
+    pub(crate) per_participant: usize,
+    /// Per act.
+    pub(crate) per_act: usize,
+    /// In all.
+    pub(crate) total: usize,
+}
 
 /// Live allocations, by username and by participant.
 #[derive(Debug)]
 pub(crate) struct Admission {
-    per_user: usize,
-    total: usize,
+    quotas: Quotas,
     live: Mutex<Live>,
     stats: Arc<RelayStats>,
     /// The clock origin of the participants' traffic counters.
@@ -47,6 +60,10 @@ struct Live {
     /// Act id, then participant id (as the username spells them): the
     /// participant's live allocations and their shared counters.
     by_participant: HashMap<String, HashMap<String, Participant>>,
+    /// Act id, then the participant the quota counts (a connection-test
+    /// credential's participant without its `precall-` prefix): live
+    /// allocations.
+    quota_use: HashMap<String, HashMap<String, usize>>,
     /// The generation the next participant entry gets.
     next_generation: u64,
     total: usize,
@@ -60,10 +77,9 @@ struct Participant {
 }
 
 impl Admission {
-    pub(crate) fn new(per_user: usize, total: usize, stats: Arc<RelayStats>) -> Self {
+    pub(crate) fn new(quotas: Quotas, stats: Arc<RelayStats>) -> Self {
         Admission {
-            per_user,
-            total,
+            quotas,
             live: Mutex::new(Live::default()),
             stats,
             epoch: Instant::now(),
@@ -78,35 +94,54 @@ impl Admission {
     /// reached.
     pub(crate) fn acquire(self: &Arc<Self>, username: &str) -> Result<AllocationSlot, String> {
         let mut live = self.live();
-        if live.total >= self.total {
+        let parsed = TurnUsername::parse(username).ok();
+        let refuse = |reason: String| {
             self.stats
                 .allocations_refused_quota
                 .fetch_add(1, Ordering::Relaxed);
-            return Err(format!(
+            Err(reason)
+        };
+        if live.total >= self.quotas.total {
+            return refuse(format!(
                 "total allocation quota reached ({} allocations)",
-                self.total
+                self.quotas.total
             ));
         }
-        let mine = live.by_user.get(username).copied().unwrap_or(0);
-        if mine >= self.per_user {
-            self.stats
-                .allocations_refused_quota
-                .fetch_add(1, Ordering::Relaxed);
-            return Err(format!(
-                "allocation quota reached for {username} ({} allocations)",
-                self.per_user
+        // The auth handler lets only well-formed usernames through.
+        let Some(parsed) = parsed else {
+            return refuse("allocation without a well-formed username".to_owned());
+        };
+        let of_act = live.quota_use.get(&parsed.act);
+        let act_use: usize = of_act.map(|m| m.values().sum()).unwrap_or(0);
+        let mine = of_act
+            .and_then(|m| m.get(parsed.quota_participant()))
+            .copied()
+            .unwrap_or(0);
+        if act_use >= self.quotas.per_act {
+            return refuse(format!(
+                "allocation quota reached for the act ({} allocations)",
+                self.quotas.per_act
             ));
         }
-        live.by_user.insert(username.to_owned(), mine + 1);
+        if mine >= self.quotas.per_participant {
+            return refuse(format!(
+                "allocation quota reached for participant {} ({} allocations)",
+                parsed.quota_participant(),
+                self.quotas.per_participant
+            ));
+        }
+        *live
+            .quota_use
+            .entry(parsed.act.clone())
+            .or_default()
+            .entry(parsed.quota_participant().to_owned())
+            .or_default() += 1;
+        *live.by_user.entry(username.to_owned()).or_default() += 1;
         live.total += 1;
         self.stats
             .allocations_active
             .store(live.total as u64, Ordering::Relaxed);
-        // The auth handler let only well-formed usernames through; anything
-        // else is counted apart, in counters nobody samples.
-        let owner = TurnUsername::parse(username)
-            .ok()
-            .map(|u| (u.act, u.participant));
+        let owner = Some((parsed.act.clone(), parsed.participant.clone()));
         let traffic = match &owner {
             Some((act, participant)) => {
                 let Live {
@@ -152,6 +187,22 @@ impl Admission {
             live.total -= 1;
         }
         if let Some((act, participant)) = owner
+            && let Some(of_act) = live.quota_use.get_mut(act)
+        {
+            let counted = participant
+                .strip_prefix(super::credentials::PROBE_PREFIX)
+                .unwrap_or(participant);
+            if let Some(n) = of_act.get_mut(counted) {
+                *n -= 1;
+                if *n == 0 {
+                    of_act.remove(counted);
+                }
+            }
+            if of_act.is_empty() {
+                live.quota_use.remove(act);
+            }
+        }
+        if let Some((act, participant)) = owner
             && let Some(of_act) = live.by_participant.get_mut(act)
         {
             if let Some(p) = of_act.get_mut(participant) {
@@ -194,6 +245,15 @@ impl Admission {
                 TurnUsername::parse(name)
                     .is_ok_and(|u| u.act == act && u.participant == participant)
             })
+            .map(|(name, n)| (name.clone(), *n))
+            .collect()
+    }
+
+    /// Every username with live allocations, with their counts.
+    pub(crate) fn usernames(&self) -> Vec<(String, usize)> {
+        self.live()
+            .by_user
+            .iter()
             .map(|(name, n)| (name.clone(), *n))
             .collect()
     }
@@ -290,7 +350,7 @@ pub(crate) struct RelayAllocator {
     pub(crate) advertised_ip: IpAddr,
     pub(crate) last_user: LastUser,
     pub(crate) admission: Arc<Admission>,
-    pub(crate) policy: PeerPolicy,
+    pub(crate) filter: Arc<PeerFilter>,
     pub(crate) stats: Arc<RelayStats>,
     /// Each way's cap of one allocation, if any.
     pub(crate) bandwidth: Option<governor::Quota>,
@@ -321,9 +381,13 @@ impl turn::relay::RelayAddressGenerator for RelayAllocator {
                 turn::Error::Other("allocation without an authenticated username".to_owned())
             })?;
         let slot = self.admission.acquire(&username).map_err(|reason| {
-            tracing::info!(%username, %reason, "TURN allocation refused");
+            tracing::info!(%reason, "TURN allocation refused");
             turn::Error::Other(reason)
         })?;
+        let scope = match TurnUsername::parse(&username) {
+            Ok(u) if u.is_probe_only() => Scope::ProbeOnly,
+            _ => Scope::Call,
+        };
         let socket = UdpSocket::bind(SocketAddr::new(self.relay_ip, requested_port))
             .await
             .map_err(|e| turn::Error::Other(format!("cannot bind a relayed socket: {e}")))?;
@@ -331,8 +395,14 @@ impl turn::relay::RelayAddressGenerator for RelayAllocator {
             .local_addr()
             .map_err(|e| turn::Error::Other(e.to_string()))?;
         relayed.set_ip(self.advertised_ip);
-        let conn = RelayConn::new(socket, self.policy, Arc::clone(&self.stats), slot)
-            .with_bandwidth(self.bandwidth);
+        let conn = RelayConn::new(
+            socket,
+            Arc::clone(&self.filter),
+            scope,
+            Arc::clone(&self.stats),
+            slot,
+        )
+        .with_bandwidth(self.bandwidth);
         Ok((Arc::new(conn), relayed))
     }
 }
@@ -342,7 +412,14 @@ mod tests {
     use super::*;
 
     fn admission() -> Arc<Admission> {
-        Arc::new(Admission::new(10, 100, Arc::default()))
+        Arc::new(Admission::new(
+            Quotas {
+                per_participant: 10,
+                per_act: 100,
+                total: 100,
+            },
+            Arc::default(),
+        ))
     }
 
     #[test]
@@ -390,5 +467,33 @@ mod tests {
         drop((again, other));
         assert!(a.traffic_of_act("act-1").is_empty());
         assert_eq!(a.total(), 0);
+    }
+
+    #[test]
+    fn quotas_count_per_participant_and_act_whatever_the_username() {
+        let a = Arc::new(Admission::new(
+            Quotas {
+                per_participant: 2,
+                per_act: 3,
+                total: 100,
+            },
+            Arc::default(),
+        ));
+        // New usernames (later expiries, the connection test's) for the
+        // same participant share one quota.
+        let one = a.acquire("100:act-1:2").unwrap();
+        let two = a.acquire("200:act-1:precall-2").unwrap();
+        let e = a.acquire("300:act-1:2").unwrap_err();
+        assert!(e.contains("participant 2"), "{e}");
+        assert!(a.acquire("400:act-1:precall-2").is_err());
+        // The act's quota holds whoever asks.
+        let three = a.acquire("100:act-1:3").unwrap();
+        let e = a.acquire("100:act-1:4").unwrap_err();
+        assert!(e.contains("act"), "{e}");
+        a.acquire("100:act-2:4").unwrap();
+        drop(two);
+        let again = a.acquire("500:act-1:2").unwrap();
+        assert!(a.acquire("not-a-username").is_err());
+        drop((one, three, again));
     }
 }

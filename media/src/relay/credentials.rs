@@ -5,11 +5,23 @@
 //! - password: `base64(HMAC-SHA1(secret, username))`.
 //!
 //! The signaling server issues them with a TTL that must cover the whole
-//! consultation: an allocation whose username has expired dies at its next
-//! Refresh. Revocation is keyed by (act, participant) and covers every
-//! credential of that participant, already issued or not.
+//! consultation; the relay deletes an allocation whose username has expired
+//! or was revoked. Revocation is keyed by (act, participant) and covers
+//! every credential of that participant, already issued or not.
+//!
+//! Revoked credentials stay dead. [`TurnCredentials::reopen`] (consent
+//! given anew) lets the participants of an act get credentials again, but
+//! only credentials that expire after every one issued before: the expiry
+//! acts as the credential's generation. Each participant's record keeps
+//! the latest expiry issued (`issued_up_to`) and, after a reopening, the
+//! expiry up to which credentials stay refused (`dead_up_to`); issuing
+//! moves a new expiry past it, so a new username never equals an old one.
+//!
+//! Connection-test credentials name the participant `precall-N`
+//! ([`probe_participant`]): the relay lets them reach only the server's
+//! test peer, and revoking participant `N` revokes them too.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,6 +38,15 @@ pub const MAX_USERNAME_LEN: usize = 512;
 
 /// Longest act or participant id we put into a username.
 pub const MAX_ID_LEN: usize = 128;
+
+/// The participant id of participant `participant`'s connection-test
+/// credentials.
+pub fn probe_participant(participant: &str) -> String {
+    format!("{PROBE_PREFIX}{participant}")
+}
+
+/// What a connection-test participant id starts with.
+pub const PROBE_PREFIX: &str = "precall-";
 
 /// One issued username and password, what the browser puts into its
 /// `RTCIceServer`.
@@ -81,6 +102,22 @@ impl TurnUsername {
     }
 }
 
+impl TurnUsername {
+    /// Whether this is a connection-test credential, which may reach only
+    /// the server's test peer.
+    pub fn is_probe_only(&self) -> bool {
+        self.participant.starts_with(PROBE_PREFIX)
+    }
+
+    /// The participant the credential counts against in the quotas: a
+    /// connection-test credential counts as its participant's own.
+    pub fn quota_participant(&self) -> &str {
+        self.participant
+            .strip_prefix(PROBE_PREFIX)
+            .unwrap_or(&self.participant)
+    }
+}
+
 impl std::fmt::Display for TurnUsername {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}:{}", self.expires_at, self.act, self.participant)
@@ -108,7 +145,26 @@ fn check_id(what: &'static str, id: &str) -> Result<(), Error> {
 /// which issues and revokes, and the relay, which checks.
 pub struct TurnCredentials {
     secret: Vec<u8>,
-    revoked: RwLock<HashSet<(String, String)>>,
+    /// By (act, participant): what was issued, and what is refused.
+    records: RwLock<HashMap<(String, String), Record>>,
+}
+
+/// What is known of one participant's credentials.
+#[derive(Debug, Clone, Copy, Default)]
+struct Record {
+    /// The latest expiry issued (unix seconds).
+    issued_up_to: u64,
+    /// Every credential is refused (until [`TurnCredentials::reopen`]).
+    revoked: bool,
+    /// Credentials expiring at or before this are refused for good: those
+    /// issued before the last revocation.
+    dead_up_to: u64,
+}
+
+impl Record {
+    fn refuses(&self, expires_at: u64) -> bool {
+        self.revoked || expires_at <= self.dead_up_to
+    }
 }
 
 impl std::fmt::Debug for TurnCredentials {
@@ -130,13 +186,29 @@ impl TurnCredentials {
         }
         Ok(TurnCredentials {
             secret,
-            revoked: RwLock::new(HashSet::new()),
+            records: RwLock::new(HashMap::new()),
         })
     }
 
-    /// Credentials for `participant` of `act`, valid for `ttl` from now.
+    fn records(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(String, String), Record>> {
+        self.records.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn records_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<(String, String), Record>> {
+        self.records.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Credentials for `participant` of `act`, valid for `ttl` from now
+    /// (a little longer if credentials revoked earlier expire later: the
+    /// new ones must expire after them, see the module docs).
     pub fn issue(&self, act: &str, participant: &str, ttl: Duration) -> Result<Credentials, Error> {
-        let expires_at = unix_now().saturating_add(ttl.as_secs());
+        let mut expires_at = unix_now().saturating_add(ttl.as_secs());
+        if let Some(r) = self
+            .records()
+            .get(&(act.to_owned(), participant.to_owned()))
+        {
+            expires_at = expires_at.max(r.dead_up_to.saturating_add(1));
+        }
         self.issue_until(act, participant, expires_at)
     }
 
@@ -152,6 +224,11 @@ impl TurnCredentials {
         check_id("participant id", participant)?;
         let username = format!("{expires_at}:{act}:{participant}");
         let password = self.password_for(&username);
+        let mut records = self.records_mut();
+        let r = records
+            .entry((act.to_owned(), participant.to_owned()))
+            .or_default();
+        r.issued_up_to = r.issued_up_to.max(expires_at);
         Ok(Credentials {
             username,
             password,
@@ -184,7 +261,11 @@ impl TurnCredentials {
                 expired_at: parsed.expires_at,
             });
         }
-        if self.is_revoked(&parsed.act, &parsed.participant) {
+        let refused = self
+            .records()
+            .get(&(parsed.act.clone(), parsed.participant.clone()))
+            .is_some_and(|r| r.refuses(parsed.expires_at));
+        if refused {
             return Err(Error::CredentialRevoked {
                 act: parsed.act,
                 participant: parsed.participant,
@@ -219,34 +300,51 @@ impl TurnCredentials {
     /// relay's [`Relay::revoke`](crate::Relay::revoke) also tears down the
     /// allocations already made with them. Returns whether it was new.
     pub fn revoke(&self, act: &str, participant: &str) -> bool {
-        self.revoked
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((act.to_owned(), participant.to_owned()))
+        let mut records = self.records_mut();
+        let r = records
+            .entry((act.to_owned(), participant.to_owned()))
+            .or_default();
+        // Everything issued so far stays dead, whatever happens next;
+        // credentials issued from now on (while revoked they are refused)
+        // expire later and may live again after a reopening.
+        r.dead_up_to = r.dead_up_to.max(r.issued_up_to);
+        !std::mem::replace(&mut r.revoked, true)
     }
 
-    /// Whether `participant` of `act` is revoked.
+    /// Whether `participant` of `act` is revoked now.
     pub fn is_revoked(&self, act: &str, participant: &str) -> bool {
-        // A HashSet<(String, String)> cannot be probed with borrowed
-        // halves, so the key is built; usernames are short.
-        self.revoked
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&(act.to_owned(), participant.to_owned()))
+        self.records()
+            .get(&(act.to_owned(), participant.to_owned()))
+            .is_some_and(|r| r.revoked)
     }
 
-    /// Drops the revocations of `act`, once it is closed and every
-    /// credential issued for it has expired. Returns how many were dropped.
-    pub fn forget_act(&self, act: &str) -> usize {
-        let mut revoked = self.revoked.write().unwrap_or_else(|e| e.into_inner());
-        let before = revoked.len();
-        revoked.retain(|(a, _)| a != act);
-        before - revoked.len()
+    /// Lets the participants of `act` get credentials again (consent given
+    /// anew): credentials issued since the revocation work; every one
+    /// issued before it stays refused. Returns how many participants were
+    /// revoked.
+    pub fn reopen(&self, act: &str) -> usize {
+        let mut reopened = 0;
+        for ((a, _), r) in self.records_mut().iter_mut() {
+            if a == act {
+                reopened += usize::from(r.revoked);
+                r.revoked = false;
+            }
+        }
+        reopened
+    }
+
+    /// Forgets the participants whose every credential has expired at `now`
+    /// (unix seconds): nothing is left to refuse. Returns how many.
+    pub fn prune(&self, now: u64) -> usize {
+        let mut records = self.records_mut();
+        let before = records.len();
+        records.retain(|_, r| r.issued_up_to.max(r.dead_up_to) >= now);
+        before - records.len()
     }
 
     /// How many (act, participant) pairs are revoked.
     pub fn revoked_count(&self) -> usize {
-        self.revoked.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.records().values().filter(|r| r.revoked).count()
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod admission;
 pub mod credentials;
+mod lifetime;
 mod listener;
 mod peer;
 pub mod stream;
@@ -27,7 +28,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::Error;
 use admission::{Admission, LastUser, ListenerAuth, RelayAllocator};
 use credentials::TurnCredentials;
-pub use peer::PeerPolicy;
+pub use peer::{IpRange, PeerPolicy};
 use stream::StreamConn;
 pub use traffic::TrafficSnapshot;
 
@@ -61,20 +62,43 @@ pub struct RelayConfig {
     pub relay_ip: IpAddr,
     /// The address announced to clients, if not `relay_ip` (behind 1:1 NAT).
     pub external_ip: Option<IpAddr>,
-    /// Live allocations one username may hold (each browser peer
-    /// connection makes one per listener it tries).
-    pub max_allocations_per_user: usize,
+    /// Live allocations one participant of an act may hold, whatever
+    /// credentials they were made with (connection-test ones included):
+    /// each browser peer connection makes one per listener it tries.
+    pub max_allocations_per_participant: usize,
+    /// Live allocations all the participants of one act may hold.
+    pub max_allocations_per_act: usize,
     /// Live allocations in all.
     pub max_allocations_total: usize,
     /// Open TCP and TLS connections per stream listener.
     pub max_stream_connections: usize,
     /// Which peers may be relayed to.
     pub peer_policy: PeerPolicy,
+    /// The sockets of the server's test peer: the only peers of
+    /// connection-test credentials (share it with [`ProbeConfig::peers`](crate::ProbeConfig::peers)).
+    pub probe_peers: Arc<crate::probe::ProbePeers>,
+    /// How long a TCP or TLS stream may stay silent before it is closed.
+    pub stream_idle_timeout: Duration,
+    /// Open TCP and TLS connections per client address and listener.
+    pub max_stream_connections_per_address: usize,
     /// Most bits per second one allocation relays each way, averaged over
     /// a second; datagrams over it are dropped, as a congested link would
     /// (coturn's `--max-bps`). `None`: no cap.
     pub max_bitrate_per_allocation: Option<u64>,
 }
+
+/// How long a TCP or TLS stream may stay silent: a browser refreshes its
+/// allocation and permissions every few minutes and sends STUN consent
+/// checks every few seconds, so a minute of silence is a dead or idle
+/// client holding a descriptor.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Streams one client address may hold open on a listener: a browser
+/// opens one per peer connection, a few behind one NAT.
+pub const DEFAULT_STREAM_CONNECTIONS_PER_ADDRESS: usize = 64;
+
+/// How often expired or revoked credentials' allocations are swept.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The default cap per allocation and direction: room for HD video, and a
 /// bound on what one stolen credential can push through the relay.
@@ -82,7 +106,9 @@ pub const DEFAULT_MAX_BITRATE: u64 = 10_000_000;
 
 impl RelayConfig {
     /// UDP and TCP on `127.0.0.1` with ephemeral ports, relayed sockets on
-    /// `127.0.0.1`, loopback peers allowed: a relay for tests.
+    /// `127.0.0.1`, and loopback peers allowed explicitly (`127.0.0.0/8`
+    /// and `::1`): a relay for tests. A server's relay sets
+    /// [`peer_policy`](Self::peer_policy) from its settings.
     pub fn loopback(realm: impl Into<String>) -> Self {
         let any_port = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0);
         RelayConfig {
@@ -92,14 +118,15 @@ impl RelayConfig {
             tls: None,
             relay_ip: Ipv4Addr::LOCALHOST.into(),
             external_ip: None,
-            max_allocations_per_user: 10,
+            max_allocations_per_participant: 10,
+            max_allocations_per_act: 40,
             max_allocations_total: 1000,
             max_stream_connections: 1000,
             max_bitrate_per_allocation: Some(DEFAULT_MAX_BITRATE),
-            peer_policy: PeerPolicy {
-                allow_loopback: true,
-                allow_private: true,
-            },
+            peer_policy: PeerPolicy::allowing(&["127.0.0.0/8", "::1"]).expect("valid ranges"),
+            probe_peers: Arc::default(),
+            stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
+            max_stream_connections_per_address: DEFAULT_STREAM_CONNECTIONS_PER_ADDRESS,
         }
     }
 
@@ -120,11 +147,17 @@ impl RelayConfig {
         {
             return bad("external_ip and relay_ip must be of the same family");
         }
-        if self.max_allocations_per_user == 0 || self.max_allocations_total == 0 {
+        if self.max_allocations_per_participant == 0
+            || self.max_allocations_per_act == 0
+            || self.max_allocations_total == 0
+        {
             return bad("allocation quotas must be at least 1");
         }
-        if self.max_stream_connections == 0 {
-            return bad("max_stream_connections must be at least 1");
+        if self.max_stream_connections == 0 || self.max_stream_connections_per_address == 0 {
+            return bad("max_stream_connections(_per_address) must be at least 1");
+        }
+        if self.stream_idle_timeout.is_zero() {
+            return bad("stream_idle_timeout must not be zero");
         }
         if self
             .max_bitrate_per_allocation
@@ -171,6 +204,17 @@ pub struct RelayStats {
     pub tls_handshake_failures: AtomicU64,
     /// Frames dropped because a stream's outgoing queue was full.
     pub stream_send_dropped: AtomicU64,
+    /// Datagrams on the UDP listener that are neither STUN nor
+    /// ChannelData, dropped unanswered (counted, not logged one by one).
+    pub junk_datagrams: AtomicU64,
+    /// TCP and TLS connections refused because their address holds
+    /// too many.
+    pub stream_connections_refused_per_address: AtomicU64,
+    /// TCP and TLS connections closed after staying silent too long.
+    pub stream_idle_closed: AtomicU64,
+    /// Allocations deleted because their credential expired or was
+    /// revoked.
+    pub allocations_swept: AtomicU64,
 }
 
 /// A plain copy of [`RelayStats`].
@@ -191,6 +235,10 @@ pub struct StatsSnapshot {
     pub stream_frame_errors: u64,
     pub tls_handshake_failures: u64,
     pub stream_send_dropped: u64,
+    pub junk_datagrams: u64,
+    pub stream_connections_refused_per_address: u64,
+    pub stream_idle_closed: u64,
+    pub allocations_swept: u64,
 }
 
 impl RelayStats {
@@ -213,6 +261,10 @@ impl RelayStats {
             stream_frame_errors: r(&self.stream_frame_errors),
             tls_handshake_failures: r(&self.tls_handshake_failures),
             stream_send_dropped: r(&self.stream_send_dropped),
+            junk_datagrams: r(&self.junk_datagrams),
+            stream_connections_refused_per_address: r(&self.stream_connections_refused_per_address),
+            stream_idle_closed: r(&self.stream_idle_closed),
+            allocations_swept: r(&self.allocations_swept),
         }
     }
 }
@@ -222,7 +274,7 @@ struct Shared {
     realm: String,
     relay_ip: IpAddr,
     advertised_ip: IpAddr,
-    policy: PeerPolicy,
+    filter: Arc<peer::PeerFilter>,
     credentials: Arc<TurnCredentials>,
     admission: Arc<Admission>,
     stats: Arc<RelayStats>,
@@ -242,7 +294,7 @@ impl Shared {
             advertised_ip: self.advertised_ip,
             last_user: Arc::clone(&last_user),
             admission: Arc::clone(&self.admission),
-            policy: self.policy,
+            filter: Arc::clone(&self.filter),
             stats: Arc::clone(&self.stats),
             bandwidth: self.bandwidth,
         };
@@ -268,7 +320,7 @@ impl Shared {
 /// A running relay. Dropping it stops the listeners too; [`Relay::stop`]
 /// also waits for the allocations to close.
 pub struct Relay {
-    servers: Vec<turn::server::Server>,
+    servers: Arc<Vec<turn::server::Server>>,
     accept_tasks: Vec<JoinHandle<()>>,
     udp_addr: Option<SocketAddr>,
     tcp_addr: Option<SocketAddr>,
@@ -304,49 +356,41 @@ impl Relay {
         };
         let stats = Arc::new(RelayStats::default());
         let admission = Arc::new(Admission::new(
-            config.max_allocations_per_user,
-            config.max_allocations_total,
+            admission::Quotas {
+                per_participant: config.max_allocations_per_participant,
+                per_act: config.max_allocations_per_act,
+                total: config.max_allocations_total,
+            },
             Arc::clone(&stats),
         ));
-        let shared = Shared {
-            realm: config.realm.clone(),
-            relay_ip: config.relay_ip,
-            advertised_ip: config.external_ip.unwrap_or(config.relay_ip),
-            policy: config.peer_policy,
+        let advertised_ip = config.external_ip.unwrap_or(config.relay_ip);
+        let cap = Arc::new(lifetime::LifetimeCap {
             credentials: Arc::clone(&credentials),
-            admission: Arc::clone(&admission),
-            stats: Arc::clone(&stats),
-            bandwidth: config
-                .max_bitrate_per_allocation
-                .map(peer::bytes_per_second),
-        };
-        let mut relay = Relay {
-            servers: Vec::new(),
-            accept_tasks: Vec::new(),
-            udp_addr: None,
-            tcp_addr: None,
-            tls_addr: None,
-            credentials,
-            admission,
-            stats,
-        };
+            realm: config.realm.clone(),
+        });
 
-        if let Some(addr) = config.udp_listen {
-            let socket = UdpSocket::bind(addr)
-                .await
-                .map_err(|e| Error::io(format!("binding the UDP listener on {addr}"), e))?;
-            enlarge_buffers(&socket);
-            let conn = listener::ListenerConn::new(socket)
-                .map_err(|e| Error::io("reading the UDP listener address", e))?;
-            let local = conn.addr();
-            relay.servers.push(shared.server(Arc::new(conn)).await?);
-            relay.udp_addr = Some(local);
-        }
-        let streams = [
+        // Everything is bound first: the peer filter refuses the relay's
+        // own listeners.
+        let udp = match config.udp_listen {
+            Some(addr) => {
+                let socket = UdpSocket::bind(addr)
+                    .await
+                    .map_err(|e| Error::io(format!("binding the UDP listener on {addr}"), e))?;
+                enlarge_buffers(&socket);
+                Some(
+                    listener::ListenerConn::new(socket, Arc::clone(&stats))
+                        .map_err(|e| Error::io("reading the UDP listener address", e))?
+                        .with_lifetime_cap(Arc::clone(&cap)),
+                )
+            }
+            None => None,
+        };
+        let mut streams = Vec::new();
+        let stream_listens = [
             (config.tcp_listen, None),
             (config.tls.as_ref().map(|t| t.listen), acceptor),
         ];
-        for (i, (listen, acceptor)) in streams.into_iter().enumerate() {
+        for (i, (listen, acceptor)) in stream_listens.into_iter().enumerate() {
             let Some(addr) = listen else { continue };
             let listener = TcpListener::bind(addr)
                 .await
@@ -354,22 +398,88 @@ impl Relay {
             let local = listener
                 .local_addr()
                 .map_err(|e| Error::io("reading the TCP listener address", e))?;
-            let conn = Arc::new(StreamConn::new(local, Arc::clone(&relay.stats)));
-            relay.servers.push(shared.server(conn.clone()).await?);
-            relay.accept_tasks.push(tokio::spawn(accept_loop(
+            streams.push((i, listener, local, acceptor));
+        }
+        let mut own_sockets: Vec<SocketAddr> = udp.iter().map(|u| u.addr()).collect();
+        own_sockets.extend(streams.iter().map(|(_, _, local, _)| *local));
+        for s in own_sockets.clone() {
+            own_sockets.push(SocketAddr::new(advertised_ip, s.port()));
+        }
+        let mut own_ips = vec![config.relay_ip, advertised_ip];
+        own_ips.extend(
+            own_sockets
+                .iter()
+                .map(|s| s.ip())
+                .filter(|ip| !ip.is_unspecified()),
+        );
+        own_ips.dedup();
+        let filter = Arc::new(peer::PeerFilter {
+            policy: config.peer_policy.clone(),
+            own_ips,
+            own_sockets,
+            probe: Arc::clone(&config.probe_peers),
+        });
+
+        let shared = Shared {
+            realm: config.realm.clone(),
+            relay_ip: config.relay_ip,
+            advertised_ip,
+            filter,
+            credentials: Arc::clone(&credentials),
+            admission: Arc::clone(&admission),
+            stats: Arc::clone(&stats),
+            bandwidth: config
+                .max_bitrate_per_allocation
+                .map(peer::bytes_per_second),
+        };
+        let mut servers = Vec::new();
+        let mut accept_tasks = Vec::new();
+        let (mut udp_addr, mut tcp_addr, mut tls_addr) = (None, None, None);
+        if let Some(conn) = udp {
+            udp_addr = Some(conn.addr());
+            servers.push(shared.server(Arc::new(conn)).await?);
+        }
+        let limits = StreamLimits {
+            total: config.max_stream_connections,
+            per_address: config.max_stream_connections_per_address,
+            idle: config.stream_idle_timeout,
+        };
+        for (i, listener, local, acceptor) in streams {
+            let conn = Arc::new(
+                StreamConn::new(local, Arc::clone(&stats), limits.idle)
+                    .with_lifetime_cap(Arc::clone(&cap)),
+            );
+            servers.push(shared.server(conn.clone()).await?);
+            accept_tasks.push(tokio::spawn(accept_loop(
                 listener,
                 conn,
                 acceptor,
-                config.max_stream_connections,
-                Arc::clone(&relay.stats),
+                limits,
+                Arc::clone(&stats),
             )));
             if i == 0 {
-                relay.tcp_addr = Some(local);
+                tcp_addr = Some(local);
             } else {
-                relay.tls_addr = Some(local);
+                tls_addr = Some(local);
             }
         }
-        Ok(relay)
+        let servers = Arc::new(servers);
+        accept_tasks.push(tokio::spawn(sweep(
+            Arc::clone(&servers),
+            Arc::clone(&credentials),
+            Arc::clone(&admission),
+            Arc::clone(&stats),
+        )));
+        Ok(Relay {
+            servers,
+            accept_tasks,
+            udp_addr,
+            tcp_addr,
+            tls_addr,
+            credentials,
+            admission,
+            stats,
+        })
     }
 
     /// The UDP listener's address, if any.
@@ -418,16 +528,21 @@ impl Relay {
     /// Revokes `participant` of `act`: its credentials are refused from now
     /// on, and its allocations are deleted (relaying stops at once).
     /// Returns how many allocations were deleted.
+    /// The participant's connection-test credentials (`precall-N`) are
+    /// revoked with it.
     pub async fn revoke(&self, act: &str, participant: &str) -> Result<usize, Error> {
-        self.credentials.revoke(act, participant);
+        let probe = credentials::probe_participant(participant);
         let mut deleted = 0;
-        for (username, count) in self.admission.usernames_of(act, participant) {
-            for server in &self.servers {
-                server
-                    .delete_allocations_by_username(username.clone())
-                    .await?;
+        for who in [participant, probe.as_str()] {
+            self.credentials.revoke(act, who);
+            for (username, count) in self.admission.usernames_of(act, who) {
+                for server in self.servers.iter() {
+                    server
+                        .delete_allocations_by_username(username.clone())
+                        .await?;
+                }
+                deleted += count;
             }
-            deleted += count;
         }
         Ok(deleted)
     }
@@ -441,7 +556,7 @@ impl Relay {
             // Returns once the listener and its streams are dropped.
             let _ = task.await;
         }
-        for server in std::mem::take(&mut self.servers) {
+        for server in self.servers.iter() {
             server.close().await?;
         }
         Ok(())
@@ -458,16 +573,65 @@ impl Drop for Relay {
     }
 }
 
+/// The caps on one stream listener.
+#[derive(Debug, Clone, Copy)]
+struct StreamLimits {
+    total: usize,
+    per_address: usize,
+    idle: Duration,
+}
+
+/// Deletes, every [`SWEEP_INTERVAL`], the allocations whose credential
+/// has expired or is refused (revoked, or issued before a reopening), so
+/// that an allocation dies with its credential rather than at the end of
+/// the lifetime it asked for; and forgets the credential records nothing
+/// can use any more.
+async fn sweep(
+    servers: Arc<Vec<turn::server::Server>>,
+    credentials: Arc<TurnCredentials>,
+    admission: Arc<Admission>,
+    stats: Arc<RelayStats>,
+) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = credentials::unix_now();
+        for (username, count) in admission.usernames() {
+            if credentials.check_username_at(&username, now).is_ok() {
+                continue;
+            }
+            for server in servers.iter() {
+                if server
+                    .delete_allocations_by_username(username.clone())
+                    .await
+                    .is_err()
+                {
+                    return; // the relay is stopping
+                }
+            }
+            stats
+                .allocations_swept
+                .fetch_add(count as u64, Ordering::Relaxed);
+        }
+        credentials.prune(now);
+    }
+}
+
 /// Accepts TCP (and, with an acceptor, TLS) connections and serves each on
-/// its own task. Aborting this task ends every stream it accepted.
+/// its own task, within the caps (in all and per client address).
+/// Aborting this task ends every stream it accepted.
 async fn accept_loop(
     listener: TcpListener,
     conn: Arc<StreamConn>,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
-    max_connections: usize,
+    limits: StreamLimits,
     stats: Arc<RelayStats>,
 ) {
     let mut streams = JoinSet::new();
+    let mut per_address: std::collections::HashMap<IpAddr, usize> = Default::default();
+    let mut owner: std::collections::HashMap<tokio::task::Id, IpAddr> = Default::default();
+    let mut refusals = RateLimitedLog::new("TURN stream connections refused (limits reached)");
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -480,17 +644,21 @@ async fn accept_loop(
                         continue;
                     }
                 };
-                if streams.len() >= max_connections {
-                    tracing::warn!(%peer, "TURN stream refused: too many connections");
+                let mine = per_address.get(&peer.ip()).copied().unwrap_or(0);
+                if streams.len() >= limits.total {
+                    refusals.count();
+                    continue;
+                }
+                if mine >= limits.per_address {
+                    stats.stream_connections_refused_per_address.fetch_add(1, Ordering::Relaxed);
+                    refusals.count();
                     continue;
                 }
                 let _ = tcp.set_nodelay(true);
                 stats.stream_connections_accepted.fetch_add(1, Ordering::Relaxed);
                 let conn = Arc::clone(&conn);
-                match &acceptor {
-                    None => {
-                        streams.spawn(conn.serve(tcp, peer));
-                    }
+                let handle = match &acceptor {
+                    None => streams.spawn(conn.serve(tcp, peer)),
                     Some(acceptor) => {
                         let acceptor = acceptor.clone();
                         let stats = Arc::clone(&stats);
@@ -506,11 +674,67 @@ async fn accept_loop(
                                     tracing::debug!(%peer, "TLS handshake timed out");
                                 }
                             }
-                        });
+                        })
+                    }
+                };
+                per_address.insert(peer.ip(), mine + 1);
+                owner.insert(handle.id(), peer.ip());
+            }
+            Some(done) = streams.join_next_with_id(), if !streams.is_empty() => {
+                let id = match &done {
+                    Ok((id, ())) => *id,
+                    Err(e) => e.id(),
+                };
+                if let Some(ip) = owner.remove(&id)
+                    && let Some(n) = per_address.get_mut(&ip)
+                {
+                    *n -= 1;
+                    if *n == 0 {
+                        per_address.remove(&ip);
                     }
                 }
             }
-            Some(_) = streams.join_next(), if !streams.is_empty() => {}
+        }
+    }
+}
+
+/// A warning said at most once a minute, with how many times it happened
+/// since: a flood of junk or refused connections costs a counter, not a
+/// log line each.
+pub(crate) struct RateLimitedLog {
+    what: &'static str,
+    pending: u64,
+    last: Option<std::time::Instant>,
+}
+
+/// How often a [`RateLimitedLog`] speaks at most.
+const LOG_SUMMARY_EVERY: Duration = Duration::from_secs(60);
+
+impl RateLimitedLog {
+    pub(crate) fn new(what: &'static str) -> Self {
+        RateLimitedLog {
+            what,
+            pending: 0,
+            last: None,
+        }
+    }
+
+    /// Counts one occurrence; logs the summary if a minute has passed
+    /// since the last one.
+    pub(crate) fn count(&mut self) {
+        self.pending += 1;
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_none_or(|t| now.duration_since(t) >= LOG_SUMMARY_EVERY)
+        {
+            tracing::warn!(
+                count = self.pending,
+                "{} (summary, at most one a minute)",
+                self.what
+            );
+            self.pending = 0;
+            self.last = Some(now);
         }
     }
 }

@@ -173,6 +173,12 @@ pub(crate) struct StreamConn {
     writers: StdMutex<Writers>,
     next_id: AtomicU64,
     stats: Arc<RelayStats>,
+    /// How long a stream may stay silent before it is closed.
+    idle_timeout: std::time::Duration,
+    /// The summary of streams cut for bad frames (not a line each).
+    junk_log: StdMutex<super::RateLimitedLog>,
+    /// Lowers over-long allocation lifetimes (see `lifetime`).
+    cap: Option<Arc<super::lifetime::LifetimeCap>>,
 }
 
 impl std::fmt::Debug for StreamConn {
@@ -184,7 +190,11 @@ impl std::fmt::Debug for StreamConn {
 }
 
 impl StreamConn {
-    pub(crate) fn new(local: SocketAddr, stats: Arc<RelayStats>) -> Self {
+    pub(crate) fn new(
+        local: SocketAddr,
+        stats: Arc<RelayStats>,
+        idle_timeout: std::time::Duration,
+    ) -> Self {
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
         StreamConn {
             local,
@@ -193,7 +203,18 @@ impl StreamConn {
             writers: StdMutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             stats,
+            idle_timeout,
+            junk_log: StdMutex::new(super::RateLimitedLog::new(
+                "TURN streams closed for frames that are not TURN",
+            )),
+            cap: None,
         }
+    }
+
+    /// Caps the lifetimes clients ask for.
+    pub(crate) fn with_lifetime_cap(mut self, cap: Arc<super::lifetime::LifetimeCap>) -> Self {
+        self.cap = Some(cap);
+        self
     }
 
     fn writers(&self) -> std::sync::MutexGuard<'_, Writers> {
@@ -239,14 +260,24 @@ impl StreamConn {
                             self.stats
                                 .stream_frame_errors
                                 .fetch_add(1, Ordering::Relaxed);
-                            tracing::debug!(%peer, %err, "closing TURN stream");
+                            tracing::trace!(%err, "closing TURN stream");
+                            self.junk_log
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .count();
                             return;
                         }
                     }
                 }
-                match reader.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                match tokio::time::timeout(self.idle_timeout, reader.read(&mut chunk)).await {
+                    Ok(Ok(0) | Err(_)) => return,
+                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                    Err(_) => {
+                        self.stats
+                            .stream_idle_closed
+                            .fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
                 }
             }
         };
@@ -303,6 +334,9 @@ impl webrtc_util::Conn for StreamConn {
         // Frames are at most MAX_FRAME_LEN, the server's buffer size.
         let n = frame.len().min(buf.len());
         buf[..n].copy_from_slice(&frame[..n]);
+        if let Some(cap) = &self.cap {
+            cap.apply(&mut buf[..n]);
+        }
         Ok((n, peer))
     }
 

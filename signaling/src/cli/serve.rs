@@ -45,6 +45,12 @@ pub struct ServeArgs {
     /// Run without the TURN relay: media can then only go peer to peer.
     #[arg(long)]
     pub no_relay: bool,
+    /// Address ranges the relay may relay to although they are loopback,
+    /// private, link-local or this server's own (comma-separated
+    /// ADDRESS/PREFIX, e.g. 127.0.0.0/8); adds to the settings file's
+    /// `[relay] allow_peers`. Refused by default.
+    #[arg(long, env = "TELECONSULT_RELAY_ALLOW_PEERS", value_delimiter = ',')]
+    pub relay_allow_peers: Vec<String>,
     /// Seconds a participant whose connection dropped during the call may
     /// stay away before the act is marked interrupted [default: 30].
     #[arg(long, env = "TELECONSULT_RECOVERY_TIMEOUT", value_parser = clap::value_parser!(u32).range(1..=3600))]
@@ -63,6 +69,8 @@ struct Settings {
     ice_servers: Vec<signaling::protocol::IceServer>,
     relay_port: Option<u16>,
     no_relay: bool,
+    /// Which peers the relay may reach.
+    peer_policy: media::PeerPolicy,
     recovery_timeout: std::time::Duration,
     http: signaling::throttle::HttpLimits,
     incident_thresholds: session::incident::Thresholds,
@@ -99,6 +107,13 @@ impl ServeArgs {
                 };
                 format!("{scheme}://{host}:{}", listen.port())
             });
+        let mut relay_settings = file.relay.clone();
+        relay_settings
+            .allow_peers
+            .extend(self.relay_allow_peers.iter().cloned());
+        let peer_policy = relay_settings
+            .peer_policy()
+            .map_err(|e| anyhow::anyhow!("settings: {e}"))?;
         Ok(Settings {
             listen,
             public_url,
@@ -112,6 +127,7 @@ impl ServeArgs {
             ice_servers: file.ice_servers,
             relay_port: self.relay_port.or(file.relay_port),
             no_relay: self.no_relay || file.no_relay.unwrap_or(false),
+            peer_policy,
             recovery_timeout: self
                 .recovery_timeout
                 .or(file.recovery_timeout_secs)
@@ -129,7 +145,11 @@ impl ServeArgs {
 /// Starts the TURN relay beside the server: UDP and TCP on one port, TLS
 /// on the next when the server has a certificate. Credentials are signed
 /// with a secret made at start, so they die with the process.
-async fn start_relay(args: &Settings, tls: &Tls) -> anyhow::Result<Option<RelayAccess>> {
+async fn start_relay(
+    args: &Settings,
+    tls: &Tls,
+    probe_peers: Arc<media::ProbePeers>,
+) -> anyhow::Result<Option<RelayAccess>> {
     if args.no_relay {
         return Ok(None);
     }
@@ -144,10 +164,17 @@ async fn start_relay(args: &Settings, tls: &Tls) -> anyhow::Result<Option<RelayA
     config.udp_listen = Some(SocketAddr::new(ip, port));
     config.tcp_listen = Some(SocketAddr::new(ip, port));
     config.relay_ip = ip;
-    config.peer_policy = media::PeerPolicy {
-        allow_loopback: loopback,
-        allow_private: true,
-    };
+    config.peer_policy = args.peer_policy.clone();
+    config.probe_peers = probe_peers;
+    if !config.peer_policy.allow.is_empty() {
+        let ranges: Vec<String> = config
+            .peer_policy
+            .allow
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        eprintln!("TURN relay: peers allowed in {}", ranges.join(", "));
+    }
     if let Tls::Files { cert, key } = tls {
         config.tls = Some(media::TlsConfig {
             listen: SocketAddr::new(ip, if port == 0 { 0 } else { port + 1 }),
@@ -188,13 +215,15 @@ async fn start_relay(args: &Settings, tls: &Tls) -> anyhow::Result<Option<RelayA
 /// The pre-call connection test peer, on the address the server listens
 /// on (so the relay reaches it the way it reaches browsers). Not run on a
 /// wildcard address, where it could not tell browsers where it is.
-fn start_probe(args: &Settings) -> Option<Arc<media::Probe>> {
+fn start_probe(args: &Settings, peers: Arc<media::ProbePeers>) -> Option<Arc<media::Probe>> {
     let ip = args.listen.ip();
     if ip.is_unspecified() {
         eprintln!("no connection test peer: it needs a concrete --listen address, not {ip}");
         return None;
     }
-    Some(Arc::new(media::Probe::new(media::ProbeConfig::new(ip))))
+    let mut config = media::ProbeConfig::new(ip);
+    config.peers = peers;
+    Some(Arc::new(media::Probe::new(config)))
 }
 
 fn getrandom_secret(buf: &mut [u8]) -> anyhow::Result<()> {
@@ -214,8 +243,11 @@ async fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls
     } else {
         server::self_signed(&data.root().join("tls"))?
     };
-    let relay = start_relay(args, &tls).await?;
-    let probe = start_probe(args);
+    // The relay lets connection-test credentials reach the probe's
+    // sockets, and nothing else.
+    let probe_peers = Arc::new(media::ProbePeers::default());
+    let relay = start_relay(args, &tls, probe_peers.clone()).await?;
+    let probe = start_probe(args, probe_peers);
     let data_keys = data.key_dir().data_keys()?;
     let access = Arc::new(session::access::AccessStore::open(
         &data.db_path(),
@@ -283,7 +315,13 @@ async fn run(state: AppState, listen: SocketAddr, tls: Tls) -> anyhow::Result<Ex
 
 /// Starts the server with a demo téléconsultation and prints its links.
 pub fn demo(data: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let args = args.settings()?;
+    let mut args = args.settings()?;
+    // The demo runs both participants on this machine: on loopback, it
+    // opts in to loopback peers, and says so (a server never does).
+    if args.listen.ip().is_loopback() && args.peer_policy.allow.is_empty() {
+        args.peer_policy = media::PeerPolicy::allowing(&["127.0.0.0/8", "::1"])?;
+        eprintln!("demo: the relay may reach loopback peers (127.0.0.0/8, ::1)");
+    }
     let rt = runtime()?;
     rt.block_on(async {
         let (state, tls) = build(data, &args).await?;
