@@ -56,6 +56,10 @@ pub enum Error {
     Database { path: PathBuf, reason: String },
     #[error("the trace store is closed")]
     StoreClosed,
+    /// A reader met a chain that does not verify; the finding is the one
+    /// `trace verify` prints for it. Boxed to keep the error small.
+    #[error("trace integrity: {0}")]
+    TraceIntegrity(Box<crate::trace::Problem>),
 
     // --- Keys ------------------------------------------------------------
     #[error("{0}")]

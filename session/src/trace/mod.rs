@@ -20,7 +20,7 @@ mod verify;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub use verify::{Problem, VerifyReport, verify};
+pub use verify::{Problem, VerifyReport, check_read, verify};
 
 use crate::Error;
 use crate::event::{ActEvent, Event};
