@@ -68,6 +68,15 @@ pub enum Error {
         "the data key does not match this trace store (store key id {expected}, given key id {given}); check TELECONSULT_DATA_KEY or the keys directory"
     )]
     WrongDataKey { expected: String, given: String },
+    /// A key file, the store or the data directory is open to other users.
+    /// `access` says how, `fix` the command that closes it.
+    #[error("{path} is {access} by group or others (mode {mode:03o}); run `{fix}` and start again")]
+    Permissions {
+        path: PathBuf,
+        mode: u32,
+        access: &'static str,
+        fix: String,
+    },
     #[error("sealed data could not be decrypted: wrong data key, or the sealed bytes were changed")]
     Unseal,
 

@@ -266,6 +266,7 @@ fn retired_invitation_keys(dir: &Path) -> Result<Vec<[u8; 32]>, Error> {
     paths
         .iter()
         .map(|p| {
+            session::keys::check_private_file(p).map_err(|e| Error::Key(e.to_string()))?;
             let text = std::fs::read_to_string(p)
                 .map_err(|e| Error::Key(format!("cannot read {}: {e}", p.display())))?;
             parse_key(&text, p)
@@ -311,6 +312,7 @@ fn read_or_create(
     path: &Path,
     make: impl FnOnce() -> Result<String, Error>,
 ) -> Result<String, Error> {
+    session::keys::check_private_file(path).map_err(|e| Error::Key(e.to_string()))?;
     match std::fs::read_to_string(path) {
         Ok(s) => return Ok(s),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -215,9 +215,50 @@ impl DataDir {
         KeyDir::new(self.root.join("keys"))
     }
 
+    /// Refuses to start on a data directory others may change, or a trace
+    /// store (with its WAL) others may write; key files are checked as they
+    /// are read (see [`crate::keys::check_private_file`]). A store others
+    /// may read is tightened to 0600 when opened for writing: the sealed
+    /// fields are encrypted, but kinds and times are not.
+    pub fn check_permissions(&self) -> Result<(), Error> {
+        crate::keys::check_not_shared_writable(&self.root, "700")?;
+        crate::keys::check_not_shared_writable(self.key_dir().path(), "700")?;
+        for file in self.db_files() {
+            crate::keys::check_not_shared_writable(&file, "600")?;
+        }
+        Ok(())
+    }
+
+    /// `trace.db` and the WAL files SQLite keeps beside it.
+    fn db_files(&self) -> [PathBuf; 3] {
+        let db = self.db_path();
+        let with = |suffix: &str| {
+            let mut name = db.clone().into_os_string();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        [with(""), with("-wal"), with("-shm")]
+    }
+
+    /// Sets the store's files to 0600.
+    fn restrict_db_files(&self) -> Result<(), Error> {
+        #[cfg(unix)]
+        for file in self.db_files() {
+            use std::os::unix::fs::PermissionsExt;
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(format!("cannot restrict {}", file.display()), e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Opens the store for writing, creating the store and its keys on first
-    /// use. Never replaces an existing file.
+    /// use (the data directory 0700, the store 0600). Never replaces an
+    /// existing file.
     pub fn open_writer(&self) -> Result<(SqliteStore, WriterKeys), Error> {
+        self.check_permissions()?;
         let db = self.db_path();
         let keys = self.key_dir();
         if !db.exists() {
@@ -253,6 +294,7 @@ impl DataDir {
             },
         )?
         .with_trusted(writer.trusted.clone());
+        self.restrict_db_files()?;
         Ok((store, writer))
     }
 
@@ -272,6 +314,7 @@ impl DataDir {
     /// of an act verify it with the public keys of `keys/` when present
     /// (see [`read_act`]); give others with [`SqliteStore::with_trusted`].
     pub fn open_reader(&self) -> Result<SqliteStore, Error> {
+        self.check_permissions()?;
         let store = SqliteStore::open(&self.db_path(), StoreMode::Read)?;
         Ok(match self.key_dir().trusted() {
             Ok(trusted) => store.with_trusted(trusted),

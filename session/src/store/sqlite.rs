@@ -134,9 +134,17 @@ pub enum StoreMode {
 struct AppendRequest {
     act: ActId,
     expected_len: Option<u64>,
-    events: Vec<PreparedEvent>,
+    events: Pending,
     /// Who learns the outcome.
     reply: Reply,
+}
+
+/// An append's events. Sealed blobs are bound to their seq, so events are
+/// sealed on the caller's thread when the caller states the act's length,
+/// and on the writer thread, once the seq is known, for a blind append.
+enum Pending {
+    Sealed(Vec<PreparedEvent>),
+    Blind(Vec<Event>),
 }
 
 /// How a caller learns its outcome.
@@ -281,6 +289,7 @@ impl SqliteStore {
                     path: path.into(),
                     conn,
                     signer: *signer,
+                    data: data.clone(),
                     heads: HashMap::new(),
                     last_checkpoint: None,
                     data_version: None,
@@ -581,10 +590,16 @@ impl SqliteStore {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .ok_or(Error::StoreClosed)?;
-        let events = events
-            .iter()
-            .map(|e| PreparedEvent::seal(act, e, &writer.data))
-            .collect::<Result<Vec<_>, _>>()?;
+        let events = match expected_len {
+            Some(len) => Pending::Sealed(
+                events
+                    .iter()
+                    .zip(len + 1..)
+                    .map(|(e, seq)| PreparedEvent::seal(act, seq, e, &writer.data))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            None => Pending::Blind(events),
+        };
         tx.send(AppendRequest {
             act,
             expected_len,
@@ -954,6 +969,8 @@ struct WriterState {
     path: PathBuf,
     conn: Connection,
     signer: HeadSigner,
+    /// Seals the events of blind appends, whose seq only the writer knows.
+    data: DataKey,
     /// Where each act's chain ends, as of our last commit, so an append
     /// does not read it back. Dropped when another process commits (see
     /// `data_version`) or a commit fails.
@@ -1147,6 +1164,14 @@ impl WriterState {
         {
             return Err(Error::Conflict { expected, found });
         }
+        let events = match std::mem::replace(&mut req.events, Pending::Blind(Vec::new())) {
+            Pending::Sealed(events) => events,
+            Pending::Blind(events) => events
+                .iter()
+                .zip(found + 1..)
+                .map(|(e, seq)| PreparedEvent::seal(req.act, seq, e, &self.data))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
         let mut end = match known {
             Some(end) => end,
             None => {
@@ -1170,8 +1195,11 @@ impl WriterState {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .map_err(err)?;
-        for event in std::mem::take(&mut req.events) {
-            let r = event.chain(req.act, end.seq + 1, &end.hash);
+        for event in events {
+            // The expected length was checked above, so each event was
+            // sealed for the seq it gets.
+            debug_assert_eq!(event.seq, end.seq + 1);
+            let r = event.chain(req.act, &end.hash);
             stmt.execute(params![
                 end.act_no,
                 r.seq as i64,
