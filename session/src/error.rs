@@ -68,6 +68,10 @@ pub enum Error {
         "the data key does not match this trace store (store key id {expected}, given key id {given}); check TELECONSULT_DATA_KEY or the keys directory"
     )]
     WrongDataKey { expected: String, given: String },
+    /// An account's row disagrees with what the signed access log proves
+    /// (its role or state was edited outside the server).
+    #[error("account refused: {0}")]
+    AccountNotProven(String),
     /// A key file, the store or the data directory is open to other users.
     /// `access` says how, `fix` the command that closes it.
     #[error("{path} is {access} by group or others (mode {mode:03o}); run `{fix}` and start again")]
