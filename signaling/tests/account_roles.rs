@@ -65,7 +65,8 @@ async fn a_role_edited_in_sqlite_is_refused_at_sign_in_and_reported() {
     // Changed through the command, it is recorded and used.
     let out = teleconsult(&data, &["professional", "role", "outsider", "administrator"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(s.entries().iter().any(|e| e.action == "account_role:administrator"));
+    let log = s.access.entries().unwrap();
+    assert!(log.iter().any(|e| e.action == "account_role:administrator"));
     let account = s.access.account("outsider").unwrap().unwrap();
     assert_eq!(account.role, AccountRole::Administrator);
     let verify = teleconsult(&data, &["trace", "verify"]);
