@@ -289,7 +289,9 @@ impl AccessStore {
         let rows: Vec<(i64, String, String, bool)> = {
             let conn = self.conn();
             let mut stmt = conn
-                .prepare("SELECT id, login, role, disabled_at IS NOT NULL FROM accounts ORDER BY id")
+                .prepare(
+                    "SELECT id, login, role, disabled_at IS NOT NULL FROM accounts ORDER BY id",
+                )
                 .map_err(db_err(&self.path))?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -346,7 +348,15 @@ impl AccessStore {
             enabled: true,
         };
         for e in entries {
-            let h = entry_hash(e.seq, e.at, &e.actor, &e.action, e.act, &e.outcome, &e.prev_hash);
+            let h = entry_hash(
+                e.seq,
+                e.at,
+                &e.actor,
+                &e.action,
+                e.act,
+                &e.outcome,
+                &e.prev_hash,
+            );
             if h != e.hash || trusted.verify(e.key_id, &e.hash, &e.signature).is_err() {
                 return Err(Error::AccountNotProven(format!(
                     "account {id}: access entry #{} about it does not verify",
@@ -357,7 +367,10 @@ impl AccessStore {
                 DISABLED_ACTION => proven.enabled = false,
                 ENABLED_ACTION => proven.enabled = true,
                 action => {
-                    if let Some(role) = action.strip_prefix("account_role:").and_then(AccountRole::parse) {
+                    if let Some(role) = action
+                        .strip_prefix("account_role:")
+                        .and_then(AccountRole::parse)
+                    {
                         proven.role = Some(role);
                     }
                 }
@@ -378,7 +391,13 @@ impl AccessStore {
                 params![id, role.as_str()],
             )
             .map_err(db_err(&self.path))?;
-        self.record(ACCOUNTS_ACTOR, &role_action(role), None, &account_subject(id, login), now)?;
+        self.record(
+            ACCOUNTS_ACTOR,
+            &role_action(role),
+            None,
+            &account_subject(id, login),
+            now,
+        )?;
         Ok(true)
     }
 
@@ -392,15 +411,25 @@ impl AccessStore {
                 params![login],
             )
             .map_err(db_err(&self.path))?;
-        if n == 1 && let Some(id) = self.account_id(login)? {
-            self.record(ACCOUNTS_ACTOR, ENABLED_ACTION, None, &account_subject(id, login), now)?;
+        if n == 1
+            && let Some(id) = self.account_id(login)?
+        {
+            self.record(
+                ACCOUNTS_ACTOR,
+                ENABLED_ACTION,
+                None,
+                &account_subject(id, login),
+                now,
+            )?;
         }
         Ok(n == 1)
     }
 
     fn account_id(&self, login: &str) -> Result<Option<i64>, Error> {
         self.conn()
-            .query_row("SELECT id FROM accounts WHERE login = ?1", [login], |r| r.get(0))
+            .query_row("SELECT id FROM accounts WHERE login = ?1", [login], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db_err(&self.path))
     }
@@ -602,8 +631,16 @@ impl AccessStore {
                 params![login, now.as_micros()],
             )
             .map_err(db_err(&self.path))?;
-        if n == 1 && let Some(id) = self.account_id(login)? {
-            self.record(ACCOUNTS_ACTOR, DISABLED_ACTION, None, &account_subject(id, login), now)?;
+        if n == 1
+            && let Some(id) = self.account_id(login)?
+        {
+            self.record(
+                ACCOUNTS_ACTOR,
+                DISABLED_ACTION,
+                None,
+                &account_subject(id, login),
+                now,
+            )?;
         }
         Ok(n == 1)
     }
@@ -916,18 +953,39 @@ mod tests {
     fn roles_come_from_the_signed_log() {
         let (_dir, access, trusted) = open();
         access
-            .add_account(new_account("dr-a", AccountRole::Professional), Timestamp::from_micros(1))
+            .add_account(
+                new_account("dr-a", AccountRole::Professional),
+                Timestamp::from_micros(1),
+            )
             .unwrap();
         let a = access.account("dr-a").unwrap().unwrap();
         assert_eq!(a.role, AccountRole::Professional);
         // Changed through the store: recorded, and used.
-        assert!(access.set_role("dr-a", AccountRole::Administrator, Timestamp::from_micros(2)).unwrap());
-        assert_eq!(access.account("dr-a").unwrap().unwrap().role, AccountRole::Administrator);
-        assert!(access.set_role("dr-a", AccountRole::Professional, Timestamp::from_micros(3)).unwrap());
+        assert!(
+            access
+                .set_role(
+                    "dr-a",
+                    AccountRole::Administrator,
+                    Timestamp::from_micros(2)
+                )
+                .unwrap()
+        );
+        assert_eq!(
+            access.account("dr-a").unwrap().unwrap().role,
+            AccountRole::Administrator
+        );
+        assert!(
+            access
+                .set_role("dr-a", AccountRole::Professional, Timestamp::from_micros(3))
+                .unwrap()
+        );
         // Edited in SQLite: refused, and reported by verification.
         access
             .conn()
-            .execute("UPDATE accounts SET role = 'administrator' WHERE login = 'dr-a'", [])
+            .execute(
+                "UPDATE accounts SET role = 'administrator' WHERE login = 'dr-a'",
+                [],
+            )
             .unwrap();
         let e = access.account("dr-a").unwrap_err();
         assert!(matches!(e, Error::AccountNotProven(_)), "{e}");
@@ -940,23 +998,49 @@ mod tests {
         );
         access
             .conn()
-            .execute("UPDATE accounts SET role = 'professional' WHERE login = 'dr-a'", [])
+            .execute(
+                "UPDATE accounts SET role = 'professional' WHERE login = 'dr-a'",
+                [],
+            )
             .unwrap();
         assert!(access.account("dr-a").is_ok());
         // Disable and enable are entries too; re-enabling in SQLite is refused.
         assert!(access.disable("dr-a", Timestamp::from_micros(4)).unwrap());
-        assert!(access.account("dr-a").unwrap().unwrap().disabled_at.is_some());
+        assert!(
+            access
+                .account("dr-a")
+                .unwrap()
+                .unwrap()
+                .disabled_at
+                .is_some()
+        );
         access
             .conn()
-            .execute("UPDATE accounts SET disabled_at = NULL WHERE login = 'dr-a'", [])
+            .execute(
+                "UPDATE accounts SET disabled_at = NULL WHERE login = 'dr-a'",
+                [],
+            )
             .unwrap();
-        assert!(matches!(access.account("dr-a"), Err(Error::AccountNotProven(_))));
+        assert!(matches!(
+            access.account("dr-a"),
+            Err(Error::AccountNotProven(_))
+        ));
         access
             .conn()
-            .execute("UPDATE accounts SET disabled_at = 4 WHERE login = 'dr-a'", [])
+            .execute(
+                "UPDATE accounts SET disabled_at = 4 WHERE login = 'dr-a'",
+                [],
+            )
             .unwrap();
         assert!(access.enable("dr-a", Timestamp::from_micros(5)).unwrap());
-        assert!(access.account("dr-a").unwrap().unwrap().disabled_at.is_none());
+        assert!(
+            access
+                .account("dr-a")
+                .unwrap()
+                .unwrap()
+                .disabled_at
+                .is_none()
+        );
         // A row inserted in SQLite has no entry: refused.
         access
             .conn()
@@ -973,10 +1057,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path().join("data"));
         let (_store, keys) = data.open_writer().unwrap();
-        let access =
-            AccessStore::open(&data.db_path(), keys.signer.clone(), vec![keys.data.clone()]).unwrap();
+        let access = AccessStore::open(
+            &data.db_path(),
+            keys.signer.clone(),
+            vec![keys.data.clone()],
+        )
+        .unwrap();
         access
-            .add_account(new_account("dr-old", AccountRole::Administrator), Timestamp::from_micros(1))
+            .add_account(
+                new_account("dr-old", AccountRole::Administrator),
+                Timestamp::from_micros(1),
+            )
             .unwrap();
         // As a store written before role entries: accounts, no such entries.
         access
@@ -984,10 +1075,22 @@ mod tests {
             .execute_batch("DROP TRIGGER access_log_no_delete; DELETE FROM access_log;")
             .unwrap();
         drop(access);
-        let access =
-            AccessStore::open(&data.db_path(), keys.signer.clone(), vec![keys.data.clone()]).unwrap();
-        assert_eq!(access.account("dr-old").unwrap().unwrap().role, AccountRole::Administrator);
-        let actions: Vec<String> = access.entries().unwrap().into_iter().map(|e| e.action).collect();
+        let access = AccessStore::open(
+            &data.db_path(),
+            keys.signer.clone(),
+            vec![keys.data.clone()],
+        )
+        .unwrap();
+        assert_eq!(
+            access.account("dr-old").unwrap().unwrap().role,
+            AccountRole::Administrator
+        );
+        let actions: Vec<String> = access
+            .entries()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
         assert_eq!(actions, ["account_role:administrator", "accounts_signed"]);
         // Once only: a row added later in SQLite is not signed on reopen.
         access

@@ -137,10 +137,19 @@ fn long_act(store: &dyn TraceStore, n: u64) -> ActId {
         len += k;
         len
     };
-    run(&mut act, common::register(Role::Requester, common::requester()));
-    run(&mut act, common::register(Role::Patient, common::patient(PATIENT_ALIAS)));
+    run(
+        &mut act,
+        common::register(Role::Requester, common::requester()),
+    );
+    run(
+        &mut act,
+        common::register(Role::Patient, common::patient(PATIENT_ALIAS)),
+    );
     run(&mut act, Command::Prepare);
-    run(&mut act, Command::GiveConsent(common::electronic_consent(ParticipantId(2))));
+    run(
+        &mut act,
+        Command::GiveConsent(common::electronic_consent(ParticipantId(2))),
+    );
     run(&mut act, Command::StartPerformance);
     let mut incident = 0;
     loop {

@@ -38,6 +38,14 @@ fn swapped_sealed_blobs_fail_to_open() {
     let mut a2 = a.clone();
     let mut b2 = b.clone();
     std::mem::swap(&mut a2.sealed, &mut b2.sealed);
-    assert!(matches!(a2.open(keys), Err(Error::Unseal)), "{:?}", a2.open(keys));
-    assert!(matches!(b2.open(keys), Err(Error::Unseal)), "{:?}", b2.open(keys));
+    assert!(
+        matches!(a2.open(keys), Err(Error::Unseal)),
+        "{:?}",
+        a2.open(keys)
+    );
+    assert!(
+        matches!(b2.open(keys), Err(Error::Unseal)),
+        "{:?}",
+        b2.open(keys)
+    );
 }

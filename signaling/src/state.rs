@@ -179,10 +179,9 @@ impl AppState {
     async fn rebuild(&self, act: ActId) -> Result<RoomHandle, session::Error> {
         let store = self.store.clone();
         let keys = self.data_keys();
-        let (state, stored) =
-            tokio::task::spawn_blocking(move || load_act(&*store, act, &keys))
-                .await
-                .map_err(|_| session::Error::StoreClosed)??;
+        let (state, stored) = tokio::task::spawn_blocking(move || load_act(&*store, act, &keys))
+            .await
+            .map_err(|_| session::Error::StoreClosed)??;
         let statics = self.config.ice_servers.clone();
         let relay = self.config.relay.clone();
         let ice: IceProvider = Arc::new(move |act, participant| {

@@ -58,13 +58,24 @@ async fn a_role_edited_in_sqlite_is_refused_at_sign_in_and_reported() {
     );
     let cookie = s.sign_in(&outsider).await;
     let (status, _) = s
-        .get(&format!("/api/acts/{}/trace", act.id()), Some(&cookie), None)
+        .get(
+            &format!("/api/acts/{}/trace", act.id()),
+            Some(&cookie),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Changed through the command, it is recorded and used.
-    let out = teleconsult(&data, &["professional", "role", "outsider", "administrator"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = teleconsult(
+        &data,
+        &["professional", "role", "outsider", "administrator"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let log = s.access.entries().unwrap();
     assert!(log.iter().any(|e| e.action == "account_role:administrator"));
     let account = s.access.account("outsider").unwrap().unwrap();

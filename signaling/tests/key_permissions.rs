@@ -36,13 +36,27 @@ fn a_key_file_readable_by_others_is_refused_naming_the_fix() {
         let path = cli.data().join("keys").join(key);
         chmod(&path, 0o640);
         let out = cli.run(&[
-            "act", "create", "--kind", "teleconsultation", "--professional", DOCTOR, "--rpps",
-            DOCTOR_RPPS, "--patient", PATIENT,
+            "act",
+            "create",
+            "--kind",
+            "teleconsultation",
+            "--professional",
+            DOCTOR,
+            "--rpps",
+            DOCTOR_RPPS,
+            "--patient",
+            PATIENT,
         ]);
         assert!(!out.status.success(), "{key}: act create ran");
         let err = stderr(&out);
-        assert!(err.contains(&format!("chmod 600 {}", path.display())), "{key}: {err}");
-        assert!(err.contains("readable or writable by group or others"), "{err}");
+        assert!(
+            err.contains(&format!("chmod 600 {}", path.display())),
+            "{key}: {err}"
+        );
+        assert!(
+            err.contains("readable or writable by group or others"),
+            "{err}"
+        );
         chmod(&path, 0o600);
     }
     // Reading the trace with the data key is refused the same way.
@@ -50,19 +64,31 @@ fn a_key_file_readable_by_others_is_refused_naming_the_fix() {
     chmod(&data_key, 0o604);
     let out = cli.run(&["trace", "export", &id, "--format", "json"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains(&format!("chmod 600 {}", data_key.display())), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("chmod 600 {}", data_key.display())),
+        "{}",
+        stderr(&out)
+    );
     chmod(&data_key, 0o600);
     // A public key others may replace, and a store others may write.
     let public = cli.data().join("keys/signing.pub");
     chmod(&public, 0o666);
     let out = cli.run(&["trace", "verify"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains(&format!("chmod 644 {}", public.display())), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("chmod 644 {}", public.display())),
+        "{}",
+        stderr(&out)
+    );
     chmod(&public, 0o644);
     chmod(&cli.db(), 0o664);
     let out = cli.run(&["trace", "show", &id]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains(&format!("chmod 600 {}", cli.db().display())), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("chmod 600 {}", cli.db().display())),
+        "{}",
+        stderr(&out)
+    );
     chmod(&cli.db(), 0o600);
     cli.ok(&["trace", "show", &id]);
 }

@@ -15,7 +15,9 @@ async fn concurrent_rebuilds_of_one_act_give_one_room() {
         for act in &acts {
             let state = server.state.clone();
             let id = act.id();
-            tasks.push(tokio::spawn(async move { (round, id, state.room(id).await) }));
+            tasks.push(tokio::spawn(
+                async move { (round, id, state.room(id).await) },
+            ));
         }
     }
     let mut first: std::collections::HashMap<session::ActId, signaling::hub::RoomHandle> =

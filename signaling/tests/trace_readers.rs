@@ -37,7 +37,10 @@ const MOVE_HEAD: &str = "UPDATE heads SET seq = 2, last_id = (SELECT id FROM eve
 fn cli_readers_refuse_with_verify_s_finding() {
     for (sql, finding) in [
         (RELINK, "event #2: event #2 is missing (deleted)"),
-        (MOVE_HEAD, "event #3: is missing, but checkpoint #1 signed it (deleted)"),
+        (
+            MOVE_HEAD,
+            "event #3: is missing, but checkpoint #1 signed it (deleted)",
+        ),
     ] {
         let cli = Cli::new();
         let id = cli.create_teleconsultation();
@@ -65,7 +68,11 @@ fn cli_readers_refuse_with_verify_s_finding() {
         // The other act still reads; the list names the refused one.
         cli.ok(&["trace", "show", &other]);
         let list = cli.run(&["act", "list"]);
-        assert!(stdout(&list).contains("refused (trace integrity)"), "{}", stdout(&list));
+        assert!(
+            stdout(&list).contains("refused (trace integrity)"),
+            "{}",
+            stdout(&list)
+        );
         assert!(stderr(&list).contains(&expected), "{}", stderr(&list));
     }
 }
@@ -87,7 +94,10 @@ async fn api_invitations_and_joins_refuse_a_tampered_chain() {
     for path in [&trace, &export] {
         let (status, body) = s.get(path, Some(&doc), None).await;
         assert_eq!(status, StatusCode::CONFLICT, "{path}: {body}");
-        assert!(body["error"].as_str().unwrap().contains("trace integrity"), "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("trace integrity"),
+            "{body}"
+        );
     }
     let (status, body) = s.server.check_invitation(&relinked.token("patient")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -98,7 +108,10 @@ async fn api_invitations_and_joins_refuse_a_tampered_chain() {
     let keys = s.server.state.data_keys();
     let (mut act, len) = load_act(&*s.server.state.store, ended.id(), &keys).unwrap();
     let events = act
-        .handle(Command::Cancel(CancelReason::PatientAbsent), Timestamp::now())
+        .handle(
+            Command::Cancel(CancelReason::PatientAbsent),
+            Timestamp::now(),
+        )
         .unwrap();
     s.server
         .state
@@ -115,7 +128,8 @@ async fn api_invitations_and_joins_refuse_a_tampered_chain() {
     let message = client.expect_error(ErrorCode::Unavailable).await;
     assert!(message.contains("trace integrity"), "{message}");
     // The tampered acts are reported by verify; an untouched one still opens.
-    let report = session::store::verify_store(&*s.server.state.store, &s.server.trusted, None).unwrap();
+    let report =
+        session::store::verify_store(&*s.server.state.store, &s.server.trusted, None).unwrap();
     assert!(!report.is_intact());
     let fresh = s.server.create_act();
     let (status, body) = s.server.check_invitation(&fresh.token("patient")).await;

@@ -115,7 +115,10 @@ pub struct Walk {
 /// checkpoints written since the act's last append.
 pub fn read_act(store: &dyn TraceStore, act: ActId) -> Result<Vec<TraceRecord>, Error> {
     let trusted = store.trusted().ok_or_else(|| {
-        Error::Key("the trace cannot be read without the public key to verify it (keys/signing.pub)".into())
+        Error::Key(
+            "the trace cannot be read without the public key to verify it (keys/signing.pub)"
+                .into(),
+        )
     })?;
     let walk = store.walk(act)?;
     if walk.records.is_empty() && walk.signed.is_none() {

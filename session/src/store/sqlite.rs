@@ -382,18 +382,11 @@ impl SqliteStore {
     /// Every record as stored, grouped by act and sorted by seq, read on
     /// `conn`; and per act the positions of the records its links reach
     /// from its head, in chain order.
-    #[allow(clippy::type_complexity)]
     fn scan_in(
         &self,
         conn: &Connection,
         only: Option<ActId>,
-    ) -> Result<
-        (
-            BTreeMap<ActId, Vec<TraceRecord>>,
-            BTreeMap<ActId, Vec<usize>>,
-        ),
-        Error,
-    > {
+    ) -> Result<(RecordsByAct, LinksByAct), Error> {
         let err = |e| self.err(e);
         let mut acts: HashMap<i64, ActId> = HashMap::new();
         // Per act: (record, row id, prev_id).
@@ -516,7 +509,7 @@ impl SqliteStore {
         &self,
         conn: &Connection,
         act: ActId,
-    ) -> Result<(Option<Checkpoint>, Option<(u64, u64)>), Error> {
+    ) -> Result<(Option<Checkpoint>, Option<Gap>), Error> {
         let err = |e| self.err(e);
         let mut gap = None;
         let found = {
@@ -557,6 +550,15 @@ impl SqliteStore {
         Ok((Some(c), gap))
     }
 }
+
+/// Each act's records, sorted by seq.
+type RecordsByAct = BTreeMap<ActId, Vec<TraceRecord>>;
+/// Each act's records in the order its links give, as positions in
+/// [`RecordsByAct`].
+type LinksByAct = BTreeMap<ActId, Vec<usize>>;
+/// A hole in the checkpoint numbering: the first number missing and the
+/// next one present.
+type Gap = (u64, u64);
 
 /// Whether encoded heads (see [`encode_heads`]) name `act`, without
 /// decoding them.

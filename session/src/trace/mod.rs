@@ -127,7 +127,12 @@ pub struct PreparedEvent {
 
 impl PreparedEvent {
     /// Seals and encodes `event` as event `seq` of `act`.
-    pub fn seal(act: ActId, seq: u64, event: &Event, key: &DataKey) -> Result<PreparedEvent, Error> {
+    pub fn seal(
+        act: ActId,
+        seq: u64,
+        event: &Event,
+        key: &DataKey,
+    ) -> Result<PreparedEvent, Error> {
         let body = serde_json::to_value(&event.body)?;
         let kind = event.body.kind();
         let to = seal::SealedAt {

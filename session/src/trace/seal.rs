@@ -104,7 +104,12 @@ pub fn seal_bytes(plain: &[u8], key: &DataKey, context: &[u8]) -> Result<Vec<u8>
     seal_versioned(plain, key, context, VERSION_1)
 }
 
-fn seal_versioned(plain: &[u8], key: &DataKey, context: &[u8], version: u8) -> Result<Vec<u8>, Error> {
+fn seal_versioned(
+    plain: &[u8],
+    key: &DataKey,
+    context: &[u8],
+    version: u8,
+) -> Result<Vec<u8>, Error> {
     let mut nonce = [0u8; 24];
     getrandom::fill(&mut nonce)
         .map_err(|e| Error::Key(format!("the system random source failed: {e}")))?;
