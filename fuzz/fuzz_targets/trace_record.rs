@@ -44,7 +44,13 @@ fuzz_target!(|data: &[u8]| {
                     Value::Object(m)
                 })
                 .collect();
-            let (_, blob) = seal::seal(Value::Array(marked), &key, act, at).expect("sealing");
+            let to = seal::SealedAt {
+                act,
+                seq: 1,
+                at,
+                kind: "fuzz",
+            };
+            let (_, blob) = seal::seal(Value::Array(marked), &key, &to).expect("sealing");
             blob
         }
         _ => tail.to_vec(),

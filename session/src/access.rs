@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS access_log (
     key_id BLOB NOT NULL,
     signature BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS access_log_outcome ON access_log (outcome);
 CREATE TRIGGER IF NOT EXISTS access_log_no_update BEFORE UPDATE ON access_log BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS access_log_no_delete BEFORE DELETE ON access_log BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
 ";
@@ -205,6 +206,41 @@ pub struct AccessStore {
     signer: Option<HeadSigner>,
     /// The data key first, then retired ones, for account secrets.
     keys: Vec<DataKey>,
+    /// The public keys an account's role and state entries are checked
+    /// with before the role is used.
+    trusted: TrustedKeys,
+}
+
+/// What the signed access log proves about an account: its role and
+/// whether it is enabled, from its newest `account_role:*` and
+/// `account_state:*` entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProvenAccount {
+    pub role: Option<AccountRole>,
+    pub enabled: bool,
+}
+
+/// The access log action that records an account's role.
+fn role_action(role: AccountRole) -> String {
+    format!("account_role:{}", role.as_str())
+}
+
+const DISABLED_ACTION: &str = "account_state:disabled";
+const ENABLED_ACTION: &str = "account_state:enabled";
+/// Written once, when the accounts of a store older than role entries
+/// were given theirs; after it, only the log makes a role.
+const SIGNED_MARKER: &str = "accounts_signed";
+
+/// The `outcome` naming an account in its role and state entries:
+/// `account:ID:` and the first 8 bytes (hex) of SHA-256 over
+/// `teleconsult/account-login/v1` and the login, so a row moved to another
+/// id or login does not inherit the entries (the login is not in the log).
+pub fn account_subject(id: i64, login: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"teleconsult/account-login/v1");
+    h.update(login.as_bytes());
+    let digest = h.finalize();
+    format!("account:{id}:{}", hex::encode(&digest[..8]))
 }
 
 impl std::fmt::Debug for AccessStore {
@@ -229,12 +265,205 @@ impl AccessStore {
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(db_err(db))?;
         conn.execute_batch(SCHEMA).map_err(db_err(db))?;
-        Ok(AccessStore {
+        let trusted = trusted_beside(db).unwrap_or_else(|| TrustedKeys::new([signer.public()]));
+        let store = AccessStore {
             path: db.into(),
             conn: Mutex::new(conn),
             signer: Some(signer),
             keys,
-        })
+            trusted,
+        };
+        store.sign_existing_accounts()?;
+        Ok(store)
+    }
+
+    /// Upgrade: a store whose accounts predate role entries gets one
+    /// `account_role:*` (and `account_state:disabled`) entry per account,
+    /// from the table as it is at that first start, then the
+    /// `accounts_signed` marker. Runs once: after the marker, an account
+    /// row without entries is refused at sign-in.
+    fn sign_existing_accounts(&self) -> Result<(), Error> {
+        if self.accounts_signed()? {
+            return Ok(());
+        }
+        let rows: Vec<(i64, String, String, bool)> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare(
+                    "SELECT id, login, role, disabled_at IS NOT NULL FROM accounts ORDER BY id",
+                )
+                .map_err(db_err(&self.path))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(db_err(&self.path))?;
+            rows.collect::<Result<_, _>>().map_err(db_err(&self.path))?
+        };
+        if rows.is_empty() {
+            // Nothing to sign: the first account added writes the marker.
+            return Ok(());
+        }
+        let now = Timestamp::now();
+        for (id, login, role, disabled) in rows {
+            let role = AccountRole::parse(&role)
+                .ok_or_else(|| Error::InvalidInput(format!("unknown account role {role:?}")))?;
+            let subject = account_subject(id, &login);
+            self.record(ACCOUNTS_ACTOR, &role_action(role), None, &subject, now)?;
+            if disabled {
+                self.record(ACCOUNTS_ACTOR, DISABLED_ACTION, None, &subject, now)?;
+            }
+        }
+        self.record(ACCOUNTS_ACTOR, SIGNED_MARKER, None, "done", now)?;
+        Ok(())
+    }
+
+    /// Whether the `accounts_signed` marker is in the log.
+    fn accounts_signed(&self) -> Result<bool, Error> {
+        // Through `entries_where`, which answers for a store whose access
+        // tables do not exist yet.
+        Ok(!self
+            .entries_where("WHERE action = ?1 LIMIT 1", SIGNED_MARKER)?
+            .is_empty())
+    }
+
+    /// What the signed access log proves about account `id` named `login`:
+    /// its newest role and state entries, each checked (hash and signature)
+    /// before it counts. `None` when the log holds no role for it.
+    pub fn proven(&self, id: i64, login: &str) -> Result<ProvenAccount, Error> {
+        self.proven_with(id, login, &self.trusted)
+    }
+
+    fn proven_with(
+        &self,
+        id: i64,
+        login: &str,
+        trusted: &TrustedKeys,
+    ) -> Result<ProvenAccount, Error> {
+        let subject = account_subject(id, login);
+        let entries = self.entries_where(
+            "WHERE outcome = ?1 AND action LIKE 'account_%' ORDER BY seq",
+            &subject,
+        )?;
+        let mut proven = ProvenAccount {
+            role: None,
+            enabled: true,
+        };
+        for e in entries {
+            let h = entry_hash(
+                e.seq,
+                e.at,
+                &e.actor,
+                &e.action,
+                e.act,
+                &e.outcome,
+                &e.prev_hash,
+            );
+            if h != e.hash || trusted.verify(e.key_id, &e.hash, &e.signature).is_err() {
+                return Err(Error::AccountNotProven(format!(
+                    "account {id}: access entry #{} about it does not verify",
+                    e.seq
+                )));
+            }
+            match e.action.as_str() {
+                DISABLED_ACTION => proven.enabled = false,
+                ENABLED_ACTION => proven.enabled = true,
+                action => {
+                    if let Some(role) = action
+                        .strip_prefix("account_role:")
+                        .and_then(AccountRole::parse)
+                    {
+                        proven.role = Some(role);
+                    }
+                }
+            }
+        }
+        Ok(proven)
+    }
+
+    /// Changes an account's role, recording it in the signed log. Returns
+    /// false if there is no such account.
+    pub fn set_role(&self, login: &str, role: AccountRole, now: Timestamp) -> Result<bool, Error> {
+        let Some(id) = self.account_id(login)? else {
+            return Ok(false);
+        };
+        self.conn()
+            .execute(
+                "UPDATE accounts SET role = ?2 WHERE id = ?1",
+                params![id, role.as_str()],
+            )
+            .map_err(db_err(&self.path))?;
+        self.record(
+            ACCOUNTS_ACTOR,
+            &role_action(role),
+            None,
+            &account_subject(id, login),
+            now,
+        )?;
+        Ok(true)
+    }
+
+    /// Enables a disabled account, recording it in the signed log.
+    /// Returns false if there is no such disabled account.
+    pub fn enable(&self, login: &str, now: Timestamp) -> Result<bool, Error> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE accounts SET disabled_at = NULL WHERE login = ?1 AND disabled_at IS NOT NULL",
+                params![login],
+            )
+            .map_err(db_err(&self.path))?;
+        if n == 1
+            && let Some(id) = self.account_id(login)?
+        {
+            self.record(
+                ACCOUNTS_ACTOR,
+                ENABLED_ACTION,
+                None,
+                &account_subject(id, login),
+                now,
+            )?;
+        }
+        Ok(n == 1)
+    }
+
+    fn account_id(&self, login: &str) -> Result<Option<i64>, Error> {
+        self.conn()
+            .query_row("SELECT id FROM accounts WHERE login = ?1", [login], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_err(&self.path))
+    }
+
+    /// Accounts whose row says another role or state than the log proves,
+    /// as `trace verify` lists them. Empty for a store not yet upgraded
+    /// (no `accounts_signed` marker): its accounts are signed at the next
+    /// start of the server or of a `professional` command.
+    pub fn account_problems(&self, trusted: &TrustedKeys) -> Result<Vec<String>, Error> {
+        if !self.accounts_signed()? {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, String, String, bool)> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare("SELECT id, login, role, disabled_at IS NULL FROM accounts ORDER BY id")
+                .map_err(db_err(&self.path))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(db_err(&self.path))?;
+            rows.collect::<Result<_, _>>().map_err(db_err(&self.path))?
+        };
+        let mut problems = Vec::new();
+        for (id, login, role, enabled) in rows {
+            match self.proven_with(id, &login, trusted) {
+                Ok(p) => {
+                    if let Some(why) = mismatch(id, AccountRole::parse(&role), enabled, p) {
+                        problems.push(why);
+                    }
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        Ok(problems)
     }
 
     /// Opens read-only, for verification: no key needed.
@@ -246,6 +475,7 @@ impl AccessStore {
             conn: Mutex::new(conn),
             signer: None,
             keys: Vec::new(),
+            trusted: trusted_beside(db).unwrap_or_default(),
         })
     }
 
@@ -261,6 +491,11 @@ impl AccessStore {
 
     /// Adds an account; fails if the login is taken.
     pub fn add_account(&self, new: NewAccount, now: Timestamp) -> Result<i64, Error> {
+        // From the first account on, only the log makes a role: the upgrade
+        // (see `sign_existing_accounts`) must never run after this.
+        if !self.accounts_signed()? {
+            self.record(ACCOUNTS_ACTOR, SIGNED_MARKER, None, "done", now)?;
+        }
         let key = self
             .keys
             .first()
@@ -287,7 +522,17 @@ impl AccessStore {
             params![new.login, new.role.as_str(), now.as_micros(), new.password_hash, sealed],
         )
         .map_err(db_err(&self.path))?;
-        Ok(conn.last_insert_rowid())
+        let id = conn.last_insert_rowid();
+        drop(conn);
+        // Until this entry is durable the account cannot sign in.
+        self.record(
+            ACCOUNTS_ACTOR,
+            &role_action(new.role),
+            None,
+            &account_subject(id, &new.login),
+            now,
+        )?;
+        Ok(id)
     }
 
     /// The account signing in as `login`, if any.
@@ -317,11 +562,18 @@ impl AccessStore {
         };
         let plain = open_bytes(&sealed, &self.keys, &Self::context(&login))?;
         let secrets: AccountSecrets = serde_json::from_slice(&plain)?;
+        // The role used is the one the signed log proves; a row that says
+        // otherwise was edited outside the server.
+        let proven = self.proven(id, &login)?;
+        if let Some(why) = mismatch(id, AccountRole::parse(&role), disabled.is_none(), proven) {
+            return Err(Error::AccountNotProven(why));
+        }
         Ok(Some(Account {
             id,
             login,
-            role: AccountRole::parse(&role)
-                .ok_or_else(|| Error::InvalidInput(format!("unknown account role {role:?}")))?,
+            role: proven
+                .role
+                .ok_or_else(|| Error::AccountNotProven(format!("account {id} has no role")))?,
             created_at: Timestamp::from_micros(created),
             disabled_at: disabled.map(Timestamp::from_micros),
             password_hash,
@@ -379,6 +631,17 @@ impl AccessStore {
                 params![login, now.as_micros()],
             )
             .map_err(db_err(&self.path))?;
+        if n == 1
+            && let Some(id) = self.account_id(login)?
+        {
+            self.record(
+                ACCOUNTS_ACTOR,
+                DISABLED_ACTION,
+                None,
+                &account_subject(id, login),
+                now,
+            )?;
+        }
         Ok(n == 1)
     }
 
@@ -466,6 +729,11 @@ impl AccessStore {
 
     /// Every entry in order (none if the store predates the access log).
     pub fn entries(&self) -> Result<Vec<AccessEntry>, Error> {
+        self.entries_where("WHERE ?1 = ?1 ORDER BY seq", "")
+    }
+
+    /// The entries a `WHERE ... ORDER BY` clause with one parameter picks.
+    fn entries_where(&self, clause: &str, param: &str) -> Result<Vec<AccessEntry>, Error> {
         let conn = self.conn();
         let exists: Option<String> = conn
             .query_row(
@@ -479,10 +747,10 @@ impl AccessStore {
             return Ok(Vec::new());
         }
         let mut stmt = conn
-            .prepare("SELECT seq, at, actor, action, act, outcome, prev_hash, hash, key_id, signature FROM access_log ORDER BY seq")
+            .prepare(&format!("SELECT seq, at, actor, action, act, outcome, prev_hash, hash, key_id, signature FROM access_log {clause}"))
             .map_err(db_err(&self.path))?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map([param], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
@@ -526,8 +794,45 @@ impl AccessStore {
 
     /// Checks the access log's chain and signatures with public keys only.
     pub fn verify(&self, trusted: &TrustedKeys) -> Result<AccessReport, Error> {
-        Ok(verify_entries(&self.entries()?, trusted))
+        let mut report = verify_entries(&self.entries()?, trusted);
+        report.problems.extend(self.account_problems(trusted)?);
+        Ok(report)
     }
+}
+
+/// Who the account store's own role and state entries name as actor.
+const ACCOUNTS_ACTOR: &str = "accounts";
+
+/// The public keys of the data directory holding `db` (`keys/` beside it).
+fn trusted_beside(db: &Path) -> Option<TrustedKeys> {
+    let dir = db.parent()?.join("keys");
+    crate::keys::KeyDir::new(dir).trusted().ok()
+}
+
+/// Why an account row disagrees with what the log proves, if it does.
+fn mismatch(
+    id: i64,
+    role: Option<AccountRole>,
+    enabled: bool,
+    proven: ProvenAccount,
+) -> Option<String> {
+    let name = |r: Option<AccountRole>| r.map_or("none", AccountRole::as_str);
+    if role != proven.role || proven.role.is_none() {
+        return Some(format!(
+            "account {id}: the accounts table says role {}, but the signed access log proves {} (edited outside the server)",
+            name(role),
+            name(proven.role)
+        ));
+    }
+    if enabled != proven.enabled {
+        let state = |e: bool| if e { "enabled" } else { "disabled" };
+        return Some(format!(
+            "account {id}: the accounts table says {}, but the signed access log proves {} (edited outside the server)",
+            state(enabled),
+            state(proven.enabled)
+        ));
+    }
+    None
 }
 
 /// Checks a sequence of access log entries: numbering, chain, hashes and
@@ -629,6 +934,176 @@ mod tests {
                 .disabled_at
                 .is_some()
         );
+    }
+
+    fn new_account(login: &str, role: AccountRole) -> NewAccount {
+        NewAccount {
+            login: login.into(),
+            role,
+            password_hash: "$argon2id$fake".into(),
+            secrets: AccountSecrets {
+                name: Pii::new("Dr Nom Fictif".into()),
+                rpps: None,
+                totp_secret: Pii::new(vec![1, 2, 3]),
+            },
+        }
+    }
+
+    #[test]
+    fn roles_come_from_the_signed_log() {
+        let (_dir, access, trusted) = open();
+        access
+            .add_account(
+                new_account("dr-a", AccountRole::Professional),
+                Timestamp::from_micros(1),
+            )
+            .unwrap();
+        let a = access.account("dr-a").unwrap().unwrap();
+        assert_eq!(a.role, AccountRole::Professional);
+        // Changed through the store: recorded, and used.
+        assert!(
+            access
+                .set_role(
+                    "dr-a",
+                    AccountRole::Administrator,
+                    Timestamp::from_micros(2)
+                )
+                .unwrap()
+        );
+        assert_eq!(
+            access.account("dr-a").unwrap().unwrap().role,
+            AccountRole::Administrator
+        );
+        assert!(
+            access
+                .set_role("dr-a", AccountRole::Professional, Timestamp::from_micros(3))
+                .unwrap()
+        );
+        // Edited in SQLite: refused, and reported by verification.
+        access
+            .conn()
+            .execute(
+                "UPDATE accounts SET role = 'administrator' WHERE login = 'dr-a'",
+                [],
+            )
+            .unwrap();
+        let e = access.account("dr-a").unwrap_err();
+        assert!(matches!(e, Error::AccountNotProven(_)), "{e}");
+        let report = access.verify(&trusted).unwrap();
+        assert!(
+            report.problems.iter().any(|p| p.contains("says role administrator")
+                && p.contains("proves professional")),
+            "{:?}",
+            report.problems
+        );
+        access
+            .conn()
+            .execute(
+                "UPDATE accounts SET role = 'professional' WHERE login = 'dr-a'",
+                [],
+            )
+            .unwrap();
+        assert!(access.account("dr-a").is_ok());
+        // Disable and enable are entries too; re-enabling in SQLite is refused.
+        assert!(access.disable("dr-a", Timestamp::from_micros(4)).unwrap());
+        assert!(
+            access
+                .account("dr-a")
+                .unwrap()
+                .unwrap()
+                .disabled_at
+                .is_some()
+        );
+        access
+            .conn()
+            .execute(
+                "UPDATE accounts SET disabled_at = NULL WHERE login = 'dr-a'",
+                [],
+            )
+            .unwrap();
+        assert!(matches!(
+            access.account("dr-a"),
+            Err(Error::AccountNotProven(_))
+        ));
+        access
+            .conn()
+            .execute(
+                "UPDATE accounts SET disabled_at = 4 WHERE login = 'dr-a'",
+                [],
+            )
+            .unwrap();
+        assert!(access.enable("dr-a", Timestamp::from_micros(5)).unwrap());
+        assert!(
+            access
+                .account("dr-a")
+                .unwrap()
+                .unwrap()
+                .disabled_at
+                .is_none()
+        );
+        // A row inserted in SQLite has no entry: refused.
+        access
+            .conn()
+            .execute(
+                "INSERT INTO accounts (login, role, created_at, password, secrets) SELECT 'dr-b', 'administrator', 1, password, secrets FROM accounts WHERE login = 'dr-a'",
+                [],
+            )
+            .unwrap();
+        assert!(access.account("dr-b").is_err());
+    }
+
+    #[test]
+    fn accounts_older_than_role_entries_are_signed_once_on_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("data"));
+        let (_store, keys) = data.open_writer().unwrap();
+        let access = AccessStore::open(
+            &data.db_path(),
+            keys.signer.clone(),
+            vec![keys.data.clone()],
+        )
+        .unwrap();
+        access
+            .add_account(
+                new_account("dr-old", AccountRole::Administrator),
+                Timestamp::from_micros(1),
+            )
+            .unwrap();
+        // As a store written before role entries: accounts, no such entries.
+        access
+            .conn()
+            .execute_batch("DROP TRIGGER access_log_no_delete; DELETE FROM access_log;")
+            .unwrap();
+        drop(access);
+        let access = AccessStore::open(
+            &data.db_path(),
+            keys.signer.clone(),
+            vec![keys.data.clone()],
+        )
+        .unwrap();
+        assert_eq!(
+            access.account("dr-old").unwrap().unwrap().role,
+            AccountRole::Administrator
+        );
+        let actions: Vec<String> = access
+            .entries()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(actions, ["account_role:administrator", "accounts_signed"]);
+        // Once only: a row added later in SQLite is not signed on reopen.
+        access
+            .conn()
+            .execute(
+                "INSERT INTO accounts (login, role, created_at, password, secrets) SELECT 'dr-new', 'administrator', 1, password, secrets FROM accounts",
+                [],
+            )
+            .unwrap();
+        drop(access);
+        let access = AccessStore::open(&data.db_path(), keys.signer, vec![keys.data]).unwrap();
+        assert_eq!(access.entries().unwrap().len(), 2);
+        assert!(access.account("dr-new").is_err());
     }
 
     #[test]

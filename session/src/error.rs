@@ -56,6 +56,10 @@ pub enum Error {
     Database { path: PathBuf, reason: String },
     #[error("the trace store is closed")]
     StoreClosed,
+    /// A reader met a chain that does not verify; the finding is the one
+    /// `trace verify` prints for it. Boxed to keep the error small.
+    #[error("trace integrity: {0}")]
+    TraceIntegrity(Box<crate::trace::Problem>),
 
     // --- Keys ------------------------------------------------------------
     #[error("{0}")]
@@ -64,6 +68,19 @@ pub enum Error {
         "the data key does not match this trace store (store key id {expected}, given key id {given}); check TELECONSULT_DATA_KEY or the keys directory"
     )]
     WrongDataKey { expected: String, given: String },
+    /// An account's row disagrees with what the signed access log proves
+    /// (its role or state was edited outside the server).
+    #[error("account refused: {0}")]
+    AccountNotProven(String),
+    /// A key file, the store or the data directory is open to other users.
+    /// `access` says how, `fix` the command that closes it.
+    #[error("{path} is {access} by group or others (mode {mode:03o}); run `{fix}` and start again")]
+    Permissions {
+        path: PathBuf,
+        mode: u32,
+        access: &'static str,
+        fix: String,
+    },
     #[error("sealed data could not be decrypted: wrong data key, or the sealed bytes were changed")]
     Unseal,
 

@@ -389,7 +389,45 @@ fn replace(path: &Path, content: &str, mode: u32) -> Result<(), Error> {
     fs::rename(&tmp, path).map_err(|e| Error::io(format!("cannot replace {}", path.display()), e))
 }
 
+/// Refuses a file that holds a secret (a private or data key, a token)
+/// when anyone but its owner may read or write it.
+pub fn check_private_file(path: &Path) -> Result<(), Error> {
+    check_mode(path, 0o077, "readable or writable", "600")
+}
+
+/// Refuses a file (a public key, the trace store) or directory that anyone
+/// but its owner may change: a replaced public key would vouch for forged
+/// checkpoints.
+pub fn check_not_shared_writable(path: &Path, fix: &'static str) -> Result<(), Error> {
+    check_mode(path, 0o022, "writable", fix)
+}
+
+/// `Err(Permissions)` when `path`'s mode has any bit of `forbidden`; a
+/// missing file passes (its reader says it is missing).
+#[allow(unused_variables)]
+fn check_mode(path: &Path, forbidden: u32, access: &'static str, fix: &str) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = match fs::metadata(path) {
+            Ok(m) => m.permissions().mode() & 0o777,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+        };
+        if mode & forbidden != 0 {
+            return Err(Error::Permissions {
+                path: path.into(),
+                mode,
+                access,
+                fix: format!("chmod {fix} {}", path.display()),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn read_secret(path: &Path) -> Result<Zeroizing<String>, Error> {
+    check_private_file(path)?;
     match fs::read_to_string(path) {
         Ok(s) => Ok(Zeroizing::new(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Key(format!(
@@ -401,6 +439,7 @@ fn read_secret(path: &Path) -> Result<Zeroizing<String>, Error> {
 }
 
 fn read_public(path: &Path) -> Result<VerifyingKey, Error> {
+    check_not_shared_writable(path, "644")?;
     let text = fs::read_to_string(path)
         .map_err(|e| Error::io(format!("cannot read the public key {}", path.display()), e))?;
     let bytes = parse_key32(&text).ok_or_else(|| {

@@ -124,6 +124,12 @@ fn wrong_data_key_is_refused_before_writing() {
     std::fs::remove_file(&key_file).unwrap();
     let other = DataKey::generate().unwrap();
     std::fs::write(&key_file, format!("{}\n", "ab".repeat(32))).unwrap();
+    // A key file is only read when private to its owner.
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let before = fingerprint(data.root());
     let e = data.open_writer().map(|_| ()).unwrap_err();
     assert!(matches!(e, Error::WrongDataKey { .. }), "{e}");

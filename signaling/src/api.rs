@@ -28,6 +28,9 @@ pub enum ApiError {
     TooManyRequests(u64),
     /// The server cannot serve this now (e.g. sign-in not configured).
     Unavailable(String),
+    /// The act's trace failed the readers' integrity check (409); the
+    /// finding goes to the server log, the client gets a fixed sentence.
+    Integrity,
     Internal,
 }
 
@@ -51,6 +54,10 @@ impl IntoResponse for ApiError {
                 return res;
             }
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
+            ApiError::Integrity => (
+                StatusCode::CONFLICT,
+                "this act's record failed its trace integrity check; an operator must run `teleconsult trace verify`".to_string(),
+            ),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the server could not do this; try again".to_string(),
@@ -66,6 +73,11 @@ impl From<session::Error> for ApiError {
         match e {
             E::InvalidInput(_) | E::InvalidRpps(_) => ApiError::BadRequest(e.to_string()),
             E::UnknownAct(_) => ApiError::NotFound("no such act".into()),
+            E::TraceIntegrity(finding) => {
+                // The finding names an act and an event number, no content.
+                tracing::error!(%finding, "read refused: the act's trace does not verify");
+                ApiError::Integrity
+            }
             other => {
                 tracing::error!(error = %other, "request failed");
                 ApiError::Internal

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use session::keys::{DataKey, TrustedKeys};
-use session::store::{load_act, verify_store};
+use session::store::{read_act, verify_store};
 use session::trace::TraceRecord;
 use session::trace::seal::strip_markers;
 use session::{Act, ActId, Timestamp, TraceStore};
@@ -28,13 +28,10 @@ pub fn record_json(r: &TraceRecord, keys: &[DataKey]) -> Result<Value, session::
     }))
 }
 
-/// The act's records, or `UnknownAct`.
+/// The act's verified records (see [`read_act`]): `UnknownAct`, or
+/// `TraceIntegrity` with `trace verify`'s finding when its chain is broken.
 pub fn records_of(store: &dyn TraceStore, act: ActId) -> Result<Vec<TraceRecord>, session::Error> {
-    let records = store.records(act)?;
-    if records.is_empty() {
-        return Err(session::Error::UnknownAct(act.to_string()));
-    }
-    Ok(records)
+    read_act(store, act)
 }
 
 /// The act's events, opened: what `trace show --json` prints.
@@ -59,7 +56,11 @@ pub fn export_document(
     trusted: &TrustedKeys,
 ) -> Result<Value, session::Error> {
     let records = records_of(store, act)?;
-    let (state, _) = load_act(store, act, keys)?;
+    let opened = records
+        .iter()
+        .map(|r| r.open(keys))
+        .collect::<Result<Vec<_>, _>>()?;
+    let state = Act::replay(act, &opened)?;
     let report = verify_store(store, trusted, Some(act))?;
     let events = records
         .iter()

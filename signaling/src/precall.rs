@@ -191,7 +191,7 @@ pub async fn result(
     let inv = admit(&state, &req.token).await?;
     let test = ConnectionTest::new(inv.participant, req.paths)?;
     let verdict = test.verdict;
-    let room = state.room(inv.act)?;
+    let room = state.room(inv.act).await?;
     let (done, answer) = oneshot::channel();
     room.tx
         .send(RoomCmd::RecordConnectionTest { test, done })

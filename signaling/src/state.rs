@@ -59,6 +59,9 @@ pub struct Inner {
     /// Sign-in, accounts and the access log; set once by [`AppState::secure`].
     security: OnceLock<Arc<crate::access::Security>>,
     rooms: Mutex<HashMap<ActId, RoomHandle>>,
+    /// Per act being rebuilt, the gate joins of that act queue on, so that
+    /// one rebuild runs and the rest find its room.
+    loading: Mutex<HashMap<ActId, Arc<tokio::sync::Mutex<()>>>>,
     next_conn: AtomicU64,
     /// The pre-call connection test peer, when the server runs one.
     probe: OnceLock<Arc<media::Probe>>,
@@ -93,6 +96,7 @@ impl AppState {
             metrics: Metrics::new(),
             security: OnceLock::new(),
             rooms: Mutex::new(HashMap::new()),
+            loading: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             probe: OnceLock::new(),
         }))
@@ -135,12 +139,49 @@ impl AppState {
     }
 
     /// The live room of `act`, rebuilt from the trace if none runs.
-    pub fn room(&self, act: ActId) -> Result<RoomHandle, session::Error> {
-        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(h) = rooms.get(&act).filter(|h| !h.tx.is_closed()) {
-            return Ok(h.clone());
+    ///
+    /// The rebuild reads and replays the act's verified trace on a blocking
+    /// thread, without holding the global rooms lock: other acts' joins go
+    /// on meanwhile. Joins of the same act wait on that act's own gate, so
+    /// they still share one room.
+    pub async fn room(&self, act: ActId) -> Result<RoomHandle, session::Error> {
+        if let Some(h) = self.live_room(act) {
+            return Ok(h);
         }
-        let (state, stored) = load_act(&*self.store, act, &self.data_keys())?;
+        let gate = self
+            .loading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(act)
+            .or_default()
+            .clone();
+        let result = {
+            let _turn = gate.lock().await;
+            match self.live_room(act) {
+                Some(h) => Ok(h),
+                None => self.rebuild(act).await,
+            }
+        };
+        let mut loading = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        if loading.get(&act).is_some_and(|g| Arc::ptr_eq(g, &gate)) {
+            loading.remove(&act);
+        }
+        result
+    }
+
+    fn live_room(&self, act: ActId) -> Option<RoomHandle> {
+        let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        rooms.get(&act).filter(|h| !h.tx.is_closed()).cloned()
+    }
+
+    /// Loads `act` off the async workers and starts its room; the caller
+    /// holds the act's gate.
+    async fn rebuild(&self, act: ActId) -> Result<RoomHandle, session::Error> {
+        let store = self.store.clone();
+        let keys = self.data_keys();
+        let (state, stored) = tokio::task::spawn_blocking(move || load_act(&*store, act, &keys))
+            .await
+            .map_err(|_| session::Error::StoreClosed)??;
         let statics = self.config.ice_servers.clone();
         let relay = self.config.relay.clone();
         let ice: IceProvider = Arc::new(move |act, participant| {
@@ -154,7 +195,10 @@ impl AppState {
             .with_recovery_timeout(self.config.recovery_timeout)
             .with_budget(self.config.http.trace_budget());
         let handle = RoomHandle::spawn(self.clone(), room, stored);
-        rooms.insert(act, handle.clone());
+        self.rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(act, handle.clone());
         Ok(handle)
     }
 
@@ -222,6 +266,7 @@ fn retired_invitation_keys(dir: &Path) -> Result<Vec<[u8; 32]>, Error> {
     paths
         .iter()
         .map(|p| {
+            session::keys::check_private_file(p).map_err(|e| Error::Key(e.to_string()))?;
             let text = std::fs::read_to_string(p)
                 .map_err(|e| Error::Key(format!("cannot read {}: {e}", p.display())))?;
             parse_key(&text, p)
@@ -267,6 +312,7 @@ fn read_or_create(
     path: &Path,
     make: impl FnOnce() -> Result<String, Error>,
 ) -> Result<String, Error> {
+    session::keys::check_private_file(path).map_err(|e| Error::Key(e.to_string()))?;
     match std::fs::read_to_string(path) {
         Ok(s) => return Ok(s),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

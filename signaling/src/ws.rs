@@ -111,13 +111,23 @@ async fn connection(state: AppState, mut socket: WebSocket) {
             return send_and_close(&mut socket, ErrorCode::Forbidden, &e.to_string()).await;
         }
     };
-    let room = match state.room(invitation.act) {
+    let room = match state.room(invitation.act).await {
         Ok(r) => r,
         Err(session::Error::UnknownAct(_)) => {
             return send_and_close(
                 &mut socket,
                 ErrorCode::Forbidden,
                 "this consultation does not exist",
+            )
+            .await;
+        }
+        Err(e @ session::Error::TraceIntegrity(_)) => {
+            // The finding names an act and an event number, no content.
+            tracing::error!(act = %invitation.act, error = %e, "room refused: its trace does not verify");
+            return send_and_close(
+                &mut socket,
+                ErrorCode::Unavailable,
+                "this consultation's record failed its trace integrity check; contact the operator",
             )
             .await;
         }

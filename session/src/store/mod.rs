@@ -14,7 +14,7 @@ use crate::act::Act;
 use crate::event::Event;
 use crate::ids::ActId;
 use crate::keys::{DataKey, HeadSigner, KeyDir, KeyId, TrustedKeys};
-use crate::trace::{Checkpoint, Head, TraceRecord, VerifyReport, verify};
+use crate::trace::{Checkpoint, Head, TraceRecord, VerifyReport, check_read, verify};
 
 /// What an acknowledged append made durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,8 +55,18 @@ pub trait TraceStore: Send + Sync {
     );
 
     /// The act's records in chain order, following the store's own links
-    /// from the act's head. Fast; for display and for replaying the act.
+    /// from the act's head. Not verified: readers use [`read_act`], which
+    /// checks what this returns; tests use it to look at the raw store.
     fn records(&self, act: ActId) -> Result<Vec<TraceRecord>, Error>;
+
+    /// What [`read_act`] checks, read in one transaction: the act's records
+    /// as the store links them, the newest checkpoint naming the act, and
+    /// any hole in the checkpoint chain after it.
+    fn walk(&self, act: ActId) -> Result<Walk, Error>;
+
+    /// The public keys checkpoints are verified with when an act is read;
+    /// `None` when the store was opened without them.
+    fn trusted(&self) -> Option<&TrustedKeys>;
 
     /// The checkpoints and every record as stored (grouped by act, sorted
     /// by seq, whatever the links say), as of one commit; for
@@ -75,15 +85,56 @@ pub trait TraceStore: Send + Sync {
 pub struct Snapshot {
     pub checkpoints: Vec<Checkpoint>,
     pub records: BTreeMap<ActId, Vec<TraceRecord>>,
+    /// Per act, the positions in `records[act]` of the records the store's
+    /// links reach from the act's head, in chain order; what a reader walks.
+    pub links: BTreeMap<ActId, Vec<usize>>,
 }
 
-/// Rebuilds an act from its trace; also returns its event count, for the
-/// next append's `expected_len`.
-pub fn load_act(store: &dyn TraceStore, act: ActId, keys: &[DataKey]) -> Result<(Act, u64), Error> {
-    let records = store.records(act)?;
-    if records.is_empty() {
+/// One act as the store links it, with what vouches for it; see
+/// [`TraceStore::walk`]. Unverified until [`check_read`] passes.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// The records reached from the act's head through the links, in chain
+    /// order (oldest first).
+    pub records: Vec<TraceRecord>,
+    /// The newest checkpoint whose heads name the act.
+    pub signed: Option<Checkpoint>,
+    /// A hole in the checkpoint chain between `signed` and the newest
+    /// checkpoint: the first missing number and the next one present.
+    pub gap: Option<(u64, u64)>,
+}
+
+/// The one way an act is read for use (a room, an export, a display, an
+/// access decision): its records in chain order, refused with
+/// [`Error::TraceIntegrity`] unless the chain the store links verifies —
+/// each hash, the hash links, the sequence from 1 without gap, and a head
+/// equal to the one the newest checkpoint naming the act signed. The
+/// refusal carries the finding `trace verify` reports for the same damage.
+///
+/// Cost: one indexed read per event of the act, and a backward scan of the
+/// checkpoints written since the act's last append.
+pub fn read_act(store: &dyn TraceStore, act: ActId) -> Result<Vec<TraceRecord>, Error> {
+    let trusted = store.trusted().ok_or_else(|| {
+        Error::Key(
+            "the trace cannot be read without the public key to verify it (keys/signing.pub)"
+                .into(),
+        )
+    })?;
+    let walk = store.walk(act)?;
+    if walk.records.is_empty() && walk.signed.is_none() {
         return Err(Error::UnknownAct(act.to_string()));
     }
+    let problems = check_read(act, &walk.records, walk.signed.as_ref(), walk.gap, trusted);
+    if let Some(first) = problems.into_iter().next() {
+        return Err(Error::TraceIntegrity(Box::new(first)));
+    }
+    Ok(walk.records)
+}
+
+/// Rebuilds an act from its verified trace (see [`read_act`]); also
+/// returns its event count, for the next append's `expected_len`.
+pub fn load_act(store: &dyn TraceStore, act: ActId, keys: &[DataKey]) -> Result<(Act, u64), Error> {
+    let records = read_act(store, act)?;
     let events = records
         .iter()
         .map(|r| r.open(keys))
@@ -100,6 +151,7 @@ pub fn verify_store(
     let Snapshot {
         checkpoints,
         records,
+        links,
     } = store.snapshot(only)?;
     if let Some(act) = only {
         let known = records.contains_key(&act)
@@ -110,7 +162,27 @@ pub fn verify_store(
             return Err(Error::UnknownAct(act.to_string()));
         }
     }
-    Ok(verify(&checkpoints, &records, trusted, only))
+    let mut report = verify(&checkpoints, &records, trusted, only);
+    // What readers walk: the store's links. Where they do not give the
+    // records in seq order, run the readers' own check, so that every
+    // refusal a reader would make is in the report.
+    for (act, order) in &links {
+        let stored = records.get(act).map(Vec::as_slice).unwrap_or(&[]);
+        if order.iter().copied().eq(0..stored.len()) {
+            continue;
+        }
+        let walked: Vec<TraceRecord> = order.iter().map(|&i| stored[i].clone()).collect();
+        let signed = checkpoints
+            .iter()
+            .rev()
+            .find(|c| c.heads.iter().any(|h| h.act == *act));
+        for p in check_read(*act, &walked, signed, None, trusted) {
+            if !report.problems.contains(&p) {
+                report.problems.push(p);
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// A data directory: `trace.db` and its WAL, and the `keys/` directory.
@@ -146,9 +218,50 @@ impl DataDir {
         KeyDir::new(self.root.join("keys"))
     }
 
+    /// Refuses to start on a data directory others may change, or a trace
+    /// store (with its WAL) others may write; key files are checked as they
+    /// are read (see [`crate::keys::check_private_file`]). A store others
+    /// may read is tightened to 0600 when opened for writing: the sealed
+    /// fields are encrypted, but kinds and times are not.
+    pub fn check_permissions(&self) -> Result<(), Error> {
+        crate::keys::check_not_shared_writable(&self.root, "700")?;
+        crate::keys::check_not_shared_writable(self.key_dir().path(), "700")?;
+        for file in self.db_files() {
+            crate::keys::check_not_shared_writable(&file, "600")?;
+        }
+        Ok(())
+    }
+
+    /// `trace.db` and the WAL files SQLite keeps beside it.
+    fn db_files(&self) -> [PathBuf; 3] {
+        let db = self.db_path();
+        let with = |suffix: &str| {
+            let mut name = db.clone().into_os_string();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        [with(""), with("-wal"), with("-shm")]
+    }
+
+    /// Sets the store's files to 0600.
+    fn restrict_db_files(&self) -> Result<(), Error> {
+        #[cfg(unix)]
+        for file in self.db_files() {
+            use std::os::unix::fs::PermissionsExt;
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(format!("cannot restrict {}", file.display()), e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Opens the store for writing, creating the store and its keys on first
-    /// use. Never replaces an existing file.
+    /// use (the data directory 0700, the store 0600). Never replaces an
+    /// existing file.
     pub fn open_writer(&self) -> Result<(SqliteStore, WriterKeys), Error> {
+        self.check_permissions()?;
         let db = self.db_path();
         let keys = self.key_dir();
         if !db.exists() {
@@ -182,7 +295,9 @@ impl DataDir {
                 signer: Box::new(writer.signer.clone()),
                 data: writer.data.clone(),
             },
-        )?;
+        )?
+        .with_trusted(writer.trusted.clone());
+        self.restrict_db_files()?;
         Ok((store, writer))
     }
 
@@ -198,8 +313,15 @@ impl DataDir {
         Ok((old.id(), new.id()))
     }
 
-    /// Opens an existing store read-only; no key is needed.
+    /// Opens an existing store read-only; no private key is needed. Reads
+    /// of an act verify it with the public keys of `keys/` when present
+    /// (see [`read_act`]); give others with [`SqliteStore::with_trusted`].
     pub fn open_reader(&self) -> Result<SqliteStore, Error> {
-        SqliteStore::open(&self.db_path(), StoreMode::Read)
+        self.check_permissions()?;
+        let store = SqliteStore::open(&self.db_path(), StoreMode::Read)?;
+        Ok(match self.key_dir().trusted() {
+            Ok(trusted) => store.with_trusted(trusted),
+            Err(_) => store,
+        })
     }
 }

@@ -62,7 +62,7 @@ use super::{Appended, OnAppended, Snapshot, TraceStore};
 use crate::Error;
 use crate::event::Event;
 use crate::ids::ActId;
-use crate::keys::{DataKey, HeadSigner, KeyId};
+use crate::keys::{DataKey, HeadSigner, KeyId, TrustedKeys};
 use crate::timestamp::Timestamp;
 use crate::trace::{
     Checkpoint, Hash, Head, PreparedEvent, TraceRecord, decode_heads, encode_heads, genesis,
@@ -134,9 +134,17 @@ pub enum StoreMode {
 struct AppendRequest {
     act: ActId,
     expected_len: Option<u64>,
-    events: Vec<PreparedEvent>,
+    events: Pending,
     /// Who learns the outcome.
     reply: Reply,
+}
+
+/// An append's events. Sealed blobs are bound to their seq, so events are
+/// sealed on the caller's thread when the caller states the act's length,
+/// and on the writer thread, once the seq is known, for a blind append.
+enum Pending {
+    Sealed(Vec<PreparedEvent>),
+    Blind(Vec<Event>),
 }
 
 /// How a caller learns its outcome.
@@ -212,6 +220,9 @@ pub struct SqliteStore {
     path: PathBuf,
     reader: Mutex<Connection>,
     writer: Option<Writer>,
+    /// The public keys reads verify checkpoints with; see
+    /// [`SqliteStore::with_trusted`].
+    trusted: Option<TrustedKeys>,
 }
 
 #[derive(Debug)]
@@ -244,6 +255,7 @@ impl SqliteStore {
                     path: path.into(),
                     reader: Mutex::new(reader),
                     writer: None,
+                    trusted: None,
                 })
             }
             StoreMode::Write { signer, data } => {
@@ -277,6 +289,7 @@ impl SqliteStore {
                     path: path.into(),
                     conn,
                     signer: *signer,
+                    data: data.clone(),
                     heads: HashMap::new(),
                     last_checkpoint: None,
                     data_version: None,
@@ -305,6 +318,7 @@ impl SqliteStore {
                         threads: Mutex::new(threads),
                         stop_checkpointer: Mutex::new(Some(stop_tx)),
                     }),
+                    trusted: None,
                 })
             }
         }
@@ -312,6 +326,13 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Sets the public keys every read of an act verifies its checkpoint
+    /// with ([`crate::store::read_act`]); without them reads are refused.
+    pub fn with_trusted(mut self, trusted: TrustedKeys) -> SqliteStore {
+        self.trusted = Some(trusted);
+        self
     }
 
     /// Runs SQLite's own structural check (`PRAGMA quick_check`).
@@ -358,15 +379,18 @@ impl Drop for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Every record as stored, grouped by act, read on `conn`.
+    /// Every record as stored, grouped by act and sorted by seq, read on
+    /// `conn`; and per act the positions of the records its links reach
+    /// from its head, in chain order.
     fn scan_in(
         &self,
         conn: &Connection,
         only: Option<ActId>,
-    ) -> Result<BTreeMap<ActId, Vec<TraceRecord>>, Error> {
+    ) -> Result<(RecordsByAct, LinksByAct), Error> {
         let err = |e| self.err(e);
         let mut acts: HashMap<i64, ActId> = HashMap::new();
-        let mut out: BTreeMap<ActId, Vec<TraceRecord>> = BTreeMap::new();
+        // Per act: (record, row id, prev_id).
+        let mut rows_of: BTreeMap<ActId, Vec<(TraceRecord, i64, Option<i64>)>> = BTreeMap::new();
         {
             let mut stmt = conn
                 .prepare_cached("SELECT no, act FROM acts")
@@ -379,13 +403,28 @@ impl SqliteStore {
                 let id = act_id_from(&self.path, &bytes)?;
                 if only.is_none_or(|a| a == id) {
                     acts.insert(no, id);
-                    out.insert(id, Vec::new());
+                    rows_of.insert(id, Vec::new());
+                }
+            }
+        }
+        let mut heads: HashMap<ActId, i64> = HashMap::new();
+        {
+            let mut stmt = conn
+                .prepare_cached("SELECT act_no, last_id FROM heads")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(err)?;
+            for row in rows {
+                let (no, last) = row.map_err(err)?;
+                if let Some(act) = acts.get(&no) {
+                    heads.insert(*act, last);
                 }
             }
         }
         let mut stmt = conn
             .prepare_cached(&format!(
-                "SELECT act_no, {RECORD_COLUMNS} FROM events ORDER BY id"
+                "SELECT act_no, id, {RECORD_COLUMNS} FROM events ORDER BY id"
             ))
             .map_err(err)?;
         let mut rows = stmt.query([]).map_err(err)?;
@@ -394,14 +433,141 @@ impl SqliteStore {
             let Some(&act) = acts.get(&act_no) else {
                 continue;
             };
-            let (record, _) = record_from_row_at(act, row, 1).map_err(err)?;
-            out.entry(act).or_default().push(record);
+            let id: i64 = row.get(1).map_err(err)?;
+            let (record, prev_id) = record_from_row_at(act, row, 2).map_err(err)?;
+            rows_of.entry(act).or_default().push((record, id, prev_id));
         }
-        for records in out.values_mut() {
-            records.sort_by_key(|r| r.seq);
+        let mut out = BTreeMap::new();
+        let mut links = BTreeMap::new();
+        for (act, mut rows) in rows_of {
+            rows.sort_by_key(|(r, _, _)| r.seq);
+            let at: HashMap<i64, (usize, Option<i64>)> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, (_, id, prev))| (*id, (i, *prev)))
+                .collect();
+            // The same walk as `records`: back from the head, stopping at a
+            // broken link or a loop.
+            let mut order = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            let mut next = heads.get(&act).copied();
+            while let Some(id) = next.filter(|id| seen.insert(*id)) {
+                let Some(&(i, prev)) = at.get(&id) else {
+                    break;
+                };
+                order.push(i);
+                next = prev;
+            }
+            order.reverse();
+            links.insert(act, order);
+            out.insert(act, rows.into_iter().map(|(r, _, _)| r).collect());
         }
-        Ok(out)
+        Ok((out, links))
     }
+
+    /// The act's records walked from its head through `prev_id`, on `conn`.
+    fn walk_links(&self, conn: &Connection, act: ActId) -> Result<Option<Vec<TraceRecord>>, Error> {
+        let err = |e| self.err(e);
+        let found: Option<(i64, Option<i64>)> = conn
+            .prepare_cached(
+                "SELECT a.no, h.last_id FROM acts a LEFT JOIN heads h ON h.act_no = a.no WHERE a.act = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![act.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(err)?;
+        let Some((act_no, mut next)) = found else {
+            return Ok(None);
+        };
+        // Walk the act's chain backwards from its head through `prev_id`.
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM events WHERE id = ?1 AND act_no = ?2"
+            ))
+            .map_err(err)?;
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(id) = next.filter(|id| seen.insert(*id)) {
+            let Some((record, prev_id)) = stmt
+                .query_row(params![id, act_no], |r| record_from_row(act, r))
+                .optional()
+                .map_err(err)?
+            else {
+                break; // A broken link: verification says what is missing.
+            };
+            out.push(record);
+            next = prev_id;
+        }
+        out.reverse();
+        Ok(Some(out))
+    }
+
+    /// The newest checkpoint naming `act`, scanning back from the newest,
+    /// and the first hole met in their numbering on the way.
+    fn newest_naming(
+        &self,
+        conn: &Connection,
+        act: ActId,
+    ) -> Result<(Option<Checkpoint>, Option<Gap>), Error> {
+        let err = |e| self.err(e);
+        let mut gap = None;
+        let found = {
+            let mut stmt = conn
+                .prepare_cached("SELECT no, heads FROM checkpoints ORDER BY no DESC")
+                .map_err(err)?;
+            let mut rows = stmt.query([]).map_err(err)?;
+            let mut above: Option<u64> = None;
+            let mut found = None;
+            while let Some(row) = rows.next().map_err(err)? {
+                let no = row.get::<_, i64>(0).map_err(err)? as u64;
+                if let Some(above) = above
+                    && no + 1 != above
+                    && gap.is_none()
+                {
+                    gap = Some((no + 1, above));
+                }
+                above = Some(no);
+                let heads = row.get_ref(1).map_err(err)?.as_blob().unwrap_or(&[]);
+                if heads_name(heads, act) {
+                    found = Some(no);
+                    break;
+                }
+            }
+            found
+        };
+        let Some(no) = found else {
+            return Ok((None, gap));
+        };
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT no, at, prev, heads, key_id, signature FROM checkpoints WHERE no = ?1",
+            )
+            .map_err(err)?;
+        let c = stmt
+            .query_row(params![no as i64], checkpoint_from_row)
+            .map_err(err)?;
+        Ok((Some(c), gap))
+    }
+}
+
+/// Each act's records, sorted by seq.
+type RecordsByAct = BTreeMap<ActId, Vec<TraceRecord>>;
+/// Each act's records in the order its links give, as positions in
+/// [`RecordsByAct`].
+type LinksByAct = BTreeMap<ActId, Vec<usize>>;
+/// A hole in the checkpoint numbering: the first number missing and the
+/// next one present.
+type Gap = (u64, u64);
+
+/// Whether encoded heads (see [`encode_heads`]) name `act`, without
+/// decoding them.
+fn heads_name(bytes: &[u8], act: ActId) -> bool {
+    bytes
+        .get(4..)
+        .unwrap_or(&[])
+        .chunks_exact(56)
+        .any(|c| c[..16] == act.as_bytes()[..])
 }
 
 impl SqliteStore {
@@ -426,10 +592,16 @@ impl SqliteStore {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .ok_or(Error::StoreClosed)?;
-        let events = events
-            .iter()
-            .map(|e| PreparedEvent::seal(act, e, &writer.data))
-            .collect::<Result<Vec<_>, _>>()?;
+        let events = match expected_len {
+            Some(len) => Pending::Sealed(
+                events
+                    .iter()
+                    .zip(len + 1..)
+                    .map(|(e, seq)| PreparedEvent::seal(act, seq, e, &writer.data))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            None => Pending::Blind(events),
+        };
         tx.send(AppendRequest {
             act,
             expected_len,
@@ -475,40 +647,33 @@ impl TraceStore for SqliteStore {
 
     fn records(&self, act: ActId) -> Result<Vec<TraceRecord>, Error> {
         let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        let err = |e| self.err(e);
-        let found: Option<(i64, Option<i64>)> = conn
-            .prepare_cached(
-                "SELECT a.no, h.last_id FROM acts a LEFT JOIN heads h ON h.act_no = a.no WHERE a.act = ?1",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![act.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
-            .map_err(err)?;
-        let Some((act_no, mut next)) = found else {
-            return Ok(Vec::new());
-        };
-        // Walk the act's chain backwards from its head through `prev_id`.
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM events WHERE id = ?1 AND act_no = ?2"
-            ))
-            .map_err(err)?;
-        let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        while let Some(id) = next.filter(|id| seen.insert(*id)) {
-            let Some((record, prev_id)) = stmt
-                .query_row(params![id, act_no], |r| record_from_row(act, r))
-                .optional()
-                .map_err(err)?
-            else {
-                break; // A broken link: verification says what is missing.
+        Ok(self.walk_links(&conn, act)?.unwrap_or_default())
+    }
+
+    fn walk(&self, act: ActId) -> Result<super::Walk, Error> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        // One read transaction: the records and the checkpoint that signs
+        // their head are from the same commit while the writer goes on.
+        conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+        let result = self.walk_links(&conn, act).and_then(|records| {
+            let Some(records) = records else {
+                // Not in the store: no scan of every checkpoint for an id
+                // nobody wrote (`trace verify` reports a deleted act).
+                return Ok(super::Walk::default());
             };
-            out.push(record);
-            next = prev_id;
-        }
-        out.reverse();
-        Ok(out)
+            let (signed, gap) = self.newest_naming(&conn, act)?;
+            Ok(super::Walk {
+                records,
+                signed,
+                gap,
+            })
+        });
+        let _ = conn.execute_batch("COMMIT");
+        result
+    }
+
+    fn trusted(&self) -> Option<&TrustedKeys> {
+        self.trusted.as_ref()
     }
 
     fn snapshot(&self, only: Option<ActId>) -> Result<Snapshot, Error> {
@@ -522,9 +687,11 @@ impl TraceStore for SqliteStore {
         )
         .map_err(|e| self.err(e))
         .and_then(|checkpoints| {
+            let (records, links) = self.scan_in(&conn, only)?;
             Ok(Snapshot {
                 checkpoints,
-                records: self.scan_in(&conn, only)?,
+                records,
+                links,
             })
         });
         let _ = conn.execute_batch("COMMIT");
@@ -597,29 +764,32 @@ fn act_id_from(path: &Path, bytes: &[u8]) -> Result<ActId, Error> {
 
 fn read_checkpoints(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<Checkpoint>> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map([], |r| {
-        let heads: Vec<u8> = r.get(3)?;
-        let key_id: Vec<u8> = r.get(4)?;
-        let sig: Vec<u8> = r.get(5)?;
-        let mut kid = [0u8; 8];
-        if key_id.len() == 8 {
-            kid.copy_from_slice(&key_id);
-        }
-        let mut signature = [0u8; 64];
-        if sig.len() == 64 {
-            signature.copy_from_slice(&sig);
-        }
-        Ok(Checkpoint {
-            no: r.get::<_, i64>(0)? as u64,
-            at: Timestamp::from_micros(r.get(1)?),
-            prev: to_hash(&r.get::<_, Vec<u8>>(2)?),
-            // Malformed heads verify as an empty list, whose signature fails.
-            heads: decode_heads(&heads).unwrap_or_default(),
-            key_id: KeyId(kid),
-            signature,
-        })
-    })?;
+    let rows = stmt.query_map([], checkpoint_from_row)?;
     rows.collect()
+}
+
+/// A checkpoint from the columns `no, at, prev, heads, key_id, signature`.
+fn checkpoint_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
+    let heads: Vec<u8> = r.get(3)?;
+    let key_id: Vec<u8> = r.get(4)?;
+    let sig: Vec<u8> = r.get(5)?;
+    let mut kid = [0u8; 8];
+    if key_id.len() == 8 {
+        kid.copy_from_slice(&key_id);
+    }
+    let mut signature = [0u8; 64];
+    if sig.len() == 64 {
+        signature.copy_from_slice(&sig);
+    }
+    Ok(Checkpoint {
+        no: r.get::<_, i64>(0)? as u64,
+        at: Timestamp::from_micros(r.get(1)?),
+        prev: to_hash(&r.get::<_, Vec<u8>>(2)?),
+        // Malformed heads verify as an empty list, whose signature fails.
+        heads: decode_heads(&heads).unwrap_or_default(),
+        key_id: KeyId(kid),
+        signature,
+    })
 }
 
 fn to_hash(bytes: &[u8]) -> Hash {
@@ -801,6 +971,8 @@ struct WriterState {
     path: PathBuf,
     conn: Connection,
     signer: HeadSigner,
+    /// Seals the events of blind appends, whose seq only the writer knows.
+    data: DataKey,
     /// Where each act's chain ends, as of our last commit, so an append
     /// does not read it back. Dropped when another process commits (see
     /// `data_version`) or a commit fails.
@@ -994,6 +1166,14 @@ impl WriterState {
         {
             return Err(Error::Conflict { expected, found });
         }
+        let events = match std::mem::replace(&mut req.events, Pending::Blind(Vec::new())) {
+            Pending::Sealed(events) => events,
+            Pending::Blind(events) => events
+                .iter()
+                .zip(found + 1..)
+                .map(|(e, seq)| PreparedEvent::seal(req.act, seq, e, &self.data))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
         let mut end = match known {
             Some(end) => end,
             None => {
@@ -1017,8 +1197,11 @@ impl WriterState {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .map_err(err)?;
-        for event in std::mem::take(&mut req.events) {
-            let r = event.chain(req.act, end.seq + 1, &end.hash);
+        for event in events {
+            // The expected length was checked above, so each event was
+            // sealed for the seq it gets.
+            debug_assert_eq!(event.seq, end.seq + 1);
+            let r = event.chain(req.act, &end.hash);
             stmt.execute(params![
                 end.act_no,
                 r.seq as i64,

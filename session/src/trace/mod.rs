@@ -20,7 +20,7 @@ mod verify;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub use verify::{Problem, VerifyReport, verify};
+pub use verify::{Problem, VerifyReport, check_read, verify};
 
 use crate::Error;
 use crate::event::{ActEvent, Event};
@@ -112,31 +112,48 @@ pub fn record_hash(
     h.finalize().into()
 }
 
-/// An event sealed and encoded, not yet placed in its act's chain. Callers
-/// prepare events on their own threads; the store's writer only chains them.
+/// An event sealed and encoded for its place in its act's chain. Callers
+/// that know the act's length seal on their own threads; the store's
+/// writer only chains them (see [`PreparedEvent::chain`]).
 #[derive(Clone, Debug)]
 pub struct PreparedEvent {
     pub at: Timestamp,
     pub kind: &'static str,
     pub public: Vec<u8>,
     pub sealed: Vec<u8>,
+    /// The seq the sealed blob is bound to.
+    pub seq: u64,
 }
 
 impl PreparedEvent {
-    /// Seals and encodes `event` for `act`.
-    pub fn seal(act: ActId, event: &Event, key: &DataKey) -> Result<PreparedEvent, Error> {
+    /// Seals and encodes `event` as event `seq` of `act`.
+    pub fn seal(
+        act: ActId,
+        seq: u64,
+        event: &Event,
+        key: &DataKey,
+    ) -> Result<PreparedEvent, Error> {
         let body = serde_json::to_value(&event.body)?;
-        let (public, sealed) = seal::seal(body, key, act, event.at)?;
+        let kind = event.body.kind();
+        let to = seal::SealedAt {
+            act,
+            seq,
+            at: event.at,
+            kind,
+        };
+        let (public, sealed) = seal::seal(body, key, &to)?;
         Ok(PreparedEvent {
             at: event.at,
-            kind: event.body.kind(),
+            kind,
             public: serde_json::to_vec(&public)?,
             sealed,
+            seq,
         })
     }
 
-    /// Places the event at `seq`, after the record whose hash is `prev`.
-    pub fn chain(self, act: ActId, seq: u64, prev: &Hash) -> TraceRecord {
+    /// Places the event at its seq, after the record whose hash is `prev`.
+    pub fn chain(self, act: ActId, prev: &Hash) -> TraceRecord {
+        let seq = self.seq;
         let hash = record_hash(
             act,
             seq,
@@ -168,7 +185,7 @@ impl TraceRecord {
         event: &Event,
         key: &DataKey,
     ) -> Result<TraceRecord, Error> {
-        Ok(PreparedEvent::seal(act, event, key)?.chain(act, seq, prev))
+        Ok(PreparedEvent::seal(act, seq, event, key)?.chain(act, prev))
     }
 
     /// The hash this record should have, from its stored fields.
@@ -187,7 +204,13 @@ impl TraceRecord {
     /// Decrypts and decodes the event.
     pub fn open(&self, keys: &[DataKey]) -> Result<Event, Error> {
         let public: Value = serde_json::from_slice(&self.public)?;
-        let full = seal::unseal(public, &self.sealed, keys, self.act, self.at)?;
+        let to = seal::SealedAt {
+            act: self.act,
+            seq: self.seq,
+            at: self.at,
+            kind: &self.kind,
+        };
+        let full = seal::unseal(public, &self.sealed, keys, &to)?;
         let body: ActEvent = serde_json::from_value(full)?;
         Ok(Event { at: self.at, body })
     }

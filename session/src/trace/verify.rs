@@ -89,6 +89,59 @@ pub fn verify(
     report
 }
 
+/// The checks a reader runs on one act as the store links it: `walked` is
+/// the act's records in the order the store's links give them (from its
+/// head back through `prev_id`, reversed), `signed` the newest checkpoint
+/// naming the act, and `gap` a hole found in the checkpoint chain between
+/// that checkpoint and the newest (`(first missing, next found)`).
+///
+/// It checks each hash, the hash links, the sequence numbers, the
+/// checkpoint's signature, and that the chain ends exactly at the head the
+/// checkpoint signed. Its findings are worded as [`verify`]'s, and
+/// [`crate::store::verify_store`] runs it too, so a reader's refusal is a
+/// line of `trace verify`'s report.
+pub fn check_read(
+    act: ActId,
+    walked: &[TraceRecord],
+    signed: Option<&Checkpoint>,
+    gap: Option<(u64, u64)>,
+    trusted: &TrustedKeys,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if let Some((missing, next)) = gap {
+        problems.push(missing_checkpoint(missing, next));
+    }
+    let mut heads = Vec::new();
+    if let Some(c) = signed {
+        if let Err(why) = trusted.verify(c.key_id, &c.digest(), &c.signature) {
+            problems.push(bad_signature(c.no, &why.to_string()));
+        }
+        heads.extend(c.heads.iter().filter(|h| h.act == act).map(|h| (c.no, *h)));
+    }
+    let mut found = check_act(act, walked, &heads);
+    found.truncate(MAX_PROBLEMS_PER_ACT);
+    problems.extend(found);
+    problems
+}
+
+fn missing_checkpoint(missing: u64, next: u64) -> Problem {
+    Problem {
+        act: None,
+        seq: None,
+        checkpoint: Some(missing),
+        what: format!("missing (the next checkpoint found is #{next})"),
+    }
+}
+
+fn bad_signature(no: u64, why: &str) -> Problem {
+    Problem {
+        act: None,
+        seq: None,
+        checkpoint: Some(no),
+        what: format!("bad signature: {why}"),
+    }
+}
+
 fn check_checkpoints(
     checkpoints: &[Checkpoint],
     trusted: &TrustedKeys,
@@ -105,10 +158,7 @@ fn check_checkpoints(
     for (i, c) in checkpoints.iter().enumerate() {
         let expected_no = i as u64 + 1;
         if c.no != expected_no {
-            problems.push(problem(
-                expected_no,
-                format!("missing (the next checkpoint found is #{})", c.no),
-            ));
+            problems.push(missing_checkpoint(expected_no, c.no));
         } else if c.prev != prev {
             problems.push(problem(
                 c.no,
@@ -118,7 +168,7 @@ fn check_checkpoints(
         }
         let digest = c.digest();
         if let Err(why) = trusted.verify(c.key_id, &digest, &c.signature) {
-            problems.push(problem(c.no, format!("bad signature: {why}")));
+            problems.push(bad_signature(c.no, &why.to_string()));
         }
         prev = digest;
         for h in &c.heads {

@@ -124,6 +124,10 @@ fn list(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
         let (kind, phase) = match &keys {
             Some(k) => match load_act(&store, id, k) {
                 Ok((act, _)) => (act.kind.to_string(), act.phase.to_string()),
+                Err(e @ session::Error::TraceIntegrity(_)) => {
+                    eprintln!("act {id} refused: {e}");
+                    ("?".into(), "refused (trace integrity)".into())
+                }
                 Err(_) => ("?".into(), "unreadable".into()),
             },
             None => ("?".into(), "?".into()),

@@ -1,4 +1,5 @@
-//! `teleconsult professional add|disable|list`: professional accounts.
+//! `teleconsult professional add|disable|enable|role|list`: professional
+//! accounts.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -38,6 +39,15 @@ pub enum ProfessionalCommand {
     /// Disable an account: it can no longer sign in, and its open
     /// sessions end at their next request.
     Disable { login: String },
+    /// Enable a disabled account again.
+    Enable { login: String },
+    /// Change an account's role (recorded in the signed access log, which
+    /// is what sign-in trusts).
+    Role {
+        login: String,
+        #[arg(value_parser = ["professional", "administrator"])]
+        role: String,
+    },
     /// List the accounts (login, role, enabled).
     List,
 }
@@ -161,6 +171,39 @@ pub fn run(data: &DataDir, cmd: ProfessionalCommand) -> anyhow::Result<ExitCode>
             } else {
                 println!("account {login} was already disabled");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        ProfessionalCommand::Enable { login } => {
+            let access = open_access(data)?;
+            let account = access
+                .account(&login)?
+                .with_context(|| format!("no account {login:?}"))?;
+            if access.enable(&login, Timestamp::now())? {
+                access.record(
+                    "cli:operator",
+                    "account_enabled",
+                    None,
+                    &format!("account:{}", account.id),
+                    Timestamp::now(),
+                )?;
+                println!("account {login} enabled");
+            } else {
+                println!("account {login} was already enabled");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ProfessionalCommand::Role { login, role } => {
+            let access = open_access(data)?;
+            let role = if role == "administrator" {
+                AccountRole::Administrator
+            } else {
+                AccountRole::Professional
+            };
+            anyhow::ensure!(
+                access.set_role(&login, role, Timestamp::now())?,
+                "no account {login:?}"
+            );
+            println!("account {login} is now {}", role.as_str());
             Ok(ExitCode::SUCCESS)
         }
         ProfessionalCommand::List => {

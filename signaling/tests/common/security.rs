@@ -174,8 +174,16 @@ impl Secured {
             .await
     }
 
-    /// The access log as stored.
+    /// The access log's audit of reads, exports and sign-ins, as stored:
+    /// without the entries the account store writes itself (actor
+    /// `accounts`: each account's role and state, which sign-in checks;
+    /// `self.access.entries()` has everything).
     pub fn entries(&self) -> Vec<AccessEntry> {
-        self.access.entries().expect("access log")
+        self.access
+            .entries()
+            .expect("access log")
+            .into_iter()
+            .filter(|e| e.actor != "accounts")
+            .collect()
     }
 }
