@@ -41,8 +41,16 @@ async fn a_role_edited_in_sqlite_is_refused_at_sign_in_and_reported() {
     );
     let code = totp::code_at(&outsider.totp, Timestamp::now()).unwrap();
     let (status, body, cookie) = s.sign_in_with("outsider", PASSWORD, &code).await;
-    assert_ne!(status, StatusCode::OK, "{body}");
+    // Refused like any failed sign-in (nothing more is told to the client),
+    // and audited with the reason.
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(cookie.is_none());
+    assert!(
+        s.entries()
+            .iter()
+            .any(|e| e.action == "login" && e.outcome == "failed:account_not_proven"),
+        "the refusal is audited with its reason"
+    );
     let verify = teleconsult(&data, &["trace", "verify"]);
     assert_eq!(verify.status.code(), Some(1), "{}", stdout(&verify));
     assert!(

@@ -82,6 +82,11 @@ pub enum LoginFailure {
     Disabled,
     /// This provider does not take these credentials.
     Unsupported,
+    /// The account's row does not match what the signed access log proves
+    /// (its role or state was edited outside the server): refused, and
+    /// reported by `trace verify`. The client is told only "not valid",
+    /// before any password check, so it learns nothing more.
+    NotProven,
     /// The store failed; not the person's fault.
     Internal,
 }
@@ -96,6 +101,7 @@ impl LoginFailure {
             LoginFailure::ReplayedSecondFactor => "failed:totp_replayed",
             LoginFailure::Disabled => "failed:disabled",
             LoginFailure::Unsupported => "failed:unsupported",
+            LoginFailure::NotProven => "failed:account_not_proven",
             LoginFailure::Internal => "failed:internal",
         }
     }
@@ -141,6 +147,11 @@ impl IdentityProvider for LocalAccounts {
                 // tell which logins exist.
                 password::burn(password);
                 return Err((LoginFailure::UnknownLogin, None));
+            }
+            Err(session::Error::AccountNotProven(why)) => {
+                tracing::error!(%why, "sign-in refused: the account does not match the signed log");
+                password::burn(password);
+                return Err((LoginFailure::NotProven, None));
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the accounts");
