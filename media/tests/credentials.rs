@@ -209,3 +209,26 @@ fn ids_that_would_break_the_username_cannot_be_issued() {
     assert!(matches!(TurnCredentials::new(""), Err(Error::EmptySecret)));
     assert!(!format!("{creds:?}").contains(common::SECRET));
 }
+
+#[test]
+fn a_participant_still_revoked_is_remembered_past_their_credentials_expiry() {
+    use media::relay::credentials::REVOKED_KEPT;
+    let creds = common::credentials();
+    let c = creds
+        .issue_until("act-1", "precall-patient", NOW + 120)
+        .unwrap();
+    creds.revoke("act-1", "precall-patient");
+    // Its credentials expired, but the participant is still revoked: kept,
+    // so a credential issued soon after is refused too.
+    assert_eq!(creds.prune(c.expires_at + 1), 0);
+    assert!(creds.is_revoked("act-1", "precall-patient"));
+    let next = creds
+        .issue_until("act-1", "precall-patient", NOW + 600)
+        .unwrap();
+    assert!(matches!(
+        creds.verify_at(&next.username, &next.password, NOW + 200),
+        Err(Error::CredentialRevoked { .. })
+    ));
+    // Forgotten a day after the last expiry.
+    assert_eq!(creds.prune(next.expires_at + REVOKED_KEPT.as_secs() + 1), 1);
+}

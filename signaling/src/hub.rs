@@ -150,6 +150,11 @@ pub async fn run_room(
                         relay.reopen(act);
                     }
                 }
+                Output::ReopenRelayFor(p) => {
+                    if let Some(relay) = &state.config.relay {
+                        relay.reopen_participant(act, p);
+                    }
+                }
             }
         }
         if room.act().phase.is_terminal() && conns.is_empty() {

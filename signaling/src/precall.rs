@@ -7,7 +7,8 @@
 //!    minutes: the relay lets them reach only the test peer's sockets
 //!    (`media::relay::peer`), so they are handed out before consent, unlike
 //!    the call's. They count in participant N's allocation quota and are
-//!    revoked with N's call credentials (end of the act, withdrawal).
+//!    revoked with N's call credentials (end of the act, withdrawal, N
+//!    leaving or put out); a new test while the act is open gets new ones.
 //! 2. `POST /api/precall/offer` with the token and an SDP offer, once per
 //!    path: the test peer's answer, candidates included.
 //! 3. `POST /api/precall/result` with the token and each path's figures:
@@ -122,6 +123,11 @@ fn test_credentials(
     participant: ParticipantId,
 ) -> Option<(String, String)> {
     let who = media::relay::credentials::probe_participant(&participant.0.to_string());
+    // A test asked for while the act is open gets working credentials even
+    // after a revocation (a withdrawal, or the participant left and came
+    // back): they reach only the test peer. Those issued before the
+    // revocation stay dead.
+    relay.credentials.reopen_participant(&act.to_string(), &who);
     match relay
         .credentials
         .issue(&act.to_string(), &who, TEST_CREDENTIALS_TTL)

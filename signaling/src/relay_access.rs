@@ -51,6 +51,14 @@ impl RelayAccess {
         }
     }
 
+    /// Lets one participant get credentials again: they left (or were put
+    /// out) and media is allowed for them anew. Credentials revoked when
+    /// they left stay dead.
+    pub fn reopen_participant(&self, act: ActId, participant: ParticipantId) {
+        self.relay
+            .reopen(&act.to_string(), &participant.0.to_string());
+    }
+
     /// What the relay sees of each participant of `act` that has a live
     /// allocation now, for the room's relay incident detector.
     pub fn traffic(&self, act: ActId, now: Timestamp) -> BTreeMap<ParticipantId, RelaySample> {

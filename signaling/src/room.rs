@@ -79,6 +79,10 @@ pub enum Output {
     RevokeRelay(Vec<ParticipantId>),
     /// Media is allowed again after a revocation: credentials may be issued.
     ReopenRelay,
+    /// Media is allowed again for one participant whose credentials were
+    /// revoked when they left or were put out: new ones may be issued
+    /// (given before the ICE servers that carry them).
+    ReopenRelayFor(ParticipantId),
 }
 
 /// Gives a participant its ICE servers (with fresh relay credentials) when
@@ -112,6 +116,11 @@ pub struct Room {
     relay_revoked: bool,
     /// The act has ended and its relay credentials were revoked for good.
     relay_ended: bool,
+    /// Participants whose relay credentials were revoked when they left by
+    /// choice or were put out for breaking the protocol: a participant
+    /// removed from the session keeps no way through the relay. They get
+    /// new credentials if they come back while media is allowed.
+    relay_left: BTreeSet<ParticipantId>,
     /// Participants whose connection dropped (not a choice to leave), since
     /// when; they are expected back.
     lost: BTreeMap<ParticipantId, (Timestamp, u64)>,
@@ -162,6 +171,7 @@ impl Room {
             ice,
             act_media,
             relay_revoked: false,
+            relay_left: BTreeSet::new(),
             relay_ended: false,
             lost: BTreeMap::new(),
             recovery_timeout: DEFAULT_RECOVERY_TIMEOUT,
@@ -255,6 +265,9 @@ impl Room {
                     );
                     if reason == LeaveReason::ConnectionLost {
                         self.lose(p, now, silent_ms, &mut step);
+                    }
+                    if reason == LeaveReason::ProtocolViolation {
+                        self.revoke_relay_of(p, &mut step);
                     }
                     self.broadcast_state(&mut step);
                 }
@@ -650,6 +663,7 @@ impl Room {
             ClientMessage::Leave {} => {
                 self.conns.remove(&p);
                 self.media_on.remove(&p);
+                self.revoke_relay_of(p, step);
                 self.apply(
                     Command::Leave {
                         participant: p,
@@ -969,6 +983,15 @@ impl Room {
         }
     }
 
+    /// A participant left the session by choice, or was put out: their
+    /// relay credentials (call and connection test) and allocations go now,
+    /// not at the act's end.
+    fn revoke_relay_of(&mut self, p: ParticipantId, step: &mut Step) {
+        if !self.relay_ended && self.relay_left.insert(p) {
+            step.outputs.push(Output::RevokeRelay(vec![p]));
+        }
+    }
+
     /// Sends ICE servers to whoever just became allowed media, and
     /// `stop_media` to whoever just lost it.
     fn announce_media(&mut self, step: &mut Step) {
@@ -977,6 +1000,9 @@ impl Room {
         for (p, conn) in connected {
             let allowed = self.media_allowed(p);
             if allowed && self.media_on.insert(p) {
+                if self.relay_left.remove(&p) {
+                    step.outputs.push(Output::ReopenRelayFor(p));
+                }
                 step.outputs.push(Output::Send {
                     conn,
                     msg: ServerMessage::IceServers {
@@ -1534,6 +1560,86 @@ mod tests {
         let s = consent(&mut r, 20);
         assert!(s.outputs.contains(&Output::ReopenRelay), "{:?}", s.outputs);
         // The act's end revokes them for good.
+        let s = say(
+            &mut r,
+            10,
+            ClientMessage::Conclude {
+                report: "RAS".into(),
+                prescriptions: vec![],
+            },
+        );
+        assert!(s.outputs.contains(&Output::RevokeRelay(vec![PRO, PATIENT])));
+    }
+
+    #[test]
+    fn a_participant_who_leaves_or_is_put_out_loses_relay_access_until_back() {
+        let mut r = room();
+        hello(&mut r, 10, PRO);
+        hello(&mut r, 20, PATIENT);
+        consent(&mut r, 20);
+        say(&mut r, 10, ClientMessage::Admit { participant: 2 });
+        let revokes = |s: &Step| {
+            s.outputs
+                .iter()
+                .filter(|o| matches!(o, Output::RevokeRelay(_)))
+                .count()
+        };
+        // A dropped connection keeps its relay path: they are expected back.
+        let s = r.handle(
+            Input::Closed {
+                conn: 20,
+                reason: LeaveReason::ConnectionLost,
+                silent_ms: 0,
+            },
+            t(2),
+        );
+        assert_eq!(revokes(&s), 0, "{:?}", s.outputs);
+        hello(&mut r, 21, PATIENT);
+        // Leaving by choice revokes that participant's credentials only.
+        let s = say(&mut r, 21, ClientMessage::Leave {});
+        assert!(
+            s.outputs.contains(&Output::RevokeRelay(vec![PATIENT])),
+            "{:?}",
+            s.outputs
+        );
+        assert_eq!(revokes(&s), 1);
+        // Back while media is allowed: reopened before the ICE servers that
+        // carry the new credentials.
+        let s = hello(&mut r, 22, PATIENT);
+        let reopen = s
+            .outputs
+            .iter()
+            .position(|o| *o == Output::ReopenRelayFor(PATIENT))
+            .expect("the returning participant is reopened");
+        let ice = s
+            .outputs
+            .iter()
+            .position(|o| {
+                matches!(
+                    o,
+                    Output::Send {
+                        conn: 22,
+                        msg: ServerMessage::IceServers { .. }
+                    }
+                )
+            })
+            .expect("the returning participant gets ICE servers");
+        assert!(reopen < ice, "{:?}", s.outputs);
+        // Put out for breaking the protocol: revoked as well.
+        let s = r.handle(
+            Input::Closed {
+                conn: 22,
+                reason: LeaveReason::ProtocolViolation,
+                silent_ms: 0,
+            },
+            t(2),
+        );
+        assert!(
+            s.outputs.contains(&Output::RevokeRelay(vec![PATIENT])),
+            "{:?}",
+            s.outputs
+        );
+        // The professional was never revoked.
         let s = say(
             &mut r,
             10,

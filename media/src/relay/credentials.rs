@@ -149,6 +149,10 @@ pub struct TurnCredentials {
     records: RwLock<HashMap<(String, String), Record>>,
 }
 
+/// How long a revoked participant's record outlives their last
+/// credential's expiry.
+pub const REVOKED_KEPT: Duration = Duration::from_secs(24 * 3600);
+
 /// What is known of one participant's credentials.
 #[derive(Debug, Clone, Copy, Default)]
 struct Record {
@@ -333,12 +337,33 @@ impl TurnCredentials {
         reopened
     }
 
+    /// Lets one participant of `act` get credentials again (they left, or
+    /// were put out, and came back while media is allowed): credentials
+    /// issued since their revocation work; every one issued before it
+    /// stays refused. Returns whether they were revoked.
+    pub fn reopen_participant(&self, act: &str, participant: &str) -> bool {
+        self.records_mut()
+            .get_mut(&(act.to_owned(), participant.to_owned()))
+            .is_some_and(|r| std::mem::replace(&mut r.revoked, false))
+    }
+
     /// Forgets the participants whose every credential has expired at `now`
-    /// (unix seconds): nothing is left to refuse. Returns how many.
+    /// (unix seconds): nothing is left to refuse. A participant still
+    /// revoked is kept [`REVOKED_KEPT`] longer, so that a credential issued
+    /// soon after (a short-lived one, say) is refused as well; the memory
+    /// stays bounded by the acts of about a day. Returns how many.
     pub fn prune(&self, now: u64) -> usize {
         let mut records = self.records_mut();
         let before = records.len();
-        records.retain(|_, r| r.issued_up_to.max(r.dead_up_to) >= now);
+        records.retain(|_, r| {
+            let last = r.issued_up_to.max(r.dead_up_to);
+            let kept = if r.revoked {
+                last.saturating_add(REVOKED_KEPT.as_secs())
+            } else {
+                last
+            };
+            kept >= now
+        });
         before - records.len()
     }
 

@@ -547,6 +547,16 @@ impl Relay {
         Ok(deleted)
     }
 
+    /// Lets `participant` of `act` (and their connection-test credentials)
+    /// get working credentials again after [`Relay::revoke`]; those issued
+    /// before the revocation stay dead.
+    pub fn reopen(&self, act: &str, participant: &str) {
+        let probe = credentials::probe_participant(participant);
+        for who in [participant, probe.as_str()] {
+            self.credentials.reopen_participant(act, who);
+        }
+    }
+
     /// Stops the listeners and closes every allocation. The TCP and TLS
     /// ports are free when it returns; the UDP listener's socket is
     /// released by `turn`'s read loop shortly after.
