@@ -13,21 +13,9 @@ mod common;
 use std::time::Duration;
 
 use load_tests::turn_client::TurnClient;
-use signaling::protocol::{ClientMessage, IceServer, ServerMessage};
+use signaling::protocol::{ClientMessage, ServerMessage};
 
-use common::ws::Ws;
-
-/// The UDP TURN username and password among `servers`.
-fn turn_credentials(servers: &[IceServer]) -> (String, String) {
-    let s = servers
-        .iter()
-        .find(|s| s.urls.iter().any(|u| u.starts_with("turn:")))
-        .expect("a TURN server is offered");
-    (
-        s.username.clone().expect("username"),
-        s.credential.clone().expect("password"),
-    )
-}
+use common::ws::{Pair, ice, turn_credentials};
 
 /// Waits, up to 10 s, until `check` holds.
 async fn until(what: &str, mut check: impl FnMut() -> bool) {
@@ -45,31 +33,8 @@ async fn credentials_die_on_withdrawal_and_conclusion_and_stay_dead_after_recons
     let relay_addr = relay.relay.udp_addr().unwrap();
     let (act, pro_token, patient_token) = common::consultation(&s.state);
 
-    let mut pro = Ws::join(&s.ws_url, &pro_token).await;
-    pro.expect("welcome", |m| {
-        matches!(m, ServerMessage::Welcome { .. }).then_some(())
-    })
-    .await;
-    let mut patient = Ws::join(&s.ws_url, &patient_token).await;
-    let (me, sha) = patient
-        .expect("welcome", |m| match m {
-            ServerMessage::Welcome {
-                participant,
-                consent_texts,
-                ..
-            } => Some((*participant, consent_texts[0].sha256.clone())),
-            _ => None,
-        })
-        .await;
-    let consent = || ClientMessage::Consent {
-        accept: true,
-        language: "fr".into(),
-        text_sha256: sha.clone(),
-    };
-    let ice = |m: &ServerMessage| match m {
-        ServerMessage::IceServers { servers } => Some(servers.clone()),
-        _ => None,
-    };
+    let mut call = Pair::join(&s.ws_url, &pro_token, &patient_token).await;
+    let me = call.patient_id;
 
     // The connection test's credentials, handed out before consent.
     let Ok(axum::Json(started)) = signaling::precall::start(
@@ -93,22 +58,15 @@ async fn credentials_die_on_withdrawal_and_conclusion_and_stay_dead_after_recons
         })
         .expect("a relay path");
 
-    patient.send(consent());
-    pro.expect("consent", |m| match m {
-        ServerMessage::State(v) if v.consent_given => Some(()),
-        _ => None,
-    })
-    .await;
-    pro.send(ClientMessage::Admit { participant: me });
-    let (first_user, first_pass) = turn_credentials(&patient.expect("ice_servers", ice).await);
+    let (first_user, first_pass) = turn_credentials(&call.consent_and_admit().await);
     let first = TurnClient::allocate(relay_addr, &first_user, &first_pass)
         .await
         .expect("the call's credentials allocate while consent stands");
     assert_eq!(relay.relay.allocations_of(&first_user), 1);
 
     // Withdrawal: refused, and the allocation is gone.
-    patient.send(ClientMessage::WithdrawConsent {});
-    patient
+    call.patient.send(ClientMessage::WithdrawConsent {});
+    call.patient
         .expect("stop_media", |m| {
             matches!(m, ServerMessage::StopMedia { .. }).then_some(())
         })
@@ -127,8 +85,9 @@ async fn credentials_die_on_withdrawal_and_conclusion_and_stay_dead_after_recons
         .expect_err("connection-test credentials are refused after withdrawal");
 
     // Consent again: new credentials work, the old ones stay dead.
-    patient.send(consent());
-    let (second_user, second_pass) = turn_credentials(&patient.expect("ice_servers", ice).await);
+    call.patient.send(call.consent());
+    let (second_user, second_pass) =
+        turn_credentials(&call.patient.expect("ice_servers", ice).await);
     assert_ne!(second_user, first_user, "re-consent issues new credentials");
     let second = TurnClient::allocate(relay_addr, &second_user, &second_pass)
         .await
@@ -141,7 +100,7 @@ async fn credentials_die_on_withdrawal_and_conclusion_and_stay_dead_after_recons
         .expect_err("connection-test credentials revoked before stay dead");
 
     // Conclusion: the new credentials die too, and their allocation.
-    pro.send(ClientMessage::Conclude {
+    call.pro.send(ClientMessage::Conclude {
         report: "Compte rendu de test.".into(),
         prescriptions: vec![],
     });

@@ -27,7 +27,7 @@ use session::{ActEvent, ActId};
 use signaling::protocol::{ClientMessage, IceServer, ServerMessage};
 use tokio::net::UdpSocket;
 
-use common::ws::Ws;
+use common::ws::Pair;
 
 /// One datagram every this long, as audio.
 const EVERY: Duration = Duration::from_millis(20);
@@ -159,39 +159,8 @@ async fn relay_allocation_loss_and_media_stop_are_incidents_but_revocation_is_no
     let relay_addr = relay.relay.udp_addr().unwrap();
     let (act, pro_token, patient_token) = common::consultation(&s.state);
 
-    let mut pro = Ws::join(&s.ws_url, &pro_token).await;
-    pro.expect("welcome", |m| {
-        matches!(m, ServerMessage::Welcome { .. }).then_some(())
-    })
-    .await;
-    let mut patient = Ws::join(&s.ws_url, &patient_token).await;
-    let (me, sha) = patient
-        .expect("welcome", |m| match m {
-            ServerMessage::Welcome {
-                participant,
-                consent_texts,
-                ..
-            } => Some((*participant, consent_texts[0].sha256.clone())),
-            _ => None,
-        })
-        .await;
-    patient.send(ClientMessage::Consent {
-        accept: true,
-        language: "fr".into(),
-        text_sha256: sha,
-    });
-    pro.expect("consent", |m| match m {
-        ServerMessage::State(v) if v.consent_given => Some(()),
-        _ => None,
-    })
-    .await;
-    pro.send(ClientMessage::Admit { participant: me });
-    let servers = patient
-        .expect("ice_servers", |m| match m {
-            ServerMessage::IceServers { servers } => Some(servers.clone()),
-            _ => None,
-        })
-        .await;
+    let mut call = Pair::join(&s.ws_url, &pro_token, &patient_token).await;
+    let servers = call.consent_and_admit().await;
 
     // Media through the relay for 2 s.
     let (peer, echoed) = echo_peer().await;
@@ -221,7 +190,7 @@ async fn relay_allocation_loss_and_media_stop_are_incidents_but_revocation_is_no
     let [(who, opened, Some(closed))] = &stops[..] else {
         panic!("expected one closed relay_media_stopped, got {stops:#?}");
     };
-    assert_eq!(*who, Some(me), "the patient's incident");
+    assert_eq!(*who, Some(call.patient_id), "the patient's incident");
     let ActEvent::IncidentOpened { metrics, .. } = &opened.body else {
         unreachable!()
     };
@@ -265,7 +234,7 @@ async fn relay_allocation_loss_and_media_stop_are_incidents_but_revocation_is_no
     let [(who, opened, Some(closed))] = &losses[..] else {
         panic!("expected one closed relay_allocation_lost, got {losses:#?}");
     };
-    assert_eq!(*who, Some(me));
+    assert_eq!(*who, Some(call.patient_id));
     let ActEvent::IncidentOpened { metrics, .. } = &opened.body else {
         unreachable!()
     };
@@ -296,8 +265,8 @@ async fn relay_allocation_loss_and_media_stop_are_incidents_but_revocation_is_no
         sent_again.load(Ordering::Relaxed) >= 100
     })
     .await;
-    patient.send(ClientMessage::WithdrawConsent {});
-    patient
+    call.patient.send(ClientMessage::WithdrawConsent {});
+    call.patient
         .expect("stop_media", |m| {
             matches!(m, ServerMessage::StopMedia { .. }).then_some(())
         })

@@ -12,37 +12,11 @@ mod common;
 use std::time::Duration;
 
 use load_tests::turn_client::TurnClient;
-use signaling::protocol::{ClientMessage, IceServer, ServerMessage};
+use signaling::protocol::ClientMessage;
 
-use common::ws::Ws;
+use common::ws::{Pair, Ws, ice, turn_credentials};
 
-/// The UDP TURN username and password among `servers`.
-fn turn_credentials(servers: &[IceServer]) -> (String, String) {
-    let s = servers
-        .iter()
-        .find(|s| s.urls.iter().any(|u| u.starts_with("turn:")))
-        .expect("a TURN server is offered");
-    (
-        s.username.clone().expect("username"),
-        s.credential.clone().expect("password"),
-    )
-}
-
-/// Waits, up to 10 s, until `check` holds.
-async fn until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn ice(m: &ServerMessage) -> Option<Vec<IceServer>> {
-    match m {
-        ServerMessage::IceServers { servers } => Some(servers.clone()),
-        _ => None,
-    }
-}
+const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participant_who_leaves_loses_relay_access_and_gets_new_credentials_back() {
@@ -51,44 +25,19 @@ async fn a_participant_who_leaves_loses_relay_access_and_gets_new_credentials_ba
     let relay_addr = relay.relay.udp_addr().unwrap();
     let (_act, pro_token, patient_token) = common::consultation(&s.state);
 
-    let mut pro = Ws::join(&s.ws_url, &pro_token).await;
-    pro.expect("welcome", |m| {
-        matches!(m, ServerMessage::Welcome { .. }).then_some(())
-    })
-    .await;
-    let mut patient = Ws::join(&s.ws_url, &patient_token).await;
-    let (me, sha) = patient
-        .expect("welcome", |m| match m {
-            ServerMessage::Welcome {
-                participant,
-                consent_texts,
-                ..
-            } => Some((*participant, consent_texts[0].sha256.clone())),
-            _ => None,
-        })
-        .await;
-    patient.send(ClientMessage::Consent {
-        accept: true,
-        language: "fr".into(),
-        text_sha256: sha,
-    });
-    pro.expect("consent", |m| match m {
-        ServerMessage::State(v) if v.consent_given => Some(()),
-        _ => None,
-    })
-    .await;
-    pro.send(ClientMessage::Admit { participant: me });
-    let (first_user, first_pass) = turn_credentials(&patient.expect("ice_servers", ice).await);
-    let (pro_user, pro_pass) = turn_credentials(&pro.expect("pro ice_servers", ice).await);
+    let mut call = Pair::join(&s.ws_url, &pro_token, &patient_token).await;
+    let (first_user, first_pass) = turn_credentials(&call.consent_and_admit().await);
+    let (pro_user, pro_pass) = turn_credentials(&call.pro.expect("pro ice_servers", ice).await);
     let first = TurnClient::allocate(relay_addr, &first_user, &first_pass)
         .await
         .expect("the patient's credentials allocate in the call");
 
     // The patient leaves by choice: their allocation goes, their
     // credentials are refused; the professional's are untouched.
-    patient.send(ClientMessage::Leave {});
-    until(
+    call.patient.send(ClientMessage::Leave {});
+    common::wait_until(
         "the patient's allocation is deleted when they leave",
+        WAIT,
         || relay.relay.allocations_of(&first_user) == 0,
     )
     .await;

@@ -88,3 +88,87 @@ impl Ws {
         }
     }
 }
+
+/// The ICE servers of an `ice_servers` message, for [`Ws::expect`].
+pub fn ice(m: &ServerMessage) -> Option<Vec<signaling::protocol::IceServer>> {
+    match m {
+        ServerMessage::IceServers { servers } => Some(servers.clone()),
+        _ => None,
+    }
+}
+
+/// The UDP TURN username and password among `servers`.
+pub fn turn_credentials(servers: &[signaling::protocol::IceServer]) -> (String, String) {
+    let s = servers
+        .iter()
+        .find(|s| s.urls.iter().any(|u| u.starts_with("turn:")))
+        .expect("a TURN server is offered");
+    (
+        s.username.clone().expect("username"),
+        s.credential.clone().expect("password"),
+    )
+}
+
+/// A consultation's professional and patient, both joined and welcomed.
+pub struct Pair {
+    pub pro: Ws,
+    pub patient: Ws,
+    /// The patient's participant number, for `admit`.
+    pub patient_id: u32,
+    /// The SHA-256 of the consent text the patient was shown.
+    pub consent_sha: String,
+}
+
+impl Pair {
+    /// Joins the professional, then the patient, and waits for both
+    /// welcomes.
+    pub async fn join(ws_url: &str, pro_token: &str, patient_token: &str) -> Pair {
+        let mut pro = Ws::join(ws_url, pro_token).await;
+        pro.expect("welcome", |m| {
+            matches!(m, ServerMessage::Welcome { .. }).then_some(())
+        })
+        .await;
+        let mut patient = Ws::join(ws_url, patient_token).await;
+        let (patient_id, consent_sha) = patient
+            .expect("welcome", |m| match m {
+                ServerMessage::Welcome {
+                    participant,
+                    consent_texts,
+                    ..
+                } => Some((*participant, consent_texts[0].sha256.clone())),
+                _ => None,
+            })
+            .await;
+        Pair {
+            pro,
+            patient,
+            patient_id,
+            consent_sha,
+        }
+    }
+
+    /// The patient's acceptance of the text they were shown.
+    pub fn consent(&self) -> ClientMessage {
+        ClientMessage::Consent {
+            accept: true,
+            language: "fr".into(),
+            text_sha256: self.consent_sha.clone(),
+        }
+    }
+
+    /// The patient consents, the professional sees it and admits them;
+    /// returns the ICE servers the patient is then given.
+    pub async fn consent_and_admit(&mut self) -> Vec<signaling::protocol::IceServer> {
+        self.patient.send(self.consent());
+        self.pro
+            .expect("consent", |m| match m {
+                ServerMessage::State(v) if v.consent_given => Some(()),
+                _ => None,
+            })
+            .await;
+        self.pro.send(ClientMessage::Admit {
+            participant: self.patient_id,
+        });
+        self.patient.expect("ice_servers", ice).await
+    }
+}
