@@ -209,6 +209,10 @@ pub struct AccessStore {
     /// The public keys an account's role and state entries are checked
     /// with before the role is used.
     trusted: TrustedKeys,
+    /// The highest `seq` this process found at opening or wrote since: a
+    /// log whose newest entry is below it lost its newest entries while we
+    /// ran (a truncation after a restart needs an outside witness).
+    head: Mutex<u64>,
 }
 
 /// What the signed access log proves about an account: its role and
@@ -272,7 +276,9 @@ impl AccessStore {
             signer: Some(signer),
             keys,
             trusted,
+            head: Mutex::new(0),
         };
+        store.note_head(store.newest()?.map_or(0, |e| e.seq));
         store.sign_existing_accounts()?;
         Ok(store)
     }
@@ -282,8 +288,15 @@ impl AccessStore {
     /// from the table as it is at that first start, then the
     /// `accounts_signed` marker. Runs once: after the marker, an account
     /// row without entries is refused at sign-in.
+    ///
+    /// Only a log that never held an account entry (no marker, no entry of
+    /// the `accounts` actor, no `account_role:*` or `account_state:*`) and
+    /// whose chain verifies whole is upgraded: a log that lost its marker or
+    /// some entries was tampered with, and signing the table then would
+    /// sign the tampering. It is left as it is, for sign-in to refuse and
+    /// `trace verify` to report.
     fn sign_existing_accounts(&self) -> Result<(), Error> {
-        if self.accounts_signed()? {
+        if self.account_entries_exist()? {
             return Ok(());
         }
         let rows: Vec<(i64, String, String, bool)> = {
@@ -302,6 +315,12 @@ impl AccessStore {
             // Nothing to sign: the first account added writes the marker.
             return Ok(());
         }
+        if !verify_entries(&self.entries()?, &self.trusted)
+            .problems
+            .is_empty()
+        {
+            return Ok(());
+        }
         let now = Timestamp::now();
         for (id, login, role, disabled) in rows {
             let role = AccountRole::parse(&role)
@@ -316,18 +335,109 @@ impl AccessStore {
         Ok(())
     }
 
-    /// Whether the `accounts_signed` marker is in the log.
-    fn accounts_signed(&self) -> Result<bool, Error> {
+    /// Whether the log holds any entry about accounts: the marker, an
+    /// entry of the `accounts` actor, an `account_role:*` or an
+    /// `account_state:*`. From the first one on, only the log makes a role.
+    fn account_entries_exist(&self) -> Result<bool, Error> {
         // Through `entries_where`, which answers for a store whose access
         // tables do not exist yet.
         Ok(!self
-            .entries_where("WHERE action = ?1 LIMIT 1", SIGNED_MARKER)?
+            .entries_where(
+                "WHERE actor = ?1 OR action = 'accounts_signed' OR action GLOB 'account_role:*' OR action GLOB 'account_state:*' LIMIT 1",
+                ACCOUNTS_ACTOR,
+            )?
             .is_empty())
     }
 
+    /// The entry numbered `seq`, if present.
+    fn entry_at(&self, seq: u64) -> Result<Option<AccessEntry>, Error> {
+        Ok(self
+            .entries_where("WHERE seq = CAST(?1 AS INTEGER)", &seq.to_string())?
+            .pop())
+    }
+
+    /// The log's newest entry, if any.
+    fn newest(&self) -> Result<Option<AccessEntry>, Error> {
+        Ok(self
+            .entries_where("WHERE ?1 = ?1 ORDER BY seq DESC LIMIT 1", "")?
+            .pop())
+    }
+
+    /// Raises the known head to `seq`.
+    fn note_head(&self, seq: u64) {
+        let mut head = self.head.lock().unwrap_or_else(PoisonError::into_inner);
+        *head = (*head).max(seq);
+    }
+
+    /// Why entry `e` is not a verified link of the chain, if it is not: its
+    /// hash, its signature, and its `prev_hash` against the entry before
+    /// it (one lookup by `seq`).
+    fn unlinked(&self, e: &AccessEntry, trusted: &TrustedKeys) -> Result<Option<String>, Error> {
+        let h = entry_hash(
+            e.seq,
+            e.at,
+            &e.actor,
+            &e.action,
+            e.act,
+            &e.outcome,
+            &e.prev_hash,
+        );
+        if h != e.hash || trusted.verify(e.key_id, &e.hash, &e.signature).is_err() {
+            return Ok(Some(format!("access entry #{} does not verify", e.seq)));
+        }
+        let prev = match e.seq {
+            0 => None,
+            1 => Some(access_genesis()),
+            n => self.entry_at(n - 1)?.map(|p| p.hash),
+        };
+        if prev != Some(e.prev_hash) {
+            return Ok(Some(format!(
+                "access entry #{} does not follow #{} (deleted, inserted or changed)",
+                e.seq,
+                e.seq.saturating_sub(1)
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Why the log is not whole from entry `from` to its newest one, if it
+    /// is not: a number missing in between (an entry deleted), a newest
+    /// entry that does not verify or link, or a newest entry older than
+    /// one this process saw.
+    fn unbroken_from(&self, from: u64, trusted: &TrustedKeys) -> Result<Option<String>, Error> {
+        let (count, max): (i64, Option<i64>) = self
+            .conn()
+            .query_row(
+                "SELECT COUNT(*), MAX(seq) FROM access_log WHERE seq >= ?1",
+                [from as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(db_err(&self.path))?;
+        let max = max.unwrap_or(0) as u64;
+        let head = *self.head.lock().unwrap_or_else(PoisonError::into_inner);
+        if max < head {
+            return Ok(Some(format!(
+                "the access log lost its newest entries (#{} was written, the newest now is #{max})",
+                head
+            )));
+        }
+        if max >= from && count as u64 != max - from + 1 {
+            return Ok(Some(format!(
+                "access entries between #{from} and #{max} are missing (deleted)"
+            )));
+        }
+        match self.newest()? {
+            Some(n) => self.unlinked(&n, trusted),
+            None => Ok(None),
+        }
+    }
+
     /// What the signed access log proves about account `id` named `login`:
-    /// its newest role and state entries, each checked (hash and signature)
-    /// before it counts. `None` when the log holds no role for it.
+    /// its newest role and state entries, each checked (hash, signature and
+    /// link to the entry before it) before it counts, the log whole (no
+    /// number missing) from the account's first entry to the newest, and
+    /// the newest entry checked too. `None` when the log holds no role for
+    /// it.
     pub fn proven(&self, id: i64, login: &str) -> Result<ProvenAccount, Error> {
         self.proven_with(id, login, &self.trusted)
     }
@@ -347,21 +457,15 @@ impl AccessStore {
             role: None,
             enabled: true,
         };
+        let not_proven = |why: String| Error::AccountNotProven(format!("account {id}: {why}"));
+        if let Some(first) = entries.first()
+            && let Some(why) = self.unbroken_from(first.seq, trusted)?
+        {
+            return Err(not_proven(why));
+        }
         for e in entries {
-            let h = entry_hash(
-                e.seq,
-                e.at,
-                &e.actor,
-                &e.action,
-                e.act,
-                &e.outcome,
-                &e.prev_hash,
-            );
-            if h != e.hash || trusted.verify(e.key_id, &e.hash, &e.signature).is_err() {
-                return Err(Error::AccountNotProven(format!(
-                    "account {id}: access entry #{} about it does not verify",
-                    e.seq
-                )));
+            if let Some(why) = self.unlinked(&e, trusted)? {
+                return Err(not_proven(why));
             }
             match e.action.as_str() {
                 DISABLED_ACTION => proven.enabled = false,
@@ -435,12 +539,28 @@ impl AccessStore {
     }
 
     /// Accounts whose row says another role or state than the log proves,
-    /// as `trace verify` lists them. Empty for a store not yet upgraded
-    /// (no `accounts_signed` marker): its accounts are signed at the next
-    /// start of the server or of a `professional` command.
+    /// and a missing or broken `accounts_signed` marker, as `trace verify`
+    /// lists them. Empty for a store not yet upgraded (no account entry at
+    /// all): its accounts are signed at the next start of the server or of
+    /// a `professional` command, if its log verifies whole.
     pub fn account_problems(&self, trusted: &TrustedKeys) -> Result<Vec<String>, Error> {
-        if !self.accounts_signed()? {
+        if !self.account_entries_exist()? {
             return Ok(Vec::new());
+        }
+        let mut problems = Vec::new();
+        match self
+            .entries_where("WHERE action = ?1 ORDER BY seq LIMIT 1", SIGNED_MARKER)?
+            .pop()
+        {
+            None => problems.push(
+                "the access log holds account entries but no accounts_signed marker (deleted)"
+                    .to_string(),
+            ),
+            Some(m) => {
+                if let Some(why) = self.unlinked(&m, trusted)? {
+                    problems.push(format!("the accounts_signed marker: {why}"));
+                }
+            }
         }
         let rows: Vec<(i64, String, String, bool)> = {
             let conn = self.conn();
@@ -452,7 +572,6 @@ impl AccessStore {
                 .map_err(db_err(&self.path))?;
             rows.collect::<Result<_, _>>().map_err(db_err(&self.path))?
         };
-        let mut problems = Vec::new();
         for (id, login, role, enabled) in rows {
             match self.proven_with(id, &login, trusted) {
                 Ok(p) => {
@@ -476,6 +595,7 @@ impl AccessStore {
             signer: None,
             keys: Vec::new(),
             trusted: trusted_beside(db).unwrap_or_default(),
+            head: Mutex::new(0),
         })
     }
 
@@ -493,7 +613,7 @@ impl AccessStore {
     pub fn add_account(&self, new: NewAccount, now: Timestamp) -> Result<i64, Error> {
         // From the first account on, only the log makes a role: the upgrade
         // (see `sign_existing_accounts`) must never run after this.
-        if !self.accounts_signed()? {
+        if !self.account_entries_exist()? {
             self.record(ACCOUNTS_ACTOR, SIGNED_MARKER, None, "done", now)?;
         }
         let key = self
@@ -713,6 +833,8 @@ impl AccessStore {
         )
         .map_err(db_err(&self.path))?;
         tx.commit().map_err(db_err(&self.path))?;
+        drop(conn);
+        self.note_head(seq);
         Ok(AccessEntry {
             seq,
             at: now,
