@@ -1,9 +1,11 @@
 //! Allocation lifetimes capped at TURN's default, 10 minutes.
 //!
 //! `turn` 0.17 grants whatever LIFETIME a client asks for below an hour
-//! and has no setting for it. So the listeners lower the LIFETIME of each
-//! Allocate and Refresh request to [`MAX_LIFETIME`] before `turn` reads
-//! it, and sign the request again: the relay knows every valid key (TURN
+//! and has no setting for it. So the listeners lower every LIFETIME of
+//! each Allocate and Refresh request to [`MAX_LIFETIME`] before `turn`
+//! reads it, wherever it sits (`turn` reads the first, even one after
+//! MESSAGE-INTEGRITY), and sign the request again when MESSAGE-INTEGRITY
+//! covered a lowered one: the relay knows every valid key (TURN
 //! REST API: the password derives from the username), and a request whose
 //! integrity was wrong stays wrong (it is signed again only if it verified).
 //! Clients refresh before the granted lifetime ends, as RFC 8656 §7 asks,
