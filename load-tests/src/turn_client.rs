@@ -261,15 +261,29 @@ impl TurnClient {
     /// Refreshes the allocation asking for `lifetime`; returns the
     /// lifetime the server granted.
     pub async fn refresh(&self, lifetime: Duration) -> anyhow::Result<Duration> {
-        let answer = transact(
-            &self.socket,
-            &request(
-                METHOD_REFRESH,
-                vec![Box::new(Lifetime(lifetime))],
-                Some(&self.auth),
-            )?,
-        )
-        .await?;
+        self.refreshed(request(
+            METHOD_REFRESH,
+            vec![Box::new(Lifetime(lifetime))],
+            Some(&self.auth),
+        )?)
+        .await
+    }
+
+    /// Refreshes the allocation asking for `lifetime` in a LIFETIME placed
+    /// after MESSAGE-INTEGRITY and FINGERPRINT, which cover nothing after
+    /// them (a hand-made client can); returns the lifetime granted.
+    pub async fn refresh_with_lifetime_after_integrity(
+        &self,
+        lifetime: Duration,
+    ) -> anyhow::Result<Duration> {
+        let mut m = request(METHOD_REFRESH, vec![], Some(&self.auth))?;
+        Lifetime(lifetime).add_to(&mut m)?;
+        self.refreshed(m).await
+    }
+
+    /// Sends the Refresh `m`; returns the lifetime granted.
+    async fn refreshed(&self, m: Message) -> anyhow::Result<Duration> {
+        let answer = transact(&self.socket, &m).await?;
         if answer.typ.class != CLASS_SUCCESS_RESPONSE {
             bail!("Refresh refused: {}", error_of(&answer));
         }

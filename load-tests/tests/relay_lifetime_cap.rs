@@ -36,3 +36,40 @@ async fn refreshes_are_granted_ten_minutes_at_most() {
     );
     client.release().await.expect("the allocation is deleted");
 }
+
+/// A LIFETIME after MESSAGE-INTEGRITY is not covered by it, and `turn`
+/// reads it all the same: it is capped too, and the request still
+/// authenticates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lifetime_after_message_integrity_is_capped_too() {
+    let s = common::server_with(true).await;
+    let relay = s.state.config.relay.clone().unwrap();
+    let (act, _, _) = common::consultation(&s.state);
+    let ice = relay
+        .ice_server(act, session::ParticipantId(2))
+        .expect("call credentials");
+    let client = TurnClient::allocate(
+        relay.relay.udp_addr().unwrap(),
+        ice.username.as_deref().unwrap(),
+        ice.credential.as_deref().unwrap(),
+    )
+    .await
+    .expect("the credentials allocate");
+    assert_eq!(
+        client
+            .refresh_with_lifetime_after_integrity(Duration::from_secs(3000))
+            .await
+            .unwrap(),
+        Duration::from_secs(600),
+        "fifty minutes asked after the signature, ten granted"
+    );
+    assert_eq!(
+        client
+            .refresh_with_lifetime_after_integrity(Duration::from_secs(300))
+            .await
+            .unwrap(),
+        Duration::from_secs(300),
+        "less is granted as asked"
+    );
+    client.release().await.expect("the allocation is deleted");
+}

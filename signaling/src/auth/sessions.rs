@@ -5,6 +5,7 @@
 //! their SHA-256, so a memory dump does not hand out live sessions.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -144,8 +145,13 @@ pub const MAX_FAILURES: u32 = 5;
 pub const LOCK_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Attempts allowed per client address per minute, whatever the login.
 pub const MAX_PER_CLIENT_PER_MINUTE: u32 = 20;
-/// Logins and clients tracked at most; past this, the oldest are dropped.
-const MAX_TRACKED: usize = 100_000;
+/// (login, client) pairs, and clients, tracked at most. When a table is
+/// full of live entries, an attempt that would add one is refused rather
+/// than the table grown: its memory does not depend on what clients send.
+pub const MAX_TRACKED: usize = 100_000;
+/// How long a table found full of live entries is not searched again for
+/// expired ones (the search walks the whole table, under the lock).
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
@@ -153,14 +159,74 @@ struct Window {
     count: u32,
 }
 
+/// One table of windows, bounded, with the last time it was pruned.
+#[derive(Debug)]
+struct Table<K> {
+    windows: HashMap<K, Window>,
+    /// How long an entry lives.
+    window: Duration,
+    /// When expired entries were last dropped, so a full table of live
+    /// entries is not walked on every attempt.
+    pruned: Option<Timestamp>,
+}
+
+impl<K: std::hash::Hash + Eq> Table<K> {
+    fn new(window: Duration) -> Self {
+        Table {
+            windows: HashMap::new(),
+            window,
+            pruned: None,
+        }
+    }
+
+    /// The live window of `key`, if any.
+    fn live(&self, key: &K, now: Timestamp) -> Option<Window> {
+        self.windows
+            .get(key)
+            .copied()
+            .filter(|w| now.since(w.start) < self.window)
+    }
+
+    /// Whether `key` can be counted without the table growing past
+    /// `capacity`: it is there already, or there is room (after dropping
+    /// expired entries).
+    fn has_room_for(&mut self, key: &K, capacity: usize, now: Timestamp) -> bool {
+        if self.windows.len() < capacity || self.windows.contains_key(key) {
+            return true;
+        }
+        if self.pruned.is_none_or(|at| now.since(at) >= PRUNE_EVERY) {
+            let window = self.window;
+            self.windows.retain(|_, w| now.since(w.start) < window);
+            self.pruned = Some(now);
+        }
+        self.windows.len() < capacity
+    }
+
+    /// Counts one attempt of `key` (a new window if it had none live).
+    fn count(&mut self, key: K, now: Timestamp) {
+        let window = self.window;
+        let w = self.windows.entry(key).or_insert(Window {
+            start: now,
+            count: 0,
+        });
+        if now.since(w.start) >= window {
+            *w = Window {
+                start: now,
+                count: 0,
+            };
+        }
+        w.count += 1;
+    }
+}
+
 /// What the limiter counts, behind one lock so that checking an attempt
 /// and counting it are one step.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Tables {
-    /// Failed (or still running) attempts per (login, client address).
-    failures: HashMap<(String, String), Window>,
-    /// All attempts per client address.
-    clients: HashMap<String, Window>,
+    /// Failed (or still running) attempts per (login, client key).
+    failures: Table<(String, String)>,
+    /// All attempts per client key.
+    clients: Table<String>,
 }
 
 /// Limits sign-in attempts per (login, client address) (failures) and per
@@ -170,59 +236,85 @@ struct Tables {
 /// An attempt is counted as a failure *when it starts* ([`LoginLimiter::begin`])
 /// and the count is taken back if it succeeds: N guesses sent in parallel
 /// cannot all pass the check before any of them is counted.
-#[derive(Debug, Default)]
+///
+/// A client is its IPv4 address, or the /64 of its IPv6 address (one
+/// host usually holds a whole /64, so per address it could guess without
+/// end). Both tables hold at most `capacity` entries.
+#[derive(Debug)]
 pub struct LoginLimiter {
     tables: Mutex<Tables>,
+    /// The most entries each table holds ([`MAX_TRACKED`] but in tests).
+    capacity: usize,
 }
 
-fn window_of<'a, K: std::hash::Hash + Eq + Clone>(
-    map: &'a mut HashMap<K, Window>,
-    key: &K,
-    window: Duration,
-    now: Timestamp,
-) -> &'a mut Window {
-    if map.len() >= MAX_TRACKED {
-        map.retain(|_, w| now.since(w.start) < window);
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        Self::with_capacity(MAX_TRACKED)
     }
-    let w = map.entry(key.clone()).or_insert(Window {
-        start: now,
-        count: 0,
-    });
-    if now.since(w.start) >= window {
-        *w = Window {
-            start: now,
-            count: 0,
-        };
+}
+
+/// The key a client is counted under: an IPv4 address (also when written
+/// as IPv4-mapped IPv6), the /64 of an IPv6 address, or the text as given
+/// when it is not an address (tests without a socket).
+fn client_key(client: &str) -> String {
+    match client.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let net = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("{}/64", Ipv6Addr::from(net))
+            }
+        },
+        Err(_) => client.to_string(),
     }
-    w
 }
 
 impl LoginLimiter {
+    /// A limiter whose tables hold at most `capacity` entries each.
+    pub fn with_capacity(capacity: usize) -> Self {
+        LoginLimiter {
+            tables: Mutex::new(Tables {
+                failures: Table::new(LOCK_WINDOW),
+                clients: Table::new(Duration::from_secs(60)),
+            }),
+            capacity,
+        }
+    }
+
     /// Whether an attempt for `login` from `client` may proceed, and if so
     /// counts it, in one step: against the client's rate, and as a failure
     /// of the pair until [`LoginLimiter::succeeded`] takes it back. `Err`
-    /// holds the seconds to wait.
+    /// holds the seconds to wait. An attempt refused adds nothing; one that
+    /// would add an entry to a table full of live ones is refused.
     pub fn begin(&self, login: &str, client: &str, now: Timestamp) -> Result<(), u64> {
         let mut t = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
-        let pair = (login.to_string(), client.to_string());
-        let failures = window_of(&mut t.failures, &pair, LOCK_WINDOW, now);
-        if failures.count >= MAX_FAILURES {
-            return Err((LOCK_WINDOW.saturating_sub(now.since(failures.start)))
+        let client = client_key(client);
+        let pair = (login.to_string(), client.clone());
+        let wait = |table_window: Duration, w: Window| {
+            table_window
+                .saturating_sub(now.since(w.start))
                 .as_secs()
-                .max(1));
+                .max(1)
+        };
+        if let Some(w) = t.failures.live(&pair, now)
+            && w.count >= MAX_FAILURES
+        {
+            return Err(wait(LOCK_WINDOW, w));
         }
-        let minute = Duration::from_secs(60);
-        let rate = window_of(&mut t.clients, &client.to_string(), minute, now);
-        if rate.count >= MAX_PER_CLIENT_PER_MINUTE {
-            return Err(minute
-                .saturating_sub(now.since(rate.start))
-                .as_secs()
-                .max(1));
+        let minute = t.clients.window;
+        if let Some(w) = t.clients.live(&client, now)
+            && w.count >= MAX_PER_CLIENT_PER_MINUTE
+        {
+            return Err(wait(minute, w));
         }
-        rate.count += 1;
-        if let Some(w) = t.failures.get_mut(&pair) {
-            w.count += 1;
+        if !t.clients.has_room_for(&client, self.capacity, now)
+            || !t.failures.has_room_for(&pair, self.capacity, now)
+        {
+            return Err(minute.as_secs());
         }
+        t.clients.count(client, now);
+        t.failures.count(pair, now);
         Ok(())
     }
 
@@ -233,16 +325,28 @@ impl LoginLimiter {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .failures
-            .remove(&(login.to_string(), client.to_string()));
+            .windows
+            .remove(&(login.to_string(), client_key(client)));
     }
 
     /// The attempt begun did not fail by the person's doing (the store
     /// failed): it is not held against the pair.
     pub fn not_counted(&self, login: &str, client: &str) {
         let mut t = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(w) = t.failures.get_mut(&(login.to_string(), client.to_string())) {
+        if let Some(w) = t
+            .failures
+            .windows
+            .get_mut(&(login.to_string(), client_key(client)))
+        {
             w.count = w.count.saturating_sub(1);
         }
+    }
+
+    /// How many entries the (login, client) and client tables hold.
+    #[cfg(test)]
+    fn tracked(&self) -> (usize, usize) {
+        let t = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
+        (t.failures.windows.len(), t.clients.windows.len())
     }
 }
 
@@ -323,6 +427,98 @@ mod tests {
         }
         assert_eq!(l.begin("x", "1.2.3.4", t0), Err(60));
         assert!(l.begin("x", "5.6.7.8", t0).is_ok());
+    }
+
+    #[test]
+    fn limiter_tables_never_exceed_their_bound() {
+        const CAP: usize = 50;
+        let l = LoginLimiter::with_capacity(CAP);
+        let t0 = Timestamp::from_micros(0);
+        let (mut passed, mut refused) = (0, 0);
+        for a in 0..40 {
+            for i in 0..40 {
+                match l.begin(&format!("login-{i}"), &format!("10.1.{a}.1"), t0) {
+                    Ok(()) => passed += 1,
+                    Err(wait) => {
+                        assert!(wait > 0);
+                        refused += 1;
+                    }
+                }
+                let (pairs, clients) = l.tracked();
+                assert!(
+                    pairs <= CAP && clients <= CAP,
+                    "{pairs} pairs, {clients} clients"
+                );
+            }
+        }
+        assert_eq!(passed, CAP, "counted until full");
+        assert_eq!(refused, 40 * 40 - CAP);
+        // A pair already tracked (the third address was counted for ten
+        // logins before the table filled) still counts while the table is
+        // full, and is held as usual.
+        for _ in 1..MAX_FAILURES {
+            assert!(l.begin("login-0", "10.1.2.1", t0).is_ok());
+        }
+        assert!(l.begin("login-0", "10.1.2.1", t0).is_err());
+        // Once the entries expire, there is room again.
+        let later = Timestamp::from_micros(LOCK_WINDOW.as_micros() as i64);
+        assert!(l.begin("someone", "10.9.9.9", later).is_ok());
+        assert!(l.tracked().0 <= CAP);
+    }
+
+    #[test]
+    fn rate_limited_attempts_add_no_entry() {
+        let l = LoginLimiter::default();
+        let t0 = Timestamp::from_micros(0);
+        for i in 0..MAX_PER_CLIENT_PER_MINUTE {
+            assert!(l.begin(&format!("l{i}"), "1.2.3.4", t0).is_ok());
+        }
+        for i in 0..1000 {
+            assert!(l.begin(&format!("new-{i}"), "1.2.3.4", t0).is_err());
+        }
+        assert_eq!(l.tracked(), (MAX_PER_CLIENT_PER_MINUTE as usize, 1));
+        // A held pair adds nothing either.
+        let l = LoginLimiter::default();
+        for _ in 0..MAX_FAILURES {
+            assert!(l.begin("dr", "5.6.7.8", t0).is_ok());
+        }
+        for _ in 0..10 {
+            assert!(l.begin("dr", "5.6.7.8", t0).is_err());
+        }
+        assert_eq!(l.tracked(), (1, 1));
+    }
+
+    #[test]
+    fn ipv6_clients_in_one_slash_64_share_a_count() {
+        let l = LoginLimiter::default();
+        let t0 = Timestamp::from_micros(0);
+        // Failures of a pair, spread over addresses of one /64.
+        for i in 0..MAX_FAILURES {
+            let client = format!("2001:db8:1:2:{i:x}::{}", i + 1);
+            assert!(l.begin("dr", &client, t0).is_ok());
+        }
+        assert!(
+            l.begin("dr", "2001:db8:1:2:ffff:ffff:ffff:ffff", t0)
+                .is_err()
+        );
+        // Another /64 is another client.
+        assert!(l.begin("dr", "2001:db8:1:3::1", t0).is_ok());
+        l.succeeded("dr", "2001:db8:1:3::2");
+        assert_eq!(l.tracked().0, 1, "success forgotten for the whole /64");
+        // The per-client rate counts the /64 too.
+        let l = LoginLimiter::default();
+        for i in 0..MAX_PER_CLIENT_PER_MINUTE {
+            let client = format!("2001:db8::{:x}", i + 1);
+            assert!(l.begin(&format!("l{i}"), &client, t0).is_ok());
+        }
+        assert_eq!(l.begin("x", "2001:db8::ffff", t0), Err(60));
+        // IPv4 is keyed by the address, also written as IPv4-mapped IPv6.
+        let l = LoginLimiter::default();
+        for _ in 0..MAX_FAILURES {
+            assert!(l.begin("dr", "::ffff:10.0.0.1", t0).is_ok());
+        }
+        assert!(l.begin("dr", "10.0.0.1", t0).is_err());
+        assert!(l.begin("dr", "10.0.0.2", t0).is_ok());
     }
 
     #[test]
