@@ -146,8 +146,8 @@ pub const LOCK_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Attempts allowed per client address per minute, whatever the login.
 pub const MAX_PER_CLIENT_PER_MINUTE: u32 = 20;
 /// (login, client) pairs, and clients, tracked at most. When a table is
-/// full of live entries, an attempt that would add one is refused rather
-/// than the table grown: its memory does not depend on what clients send.
+/// full of live entries, the oldest is dropped rather than the table grown
+/// (or anyone refused): its memory does not depend on what clients send.
 pub const MAX_TRACKED: usize = 100_000;
 /// How long a table found full of live entries is not searched again for
 /// expired ones (the search walks the whole table, under the lock).
@@ -170,7 +170,7 @@ struct Table<K> {
     pruned: Option<Timestamp>,
 }
 
-impl<K: std::hash::Hash + Eq> Table<K> {
+impl<K: std::hash::Hash + Eq + Clone> Table<K> {
     fn new(window: Duration) -> Self {
         Table {
             windows: HashMap::new(),
@@ -187,19 +187,34 @@ impl<K: std::hash::Hash + Eq> Table<K> {
             .filter(|w| now.since(w.start) < self.window)
     }
 
-    /// Whether `key` can be counted without the table growing past
-    /// `capacity`: it is there already, or there is room (after dropping
-    /// expired entries).
-    fn has_room_for(&mut self, key: &K, capacity: usize, now: Timestamp) -> bool {
+    /// Makes room to count `key` without the table growing past
+    /// `capacity`: nothing to do if it is there already or there is room;
+    /// else expired entries are dropped (at most every [`PRUNE_EVERY`]),
+    /// and if the table is still full of live entries, the one closest to
+    /// its end is dropped. Nobody is refused because the table is full: a
+    /// flood from many addresses at worst shortens other pairs' counts
+    /// (each address stays held by its per-minute rate), and never locks
+    /// out a person signing in from elsewhere.
+    fn make_room_for(&mut self, key: &K, capacity: usize, now: Timestamp) {
         if self.windows.len() < capacity || self.windows.contains_key(key) {
-            return true;
+            return;
         }
         if self.pruned.is_none_or(|at| now.since(at) >= PRUNE_EVERY) {
             let window = self.window;
             self.windows.retain(|_, w| now.since(w.start) < window);
             self.pruned = Some(now);
         }
-        self.windows.len() < capacity
+        while self.windows.len() >= capacity.max(1) {
+            let Some(oldest) = self
+                .windows
+                .iter()
+                .min_by_key(|(_, w)| w.start)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            self.windows.remove(&oldest);
+        }
     }
 
     /// Counts one attempt of `key` (a new window if it had none live).
@@ -285,8 +300,7 @@ impl LoginLimiter {
     /// Whether an attempt for `login` from `client` may proceed, and if so
     /// counts it, in one step: against the client's rate, and as a failure
     /// of the pair until [`LoginLimiter::succeeded`] takes it back. `Err`
-    /// holds the seconds to wait. An attempt refused adds nothing; one that
-    /// would add an entry to a table full of live ones is refused.
+    /// holds the seconds to wait. An attempt refused adds nothing.
     pub fn begin(&self, login: &str, client: &str, now: Timestamp) -> Result<(), u64> {
         let mut t = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
         let client = client_key(client);
@@ -308,11 +322,8 @@ impl LoginLimiter {
         {
             return Err(wait(minute, w));
         }
-        if !t.clients.has_room_for(&client, self.capacity, now)
-            || !t.failures.has_room_for(&pair, self.capacity, now)
-        {
-            return Err(minute.as_secs());
-        }
+        t.clients.make_room_for(&client, self.capacity, now);
+        t.failures.make_room_for(&pair, self.capacity, now);
         t.clients.count(client, now);
         t.failures.count(pair, now);
         Ok(())
@@ -430,7 +441,7 @@ mod tests {
     }
 
     #[test]
-    fn limiter_tables_never_exceed_their_bound() {
+    fn limiter_tables_never_exceed_their_bound_and_never_refuse_for_it() {
         const CAP: usize = 50;
         let l = LoginLimiter::with_capacity(CAP);
         let t0 = Timestamp::from_micros(0);
@@ -451,18 +462,17 @@ mod tests {
                 );
             }
         }
-        assert_eq!(passed, CAP, "counted until full");
-        assert_eq!(refused, 40 * 40 - CAP);
-        // A pair already tracked (the third address was counted for ten
-        // logins before the table filled) still counts while the table is
-        // full, and is held as usual.
-        for _ in 1..MAX_FAILURES {
-            assert!(l.begin("login-0", "10.1.2.1", t0).is_ok());
+        // Each address is held by its own rate only, not by a full table.
+        let rate = MAX_PER_CLIENT_PER_MINUTE as usize;
+        assert_eq!(passed, 40 * rate);
+        assert_eq!(refused, 40 * (40 - rate));
+        // With the table full, a doctor at a new address signs in, and a
+        // pair guessed now is held as usual.
+        for _ in 0..MAX_FAILURES {
+            assert!(l.begin("doctor", "10.2.0.1", t0).is_ok());
         }
-        assert!(l.begin("login-0", "10.1.2.1", t0).is_err());
-        // Once the entries expire, there is room again.
-        let later = Timestamp::from_micros(LOCK_WINDOW.as_micros() as i64);
-        assert!(l.begin("someone", "10.9.9.9", later).is_ok());
+        assert!(l.begin("doctor", "10.2.0.1", t0).is_err());
+        assert!(l.begin("doctor", "10.3.0.1", t0).is_ok());
         assert!(l.tracked().0 <= CAP);
     }
 
