@@ -18,7 +18,9 @@ pub enum Frame {
     Msg(ServerMessage),
     Close(LeaveReason),
     /// A `hello` refused by the join budget (see [`Output::RefuseJoin`]).
-    RefuseJoin { retry_after_secs: Option<u32> },
+    RefuseJoin {
+        retry_after_secs: Option<u32>,
+    },
 }
 
 /// What a room task receives.

@@ -335,8 +335,7 @@ impl Room {
                 Some(secs) => format!("{spent} (try again in {secs} s)"),
                 None => spent.to_string(),
             };
-            step.outputs
-                .push(error(conn, ErrorCode::Refused, &message));
+            step.outputs.push(error(conn, ErrorCode::Refused, &message));
             step.outputs.push(Output::RefuseJoin {
                 conn,
                 retry_after_secs,
@@ -1930,7 +1929,11 @@ mod tests {
         // no event, no error, no budget spent.
         for _ in 0..3 {
             let again = say(&mut room, 10, number("0612345678"));
-            assert!(again.events.is_empty(), "recorded twice: {:?}", again.events);
+            assert!(
+                again.events.is_empty(),
+                "recorded twice: {:?}",
+                again.events
+            );
             assert!(sent_to(&again, 10).is_empty(), "{:?}", again.outputs);
         }
         // A different number is recorded.
@@ -1959,7 +1962,10 @@ mod tests {
                 Output::RefuseJoin {
                     retry_after_secs, ..
                 } => Some(*retry_after_secs),
-                Output::Close { reason: LeaveReason::ProtocolViolation, .. } => panic!("closed as a violation"),
+                Output::Close {
+                    reason: LeaveReason::ProtocolViolation,
+                    ..
+                } => panic!("closed as a violation"),
                 _ => None,
             })
         };
