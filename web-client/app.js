@@ -24,6 +24,8 @@ const state = {
   retryTimer: null, // the pending reconnection, cancelled when the browser is online again
   ready: null, // the socket welcomed and given its first state: the link is up
   outbox: [], // messages that record something, kept until the server handled them
+  failed: null, // the last recorded message the server refused: { type, code }, told to the user
+  joinAgainAt: 0, // when the join budget lets this page join again (performance.now() ms)
   nettest: null, // the connection test: { running } | { paths, verdict } | { error }
 };
 const t = (key) => STRINGS[state.lang][key] ?? key;
@@ -183,7 +185,13 @@ function linkUp() {
 // died before that answer, or pressed while the link is down, is sent once
 // the link is back, unless the room's new state shows it in force already
 // (`inForce`), so a consent that did arrive is not given twice.
+// The server answers a socket's frames in order, so each entry goes
+// between two pings: an `error` that arrives after the first one's pong
+// and before the second's answers that entry. Such an entry was refused
+// (budget spent, rate limit, outdated consent text...): it is not resent,
+// and the page says it was not recorded (`state.failed`).
 function record(msg, inForce) {
+  if (state.failed?.type === msg.type) state.failed = null;
   state.outbox.push({ msg, inForce, ws: null, ack: 0 });
   flush();
   renderLink();
@@ -194,6 +202,7 @@ function flush() {
   state.outbox = state.outbox.filter((e) => e.ws || !(e.inForce && state.room && e.inForce(state.room)));
   for (const e of state.outbox) {
     if (e.ws) continue;
+    sendOn(ws, { type: "ping" });
     sendOn(ws, e.msg);
     sendOn(ws, { type: "ping" });
     e.ws = ws;
@@ -205,6 +214,25 @@ function onPong(ws) {
   const before = state.outbox.length;
   state.outbox = state.outbox.filter((e) => !(e.ws === ws && e.ack <= ws.pongs));
   if (state.outbox.length !== before) renderLink();
+}
+// An `error` on `ws`: if it answers a recorded message (see `record`),
+// that message failed for good.
+function onRefused(ws, m) {
+  const answered = (ws.pongs ?? 0) + 1;
+  const e = state.outbox.find((x) => x.ws === ws && x.ack === answered);
+  if (!e) return false;
+  state.outbox = state.outbox.filter((x) => x !== e);
+  state.failed = { type: e.msg.type, code: m.code };
+  renderLink();
+  return true;
+}
+// Why a recorded message was refused, in the page's language.
+function failedText() {
+  const f = state.failed;
+  if (!f) return "";
+  const what = t(f.type === "consent" ? "consent_not_recorded" : "action_not_recorded");
+  const why = t("refusal_reasons")[f.code] ?? t("refusal_reasons").refused;
+  return `${what} ${why}`;
 }
 // The socket is given up: what it carried unanswered goes again later.
 function requeue(ws) {
@@ -219,11 +247,12 @@ function renderLink() {
   $("consent-accept").disabled = !up || consent;
   $("consent-refuse").disabled = !up || consent;
   $("consent-accept").setAttribute("aria-busy", String(consent));
+  const consentFailed = !consent && state.failed?.type === "consent";
   $("consent-wait").textContent = consent
     ? t(up ? "consent_sending" : "consent_kept")
-    : up ? "" : t("link_down_wait");
+    : consentFailed ? failedText() : up ? "" : t("link_down_wait");
   $("consent-wait").hidden = !$("consent-wait").textContent;
-  $("consent-wait").dataset.state = consent ? (up ? "sending" : "kept") : up ? "" : "down";
+  $("consent-wait").dataset.state = consent ? (up ? "sending" : "kept") : consentFailed ? "failed" : up ? "" : "down";
   $("withdraw").disabled = !up || pending("withdraw_consent");
   $("attest").disabled = !up || pending("attest_consent");
   $("conclude-submit").disabled = !up || pending("conclude");
@@ -232,8 +261,10 @@ function renderLink() {
   document.body.dataset.unconfirmed = String(state.outbox.length);
   // The consent screen says it itself; other kept actions say it here.
   const others = state.outbox.some((e) => e.msg.type !== "consent");
-  $("outbox-note").textContent = !up && others ? t("actions_kept") : "";
+  const otherFailed = state.failed && state.failed.type !== "consent";
+  $("outbox-note").textContent = !up && others ? t("actions_kept") : otherFailed ? failedText() : "";
   $("outbox-note").hidden = !$("outbox-note").textContent;
+  $("outbox-note").dataset.state = !up && others ? "kept" : otherFailed ? "failed" : "";
 }
 
 // A cut network sends no close: the page pings every HEARTBEAT_MS and
@@ -257,6 +288,8 @@ function connect() {
     renderLink();
     if (state.ended || e.code === 4003 || e.code === 1000) return;
     if (e.code === 4006 || e.code === 4002) return; // violation, or replaced by a newer tab
+    if (e.code === 4009) return end(t("joins_spent")); // this link may not join again
+    if (e.code === 4008) return joinLater(e.reason);
     if (e.code === 4004) closePeers(); // consent withdrawn: media stops for good
     reconnect();
   };
@@ -279,6 +312,18 @@ function reconnect() {
   const delay = Math.min(8000, 500 * 2 ** state.retries++);
   state.retryTimer = setTimeout(connect, delay);
 }
+// Joined too often this minute (close 4008, reason `retry_after:SECONDS`):
+// wait as told, saying so, then join again.
+function joinLater(reason) {
+  const secs = Math.min(120, Math.max(1, Number(/^retry_after:(\d+)$/.exec(reason ?? "")?.[1] ?? 60)));
+  state.ws = null;
+  state.lostAt ??= performance.now();
+  state.joinAgainAt = performance.now() + secs * 1000;
+  banner(t("join_later").replace("{s}", String(secs)));
+  renderLink();
+  clearTimeout(state.retryTimer);
+  state.retryTimer = setTimeout(connect, secs * 1000);
+}
 setInterval(() => {
   if (!state.ws || state.ended) return;
   if (state.ws.readyState === WebSocket.OPEN) send({ type: "ping" });
@@ -291,6 +336,7 @@ addEventListener("offline", () => {
 });
 addEventListener("online", () => {
   if (state.ended || !state.me || linkUp()) return;
+  if (performance.now() < state.joinAgainAt) return; // the join budget's wait is not over
   const old = state.ws;
   if (old) {
     // A connection attempt made while offline: start afresh.
@@ -347,6 +393,7 @@ function onMessage(m) {
       end(t("ended_text"));
       break;
     case "error":
+      if (state.ws && onRefused(state.ws, m)) break;
       console.warn("server refused:", m.code, m.message);
       if (m.code === "forbidden" && !state.me) fail(m.message);
       break;

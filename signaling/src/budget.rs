@@ -142,6 +142,19 @@ impl TraceBudget {
         Ok(())
     }
 
+    /// Whole seconds until `p` may join again after [`Exhausted::JoinsMinute`]
+    /// (when its minute window ends; at least 1), so a client can wait it
+    /// out instead of looping.
+    pub fn join_retry_after(&self, p: ParticipantId, now: Timestamp) -> u32 {
+        let left = self
+            .joins
+            .get(&p)
+            .map(|u| MINUTE.saturating_sub(now.since(u.window_start)))
+            .unwrap_or_default();
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
+    }
+
     /// Whether `p` may have one more message recorded at `now`.
     pub fn check(&self, p: ParticipantId, now: Timestamp) -> Result<(), Exhausted> {
         let l = &self.limits;

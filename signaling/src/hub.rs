@@ -17,6 +17,10 @@ use crate::state::AppState;
 pub enum Frame {
     Msg(ServerMessage),
     Close(LeaveReason),
+    /// A `hello` refused by the join budget (see [`Output::RefuseJoin`]).
+    RefuseJoin {
+        retry_after_secs: Option<u32>,
+    },
 }
 
 /// What a room task receives.
@@ -138,6 +142,14 @@ pub async fn run_room(
                 Output::Close { conn, reason } => {
                     if let Some(frames) = conns.remove(&conn) {
                         let _ = frames.try_send(Frame::Close(reason));
+                    }
+                }
+                Output::RefuseJoin {
+                    conn,
+                    retry_after_secs,
+                } => {
+                    if let Some(frames) = conns.remove(&conn) {
+                        let _ = frames.try_send(Frame::RefuseJoin { retry_after_secs });
                     }
                 }
                 Output::RevokeRelay(participants) => {

@@ -25,7 +25,7 @@ use session::mode::PhoneNumber;
 use session::participant::{Identity, Role};
 use session::{Act, ActId, Event, ParticipantId, Pii, Timestamp};
 
-use crate::budget::{BudgetLimits, TraceBudget};
+use crate::budget::{BudgetLimits, Exhausted, TraceBudget};
 use crate::consent_text;
 use crate::live::{self, Audience};
 use crate::protocol::{
@@ -73,6 +73,15 @@ pub enum Output {
     Close {
         conn: ConnId,
         reason: LeaveReason,
+    },
+    /// A `hello` refused by the join budget: close the connection with the
+    /// code that tells the client to wait `retry_after_secs` and join again
+    /// (the per-minute budget), or, with `None`, that it may not join this
+    /// act again (the total budget). Not a protocol violation: a flapping
+    /// network causes it.
+    RefuseJoin {
+        conn: ConnId,
+        retry_after_secs: Option<u32>,
     },
     /// Media stopped for the whole act: revoke these participants' relay
     /// credentials and allocations now.
@@ -320,11 +329,16 @@ impl Room {
         // Each join is recorded (and a lost connection before it is an
         // incident): a reconnection loop is held by its own budget.
         if let Err(spent) = self.budget.join(p, now) {
-            step.outputs
-                .push(error(conn, ErrorCode::Refused, &spent.to_string()));
-            step.outputs.push(Output::Close {
+            let retry_after_secs = matches!(spent, Exhausted::JoinsMinute(_))
+                .then(|| self.budget.join_retry_after(p, now));
+            let message = match retry_after_secs {
+                Some(secs) => format!("{spent} (try again in {secs} s)"),
+                None => spent.to_string(),
+            };
+            step.outputs.push(error(conn, ErrorCode::Refused, &message));
+            step.outputs.push(Output::RefuseJoin {
                 conn,
-                reason: LeaveReason::ProtocolViolation,
+                retry_after_secs,
             });
             return;
         }
@@ -409,6 +423,17 @@ impl Room {
                     | ClientMessage::CallbackNumber { .. }
             ),
         };
+        // A call-back number resent unchanged (its confirmation lost with
+        // the connection) is already recorded: nothing to do, no error.
+        if let ClientMessage::CallbackNumber { number } = &msg
+            && let Ok(number) = PhoneNumber::parse(number)
+            && self
+                .act
+                .callback_number(p)
+                .is_some_and(|stored| *stored.expose() == number)
+        {
+            return;
+        }
         if budgeted && let Err(spent) = self.budget.check(p, now) {
             step.outputs
                 .push(error(conn, ErrorCode::Refused, &spent.to_string()));
@@ -1881,6 +1906,83 @@ mod tests {
         // A consent after a withdrawal is budgeted (else consent/withdraw
         // cycles would be an unbounded flood).
         assert!(consent(&mut room, 10).events.is_empty());
+    }
+
+    #[test]
+    fn a_call_back_number_resent_unchanged_is_recorded_once() {
+        // Budget of two events: the resends below must not spend it.
+        let mut room = room().with_budget(BudgetLimits {
+            participant_per_minute: 2,
+            participant_total: 2,
+            ..BudgetLimits::default()
+        });
+        hello(&mut room, 10, PATIENT);
+        let number = |n: &str| ClientMessage::CallbackNumber { number: n.into() };
+        let recorded = |step: &Step| {
+            step.events
+                .iter()
+                .filter(|e| matches!(e.body, ActEvent::CallbackNumberGiven { .. }))
+                .count()
+        };
+        assert_eq!(recorded(&say(&mut room, 10, number("06 12 34 56 78"))), 1);
+        // Resent after a lost confirmation (same digits, other spacing):
+        // no event, no error, no budget spent.
+        for _ in 0..3 {
+            let again = say(&mut room, 10, number("0612345678"));
+            assert!(
+                again.events.is_empty(),
+                "recorded twice: {:?}",
+                again.events
+            );
+            assert!(sent_to(&again, 10).is_empty(), "{:?}", again.outputs);
+        }
+        // A different number is recorded.
+        assert_eq!(recorded(&say(&mut room, 10, number("06 98 76 54 32"))), 1);
+    }
+
+    #[test]
+    fn a_join_refused_by_its_budget_says_when_to_retry_or_that_it_is_spent() {
+        let mut room = room().with_budget(BudgetLimits {
+            joins_per_minute: 2,
+            joins_total: 3,
+            ..BudgetLimits::default()
+        });
+        let join = |room: &mut Room, conn: ConnId, at: i64| {
+            room.handle(
+                Input::Hello {
+                    conn,
+                    participant: PATIENT,
+                    user_agent: "test".into(),
+                },
+                t(at),
+            )
+        };
+        let refusal = |step: &Step| {
+            step.outputs.iter().find_map(|o| match o {
+                Output::RefuseJoin {
+                    retry_after_secs, ..
+                } => Some(*retry_after_secs),
+                Output::Close {
+                    reason: LeaveReason::ProtocolViolation,
+                    ..
+                } => panic!("closed as a violation"),
+                _ => None,
+            })
+        };
+        assert_eq!(refusal(&join(&mut room, 20, 1)), None);
+        assert_eq!(refusal(&join(&mut room, 21, 11)), None);
+        // The minute that began at 1 s ends at 61 s: 50 s from 11 s.
+        let later = join(&mut room, 22, 11);
+        assert_eq!(refusal(&later), Some(Some(50)));
+        assert!(matches!(
+            sent_to(&later, 22)[..],
+            [ServerMessage::Error { code: ErrorCode::Refused, message }]
+                if message.contains("try again in 50 s")
+        ));
+        assert!(later.events.is_empty());
+        assert_eq!(refusal(&join(&mut room, 23, 61)), None);
+        // The act's total is spent: no retry to offer.
+        assert_eq!(refusal(&join(&mut room, 24, 200)), Some(None));
     }
 
     #[test]

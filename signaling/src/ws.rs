@@ -58,6 +58,16 @@ fn close_code(reason: LeaveReason) -> (u16, &'static str) {
     }
 }
 
+/// The close of a `hello` refused by the join budget: 4008 with reason
+/// `retry_after:SECONDS` (the per-minute budget: join again then), or 4009
+/// `joins_spent` (the act's total: joining again is refused).
+fn join_refused_close(retry_after_secs: Option<u32>) -> (u16, String) {
+    match retry_after_secs {
+        Some(secs) => (4008, format!("retry_after:{secs}")),
+        None => (4009, "joins_spent".to_string()),
+    }
+}
+
 async fn send_and_close(socket: &mut WebSocket, code: ErrorCode, message: &str) {
     let msg = ServerMessage::Error {
         code,
@@ -193,6 +203,16 @@ async fn connection(state: AppState, mut socket: WebSocket) {
                     {
                         break;
                     }
+                }
+                Frame::RefuseJoin { retry_after_secs } => {
+                    let (code, reason) = join_refused_close(retry_after_secs);
+                    let _ = sink
+                        .send(Message::Close(Some(CloseFrame {
+                            code,
+                            reason: reason.into(),
+                        })))
+                        .await;
+                    break;
                 }
                 Frame::Close(reason) => {
                     let (code, reason) = close_code(reason);

@@ -114,7 +114,15 @@ async fn a_reconnection_loop_is_held_by_the_join_budget() {
     flooder.hello(&token).await;
     let message = flooder.expect_error(ErrorCode::Refused).await;
     assert!(message.contains("joined too many times"), "{message}");
-    assert_eq!(flooder.expect_close().await, close::PROTOCOL_VIOLATION);
+    // Not a protocol violation: its own code, with the seconds to wait.
+    assert!(message.contains("try again in"), "{message}");
+    assert_eq!(flooder.expect_close().await, close::JOIN_LATER);
+    let reason = flooder.close_reason.clone().expect("a close reason");
+    let secs: u32 = reason
+        .strip_prefix("retry_after:")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("reason {reason:?}"));
+    assert!((1..=60).contains(&secs), "{secs}");
     // The connection already in the room is not replaced by the refused one.
     let mut last = last.expect("a connection");
     last.sync().await;

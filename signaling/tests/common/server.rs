@@ -55,6 +55,10 @@ pub mod close {
     pub const CONSENT_WITHDRAWN: u16 = 4004;
     pub const SERVER_SHUTDOWN: u16 = 4005;
     pub const PROTOCOL_VIOLATION: u16 = 4006;
+    /// A `hello` refused by the per-minute join budget: retry later.
+    pub const JOIN_LATER: u16 = 4008;
+    /// A `hello` refused by the act's total join budget.
+    pub const JOINS_SPENT: u16 = 4009;
 }
 
 /// The ICE server the test servers hand out once media is allowed.
@@ -375,6 +379,8 @@ pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// Every server message received so far, in order.
     pub seen: Vec<ServerMessage>,
+    /// The reason of the close frame received, if any.
+    pub close_reason: Option<String>,
 }
 
 impl Client {
@@ -386,6 +392,7 @@ impl Client {
         Client {
             ws,
             seen: Vec::new(),
+            close_reason: None,
         }
     }
 
@@ -454,6 +461,7 @@ impl Client {
                     return Got::Msg(msg);
                 }
                 Some(Ok(Message::Close(frame))) => {
+                    self.close_reason = frame.as_ref().map(|f| f.reason.to_string());
                     return Got::Closed(frame.map(|f| u16::from(f.code)));
                 }
                 Some(Ok(Message::Binary(_))) => panic!("the server sent a binary frame"),
