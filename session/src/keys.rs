@@ -317,6 +317,17 @@ impl KeyDir {
         Ok(keys)
     }
 
+    /// The data keys, or none when there is no data key at all (neither
+    /// [`DATA_KEY_ENV`] nor `data.key`): an auditor holding only the
+    /// public keys reads sealed fields as sealed. A key that is there but
+    /// refused (too open, malformed) is an error, never taken for absent.
+    pub fn data_keys_if_present(&self) -> Result<Vec<DataKey>, Error> {
+        if std::env::var_os(DATA_KEY_ENV).is_none() && !self.file("data.key").exists() {
+            return Ok(Vec::new());
+        }
+        self.data_keys()
+    }
+
     /// Replaces the signing key. The old public key moves to `retired/`,
     /// so checkpoints and access entries it signed still verify; the old
     /// private key is deleted. Returns the old and new key ids.

@@ -69,6 +69,17 @@ fn a_key_file_readable_by_others_is_refused_naming_the_fix() {
         "{}",
         stderr(&out)
     );
+    // So are `trace show` and `act list`, which read without the data key
+    // when there is none: a key that is there but too open is no absence.
+    for args in [vec!["trace", "show", id.as_str()], vec!["act", "list"]] {
+        let out = cli.run(&args);
+        assert!(!out.status.success(), "{args:?} ran with an open data key");
+        assert!(
+            stderr(&out).contains(&format!("chmod 600 {}", data_key.display())),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
     chmod(&data_key, 0o600);
     // A public key others may replace, and a store others may write.
     let public = cli.data().join("keys/signing.pub");

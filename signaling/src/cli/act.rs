@@ -118,7 +118,9 @@ fn create(data: &DataDir, args: CreateArgs) -> anyhow::Result<ExitCode> {
 fn list(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
     let store = data.open_reader().context("cannot open the trace store")?;
     // Current and retired data keys: acts sealed before a rotation too.
-    let keys = data.key_dir().data_keys().ok();
+    // None without a data key at all (public keys only); a key that is
+    // there but refused (too open) stops the command with the fix to run.
+    let keys = Some(data.key_dir().data_keys_if_present()?).filter(|k| !k.is_empty());
     let mut rows = Vec::new();
     for id in store.act_ids()? {
         let (kind, phase) = match &keys {

@@ -71,8 +71,8 @@ fn open_reader(data: &DataDir) -> anyhow::Result<session::SqliteStore> {
 
 /// The data keys (current and retired), if this operator has them;
 /// without them sealed fields show as `[sealed]`.
-fn data_keys(data: &DataDir) -> Vec<DataKey> {
-    data.key_dir().data_keys().unwrap_or_default()
+fn data_keys(data: &DataDir) -> anyhow::Result<Vec<DataKey>> {
+    Ok(data.key_dir().data_keys_if_present()?)
 }
 
 /// The act's verified records: refused with `trace verify`'s finding when
@@ -98,7 +98,7 @@ fn audit(data: &DataDir, action: &str, act: ActId) -> anyhow::Result<()> {
     let signer = data.key_dir().signer().context(
         "reading the trace is recorded in the signed access log, which needs the signing key",
     )?;
-    let access = AccessStore::open(&data.db_path(), signer, data_keys(data))
+    let access = AccessStore::open(&data.db_path(), signer, data_keys(data)?)
         .context("cannot open the access log")?;
     access.record(&cli_actor(), action, Some(act), "allowed", Timestamp::now())?;
     Ok(())
@@ -108,7 +108,7 @@ fn show(data: &DataDir, act: ActId, as_json: bool) -> anyhow::Result<ExitCode> {
     let store = open_reader(data)?;
     let records = records_of(&store, act)?;
     audit(data, "read_trace", act)?;
-    let keys = data_keys(data);
+    let keys = data_keys(data)?;
     if keys.is_empty() {
         eprintln!("note: no data key available; personal and medical fields are shown as [sealed]");
     }
