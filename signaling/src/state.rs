@@ -155,18 +155,19 @@ impl AppState {
             .entry(act)
             .or_default()
             .clone();
-        let result = {
-            let _turn = gate.lock().await;
-            match self.live_room(act) {
-                Some(h) => Ok(h),
-                None => self.rebuild(act).await,
-            }
+        // Drops the act's gate from `loading` however this future ends,
+        // a join given up half-way (its client gone) included: the map
+        // holds only acts being loaded now.
+        let _cleanup = GateCleanup {
+            loading: &self.loading,
+            act,
+            gate: gate.clone(),
         };
-        let mut loading = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
-        if loading.get(&act).is_some_and(|g| Arc::ptr_eq(g, &gate)) {
-            loading.remove(&act);
+        let _turn = gate.lock().await;
+        match self.live_room(act) {
+            Some(h) => Ok(h),
+            None => self.rebuild(act).await,
         }
-        result
     }
 
     fn live_room(&self, act: ActId) -> Option<RoomHandle> {
@@ -207,6 +208,26 @@ impl AppState {
         let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
         if rooms.get(&act).is_some_and(|h| h.tx.is_closed()) {
             rooms.remove(&act);
+        }
+    }
+}
+
+/// Removes an act's loading gate when the [`AppState::room`] call that
+/// made or used it ends, unless a newer gate replaced it.
+struct GateCleanup<'a> {
+    loading: &'a Mutex<HashMap<ActId, Arc<tokio::sync::Mutex<()>>>>,
+    act: ActId,
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for GateCleanup<'_> {
+    fn drop(&mut self) {
+        let mut loading = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        if loading
+            .get(&self.act)
+            .is_some_and(|g| Arc::ptr_eq(g, &self.gate))
+        {
+            loading.remove(&self.act);
         }
     }
 }
