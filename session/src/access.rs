@@ -505,6 +505,28 @@ impl AccessStore {
         Ok(true)
     }
 
+    /// After an enable or disable that `changed` the row: the entry that
+    /// makes the change count (the signed log, not the row, is what
+    /// sign-in trusts). Returns `changed`.
+    fn record_state(
+        &self,
+        login: &str,
+        changed: bool,
+        action: &str,
+        now: Timestamp,
+    ) -> Result<bool, Error> {
+        if changed && let Some(id) = self.account_id(login)? {
+            self.record(
+                ACCOUNTS_ACTOR,
+                action,
+                None,
+                &account_subject(id, login),
+                now,
+            )?;
+        }
+        Ok(changed)
+    }
+
     /// Enables a disabled account, recording it in the signed log.
     /// Returns false if there is no such disabled account.
     pub fn enable(&self, login: &str, now: Timestamp) -> Result<bool, Error> {
@@ -515,18 +537,7 @@ impl AccessStore {
                 params![login],
             )
             .map_err(db_err(&self.path))?;
-        if n == 1
-            && let Some(id) = self.account_id(login)?
-        {
-            self.record(
-                ACCOUNTS_ACTOR,
-                ENABLED_ACTION,
-                None,
-                &account_subject(id, login),
-                now,
-            )?;
-        }
-        Ok(n == 1)
+        self.record_state(login, n == 1, ENABLED_ACTION, now)
     }
 
     fn account_id(&self, login: &str) -> Result<Option<i64>, Error> {
@@ -751,18 +762,7 @@ impl AccessStore {
                 params![login, now.as_micros()],
             )
             .map_err(db_err(&self.path))?;
-        if n == 1
-            && let Some(id) = self.account_id(login)?
-        {
-            self.record(
-                ACCOUNTS_ACTOR,
-                DISABLED_ACTION,
-                None,
-                &account_subject(id, login),
-                now,
-            )?;
-        }
-        Ok(n == 1)
+        self.record_state(login, n == 1, DISABLED_ACTION, now)
     }
 
     /// Records that TOTP step `step` was used, if it is newer than the last

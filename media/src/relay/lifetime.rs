@@ -47,13 +47,18 @@ impl LifetimeCap {
     /// request is then signed again; a FINGERPRINT that was right is
     /// computed again. Leaves anything else as it is.
     pub(crate) fn apply(&self, msg: &mut [u8]) {
-        let Some(attrs) = attributes(msg) else { return };
-        let typ = u16::from_be_bytes([msg[0], msg[1]]);
-        // Requests only (class bits 00), Allocate or Refresh.
+        // Requests only (class bits 00), Allocate or Refresh: every other
+        // datagram (ChannelData, bindings, indications) leaves at once,
+        // before its attributes are walked.
+        let Some(&[hi, lo]) = msg.first_chunk::<2>() else {
+            return;
+        };
+        let typ = u16::from_be_bytes([hi, lo]);
         let method = typ & 0x3EEF;
         if typ & 0x0110 != 0 || !matches!(method, METHOD_ALLOCATE | METHOD_REFRESH) {
             return;
         }
+        let Some(attrs) = attributes(msg) else { return };
         // `turn` ignores a LIFETIME whose value is not 4 bytes long.
         let too_long: Vec<usize> = attrs
             .iter()
@@ -156,7 +161,9 @@ fn attributes(msg: &[u8]) -> Option<Vec<(u16, usize, usize)>> {
 /// value is at `mi`, with the header length covering that attribute.
 fn integrity_of(msg: &[u8], mi: usize, key: &[u8]) -> [u8; 20] {
     let mut head = msg[..mi - 4].to_vec();
-    let covered = u16::try_from(mi + 20 - 20).unwrap_or(u16::MAX);
+    // The header's length counts the attributes up to the end of
+    // MESSAGE-INTEGRITY: `mi - 20` bytes before its value, plus its 20.
+    let covered = u16::try_from(mi).unwrap_or(u16::MAX);
     head[2..4].copy_from_slice(&covered.to_be_bytes());
     let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(key).expect("any key length");
     mac.update(&head);

@@ -142,15 +142,7 @@ impl TestServer {
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local address");
-        let mut config = ServerConfig {
-            public_url: format!("http://{addr}"),
-            ice_servers: test_ice_servers(),
-            link_ttl: DEFAULT_TTL,
-            relay: None,
-            recovery_timeout: signaling::room::DEFAULT_RECOVERY_TIMEOUT,
-            incident_thresholds: Default::default(),
-            http: Default::default(),
-        };
+        let mut config = test_config(format!("http://{addr}"));
         configure(&mut config);
         let state = AppState::new(Arc::new(store), keys.data, invitations, api_token, config);
         let app = signaling::app(state.clone());
@@ -186,15 +178,7 @@ impl TestServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let addr = listener.local_addr().expect("local address");
         let scheme = if tls { "https" } else { "http" };
-        let mut config = ServerConfig {
-            public_url: format!("{scheme}://{addr}"),
-            ice_servers: test_ice_servers(),
-            link_ttl: DEFAULT_TTL,
-            relay: None,
-            recovery_timeout: signaling::room::DEFAULT_RECOVERY_TIMEOUT,
-            incident_thresholds: Default::default(),
-            http: Default::default(),
-        };
+        let mut config = test_config(format!("{scheme}://{addr}"));
         configure(&mut config);
         let limits = config.http.clone();
         let state = AppState::new(Arc::new(store), keys.data, invitations, api_token, config);
@@ -749,4 +733,17 @@ pub fn free_loopback_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
+}
+
+/// The settings every test server starts from, before its `configure`.
+fn test_config(public_url: String) -> ServerConfig {
+    ServerConfig {
+        public_url,
+        ice_servers: test_ice_servers(),
+        link_ttl: DEFAULT_TTL,
+        relay: None,
+        recovery_timeout: signaling::room::DEFAULT_RECOVERY_TIMEOUT,
+        incident_thresholds: Default::default(),
+        http: Default::default(),
+    }
 }
