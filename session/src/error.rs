@@ -1,12 +1,16 @@
 //! The crate's one error type. Every message is a sentence an operator can
 //! act on; none carries personal data.
+//!
+//! It sits at the bottom of the crate: it names only the leaves
+//! ([`crate::vocab`], [`crate::ids`], [`crate::integrity`]), so every other
+//! module may return it. A leaf's own error (an id that does not parse) is
+//! wrapped here with `#[from]`.
 
 use std::path::PathBuf;
 
-use crate::act::Phase;
-use crate::ids::ParticipantId;
-use crate::incident::IncidentId;
-use crate::participant::Role;
+use crate::ids::{IdError, IncidentId, ParticipantId};
+use crate::integrity::Problem;
+use crate::vocab::{Phase, Role, UnknownActKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -36,8 +40,11 @@ pub enum Error {
     },
 
     // --- Input -----------------------------------------------------------
-    #[error("invalid RPPS number: {0}")]
-    InvalidRpps(String),
+    /// An act id, RPPS number or patient alias that does not parse.
+    #[error(transparent)]
+    Id(#[from] IdError),
+    #[error(transparent)]
+    ActKind(#[from] UnknownActKind),
     #[error("{0}")]
     InvalidInput(String),
 
@@ -59,7 +66,7 @@ pub enum Error {
     /// A reader met a chain that does not verify; the finding is the one
     /// `trace verify` prints for it. Boxed to keep the error small.
     #[error("trace integrity: {0}")]
-    TraceIntegrity(Box<crate::trace::Problem>),
+    TraceIntegrity(Box<Problem>),
 
     // --- Keys ------------------------------------------------------------
     #[error("{0}")]

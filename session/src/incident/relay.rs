@@ -1,7 +1,8 @@
 //! Incident detection from what our own TURN relay sees of each
 //! participant: its live allocations and the datagrams they relay.
 //!
-//! Sans-IO, like [`super::detector`]: [`RelayDetector::observe`] takes one
+//! Sans-IO, like [`super::detector`], and running the same
+//! [`super::episode`] machine: [`RelayDetector::observe`] takes one
 //! participant's [`RelaySample`] (the relay's counters, read by the server
 //! about once a second) and the server's `now`, and returns
 //! [`IncidentEvent`]s. The server only feeds participants allowed media
@@ -16,8 +17,8 @@
 //! browser also made a relay allocation (ICE gathers one per listener) is
 //! not judged on it.
 //!
-//! Two conditions per participant, each the same state machine as the
-//! client-side detector's (`Tracker`, one incident per episode):
+//! Two conditions per participant, each an episode
+//! ([`super::episode::Tracker`], one incident per episode):
 //!
 //! - **`relay_allocation_lost`**: the participant's allocations, which
 //!   carried media, are all gone (expired without refresh, or deleted by a
@@ -42,11 +43,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::episode::{
+    self, IncidentEvent, IncidentKey, Observation, Tracker, Transition, Watched, close_event, ms,
+};
+use super::thresholds::Thresholds;
 use crate::error::Error;
 use crate::ids::ParticipantId;
-use crate::incident::detector::{
-    IncidentEvent, IncidentKey, Observation, Thresholds, Tracker, Transition, close_event, ms,
-};
 use crate::incident::{IncidentKind, Metrics};
 use crate::timestamp::Timestamp;
 
@@ -295,18 +297,29 @@ impl RelayDetector {
     /// left, consent was withdrawn, the act ended) and forgets it, so the
     /// relay allocations the server then revokes are not judged.
     pub fn leave(&mut self, participant: ParticipantId, now: Timestamp) -> Vec<IncidentEvent> {
-        match self.watches.remove(&participant) {
-            Some(w) => close_all(participant, w, now),
-            None => Vec::new(),
-        }
+        episode::leave(&mut self.watches, participant, now)
     }
 
     /// Closes every open incident (the act ended) and forgets everyone.
     pub fn finish(&mut self, now: Timestamp) -> Vec<IncidentEvent> {
-        std::mem::take(&mut self.watches)
-            .into_iter()
-            .flat_map(|(participant, w)| close_all(participant, w, now))
-            .collect()
+        episode::finish(&mut self.watches, now)
+    }
+}
+
+impl Watched for Watch {
+    fn last_at(&self) -> Option<Timestamp> {
+        self.last_at
+    }
+
+    fn trackers(&self) -> Vec<(IncidentKind, &Tracker)> {
+        vec![
+            (IncidentKind::RelayAllocationLost, &self.lost),
+            (IncidentKind::RelayMediaStopped, &self.stopped),
+        ]
+    }
+
+    fn close_metrics(&self, _kind: IncidentKind, _tracker: &Tracker) -> Metrics {
+        self.snapshot.clone()
     }
 }
 
@@ -352,27 +365,6 @@ fn metrics_of(
         );
     }
     m
-}
-
-fn close_all(participant: ParticipantId, w: Watch, now: Timestamp) -> Vec<IncidentEvent> {
-    let now = w.last_at.map_or(now, |last| now.max(last));
-    [
-        (IncidentKind::RelayAllocationLost, &w.lost),
-        (IncidentKind::RelayMediaStopped, &w.stopped),
-    ]
-    .into_iter()
-    .filter_map(|(kind, tracker)| {
-        let started_at = tracker.open?;
-        let ended_at = tracker.clearing.unwrap_or(now).max(started_at);
-        Some(close_event(
-            IncidentKey { participant, kind },
-            started_at,
-            ended_at,
-            now,
-            w.snapshot.clone(),
-        ))
-    })
-    .collect()
 }
 
 #[cfg(test)]
