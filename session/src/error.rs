@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use crate::ids::{IdError, IncidentId, ParticipantId};
+use crate::ids::{ActId, IdError, IncidentId, ParticipantId};
 use crate::integrity::Problem;
 use crate::vocab::{Phase, Role, UnknownActKind};
 
@@ -45,12 +45,14 @@ pub enum Error {
     Id(#[from] IdError),
     #[error(transparent)]
     ActKind(#[from] UnknownActKind),
+    /// A request the act's rules or a setting refuse, in a sentence for
+    /// the person who made it.
     #[error("{0}")]
     InvalidInput(String),
 
     // --- The trace and its store ------------------------------------------
     #[error("no act {0} in the trace store")]
-    UnknownAct(String),
+    UnknownAct(ActId),
     #[error(
         "the act changed concurrently (expected {expected} events, found {found}); reload it and try again"
     )]
@@ -68,9 +70,51 @@ pub enum Error {
     #[error("trace integrity: {0}")]
     TraceIntegrity(Box<Problem>),
 
+    /// The keys directory holds keys but the trace store is gone.
+    #[error(
+        "{keys} holds keys but {db} is missing; restore the trace store from backup, or use a new data directory"
+    )]
+    StoreMissing { keys: PathBuf, db: PathBuf },
+    /// A reader without the public key cannot verify what it reads.
+    #[error("the trace cannot be read without the public key to verify it (keys/signing.pub)")]
+    NoPublicKey,
+    /// The access log was opened to read, and something tried to write.
+    #[error("the access log was opened read-only")]
+    ReadOnly,
+
     // --- Keys ------------------------------------------------------------
-    #[error("{0}")]
-    Key(String),
+    /// The system random source failed, so no key, nonce or secret can
+    /// be made.
+    #[error("the system random source failed: {0}")]
+    Randomness(getrandom::Error),
+    /// A data key given as text is not one.
+    #[error("a data key is 32 bytes written as 64 hex digits or base64")]
+    DataKeyFormat,
+    /// The data key variable (`var`) is set but holds no key.
+    #[error("{var} is set but does not hold a 32-byte key (64 hex digits or base64)")]
+    DataKeyVariable { var: &'static str },
+    /// The data key comes from the variable `var`, so rotating it is the
+    /// operator's job: the message says how.
+    #[error(
+        "the data key comes from {var}: set the new key there and write the old one to {retired}"
+    )]
+    DataKeyFromVariable { var: &'static str, retired: PathBuf },
+    /// No data key to seal with.
+    #[error("no data key to seal the account with")]
+    NoDataKey,
+    #[error("{path} does not hold a 32-byte key")]
+    NotAKey { path: PathBuf },
+    #[error("{path} does not hold a 32-byte public key")]
+    NotAPublicKey { path: PathBuf },
+    #[error("{path} is not a valid Ed25519 public key")]
+    InvalidPublicKey { path: PathBuf },
+    #[error(
+        "the key file {path} is missing; restore it from backup (a new key cannot read or extend the existing trace)"
+    )]
+    KeyMissing { path: PathBuf },
+    /// The signing key and the public key beside it are not a pair.
+    #[error("the signing key does not match {public}")]
+    SigningKeyMismatch { public: PathBuf },
     #[error(
         "the data key does not match this trace store (store key id {expected}, given key id {given}); check TELECONSULT_DATA_KEY or the keys directory"
     )]
@@ -98,7 +142,10 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("could not encode or decode an event: {0}")]
-    Encoding(String),
+    Encoding(#[from] serde_json::Error),
+    /// The cipher refused to seal (it does not for inputs this size).
+    #[error("could not encode or decode an event: encryption failed")]
+    Encryption,
 }
 
 impl Error {
@@ -107,11 +154,5 @@ impl Error {
             context: context.into(),
             source,
         }
-    }
-}
-
-impl From<serde_json::Error> for Error {
-    fn from(e: serde_json::Error) -> Self {
-        Error::Encoding(e.to_string())
     }
 }
