@@ -12,12 +12,12 @@
 //! This file holds the act's state, its constructors and the two
 //! dispatchers ([`Act::handle`]'s `decide` and [`Act::apply`]). The rule for
 //! each command, and the check of each event it makes, live with their
-//! concern: [`phases`] (prepare, start, end, cancel), [`participants`]
-//! (register, join, leave, admit, connection tests, interruptions),
-//! [`consent`], [`media`] (media path, mode, call-back number),
-//! [`incidents`] and [`conclusion`]. A new command gets a variant in
-//! [`command`], an arm in each dispatcher and its rule in the file of its
-//! concern.
+//! concern, one file each under `act/`: `phases.rs` (prepare, start, end,
+//! cancel), `participants.rs` (register, join, leave, admit, connection
+//! tests, interruptions), `consent.rs`, `media.rs` (media path, mode,
+//! call-back number), `incidents.rs` and `conclusion.rs`. A new command
+//! gets a variant in `command.rs`, an arm in each dispatcher and its rule
+//! in the file of its concern.
 
 use std::ops::Deref;
 
@@ -257,9 +257,8 @@ impl Act {
     }
 
     /// Checks `command` against the rules and returns the events it makes,
-    /// without applying them. Each command's rule lives with its concern:
-    /// [`phases`], [`participants`], [`consent`], [`media`],
-    /// [`incidents`], [`conclusion`].
+    /// without applying them. Each command's rule lives with its concern
+    /// (see the module docs).
     fn decide(&self, command: Command, now: Timestamp) -> Result<Vec<ActEvent>, Error> {
         let d = Decision {
             act: self,

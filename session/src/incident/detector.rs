@@ -32,9 +32,9 @@ pub use super::episode::{IncidentEvent, IncidentKey};
 pub use super::thresholds::Thresholds;
 use crate::error::Error;
 use crate::ids::ParticipantId;
-use crate::incident::{IncidentKind, Metrics};
+use crate::incident::Metrics;
 use crate::timestamp::Timestamp;
-use crate::vocab::MediaRoute;
+use crate::vocab::{IncidentKind, MediaRoute};
 
 /// ICE transport state, as `RTCPeerConnection.iceConnectionState` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,19 +14,20 @@
 //!   ([`super::Thresholds::clear_after`]). An [`IncidentEvent::Close`] is
 //!   emitted once, with `ended_at` the time it first cleared.
 //!
-//! An [`Observation::Unknown`] (a sample that says nothing about the
+//! An `Observation::Unknown` (a sample that says nothing about the
 //! condition) leaves the machine where it is.
 //!
-//! A detector keeps one [`Tracker`] per kind for each participant it
-//! watches ([`Watched`]); when a participant leaves or the act ends,
-//! [`leave`] and [`finish`] close what is open the same way for both.
+//! A detector keeps one `Tracker` per kind for each participant it
+//! watches (`Watched`); when a participant leaves or the act ends,
+//! `leave` and `finish` here close what is open, the same way for both.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::ids::ParticipantId;
-use crate::incident::{IncidentKind, Metrics};
+use crate::incident::Metrics;
 use crate::timestamp::Timestamp;
+use crate::vocab::IncidentKind;
 
 /// Which incident an event is about: one participant, one kind. At most
 /// one incident per key is open at a time.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::incident::IncidentKind;
+use crate::vocab::IncidentKind;
 
 /// When a condition becomes an incident and when it ends. Defaults are the
 /// issue's: loss above 5 % for 5 s, no decoded frame for 2 s while the
