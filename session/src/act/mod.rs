@@ -40,6 +40,8 @@ mod participants;
 mod phases;
 
 pub use self::command::Command;
+// The vocabulary lives in `vocab` and `mode`; re-exported here, where other
+// crates and the tests have always found it.
 pub use crate::mode::{MediaPath, MediaRoute};
 pub use crate::vocab::{ActKind, CancelReason, LeaveReason, Phase};
 

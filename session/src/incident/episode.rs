@@ -235,3 +235,157 @@ pub(super) fn finish<W: Watched>(
         .flat_map(|(participant, w)| close_all(participant, &w, now))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUSTAIN: Duration = Duration::from_secs(5);
+    const CLEAR: Duration = Duration::from_secs(3);
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_micros(s * 1_000_000)
+    }
+
+    fn bad(s: i64) -> Observation {
+        Observation::Bad {
+            since: t(s),
+            value: Some(s as f64),
+        }
+    }
+
+    fn clear(s: i64) -> Observation {
+        Observation::Clear { since: t(s) }
+    }
+
+    /// Feeds one observation a second and returns what each second decided.
+    fn run(tracker: &mut Tracker, seconds: &[(i64, Observation)]) -> Vec<(i64, &'static str)> {
+        seconds
+            .iter()
+            .filter_map(|(s, obs)| {
+                let transition = tracker.step(*obs, t(*s), SUSTAIN, CLEAR, true)?;
+                Some((
+                    *s,
+                    match transition {
+                        Transition::Opened { .. } => "opened",
+                        Transition::Closed { .. } => "closed",
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn opens_after_its_sustain_time_and_closes_after_its_clear_time() {
+        let mut tracker = Tracker::default();
+        let mut seconds: Vec<(i64, Observation)> = (10..=20).map(|s| (s, bad(s))).collect();
+        seconds.extend((21..=30).map(|s| (s, clear(s))));
+        assert_eq!(
+            run(&mut tracker, &seconds),
+            [(15, "opened"), (24, "closed")]
+        );
+        assert!(tracker.open.is_none() && tracker.clearing.is_none());
+    }
+
+    #[test]
+    fn a_bad_run_shorter_than_its_sustain_time_opens_nothing() {
+        let mut tracker = Tracker::default();
+        let seconds = [(10, bad(10)), (12, bad(12)), (13, clear(13)), (20, bad(20))];
+        assert!(run(&mut tracker, &seconds).is_empty());
+    }
+
+    #[test]
+    fn flapping_while_open_stays_one_episode_and_unknown_changes_nothing() {
+        let mut tracker = Tracker::default();
+        let seconds = [
+            (0, bad(0)),
+            (5, bad(5)),
+            (6, clear(6)),
+            (7, Observation::Unknown),
+            (8, bad(8)),
+            (9, clear(9)),
+            (11, Observation::Unknown),
+            (12, clear(12)),
+        ];
+        assert_eq!(run(&mut tracker, &seconds), [(5, "opened"), (12, "closed")]);
+    }
+
+    #[test]
+    fn the_close_carries_the_onset_the_end_and_the_worst_value() {
+        let mut tracker = Tracker::default();
+        for s in [10, 12, 15] {
+            tracker.step(bad(s), t(s), SUSTAIN, CLEAR, true);
+        }
+        assert_eq!(tracker.worst, Some(15.0));
+        let closed = [16, 19]
+            .into_iter()
+            .find_map(|s| tracker.step(clear(s), t(s), SUSTAIN, CLEAR, true));
+        let Some(Transition::Closed {
+            started_at,
+            ended_at,
+        }) = closed
+        else {
+            panic!("no close");
+        };
+        assert_eq!((started_at, ended_at), (t(10), t(16)));
+        let key = IncidentKey {
+            participant: ParticipantId(1),
+            kind: IncidentKind::PacketLoss,
+        };
+        let IncidentEvent::Close { metrics, .. } =
+            close_event(key, started_at, ended_at, t(19), Metrics::new())
+        else {
+            panic!("not a close");
+        };
+        assert_eq!(metrics["episode_ms"], 6000.0);
+        assert_eq!(metrics["clear_ms"], 3000.0);
+    }
+
+    /// A participant with one tracker, as a detector keeps it.
+    #[derive(Default)]
+    struct One {
+        last_at: Option<Timestamp>,
+        tracker: Tracker,
+    }
+
+    impl Watched for One {
+        fn last_at(&self) -> Option<Timestamp> {
+            self.last_at
+        }
+        fn trackers(&self) -> Vec<(IncidentKind, &Tracker)> {
+            vec![(IncidentKind::Other, &self.tracker)]
+        }
+        fn close_metrics(&self, _: IncidentKind, _: &Tracker) -> Metrics {
+            Metrics::new()
+        }
+    }
+
+    #[test]
+    fn leave_and_finish_close_what_is_open_and_forget() {
+        let mut watched = BTreeMap::new();
+        for p in [1, 2, 3] {
+            let mut one = One::default();
+            one.tracker.step(bad(0), t(0), Duration::ZERO, CLEAR, true);
+            if p == 3 {
+                // Already clearing: the episode ended when it cleared.
+                one.tracker
+                    .step(clear(2), t(2), Duration::ZERO, CLEAR, true);
+            }
+            one.last_at = Some(t(2));
+            watched.insert(ParticipantId(p), one);
+        }
+        let left = leave(&mut watched, ParticipantId(1), t(4));
+        assert_eq!(left.len(), 1);
+        assert!(leave(&mut watched, ParticipantId(1), t(5)).is_empty());
+        let rest = finish(&mut watched, t(6));
+        assert!(watched.is_empty());
+        let ends: Vec<_> = rest
+            .iter()
+            .map(|e| match e {
+                IncidentEvent::Close { key, ended_at, .. } => (key.participant, *ended_at),
+                IncidentEvent::Open { .. } => panic!("{e:?}"),
+            })
+            .collect();
+        assert_eq!(ends, [(ParticipantId(2), t(6)), (ParticipantId(3), t(2))]);
+    }
+}
