@@ -627,10 +627,7 @@ impl AccessStore {
         if !self.account_entries_exist()? {
             self.record(ACCOUNTS_ACTOR, SIGNED_MARKER, None, "done", now)?;
         }
-        let key = self
-            .keys
-            .first()
-            .ok_or_else(|| Error::Key("no data key to seal the account with".into()))?;
+        let key = self.keys.first().ok_or(Error::NoDataKey)?;
         let plain = serde_json::to_vec(&new.secrets)?;
         let sealed = seal_bytes(&plain, key, &Self::context(&new.login))?;
         let conn = self.conn();
@@ -788,10 +785,7 @@ impl AccessStore {
         outcome: &str,
         now: Timestamp,
     ) -> Result<AccessEntry, Error> {
-        let signer = self
-            .signer
-            .as_ref()
-            .ok_or_else(|| Error::Key("the access log was opened read-only".into()))?;
+        let signer = self.signer.as_ref().ok_or(Error::ReadOnly)?;
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

@@ -1,12 +1,16 @@
 //! The crate's one error type. Every message is a sentence an operator can
 //! act on; none carries personal data.
+//!
+//! It sits at the bottom of the crate: it names only the leaves
+//! ([`crate::vocab`], [`crate::ids`], [`crate::integrity`]), so every other
+//! module may return it. A leaf's own error (an id that does not parse) is
+//! wrapped here with `#[from]`.
 
 use std::path::PathBuf;
 
-use crate::act::Phase;
-use crate::ids::ParticipantId;
-use crate::incident::IncidentId;
-use crate::participant::Role;
+use crate::ids::{ActId, IdError, IncidentId, ParticipantId};
+use crate::integrity::Problem;
+use crate::vocab::{Phase, Role, UnknownActKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -36,14 +40,19 @@ pub enum Error {
     },
 
     // --- Input -----------------------------------------------------------
-    #[error("invalid RPPS number: {0}")]
-    InvalidRpps(String),
+    /// An act id, RPPS number or patient alias that does not parse.
+    #[error(transparent)]
+    Id(#[from] IdError),
+    #[error(transparent)]
+    ActKind(#[from] UnknownActKind),
+    /// A request the act's rules or a setting refuse, in a sentence for
+    /// the person who made it.
     #[error("{0}")]
     InvalidInput(String),
 
     // --- The trace and its store ------------------------------------------
     #[error("no act {0} in the trace store")]
-    UnknownAct(String),
+    UnknownAct(ActId),
     #[error(
         "the act changed concurrently (expected {expected} events, found {found}); reload it and try again"
     )]
@@ -59,11 +68,53 @@ pub enum Error {
     /// A reader met a chain that does not verify; the finding is the one
     /// `trace verify` prints for it. Boxed to keep the error small.
     #[error("trace integrity: {0}")]
-    TraceIntegrity(Box<crate::trace::Problem>),
+    TraceIntegrity(Box<Problem>),
+
+    /// The keys directory holds keys but the trace store is gone.
+    #[error(
+        "{keys} holds keys but {db} is missing; restore the trace store from backup, or use a new data directory"
+    )]
+    StoreMissing { keys: PathBuf, db: PathBuf },
+    /// A reader without the public key cannot verify what it reads.
+    #[error("the trace cannot be read without the public key to verify it (keys/signing.pub)")]
+    NoPublicKey,
+    /// The access log was opened to read, and something tried to write.
+    #[error("the access log was opened read-only")]
+    ReadOnly,
 
     // --- Keys ------------------------------------------------------------
-    #[error("{0}")]
-    Key(String),
+    /// The system random source failed, so no key, nonce or secret can
+    /// be made.
+    #[error("the system random source failed: {0}")]
+    Randomness(getrandom::Error),
+    /// A data key given as text is not one.
+    #[error("a data key is 32 bytes written as 64 hex digits or base64")]
+    DataKeyFormat,
+    /// The data key variable (`var`) is set but holds no key.
+    #[error("{var} is set but does not hold a 32-byte key (64 hex digits or base64)")]
+    DataKeyVariable { var: &'static str },
+    /// The data key comes from the variable `var`, so rotating it is the
+    /// operator's job: the message says how.
+    #[error(
+        "the data key comes from {var}: set the new key there and write the old one to {retired}"
+    )]
+    DataKeyFromVariable { var: &'static str, retired: PathBuf },
+    /// No data key to seal with.
+    #[error("no data key to seal the account with")]
+    NoDataKey,
+    #[error("{path} does not hold a 32-byte key")]
+    NotAKey { path: PathBuf },
+    #[error("{path} does not hold a 32-byte public key")]
+    NotAPublicKey { path: PathBuf },
+    #[error("{path} is not a valid Ed25519 public key")]
+    InvalidPublicKey { path: PathBuf },
+    #[error(
+        "the key file {path} is missing; restore it from backup (a new key cannot read or extend the existing trace)"
+    )]
+    KeyMissing { path: PathBuf },
+    /// The signing key and the public key beside it are not a pair.
+    #[error("the signing key does not match {public}")]
+    SigningKeyMismatch { public: PathBuf },
     #[error(
         "the data key does not match this trace store (store key id {expected}, given key id {given}); check TELECONSULT_DATA_KEY or the keys directory"
     )]
@@ -91,7 +142,10 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("could not encode or decode an event: {0}")]
-    Encoding(String),
+    Encoding(#[from] serde_json::Error),
+    /// The cipher refused to seal (it does not for inputs this size).
+    #[error("could not encode or decode an event: encryption failed")]
+    Encryption,
 }
 
 impl Error {
@@ -100,11 +154,5 @@ impl Error {
             context: context.into(),
             source,
         }
-    }
-}
-
-impl From<serde_json::Error> for Error {
-    fn from(e: serde_json::Error) -> Self {
-        Error::Encoding(e.to_string())
     }
 }

@@ -1,22 +1,22 @@
 //! The events of an act: everything the trace records. Each is appended to
 //! the act's hash chain with its UTC time; see [`crate::trace`].
 //!
-//! Fields that identify a person or are medical are [`Pii`](crate::Pii) and
+//! Fields that identify a person or are medical are [`Pii`] and
 //! are sealed at rest. Everything else (kinds, phases, roles, participant
 //! numbers, times, metrics) stays readable by an auditor without the data key.
 
 use serde::{Deserialize, Serialize};
 
-use crate::act::{ActKind, CancelReason, LeaveReason, MediaPath, Phase};
 use crate::conclusion::Conclusion;
 use crate::consent::{Consent, ConsentScope};
-use crate::ids::ParticipantId;
-use crate::incident::{IncidentId, IncidentKind, Metrics};
-use crate::mode::{MediaMode, ModeCause, PhoneNumber};
+use crate::ids::{IncidentId, ParticipantId};
+use crate::incident::Metrics;
+use crate::mode::{MediaPath, PhoneNumber};
 use crate::participant::Participant;
 use crate::pii::Pii;
 use crate::precall::ConnectionTest;
 use crate::timestamp::Timestamp;
+use crate::vocab::{ActKind, CancelReason, IncidentKind, LeaveReason, MediaMode, ModeCause, Phase};
 
 /// One event with the time it happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,4 +1,7 @@
-//! Identifiers of acts, participants and people.
+//! Identifiers of acts, participants, incidents and people.
+//!
+//! A leaf, like [`crate::vocab`]: it names no sibling. Parsing an id fails
+//! with this module's own [`IdError`], which [`crate::Error`] wraps.
 
 use std::fmt;
 use std::str::FromStr;
@@ -6,7 +9,21 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::Error;
+/// Why a string is not an id. Every message says what the id looks like.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("{0:?} is not an act id (a UUID)")]
+    ActId(String),
+    /// The reason is one of two sentences: wrong length, or wrong check
+    /// digit. The number itself is not kept: it identifies a person.
+    #[error("invalid RPPS number: {0}")]
+    Rpps(&'static str),
+    #[error(
+        "a patient alias has 1 to {max} characters among letters, digits, '-', '_' and '.'",
+        max = PatientAlias::MAX_LEN
+    )]
+    PatientAlias,
+}
 
 /// One telemedicine act. Random (UUID v4) so that ids reveal nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -34,12 +51,12 @@ impl fmt::Display for ActId {
 }
 
 impl FromStr for ActId {
-    type Err = Error;
+    type Err = IdError;
 
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, IdError> {
         Uuid::parse_str(s.trim())
             .map(ActId)
-            .map_err(|_| Error::InvalidInput(format!("{s:?} is not an act id (a UUID)")))
+            .map_err(|_| IdError::ActId(s.to_string()))
     }
 }
 
@@ -56,6 +73,17 @@ impl fmt::Display for ParticipantId {
     }
 }
 
+/// Number of an incident within its act: 1, 2, 3...
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IncidentId(pub u32);
+
+impl fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "i{}", self.0)
+    }
+}
+
 /// A health professional's RPPS number (Répertoire partagé des
 /// professionnels de santé): 11 digits, the last a Luhn check digit.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,18 +97,16 @@ impl Rpps {
 }
 
 impl FromStr for Rpps {
-    type Err = Error;
+    type Err = IdError;
 
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, IdError> {
         let s = s.trim();
         if s.len() != 11 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Error::InvalidRpps(
-                "an RPPS number has exactly 11 digits".into(),
-            ));
+            return Err(IdError::Rpps("an RPPS number has exactly 11 digits"));
         }
         if !luhn_valid(s) {
-            return Err(Error::InvalidRpps(
-                "the check digit (last digit) does not match; check for a typo".into(),
+            return Err(IdError::Rpps(
+                "the check digit (last digit) does not match; check for a typo",
             ));
         }
         Ok(Rpps(s.to_string()))
@@ -88,9 +114,9 @@ impl FromStr for Rpps {
 }
 
 impl TryFrom<String> for Rpps {
-    type Error = Error;
+    type Error = IdError;
 
-    fn try_from(s: String) -> Result<Self, Error> {
+    fn try_from(s: String) -> Result<Self, IdError> {
         s.parse()
     }
 }
@@ -141,9 +167,9 @@ impl PatientAlias {
 }
 
 impl FromStr for PatientAlias {
-    type Err = Error;
+    type Err = IdError;
 
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, IdError> {
         let s = s.trim();
         let ok = !s.is_empty()
             && s.len() <= Self::MAX_LEN
@@ -152,18 +178,15 @@ impl FromStr for PatientAlias {
         if ok {
             Ok(PatientAlias(s.to_string()))
         } else {
-            Err(Error::InvalidInput(format!(
-                "a patient alias has 1 to {} characters among letters, digits, '-', '_' and '.'",
-                Self::MAX_LEN
-            )))
+            Err(IdError::PatientAlias)
         }
     }
 }
 
 impl TryFrom<String> for PatientAlias {
-    type Error = Error;
+    type Error = IdError;
 
-    fn try_from(s: String) -> Result<Self, Error> {
+    fn try_from(s: String) -> Result<Self, IdError> {
         s.parse()
     }
 }

@@ -179,9 +179,9 @@ impl DataKey {
 
     /// Parses 64 hex digits or standard base64 of 32 bytes.
     pub fn parse(text: &str) -> Result<DataKey, Error> {
-        parse_key32(text).map(DataKey::from_bytes).ok_or_else(|| {
-            Error::Key("a data key is 32 bytes written as 64 hex digits or base64".into())
-        })
+        parse_key32(text)
+            .map(DataKey::from_bytes)
+            .ok_or(Error::DataKeyFormat)
     }
 
     pub fn id(&self) -> KeyId {
@@ -211,8 +211,7 @@ fn parse_key32(text: &str) -> Option<[u8; 32]> {
 
 pub(crate) fn random32() -> Result<[u8; 32], Error> {
     let mut b = [0u8; 32];
-    getrandom::fill(&mut b)
-        .map_err(|e| Error::Key(format!("the system random source failed: {e}")))?;
+    getrandom::fill(&mut b).map_err(Error::Randomness)?;
     Ok(b)
 }
 
@@ -260,8 +259,7 @@ impl KeyDir {
     pub fn signer(&self) -> Result<HeadSigner, Error> {
         let path = self.file("signing.key");
         let text = read_secret(&path)?;
-        let seed = parse_key32(&text)
-            .ok_or_else(|| Error::Key(format!("{} does not hold a 32-byte key", path.display())))?;
+        let seed = parse_key32(&text).ok_or(Error::NotAKey { path })?;
         Ok(HeadSigner::from_seed(seed))
     }
 
@@ -284,13 +282,11 @@ impl KeyDir {
     /// The data key: from the environment if set, else from `data.key`.
     pub fn data_key(&self) -> Result<DataKey, Error> {
         if let Ok(text) = std::env::var(DATA_KEY_ENV) {
-            return DataKey::parse(&text)
-                .map_err(|_| Error::Key(format!("{DATA_KEY_ENV} is set but does not hold a 32-byte key (64 hex digits or base64)")));
+            return DataKey::parse(&text).map_err(|_| Error::DataKeyVariable { var: DATA_KEY_ENV });
         }
         let path = self.file("data.key");
         let text = read_secret(&path)?;
-        DataKey::parse(&text)
-            .map_err(|_| Error::Key(format!("{} does not hold a 32-byte key", path.display())))
+        DataKey::parse(&text).map_err(|_| Error::NotAKey { path })
     }
 }
 
@@ -309,9 +305,7 @@ impl KeyDir {
                         .is_some_and(|n| n.starts_with("data-"))
             }) {
                 let text = read_secret(p)?;
-                keys.push(DataKey::parse(&text).map_err(|_| {
-                    Error::Key(format!("{} does not hold a 32-byte key", p.display()))
-                })?);
+                keys.push(DataKey::parse(&text).map_err(|_| Error::NotAKey { path: p.clone() })?);
             }
         }
         Ok(keys)
@@ -365,10 +359,10 @@ impl KeyDir {
     /// too: [`crate::DataDir::rotate_data_key`] does both.
     pub fn rotate_data(&self) -> Result<(DataKey, DataKey), Error> {
         if std::env::var_os(DATA_KEY_ENV).is_some() {
-            return Err(Error::Key(format!(
-                "the data key comes from {DATA_KEY_ENV}: set the new key there and write the old one to {}",
-                self.file("retired").join("data-OLDID.key").display()
-            )));
+            return Err(Error::DataKeyFromVariable {
+                var: DATA_KEY_ENV,
+                retired: self.file("retired").join("data-OLDID.key"),
+            });
         }
         let old = self.data_key()?;
         let retired = self.file("retired");
@@ -441,10 +435,9 @@ fn read_secret(path: &Path) -> Result<Zeroizing<String>, Error> {
     check_private_file(path)?;
     match fs::read_to_string(path) {
         Ok(s) => Ok(Zeroizing::new(s)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Key(format!(
-            "the key file {} is missing; restore it from backup (a new key cannot read or extend the existing trace)",
-            path.display()
-        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::KeyMissing {
+            path: path.to_path_buf(),
+        }),
         Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
     }
 }
@@ -453,17 +446,11 @@ fn read_public(path: &Path) -> Result<VerifyingKey, Error> {
     check_not_shared_writable(path, "644")?;
     let text = fs::read_to_string(path)
         .map_err(|e| Error::io(format!("cannot read the public key {}", path.display()), e))?;
-    let bytes = parse_key32(&text).ok_or_else(|| {
-        Error::Key(format!(
-            "{} does not hold a 32-byte public key",
-            path.display()
-        ))
+    let bytes = parse_key32(&text).ok_or_else(|| Error::NotAPublicKey {
+        path: path.to_path_buf(),
     })?;
-    VerifyingKey::from_bytes(&bytes).map_err(|_| {
-        Error::Key(format!(
-            "{} is not a valid Ed25519 public key",
-            path.display()
-        ))
+    VerifyingKey::from_bytes(&bytes).map_err(|_| Error::InvalidPublicKey {
+        path: path.to_path_buf(),
     })
 }
 

@@ -1,6 +1,8 @@
 //! The telemedicine act and its trace.
 //!
 //! This crate is the domain: plain types, no async runtime and no sockets.
+//! - [`vocab`], [`ids`]: the shared vocabulary (phases, kinds, roles,
+//!   reasons, modes) and identifiers, leaves every other module may use;
 //! - [`act`]: the act's lifecycle state machine ([`Act::handle`]);
 //! - [`participant`], [`consent`], [`incident`], [`conclusion`]: what an act
 //!   records, as decree 2010-1229 (art. R.6316-4) asks;
@@ -19,6 +21,7 @@ mod error;
 pub mod event;
 pub mod ids;
 pub mod incident;
+pub mod integrity;
 pub mod keys;
 pub mod mode;
 pub mod participant;
@@ -27,11 +30,12 @@ pub mod precall;
 pub mod store;
 pub mod timestamp;
 pub mod trace;
+pub mod vocab;
 
 pub use act::{Act, ActKind, CancelReason, Command, Phase};
 pub use error::Error;
 pub use event::{ActEvent, Event};
-pub use ids::{ActId, ParticipantId, PatientAlias, Rpps};
+pub use ids::{ActId, IdError, IncidentId, ParticipantId, PatientAlias, Rpps};
 pub use pii::{PII_KEY, Pii};
 pub use store::{DataDir, SqliteStore, TraceStore};
 pub use timestamp::Timestamp;

@@ -1,50 +1,26 @@
 //! How a participant's consultation is carried: full video, audio only, or
 //! the phone route the professional switches to when the link fails (HAS:
 //! the professional must be able to call the patient back). Every change is
-//! traced ([`crate::event::ActEvent::ModeChanged`]).
-
-use std::fmt;
+//! traced ([`crate::event::ActEvent::ModeChanged`]). Also the media path a
+//! participant's connection settled on ([`MediaPath`]).
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::ids::ParticipantId;
 
-/// The route and media the consultation uses for one participant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MediaMode {
-    /// Audio and video (the default once media flows).
-    Video,
-    /// Video is stopped to save the link; audio goes on.
-    AudioOnly,
-    /// The professional calls the participant back by phone.
-    Phone,
-}
+pub use crate::vocab::{MediaMode, MediaRoute, ModeCause};
 
-impl MediaMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MediaMode::Video => "video",
-            MediaMode::AudioOnly => "audio_only",
-            MediaMode::Phone => "phone",
-        }
-    }
-}
-
-impl fmt::Display for MediaMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Why the mode changed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModeCause {
-    /// The client decided from its measured bandwidth or loss.
-    Automatic,
-    /// A person chose it.
-    Manual,
+/// How a participant's media flows, as reported once connected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaPath {
+    pub participant: ParticipantId,
+    /// `direct` (peer to peer) or `relay` (through the TURN relay).
+    pub route: MediaRoute,
+    /// ICE candidate types of the selected pair: `host`, `srflx`, `prflx`, `relay`.
+    pub candidate_types: Vec<String>,
+    /// Negotiated codecs, e.g. `opus`, `VP8`, `AV1`.
+    pub codecs: Vec<String>,
 }
 
 /// A call-back phone number as given by the patient at join: digits, with
@@ -115,13 +91,6 @@ mod tests {
             "06;00",
         ] {
             assert!(PhoneNumber::parse(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn modes_serialise_as_their_names() {
-        for m in [MediaMode::Video, MediaMode::AudioOnly, MediaMode::Phone] {
-            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
         }
     }
 }

@@ -71,7 +71,7 @@ impl From<session::Error> for ApiError {
     fn from(e: session::Error) -> Self {
         use session::Error as E;
         match e {
-            E::InvalidInput(_) | E::InvalidRpps(_) => ApiError::BadRequest(e.to_string()),
+            E::InvalidInput(_) | E::Id(_) | E::ActKind(_) => ApiError::BadRequest(e.to_string()),
             E::UnknownAct(_) => ApiError::NotFound("no such act".into()),
             E::TraceIntegrity(finding) => {
                 // The finding names an act and an event number, no content.

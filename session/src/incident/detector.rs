@@ -3,22 +3,13 @@
 //! Sans-IO: [`Detector::observe`] takes one participant's [`Sample`] and the
 //! server's `now` (the client's clock is not trusted) and returns the
 //! [`IncidentEvent`]s it decided, which map one to one onto
-//! [`Command::OpenIncident`] and [`Command::CloseIncident`].
+//! [`crate::act::Command::OpenIncident`] and
+//! [`crate::act::Command::CloseIncident`] ([`IncidentEvent::to_command`]).
 //!
-//! Each (participant, kind) pair runs the same small state machine:
-//!
-//! - **clear → pending**: a sample shows the condition (loss above the
-//!   threshold, ...). Its onset is remembered.
-//! - **pending → open**: the condition held without a clear sample in
-//!   between for the kind's *sustain* time (5 s of loss, 2 s of high RTT, 0
-//!   for a state change such as ICE failed). An [`IncidentEvent::Open`] is
-//!   emitted once, carrying the onset as `started_at`.
-//! - **open → clearing**: a sample shows the condition gone. Any bad sample
-//!   sends it back to open, so flapping around a threshold stays one
-//!   incident.
-//! - **clearing → clear**: the condition stayed gone for
-//!   [`Thresholds::clear_after`]. An [`IncidentEvent::Close`] is emitted
-//!   once, with `ended_at` the time it first cleared.
+//! Each (participant, kind) pair runs the episode state machine of
+//! [`super::episode`]: an incident opens once its condition held for the
+//! kind's sustain time, and closes once it stayed clear for
+//! [`Thresholds::clear_after`].
 //!
 //! A sample that says nothing about a condition (no packets in the
 //! interval, ICE still checking after a restart, a counter reset) leaves its
@@ -33,15 +24,17 @@
 //! `episode_ms` (onset to end, the problem's own duration).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::act::{Command, MediaRoute};
+use super::episode::{self, Observation, Tracker, Transition, Watched, close_event, ms};
+pub use super::episode::{IncidentEvent, IncidentKey};
+pub use super::thresholds::Thresholds;
 use crate::error::Error;
 use crate::ids::ParticipantId;
-use crate::incident::{IncidentId, IncidentKind, Metrics};
+use crate::incident::Metrics;
 use crate::timestamp::Timestamp;
+use crate::vocab::{IncidentKind, MediaRoute};
 
 /// ICE transport state, as `RTCPeerConnection.iceConnectionState` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,182 +85,6 @@ pub struct Sample {
     pub route: Option<MediaRoute>,
 }
 
-/// When a condition becomes an incident and when it ends. Defaults are the
-/// issue's: loss above 5 % for 5 s, no decoded frame for 2 s while the
-/// video is on, RTT above 400 ms, bitrate below 20 % of the recent median
-/// for 5 s, any ICE disconnection or failure, a lost peer connection, a
-/// fall back from direct to relay; and 3 s clear before closing. For the
-/// relay's own view: 3 s without a datagram from a participant whose
-/// allocation carried at least 50.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Thresholds {
-    /// Loss above this share of packets (percent) is bad.
-    pub loss_pct: f64,
-    /// How long loss must stay bad before opening.
-    pub loss_sustain: Duration,
-    /// An interval with fewer packets than this says nothing about loss,
-    /// so a handful of packets cannot make 50 %.
-    pub loss_min_packets: u64,
-    /// No decoded frame for this long while the video is on is a freeze.
-    pub freeze_after: Duration,
-    /// RTT above this (ms) is bad.
-    pub rtt_ms: f64,
-    /// How long RTT must stay high before opening, so one spike is not an
-    /// incident.
-    pub rtt_sustain: Duration,
-    /// Bitrate below this fraction of the recent median is a collapse.
-    pub bitrate_ratio: f64,
-    /// How long a collapse must last before opening.
-    pub bitrate_sustain: Duration,
-    /// How many recent healthy samples the median is taken over.
-    pub bitrate_window: usize,
-    /// How many healthy samples are needed before a collapse can be judged.
-    pub bitrate_min_samples: usize,
-    /// A median below this (kbit/s) is too low to collapse from (an
-    /// audio-only call is not a collapsed video call).
-    pub bitrate_min_baseline_kbps: f64,
-    /// How long a condition must stay clear before its incident closes.
-    pub clear_after: Duration,
-    /// No datagram from a participant through our relay for this long,
-    /// while its allocation lives and carried media, is an incident
-    /// ([`super::relay`]).
-    pub relay_silence: Duration,
-    /// Datagrams a participant must have relayed through its current
-    /// allocations before they count as its media path: ICE checks on a
-    /// relay candidate the call never used are a handful, audio alone is
-    /// 50 a second. Below this, silence and loss of the allocations are
-    /// not incidents.
-    pub relay_in_use_packets: u64,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            loss_pct: 5.0,
-            loss_sustain: Duration::from_secs(5),
-            loss_min_packets: 10,
-            freeze_after: Duration::from_secs(2),
-            rtt_ms: 400.0,
-            rtt_sustain: Duration::from_secs(2),
-            bitrate_ratio: 0.2,
-            bitrate_sustain: Duration::from_secs(5),
-            bitrate_window: 10,
-            bitrate_min_samples: 3,
-            bitrate_min_baseline_kbps: 100.0,
-            clear_after: Duration::from_secs(3),
-            relay_silence: Duration::from_secs(3),
-            relay_in_use_packets: 50,
-        }
-    }
-}
-
-impl Thresholds {
-    /// Refuses values that would make the detector meaningless.
-    pub fn validate(&self) -> Result<(), Error> {
-        let bad = |what: &str| Err(Error::InvalidInput(format!("incident threshold: {what}")));
-        if !(self.loss_pct.is_finite() && (0.0..100.0).contains(&self.loss_pct)) {
-            return bad("loss_pct must be in [0, 100)");
-        }
-        if !(self.rtt_ms.is_finite() && self.rtt_ms > 0.0) {
-            return bad("rtt_ms must be positive");
-        }
-        if !(self.bitrate_ratio.is_finite() && self.bitrate_ratio > 0.0 && self.bitrate_ratio < 1.0)
-        {
-            return bad("bitrate_ratio must be in (0, 1)");
-        }
-        if !(self.bitrate_min_baseline_kbps.is_finite() && self.bitrate_min_baseline_kbps >= 0.0) {
-            return bad("bitrate_min_baseline_kbps must be non-negative");
-        }
-        if self.bitrate_window == 0 || self.bitrate_window > 1000 {
-            return bad("bitrate_window must be in 1..=1000");
-        }
-        if self.bitrate_min_samples == 0 || self.bitrate_min_samples > self.bitrate_window {
-            return bad("bitrate_min_samples must be in 1..=bitrate_window");
-        }
-        if self.freeze_after.is_zero() {
-            return bad("freeze_after must be positive");
-        }
-        // The relay marks the end of pauses of 250 ms or more.
-        if self.relay_silence < Duration::from_millis(500) {
-            return bad("relay_silence must be at least 500 ms");
-        }
-        if self.relay_in_use_packets == 0 {
-            return bad("relay_in_use_packets must be at least 1");
-        }
-        Ok(())
-    }
-
-    /// How long a kind's condition must hold before its incident opens.
-    /// A freeze's wait is built into its condition ([`Self::freeze_after`]).
-    fn sustain(&self, kind: IncidentKind) -> Duration {
-        match kind {
-            IncidentKind::PacketLoss => self.loss_sustain,
-            IncidentKind::HighRtt => self.rtt_sustain,
-            IncidentKind::BitrateCollapse => self.bitrate_sustain,
-            _ => Duration::ZERO,
-        }
-    }
-}
-
-/// Which incident an event is about: one participant, one kind. At most
-/// one incident per key is open at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct IncidentKey {
-    pub participant: ParticipantId,
-    pub kind: IncidentKind,
-}
-
-/// What the detector decided.
-#[derive(Clone, Debug, PartialEq)]
-pub enum IncidentEvent {
-    /// A condition held long enough: open an incident now.
-    Open {
-        key: IncidentKey,
-        /// When the condition began (before `now` by its sustain time).
-        started_at: Timestamp,
-        /// Snapshot of the latest sample, plus `sustained_ms` and the worst
-        /// value seen so far.
-        metrics: Metrics,
-    },
-    /// The condition stayed clear long enough: close the key's incident.
-    Close {
-        key: IncidentKey,
-        started_at: Timestamp,
-        /// When the condition first cleared.
-        ended_at: Timestamp,
-        /// Snapshot of the latest sample, plus `episode_ms`, `clear_ms`
-        /// and the worst value seen during the episode.
-        metrics: Metrics,
-    },
-}
-
-impl IncidentEvent {
-    pub fn key(&self) -> IncidentKey {
-        match self {
-            IncidentEvent::Open { key, .. } | IncidentEvent::Close { key, .. } => *key,
-        }
-    }
-
-    /// The act command that records this event. A close needs the id the
-    /// act gave the incident when it was opened, which the caller keeps
-    /// per [`IncidentKey`].
-    pub fn to_command(&self, opened_as: Option<IncidentId>) -> Option<Command> {
-        match self {
-            IncidentEvent::Open { key, metrics, .. } => Some(Command::OpenIncident {
-                kind: key.kind,
-                participant: Some(key.participant),
-                metrics: metrics.clone(),
-            }),
-            IncidentEvent::Close { metrics, .. } => {
-                opened_as.map(|incident| Command::CloseIncident {
-                    incident,
-                    metrics: metrics.clone(),
-                })
-            }
-        }
-    }
-}
-
 /// The kinds this detector decides, in the order it reports them.
 pub const DETECTED_KINDS: [IncidentKind; 8] = [
     IncidentKind::IceDisconnected,
@@ -279,95 +96,6 @@ pub const DETECTED_KINDS: [IncidentKind; 8] = [
     IncidentKind::BitrateCollapse,
     IncidentKind::RelayFallback,
 ];
-
-/// What one sample says about one condition.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) enum Observation {
-    /// The condition holds, and has since `since`; `value` is how bad.
-    Bad {
-        since: Timestamp,
-        value: Option<f64>,
-    },
-    /// The condition does not hold, since `since`.
-    Clear { since: Timestamp },
-    /// This sample cannot tell.
-    Unknown,
-}
-
-/// One (participant, kind) state machine; see the module docs.
-#[derive(Clone, Debug, Default)]
-pub(super) struct Tracker {
-    /// Onset of a bad run not yet long enough to open.
-    pending: Option<Timestamp>,
-    /// Onset of the open incident.
-    pub(super) open: Option<Timestamp>,
-    /// While open: when the condition last started to be clear.
-    pub(super) clearing: Option<Timestamp>,
-    /// Worst value since the onset.
-    worst: Option<f64>,
-}
-
-pub(super) enum Transition {
-    Opened {
-        started_at: Timestamp,
-    },
-    Closed {
-        started_at: Timestamp,
-        ended_at: Timestamp,
-    },
-}
-
-impl Tracker {
-    pub(super) fn step(
-        &mut self,
-        obs: Observation,
-        now: Timestamp,
-        sustain: Duration,
-        clear_after: Duration,
-        higher_is_worse: bool,
-    ) -> Option<Transition> {
-        match obs {
-            Observation::Unknown => None,
-            Observation::Bad { since, value } => {
-                self.clearing = None;
-                if self.open.is_none() && self.pending.is_none() {
-                    self.worst = None;
-                }
-                if let Some(v) = value {
-                    self.worst = Some(match self.worst {
-                        Some(w) if higher_is_worse => w.max(v),
-                        Some(w) => w.min(v),
-                        None => v,
-                    });
-                }
-                if self.open.is_some() {
-                    return None;
-                }
-                let onset = *self.pending.get_or_insert(since.min(now));
-                if now.since(onset) >= sustain {
-                    self.pending = None;
-                    self.open = Some(onset);
-                    return Some(Transition::Opened { started_at: onset });
-                }
-                None
-            }
-            Observation::Clear { since } => {
-                self.pending = None;
-                let started_at = self.open?;
-                let cleared = *self.clearing.get_or_insert(since.clamp(started_at, now));
-                if now.since(cleared) >= clear_after {
-                    self.open = None;
-                    self.clearing = None;
-                    return Some(Transition::Closed {
-                        started_at,
-                        ended_at: cleared,
-                    });
-                }
-                None
-            }
-        }
-    }
-}
 
 /// What the detector remembers of one participant between samples.
 #[derive(Clone, Debug, Default)]
@@ -394,10 +122,6 @@ struct Peer {
 pub struct Detector {
     thresholds: Thresholds,
     peers: BTreeMap<ParticipantId, Peer>,
-}
-
-pub(super) fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn gauge(v: Option<f64>) -> Option<f64> {
@@ -547,59 +271,30 @@ impl Detector {
     /// Closes every open incident of `participant` (it left the act) and
     /// forgets it, so a later return starts afresh.
     pub fn leave(&mut self, participant: ParticipantId, now: Timestamp) -> Vec<IncidentEvent> {
-        match self.peers.remove(&participant) {
-            Some(peer) => close_all(participant, peer, now),
-            None => Vec::new(),
-        }
+        episode::leave(&mut self.peers, participant, now)
     }
 
     /// Closes every open incident (the act ended) and forgets everyone.
     pub fn finish(&mut self, now: Timestamp) -> Vec<IncidentEvent> {
-        std::mem::take(&mut self.peers)
-            .into_iter()
-            .flat_map(|(participant, peer)| close_all(participant, peer, now))
+        episode::finish(&mut self.peers, now)
+    }
+}
+
+impl Watched for Peer {
+    fn last_at(&self) -> Option<Timestamp> {
+        self.last_at
+    }
+
+    fn trackers(&self) -> Vec<(IncidentKind, &Tracker)> {
+        DETECTED_KINDS
+            .iter()
+            .filter_map(|kind| Some((*kind, self.trackers.get(kind)?)))
             .collect()
     }
-}
 
-pub(super) fn close_event(
-    key: IncidentKey,
-    started_at: Timestamp,
-    ended_at: Timestamp,
-    now: Timestamp,
-    mut metrics: Metrics,
-) -> IncidentEvent {
-    metrics.insert("episode_ms".into(), ms(ended_at.since(started_at)));
-    metrics.insert("clear_ms".into(), ms(now.since(ended_at)));
-    IncidentEvent::Close {
-        key,
-        started_at,
-        ended_at,
-        metrics,
+    fn close_metrics(&self, kind: IncidentKind, tracker: &Tracker) -> Metrics {
+        snapshot_with_worst(&self.snapshot, kind, tracker.worst)
     }
-}
-
-fn close_all(participant: ParticipantId, peer: Peer, now: Timestamp) -> Vec<IncidentEvent> {
-    let now = peer.last_at.map_or(now, |last| now.max(last));
-    DETECTED_KINDS
-        .iter()
-        .filter_map(|kind| {
-            let tracker = peer.trackers.get(kind)?;
-            let started_at = tracker.open?;
-            let ended_at = tracker.clearing.unwrap_or(now).max(started_at);
-            let metrics = snapshot_with_worst(&peer.snapshot, *kind, tracker.worst);
-            Some(close_event(
-                IncidentKey {
-                    participant,
-                    kind: *kind,
-                },
-                started_at,
-                ended_at,
-                now,
-                metrics,
-            ))
-        })
-        .collect()
 }
 
 /// ICE in `bad` state; connected or completed clears it.
@@ -795,10 +490,13 @@ fn route(peer: &mut Peer, sample: &Sample, now: Timestamp, snapshot: &mut Metric
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::act::Act;
+    use crate::act::{Act, Command};
     use crate::event::ActEvent;
     use crate::ids::ActId;
+    use crate::ids::IncidentId;
     use crate::participant::{Identity, Role};
     use crate::pii::Pii;
     use crate::{ActKind, Event};

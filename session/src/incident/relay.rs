@@ -1,7 +1,8 @@
 //! Incident detection from what our own TURN relay sees of each
 //! participant: its live allocations and the datagrams they relay.
 //!
-//! Sans-IO, like [`super::detector`]: [`RelayDetector::observe`] takes one
+//! Sans-IO, like [`super::detector`], and running the same
+//! [`super::episode`] machine: [`RelayDetector::observe`] takes one
 //! participant's [`RelaySample`] (the relay's counters, read by the server
 //! about once a second) and the server's `now`, and returns
 //! [`IncidentEvent`]s. The server only feeds participants allowed media
@@ -16,8 +17,8 @@
 //! browser also made a relay allocation (ICE gathers one per listener) is
 //! not judged on it.
 //!
-//! Two conditions per participant, each the same state machine as the
-//! client-side detector's (`Tracker`, one incident per episode):
+//! Two conditions per participant, each an episode of
+//! [`super::episode`] (one incident per episode):
 //!
 //! - **`relay_allocation_lost`**: the participant's allocations, which
 //!   carried media, are all gone (expired without refresh, or deleted by a
@@ -42,13 +43,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::episode::{
+    self, IncidentEvent, IncidentKey, Observation, Tracker, Transition, Watched, close_event, ms,
+};
+use super::thresholds::Thresholds;
 use crate::error::Error;
 use crate::ids::ParticipantId;
-use crate::incident::detector::{
-    IncidentEvent, IncidentKey, Observation, Thresholds, Tracker, Transition, close_event, ms,
-};
-use crate::incident::{IncidentKind, Metrics};
+use crate::incident::Metrics;
 use crate::timestamp::Timestamp;
+use crate::vocab::IncidentKind;
 
 /// What the relay says of one participant at one moment. "Sent" is what
 /// the participant sent through its allocations to its peers; "received"
@@ -152,85 +155,11 @@ impl RelayDetector {
         if w.last_at.is_some_and(|last| now < last) {
             return Vec::new();
         }
-        let watched_before = w.last_at.is_some();
         let previous_snapshot = std::mem::take(&mut w.snapshot);
         w.snapshot = metrics_of(sample, w.previous.as_ref(), now);
-
-        // Which generation is live, and what it relayed while watched.
-        let mut gone = None;
-        if sample.allocations > 0 {
-            match &mut w.current {
-                Some(g) if g.id == sample.generation => {
-                    g.relayed = sample.sent_packets.saturating_sub(g.baseline);
-                }
-                current => {
-                    // Made after the previous sample, if there was one:
-                    // all it relayed was relayed while watched.
-                    let baseline = if watched_before {
-                        0
-                    } else {
-                        sample.sent_packets
-                    };
-                    *current = Some(Generation {
-                        id: sample.generation,
-                        seen_at: now,
-                        baseline,
-                        relayed: sample.sent_packets - baseline,
-                    });
-                }
-            }
-        } else {
-            gone = w.current.take();
-        }
-        let in_use = |g: &Generation| g.relayed >= th.relay_in_use_packets;
-
-        let lost = if sample.allocations > 0 {
-            Observation::Clear { since: now }
-        } else if gone.is_some_and(|g| in_use(&g)) || w.lost.open.is_some() {
-            Observation::Bad {
-                since: now,
-                value: None,
-            }
-        } else {
-            Observation::Unknown
-        };
-
-        let stopped = match (w.current, w.stopped.open, w.stopped_in) {
-            // No allocation: the loss is its own incident.
-            (None, _, _) => Observation::Unknown,
-            // Open: a new generation, or a datagram since the onset,
-            // clears it; silence again is the same episode.
-            (Some(g), Some(onset), Some(id)) => {
-                if g.id != id {
-                    Observation::Clear { since: g.seen_at }
-                } else if !sent_since(sample, w.previous.as_ref()) {
-                    // Still silent, or silent again after a burst: the
-                    // same episode goes on.
-                    Observation::Bad {
-                        since: onset,
-                        value: None,
-                    }
-                } else {
-                    // The relay marks the first datagram after a pause;
-                    // without that mark, the previous sample bounds it.
-                    let resumed = sample
-                        .resumed_at
-                        .filter(|at| *at > onset && *at <= now)
-                        .or(w.previous.map(|(at, _)| at))
-                        .unwrap_or(now);
-                    Observation::Clear { since: resumed }
-                }
-            }
-            (Some(g), _, _) if !in_use(&g) => Observation::Unknown,
-            (Some(_), _, _) => match (sample.last_sent_at, silent_for(sample, now)) {
-                (Some(last), Some(silent)) if silent >= th.relay_silence => Observation::Bad {
-                    since: last,
-                    value: None,
-                },
-                (Some(_), _) => Observation::Clear { since: now },
-                (None, _) => Observation::Unknown,
-            },
-        };
+        let gone = w.follow_generation(sample, now);
+        let lost = w.lost_observation(sample, now, gone, th);
+        let stopped = w.stopped_observation(sample, now, th);
 
         let mut events = Vec::new();
         let steps = [
@@ -295,19 +224,136 @@ impl RelayDetector {
     /// left, consent was withdrawn, the act ended) and forgets it, so the
     /// relay allocations the server then revokes are not judged.
     pub fn leave(&mut self, participant: ParticipantId, now: Timestamp) -> Vec<IncidentEvent> {
-        match self.watches.remove(&participant) {
-            Some(w) => close_all(participant, w, now),
-            None => Vec::new(),
-        }
+        episode::leave(&mut self.watches, participant, now)
     }
 
     /// Closes every open incident (the act ended) and forgets everyone.
     pub fn finish(&mut self, now: Timestamp) -> Vec<IncidentEvent> {
-        std::mem::take(&mut self.watches)
-            .into_iter()
-            .flat_map(|(participant, w)| close_all(participant, w, now))
-            .collect()
+        episode::finish(&mut self.watches, now)
     }
+}
+
+impl Watched for Watch {
+    fn last_at(&self) -> Option<Timestamp> {
+        self.last_at
+    }
+
+    fn trackers(&self) -> Vec<(IncidentKind, &Tracker)> {
+        vec![
+            (IncidentKind::RelayAllocationLost, &self.lost),
+            (IncidentKind::RelayMediaStopped, &self.stopped),
+        ]
+    }
+
+    fn close_metrics(&self, _kind: IncidentKind, _tracker: &Tracker) -> Metrics {
+        self.snapshot.clone()
+    }
+}
+
+impl Watch {
+    /// Notes which generation of allocations is live and what it relayed
+    /// while watched; returns the generation that just went away, if the
+    /// participant has none left.
+    fn follow_generation(&mut self, sample: &RelaySample, now: Timestamp) -> Option<Generation> {
+        let watched_before = self.last_at.is_some();
+        if sample.allocations == 0 {
+            return self.current.take();
+        }
+        match &mut self.current {
+            Some(g) if g.id == sample.generation => {
+                g.relayed = sample.sent_packets.saturating_sub(g.baseline);
+            }
+            current => {
+                // Made after the previous sample, if there was one:
+                // all it relayed was relayed while watched.
+                let baseline = if watched_before {
+                    0
+                } else {
+                    sample.sent_packets
+                };
+                *current = Some(Generation {
+                    id: sample.generation,
+                    seen_at: now,
+                    baseline,
+                    relayed: sample.sent_packets - baseline,
+                });
+            }
+        }
+        None
+    }
+
+    /// `relay_allocation_lost`: bad while allocations that carried media
+    /// are gone, clear as soon as there is one again.
+    fn lost_observation(
+        &self,
+        sample: &RelaySample,
+        now: Timestamp,
+        gone: Option<Generation>,
+        th: &Thresholds,
+    ) -> Observation {
+        if sample.allocations > 0 {
+            Observation::Clear { since: now }
+        } else if gone.is_some_and(|g| carried_media(&g, th)) || self.lost.open.is_some() {
+            Observation::Bad {
+                since: now,
+                value: None,
+            }
+        } else {
+            Observation::Unknown
+        }
+    }
+
+    /// `relay_media_stopped`: bad after [`Thresholds::relay_silence`]
+    /// without a datagram from an allocation that carried media.
+    fn stopped_observation(
+        &self,
+        sample: &RelaySample,
+        now: Timestamp,
+        th: &Thresholds,
+    ) -> Observation {
+        match (self.current, self.stopped.open, self.stopped_in) {
+            // No allocation: the loss is its own incident.
+            (None, _, _) => Observation::Unknown,
+            // Open: a new generation, or a datagram since the onset,
+            // clears it; silence again is the same episode.
+            (Some(g), Some(onset), Some(id)) => {
+                if g.id != id {
+                    Observation::Clear { since: g.seen_at }
+                } else if !sent_since(sample, self.previous.as_ref()) {
+                    // Still silent, or silent again after a burst: the
+                    // same episode goes on.
+                    Observation::Bad {
+                        since: onset,
+                        value: None,
+                    }
+                } else {
+                    // The relay marks the first datagram after a pause;
+                    // without that mark, the previous sample bounds it.
+                    let resumed = sample
+                        .resumed_at
+                        .filter(|at| *at > onset && *at <= now)
+                        .or(self.previous.map(|(at, _)| at))
+                        .unwrap_or(now);
+                    Observation::Clear { since: resumed }
+                }
+            }
+            (Some(g), _, _) if !carried_media(&g, th) => Observation::Unknown,
+            (Some(_), _, _) => match (sample.last_sent_at, silent_for(sample, now)) {
+                (Some(last), Some(silent)) if silent >= th.relay_silence => Observation::Bad {
+                    since: last,
+                    value: None,
+                },
+                (Some(_), _) => Observation::Clear { since: now },
+                (None, _) => Observation::Unknown,
+            },
+        }
+    }
+}
+
+/// Whether a generation relayed enough while watched to be the
+/// participant's media path ([`Thresholds::relay_in_use_packets`]).
+fn carried_media(g: &Generation, th: &Thresholds) -> bool {
+    g.relayed >= th.relay_in_use_packets
 }
 
 /// Whether the participant sent anything since `previous`, through the
@@ -352,27 +398,6 @@ fn metrics_of(
         );
     }
     m
-}
-
-fn close_all(participant: ParticipantId, w: Watch, now: Timestamp) -> Vec<IncidentEvent> {
-    let now = w.last_at.map_or(now, |last| now.max(last));
-    [
-        (IncidentKind::RelayAllocationLost, &w.lost),
-        (IncidentKind::RelayMediaStopped, &w.stopped),
-    ]
-    .into_iter()
-    .filter_map(|(kind, tracker)| {
-        let started_at = tracker.open?;
-        let ended_at = tracker.clearing.unwrap_or(now).max(started_at);
-        Some(close_event(
-            IncidentKey { participant, kind },
-            started_at,
-            ended_at,
-            now,
-            w.snapshot.clone(),
-        ))
-    })
-    .collect()
 }
 
 #[cfg(test)]

@@ -114,15 +114,10 @@ pub struct Walk {
 /// Cost: one indexed read per event of the act, and a backward scan of the
 /// checkpoints written since the act's last append.
 pub fn read_act(store: &dyn TraceStore, act: ActId) -> Result<Vec<TraceRecord>, Error> {
-    let trusted = store.trusted().ok_or_else(|| {
-        Error::Key(
-            "the trace cannot be read without the public key to verify it (keys/signing.pub)"
-                .into(),
-        )
-    })?;
+    let trusted = store.trusted().ok_or(Error::NoPublicKey)?;
     let walk = store.walk(act)?;
     if walk.records.is_empty() && walk.signed.is_none() {
-        return Err(Error::UnknownAct(act.to_string()));
+        return Err(Error::UnknownAct(act));
     }
     let problems = check_read(act, &walk.records, walk.signed.as_ref(), walk.gap, trusted);
     if let Some(first) = problems.into_iter().next() {
@@ -159,7 +154,7 @@ pub fn verify_store(
                 .iter()
                 .any(|c| c.heads.iter().any(|h| h.act == act));
         if !known {
-            return Err(Error::UnknownAct(act.to_string()));
+            return Err(Error::UnknownAct(act));
         }
     }
     let mut report = verify(&checkpoints, &records, trusted, only);
@@ -266,11 +261,10 @@ impl DataDir {
         let keys = self.key_dir();
         if !db.exists() {
             if keys.path().join("signing.key").exists() {
-                return Err(Error::Key(format!(
-                    "{} holds keys but {} is missing; restore the trace store from backup, or use a new data directory",
-                    keys.path().display(),
-                    db.display()
-                )));
+                return Err(Error::StoreMissing {
+                    keys: keys.path().to_path_buf(),
+                    db,
+                });
             }
             crate::keys::create_private_dir(&self.root)?;
             keys.create(std::env::var_os(crate::keys::DATA_KEY_ENV).is_some())?;
@@ -284,10 +278,9 @@ impl DataDir {
             trusted: keys.trusted()?,
         };
         if !writer.trusted.ids().any(|id| id == writer.signer.id()) {
-            return Err(Error::Key(format!(
-                "the signing key does not match {}",
-                keys.path().join("signing.pub").display()
-            )));
+            return Err(Error::SigningKeyMismatch {
+                public: keys.path().join("signing.pub"),
+            });
         }
         let store = SqliteStore::open(
             &db,

@@ -111,8 +111,7 @@ fn seal_versioned(
     version: u8,
 ) -> Result<Vec<u8>, Error> {
     let mut nonce = [0u8; 24];
-    getrandom::fill(&mut nonce)
-        .map_err(|e| Error::Key(format!("the system random source failed: {e}")))?;
+    getrandom::fill(&mut nonce).map_err(Error::Randomness)?;
     let cipher = XChaCha20Poly1305::new(key.bytes().into());
     let ct = cipher
         .encrypt(
@@ -122,7 +121,7 @@ fn seal_versioned(
                 aad: context,
             },
         )
-        .map_err(|_| Error::Encoding("encryption failed".into()))?;
+        .map_err(|_| Error::Encryption)?;
     let mut blob = Vec::with_capacity(HEADER + ct.len());
     blob.push(version);
     blob.extend_from_slice(&key.id().0);

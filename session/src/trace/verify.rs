@@ -1,40 +1,16 @@
 //! Verification of a trace with the public key only.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use serde::Serialize;
 
 use super::{Checkpoint, Hash, Head, TraceRecord, genesis};
 use crate::ids::ActId;
+pub use crate::integrity::Problem;
 use crate::keys::TrustedKeys;
 
 /// Problems listed per act at most; past this the act is plainly broken.
 const MAX_PROBLEMS_PER_ACT: usize = 20;
-
-/// One thing wrong with a trace.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    /// The act concerned; `None` for a problem in the checkpoint chain.
-    pub act: Option<String>,
-    /// The event concerned, by its position in the act's chain.
-    pub seq: Option<u64>,
-    /// The checkpoint concerned, if any.
-    pub checkpoint: Option<u64>,
-    /// What is wrong, in words.
-    pub what: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.act, self.seq, self.checkpoint) {
-            (Some(act), Some(seq), _) => write!(f, "act {act}, event #{seq}: {}", self.what),
-            (Some(act), None, _) => write!(f, "act {act}: {}", self.what),
-            (None, _, Some(no)) => write!(f, "checkpoint #{no}: {}", self.what),
-            (None, _, None) => f.write_str(&self.what),
-        }
-    }
-}
 
 /// The outcome of [`verify`].
 #[derive(Clone, Debug, Default, Serialize)]
