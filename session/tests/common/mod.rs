@@ -1,6 +1,7 @@
 //! Fixtures shared by the integration tests. Each test file uses a subset.
 #![allow(dead_code)]
 
+pub mod lifecycle;
 pub mod store;
 
 use session::act::{Act, ActKind, CancelReason, Command, MediaPath, MediaRoute, Phase};
