@@ -142,6 +142,22 @@ pub fn media_path(participant: ParticipantId) -> MediaPath {
     }
 }
 
+/// The act in performance: the commands that take a teleconsultation from
+/// its request to its performance, one per step, in order: `requester`
+/// registered (p1), `patient` registered (p2), preparation, the patient's
+/// [`electronic_consent`] to the act and to data hosting, and the start of
+/// the performance. A prefix stops earlier (2: registered, 4: prepared
+/// with consent). [`Scenario::drive_to`] takes the same path.
+pub fn in_performance(requester: Identity, patient: Identity) -> [Command; 5] {
+    [
+        register(Role::Requester, requester),
+        register(Role::Patient, patient),
+        Command::Prepare,
+        Command::GiveConsent(electronic_consent(PATIENT_ID)),
+        Command::StartPerformance,
+    ]
+}
+
 /// In [`Scenario::teleconsultation`] and
 /// [`Scenario::teleexpertise_without_patient`], the requester is p1.
 pub const REQUESTER_ID: ParticipantId = ParticipantId(1);
