@@ -1,8 +1,10 @@
 //! The worked example of `docs/TRACE_FORMAT.md` ("two records of one act,
 //! byte by byte") is what the code does: the genesis hash, each record's
 //! public JSON, the bytes its hash covers and the hash itself, the chain
-//! link from record 2 to record 1, and the sealed blob of record 2 (its
-//! header, associated data and ciphertext). The expected values are read
+//! link from record 2 to record 1, the sealed blob of record 2 (its
+//! header, associated data and ciphertext), and the signed checkpoint of
+//! the commit that wrote both (its heads, digest and signature). The
+//! expected values are read
 //! from the document's fenced blocks marked `kat=NAME`, so the document and
 //! the code cannot drift apart: change either and this test fails.
 
@@ -14,10 +16,10 @@ use sha2::{Digest, Sha256};
 
 use session::act::ActKind;
 use session::event::{ActEvent, Event};
-use session::keys::DataKey;
+use session::keys::{DataKey, HeadSigner, TrustedKeys};
 use session::participant::{Identity, Participant, Role};
 use session::trace::seal::{EVENT_VERSION, SealedAt, event_aad};
-use session::trace::{TraceRecord, genesis, record_hash};
+use session::trace::{Checkpoint, Head, TraceRecord, encode_heads, genesis, record_hash};
 use session::{ActId, ParticipantId, Pii, Timestamp};
 
 const DOC: &str = include_str!("../../docs/TRACE_FORMAT.md");
@@ -301,4 +303,53 @@ fn record_2_hash_covers_the_documented_blob_and_links_to_record_1() {
     let r2 = TraceRecord::build(act(), 2, &r1.hash, &patient_registered(), &key).unwrap();
     assert_bytes("record 2 prev_hash", &r2.prev_hash, &r1_hash);
     assert_eq!(r2.computed_hash(), r2.hash);
+}
+
+#[test]
+fn checkpoint_1_signs_record_2_as_documented() {
+    let kat = Kat::from_doc();
+    let signer = HeadSigner::from_seed([0x07; 32]);
+    assert_bytes(
+        "signing public key",
+        signer.public().as_bytes(),
+        &kat.hex("signing-public-key"),
+    );
+    assert_bytes("signing key id", &signer.id().0, &kat.hex("signing-key-id"));
+
+    let head = Head {
+        act: act(),
+        seq: 2,
+        hash: kat.hash("record-2-hash"),
+    };
+    let c = Checkpoint::sign(
+        1,
+        Timestamp::from_micros(AT_MICROS + 1_000),
+        [0; 32],
+        vec![head],
+        &signer,
+    );
+    assert_bytes(
+        "checkpoint 1 heads",
+        &encode_heads(&c.heads),
+        &kat.hex("checkpoint-1-heads"),
+    );
+    let documented = kat.hash("checkpoint-1-digest");
+    assert_bytes("checkpoint 1 digest", &c.digest(), &documented);
+    let input = kat.hex("checkpoint-1-digest-input");
+    assert_bytes(
+        "SHA-256 of the documented checkpoint 1 input",
+        &sha256(&input),
+        &documented,
+    );
+    assert!(input.ends_with(&kat.hex("checkpoint-1-heads")));
+    let signature = kat.hex("checkpoint-1-signature");
+    assert_bytes("checkpoint 1 signature", &c.signature, &signature);
+    // An auditor holding only the public key accepts it.
+    let public = ed25519_dalek::VerifyingKey::from_bytes(
+        &kat.hex("signing-public-key").try_into().expect("32 bytes"),
+    )
+    .expect("a valid public key");
+    TrustedKeys::new([public])
+        .verify(c.key_id, &documented, &c.signature)
+        .expect("the documented signature verifies");
 }
