@@ -27,8 +27,6 @@ use session::{ActEvent, ActId};
 use signaling::protocol::{ClientMessage, IceServer, ServerMessage};
 use tokio::net::UdpSocket;
 
-use common::ws::Pair;
-
 /// One datagram every this long, as audio.
 const EVERY: Duration = Duration::from_millis(20);
 /// The room samples the relay once a second: the trace's own times are
@@ -157,10 +155,12 @@ async fn relay_allocation_loss_and_media_stop_are_incidents_but_revocation_is_no
     let s = common::server_configured(true, std::net::Ipv4Addr::LOCALHOST.into(), thresholds).await;
     let relay = s.state.config.relay.clone().unwrap();
     let relay_addr = relay.relay.udp_addr().unwrap();
-    let (act, pro_token, patient_token) = common::consultation(&s.state);
-
-    let mut call = Pair::join(&s.ws_url, &pro_token, &patient_token).await;
-    let servers = call.consent_and_admit().await;
+    let common::InPerformance {
+        act,
+        mut call,
+        patient_ice: servers,
+        ..
+    } = common::in_performance(&s).await;
 
     // Media through the relay for 2 s.
     let (peer, echoed) = echo_peer().await;

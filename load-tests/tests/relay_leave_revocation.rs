@@ -14,7 +14,7 @@ use std::time::Duration;
 use load_tests::turn_client::TurnClient;
 use signaling::protocol::ClientMessage;
 
-use common::ws::{Pair, Ws, ice, turn_credentials};
+use common::ws::{Ws, ice, turn_credentials};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -23,10 +23,13 @@ async fn a_participant_who_leaves_loses_relay_access_and_gets_new_credentials_ba
     let s = common::server_with(true).await;
     let relay = s.state.config.relay.clone().unwrap();
     let relay_addr = relay.relay.udp_addr().unwrap();
-    let (_act, pro_token, patient_token) = common::consultation(&s.state);
-
-    let mut call = Pair::join(&s.ws_url, &pro_token, &patient_token).await;
-    let (first_user, first_pass) = turn_credentials(&call.consent_and_admit().await);
+    let common::InPerformance {
+        patient_token,
+        mut call,
+        patient_ice,
+        ..
+    } = common::in_performance(&s).await;
+    let (first_user, first_pass) = turn_credentials(&patient_ice);
     let (pro_user, pro_pass) = turn_credentials(&call.pro.expect("pro ice_servers", ice).await);
     let first = TurnClient::allocate(relay_addr, &first_user, &first_pass)
         .await

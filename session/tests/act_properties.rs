@@ -353,27 +353,18 @@ fn run(case: &Case) -> Run {
     );
     let mut events = vec![first];
     let mut commands: Vec<(u64, Command)> = Vec::new();
-    if case.prelude != Prelude::None {
-        commands.extend(
-            [
-                register(Role::Requester, requester()),
-                register(Role::Patient, patient(PATIENT_ALIAS_1)),
-            ]
+    let prelude = match case.prelude {
+        Prelude::None => 0,
+        Prelude::Registered => 2,
+        Prelude::Prepared => 4,
+        Prelude::Performing => 5,
+    };
+    commands.extend(
+        in_performance(requester(), patient(PATIENT_ALIAS_1))
+            .into_iter()
+            .take(prelude)
             .map(|c| (1_000, c)),
-        );
-    }
-    if matches!(case.prelude, Prelude::Prepared | Prelude::Performing) {
-        commands.extend(
-            [
-                Command::Prepare,
-                Command::GiveConsent(electronic_consent(ParticipantId(2))),
-            ]
-            .map(|c| (1_000, c)),
-        );
-    }
-    if case.prelude == Prelude::Performing {
-        commands.push((1_000, Command::StartPerformance));
-    }
+    );
     commands.extend(case.steps.iter().cloned());
     let mut clock = 0;
     let mut steps = Vec::new();

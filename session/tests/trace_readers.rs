@@ -121,7 +121,6 @@ fn an_intact_act_reads_and_a_long_one_reads_quickly() {
 fn long_act(store: &dyn TraceStore, n: u64) -> ActId {
     use session::act::{Act, ActKind, Command};
     use session::incident::{IncidentId, IncidentKind, Metrics};
-    use session::participant::Role;
     use session::{ParticipantId, Timestamp};
     let at = |s: u64| Timestamp::from_micros(1_795_000_000_000_000 + s as i64 * 1_000_000);
     let (mut act, first) = Act::request(ActId::random(), ActKind::Teleconsultation, true, at(0));
@@ -137,20 +136,9 @@ fn long_act(store: &dyn TraceStore, n: u64) -> ActId {
         len += k;
         len
     };
-    run(
-        &mut act,
-        common::register(Role::Requester, common::requester()),
-    );
-    run(
-        &mut act,
-        common::register(Role::Patient, common::patient(PATIENT_ALIAS)),
-    );
-    run(&mut act, Command::Prepare);
-    run(
-        &mut act,
-        Command::GiveConsent(common::electronic_consent(ParticipantId(2))),
-    );
-    run(&mut act, Command::StartPerformance);
+    for command in common::in_performance(common::requester(), common::patient(PATIENT_ALIAS)) {
+        run(&mut act, command);
+    }
     let mut incident = 0;
     loop {
         incident += 1;

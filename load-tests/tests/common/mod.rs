@@ -161,6 +161,32 @@ pub fn consultation(state: &AppState) -> (ActId, String, String) {
     (act.id, token(Role::Requester), token(Role::Patient))
 }
 
+/// An act in performance on a [`Server`], as [`in_performance`] leaves it.
+pub struct InPerformance {
+    pub act: ActId,
+    /// The patient's invitation link, to come back with.
+    pub patient_token: String,
+    /// The professional and the patient, both joined.
+    pub call: ws::Pair,
+    /// The ICE servers the patient was given once admitted.
+    pub patient_ice: Vec<signaling::protocol::IceServer>,
+}
+
+/// The act in performance: a téléconsultation created on `s`, its
+/// professional and patient joined, the patient's consent given and seen,
+/// the patient admitted and given the ICE servers.
+pub async fn in_performance(s: &Server) -> InPerformance {
+    let (act, pro_token, patient_token) = consultation(&s.state);
+    let mut call = ws::Pair::join(&s.ws_url, &pro_token, &patient_token).await;
+    let patient_ice = call.consent_and_admit().await;
+    InPerformance {
+        act,
+        patient_token,
+        call,
+        patient_ice,
+    }
+}
+
 pub async fn server() -> Server {
     server_with(false).await
 }

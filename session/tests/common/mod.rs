@@ -1,6 +1,7 @@
 //! Fixtures shared by the integration tests. Each test file uses a subset.
 #![allow(dead_code)]
 
+pub mod lifecycle;
 pub mod store;
 
 use session::act::{Act, ActKind, CancelReason, Command, MediaPath, MediaRoute, Phase};
@@ -139,6 +140,22 @@ pub fn media_path(participant: ParticipantId) -> MediaPath {
         candidate_types: vec!["host".into(), "host".into()],
         codecs: vec!["opus".into(), "VP8".into()],
     }
+}
+
+/// The act in performance: the commands that take a teleconsultation from
+/// its request to its performance, one per step, in order: `requester`
+/// registered (p1), `patient` registered (p2), preparation, the patient's
+/// [`electronic_consent`] to the act and to data hosting, and the start of
+/// the performance. A prefix stops earlier (2: registered, 4: prepared
+/// with consent). [`Scenario::drive_to`] takes the same path.
+pub fn in_performance(requester: Identity, patient: Identity) -> [Command; 5] {
+    [
+        register(Role::Requester, requester),
+        register(Role::Patient, patient),
+        Command::Prepare,
+        Command::GiveConsent(electronic_consent(PATIENT_ID)),
+        Command::StartPerformance,
+    ]
 }
 
 /// In [`Scenario::teleconsultation`] and

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use rusqlite::Connection;
 use session::act::{Act, ActKind, CancelReason, Command};
 use session::conclusion::{Conclusion, Prescription, PrescriptionKind};
-use session::consent::{Consent, ConsentMethod, ConsentScope, text_digest};
 use session::incident::{IncidentKind, Metrics};
 use session::participant::{Identity, Role};
 use session::store::{DataDir, WriterKeys, verify_store};
@@ -76,30 +75,11 @@ pub fn full_act(store: &dyn TraceStore) -> ActId {
         len += n;
     };
     push(vec![first]);
-    let steps = vec![
-        Command::Register {
-            role: Role::Requester,
-            identity: Identity::Professional {
-                name: Pii::new(DOCTOR_NAME.into()),
-                rpps: Pii::new("10000000009".parse().expect("rpps")),
-            },
-        },
-        Command::Register {
-            role: Role::Patient,
-            identity: Identity::Patient {
-                alias: Pii::new(PATIENT_ALIAS.parse().expect("alias")),
-            },
-        },
-        Command::Prepare,
-        Command::GiveConsent(Consent {
-            scopes: vec![ConsentScope::TelemedicineAct, ConsentScope::DataHosting],
-            given_by: ParticipantId(2),
-            method: ConsentMethod::Electronic {
-                text_sha256: text_digest("J'accepte la teleconsultation."),
-                language: "fr".into(),
-            },
-        }),
-        Command::StartPerformance,
+    let mut steps = Vec::from(super::in_performance(
+        super::professional(DOCTOR_NAME, "10000000009"),
+        super::patient(PATIENT_ALIAS),
+    ));
+    steps.extend([
         Command::OpenIncident {
             kind: IncidentKind::PacketLoss,
             participant: Some(ParticipantId(2)),
@@ -116,7 +96,7 @@ pub fn full_act(store: &dyn TraceStore) -> ActId {
                 text: Pii::new("Paracetamol 1 g".into()),
             }],
         }),
-    ];
+    ]);
     for (i, cmd) in steps.into_iter().enumerate() {
         let events = act.handle(cmd, t(10 * (i as i64 + 1))).expect("command");
         push(events);
