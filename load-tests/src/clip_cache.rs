@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use crate::media_source::{self, MediaSpec, VideoFrame};
+use crate::media_source::{self, ClipOrigin, EncodedMedia, MediaSpec, VideoFrame};
 
 /// Version of the file layout and of what the key covers. Bump it when
 /// either changes, or when the clip would come out differently for a
@@ -231,6 +231,72 @@ pub fn store(dir: &Path, spec: &MediaSpec, clip: &CachedClip) -> anyhow::Result<
     tmp.persist(&path)
         .with_context(|| format!("renaming into {}", path.display()))?;
     Ok(path)
+}
+
+/// Reading the clip from the cache, or encoding and storing it: the cache
+/// sits above [`media_source`], which encodes and knows nothing of it.
+impl EncodedMedia {
+    /// The clip of `spec` from the cache in [`default_dir`],
+    /// or encoded and stored there; see [`EncodedMedia::load_or_encode_in`].
+    pub fn load_or_encode(spec: MediaSpec) -> anyhow::Result<Self> {
+        Self::load_or_encode_in(&default_dir(), spec)
+    }
+
+    /// The clip of `spec` read from the cache in `dir` if a valid file is
+    /// there; else encoded and written there. The cache only saves time: a
+    /// file that cannot be trusted is reported on stderr and replaced, and
+    /// a cache that cannot be written is reported and the run goes on.
+    pub fn load_or_encode_in(dir: &Path, spec: MediaSpec) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        match load(dir, &spec) {
+            Ok(Some(clip)) => {
+                let video = clip.video_frames(&spec)?;
+                return Ok(EncodedMedia {
+                    video,
+                    encode_time: clip.encode_time(),
+                    audio: clip.audio,
+                    quantizer: clip.quantizer,
+                    video_encodes: clip.video_encodes,
+                    origin: ClipOrigin::Cache {
+                        path: path(dir, &spec),
+                        load_time: started.elapsed(),
+                    },
+                    spec,
+                });
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("clip cache: {e:#}; encoding again"),
+        }
+        let mut media = Self::encode(spec)?;
+        let stored = match store(dir, &media.spec, &media.to_cached()) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                eprintln!("clip cache: not written: {e:#}");
+                None
+            }
+        };
+        media.origin = ClipOrigin::Encoded { stored };
+        Ok(media)
+    }
+
+    /// What the cache keeps of this clip.
+    fn to_cached(&self) -> CachedClip {
+        CachedClip {
+            quantizer: self.quantizer,
+            video_encodes: self.video_encodes,
+            encode_micros: u64::try_from(self.encode_time.as_micros()).unwrap_or(u64::MAX),
+            video: self
+                .video
+                .iter()
+                .map(|f| CachedFrame {
+                    keyframe: f.keyframe,
+                    data: f.data.clone(),
+                })
+                .collect(),
+            audio: self.audio.clone(),
+        }
+    }
+
 }
 
 /// `Vec<Vec<u8>>` as a list of hex strings.

@@ -1,9 +1,8 @@
 //! The bots' media, encoded once at start and replayed by every bot: an
 //! AV1 test pattern (rav1e) and an Opus tone, both already cut into RTP
 //! payloads, so a bot's only work per packet is the send-time trailer.
-//! [`EncodedMedia::load_or_encode`] keeps the encoded clip on disk
-//! ([`crate::clip_cache`]), so the next run with the same spec skips the
-//! encode.
+//! [`EncodedMedia::load_or_encode`] (in `clip_cache`) keeps the encoded
+//! clip on disk, so the next run with the same spec skips the encode.
 //!
 //! The video clip starts with its only keyframe, so playing it in a loop
 //! is a valid stream (the loop goes back to a keyframe). Each picture
@@ -29,7 +28,6 @@ use anyhow::Context as _;
 use rav1e::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::clip_cache::{self, CachedClip, CachedFrame};
 use crate::packetize::{DEFAULT_MAX_PAYLOAD, packetize_av1, packetize_opus};
 
 /// Width of the test pattern.
@@ -98,7 +96,7 @@ pub enum ClipOrigin {
         /// The cache file written, if writing it worked.
         stored: Option<PathBuf>,
     },
-    /// Read from the cache ([`crate::clip_cache`]).
+    /// Read from the clip cache.
     Cache {
         /// The file it was read from.
         path: PathBuf,
@@ -143,67 +141,6 @@ impl EncodedMedia {
             encode_time: started.elapsed(),
             origin: ClipOrigin::Encoded { stored: None },
         })
-    }
-
-    /// The clip of `spec` from the cache in [`clip_cache::default_dir`],
-    /// or encoded and stored there; see [`EncodedMedia::load_or_encode_in`].
-    pub fn load_or_encode(spec: MediaSpec) -> anyhow::Result<Self> {
-        Self::load_or_encode_in(&clip_cache::default_dir(), spec)
-    }
-
-    /// The clip of `spec` read from the cache in `dir` if a valid file is
-    /// there; else encoded and written there. The cache only saves time: a
-    /// file that cannot be trusted is reported on stderr and replaced, and
-    /// a cache that cannot be written is reported and the run goes on.
-    pub fn load_or_encode_in(dir: &Path, spec: MediaSpec) -> anyhow::Result<Self> {
-        let started = Instant::now();
-        match clip_cache::load(dir, &spec) {
-            Ok(Some(clip)) => {
-                let video = clip.video_frames(&spec)?;
-                return Ok(EncodedMedia {
-                    video,
-                    encode_time: clip.encode_time(),
-                    audio: clip.audio,
-                    quantizer: clip.quantizer,
-                    video_encodes: clip.video_encodes,
-                    origin: ClipOrigin::Cache {
-                        path: clip_cache::path(dir, &spec),
-                        load_time: started.elapsed(),
-                    },
-                    spec,
-                });
-            }
-            Ok(None) => {}
-            Err(e) => eprintln!("clip cache: {e:#}; encoding again"),
-        }
-        let mut media = Self::encode(spec)?;
-        let stored = match clip_cache::store(dir, &media.spec, &media.to_cached()) {
-            Ok(path) => Some(path),
-            Err(e) => {
-                eprintln!("clip cache: not written: {e:#}");
-                None
-            }
-        };
-        media.origin = ClipOrigin::Encoded { stored };
-        Ok(media)
-    }
-
-    /// What the cache keeps of this clip.
-    fn to_cached(&self) -> CachedClip {
-        CachedClip {
-            quantizer: self.quantizer,
-            video_encodes: self.video_encodes,
-            encode_micros: u64::try_from(self.encode_time.as_micros()).unwrap_or(u64::MAX),
-            video: self
-                .video
-                .iter()
-                .map(|f| CachedFrame {
-                    keyframe: f.keyframe,
-                    data: f.data.clone(),
-                })
-                .collect(),
-            audio: self.audio.clone(),
-        }
     }
 
     /// Average video bitrate of the clip as encoded, bits per second.
@@ -367,7 +304,7 @@ fn encode_video(spec: &MediaSpec) -> anyhow::Result<SearchedClip> {
 }
 
 /// What the clip of `spec` is encoded with beyond the spec itself, for
-/// [`clip_cache::key`]: the encoder configuration, the search's constants
+/// the clip cache's key: the encoder configuration, the search's constants
 /// and the test pattern's first two pictures, so that changing any of
 /// them misses the cache.
 pub(crate) fn cache_fingerprint(spec: &MediaSpec) -> Vec<u8> {
@@ -474,6 +411,7 @@ fn encode_audio(spec: &MediaSpec) -> anyhow::Result<Vec<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clip_cache;
 
     #[test]
     fn the_counter_drawn_reads_back() {
