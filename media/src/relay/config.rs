@@ -103,7 +103,7 @@ impl RelayConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        let bad = |m: &str| Err(Error::InvalidConfig(m.to_owned()));
+        let bad = |m: &'static str| Err(Error::InvalidConfig(m));
         if self.realm.is_empty() {
             return bad("the realm is empty");
         }

@@ -65,10 +65,9 @@ impl std::str::FromStr for IpRange {
 
     /// `127.0.0.0/8`, `fd00::/8`, or one address (`10.0.0.5`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = |why: &str| {
-            crate::Error::InvalidConfig(format!(
-                "peer range {s:?}: {why} (expected ADDRESS/PREFIX, e.g. 127.0.0.0/8)"
-            ))
+        let bad = |reason: &'static str| crate::Error::PeerRange {
+            range: s.to_owned(),
+            reason,
         };
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p)),
