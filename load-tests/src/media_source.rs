@@ -21,13 +21,13 @@
 //! a camera call, and bitrate falls monotonically with the quantizer, so
 //! a secant search in log-bitrate needs two to five encodes of the clip.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use rav1e::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::packetize::{DEFAULT_MAX_PAYLOAD, packetize_av1, packetize_opus};
 
 /// Width of the test pattern.
@@ -78,8 +78,8 @@ pub struct VideoFrame {
 
 impl VideoFrame {
     /// A frame of `data` cut into RTP payloads of at most `max_payload`.
-    pub fn new(data: Vec<u8>, keyframe: bool, max_payload: usize) -> anyhow::Result<Self> {
-        let payloads = packetize_av1(&data, max_payload).context("packetizing rav1e's output")?;
+    pub fn new(data: Vec<u8>, keyframe: bool, max_payload: usize) -> Result<Self> {
+        let payloads = packetize_av1(&data, max_payload).map_err(Error::Packetize)?;
         Ok(VideoFrame {
             data,
             keyframe,
@@ -128,7 +128,7 @@ pub struct EncodedMedia {
 
 impl EncodedMedia {
     /// Encodes the clip and one second of tone.
-    pub fn encode(spec: MediaSpec) -> anyhow::Result<Self> {
+    pub fn encode(spec: MediaSpec) -> Result<Self> {
         let started = Instant::now();
         let searched = encode_video(&spec)?;
         let audio = encode_audio(&spec)?;
@@ -240,9 +240,13 @@ struct SearchedClip {
 /// frame's share depends on the clip's length, so a shorter probe would
 /// be biased). The closest encode is kept, so no final re-encode is
 /// needed.
-fn encode_video(spec: &MediaSpec) -> anyhow::Result<SearchedClip> {
-    anyhow::ensure!(spec.video_bps > 0, "the video bitrate must be positive");
-    anyhow::ensure!(spec.clip_frames > 0, "the clip needs at least one frame");
+fn encode_video(spec: &MediaSpec) -> Result<SearchedClip> {
+    if spec.video_bps == 0 {
+        return Err(Error::BadSpec("the video bitrate must be positive"));
+    }
+    if spec.clip_frames == 0 {
+        return Err(Error::BadSpec("the clip needs at least one frame"));
+    }
     let target = f64::from(spec.video_bps);
     // Highest quantizer seen above the target, lowest seen below it.
     let mut above: Option<(u8, f64)> = None;
@@ -343,17 +347,17 @@ fn encoder_config(spec: &MediaSpec, quantizer: u8) -> EncoderConfig {
 }
 
 /// Encodes the clip once, every frame at base quantizer `quantizer`.
-fn encode_clip(spec: &MediaSpec, quantizer: u8) -> anyhow::Result<Vec<VideoFrame>> {
+fn encode_clip(spec: &MediaSpec, quantizer: u8) -> Result<Vec<VideoFrame>> {
     let cfg = Config::new()
         .with_encoder_config(encoder_config(spec, quantizer))
         .with_threads(2);
     let mut ctx: Context<u8> = cfg
         .new_context()
-        .map_err(|e| anyhow::anyhow!("rav1e configuration: {e}"))?;
+        .map_err(Error::EncoderConfig)?;
     let mut luma = vec![0u8; WIDTH * HEIGHT];
     let chroma = vec![128u8; (WIDTH / 2) * (HEIGHT / 2)];
     let mut out = Vec::new();
-    let collect = |ctx: &mut Context<u8>, out: &mut Vec<VideoFrame>| -> anyhow::Result<bool> {
+    let collect = |ctx: &mut Context<u8>, out: &mut Vec<VideoFrame>| -> Result<bool> {
         loop {
             match ctx.receive_packet() {
                 Ok(packet) => out.push(VideoFrame::new(
@@ -364,7 +368,7 @@ fn encode_clip(spec: &MediaSpec, quantizer: u8) -> anyhow::Result<Vec<VideoFrame
                 Err(EncoderStatus::Encoded) => {}
                 Err(EncoderStatus::NeedMoreData) => return Ok(false),
                 Err(EncoderStatus::LimitReached) => return Ok(true),
-                Err(e) => anyhow::bail!("rav1e: {e:?}"),
+                Err(e) => return Err(Error::Encoder(e)),
             }
         }
     };
@@ -375,24 +379,31 @@ fn encode_clip(spec: &MediaSpec, quantizer: u8) -> anyhow::Result<Vec<VideoFrame
         frame.planes[1].copy_from_raw_u8(&chroma, WIDTH / 2, 1);
         frame.planes[2].copy_from_raw_u8(&chroma, WIDTH / 2, 1);
         ctx.send_frame(frame)
-            .map_err(|e| anyhow::anyhow!("rav1e send_frame: {e:?}"))?;
+            .map_err(Error::EncoderSend)?;
         collect(&mut ctx, &mut out)?;
     }
     ctx.flush();
     while !collect(&mut ctx, &mut out)? {}
-    anyhow::ensure!(
-        out.len() == spec.clip_frames as usize,
-        "rav1e gave {} frames for {}",
-        out.len(),
-        spec.clip_frames
-    );
+    if out.len() != spec.clip_frames as usize {
+        return Err(Error::EncoderFrames {
+            got: out.len(),
+            sent: spec.clip_frames,
+        });
+    }
     Ok(out)
 }
 
-fn encode_audio(spec: &MediaSpec) -> anyhow::Result<Vec<Vec<u8>>> {
+fn encode_audio(spec: &MediaSpec) -> Result<Vec<Vec<u8>>> {
     let mut enc = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Audio)
-        .context("opus encoder")?;
-    enc.set_bitrate(opus::Bitrate::Bits(spec.audio_bps as i32))?;
+        .map_err(|source| Error::Opus {
+            context: "opus encoder",
+            source,
+        })?;
+    enc.set_bitrate(opus::Bitrate::Bits(spec.audio_bps as i32))
+        .map_err(|source| Error::Opus {
+            context: "opus bitrate",
+            source,
+        })?;
     // One second of a 440 Hz tone (a whole number of periods: loops cleanly).
     (0..50)
         .map(|f| {
@@ -402,7 +413,12 @@ fn encode_audio(spec: &MediaSpec) -> anyhow::Result<Vec<Vec<u8>>> {
                     (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
                 })
                 .collect();
-            let packet = enc.encode_vec(&pcm, 1500).context("opus encode")?;
+            let packet = enc
+                .encode_vec(&pcm, 1500)
+                .map_err(|source| Error::Opus {
+                    context: "opus encode",
+                    source,
+                })?;
             Ok(packetize_opus(&packet))
         })
         .collect()
