@@ -228,9 +228,8 @@ pub fn store(dir: &Path, spec: &MediaSpec, clip: &CachedClip) -> Result<PathBuf>
         clip: RawValue::from_string(clip_json)?,
     };
     let path = path(dir, spec);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
-        Error::io_at(format!("creating a temporary file in {}", dir.display()), e)
-    })?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| Error::io_at(format!("creating a temporary file in {}", dir.display()), e))?;
     serde_json::to_writer(&mut tmp, &file)?;
     tmp.flush()?;
     tmp.as_file().sync_all()?;
@@ -302,7 +301,6 @@ impl EncodedMedia {
             audio: self.audio.clone(),
         }
     }
-
 }
 
 /// `Vec<Vec<u8>>` as a list of hex strings.

@@ -351,9 +351,7 @@ fn encode_clip(spec: &MediaSpec, quantizer: u8) -> Result<Vec<VideoFrame>> {
     let cfg = Config::new()
         .with_encoder_config(encoder_config(spec, quantizer))
         .with_threads(2);
-    let mut ctx: Context<u8> = cfg
-        .new_context()
-        .map_err(Error::EncoderConfig)?;
+    let mut ctx: Context<u8> = cfg.new_context().map_err(Error::EncoderConfig)?;
     let mut luma = vec![0u8; WIDTH * HEIGHT];
     let chroma = vec![128u8; (WIDTH / 2) * (HEIGHT / 2)];
     let mut out = Vec::new();
@@ -378,8 +376,7 @@ fn encode_clip(spec: &MediaSpec, quantizer: u8) -> Result<Vec<VideoFrame>> {
         frame.planes[0].copy_from_raw_u8(&luma, WIDTH, 1);
         frame.planes[1].copy_from_raw_u8(&chroma, WIDTH / 2, 1);
         frame.planes[2].copy_from_raw_u8(&chroma, WIDTH / 2, 1);
-        ctx.send_frame(frame)
-            .map_err(Error::EncoderSend)?;
+        ctx.send_frame(frame).map_err(Error::EncoderSend)?;
         collect(&mut ctx, &mut out)?;
     }
     ctx.flush();
@@ -413,12 +410,10 @@ fn encode_audio(spec: &MediaSpec) -> Result<Vec<Vec<u8>>> {
                     (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
                 })
                 .collect();
-            let packet = enc
-                .encode_vec(&pcm, 1500)
-                .map_err(|source| Error::Opus {
-                    context: "opus encode",
-                    source,
-                })?;
+            let packet = enc.encode_vec(&pcm, 1500).map_err(|source| Error::Opus {
+                context: "opus encode",
+                source,
+            })?;
             Ok(packetize_opus(&packet))
         })
         .collect()

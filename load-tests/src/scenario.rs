@@ -16,7 +16,6 @@ use crate::participant::{self, Outcome, Plan};
 use crate::receiver::Timeline;
 use crate::slo::Observed;
 
-
 /// A server to load: its base URL (`http://127.0.0.1:PORT`), operator
 /// token, and process id when known.
 #[derive(Debug, Clone)]
@@ -186,9 +185,7 @@ pub async fn create_act(target: &Target, room_size: u32, n: u64) -> Result<Vec<S
     }
     let created: serde_json::Value = serde_json::from_slice(&answer)?;
     let token = |role: &'static str| -> Result<String> {
-        let link = created["links"][role]
-            .as_str()
-            .ok_or(Error::NoLink(role))?;
+        let link = created["links"][role].as_str().ok_or(Error::NoLink(role))?;
         Ok(link
             .split_once('#')
             .ok_or(Error::LinkWithoutToken)?

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use crate::{Error, Result};
 
-
 use stun::agent::TransactionId;
 use stun::attributes::{ATTR_NONCE, ATTR_REALM, ATTR_USERNAME};
 use stun::error_code::ErrorCodeAttribute;
@@ -152,11 +151,7 @@ impl TurnClient {
     /// forgotten yet, as coturn does for a while after a deletion. The
     /// client then starts again from a new port, twice at most, as
     /// libwebrtc's TURN client does.
-    pub async fn allocate(
-        server: SocketAddr,
-        username: &str,
-        password: &str,
-    ) -> Result<Self> {
+    pub async fn allocate(server: SocketAddr, username: &str, password: &str) -> Result<Self> {
         let mut new_ports = 0;
         loop {
             let socket = UdpSocket::bind("127.0.0.1:0").await?;

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 pub use probe::{Probe, ProbeConfig, ProbePeers};
 pub use relay::credentials::{Credentials, TurnCredentials, TurnUsername};
-pub use relay::stream::{Frame, FrameError};
+pub use relay::framing::{Frame, FrameError};
 pub use relay::{
     IpRange, PeerPolicy, Relay, RelayConfig, RelayStats, StatsSnapshot, TlsConfig, TrafficSnapshot,
 };
@@ -93,7 +93,7 @@ pub enum Error {
     },
     /// The `turn` server itself.
     #[error("TURN server: {0}")]
-    Turn(#[from] turn::Error),
+    Turn(#[from] relay::TurnError),
     /// A pre-call test offer that cannot be answered.
     #[error("unusable connection test offer: {0}")]
     BadOffer(#[source] OfferError),

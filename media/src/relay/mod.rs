@@ -61,6 +61,7 @@ use quota::Admission;
 pub use stats::{RelayStats, StatsSnapshot};
 use stream::{StreamConn, StreamLimits};
 pub use traffic::TrafficSnapshot;
+pub use turn_server::TurnError;
 use turn_server::TurnServer;
 
 /// How often expired or revoked credentials' allocations are swept.
@@ -370,8 +371,7 @@ async fn sweep(
                 continue;
             }
             for server in servers.iter() {
-                if server.delete_allocations_of(&username).await.is_err()
-                {
+                if server.delete_allocations_of(&username).await.is_err() {
                     return; // the relay is stopping
                 }
             }
