@@ -7,22 +7,25 @@
 //! relayed transport addresses are always UDP (no RFC 6062 TCP
 //! allocations).
 //!
-//! One module per concern; the arrows go down this list, never up:
+//! One module per concern; a module uses only those below it in this
+//! list (checked by the module-graph tool):
 //! - [`Relay`] (here): binds the listeners, starts one TURN server per
-//!   listener, revokes, sweeps, stops;
+//!   listener, revokes, sweeps expired and revoked allocations, stops;
+//! - the transports, each a datagram socket (`socket::Datagrams`) the TURN
+//!   server reads from: `listener` (UDP) and [`stream`] (TCP and TLS: the
+//!   accept loop, and the streams of a listener as one socket, cut by
+//!   [`framing`], sans IO); both lower over-long allocation lifetimes in
+//!   requests (`lifetime`) before the TURN server reads them. A new
+//!   transport is one more such module, handed to `TurnServer::start`;
 //! - `turn_server`: the only file that speaks to the `turn` crate, putting
 //!   our sockets, credentials check and allocator behind its interfaces;
-//! - `listener` (UDP) and [`stream`] (TCP, TLS: accept loop and the
-//!   streams of a listener as one socket), over [`framing`] (sans IO) and
-//!   `lifetime` (allocation lifetimes capped in requests);
 //! - `relayed`: the relayed socket of one allocation (peer check, bitrate
-//!   cap, traffic counting) and the [`Allocator`](relayed::Allocator)
-//!   that opens it;
+//!   cap, traffic counting) and the `Allocator` that opens it;
 //! - `quota`: quotas and slots, the live allocations by participant;
-//! - [`peer`]: the peer policy; [`credentials`]: TURN REST API
-//!   credentials and revocation; [`traffic`]: a participant's counters;
-//! - leaves: [`config`], [`stats`], `socket` (our datagram socket trait),
-//!   `log`, `tls`.
+//!   [`peer`]: the peer policy;
+//! - leaves: [`credentials`] (TURN REST API credentials and revocation),
+//!   [`traffic`] (a participant's counters), [`config`], [`stats`],
+//!   `socket`, `log`, `tls`.
 
 pub mod config;
 pub mod credentials;

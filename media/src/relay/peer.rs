@@ -1,6 +1,6 @@
 //! Which peers a client may relay to: the operator's policy
 //! ([`PeerPolicy`]), and what the relay knows of itself and of its test
-//! peer ([`PeerFilter`]), by the scope of the allocation's credential.
+//! peer (`PeerFilter`), by the scope of the allocation's credential.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -111,7 +111,7 @@ impl PeerPolicy {
     }
 
     /// Whether data may be relayed to or from `ip`, the server's own
-    /// addresses aside (see [`PeerFilter`]).
+    /// addresses aside (see `PeerFilter`).
     pub fn allows(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         match never_a_peer(ip) {

@@ -27,8 +27,11 @@ pub(crate) struct Allocator {
     pub(crate) relay_ip: IpAddr,
     /// The address announced to clients instead (behind 1:1 NAT).
     pub(crate) advertised_ip: IpAddr,
+    /// The quotas each new allocation takes a slot in.
     pub(crate) admission: Arc<Admission>,
+    /// Whom each relayed socket may exchange data with.
     pub(crate) filter: Arc<PeerFilter>,
+    /// The relay's counters, bumped by every relayed socket.
     pub(crate) stats: Arc<RelayStats>,
     /// Each way's cap of one allocation, if any.
     pub(crate) bandwidth: Option<Quota>,

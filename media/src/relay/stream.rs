@@ -1,6 +1,6 @@
 //! TURN over TCP and TLS: the accept loop of a stream listener, within
 //! its caps, and the socket that puts all the streams of one listener
-//! behind one datagram socket ([`Datagrams`]) for the TURN server. The
+//! behind one datagram socket (`socket::Datagrams`) for the TURN server. The
 //! framing itself is in [`framing`](super::framing).
 
 use std::collections::HashMap;
