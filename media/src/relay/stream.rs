@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 
 use super::RelayStats;
 use super::framing::FrameDecoder;
+// The framing's path before it had its own module (the tests use it).
 pub use super::framing::{Frame, FrameError, MAX_FRAME_LEN, next_frame};
 use super::lifetime::LifetimeCap;
 use super::log::RateLimitedLog;
