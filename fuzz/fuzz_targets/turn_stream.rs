@@ -1,10 +1,11 @@
-//! The relay's input path: TURN over TCP/TLS framing
-//! (`media::relay::stream::next_frame`, as `StreamConn` runs it), then
-//! each frame, and the whole input as a UDP datagram, through the `turn`
-//! 0.17.2 request handler exactly as our listeners run it (STUN and
-//! ChannelData decoding, attribute parsing, nonce, realm and our TURN REST
-//! username check, then the Allocate, Refresh, CreatePermission,
-//! ChannelBind, Send and Binding handlers).
+//! The relay's input path, with the relay's own code (`media`'s feature
+//! `fuzzing`, `media::relay::fuzzing`): TURN over TCP/TLS framing (the
+//! `FrameDecoder` every stream runs), then each frame, and the whole input
+//! as a UDP datagram, through the listeners' lifetime cap and the `turn`
+//! 0.17.2 request handler with the relay's auth handler, as our listeners
+//! run them (STUN and ChannelData decoding, attribute parsing, nonce, realm
+//! and our TURN REST username check, then the Allocate, Refresh,
+//! CreatePermission, ChannelBind, Send and Binding handlers).
 //!
 //! Input: one control byte, then the stream's bytes. The low 6 bits of the
 //! control byte + 1 are the read size, so framing is also checked with
@@ -16,7 +17,9 @@
 //!
 //! Checks, beyond "no panic": framing gives the same frames and the same
 //! error whether the bytes come at once or in pieces, never hands over
-//! more than `MAX_FRAME_LEN` bytes, and always makes progress.
+//! more than `MAX_FRAME_LEN` bytes, and always makes progress (the
+//! decoder's own debug assertions, on in fuzz builds, check what it
+//! consumes).
 #![no_main]
 
 use std::collections::HashMap;
@@ -27,13 +30,12 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use libfuzzer_sys::fuzz_target;
 use media::TurnCredentials;
-use media::relay::stream::{FrameError, MAX_FRAME_LEN, next_frame};
+use media::relay::fuzzing::{FrameDecoder, FrameError, MAX_FRAME_LEN, auth_handler, cap_lifetimes};
 use stun::attributes::{ATTR_MESSAGE_INTEGRITY, ATTR_NONCE, ATTR_REALM, ATTR_USERNAME};
 use stun::integrity::MessageIntegrity;
 use stun::message::{Message, Setter};
 use tokio::sync::Mutex;
 use turn::allocation::allocation_manager::{Manager, ManagerConfig};
-use turn::auth::{AuthHandler, generate_auth_key};
 use turn::proto::chandata::ChannelData;
 use turn::relay::RelayAddressGenerator;
 use turn::server::request::Request;
@@ -63,25 +65,22 @@ fn credentials() -> &'static Arc<TurnCredentials> {
 /// What a framing run produced: the frames, then the error that ended it.
 type Cut = (Vec<Vec<u8>>, Option<FrameError>);
 
-/// Runs the framing over `bytes` arriving `read` bytes at a time, as
-/// `StreamConn::serve` does.
+/// Runs the relay's framing over `bytes` arriving `read` bytes at a time,
+/// as each stream of a TCP or TLS listener does.
 fn cut(bytes: &[u8], read: usize) -> Cut {
     let mut frames = Vec::new();
-    let mut buf: Vec<u8> = Vec::new();
+    let mut decoder = FrameDecoder::new();
     for piece in bytes.chunks(read) {
-        buf.extend_from_slice(piece);
+        decoder.extend(piece);
         loop {
-            match next_frame(&buf) {
-                Ok(Some((frame, consumed))) => {
-                    let len = frame.frame_len();
-                    assert!(len > 0 && len <= MAX_FRAME_LEN, "{frame:?}");
+            match decoder.next_frame() {
+                Ok(Some(frame)) => {
                     assert!(
-                        len <= consumed && consumed - len < 4,
-                        "{frame:?} {consumed}"
+                        !frame.is_empty() && frame.len() <= MAX_FRAME_LEN,
+                        "{} bytes",
+                        frame.len()
                     );
-                    assert!(consumed <= buf.len());
-                    frames.push(buf[..len].to_vec());
-                    buf.drain(..consumed);
+                    frames.push(frame);
                 }
                 Ok(None) => break,
                 Err(e) => return (frames, Some(e)),
@@ -153,29 +152,6 @@ impl RelayAddressGenerator for Sinks {
     }
 }
 
-/// The relay's check (media/src/relay/admission.rs, `ListenerAuth`):
-/// a well-formed, unexpired, unrevoked TURN REST username.
-struct Auth;
-
-impl AuthHandler for Auth {
-    fn auth_handle(
-        &self,
-        username: &str,
-        realm: &str,
-        _: SocketAddr,
-    ) -> Result<Vec<u8>, turn::Error> {
-        let creds = credentials();
-        creds
-            .check_username(username)
-            .map_err(|e| turn::Error::Other(e.to_string()))?;
-        Ok(generate_auth_key(
-            username,
-            realm,
-            &creds.password_for(username),
-        ))
-    }
-}
-
 /// Re-signs a STUN message with the right nonce and the MESSAGE-INTEGRITY
 /// of the credentials its USERNAME names; `None` if it is not one.
 fn signed(frame: &[u8]) -> Option<Vec<u8>> {
@@ -220,7 +196,12 @@ async fn handle(
     src: SocketAddr,
     datagram: Vec<u8>,
 ) {
-    let mut r = Request::new(conn.clone(), src, manager.clone(), Arc::new(Auth));
+    let mut r = Request::new(
+        conn.clone(),
+        src,
+        manager.clone(),
+        auth_handler(Arc::clone(credentials())),
+    );
     r.buff = datagram;
     r.realm = REALM.into();
     r.nonces = nonces.clone();
@@ -258,7 +239,9 @@ fuzz_target!(|data: &[u8]| {
         // The UDP listener reads datagrams of up to 1500 bytes.
         datagrams.push(stream[..stream.len().min(MAX_FRAME_LEN)].to_vec());
         for d in datagrams {
-            let d = if sign { signed(&d).unwrap_or(d) } else { d };
+            let mut d = if sign { signed(&d).unwrap_or(d) } else { d };
+            // What every listener does before `turn` reads a datagram.
+            cap_lifetimes(credentials(), REALM, &mut d);
             handle(&conn, &manager, &nonces, src, d).await;
         }
         let _ = manager.close().await;

@@ -37,14 +37,14 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use crate::media_source::{self, MediaSpec, VideoFrame};
+use crate::error::{ClipCacheProblem, Error, Result};
+use crate::media_source::{self, ClipOrigin, EncodedMedia, MediaSpec, VideoFrame};
 
 /// Version of the file layout and of what the key covers. Bump it when
 /// either changes, or when the clip would come out differently for a
@@ -145,7 +145,7 @@ impl CachedClip {
     }
 
     /// The frames with their RTP payloads cut again for `spec`.
-    pub fn video_frames(&self, spec: &MediaSpec) -> anyhow::Result<Vec<VideoFrame>> {
+    pub fn video_frames(&self, spec: &MediaSpec) -> Result<Vec<VideoFrame>> {
         self.video
             .iter()
             .map(|f| VideoFrame::new(f.data.clone(), f.keyframe, spec.max_payload))
@@ -169,50 +169,55 @@ struct CacheFile {
 /// an error when there is one that cannot be trusted (unreadable, not
 /// this format, another key or spec, a checksum that does not match, a
 /// clip that does not fit the spec); the caller encodes again then.
-pub fn load(dir: &Path, spec: &MediaSpec) -> anyhow::Result<Option<CachedClip>> {
+pub fn load(dir: &Path, spec: &MediaSpec) -> Result<Option<CachedClip>> {
     let path = path(dir, spec);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        Err(e) => return Err(Error::io_at(format!("reading {}", path.display()), e)),
     };
-    let file: CacheFile =
-        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))?;
-    anyhow::ensure!(
-        file.format == FORMAT_VERSION,
-        "{}: format {} (this build reads {FORMAT_VERSION})",
-        path.display(),
-        file.format
-    );
+    let file: CacheFile = serde_json::from_slice(&bytes).map_err(|source| Error::JsonAt {
+        context: format!("parsing {}", path.display()),
+        source,
+    })?;
+    let problem = |problem| Error::ClipCache {
+        path: path.clone(),
+        problem,
+    };
+    if file.format != FORMAT_VERSION {
+        return Err(problem(ClipCacheProblem::Format {
+            found: file.format,
+            reads: FORMAT_VERSION,
+        }));
+    }
     let expected_key = key(spec);
-    anyhow::ensure!(
-        file.key == expected_key && file.spec == *spec,
-        "{}: written for another clip",
-        path.display()
-    );
+    if file.key != expected_key || file.spec != *spec {
+        return Err(problem(ClipCacheProblem::OtherClip));
+    }
     let sha = hex::encode(Sha256::digest(file.clip.get().as_bytes()));
-    anyhow::ensure!(
-        sha == file.content_sha256,
-        "{}: content checksum mismatch (damaged file)",
-        path.display()
-    );
-    let clip: CachedClip = serde_json::from_str(file.clip.get())
-        .with_context(|| format!("parsing the clip in {}", path.display()))?;
-    anyhow::ensure!(
-        clip.video.len() == spec.clip_frames as usize
-            && clip.video.first().is_some_and(|f| f.keyframe)
-            && !clip.audio.is_empty(),
-        "{}: the clip does not fit its spec",
-        path.display()
-    );
+    if sha != file.content_sha256 {
+        return Err(problem(ClipCacheProblem::Checksum));
+    }
+    let clip: CachedClip =
+        serde_json::from_str(file.clip.get()).map_err(|source| Error::JsonAt {
+            context: format!("parsing the clip in {}", path.display()),
+            source,
+        })?;
+    if !(clip.video.len() == spec.clip_frames as usize
+        && clip.video.first().is_some_and(|f| f.keyframe)
+        && !clip.audio.is_empty())
+    {
+        return Err(problem(ClipCacheProblem::Misfit));
+    }
     Ok(Some(clip))
 }
 
 /// Writes the clip of `spec` into `dir` (created if missing): to a
 /// temporary file in `dir`, flushed, then renamed over the final name, so
 /// a concurrent reader never sees half a file. Returns the final path.
-pub fn store(dir: &Path, spec: &MediaSpec, clip: &CachedClip) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+pub fn store(dir: &Path, spec: &MediaSpec, clip: &CachedClip) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io_at(format!("creating {}", dir.display()), e))?;
     let clip_json = serde_json::to_string(clip)?;
     let file = CacheFile {
         format: FORMAT_VERSION,
@@ -224,13 +229,78 @@ pub fn store(dir: &Path, spec: &MediaSpec, clip: &CachedClip) -> anyhow::Result<
     };
     let path = path(dir, spec);
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+        .map_err(|e| Error::io_at(format!("creating a temporary file in {}", dir.display()), e))?;
     serde_json::to_writer(&mut tmp, &file)?;
     tmp.flush()?;
     tmp.as_file().sync_all()?;
     tmp.persist(&path)
-        .with_context(|| format!("renaming into {}", path.display()))?;
+        .map_err(|e| Error::io_at(format!("renaming into {}", path.display()), e.error))?;
     Ok(path)
+}
+
+/// Reading the clip from the cache, or encoding and storing it: the cache
+/// sits above [`media_source`], which encodes and knows nothing of it.
+impl EncodedMedia {
+    /// The clip of `spec` from the cache in [`default_dir`],
+    /// or encoded and stored there; see [`EncodedMedia::load_or_encode_in`].
+    pub fn load_or_encode(spec: MediaSpec) -> Result<Self> {
+        Self::load_or_encode_in(&default_dir(), spec)
+    }
+
+    /// The clip of `spec` read from the cache in `dir` if a valid file is
+    /// there; else encoded and written there. The cache only saves time: a
+    /// file that cannot be trusted is reported on stderr and replaced, and
+    /// a cache that cannot be written is reported and the run goes on.
+    pub fn load_or_encode_in(dir: &Path, spec: MediaSpec) -> Result<Self> {
+        let started = Instant::now();
+        match load(dir, &spec) {
+            Ok(Some(clip)) => {
+                let video = clip.video_frames(&spec)?;
+                return Ok(EncodedMedia {
+                    video,
+                    encode_time: clip.encode_time(),
+                    audio: clip.audio,
+                    quantizer: clip.quantizer,
+                    video_encodes: clip.video_encodes,
+                    origin: ClipOrigin::Cache {
+                        path: path(dir, &spec),
+                        load_time: started.elapsed(),
+                    },
+                    spec,
+                });
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("clip cache: {e:#}; encoding again"),
+        }
+        let mut media = Self::encode(spec)?;
+        let stored = match store(dir, &media.spec, &media.to_cached()) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                eprintln!("clip cache: not written: {e:#}");
+                None
+            }
+        };
+        media.origin = ClipOrigin::Encoded { stored };
+        Ok(media)
+    }
+
+    /// What the cache keeps of this clip.
+    fn to_cached(&self) -> CachedClip {
+        CachedClip {
+            quantizer: self.quantizer,
+            video_encodes: self.video_encodes,
+            encode_micros: u64::try_from(self.encode_time.as_micros()).unwrap_or(u64::MAX),
+            video: self
+                .video
+                .iter()
+                .map(|f| CachedFrame {
+                    keyframe: f.keyframe,
+                    data: f.data.clone(),
+                })
+                .collect(),
+            audio: self.audio.clone(),
+        }
+    }
 }
 
 /// `Vec<Vec<u8>>` as a list of hex strings.

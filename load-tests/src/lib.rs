@@ -13,10 +13,12 @@
 //! - [`slo`]: objectives and the capacity search, sans IO;
 //! - [`turn_client`]: a small TURN client for relay-stress;
 //! - [`delay_proxy`]: a UDP hop adding delay on a participant's direct
-//!   path, for the fault tests (this kernel has no netem).
+//!   path, for the fault tests (this kernel has no netem);
+//! - [`error`]: the library's one error type ([`Error`]).
 
 pub mod clip_cache;
 pub mod delay_proxy;
+pub mod error;
 pub mod media_source;
 pub mod metrics;
 pub mod packetize;
@@ -28,3 +30,5 @@ pub mod scenario;
 pub mod slo;
 pub mod stats;
 pub mod turn_client;
+
+pub use error::{Error, Result};

@@ -1,9 +1,8 @@
 //! The bots' media, encoded once at start and replayed by every bot: an
 //! AV1 test pattern (rav1e) and an Opus tone, both already cut into RTP
 //! payloads, so a bot's only work per packet is the send-time trailer.
-//! [`EncodedMedia::load_or_encode`] keeps the encoded clip on disk
-//! ([`crate::clip_cache`]), so the next run with the same spec skips the
-//! encode.
+//! [`EncodedMedia::load_or_encode`] (in `clip_cache`) keeps the encoded
+//! clip on disk, so the next run with the same spec skips the encode.
 //!
 //! The video clip starts with its only keyframe, so playing it in a loop
 //! is a valid stream (the loop goes back to a keyframe). Each picture
@@ -22,14 +21,13 @@
 //! a camera call, and bitrate falls monotonically with the quantizer, so
 //! a secant search in log-bitrate needs two to five encodes of the clip.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use rav1e::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::clip_cache::{self, CachedClip, CachedFrame};
+use crate::error::{Error, Result};
 use crate::packetize::{DEFAULT_MAX_PAYLOAD, packetize_av1, packetize_opus};
 
 /// Width of the test pattern.
@@ -80,8 +78,8 @@ pub struct VideoFrame {
 
 impl VideoFrame {
     /// A frame of `data` cut into RTP payloads of at most `max_payload`.
-    pub fn new(data: Vec<u8>, keyframe: bool, max_payload: usize) -> anyhow::Result<Self> {
-        let payloads = packetize_av1(&data, max_payload).context("packetizing rav1e's output")?;
+    pub fn new(data: Vec<u8>, keyframe: bool, max_payload: usize) -> Result<Self> {
+        let payloads = packetize_av1(&data, max_payload).map_err(Error::Packetize)?;
         Ok(VideoFrame {
             data,
             keyframe,
@@ -98,7 +96,7 @@ pub enum ClipOrigin {
         /// The cache file written, if writing it worked.
         stored: Option<PathBuf>,
     },
-    /// Read from the cache ([`crate::clip_cache`]).
+    /// Read from the clip cache.
     Cache {
         /// The file it was read from.
         path: PathBuf,
@@ -130,7 +128,7 @@ pub struct EncodedMedia {
 
 impl EncodedMedia {
     /// Encodes the clip and one second of tone.
-    pub fn encode(spec: MediaSpec) -> anyhow::Result<Self> {
+    pub fn encode(spec: MediaSpec) -> Result<Self> {
         let started = Instant::now();
         let searched = encode_video(&spec)?;
         let audio = encode_audio(&spec)?;
@@ -143,67 +141,6 @@ impl EncodedMedia {
             encode_time: started.elapsed(),
             origin: ClipOrigin::Encoded { stored: None },
         })
-    }
-
-    /// The clip of `spec` from the cache in [`clip_cache::default_dir`],
-    /// or encoded and stored there; see [`EncodedMedia::load_or_encode_in`].
-    pub fn load_or_encode(spec: MediaSpec) -> anyhow::Result<Self> {
-        Self::load_or_encode_in(&clip_cache::default_dir(), spec)
-    }
-
-    /// The clip of `spec` read from the cache in `dir` if a valid file is
-    /// there; else encoded and written there. The cache only saves time: a
-    /// file that cannot be trusted is reported on stderr and replaced, and
-    /// a cache that cannot be written is reported and the run goes on.
-    pub fn load_or_encode_in(dir: &Path, spec: MediaSpec) -> anyhow::Result<Self> {
-        let started = Instant::now();
-        match clip_cache::load(dir, &spec) {
-            Ok(Some(clip)) => {
-                let video = clip.video_frames(&spec)?;
-                return Ok(EncodedMedia {
-                    video,
-                    encode_time: clip.encode_time(),
-                    audio: clip.audio,
-                    quantizer: clip.quantizer,
-                    video_encodes: clip.video_encodes,
-                    origin: ClipOrigin::Cache {
-                        path: clip_cache::path(dir, &spec),
-                        load_time: started.elapsed(),
-                    },
-                    spec,
-                });
-            }
-            Ok(None) => {}
-            Err(e) => eprintln!("clip cache: {e:#}; encoding again"),
-        }
-        let mut media = Self::encode(spec)?;
-        let stored = match clip_cache::store(dir, &media.spec, &media.to_cached()) {
-            Ok(path) => Some(path),
-            Err(e) => {
-                eprintln!("clip cache: not written: {e:#}");
-                None
-            }
-        };
-        media.origin = ClipOrigin::Encoded { stored };
-        Ok(media)
-    }
-
-    /// What the cache keeps of this clip.
-    fn to_cached(&self) -> CachedClip {
-        CachedClip {
-            quantizer: self.quantizer,
-            video_encodes: self.video_encodes,
-            encode_micros: u64::try_from(self.encode_time.as_micros()).unwrap_or(u64::MAX),
-            video: self
-                .video
-                .iter()
-                .map(|f| CachedFrame {
-                    keyframe: f.keyframe,
-                    data: f.data.clone(),
-                })
-                .collect(),
-            audio: self.audio.clone(),
-        }
     }
 
     /// Average video bitrate of the clip as encoded, bits per second.
@@ -303,9 +240,13 @@ struct SearchedClip {
 /// frame's share depends on the clip's length, so a shorter probe would
 /// be biased). The closest encode is kept, so no final re-encode is
 /// needed.
-fn encode_video(spec: &MediaSpec) -> anyhow::Result<SearchedClip> {
-    anyhow::ensure!(spec.video_bps > 0, "the video bitrate must be positive");
-    anyhow::ensure!(spec.clip_frames > 0, "the clip needs at least one frame");
+fn encode_video(spec: &MediaSpec) -> Result<SearchedClip> {
+    if spec.video_bps == 0 {
+        return Err(Error::BadSpec("the video bitrate must be positive"));
+    }
+    if spec.clip_frames == 0 {
+        return Err(Error::BadSpec("the clip needs at least one frame"));
+    }
     let target = f64::from(spec.video_bps);
     // Highest quantizer seen above the target, lowest seen below it.
     let mut above: Option<(u8, f64)> = None;
@@ -367,7 +308,7 @@ fn encode_video(spec: &MediaSpec) -> anyhow::Result<SearchedClip> {
 }
 
 /// What the clip of `spec` is encoded with beyond the spec itself, for
-/// [`clip_cache::key`]: the encoder configuration, the search's constants
+/// the clip cache's key: the encoder configuration, the search's constants
 /// and the test pattern's first two pictures, so that changing any of
 /// them misses the cache.
 pub(crate) fn cache_fingerprint(spec: &MediaSpec) -> Vec<u8> {
@@ -406,17 +347,15 @@ fn encoder_config(spec: &MediaSpec, quantizer: u8) -> EncoderConfig {
 }
 
 /// Encodes the clip once, every frame at base quantizer `quantizer`.
-fn encode_clip(spec: &MediaSpec, quantizer: u8) -> anyhow::Result<Vec<VideoFrame>> {
+fn encode_clip(spec: &MediaSpec, quantizer: u8) -> Result<Vec<VideoFrame>> {
     let cfg = Config::new()
         .with_encoder_config(encoder_config(spec, quantizer))
         .with_threads(2);
-    let mut ctx: Context<u8> = cfg
-        .new_context()
-        .map_err(|e| anyhow::anyhow!("rav1e configuration: {e}"))?;
+    let mut ctx: Context<u8> = cfg.new_context().map_err(Error::EncoderConfig)?;
     let mut luma = vec![0u8; WIDTH * HEIGHT];
     let chroma = vec![128u8; (WIDTH / 2) * (HEIGHT / 2)];
     let mut out = Vec::new();
-    let collect = |ctx: &mut Context<u8>, out: &mut Vec<VideoFrame>| -> anyhow::Result<bool> {
+    let collect = |ctx: &mut Context<u8>, out: &mut Vec<VideoFrame>| -> Result<bool> {
         loop {
             match ctx.receive_packet() {
                 Ok(packet) => out.push(VideoFrame::new(
@@ -427,7 +366,7 @@ fn encode_clip(spec: &MediaSpec, quantizer: u8) -> anyhow::Result<Vec<VideoFrame
                 Err(EncoderStatus::Encoded) => {}
                 Err(EncoderStatus::NeedMoreData) => return Ok(false),
                 Err(EncoderStatus::LimitReached) => return Ok(true),
-                Err(e) => anyhow::bail!("rav1e: {e:?}"),
+                Err(e) => return Err(Error::Encoder(e)),
             }
         }
     };
@@ -437,25 +376,31 @@ fn encode_clip(spec: &MediaSpec, quantizer: u8) -> anyhow::Result<Vec<VideoFrame
         frame.planes[0].copy_from_raw_u8(&luma, WIDTH, 1);
         frame.planes[1].copy_from_raw_u8(&chroma, WIDTH / 2, 1);
         frame.planes[2].copy_from_raw_u8(&chroma, WIDTH / 2, 1);
-        ctx.send_frame(frame)
-            .map_err(|e| anyhow::anyhow!("rav1e send_frame: {e:?}"))?;
+        ctx.send_frame(frame).map_err(Error::EncoderSend)?;
         collect(&mut ctx, &mut out)?;
     }
     ctx.flush();
     while !collect(&mut ctx, &mut out)? {}
-    anyhow::ensure!(
-        out.len() == spec.clip_frames as usize,
-        "rav1e gave {} frames for {}",
-        out.len(),
-        spec.clip_frames
-    );
+    if out.len() != spec.clip_frames as usize {
+        return Err(Error::EncoderFrames {
+            got: out.len(),
+            sent: spec.clip_frames,
+        });
+    }
     Ok(out)
 }
 
-fn encode_audio(spec: &MediaSpec) -> anyhow::Result<Vec<Vec<u8>>> {
+fn encode_audio(spec: &MediaSpec) -> Result<Vec<Vec<u8>>> {
     let mut enc = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Audio)
-        .context("opus encoder")?;
-    enc.set_bitrate(opus::Bitrate::Bits(spec.audio_bps as i32))?;
+        .map_err(|source| Error::Opus {
+            context: "opus encoder",
+            source,
+        })?;
+    enc.set_bitrate(opus::Bitrate::Bits(spec.audio_bps as i32))
+        .map_err(|source| Error::Opus {
+            context: "opus bitrate",
+            source,
+        })?;
     // One second of a 440 Hz tone (a whole number of periods: loops cleanly).
     (0..50)
         .map(|f| {
@@ -465,7 +410,10 @@ fn encode_audio(spec: &MediaSpec) -> anyhow::Result<Vec<Vec<u8>>> {
                     (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
                 })
                 .collect();
-            let packet = enc.encode_vec(&pcm, 1500).context("opus encode")?;
+            let packet = enc.encode_vec(&pcm, 1500).map_err(|source| Error::Opus {
+                context: "opus encode",
+                source,
+            })?;
             Ok(packetize_opus(&packet))
         })
         .collect()
@@ -474,6 +422,7 @@ fn encode_audio(spec: &MediaSpec) -> anyhow::Result<Vec<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clip_cache;
 
     #[test]
     fn the_counter_drawn_reads_back() {

@@ -20,7 +20,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::media_stream::MediaStreamTrack;
@@ -279,7 +278,7 @@ async fn new_peer(
     ice_servers: &[signaling::protocol::IceServer],
     plan: &Plan,
     shared: &Shared,
-) -> anyhow::Result<Peer> {
+) -> crate::Result<Peer> {
     let (relay_only, tcp_only) = (plan.relay_only, plan.tcp_only);
     let ip = plan.bind_ip.unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let ice_servers = plan.ice_override.as_deref().unwrap_or(ice_servers);
@@ -397,13 +396,13 @@ async fn new_peer(
 }
 
 /// [`run`] with owned arguments, for spawning.
-pub async fn run_owned(ws_url: String, token: String, plan: Plan) -> anyhow::Result<Outcome> {
+pub async fn run_owned(ws_url: String, token: String, plan: Plan) -> crate::Result<Outcome> {
     run(&ws_url, &token, plan).await
 }
 
 /// Joins `ws_url` (e.g. `ws://127.0.0.1:8080/ws`) with `token` and follows
 /// `plan`.
-pub async fn run(ws_url: &str, token: &str, plan: Plan) -> anyhow::Result<Outcome> {
+pub async fn run(ws_url: &str, token: &str, plan: Plan) -> crate::Result<Outcome> {
     let (mut sink, mut stream) = signaling_connect(ws_url, token).await?;
     let ws_open = Instant::now();
     let start = plan.run_start.unwrap_or(ws_open);
@@ -664,10 +663,13 @@ fn encode(msg: &ClientMessage) -> Message {
 }
 
 /// Connects and says hello with `token`.
-async fn signaling_connect(ws_url: &str, token: &str) -> anyhow::Result<(WsSink, WsStream)> {
+async fn signaling_connect(ws_url: &str, token: &str) -> crate::Result<(WsSink, WsStream)> {
     let (ws, _) = tokio_tungstenite::connect_async(ws_url)
         .await
-        .with_context(|| format!("cannot connect to {ws_url}"))?;
+        .map_err(|e| crate::Error::SignalingConnect {
+            url: ws_url.to_owned(),
+            source: Box::new(e),
+        })?;
     let (mut sink, stream) = ws.split();
     sink.send(encode(&ClientMessage::Hello {
         v: signaling::protocol::VERSION,
@@ -725,7 +727,7 @@ async fn on_signal(
     peer: &mut Peer,
     data: SignalData,
     proxy: Option<&DelayProxy>,
-) -> anyhow::Result<Option<SignalData>> {
+) -> crate::Result<Option<SignalData>> {
     let data = match (proxy, data) {
         (Some(p), SignalData::Offer { sdp }) => SignalData::Offer {
             sdp: p.rewrite_sdp(&sdp, false),

@@ -166,7 +166,7 @@ async fn setup_pair(
     cfg: &StressConfig,
     credentials: &media::TurnCredentials,
     session: u32,
-) -> anyhow::Result<(Client, Client, f64)> {
+) -> crate::Result<(Client, Client, f64)> {
     let t0 = Instant::now();
     if cfg.direct {
         let a = UdpSocket::bind("127.0.0.1:0").await?;
@@ -237,10 +237,7 @@ fn sample(pid: Option<u32>) -> Option<ProcSample> {
 
 /// Runs one stress step: sets up the sessions, sends for the duration,
 /// releases the allocations. `progress` is told packets received so far.
-pub async fn run(
-    cfg: &StressConfig,
-    progress: impl Fn(u64) + Send,
-) -> anyhow::Result<StressResult> {
+pub async fn run(cfg: &StressConfig, progress: impl Fn(u64) + Send) -> crate::Result<StressResult> {
     let credentials = media::TurnCredentials::new(cfg.secret.clone())?;
     let rss_idle = sample(cfg.relay_pid).map(|s| s.rss_bytes);
     let mut setup = Samples::default();

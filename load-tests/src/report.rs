@@ -38,7 +38,7 @@ pub struct Panel {
 }
 
 /// Draws `panels` stacked, sharing the x axis, into an SVG file.
-pub fn chart(path: &Path, title: &str, x_label: &str, panels: &[Panel]) -> anyhow::Result<()> {
+pub fn chart(path: &Path, title: &str, x_label: &str, panels: &[Panel]) -> crate::Result<()> {
     let height = 260 * panels.len().max(1) as u32 + 40;
     let root = SVGBackend::new(path, (900, height)).into_drawing_area();
     root.fill(&WHITE)?;

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
 use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 
+use crate::error::{Error, Result};
 use crate::media_source::EncodedMedia;
 use crate::metrics::{ProcSample, Samples, Summary};
 use crate::participant::{self, Outcome, Plan};
@@ -59,7 +59,7 @@ pub const HARNESS_SETTINGS: &str = include_str!("../harness.toml");
 
 /// Starts `binary serve` on a free loopback port with plain HTTP, a fresh
 /// data directory and [`HARNESS_SETTINGS`], and waits for `/healthz`.
-pub async fn spawn_server(binary: &Path, extra: &[String]) -> anyhow::Result<SpawnedServer> {
+pub async fn spawn_server(binary: &Path, extra: &[String]) -> Result<SpawnedServer> {
     let data = tempfile::tempdir()?;
     let settings = data.path().join("harness.toml");
     std::fs::write(&settings, HARNESS_SETTINGS)?;
@@ -79,7 +79,7 @@ pub async fn spawn_server(binary: &Path, extra: &[String]) -> anyhow::Result<Spa
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .with_context(|| format!("cannot start {}", binary.display()))?;
+        .map_err(|e| Error::io_at(format!("cannot start {}", binary.display()), e))?;
     let pid = child.id();
     let base_url = format!("http://127.0.0.1:{port}");
     let mut server = SpawnedServer {
@@ -94,7 +94,7 @@ pub async fn spawn_server(binary: &Path, extra: &[String]) -> anyhow::Result<Spa
     let token_file = server._data.path().join("keys/api.token");
     for _ in 0..100 {
         if let Some(status) = server.child.try_wait()? {
-            bail!("the server exited at start: {status}");
+            return Err(Error::ServerExited(status));
         }
         if let Ok(token) = std::fs::read_to_string(&token_file)
             && get(&base_url, "/healthz").await.is_ok()
@@ -104,14 +104,14 @@ pub async fn spawn_server(binary: &Path, extra: &[String]) -> anyhow::Result<Spa
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bail!("the server did not answer /healthz within 10 s")
+    Err(Error::ServerSilent)
 }
 
 /// The operator token in `DATA/keys/api.token`.
-pub fn api_token_from(data: &Path) -> anyhow::Result<String> {
+pub fn api_token_from(data: &Path) -> Result<String> {
     let path: PathBuf = data.join("keys/api.token");
     Ok(std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?
+        .map_err(|e| Error::io_at(format!("cannot read {}", path.display()), e))?
         .trim()
         .to_string())
 }
@@ -122,10 +122,10 @@ async fn request(
     path: &str,
     token: Option<&str>,
     body: Option<String>,
-) -> anyhow::Result<(u16, Vec<u8>)> {
+) -> Result<(u16, Vec<u8>)> {
     let authority = base_url
         .strip_prefix("http://")
-        .context("the harness speaks plain HTTP to loopback servers (http://...)")?
+        .ok_or(Error::NotPlainHttp)?
         .trim_end_matches('/');
     let stream = tokio::net::TcpStream::connect(authority).await?;
     let (mut sender, conn) =
@@ -147,15 +147,20 @@ async fn request(
     Ok((status, body))
 }
 
-async fn get(base_url: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+async fn get(base_url: &str, path: &str) -> Result<Vec<u8>> {
     let (status, body) = request(base_url, "GET", path, None, None).await?;
-    anyhow::ensure!(status == 200, "GET {path}: {status}");
+    if status != 200 {
+        return Err(Error::HttpStatus {
+            path: path.to_owned(),
+            status,
+        });
+    }
     Ok(body)
 }
 
 /// Creates an act over `POST /api/acts`; returns the join tokens, the
 /// professional's first, then the patient's, then the expert's if any.
-pub async fn create_act(target: &Target, room_size: u32, n: u64) -> anyhow::Result<Vec<String>> {
+pub async fn create_act(target: &Target, room_size: u32, n: u64) -> Result<Vec<String>> {
     let mut body = serde_json::json!({
         "kind": if room_size >= 3 { "teleexpertise" } else { "teleconsultation" },
         "professional": {"name": "Dr Bot Requérant", "rpps": "10000000009"},
@@ -173,19 +178,17 @@ pub async fn create_act(target: &Target, room_size: u32, n: u64) -> anyhow::Resu
     )
     .await?;
     if status != 201 {
-        bail!(
-            "POST /api/acts answered {status}: {}",
-            String::from_utf8_lossy(&answer)
-        );
+        return Err(Error::ActRefused {
+            status,
+            body: String::from_utf8_lossy(&answer).into_owned(),
+        });
     }
     let created: serde_json::Value = serde_json::from_slice(&answer)?;
-    let token = |role: &str| -> anyhow::Result<String> {
-        let link = created["links"][role]
-            .as_str()
-            .with_context(|| format!("no {role} link"))?;
+    let token = |role: &'static str| -> Result<String> {
+        let link = created["links"][role].as_str().ok_or(Error::NoLink(role))?;
         Ok(link
             .split_once('#')
-            .context("a link without a token")?
+            .ok_or(Error::LinkWithoutToken)?
             .1
             .to_string())
     };
@@ -281,7 +284,7 @@ pub async fn run_rooms(
     cfg: &RoomsConfig,
     first_act: u64,
     on_room_done: impl Fn() + Send + Sync + 'static,
-) -> anyhow::Result<RoomsResult> {
+) -> Result<RoomsResult> {
     let start = Instant::now();
     let on_room_done = Arc::new(on_room_done);
     let ws_url = target.ws_url();
@@ -354,7 +357,7 @@ async fn run_room(
     cfg: &RoomsConfig,
     act_no: u64,
     start: Instant,
-) -> anyhow::Result<Vec<Outcome>> {
+) -> Result<Vec<Outcome>> {
     let tokens = create_act(target, cfg.room_size, act_no).await?;
     let peers = tokens.len() as u32 - 1;
     let plans: Vec<Plan> = (0..tokens.len())

@@ -10,7 +10,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use crate::{Error, Result};
+
 use stun::agent::TransactionId;
 use stun::attributes::{ATTR_NONCE, ATTR_REALM, ATTR_USERNAME};
 use stun::error_code::ErrorCodeAttribute;
@@ -47,7 +48,7 @@ fn request(
     method: stun::message::Method,
     attrs: Vec<Box<dyn Setter>>,
     auth: Option<&Auth>,
-) -> anyhow::Result<Message> {
+) -> Result<Message> {
     let mut setters: Vec<Box<dyn Setter>> = vec![
         Box::new(TransactionId::new()),
         Box::new(MessageType::new(method, CLASS_REQUEST)),
@@ -103,7 +104,7 @@ pub struct TurnClient {
 
 /// Sends `m` and waits for the answer with its transaction id, resending
 /// after 250 ms, 500 ms, 1 s (RFC 8489 backoff, shortened for loopback).
-async fn transact(socket: &UdpSocket, m: &Message) -> anyhow::Result<Message> {
+async fn transact(socket: &UdpSocket, m: &Message) -> Result<Message> {
     let mut buf = vec![0u8; 2048];
     let mut wait = Duration::from_millis(250);
     for _ in 0..5 {
@@ -122,7 +123,7 @@ async fn transact(socket: &UdpSocket, m: &Message) -> anyhow::Result<Message> {
         }
         wait *= 2;
     }
-    bail!("no answer from the TURN server")
+    Err(Error::TurnNoAnswer)
 }
 
 /// The ERROR-CODE of an error response, if it has one.
@@ -150,11 +151,7 @@ impl TurnClient {
     /// forgotten yet, as coturn does for a while after a deletion. The
     /// client then starts again from a new port, twice at most, as
     /// libwebrtc's TURN client does.
-    pub async fn allocate(
-        server: SocketAddr,
-        username: &str,
-        password: &str,
-    ) -> anyhow::Result<Self> {
+    pub async fn allocate(server: SocketAddr, username: &str, password: &str) -> Result<Self> {
         let mut new_ports = 0;
         loop {
             let socket = UdpSocket::bind("127.0.0.1:0").await?;
@@ -162,7 +159,12 @@ impl TurnClient {
             match Self::allocate_from(socket, server, username, password).await? {
                 Some(client) => return Ok(client),
                 None if new_ports < 2 => new_ports += 1,
-                None => bail!("Allocate refused: 437 Allocation Mismatch from three ports"),
+                None => {
+                    return Err(Error::TurnRefused {
+                        what: "Allocate",
+                        reason: "437 Allocation Mismatch from three ports".to_owned(),
+                    });
+                }
             }
         }
     }
@@ -173,7 +175,7 @@ impl TurnClient {
         server: SocketAddr,
         username: &str,
         password: &str,
-    ) -> anyhow::Result<Option<Self>> {
+    ) -> Result<Option<Self>> {
         let transport = || -> Vec<Box<dyn Setter>> {
             vec![Box::new(RequestedTransport {
                 protocol: PROTO_UDP,
@@ -181,23 +183,30 @@ impl TurnClient {
         };
         let first = transact(&socket, &request(METHOD_ALLOCATE, transport(), None)?).await?;
         if first.typ.class != CLASS_ERROR_RESPONSE {
-            bail!("the TURN server allocated without authentication");
+            return Err(Error::TurnUnauthenticated);
         }
         // Only a 401 challenge carries the realm and nonce; any other error
         // (a quota, no capacity) is the server's refusal, named as such.
         match error_code(&first) {
             Some(401) => {}
             Some(437) => return Ok(None),
-            _ => bail!(
-                "Allocate refused before authentication: {}",
-                error_of(&first)
-            ),
+            _ => {
+                return Err(Error::TurnRefusedUnauthenticated {
+                    reason: error_of(&first),
+                });
+            }
         }
         let realm = TextAttribute::get_from_as(&first, ATTR_REALM)
-            .context("401 without REALM")?
+            .map_err(|source| Error::TurnAnswer {
+                what: "401 without REALM",
+                source,
+            })?
             .text;
         let nonce = TextAttribute::get_from_as(&first, ATTR_NONCE)
-            .context("401 without NONCE")?
+            .map_err(|source| Error::TurnAnswer {
+                what: "401 without NONCE",
+                source,
+            })?
             .text;
         let auth = Auth {
             username: username.to_string(),
@@ -211,12 +220,18 @@ impl TurnClient {
         )
         .await?;
         if answer.typ.class != CLASS_SUCCESS_RESPONSE {
-            bail!("Allocate refused: {}", error_of(&answer));
+            return Err(Error::TurnRefused {
+                what: "Allocate",
+                reason: error_of(&answer),
+            });
         }
         let mut relayed = RelayedAddress::default();
         relayed
             .get_from(&answer)
-            .context("no XOR-RELAYED-ADDRESS")?;
+            .map_err(|source| Error::TurnAnswer {
+                what: "no XOR-RELAYED-ADDRESS",
+                source,
+            })?;
         Ok(Some(TurnClient {
             socket: std::sync::Arc::new(socket),
             server,
@@ -229,17 +244,20 @@ impl TurnClient {
         &self,
         method: stun::message::Method,
         attrs: Vec<Box<dyn Setter>>,
-        what: &str,
-    ) -> anyhow::Result<()> {
+        what: &'static str,
+    ) -> Result<()> {
         let answer = transact(&self.socket, &request(method, attrs, Some(&self.auth))?).await?;
         if answer.typ.class != CLASS_SUCCESS_RESPONSE {
-            bail!("{what} refused: {}", error_of(&answer));
+            return Err(Error::TurnRefused {
+                what,
+                reason: error_of(&answer),
+            });
         }
         Ok(())
     }
 
     /// Lets `peer` send to our relayed address, and binds [`CHANNEL`] to it.
-    pub async fn bind_peer(&self, peer: SocketAddr) -> anyhow::Result<()> {
+    pub async fn bind_peer(&self, peer: SocketAddr) -> Result<()> {
         let addr = || PeerAddress {
             ip: peer.ip(),
             port: peer.port(),
@@ -260,7 +278,7 @@ impl TurnClient {
 
     /// Refreshes the allocation asking for `lifetime`; returns the
     /// lifetime the server granted.
-    pub async fn refresh(&self, lifetime: Duration) -> anyhow::Result<Duration> {
+    pub async fn refresh(&self, lifetime: Duration) -> Result<Duration> {
         self.refreshed(request(
             METHOD_REFRESH,
             vec![Box::new(Lifetime(lifetime))],
@@ -275,25 +293,33 @@ impl TurnClient {
     pub async fn refresh_with_lifetime_after_integrity(
         &self,
         lifetime: Duration,
-    ) -> anyhow::Result<Duration> {
+    ) -> Result<Duration> {
         let mut m = request(METHOD_REFRESH, vec![], Some(&self.auth))?;
         Lifetime(lifetime).add_to(&mut m)?;
         self.refreshed(m).await
     }
 
     /// Sends the Refresh `m`; returns the lifetime granted.
-    async fn refreshed(&self, m: Message) -> anyhow::Result<Duration> {
+    async fn refreshed(&self, m: Message) -> Result<Duration> {
         let answer = transact(&self.socket, &m).await?;
         if answer.typ.class != CLASS_SUCCESS_RESPONSE {
-            bail!("Refresh refused: {}", error_of(&answer));
+            return Err(Error::TurnRefused {
+                what: "Refresh",
+                reason: error_of(&answer),
+            });
         }
         let mut granted = Lifetime::default();
-        granted.get_from(&answer).context("no LIFETIME")?;
+        granted
+            .get_from(&answer)
+            .map_err(|source| Error::TurnAnswer {
+                what: "no LIFETIME",
+                source,
+            })?;
         Ok(granted.0)
     }
 
     /// Deletes the allocation.
-    pub async fn release(&self) -> anyhow::Result<()> {
+    pub async fn release(&self) -> Result<()> {
         self.authenticated(
             METHOD_REFRESH,
             vec![Box::new(Lifetime(Duration::ZERO))],

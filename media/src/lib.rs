@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 pub use probe::{Probe, ProbeConfig, ProbePeers};
 pub use relay::credentials::{Credentials, TurnCredentials, TurnUsername};
-pub use relay::stream::{Frame, FrameError};
+pub use relay::framing::{Frame, FrameError};
 pub use relay::{
     IpRange, PeerPolicy, Relay, RelayConfig, RelayStats, StatsSnapshot, TlsConfig, TrafficSnapshot,
 };
@@ -54,18 +54,30 @@ pub enum Error {
     /// The shared secret is empty.
     #[error("the TURN shared secret must not be empty")]
     EmptySecret,
-    /// A relay configuration that cannot work.
+    /// A relay configuration that cannot work: what is wrong with it.
     #[error("invalid relay configuration: {0}")]
-    InvalidConfig(String),
+    InvalidConfig(&'static str),
+    /// A peer range of the relay configuration that does not parse.
+    #[error(
+        "invalid relay configuration: peer range {range:?}: {reason} \
+         (expected ADDRESS/PREFIX, e.g. 127.0.0.0/8)"
+    )]
+    PeerRange {
+        /// The range as written.
+        range: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// Reading the TLS certificate or key.
-    #[error("cannot load {what} from {path}: {reason}")]
+    #[error("cannot load {what} from {path}: {source}")]
     Pem {
         /// `"certificate"` or `"private key"`.
         what: &'static str,
         /// The PEM file.
         path: PathBuf,
         /// What went wrong.
-        reason: String,
+        #[source]
+        source: PemError,
     },
     /// rustls refused the certificate and key.
     #[error("TLS configuration: {0}")]
@@ -81,19 +93,53 @@ pub enum Error {
     },
     /// The `turn` server itself.
     #[error("TURN server: {0}")]
-    Turn(#[from] turn::Error),
+    Turn(#[from] relay::TurnError),
     /// A pre-call test offer that cannot be answered.
     #[error("unusable connection test offer: {0}")]
-    BadOffer(String),
+    BadOffer(#[source] OfferError),
     /// Too many pre-call tests run at once.
     #[error("too many connection tests are running; try again in a minute")]
     ProbeBusy,
-    /// The pre-call test peer itself.
-    #[error("connection test peer: {0}")]
-    Probe(String),
+    /// The pre-call test peer itself: what it was doing, and the cause.
+    #[error("connection test peer: {context}: {source}")]
+    Probe {
+        /// What the peer was doing.
+        context: &'static str,
+        /// The cause.
+        #[source]
+        source: webrtc::error::Error,
+    },
+    /// The pre-call test peer produced no answer.
+    #[error("connection test peer: the test peer has no answer")]
+    ProbeNoAnswer,
     /// A malformed frame on a TCP or TLS stream.
     #[error(transparent)]
     Frame(#[from] FrameError),
+}
+
+/// Why a PEM file gave no certificate or key.
+#[derive(Debug, thiserror::Error)]
+pub enum PemError {
+    /// The file cannot be read, or holds no usable PEM block.
+    #[error(transparent)]
+    Read(#[from] rustls::pki_types::pem::Error),
+    /// The file holds no certificate.
+    #[error("no CERTIFICATE block")]
+    NoCertificate,
+}
+
+/// Why a pre-call test offer cannot be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum OfferError {
+    /// The offer is over the size limit.
+    #[error("the offer is larger than {max} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// The WebRTC stack refused it.
+    #[error(transparent)]
+    WebRtc(#[from] webrtc::error::Error),
 }
 
 impl Error {

@@ -31,7 +31,7 @@ use webrtc::peer_connection::{
     RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
 };
 
-use crate::Error;
+use crate::{Error, OfferError};
 
 /// Where and how many probe peers run.
 #[derive(Clone, Debug)]
@@ -146,9 +146,9 @@ impl Probe {
     /// HTTP round trip does the whole exchange).
     pub async fn answer(&self, offer_sdp: String) -> Result<String, Error> {
         if offer_sdp.len() > MAX_OFFER_BYTES {
-            return Err(Error::BadOffer(format!(
-                "the offer is larger than {MAX_OFFER_BYTES} bytes"
-            )));
+            return Err(Error::BadOffer(OfferError::TooLarge {
+                max: MAX_OFFER_BYTES,
+            }));
         }
         let permit = self
             .slots
@@ -156,7 +156,7 @@ impl Probe {
             .try_acquire_owned()
             .map_err(|_| Error::ProbeBusy)?;
         let offer =
-            RTCSessionDescription::offer(offer_sdp).map_err(|e| Error::BadOffer(e.to_string()))?;
+            RTCSessionDescription::offer(offer_sdp).map_err(|e| Error::BadOffer(e.into()))?;
         let events = Arc::new(PeerEvents::default());
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
@@ -169,7 +169,10 @@ impl Probe {
             .with_udp_addrs(vec![format!("{}:0", self.config.ip)])
             .build()
             .await
-            .map_err(|e| Error::Probe(format!("cannot create the test peer: {e}")))?;
+            .map_err(|source| Error::Probe {
+                context: "cannot create the test peer",
+                source,
+            })?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
         let answer = negotiate(&*pc, offer, &events, self.config.gather_timeout).await;
         match answer {
@@ -204,22 +207,25 @@ async fn negotiate(
 ) -> Result<String, Error> {
     pc.set_remote_description(offer)
         .await
-        .map_err(|e| Error::BadOffer(e.to_string()))?;
+        .map_err(|e| Error::BadOffer(e.into()))?;
     let answer = pc
         .create_answer(None)
         .await
-        .map_err(|e| Error::BadOffer(e.to_string()))?;
+        .map_err(|e| Error::BadOffer(e.into()))?;
     let gathered = events.gathered.notified();
     pc.set_local_description(answer)
         .await
-        .map_err(|e| Error::Probe(format!("cannot set the answer: {e}")))?;
+        .map_err(|source| Error::Probe {
+            context: "cannot set the answer",
+            source,
+        })?;
     // Candidates are few (one UDP socket): gathering ends quickly. If it
     // does not, answer with what there is rather than fail.
     let _ = tokio::time::timeout(gather_timeout, gathered).await;
     pc.local_description()
         .await
         .map(|d| d.sdp)
-        .ok_or_else(|| Error::Probe("the test peer has no answer".into()))
+        .ok_or(Error::ProbeNoAnswer)
 }
 
 /// Keeps the peer alive until the browser is done or its time is up.

@@ -168,8 +168,8 @@ impl Drop for Netns {
 pub struct FaultCall {
     pub server: super::Server,
     pub act: session::ActId,
-    pro: tokio::task::JoinHandle<anyhow::Result<load_tests::participant::Outcome>>,
-    patient: std::thread::JoinHandle<anyhow::Result<load_tests::participant::Outcome>>,
+    pro: tokio::task::JoinHandle<load_tests::Result<load_tests::participant::Outcome>>,
+    patient: std::thread::JoinHandle<load_tests::Result<load_tests::participant::Outcome>>,
 }
 
 impl FaultCall {

@@ -19,6 +19,7 @@ use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
 use super::credentials::TurnCredentials;
+use super::turn_server::long_term_key;
 
 /// The longest allocation lifetime granted, in seconds (RFC 8656's
 /// default).
@@ -82,7 +83,7 @@ impl LifetimeCap {
                     .ok()
                     .map(|username| {
                         let password = self.credentials.password_for(username);
-                        turn::auth::generate_auth_key(username, &self.realm, &password)
+                        long_term_key(username, &self.realm, &password)
                     })
                     // Re-sign only what verified: a forged request stays forged.
                     .filter(|key| integrity_matches(msg, mi, key))
@@ -211,7 +212,7 @@ mod tests {
     /// The long-term key of [`USER`] under `cap`'s secret and realm.
     fn key_of(cap: &LifetimeCap) -> Vec<u8> {
         let password = cap.credentials.password_for(USER);
-        turn::auth::generate_auth_key(USER, "r", &password)
+        long_term_key(USER, "r", &password)
     }
 
     /// What a message is built of, in order, as a client sends it.

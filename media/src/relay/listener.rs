@@ -1,4 +1,4 @@
-//! The UDP listener as the `turn` server sees it: the socket, with its
+//! The UDP listener as the TURN server sees it: the socket, with its
 //! address read once at bind time.
 //!
 //! `turn` asks its listener for its local address on every ChannelData
@@ -16,10 +16,14 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
+use std::io;
+
 use tokio::net::UdpSocket;
 
-use super::{RateLimitedLog, RelayStats};
+use super::RelayStats;
+use super::lifetime::LifetimeCap;
+use super::log::RateLimitedLog;
+use super::socket::Datagrams;
 
 /// A bound UDP listener and its address.
 pub(crate) struct ListenerConn {
@@ -28,7 +32,7 @@ pub(crate) struct ListenerConn {
     stats: Arc<RelayStats>,
     junk_log: Mutex<RateLimitedLog>,
     /// Lowers over-long allocation lifetimes (see `lifetime`).
-    cap: Option<Arc<super::lifetime::LifetimeCap>>,
+    cap: Option<Arc<LifetimeCap>>,
 }
 
 /// Whether a datagram can be TURN: a STUN message (first bits `00`, the
@@ -63,7 +67,7 @@ impl ListenerConn {
     }
 
     /// Caps the lifetimes clients ask for.
-    pub(crate) fn with_lifetime_cap(mut self, cap: Arc<super::lifetime::LifetimeCap>) -> Self {
+    pub(crate) fn with_lifetime_cap(mut self, cap: Arc<LifetimeCap>) -> Self {
         self.cap = Some(cap);
         self
     }
@@ -74,17 +78,8 @@ impl ListenerConn {
     }
 }
 
-#[async_trait]
-impl webrtc_util::Conn for ListenerConn {
-    async fn connect(&self, addr: SocketAddr) -> Result<(), webrtc_util::Error> {
-        Ok(self.socket.connect(addr).await?)
-    }
-
-    async fn recv(&self, buf: &mut [u8]) -> Result<usize, webrtc_util::Error> {
-        Ok(self.socket.recv(buf).await?)
-    }
-
-    async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SocketAddr), webrtc_util::Error> {
+impl Datagrams for ListenerConn {
+    async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         loop {
             let (n, from) = self.socket.recv_from(buf).await?;
             if is_turn_datagram(&buf[..n]) {
@@ -101,35 +96,36 @@ impl webrtc_util::Conn for ListenerConn {
         }
     }
 
-    async fn send(&self, buf: &[u8]) -> Result<usize, webrtc_util::Error> {
-        Ok(self.socket.send(buf).await?)
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        self.socket.send_to(buf, target).await
     }
 
-    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> Result<usize, webrtc_util::Error> {
-        Ok(self.socket.send_to(buf, target).await?)
-    }
-
-    fn local_addr(&self) -> Result<SocketAddr, webrtc_util::Error> {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.local)
     }
+}
 
-    fn remote_addr(&self) -> Option<SocketAddr> {
-        None
-    }
+/// Socket buffer the UDP listener asks for. Every client's datagrams queue
+/// on this one socket, and clients that send in the same instant (a
+/// packetized video frame each) overflow the kernel's default (208 KiB
+/// here) before the relay reads them. The kernel caps the request at
+/// `net.core.rmem_max` / `wmem_max`.
+const UDP_BUFFER: usize = 4 << 20;
 
-    async fn close(&self) -> Result<(), webrtc_util::Error> {
-        Ok(())
-    }
-
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
+/// Asks for [`UDP_BUFFER`] both ways; a refusal only costs bursts.
+pub(crate) fn enlarge_buffers(socket: &UdpSocket) {
+    let s = socket2::SockRef::from(socket);
+    if let Err(e) = s
+        .set_recv_buffer_size(UDP_BUFFER)
+        .and_then(|()| s.set_send_buffer_size(UDP_BUFFER))
+    {
+        tracing::warn!("relay: cannot enlarge the UDP buffers: {e}");
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use webrtc_util::Conn;
 
     #[test]
     fn only_stun_and_channel_data_are_turn() {

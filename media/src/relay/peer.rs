@@ -1,20 +1,9 @@
-//! Which peers a client may relay to, and the relayed socket of one
-//! allocation: it drops traffic to and from refused peers and over the
-//! allocation's bitrate, counts relayed bytes (in total and for the
-//! allocation's participant), and gives the allocation's quota slot back
-//! when it closes.
+//! Which peers a client may relay to: the operator's policy
+//! ([`PeerPolicy`]), and what the relay knows of itself and of its test
+//! peer (`PeerFilter`), by the scope of the allocation's credential.
 
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use async_trait::async_trait;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::net::UdpSocket;
-
-use super::RelayStats;
-use super::admission::AllocationSlot;
 
 /// The peer addresses an allocation may exchange data with.
 ///
@@ -76,10 +65,9 @@ impl std::str::FromStr for IpRange {
 
     /// `127.0.0.0/8`, `fd00::/8`, or one address (`10.0.0.5`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = |why: &str| {
-            crate::Error::InvalidConfig(format!(
-                "peer range {s:?}: {why} (expected ADDRESS/PREFIX, e.g. 127.0.0.0/8)"
-            ))
+        let bad = |reason: &'static str| crate::Error::PeerRange {
+            range: s.to_owned(),
+            reason,
         };
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p)),
@@ -123,7 +111,7 @@ impl PeerPolicy {
     }
 
     /// Whether data may be relayed to or from `ip`, the server's own
-    /// addresses aside (see [`PeerFilter`]).
+    /// addresses aside (see `PeerFilter`).
     pub fn allows(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         match never_a_peer(ip) {
@@ -191,7 +179,7 @@ impl PeerFilter {
     }
 
     /// Whether an allocation of `scope` may exchange data with `peer`.
-    fn allows_in(&self, scope: Scope, peer: SocketAddr) -> bool {
+    pub(crate) fn allows_in(&self, scope: Scope, peer: SocketAddr) -> bool {
         match scope {
             Scope::Call => self.allows(peer),
             Scope::ProbeOnly => self.probe.contains(peer),
@@ -206,197 +194,6 @@ pub(crate) enum Scope {
     Call,
     /// The server's test peer only (connection-test credentials).
     ProbeOnly,
-}
-
-/// A cap of `bits` per second as a byte quota, with a burst of one
-/// second's worth (a video key frame arrives at once).
-pub(crate) fn bytes_per_second(bits: u64) -> Quota {
-    let bytes = u32::try_from(bits / 8).unwrap_or(u32::MAX);
-    Quota::per_second(NonZeroU32::new(bytes).unwrap_or(NonZeroU32::MIN))
-}
-
-/// One direction's bitrate cap: `governor`'s GCRA, lock-free (one atomic
-/// compare-and-swap per datagram).
-struct Cap(DefaultDirectRateLimiter);
-
-impl Cap {
-    /// Whether `n` more bytes fit now.
-    fn admits(&self, n: usize) -> bool {
-        match u32::try_from(n).ok().and_then(NonZeroU32::new) {
-            Some(n) => matches!(self.0.check_n(n), Ok(Ok(()))),
-            None => true,
-        }
-    }
-}
-
-/// The relayed transport address of one allocation.
-pub(crate) struct RelayConn {
-    socket: UdpSocket,
-    filter: Arc<PeerFilter>,
-    scope: Scope,
-    stats: Arc<RelayStats>,
-    slot: AllocationSlot,
-    started: AtomicBool,
-    /// Caps on what goes to peers and what comes from them.
-    caps: Option<(Cap, Cap)>,
-}
-
-impl std::fmt::Debug for RelayConn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RelayConn")
-            .field("local", &self.socket.local_addr().ok())
-            .finish_non_exhaustive()
-    }
-}
-
-impl RelayConn {
-    pub(crate) fn new(
-        socket: UdpSocket,
-        filter: Arc<PeerFilter>,
-        scope: Scope,
-        stats: Arc<RelayStats>,
-        slot: AllocationSlot,
-    ) -> Self {
-        RelayConn {
-            socket,
-            filter,
-            scope,
-            stats,
-            slot,
-            started: AtomicBool::new(false),
-            caps: None,
-        }
-    }
-
-    /// Caps each direction at `quota`.
-    pub(crate) fn with_bandwidth(mut self, quota: Option<Quota>) -> Self {
-        self.caps = quota.map(|q| (Cap(RateLimiter::direct(q)), Cap(RateLimiter::direct(q))));
-        self
-    }
-
-    /// Whether a datagram of `n` bytes is within the cap of its direction;
-    /// counts it when it is not.
-    fn within(&self, n: usize, to_peers: bool) -> bool {
-        let Some((to, from)) = &self.caps else {
-            return true;
-        };
-        let cap = if to_peers { to } else { from };
-        let ok = cap.admits(n);
-        if !ok {
-            self.stats
-                .packets_over_bitrate
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        ok
-    }
-
-    fn denied(&self, peer: SocketAddr) {
-        self.stats
-            .peer_packets_denied
-            .fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(%peer, "relay to or from a refused peer address dropped");
-    }
-}
-
-#[async_trait]
-impl webrtc_util::Conn for RelayConn {
-    async fn connect(&self, _addr: SocketAddr) -> Result<(), webrtc_util::Error> {
-        Err(webrtc_util::Error::Other(
-            "relayed sockets are not connected".to_owned(),
-        ))
-    }
-
-    async fn recv(&self, buf: &mut [u8]) -> Result<usize, webrtc_util::Error> {
-        self.recv_from(buf).await.map(|(n, _)| n)
-    }
-
-    async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SocketAddr), webrtc_util::Error> {
-        // `turn` starts reading at once from the socket of a real
-        // allocation, never from an EVEN-PORT probe's (see `admission`).
-        if !self.started.load(Ordering::Relaxed) && !self.started.swap(true, Ordering::Relaxed) {
-            self.stats
-                .allocations_created
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        loop {
-            let (n, peer) = self.socket.recv_from(buf).await?;
-            if self.slot.is_released() {
-                return Err(webrtc_util::Error::Other(
-                    "the allocation is closed".to_owned(),
-                ));
-            }
-            if !self.filter.allows_in(self.scope, peer) {
-                self.denied(peer);
-                continue;
-            }
-            if !self.within(n, false) {
-                continue;
-            }
-            self.stats
-                .relayed_bytes_from_peers
-                .fetch_add(n as u64, Ordering::Relaxed);
-            self.stats
-                .relayed_packets_from_peers
-                .fetch_add(1, Ordering::Relaxed);
-            self.slot.traffic().on_received(n);
-            return Ok((n, peer));
-        }
-    }
-
-    async fn send(&self, _buf: &[u8]) -> Result<usize, webrtc_util::Error> {
-        Err(webrtc_util::Error::Other(
-            "send without an address on a relayed socket".to_owned(),
-        ))
-    }
-
-    /// Data for a refused peer is dropped silently (and counted), as a
-    /// datagram would be.
-    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> Result<usize, webrtc_util::Error> {
-        // `turn` may still hold the allocation it looked up just before
-        // closing it (revocation): nothing leaves once it is closed.
-        if self.slot.is_released() {
-            return Err(webrtc_util::Error::Other(
-                "the allocation is closed".to_owned(),
-            ));
-        }
-        if !self.filter.allows_in(self.scope, target) {
-            self.denied(target);
-            return Ok(buf.len());
-        }
-        // Over the cap, the datagram is lost, as on a congested link.
-        if !self.within(buf.len(), true) {
-            return Ok(buf.len());
-        }
-        let n = self.socket.send_to(buf, target).await?;
-        self.stats
-            .relayed_bytes_to_peers
-            .fetch_add(n as u64, Ordering::Relaxed);
-        self.stats
-            .relayed_packets_to_peers
-            .fetch_add(1, Ordering::Relaxed);
-        self.slot.traffic().on_sent(n);
-        Ok(n)
-    }
-
-    fn local_addr(&self) -> Result<SocketAddr, webrtc_util::Error> {
-        Ok(self.socket.local_addr()?)
-    }
-
-    fn remote_addr(&self) -> Option<SocketAddr> {
-        None
-    }
-
-    /// Called by `turn` when the allocation closes (deleted, expired or
-    /// revoked): the quota slot is given back at once. The socket itself
-    /// closes when the last reference goes.
-    async fn close(&self) -> Result<(), webrtc_util::Error> {
-        self.slot.release();
-        Ok(())
-    }
-
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
-    }
 }
 
 #[cfg(test)]

@@ -1,149 +1,27 @@
-//! TURN over TCP and TLS: cutting STUN messages and ChannelData out of a
-//! byte stream (RFC 8656 §12.5, RFC 5766 §11.5), and the adapter that puts
-//! all the streams of one listener behind the datagram-shaped
-//! `webrtc_util::Conn` that the `turn` server reads from.
-//!
-//! - The first two bits of a frame tell its kind: `00` is a STUN message
-//!   (20-byte header, then `length` bytes, a multiple of 4, and the magic
-//!   cookie: RFC 3489 messages are refused), `01` is ChannelData (4-byte header, then `length` bytes, padded to a multiple
-//!   of 4 on streams). `10` and `11` are not TURN.
-//! - The `turn` server reads into a 1500-byte buffer, so no frame larger
-//!   than [`MAX_FRAME_LEN`] is handed over: a stream that announces one is
-//!   closed.
-//! - Padding is stripped on the way in; outgoing ChannelData is already
-//!   padded by the `turn` crate.
+//! TURN over TCP and TLS: the accept loop of a stream listener, within
+//! its caps, and the socket that puts all the streams of one listener
+//! behind one datagram socket (`socket::Datagrams`) for the TURN server. The
+//! framing itself is in [`framing`](super::framing).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
 
-use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc};
+use tokio::task::JoinSet;
 
 use super::RelayStats;
-
-/// The largest frame (header included, padding excluded) accepted on a
-/// stream: the `turn` server's read buffer.
-pub const MAX_FRAME_LEN: usize = 1500;
-
-const STUN_HEADER_LEN: usize = 20;
-const CHANNEL_HEADER_LEN: usize = 4;
-const MAGIC_COOKIE: u32 = 0x2112_A442;
-
-/// One frame found at the start of a buffer: `buf[..frame.frame_len()]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Frame {
-    /// A STUN message (request, response or indication).
-    Stun {
-        /// Header and attributes, in bytes.
-        len: usize,
-    },
-    /// A ChannelData message.
-    ChannelData {
-        /// The channel number, 0x4000..=0x7FFF. RFC 8656 narrowed the range
-        /// to 0x4FFF, but RFC 5766 clients (coturn's among them) use it all,
-        /// and so does the `turn` crate.
-        channel: u16,
-        /// Header and application data, in bytes, without the padding.
-        len: usize,
-    },
-}
-
-impl Frame {
-    /// How many bytes of the buffer make the frame, without padding: what
-    /// is handed to the TURN server.
-    pub fn frame_len(&self) -> usize {
-        match *self {
-            Frame::Stun { len } | Frame::ChannelData { len, .. } => len,
-        }
-    }
-}
-
-/// Why a stream was cut: the peer does not speak TURN over TCP correctly.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
-    /// The first two bits are `10` or `11`.
-    #[error("not a TURN frame: first byte {0:#04x} is neither STUN (0b00) nor ChannelData (0b01)")]
-    UnknownType(u8),
-    /// STUN message lengths are multiples of 4 (RFC 8489 §5).
-    #[error("STUN message length {0} is not a multiple of 4")]
-    StunLengthUnaligned(u16),
-    /// Not an RFC 5389/8489 STUN message.
-    #[error("STUN magic cookie is {0:#010x}, expected 0x2112a442")]
-    BadMagicCookie(u32),
-    /// The announced frame is larger than [`MAX_FRAME_LEN`].
-    #[error("frame of {len} bytes exceeds the {max}-byte limit")]
-    TooLarge {
-        /// Announced length, header included, padding excluded.
-        len: usize,
-        /// [`MAX_FRAME_LEN`].
-        max: usize,
-    },
-}
-
-/// Finds the frame at the start of `buf`.
-///
-/// - `Ok(None)`: `buf` holds only the beginning of a frame (or nothing);
-///   read more.
-/// - `Ok(Some((frame, consumed)))`: the frame is `buf[..frame.frame_len()]`;
-///   drop `consumed` bytes (the frame and its padding) before the next call.
-/// - `Err(_)`: the stream is not TURN or breaks a limit; close it. Errors
-///   are reported as soon as the bytes that show them have arrived.
-pub fn next_frame(buf: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
-    let Some(&first) = buf.first() else {
-        return Ok(None);
-    };
-    match first >> 6 {
-        0b00 => {
-            if buf.len() < 4 {
-                return Ok(None);
-            }
-            let body = u16::from_be_bytes([buf[2], buf[3]]);
-            if !body.is_multiple_of(4) {
-                return Err(FrameError::StunLengthUnaligned(body));
-            }
-            let len = STUN_HEADER_LEN + usize::from(body);
-            if len > MAX_FRAME_LEN {
-                return Err(FrameError::TooLarge {
-                    len,
-                    max: MAX_FRAME_LEN,
-                });
-            }
-            if buf.len() >= 8 {
-                let cookie = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
-                if cookie != MAGIC_COOKIE {
-                    return Err(FrameError::BadMagicCookie(cookie));
-                }
-            }
-            if buf.len() < len {
-                return Ok(None);
-            }
-            Ok(Some((Frame::Stun { len }, len)))
-        }
-        0b01 => {
-            if buf.len() < CHANNEL_HEADER_LEN {
-                return Ok(None);
-            }
-            let channel = u16::from_be_bytes([buf[0], buf[1]]);
-            let data = u16::from_be_bytes([buf[2], buf[3]]);
-            let len = CHANNEL_HEADER_LEN + usize::from(data);
-            if len > MAX_FRAME_LEN {
-                return Err(FrameError::TooLarge {
-                    len,
-                    max: MAX_FRAME_LEN,
-                });
-            }
-            let padded = len.next_multiple_of(4);
-            if buf.len() < padded {
-                return Ok(None);
-            }
-            Ok(Some((Frame::ChannelData { channel, len }, padded)))
-        }
-        _ => Err(FrameError::UnknownType(first)),
-    }
-}
+use super::framing::FrameDecoder;
+// The framing's path before it had its own module (the tests use it).
+pub use super::framing::{Frame, FrameError, MAX_FRAME_LEN, next_frame};
+use super::lifetime::LifetimeCap;
+use super::log::RateLimitedLog;
+use super::socket::Datagrams;
 
 /// Frames queued towards one stream before further ones are dropped (like
 /// a full UDP socket buffer: media is loss tolerant, and one slow client
@@ -176,9 +54,9 @@ pub(crate) struct StreamConn {
     /// How long a stream may stay silent before it is closed.
     idle_timeout: std::time::Duration,
     /// The summary of streams cut for bad frames (not a line each).
-    junk_log: StdMutex<super::RateLimitedLog>,
+    junk_log: StdMutex<RateLimitedLog>,
     /// Lowers over-long allocation lifetimes (see `lifetime`).
-    cap: Option<Arc<super::lifetime::LifetimeCap>>,
+    cap: Option<Arc<LifetimeCap>>,
 }
 
 impl std::fmt::Debug for StreamConn {
@@ -204,7 +82,7 @@ impl StreamConn {
             next_id: AtomicU64::new(0),
             stats,
             idle_timeout,
-            junk_log: StdMutex::new(super::RateLimitedLog::new(
+            junk_log: StdMutex::new(RateLimitedLog::new(
                 "TURN streams closed for frames that are not TURN",
             )),
             cap: None,
@@ -212,7 +90,7 @@ impl StreamConn {
     }
 
     /// Caps the lifetimes clients ask for.
-    pub(crate) fn with_lifetime_cap(mut self, cap: Arc<super::lifetime::LifetimeCap>) -> Self {
+    pub(crate) fn with_lifetime_cap(mut self, cap: Arc<LifetimeCap>) -> Self {
         self.cap = Some(cap);
         self
     }
@@ -243,14 +121,12 @@ impl StreamConn {
             let _ = writer.shutdown().await;
         };
         let read = async {
-            let mut buf: Vec<u8> = Vec::with_capacity(MAX_FRAME_LEN + READ_CHUNK);
+            let mut frames = FrameDecoder::new();
             let mut chunk = [0u8; READ_CHUNK];
             loop {
                 loop {
-                    match next_frame(&buf) {
-                        Ok(Some((frame, consumed))) => {
-                            let datagram = buf[..frame.frame_len()].to_vec();
-                            buf.drain(..consumed);
+                    match frames.next_frame() {
+                        Ok(Some(datagram)) => {
                             if self.inbound_tx.send((datagram, peer)).await.is_err() {
                                 return;
                             }
@@ -271,7 +147,7 @@ impl StreamConn {
                 }
                 match tokio::time::timeout(self.idle_timeout, reader.read(&mut chunk)).await {
                     Ok(Ok(0) | Err(_)) => return,
-                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                    Ok(Ok(n)) => frames.extend(&chunk[..n]),
                     Err(_) => {
                         self.stats
                             .stream_idle_closed
@@ -305,32 +181,17 @@ impl StreamConn {
     }
 }
 
-fn closed() -> webrtc_util::Error {
-    webrtc_util::Error::Other("TURN stream listener closed".to_owned())
-}
-
-#[async_trait]
-impl webrtc_util::Conn for StreamConn {
-    async fn connect(&self, _addr: SocketAddr) -> Result<(), webrtc_util::Error> {
-        Err(webrtc_util::Error::Other(
-            "a stream listener does not connect".to_owned(),
-        ))
-    }
-
-    async fn recv(&self, buf: &mut [u8]) -> Result<usize, webrtc_util::Error> {
-        self.recv_from(buf).await.map(|(n, _)| n)
-    }
-
+impl Datagrams for StreamConn {
     /// Never fails while the listener lives: the server's read loop stops
     /// for good on the first error, so one stream's end must not show here.
-    async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SocketAddr), webrtc_util::Error> {
+    async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let (frame, peer) = self
             .inbound_rx
             .lock()
             .await
             .recv()
             .await
-            .ok_or_else(closed)?;
+            .ok_or_else(|| io::Error::other("TURN stream listener closed"))?;
         // Frames are at most MAX_FRAME_LEN, the server's buffer size.
         let n = frame.len().min(buf.len());
         buf[..n].copy_from_slice(&frame[..n]);
@@ -340,18 +201,10 @@ impl webrtc_util::Conn for StreamConn {
         Ok((n, peer))
     }
 
-    async fn send(&self, _buf: &[u8]) -> Result<usize, webrtc_util::Error> {
-        Err(webrtc_util::Error::Other(
-            "send without an address on a stream listener".to_owned(),
-        ))
-    }
-
-    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> Result<usize, webrtc_util::Error> {
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
         let sender = self.writers().get(&target).map(|(_, s)| s.clone());
         let Some(sender) = sender else {
-            return Err(webrtc_util::Error::Other(format!(
-                "no TURN stream from {target}"
-            )));
+            return Err(io::Error::other(format!("no TURN stream from {target}")));
         };
         match sender.try_send(buf.to_vec()) {
             Ok(()) => {}
@@ -361,7 +214,7 @@ impl webrtc_util::Conn for StreamConn {
                     .fetch_add(1, Ordering::Relaxed);
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Err(webrtc_util::Error::Other(format!(
+                return Err(io::Error::other(format!(
                     "TURN stream from {target} is closed"
                 )));
             }
@@ -369,125 +222,105 @@ impl webrtc_util::Conn for StreamConn {
         Ok(buf.len())
     }
 
-    fn local_addr(&self) -> Result<SocketAddr, webrtc_util::Error> {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.local)
     }
 
-    fn remote_addr(&self) -> Option<SocketAddr> {
-        None
-    }
-
-    /// A no-op: `turn` calls `close` on the listener socket whenever an
-    /// allocation made through it closes. The listener ends with the relay.
-    async fn close(&self) -> Result<(), webrtc_util::Error> {
-        Ok(())
-    }
-
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
-    }
+    // `close` is a no-op: `turn` calls it on the listener socket whenever
+    // an allocation made through it closes. The listener ends with the
+    // relay.
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// How long a TLS client may take to finish its handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-    fn stun(body: usize) -> Vec<u8> {
-        let mut m = vec![0x00, 0x01];
-        m.extend_from_slice(&u16::try_from(body).unwrap().to_be_bytes());
-        m.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
-        m.extend_from_slice(&[7; 12]);
-        m.extend(std::iter::repeat_n(0xAB, body));
-        m
-    }
+/// The caps on one stream listener.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StreamLimits {
+    /// Open streams in all.
+    pub(crate) total: usize,
+    /// Open streams per client address.
+    pub(crate) per_address: usize,
+    /// How long a stream may stay silent.
+    pub(crate) idle: Duration,
+}
 
-    #[test]
-    fn empty_and_short_buffers_need_more() {
-        assert_eq!(next_frame(&[]), Ok(None));
-        assert_eq!(next_frame(&[0x00]), Ok(None));
-        assert_eq!(next_frame(&[0x40]), Ok(None));
-        assert_eq!(next_frame(&[0x7F, 0xFF, 0x00]), Ok(None));
-        assert_eq!(next_frame(&stun(8)[..27]), Ok(None));
-    }
-
-    #[test]
-    fn stun_message_is_cut_at_its_length() {
-        let mut buf = stun(8);
-        buf.extend_from_slice(&[0x40, 0x00, 0x00, 0x01, 0xFF, 0, 0, 0]);
-        assert_eq!(next_frame(&buf), Ok(Some((Frame::Stun { len: 28 }, 28))));
-    }
-
-    #[test]
-    fn channel_data_padding_is_consumed_not_returned() {
-        let buf = [0x40, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5, 0, 0, 0];
-        assert_eq!(
-            next_frame(&buf),
-            Ok(Some((
-                Frame::ChannelData {
-                    channel: 0x4001,
-                    len: 9
-                },
-                12
-            )))
-        );
-        // The padding has not arrived yet.
-        assert_eq!(next_frame(&buf[..10]), Ok(None));
-        // Empty ChannelData, on the last RFC 5766 channel.
-        assert_eq!(
-            next_frame(&[0x7F, 0xFF, 0, 0]),
-            Ok(Some((
-                Frame::ChannelData {
-                    channel: 0x7FFF,
-                    len: 4
-                },
-                4
-            )))
-        );
-    }
-
-    #[test]
-    fn malformed_input_is_refused_early() {
-        assert_eq!(next_frame(&[0x80]), Err(FrameError::UnknownType(0x80)));
-        assert_eq!(next_frame(&[0xC3, 0]), Err(FrameError::UnknownType(0xC3)));
-        assert_eq!(
-            next_frame(&[0x00, 0x01, 0x00, 0x05]),
-            Err(FrameError::StunLengthUnaligned(5))
-        );
-        assert_eq!(
-            next_frame(&[0x00, 0x01, 0x00, 0x04, 0xDE, 0xAD, 0xBE, 0xEF]),
-            Err(FrameError::BadMagicCookie(0xDEAD_BEEF))
-        );
-    }
-
-    #[test]
-    fn frame_size_limit_is_exact() {
-        let at_limit = u16::try_from(MAX_FRAME_LEN - STUN_HEADER_LEN).unwrap();
-        assert!(matches!(
-            next_frame(&stun(usize::from(at_limit))),
-            Ok(Some((Frame::Stun { len: MAX_FRAME_LEN }, MAX_FRAME_LEN)))
-        ));
-        let over = (at_limit + 4).to_be_bytes();
-        assert_eq!(
-            next_frame(&[0x00, 0x01, over[0], over[1]]),
-            Err(FrameError::TooLarge {
-                len: MAX_FRAME_LEN + 4,
-                max: MAX_FRAME_LEN
-            })
-        );
-        let over = u16::try_from(MAX_FRAME_LEN - 3).unwrap().to_be_bytes();
-        assert_eq!(
-            next_frame(&[0x40, 0x00, over[0], over[1]]),
-            Err(FrameError::TooLarge {
-                len: MAX_FRAME_LEN + 1,
-                max: MAX_FRAME_LEN
-            })
-        );
-        assert_eq!(
-            next_frame(&[0x40, 0x00, 0xFF, 0xFF]),
-            Err(FrameError::TooLarge {
-                len: 65539,
-                max: MAX_FRAME_LEN
-            })
-        );
+/// Accepts TCP (and, with an acceptor, TLS) connections and serves each on
+/// its own task, within the caps (in all and per client address).
+/// Aborting this task ends every stream it accepted.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    conn: Arc<StreamConn>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    limits: StreamLimits,
+    stats: Arc<RelayStats>,
+) {
+    let mut streams = JoinSet::new();
+    let mut per_address: std::collections::HashMap<IpAddr, usize> = Default::default();
+    let mut owner: std::collections::HashMap<tokio::task::Id, IpAddr> = Default::default();
+    let mut refusals = RateLimitedLog::new("TURN stream connections refused (limits reached)");
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of descriptors, say: back off a little.
+                        tracing::warn!(%err, "TURN stream accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let mine = per_address.get(&peer.ip()).copied().unwrap_or(0);
+                if streams.len() >= limits.total {
+                    refusals.count();
+                    continue;
+                }
+                if mine >= limits.per_address {
+                    stats.stream_connections_refused_per_address.fetch_add(1, Ordering::Relaxed);
+                    refusals.count();
+                    continue;
+                }
+                let _ = tcp.set_nodelay(true);
+                stats.stream_connections_accepted.fetch_add(1, Ordering::Relaxed);
+                let conn = Arc::clone(&conn);
+                let handle = match &acceptor {
+                    None => streams.spawn(conn.serve(tcp, peer)),
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        let stats = Arc::clone(&stats);
+                        streams.spawn(async move {
+                            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                                Ok(Ok(tls)) => conn.serve(tls, peer).await,
+                                Ok(Err(err)) => {
+                                    stats.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+                                    tracing::debug!(%peer, %err, "TLS handshake failed");
+                                }
+                                Err(_) => {
+                                    stats.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                }
+                            }
+                        })
+                    }
+                };
+                per_address.insert(peer.ip(), mine + 1);
+                owner.insert(handle.id(), peer.ip());
+            }
+            Some(done) = streams.join_next_with_id(), if !streams.is_empty() => {
+                let id = match &done {
+                    Ok((id, ())) => *id,
+                    Err(e) => e.id(),
+                };
+                if let Some(ip) = owner.remove(&id)
+                    && let Some(n) = per_address.get_mut(&ip)
+                {
+                    *n -= 1;
+                    if *n == 0 {
+                        per_address.remove(&ip);
+                    }
+                }
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! The counters sit on the per-packet path, so they are relaxed atomics
 //! only: two `fetch_add`s, a clock read and a `swap` per datagram, no lock
 //! and no allocation. The allocation count and the map from participant to
-//! counters live in [`Admission`](super::admission), touched only when an
+//! counters live in `quota::Admission`, touched only when an
 //! allocation opens or closes and when the server samples (once a second
 //! per act).
 

@@ -1,36 +1,22 @@
-//! Who may allocate: the TURN REST API check on every authenticated
-//! request, and the allocation quotas (per participant of an act, per act
-//! and in total; a participant's connection-test credentials count as
-//! theirs, and so do credentials issued at different times, so minting a
-//! new username gets around nothing).
+//! The allocation quotas and the slots they hand out: per participant of
+//! an act, per act and in total (a participant's connection-test
+//! credentials count as theirs, and so do credentials issued at different
+//! times, so minting a new username gets around nothing); and the live
+//! allocations by username and by participant, with each participant's
+//! traffic counters.
 //!
-//! `turn` 0.17 gives the relay-address generator no username, so each
-//! listener has its own `turn::Server`, whose auth handler notes the last
-//! username it accepted in a slot that the listener's generator reads.
-//! This is exact because a `turn` server handles the requests of a
-//! listener one at a time, in its read loop, and the Allocate handler
-//! authenticates (calls the auth handler) just before it asks the
-//! generator for a relayed socket, with no other request in between.
-//! The `turn` version is pinned (`=0.17.2`) for that reason.
-//!
-//! The slot is read, not taken: for an Allocate with EVEN-PORT, `turn`
-//! first calls the generator to find a free port and drops that socket
-//! unused, then calls it again for the allocation. Such a probe holds a
-//! quota slot only while `turn` holds it, and is not counted as created
-//! (see `RelayConn`).
+//! A slot is held by the relayed socket of one allocation and given back
+//! when it closes. For an Allocate with EVEN-PORT, `turn` first asks for a
+//! socket to find a free port and drops it unused: such a probe holds a
+//! slot only while `turn` holds it (see `turn_server` and `relayed`).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use async_trait::async_trait;
-use tokio::net::UdpSocket;
-
 use super::RelayStats;
-use super::credentials::{TurnCredentials, TurnUsername};
-use super::peer::{PeerFilter, RelayConn, Scope};
+use super::credentials::{PROBE_PREFIX, TurnUsername};
 use super::traffic::{ParticipantTraffic, TrafficSnapshot};
 
 /// How many live allocations are allowed.
@@ -42,6 +28,29 @@ pub(crate) struct Quotas {
     pub(crate) per_act: usize,
     /// In all.
     pub(crate) total: usize,
+}
+
+/// Why an allocation was refused a slot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Refused {
+    /// The relay holds its total of allocations.
+    #[error("total allocation quota reached ({0} allocations)")]
+    Total(usize),
+    /// The username is not one the auth handler lets through.
+    #[error("allocation without a well-formed username")]
+    Unparsable,
+    /// The act holds its quota.
+    #[error("allocation quota reached for the act ({0} allocations)")]
+    Act(usize),
+    /// The participant (with its connection-test credentials) holds its
+    /// quota.
+    #[error("allocation quota reached for participant {participant} ({quota} allocations)")]
+    Participant {
+        /// The participant the quota counts.
+        participant: String,
+        /// Its quota.
+        quota: usize,
+    },
 }
 
 /// Live allocations, by username and by participant.
@@ -92,24 +101,21 @@ impl Admission {
 
     /// Takes one allocation slot for `username`, or says which quota is
     /// reached.
-    pub(crate) fn acquire(self: &Arc<Self>, username: &str) -> Result<AllocationSlot, String> {
+    pub(crate) fn acquire(self: &Arc<Self>, username: &str) -> Result<AllocationSlot, Refused> {
         let mut live = self.live();
         let parsed = TurnUsername::parse(username).ok();
-        let refuse = |reason: String| {
+        let refuse = |reason: Refused| {
             self.stats
                 .allocations_refused_quota
                 .fetch_add(1, Ordering::Relaxed);
             Err(reason)
         };
         if live.total >= self.quotas.total {
-            return refuse(format!(
-                "total allocation quota reached ({} allocations)",
-                self.quotas.total
-            ));
+            return refuse(Refused::Total(self.quotas.total));
         }
         // The auth handler lets only well-formed usernames through.
         let Some(parsed) = parsed else {
-            return refuse("allocation without a well-formed username".to_owned());
+            return refuse(Refused::Unparsable);
         };
         let of_act = live.quota_use.get(&parsed.act);
         let act_use: usize = of_act.map(|m| m.values().sum()).unwrap_or(0);
@@ -118,17 +124,13 @@ impl Admission {
             .copied()
             .unwrap_or(0);
         if act_use >= self.quotas.per_act {
-            return refuse(format!(
-                "allocation quota reached for the act ({} allocations)",
-                self.quotas.per_act
-            ));
+            return refuse(Refused::Act(self.quotas.per_act));
         }
         if mine >= self.quotas.per_participant {
-            return refuse(format!(
-                "allocation quota reached for participant {} ({} allocations)",
-                parsed.quota_participant(),
-                self.quotas.per_participant
-            ));
+            return refuse(Refused::Participant {
+                participant: parsed.quota_participant().to_owned(),
+                quota: self.quotas.per_participant,
+            });
         }
         *live
             .quota_use
@@ -190,7 +192,7 @@ impl Admission {
             && let Some(of_act) = live.quota_use.get_mut(act)
         {
             let counted = participant
-                .strip_prefix(super::credentials::PROBE_PREFIX)
+                .strip_prefix(PROBE_PREFIX)
                 .unwrap_or(participant);
             if let Some(n) = of_act.get_mut(counted) {
                 *n -= 1;
@@ -306,107 +308,6 @@ impl Drop for AllocationSlot {
     }
 }
 
-/// The last username the auth handler of one listener accepted.
-pub(crate) type LastUser = Arc<Mutex<Option<String>>>;
-
-/// The `turn` auth handler of one listener: TURN REST API credentials.
-pub(crate) struct ListenerAuth {
-    pub(crate) credentials: Arc<TurnCredentials>,
-    pub(crate) last_user: LastUser,
-    pub(crate) stats: Arc<RelayStats>,
-}
-
-impl turn::auth::AuthHandler for ListenerAuth {
-    /// Returns the long-term key `MD5(username:realm:password)` of a
-    /// usable username; `turn` then checks the request's
-    /// MESSAGE-INTEGRITY with it (a wrong password fails there).
-    fn auth_handle(
-        &self,
-        username: &str,
-        realm: &str,
-        src_addr: SocketAddr,
-    ) -> Result<Vec<u8>, turn::Error> {
-        let mut last = self.last_user.lock().unwrap_or_else(|e| e.into_inner());
-        match self.credentials.check_username(username) {
-            Ok(_) => {
-                *last = Some(username.to_owned());
-                let password = self.credentials.password_for(username);
-                Ok(turn::auth::generate_auth_key(username, realm, &password))
-            }
-            Err(err) => {
-                *last = None;
-                self.stats.auth_refused.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%src_addr, %err, "TURN credentials refused");
-                Err(turn::Error::Other(err.to_string()))
-            }
-        }
-    }
-}
-
-/// The relay-address generator of one listener: binds a UDP socket on the
-/// relay IP, within the quotas.
-pub(crate) struct RelayAllocator {
-    pub(crate) relay_ip: IpAddr,
-    pub(crate) advertised_ip: IpAddr,
-    pub(crate) last_user: LastUser,
-    pub(crate) admission: Arc<Admission>,
-    pub(crate) filter: Arc<PeerFilter>,
-    pub(crate) stats: Arc<RelayStats>,
-    /// Each way's cap of one allocation, if any.
-    pub(crate) bandwidth: Option<governor::Quota>,
-}
-
-#[async_trait]
-impl turn::relay::RelayAddressGenerator for RelayAllocator {
-    fn validate(&self) -> Result<(), turn::Error> {
-        Ok(())
-    }
-
-    async fn allocate_conn(
-        &self,
-        use_ipv4: bool,
-        requested_port: u16,
-    ) -> Result<(Arc<dyn webrtc_util::Conn + Send + Sync>, SocketAddr), turn::Error> {
-        if use_ipv4 != self.relay_ip.is_ipv4() {
-            return Err(turn::Error::Other(
-                "requested address family is not served".to_owned(),
-            ));
-        }
-        let username = self
-            .last_user
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| {
-                turn::Error::Other("allocation without an authenticated username".to_owned())
-            })?;
-        let slot = self.admission.acquire(&username).map_err(|reason| {
-            tracing::info!(%reason, "TURN allocation refused");
-            turn::Error::Other(reason)
-        })?;
-        let scope = match TurnUsername::parse(&username) {
-            Ok(u) if u.is_probe_only() => Scope::ProbeOnly,
-            _ => Scope::Call,
-        };
-        let socket = UdpSocket::bind(SocketAddr::new(self.relay_ip, requested_port))
-            .await
-            .map_err(|e| turn::Error::Other(format!("cannot bind a relayed socket: {e}")))?;
-        let mut relayed = socket
-            .local_addr()
-            .map_err(|e| turn::Error::Other(e.to_string()))?;
-        relayed.set_ip(self.advertised_ip);
-        let conn = RelayConn::new(
-            socket,
-            Arc::clone(&self.filter),
-            scope,
-            Arc::clone(&self.stats),
-            slot,
-        )
-        .with_bandwidth(self.bandwidth);
-        Ok((Arc::new(conn), relayed))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,12 +384,12 @@ mod tests {
         // same participant share one quota.
         let one = a.acquire("100:act-1:2").unwrap();
         let two = a.acquire("200:act-1:precall-2").unwrap();
-        let e = a.acquire("300:act-1:2").unwrap_err();
+        let e = a.acquire("300:act-1:2").unwrap_err().to_string();
         assert!(e.contains("participant 2"), "{e}");
         assert!(a.acquire("400:act-1:precall-2").is_err());
         // The act's quota holds whoever asks.
         let three = a.acquire("100:act-1:3").unwrap();
-        let e = a.acquire("100:act-1:4").unwrap_err();
+        let e = a.acquire("100:act-1:4").unwrap_err().to_string();
         assert!(e.contains("act"), "{e}");
         a.acquire("100:act-2:4").unwrap();
         drop(two);
