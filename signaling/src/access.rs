@@ -132,15 +132,15 @@ pub fn creator_actor(creator: &Creator) -> String {
 pub fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
     let sec = state.security()?;
     let token = cookie_of(headers)
-        .ok_or_else(|| ApiError::Unauthorized("sign in first (POST /api/session)".into()))?;
+        .ok_or(ApiError::SignInRequired)?;
     let who = sec
         .sessions
         .get(token, Timestamp::now())
-        .ok_or_else(|| ApiError::Unauthorized("the session has ended; sign in again".into()))?;
+        .ok_or(ApiError::SessionEnded)?;
     // A disabled account loses its sessions at once.
-    if !sec.access.is_enabled(who.account).map_err(ApiError::from)? {
+    if !sec.access.is_enabled(who.account)? {
         sec.sessions.close_account(who.account);
-        return Err(ApiError::Unauthorized("this account is disabled".into()));
+        return Err(ApiError::AccountDisabled);
     }
     Ok(who)
 }
@@ -156,16 +156,13 @@ pub fn creator(state: &AppState, headers: &HeaderMap) -> Result<Creator, ApiErro
 }
 
 fn parse_act(id: &str) -> Result<ActId, ApiError> {
-    id.parse::<ActId>()
-        .map_err(|_| ApiError::BadRequest("not an act id".into()))
+    id.parse::<ActId>().map_err(|_| ApiError::NotAnActId)
 }
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| ApiError::Internal)?
+    tokio::task::spawn_blocking(f).await?
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -191,9 +188,7 @@ fn read(
     if !may_read(who, &state_of_act) {
         sec.access
             .record(&actor(who), action, Some(act), "refused", now)?;
-        return Err(ApiError::Forbidden(
-            "you do not take part in this act".into(),
-        ));
+        return Err(ApiError::NotTakingPart);
     }
     // The entry is durable before any data leaves; if it cannot be
     // written, nothing is read.
@@ -266,17 +261,12 @@ pub async fn own_link(
         else {
             sec.access
                 .record(&actor(&who), "get_link", Some(act), "refused", now)?;
-            return Err(ApiError::Forbidden(
-                "this act does not name you as a professional".into(),
-            ));
+            return Err(ApiError::NotNamed);
         };
         if loaded.phase.is_terminal() {
             sec.access
                 .record(&actor(&who), "get_link", Some(act), "refused:ended", now)?;
-            return Err(ApiError::Gone(format!(
-                "this consultation has ended ({})",
-                loaded.phase
-            )));
+            return Err(ApiError::ActEnded(loaded.phase));
         }
         let id = mine.id;
         sec.access
@@ -289,7 +279,7 @@ pub async fn own_link(
             state.config.link_ttl,
             |p| p.id == id,
         );
-        let (role, link) = links.into_iter().next().ok_or(ApiError::Internal)?;
+        let (role, link) = links.into_iter().next().ok_or(ApiError::NotNamed)?;
         Ok(no_store(json!({ "role": role, "link": link })))
     })
     .await
@@ -300,9 +290,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<N
     let who = match creator(&state, &headers) {
         Ok(Creator::Signed(who)) => who,
         Ok(Creator::Operator) => {
-            return Err(ApiError::Forbidden(
-                "the operator token creates acts; reading needs a professional's sign-in".into(),
-            ));
+            return Err(ApiError::OperatorCannotRead);
         }
         Err(e) => return Err(e),
     };

@@ -173,24 +173,31 @@ impl IncidentSettings {
 impl FileConfig {
     /// Reads and checks a settings file; errors name the file and the line.
     pub fn load(path: &Path) -> Result<FileConfig, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        let config: FileConfig =
-            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: FileConfig = toml::from_str(&text).map_err(|source| Error::ConfigSyntax {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if let Some(h) = config.link_ttl_hours
             && !(1..=24 * 30).contains(&h)
         {
-            return Err(Error::Config(format!(
-                "{}: link_ttl_hours must be between 1 and 720",
-                path.display()
-            )));
+            return Err(Error::ConfigValue {
+                path: path.to_path_buf(),
+                problem: "link_ttl_hours must be between 1 and 720".into(),
+            });
         }
         config
             .http
             .check()
             .and(config.incidents.thresholds().map(|_| ()))
             .and(config.relay.peer_policy().map(|_| ()))
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            .map_err(|problem| Error::ConfigValue {
+                path: path.to_path_buf(),
+                problem,
+            })?;
         Ok(config)
     }
 }

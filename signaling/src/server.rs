@@ -86,16 +86,14 @@ pub fn self_signed(dir: &Path) -> Result<Tls, Error> {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     if !cert.exists() || !key.exists() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Key(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::file("create", dir, e))?;
         let generated = rcgen::generate_simple_self_signed(vec![
             "localhost".to_string(),
             "127.0.0.1".to_string(),
         ])
-        .map_err(|e| Error::Key(format!("cannot make a certificate: {e}")))?;
+        .map_err(Error::Certificate)?;
         write_private(&key, &generated.signing_key.serialize_pem())?;
-        std::fs::write(&cert, generated.cert.pem())
-            .map_err(|e| Error::Key(format!("cannot write {}: {e}", cert.display())))?;
+        std::fs::write(&cert, generated.cert.pem()).map_err(|e| Error::file("write", &cert, e))?;
     }
     Ok(Tls::Files { cert, key })
 }
@@ -111,7 +109,7 @@ fn write_private(path: &Path, content: &str) -> Result<(), Error> {
     }
     opts.open(path)
         .and_then(|mut f| f.write_all(content.as_bytes()))
-        .map_err(|e| Error::Key(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| Error::file("write", path, e))
 }
 
 /// Serves `app` on `addr` until the process is stopped, under `limits`'
@@ -123,12 +121,10 @@ pub async fn serve(
     limits: &HttpLimits,
 ) -> Result<(), Error> {
     if matches!(tls, Tls::Off) && !addr.ip().is_loopback() {
-        return Err(Error::Key(format!(
-            "plain HTTP is allowed only on loopback, not on {addr}; give a certificate"
-        )));
+        return Err(Error::PlainHttpOffLoopback(addr));
     }
-    let listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| Error::Key(format!("cannot listen on {addr}: {e}")))?;
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|source| Error::Listen { addr, source })?;
     serve_on(listener, app, tls, limits).await
 }
 
@@ -143,23 +139,18 @@ pub async fn serve_on(
     tls: Tls,
     limits: &HttpLimits,
 ) -> Result<(), Error> {
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::Key(format!("cannot read the listening address: {e}")))?;
+    let addr = listener.local_addr().map_err(Error::Serve)?;
     if matches!(tls, Tls::Off) && !addr.ip().is_loopback() {
-        return Err(Error::Key(format!(
-            "plain HTTP is allowed only on loopback, not on {addr}; give a certificate"
-        )));
+        return Err(Error::PlainHttpOffLoopback(addr));
     }
     let capped = Capped {
         caps: ConnCaps::new(limits),
     };
     let header_read = Duration::from_secs(limits.header_read_secs.max(1));
     let make = app.into_make_service_with_connect_info::<SocketAddr>();
-    let stopped = |e: std::io::Error| Error::Key(format!("server stopped: {e}"));
     // A connection that sends no request at all is dropped as well.
     let server = axum_server::from_tcp(listener)
-        .map_err(stopped)?
+        .map_err(Error::Serve)?
         .first_request_timeout(header_read);
     match tls {
         Tls::Off => {
@@ -169,17 +160,15 @@ pub async fn serve_on(
                 .http_builder()
                 .http1()
                 .header_read_timeout(header_read);
-            server.serve(make).await.map_err(stopped)
+            server.serve(make).await.map_err(Error::Serve)
         }
         Tls::Files { cert, key } => {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
                 .await
-                .map_err(|e| {
-                    Error::Key(format!(
-                        "cannot load the certificate {}: {e}",
-                        cert.display()
-                    ))
+                .map_err(|source| Error::LoadCertificate {
+                    path: cert.clone(),
+                    source,
                 })?;
             let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
                 .handshake_timeout(Duration::from_secs(limits.tls_handshake_secs.max(1)))
@@ -190,7 +179,7 @@ pub async fn serve_on(
                 .http_builder()
                 .http1()
                 .header_read_timeout(header_read);
-            server.serve(make).await.map_err(stopped)
+            server.serve(make).await.map_err(Error::Serve)
         }
     }
 }
