@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 
 use crate::state::AppState;
 use crate::throttle::{ConnCaps, ConnSlot, HttpLimits};
-use crate::{Error, access, api, auth, precall, web, ws};
+use crate::{Error, api, precall, web, ws};
 
 /// Every route, without a socket: tests call it directly.
 pub fn app(state: AppState) -> Router {
@@ -32,15 +32,15 @@ pub fn app(state: AppState) -> Router {
         .route("/pro", get(web::pro))
         .route("/pro.js", get(web::pro_js))
         .route("/ws", get(ws::upgrade))
-        .route("/api/acts", post(api::create_act).get(access::list))
-        .route("/api/acts/{id}/trace", get(access::trace))
-        .route("/api/acts/{id}/export", get(access::export))
-        .route("/api/acts/{id}/link", get(access::own_link))
+        .route("/api/acts", post(api::create_act).get(api::trace::list))
+        .route("/api/acts/{id}/trace", get(api::trace::trace))
+        .route("/api/acts/{id}/export", get(api::trace::export))
+        .route("/api/acts/{id}/link", get(api::trace::own_link))
         .route(
             "/api/session",
-            post(auth::routes::sign_in)
-                .get(auth::routes::whoami)
-                .delete(auth::routes::sign_out),
+            post(api::sign_in::sign_in)
+                .get(api::sign_in::whoami)
+                .delete(api::sign_in::sign_out),
         )
         .route("/api/invitations/check", post(api::check_invitation))
         .route("/api/precall/start", post(precall::start))

@@ -214,6 +214,24 @@ impl AppState {
     }
 }
 
+impl crate::hub::RoomHost for AppState {
+    fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn relay(&self) -> Option<&RelayAccess> {
+        self.config.relay.as_ref()
+    }
+
+    fn forget_room(&self, act: ActId) {
+        AppState::forget_room(self, act);
+    }
+}
+
 /// Removes an act's loading gate when the [`AppState::room`] call that
 /// made or used it ends, unless a newer gate replaced it.
 struct GateCleanup<'a> {

@@ -1,4 +1,7 @@
-//! The REST API. Its handlers fail with [`ApiError`] (in `error`).
+//! The REST API: creating acts and checking join links (here), reading
+//! traces ([`trace`]), signing in ([`sign_in`]), health and metrics. The
+//! handlers fail with [`ApiError`] (in `error`), and learn who is asking
+//! with [`authorized`], [`signed_in`] and [`creator`].
 
 use axum::Json;
 use axum::extract::State;
@@ -10,6 +13,12 @@ use session::act::NewAct;
 use session::participant::Identity;
 use session::{Act, ActId, ActKind, PatientAlias, Pii, Rpps, Timestamp, TraceStore};
 
+pub mod sign_in;
+pub mod trace;
+
+use crate::access::Creator;
+use crate::auth::Authenticated;
+use crate::auth::sessions::cookie_of;
 pub use crate::error::ApiError;
 use crate::links::{link_name, links_where};
 use crate::state::AppState;
@@ -124,6 +133,33 @@ pub fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError>
     }
 }
 
+/// The signed-in person behind `headers`' session cookie.
+pub fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
+    let sec = state.security()?;
+    let token = cookie_of(headers)
+        .ok_or(ApiError::SignInRequired)?;
+    let who = sec
+        .sessions
+        .get(token, Timestamp::now())
+        .ok_or(ApiError::SessionEnded)?;
+    // A disabled account loses its sessions at once.
+    if !sec.access.is_enabled(who.account)? {
+        sec.sessions.close_account(who.account);
+        return Err(ApiError::AccountDisabled);
+    }
+    Ok(who)
+}
+
+/// Who may create an act: the operator token (`Authorization: Bearer`) or
+/// a session cookie.
+pub fn creator(state: &AppState, headers: &HeaderMap) -> Result<Creator, ApiError> {
+    if headers.contains_key(header::AUTHORIZATION) || cookie_of(headers).is_none() {
+        authorized(state, headers)?;
+        return Ok(Creator::Operator);
+    }
+    signed_in(state, headers).map(Creator::Signed)
+}
+
 /// `POST /api/acts`: creates an act and returns join links. Takes the
 /// operator token (every link; audited as `operator`), or a signed-in
 /// professional's session, who must be the act's requesting professional
@@ -133,7 +169,7 @@ pub async fn create_act(
     headers: HeaderMap,
     body: Result<Json<CreateAct>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedAct>), ApiError> {
-    let creator = crate::access::creator(&state, &headers)?;
+    let creator = creator(&state, &headers)?;
     let Json(req) = body?;
     let now = Timestamp::now();
     let new = req.into_new_act()?;

@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::json;
 use session::Timestamp;
 
-use super::Credentials;
-use super::sessions::{clear_cookie, cookie_of, set_cookie};
-use crate::access::{actor, signed_in};
-use crate::api::ApiError;
+use super::{ApiError, signed_in};
+use crate::access::actor;
+use crate::auth::sessions::{clear_cookie, cookie_of, set_cookie};
+use crate::auth::{Credentials, LoginFailure};
 use crate::state::AppState;
 
 /// What the sign-in form sends.
@@ -88,7 +88,7 @@ pub async fn sign_in(
             Ok(res)
         }
         Err((failure, account)) => {
-            if failure == super::LoginFailure::Internal {
+            if failure == LoginFailure::Internal {
                 sec.limiter.not_counted(&login, &client);
             }
             let who = account.map_or_else(|| "unknown".to_string(), |id| format!("account:{id}"));
