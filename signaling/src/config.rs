@@ -11,6 +11,7 @@
 //! relay_port = 3478        # TURN over UDP and TCP; TLS on 3479
 //! no_relay = false
 //! recovery_timeout_secs = 30  # a lost participant's grace before "interrupted"
+//! shutdown_grace_secs = 10    # Ctrl-C/SIGTERM: time to close rooms and flush
 //!
 //! [relay]
 //! # Peers the relay may reach although they are loopback, private,
@@ -80,6 +81,9 @@ pub struct FileConfig {
     /// Seconds a participant whose connection dropped during the
     /// performance may stay away before the act is marked interrupted.
     pub recovery_timeout_secs: Option<u32>,
+    /// Seconds a shutdown (Ctrl-C, SIGTERM) may take to close rooms and
+    /// connections and flush the trace before the server stops anyway.
+    pub shutdown_grace_secs: Option<u32>,
     #[serde(default)]
     pub ice_servers: Vec<IceServer>,
     /// Rate, in-flight and time limits on HTTP requests.
@@ -173,13 +177,13 @@ impl IncidentSettings {
 impl FileConfig {
     /// Reads and checks a settings file; errors name the file and the line.
     pub fn load(path: &Path) -> Result<FileConfig, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+        let text = std::fs::read_to_string(path).map_err(|cause| Error::ConfigRead {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
-        let config: FileConfig = toml::from_str(&text).map_err(|source| Error::ConfigSyntax {
+        let config: FileConfig = toml::from_str(&text).map_err(|cause| Error::ConfigSyntax {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         if let Some(h) = config.link_ttl_hours
             && !(1..=24 * 30).contains(&h)

@@ -3,7 +3,9 @@
 //!
 //! [`Error`] wraps what can fail in the server (its own checks, and the
 //! `session` and `media` crates' errors); every message is a sentence an
-//! operator can act on, without a token, a key or personal data.
+//! operator can act on, without a token, a key or personal data. A
+//! variant's message includes its cause (an IO error...), so a log line
+//! or the command line's `error:` says it whole.
 //!
 //! [`ApiError`] is what a route handler returns: the cause of a failure,
 //! never a status. Its [`IntoResponse`] chooses the status and the public
@@ -54,51 +56,57 @@ pub enum Error {
     MalformedKey { path: PathBuf },
     /// Reading, writing or creating a file or directory of the data
     /// directory (`action` is the verb: `read`, `write`, `create`...).
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {cause}", path.display())]
     File {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     // --- Settings --------------------------------------------------------
-    #[error("settings: cannot read {}: {source}", path.display())]
+    #[error("settings: cannot read {}: {cause}", path.display())]
     ConfigRead {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("settings: {}: {source}", path.display())]
+    #[error("settings: {}: {cause}", path.display())]
     ConfigSyntax {
         path: PathBuf,
-        #[source]
-        source: toml::de::Error,
+        cause: toml::de::Error,
     },
     /// A setting out of its range; `problem` names the key and the range.
     #[error("settings: {}: {problem}", path.display())]
     ConfigValue { path: PathBuf, problem: String },
 
+    // --- Starting --------------------------------------------------------
+    #[error("cannot open the trace store: {0}")]
+    OpenStore(session::Error),
+    /// The relay binds on the server's address, which must be a concrete one.
+    #[error(
+        "the relay needs a concrete listen address, not {0}; give --listen IP:PORT or --no-relay"
+    )]
+    RelayNeedsAddress(std::net::IpAddr),
+    #[error("cannot start the TURN relay (use --relay-port or --no-relay): {0}")]
+    RelayStart(media::Error),
+
     // --- Listening -------------------------------------------------------
     #[error("plain HTTP is allowed only on loopback, not on {0}; give a certificate")]
     PlainHttpOffLoopback(SocketAddr),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {cause}")]
     Listen {
         addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("cannot make a certificate: {0}")]
     Certificate(rcgen::Error),
-    #[error("cannot load the certificate {}: {source}", path.display())]
+    #[error("cannot load the certificate {}: {cause}", path.display())]
     LoadCertificate {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The listener failed while serving.
     #[error("server stopped: {0}")]
-    Serve(#[source] std::io::Error),
+    Serve(std::io::Error),
 
     // --- The crates below ------------------------------------------------
     #[error(transparent)]
@@ -109,11 +117,11 @@ pub enum Error {
 
 impl Error {
     /// A failed file operation on `path`.
-    pub fn file(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+    pub fn file(action: &'static str, path: impl Into<PathBuf>, cause: std::io::Error) -> Error {
         Error::File {
             action,
             path: path.into(),
-            source,
+            cause,
         }
     }
 }
@@ -233,12 +241,14 @@ impl ApiError {
             ApiError::OperatorTokenInvalid => {
                 says(StatusCode::UNAUTHORIZED, "this operator token is not valid")
             }
-            ApiError::SignInRequired => {
-                says(StatusCode::UNAUTHORIZED, "sign in first (POST /api/session)")
-            }
-            ApiError::SessionEnded => {
-                says(StatusCode::UNAUTHORIZED, "the session has ended; sign in again")
-            }
+            ApiError::SignInRequired => says(
+                StatusCode::UNAUTHORIZED,
+                "sign in first (POST /api/session)",
+            ),
+            ApiError::SessionEnded => says(
+                StatusCode::UNAUTHORIZED,
+                "the session has ended; sign in again",
+            ),
             ApiError::AccountDisabled => says(StatusCode::UNAUTHORIZED, "this account is disabled"),
             ApiError::CredentialsInvalid => says(
                 StatusCode::UNAUTHORIZED,

@@ -52,6 +52,10 @@ pub enum RoomCmd {
         test: session::precall::ConnectionTest,
         done: oneshot::Sender<Result<(), session::Error>>,
     },
+    /// The server is stopping: close every connection (`server_shutdown`)
+    /// and stop. The act is rebuilt from its trace when the server starts
+    /// again and its participants reconnect.
+    Shutdown,
 }
 
 /// How often a room looks at the clock (for lost participants) and at the
@@ -101,6 +105,12 @@ pub async fn run_room<H: RoomHost>(
                 room.handle(input, Timestamp::now())
             }
             RoomCmd::Input(input) => room.handle(input, Timestamp::now()),
+            RoomCmd::Shutdown => {
+                for frames in conns.values() {
+                    let _ = frames.try_send(Frame::Close(LeaveReason::ServerShutdown));
+                }
+                break;
+            }
             RoomCmd::RecordConnectionTest { test, done: reply } => {
                 match room.record_connection_test(test, Timestamp::now()) {
                     Ok(step) => {

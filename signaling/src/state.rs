@@ -15,7 +15,7 @@ use session::{ActId, DataDir, SqliteStore};
 
 use crate::Error;
 use crate::error::ApiError;
-use crate::hub::RoomHandle;
+use crate::hub::{RoomCmd, RoomHandle};
 use crate::invitation::InvitationKeys;
 use crate::metrics::Metrics;
 use crate::protocol::IceServer;
@@ -122,10 +122,7 @@ impl AppState {
 
     /// Sign-in and the access log, or 503 when the server runs without.
     pub fn security(&self) -> Result<&crate::access::Security, ApiError> {
-        self.security
-            .get()
-            .map(|s| &**s)
-            .ok_or(ApiError::SignInOff)
+        self.security.get().map(|s| &**s).ok_or(ApiError::SignInOff)
     }
 
     /// The data keys for opening the trace: current first, then retired.
@@ -203,6 +200,25 @@ impl AppState {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(act, handle.clone());
         Ok(handle)
+    }
+
+    /// Tells every live room that the server is stopping (each closes its
+    /// connections with `server_shutdown`), and waits until each has
+    /// stopped taking commands.
+    pub async fn close_rooms(&self) {
+        let handles: Vec<RoomHandle> = self
+            .rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for h in &handles {
+            let _ = h.tx.send(RoomCmd::Shutdown).await;
+        }
+        for h in &handles {
+            h.tx.closed().await;
+        }
     }
 
     /// Called by a room's task when it stops.

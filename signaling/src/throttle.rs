@@ -47,8 +47,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use tower::{BoxError, ServiceBuilder};
 
-use crate::error::ApiError;
 use crate::budget::BudgetLimits;
+use crate::error::ApiError;
 
 /// The limits in force; every field has a default, and the settings file's
 /// `[http]` table may change any of them.

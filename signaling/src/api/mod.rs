@@ -136,8 +136,7 @@ pub fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError>
 /// The signed-in person behind `headers`' session cookie.
 pub fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
     let sec = state.security()?;
-    let token = cookie_of(headers)
-        .ok_or(ApiError::SignInRequired)?;
+    let token = cookie_of(headers).ok_or(ApiError::SignInRequired)?;
     let who = sec
         .sessions
         .get(token, Timestamp::now())
@@ -272,8 +271,7 @@ pub fn verify_token(
 pub async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     // The store answers: a cheap indexed read proves it is readable.
     let store = state.store.clone();
-    tokio::task::spawn_blocking(move || store.records(ActId::random()).map(|_| ()))
-        .await??;
+    tokio::task::spawn_blocking(move || store.records(ActId::random()).map(|_| ())).await??;
     Ok("ok\n")
 }
 

@@ -175,4 +175,3 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<N
     })
     .await
 }
-
