@@ -1,12 +1,14 @@
 //! A graceful shutdown (Ctrl-C, SIGTERM): the server stops accepting, every
 //! participant of a live room gets the close code 4005 (`server_shutdown`),
-//! `Server::run` returns within its bound, and the trace is whole on disk.
+//! `Server::run` returns within its bound, and the trace is whole on disk;
+//! the real `teleconsult serve` does the same on SIGTERM and exits 0.
 
 mod common;
 
 use std::time::Duration;
 
 use common::server::*;
+use common::{Cli, DOCTOR, DOCTOR_RPPS, PATIENT};
 use serde_json::json;
 use session::TraceStore;
 use session::store::verify_store;
@@ -76,4 +78,53 @@ async fn a_server_without_rooms_stops_at_once() {
         "nothing to wait for, yet it took {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_closes_its_rooms_and_exits_0_on_sigterm() {
+    let cli = Cli::new();
+    let out = cli.ok(&[
+        "act",
+        "create",
+        "--kind",
+        "teleconsultation",
+        "--professional",
+        DOCTOR,
+        "--rpps",
+        DOCTOR_RPPS,
+        "--patient",
+        PATIENT,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    let token = token_of(v["links"]["professional"].as_str().expect("a link"));
+    let mut server = ServerProcess::start(&cli.data(), &cli.dir.path().join("serve.log")).await;
+    let mut pro = Client::connect(&server.ws_url()).await;
+    pro.hello(&token).await;
+    pro.welcome().await;
+
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(term.success());
+    assert_eq!(pro.expect_close().await, close::SERVER_SHUTDOWN);
+    // The default bound is 10 s; the process exits well within it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(12);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve still runs after SIGTERM: {}",
+            server.log()
+        );
+        // Polling for the process to exit; nothing else to wait on.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}: {}", server.log());
+    assert!(server.log().contains("stopping"), "{}", server.log());
+    let verify = cli.run(&["trace", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", common::stdout(&verify));
 }
