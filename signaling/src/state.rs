@@ -66,6 +66,9 @@ pub struct Inner {
     next_conn: AtomicU64,
     /// The pre-call connection test peer, when the server runs one.
     probe: OnceLock<Arc<media::Probe>>,
+    /// Set once the server is stopping: WebSockets still saying hello are
+    /// closed, and no new one joins a room.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Deref for AppState {
@@ -100,6 +103,7 @@ impl AppState {
             loading: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             probe: OnceLock::new(),
+            stopping: tokio::sync::watch::Sender::new(false),
         }))
     }
 
@@ -131,6 +135,16 @@ impl AppState {
             Some(s) if !s.data_keys.is_empty() => s.data_keys.clone(),
             _ => vec![self.data_key.clone()],
         }
+    }
+
+    /// Marks the server as stopping (see [`AppState::stopping`]).
+    pub fn stop_serving(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Whether the server is stopping, and a way to wait until it does.
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     pub fn next_conn(&self) -> ConnId {

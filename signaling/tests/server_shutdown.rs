@@ -1,5 +1,6 @@
 //! A graceful shutdown (Ctrl-C, SIGTERM): the server stops accepting, every
-//! participant of a live room gets the close code 4005 (`server_shutdown`),
+//! participant of a live room, and every connection still to say hello,
+//! gets the close code 4005 (`server_shutdown`),
 //! `Server::run` returns within its bound, and the trace is whole on disk;
 //! the real `teleconsult serve` does the same on SIGTERM and exits 0.
 
@@ -31,15 +32,18 @@ async fn participants_are_told_and_the_trace_is_flushed_within_the_bound() {
     pro.sync().await;
     patient.sync().await;
     let recorded = server.events(act.id()).len();
+    // A connection still to say hello is closed too, not left to time out.
+    let mut silent = server.connect().await;
 
     // The server's future ends within the bound (plus the flush), while
-    // both participants read their close.
+    // the participants and the silent connection read their close.
     let bound = GRACE + Duration::from_secs(2);
     let started = tokio::time::Instant::now();
-    let (_, pro_code, patient_code) = tokio::join!(
+    let (_, pro_code, patient_code, silent_code) = tokio::join!(
         server.stop(bound),
         pro.expect_close(),
-        patient.expect_close()
+        patient.expect_close(),
+        silent.expect_close()
     );
     assert!(
         started.elapsed() <= bound,
@@ -48,6 +52,7 @@ async fn participants_are_told_and_the_trace_is_flushed_within_the_bound() {
     );
     assert_eq!(pro_code, close::SERVER_SHUTDOWN);
     assert_eq!(patient_code, close::SERVER_SHUTDOWN);
+    assert_eq!(silent_code, close::SERVER_SHUTDOWN);
     assert_eq!(server.state.metrics.active_acts.get(), 0, "no room runs");
     assert_eq!(server.state.connections.open(), 0, "no WebSocket is open");
 

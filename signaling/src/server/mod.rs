@@ -128,7 +128,9 @@ impl Server {
         tracing::info!(grace = ?shutdown_grace, "stopping");
         // 1. No new connection; open HTTP connections finish their request.
         handle.graceful_shutdown(Some(shutdown_grace));
-        // 2. Every room closes its participants' connections and stops.
+        // 2. WebSockets still saying hello are closed, and no new one
+        // joins; every room closes its participants' connections and stops.
+        state.stop_serving();
         let wound_down = tokio::time::timeout_at(deadline, async {
             let http = async {
                 if !served {
