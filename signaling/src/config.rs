@@ -11,6 +11,7 @@
 //! relay_port = 3478        # TURN over UDP and TCP; TLS on 3479
 //! no_relay = false
 //! recovery_timeout_secs = 30  # a lost participant's grace before "interrupted"
+//! shutdown_grace_secs = 10    # Ctrl-C/SIGTERM: time to close rooms and flush
 //!
 //! [relay]
 //! # Peers the relay may reach although they are loopback, private,
@@ -80,6 +81,9 @@ pub struct FileConfig {
     /// Seconds a participant whose connection dropped during the
     /// performance may stay away before the act is marked interrupted.
     pub recovery_timeout_secs: Option<u32>,
+    /// Seconds a shutdown (Ctrl-C, SIGTERM) may take to close rooms and
+    /// connections and flush the trace before the server stops anyway.
+    pub shutdown_grace_secs: Option<u32>,
     #[serde(default)]
     pub ice_servers: Vec<IceServer>,
     /// Rate, in-flight and time limits on HTTP requests.
@@ -173,24 +177,31 @@ impl IncidentSettings {
 impl FileConfig {
     /// Reads and checks a settings file; errors name the file and the line.
     pub fn load(path: &Path) -> Result<FileConfig, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        let config: FileConfig =
-            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|cause| Error::ConfigRead {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        let config: FileConfig = toml::from_str(&text).map_err(|cause| Error::ConfigSyntax {
+            path: path.to_path_buf(),
+            cause,
+        })?;
         if let Some(h) = config.link_ttl_hours
             && !(1..=24 * 30).contains(&h)
         {
-            return Err(Error::Config(format!(
-                "{}: link_ttl_hours must be between 1 and 720",
-                path.display()
-            )));
+            return Err(Error::ConfigValue {
+                path: path.to_path_buf(),
+                problem: "link_ttl_hours must be between 1 and 720".into(),
+            });
         }
         config
             .http
             .check()
             .and(config.incidents.thresholds().map(|_| ()))
             .and(config.relay.peer_policy().map(|_| ()))
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            .map_err(|problem| Error::ConfigValue {
+                path: path.to_path_buf(),
+                problem,
+            })?;
         Ok(config)
     }
 }

@@ -1,17 +1,487 @@
-//! The library's one error type.
+//! The library's one error type, [`Error`], and the HTTP edge's one,
+//! [`ApiError`].
+//!
+//! [`Error`] wraps what can fail in the server (its own checks, and the
+//! `session` and `media` crates' errors); every message is a sentence an
+//! operator can act on, without a token, a key or personal data. A
+//! variant's message includes its cause (an IO error...), so a log line
+//! or the command line's `error:` says it whole.
+//!
+//! [`ApiError`] is what a route handler returns: the cause of a failure,
+//! never a status. Its [`IntoResponse`] chooses the status and the public
+//! sentence in one `match`; what the client must not see (store paths, IO
+//! errors, integrity findings) goes to the server log only. A leaf module:
+//! it names no sibling, so every route may use it.
 
-/// What can go wrong at the server's edge. Messages are sentences safe to
-/// show a user: they never carry a token, a key or personal data.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// What can go wrong in the server, outside a request's answer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    // --- Join links ------------------------------------------------------
     #[error("this link is not a valid invitation")]
     MalformedInvitation,
     #[error("this link was not issued by this server, or was altered")]
     ForgedInvitation,
+    /// The link's expiry, RFC 3339.
     #[error("this link expired at {0}; ask for a new one")]
     ExpiredInvitation(String),
-    #[error("{0}")]
-    Key(String),
-    #[error("settings: {0}")]
-    Config(String),
+
+    // --- Sign-in ---------------------------------------------------------
+    /// The server holds its most sessions; a new one waits for one to end.
+    #[error("too many open sessions")]
+    TooManySessions,
+    #[error("a password has {min} to {max} characters")]
+    PasswordLength { min: usize, max: usize },
+    #[error("cannot hash the password: {0}")]
+    PasswordHash(argon2::password_hash::Error),
+    #[error("cannot build the TOTP URI")]
+    TotpUri,
+    /// [`crate::AppState::secure`] was called twice.
+    #[error("the server's security is already set")]
+    SecurityAlreadySet,
+
+    // --- Keys, files and randomness ----------------------------------------
+    #[error("no system randomness: {0}")]
+    Randomness(getrandom::Error),
+    /// A key file whose content is not a hex 32-byte key.
+    #[error("{} does not hold a 32-byte key", path.display())]
+    MalformedKey { path: PathBuf },
+    /// Reading, writing or creating a file or directory of the data
+    /// directory (`action` is the verb: `read`, `write`, `create`...).
+    #[error("cannot {action} {}: {cause}", path.display())]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+
+    // --- Settings --------------------------------------------------------
+    #[error("settings: cannot read {}: {cause}", path.display())]
+    ConfigRead {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("settings: {}: {cause}", path.display())]
+    ConfigSyntax {
+        path: PathBuf,
+        cause: toml::de::Error,
+    },
+    /// A setting out of its range; `problem` names the key and the range.
+    #[error("settings: {}: {problem}", path.display())]
+    ConfigValue { path: PathBuf, problem: String },
+
+    // --- Starting --------------------------------------------------------
+    #[error("cannot open the trace store: {0}")]
+    OpenStore(session::Error),
+    /// The relay binds on the server's address, which must be a concrete one.
+    #[error(
+        "the relay needs a concrete listen address, not {0}; give --listen IP:PORT or --no-relay"
+    )]
+    RelayNeedsAddress(std::net::IpAddr),
+    #[error("cannot start the TURN relay (use --relay-port or --no-relay): {0}")]
+    RelayStart(media::Error),
+
+    // --- Listening -------------------------------------------------------
+    #[error("plain HTTP is allowed only on loopback, not on {0}; give a certificate")]
+    PlainHttpOffLoopback(SocketAddr),
+    #[error("cannot listen on {addr}: {cause}")]
+    Listen {
+        addr: SocketAddr,
+        cause: std::io::Error,
+    },
+    #[error("cannot make a certificate: {0}")]
+    Certificate(rcgen::Error),
+    #[error("cannot load the certificate {}: {cause}", path.display())]
+    LoadCertificate {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    /// The listener failed while serving.
+    #[error("server stopped: {0}")]
+    Serve(std::io::Error),
+
+    // --- The crates below ------------------------------------------------
+    #[error(transparent)]
+    Session(#[from] session::Error),
+    #[error(transparent)]
+    Media(#[from] media::Error),
+}
+
+impl Error {
+    /// A failed file operation on `path`.
+    pub fn file(action: &'static str, path: impl Into<PathBuf>, cause: std::io::Error) -> Error {
+        Error::File {
+            action,
+            path: path.into(),
+            cause,
+        }
+    }
+}
+
+/// Why a request failed, as a route handler returns it (with `?`). The
+/// variants are causes; [`IntoResponse`] turns each into a status and a
+/// sentence in one place.
+#[derive(Debug)]
+pub enum ApiError {
+    // --- What the client sent ----------------------------------------------
+    /// The body is not the JSON the route takes (axum's sentence says why).
+    Body(JsonRejection),
+    /// A login of 0 or more than 128 bytes.
+    LoginLength,
+    /// A path segment that is not an act id.
+    NotAnActId,
+
+    // --- Who is asking -----------------------------------------------------
+    /// No `Authorization: Bearer` on a route that takes the operator token.
+    OperatorTokenMissing,
+    OperatorTokenInvalid,
+    /// No session cookie on a route that needs a signed-in person.
+    SignInRequired,
+    /// The session cookie names no live session.
+    SessionEnded,
+    AccountDisabled,
+    /// Sign-in refused; the reason is in the access log, not in the answer.
+    CredentialsInvalid,
+    /// Too many sign-in attempts, or calls from one address: seconds to wait.
+    TooManyRequests(u64),
+
+    // --- What they may do --------------------------------------------------
+    /// A professional creating an act in another professional's name.
+    NotRequester,
+    /// Reading an act the signed-in person does not take part in.
+    NotTakingPart,
+    /// Asking for one's link to an act that does not name one.
+    NotNamed,
+    /// The operator token reading traces (it only creates acts).
+    OperatorCannotRead,
+    /// The act is over; its phase, for the sentence.
+    ActEnded(session::Phase),
+
+    // --- What the server can do now ----------------------------------------
+    /// Sign-in and the trace routes are not configured on this server.
+    SignInOff,
+    /// The server runs no pre-call connection test peer.
+    NoConnectionTest,
+    /// The act's room stopped while the request waited for it.
+    RoomRestarting,
+    /// The in-flight cap refused the request.
+    Busy,
+    /// The request took longer than the route's timeout.
+    TimedOut,
+    /// A blocking task panicked or was cancelled.
+    Task(tokio::task::JoinError),
+    /// A middleware layer failed otherwise (neither busy nor timed out).
+    Layer(tower::BoxError),
+
+    // --- Failures of the layers below --------------------------------------
+    Session(session::Error),
+    Server(Error),
+    Media(media::Error),
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        ApiError::Body(e)
+    }
+}
+
+impl From<session::Error> for ApiError {
+    fn from(e: session::Error) -> Self {
+        ApiError::Session(e)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Session(e) => ApiError::Session(e),
+            Error::Media(e) => ApiError::Media(e),
+            e => ApiError::Server(e),
+        }
+    }
+}
+
+impl From<media::Error> for ApiError {
+    fn from(e: media::Error) -> Self {
+        ApiError::Media(e)
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::Task(e)
+    }
+}
+
+/// The sentence of a failure the client cannot act on; the cause is logged.
+const INTERNAL: &str = "the server could not do this; try again";
+
+impl ApiError {
+    /// The status and the sentence the client gets. The one place that
+    /// chooses them; internals are logged here, never returned.
+    pub fn status_and_message(&self) -> (StatusCode, String) {
+        use session::Error as S;
+        let says = |status: StatusCode, m: &str| (status, m.to_string());
+        match self {
+            ApiError::Body(e) => (StatusCode::BAD_REQUEST, e.body_text()),
+            ApiError::LoginLength => says(StatusCode::BAD_REQUEST, "a login has 1 to 128 bytes"),
+            ApiError::NotAnActId => says(StatusCode::BAD_REQUEST, "not an act id"),
+            ApiError::OperatorTokenMissing => says(
+                StatusCode::UNAUTHORIZED,
+                "an operator token is needed (Authorization: Bearer ...)",
+            ),
+            ApiError::OperatorTokenInvalid => {
+                says(StatusCode::UNAUTHORIZED, "this operator token is not valid")
+            }
+            ApiError::SignInRequired => says(
+                StatusCode::UNAUTHORIZED,
+                "sign in first (POST /api/session)",
+            ),
+            ApiError::SessionEnded => says(
+                StatusCode::UNAUTHORIZED,
+                "the session has ended; sign in again",
+            ),
+            ApiError::AccountDisabled => says(StatusCode::UNAUTHORIZED, "this account is disabled"),
+            ApiError::CredentialsInvalid => says(
+                StatusCode::UNAUTHORIZED,
+                "the login, password or code is not valid",
+            ),
+            ApiError::TooManyRequests(_) => says(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many attempts; wait and try again",
+            ),
+            ApiError::NotRequester => says(
+                StatusCode::FORBIDDEN,
+                "a professional creates an act only as its requesting professional; name other professionals as the expert",
+            ),
+            ApiError::NotTakingPart => {
+                says(StatusCode::FORBIDDEN, "you do not take part in this act")
+            }
+            ApiError::NotNamed => says(
+                StatusCode::FORBIDDEN,
+                "this act does not name you as a professional",
+            ),
+            ApiError::OperatorCannotRead => says(
+                StatusCode::FORBIDDEN,
+                "the operator token creates acts; reading needs a professional's sign-in",
+            ),
+            ApiError::ActEnded(phase) => (
+                StatusCode::GONE,
+                format!("this consultation has ended ({phase})"),
+            ),
+            ApiError::SignInOff => says(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "sign-in is not configured on this server",
+            ),
+            ApiError::NoConnectionTest => says(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this server runs no connection test; join the call directly",
+            ),
+            ApiError::RoomRestarting => says(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the consultation is restarting; try again",
+            ),
+            ApiError::Busy => says(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is busy; try again in a moment",
+            ),
+            ApiError::TimedOut => says(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server took too long to answer; try again",
+            ),
+            // Bad input: the domain's sentence says what is wrong.
+            ApiError::Session(e @ (S::InvalidInput(_) | S::Id(_) | S::ActKind(_))) => {
+                (StatusCode::BAD_REQUEST, e.to_string())
+            }
+            ApiError::Session(S::UnknownAct(_)) => says(StatusCode::NOT_FOUND, "no such act"),
+            ApiError::Session(S::TraceIntegrity(finding)) => {
+                // The finding names an act and an event number, no content.
+                tracing::error!(%finding, "read refused: the act's trace does not verify");
+                says(
+                    StatusCode::CONFLICT,
+                    "this act's record failed its trace integrity check; an operator must run `teleconsult trace verify`",
+                )
+            }
+            // The act's rules refuse this now, or another writer came
+            // first: the request conflicts with the act's state. The
+            // sentences name phases, roles and ids only.
+            ApiError::Session(
+                e @ (S::IllegalTransition { .. }
+                | S::Conflict { .. }
+                | S::ConsentRequired
+                | S::ConsentNotAllowed(_)
+                | S::UnknownParticipant(_)
+                | S::RoleTaken(_)
+                | S::RoomFull(_)
+                | S::UnknownIncident(_)
+                | S::IncidentAlreadyClosed(_)
+                | S::AlreadyAdmitted(_)
+                | S::MediaNotAllowed { .. }),
+            ) => (StatusCode::CONFLICT, e.to_string()),
+            ApiError::Server(Error::ExpiredInvitation(_)) => {
+                (StatusCode::GONE, self.server_message())
+            }
+            ApiError::Server(Error::MalformedInvitation | Error::ForgedInvitation) => {
+                (StatusCode::UNAUTHORIZED, self.server_message())
+            }
+            ApiError::Server(Error::TooManySessions) => says(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many open sessions; try again later",
+            ),
+            ApiError::Media(media::Error::BadOffer(m)) => (
+                StatusCode::BAD_REQUEST,
+                format!("this is not a usable WebRTC offer: {m}"),
+            ),
+            ApiError::Media(media::Error::ProbeBusy) => says(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many connection tests are running; try again in a minute",
+            ),
+            ApiError::Session(e) => {
+                tracing::error!(error = %e, "request failed");
+                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+            }
+            ApiError::Server(e) => {
+                tracing::error!(error = %e, "request failed");
+                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+            }
+            ApiError::Media(e) => {
+                tracing::error!(error = %e, "request failed");
+                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+            }
+            ApiError::Task(e) => {
+                tracing::error!(error = %e, "a request's blocking task failed");
+                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+            }
+            ApiError::Layer(e) => {
+                tracing::error!(error = %e, "a request failed in a middleware layer");
+                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+            }
+        }
+    }
+
+    fn server_message(&self) -> String {
+        match self {
+            ApiError::Server(e) => e.to_string(),
+            _ => INTERNAL.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = self.status_and_message();
+        let mut res = (status, Json(json!({ "error": message }))).into_response();
+        if let ApiError::TooManyRequests(wait) = self
+            && let Ok(v) = HeaderValue::from_str(&wait.to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use session::{ActId, Phase};
+
+    fn status(e: impl Into<ApiError>) -> (StatusCode, String) {
+        e.into().status_and_message()
+    }
+
+    #[test]
+    fn the_acts_rules_refusing_is_a_conflict() {
+        let (s, m) = status(session::Error::IllegalTransition {
+            phase: Phase::Closed,
+            action: "record a connection test",
+        });
+        assert_eq!(s, StatusCode::CONFLICT);
+        assert!(m.contains("record a connection test"), "{m}");
+        let (s, m) = status(session::Error::Conflict {
+            expected: 3,
+            found: 4,
+        });
+        assert_eq!(s, StatusCode::CONFLICT);
+        assert!(m.contains("reload"), "{m}");
+        assert_eq!(
+            status(session::Error::ConsentRequired).0,
+            StatusCode::CONFLICT
+        );
+    }
+
+    #[test]
+    fn bad_input_is_400_with_its_sentence() {
+        let e = "12".parse::<session::Rpps>().expect_err("too short");
+        let (s, m) = status(session::Error::from(e));
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(m.starts_with("invalid RPPS number: "), "{m}");
+        let (s, m) = status(ApiError::NotAnActId);
+        assert_eq!((s, m.as_str()), (StatusCode::BAD_REQUEST, "not an act id"));
+        let (s, m) = status(media::Error::BadOffer(media::OfferError::TooLarge { max: 10 }));
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(m.contains("larger than 10 bytes"), "{m}");
+    }
+
+    #[test]
+    fn only_a_full_session_table_is_503() {
+        let (s, m) = status(Error::TooManySessions);
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(m, "too many open sessions; try again later");
+        // Any other failure to open a session is the server's own.
+        let e = getrandom::Error::UNSUPPORTED;
+        let (s, m) = status(Error::Randomness(e));
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(m, INTERNAL);
+    }
+
+    #[test]
+    fn internals_stay_in_the_log() {
+        let e = session::Error::Database {
+            path: "/srv/secret/trace.db".into(),
+            reason: "disk I/O error".into(),
+        };
+        let (s, m) = status(e);
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!m.contains("secret") && !m.contains("disk"), "{m}");
+        let e = Error::file(
+            "read",
+            "/srv/keys/invite.key",
+            std::io::Error::other("denied"),
+        );
+        let (_, m) = status(e);
+        assert!(!m.contains("invite.key"), "{m}");
+    }
+
+    #[test]
+    fn invitations_and_acts() {
+        assert_eq!(
+            status(Error::ExpiredInvitation("2026-01-01T00:00:00Z".into())).0,
+            StatusCode::GONE
+        );
+        let (s, m) = status(Error::ForgedInvitation);
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(m, Error::ForgedInvitation.to_string());
+        assert_eq!(
+            status(session::Error::UnknownAct(ActId::random())),
+            (StatusCode::NOT_FOUND, "no such act".to_string())
+        );
+        let (s, m) = status(ApiError::ActEnded(Phase::Closed));
+        assert_eq!(s, StatusCode::GONE);
+        assert!(m.contains("has ended"), "{m}");
+    }
+
+    #[test]
+    fn too_many_requests_says_when_to_retry() {
+        let res = ApiError::TooManyRequests(7).into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "7");
+    }
 }

@@ -13,6 +13,8 @@ pub struct ConnectionLimits {
     max_total: usize,
     max_per_client: usize,
     open: Mutex<Open>,
+    /// Woken when the last connection closes (for the server's shutdown).
+    none_open: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -41,6 +43,7 @@ impl ConnectionLimits {
             max_total,
             max_per_client,
             open: Mutex::new(Open::default()),
+            none_open: tokio::sync::Notify::new(),
         }
     }
 
@@ -72,6 +75,21 @@ impl ConnectionLimits {
             .unwrap_or_else(PoisonError::into_inner)
             .total
     }
+
+    /// Returns once no connection is open.
+    pub async fn all_closed(&self) {
+        loop {
+            let notified = self.none_open.notified();
+            tokio::pin!(notified);
+            // Registered before the count is read, so a close in between
+            // is not missed.
+            notified.as_mut().enable();
+            if self.open() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 impl Drop for ConnectionPermit {
@@ -82,6 +100,9 @@ impl Drop for ConnectionPermit {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         open.total = open.total.saturating_sub(1);
+        if open.total == 0 {
+            self.limits.none_open.notify_waiters();
+        }
         if let Some(ip) = self.client
             && let Some(n) = open.by_client.get_mut(&ip)
         {

@@ -5,12 +5,25 @@
 use std::collections::HashMap;
 
 use session::act::LeaveReason;
-use session::{ActId, Timestamp, TraceStore};
+use session::{ActId, SqliteStore, Timestamp, TraceStore};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::metrics::Metrics;
 use crate::protocol::ServerMessage;
+use crate::relay_access::RelayAccess;
 use crate::room::{ConnId, Input, Output, Room};
-use crate::state::AppState;
+
+/// What a room's task needs from the server that runs it. `AppState`
+/// gives it; the hub knows rooms, not the server's state.
+pub trait RoomHost: Clone + Send + Sync + 'static {
+    /// Where the room's events are appended.
+    fn store(&self) -> &SqliteStore;
+    fn metrics(&self) -> &Metrics;
+    /// The TURN relay, when the server runs one.
+    fn relay(&self) -> Option<&RelayAccess>;
+    /// Called by a room's task when it stops.
+    fn forget_room(&self, act: ActId);
+}
 
 /// What a connection's writer task receives.
 #[derive(Debug)]
@@ -39,6 +52,10 @@ pub enum RoomCmd {
         test: session::precall::ConnectionTest,
         done: oneshot::Sender<Result<(), session::Error>>,
     },
+    /// The server is stopping: close every connection (`server_shutdown`)
+    /// and stop. The act is rebuilt from its trace when the server starts
+    /// again and its participants reconnect.
+    Shutdown,
 }
 
 /// How often a room looks at the clock (for lost participants) and at the
@@ -53,15 +70,15 @@ pub fn conn_channel() -> (mpsc::Sender<Frame>, mpsc::Receiver<Frame>) {
 }
 
 /// Runs one room until its act ends and every connection is gone.
-pub async fn run_room(
-    state: AppState,
+pub async fn run_room<H: RoomHost>(
+    state: H,
     mut room: Room,
     mut stored: u64,
     mut rx: mpsc::Receiver<RoomCmd>,
 ) {
     let act = room.act().id;
     let mut conns: HashMap<ConnId, mpsc::Sender<Frame>> = HashMap::new();
-    state.metrics.active_acts.inc();
+    state.metrics().active_acts.inc();
     // Lost participants are waited for in time steps of this size.
     let mut clock = tokio::time::interval(TICK);
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -71,7 +88,7 @@ pub async fn run_room(
                 Some(cmd) => cmd,
                 None => break,
             },
-            _ = clock.tick() => RoomCmd::Input(match &state.config.relay {
+            _ = clock.tick() => RoomCmd::Input(match state.relay() {
                 // Time passes, and the relay's counters are read.
                 Some(relay) => Input::RelayTraffic(relay.traffic(act, Timestamp::now())),
                 None => Input::Tick,
@@ -88,6 +105,12 @@ pub async fn run_room(
                 room.handle(input, Timestamp::now())
             }
             RoomCmd::Input(input) => room.handle(input, Timestamp::now()),
+            RoomCmd::Shutdown => {
+                for frames in conns.values() {
+                    let _ = frames.try_send(Frame::Close(LeaveReason::ServerShutdown));
+                }
+                break;
+            }
             RoomCmd::RecordConnectionTest { test, done: reply } => {
                 match room.record_connection_test(test, Timestamp::now()) {
                     Ok(step) => {
@@ -106,7 +129,7 @@ pub async fn run_room(
             match append(&state, act, stored, step.events).await {
                 Ok(()) => {
                     stored += n;
-                    state.metrics.trace_appends.inc();
+                    state.metrics().trace_appends.inc();
                     if let Some(done) = done {
                         let _ = done.send(Ok(()));
                     }
@@ -153,17 +176,17 @@ pub async fn run_room(
                     }
                 }
                 Output::RevokeRelay(participants) => {
-                    if let Some(relay) = &state.config.relay {
+                    if let Some(relay) = state.relay() {
                         relay.revoke(act, &participants).await;
                     }
                 }
                 Output::ReopenRelay => {
-                    if let Some(relay) = &state.config.relay {
+                    if let Some(relay) = state.relay() {
                         relay.reopen(act);
                     }
                 }
                 Output::ReopenRelayFor(p) => {
-                    if let Some(relay) = &state.config.relay {
+                    if let Some(relay) = state.relay() {
                         relay.reopen_participant(act, p);
                     }
                 }
@@ -199,17 +222,17 @@ pub async fn run_room(
         }
     }
     state.forget_room(act);
-    state.metrics.active_acts.dec();
+    state.metrics().active_acts.dec();
 }
 
-async fn append(
-    state: &AppState,
+async fn append<H: RoomHost>(
+    state: &H,
     act: ActId,
     stored: u64,
     events: Vec<session::Event>,
 ) -> Result<(), session::Error> {
     let (tx, rx) = oneshot::channel();
-    state.store.append_then(
+    state.store().append_then(
         act,
         Some(stored),
         events,
@@ -229,7 +252,7 @@ pub struct RoomHandle {
 }
 
 impl RoomHandle {
-    pub fn spawn(state: AppState, room: Room, stored: u64) -> RoomHandle {
+    pub fn spawn<H: RoomHost>(state: H, room: Room, stored: u64) -> RoomHandle {
         let (tx, rx) = mpsc::channel(1024);
         tokio::spawn(run_room(state, room, stored, rx));
         RoomHandle { tx }

@@ -67,7 +67,7 @@ impl InvitationKeys {
     /// A fresh random key, for tests and first start.
     pub fn generate() -> Result<InvitationKeys, Error> {
         let mut k = [0u8; 32];
-        getrandom::fill(&mut k).map_err(|e| Error::Key(format!("no system randomness: {e}")))?;
+        getrandom::fill(&mut k).map_err(Error::Randomness)?;
         Ok(InvitationKeys::new(k, []))
     }
 

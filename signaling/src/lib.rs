@@ -1,10 +1,14 @@
 //! The teleconsult server's library: what the `teleconsult` binary serves.
 //!
-//! - [`server`]: `app(state) -> Router` (testable without a socket), the
-//!   security headers, and listening with TLS;
-//! - [`api`]: the REST API and its one `ApiError`;
+//! - [`server`]: `build(settings)` and `Server::run(listener, shutdown)`
+//!   (the binary and the tests assemble the same server), `app(state) ->
+//!   Router` (testable without a socket), the security headers, listening
+//!   with TLS, and the graceful shutdown;
+//! - [`api`]: the REST handlers (acts, trace reads, sign-in, health);
+//! - `error`: the one [`Error`] and the one [`ApiError`] that chooses each
+//!   failure's status and sentence;
 //! - [`auth`]: professional sign-in (password + TOTP, sessions, the OIDC seam);
-//! - [`access`]: who may read which trace, the trace routes, the access log;
+//! - [`access`]: who may read which trace, and the sign-in machinery it runs on;
 //! - [`export`]: an act's trace as read and exported;
 //! - `ws`: the WebSocket driver, one per connection;
 //! - [`hub`]: one task per live act, driving its [`room`];
@@ -16,6 +20,12 @@
 //! - [`relay_access`]: TURN credentials per participant, revoked when media stops;
 //! - [`throttle`]: rate, in-flight and time limits on every HTTP route;
 //! - [`state`]: what handlers share; [`config`]: the settings file.
+//!
+//! Dependencies point one way: the handlers (`api`, `precall`, `ws`) and
+//! `server` use [`state`]; [`state`] holds the parts of the others
+//! (`access::Security`, `hub::RoomHandle`, `throttle` limits...) and none
+//! of them names it back (the hub reaches the server through
+//! [`hub::RoomHost`]); `error` names no sibling.
 
 pub mod access;
 pub mod api;
@@ -43,6 +53,6 @@ pub mod throttle;
 mod web;
 mod ws;
 
-pub use error::Error;
+pub use error::{ApiError, Error};
 pub use server::app;
 pub use state::{AppState, ServerConfig};

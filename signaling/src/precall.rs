@@ -64,9 +64,7 @@ async fn admit(state: &AppState, token: &str) -> Result<Invitation, ApiError> {
 }
 
 fn probe_or_unavailable(state: &AppState) -> Result<&media::Probe, ApiError> {
-    state.probe().ok_or_else(|| {
-        ApiError::Unavailable("this server runs no connection test; join the call directly".into())
-    })
+    state.probe().ok_or(ApiError::NoConnectionTest)
 }
 
 /// `POST /api/precall/start`.
@@ -74,7 +72,7 @@ pub async fn start(
     State(state): State<AppState>,
     body: Result<Json<Start>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Started>, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Json(req) = body?;
     let inv = admit(&state, &req.token).await?;
     probe_or_unavailable(&state)?;
     let mut paths = vec![PathToTry {
@@ -157,22 +155,11 @@ pub async fn offer(
     State(state): State<AppState>,
     body: Result<Json<Offer>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Answer>, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Json(req) = body?;
     admit(&state, &req.token).await?;
     let probe = probe_or_unavailable(&state)?;
-    match probe.answer(req.sdp).await {
-        Ok(sdp) => Ok(Json(Answer { sdp })),
-        Err(media::Error::BadOffer(m)) => Err(ApiError::BadRequest(format!(
-            "this is not a usable WebRTC offer: {m}"
-        ))),
-        Err(media::Error::ProbeBusy) => Err(ApiError::Unavailable(
-            "too many connection tests are running; try again in a minute".into(),
-        )),
-        Err(e) => {
-            tracing::error!(error = %e, "connection test peer failed");
-            Err(ApiError::Internal)
-        }
-    }
+    let sdp = probe.answer(req.sdp).await?;
+    Ok(Json(Answer { sdp }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,7 +180,7 @@ pub async fn result(
     State(state): State<AppState>,
     body: Result<Json<Report>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Recorded>, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Json(req) = body?;
     let inv = admit(&state, &req.token).await?;
     let test = ConnectionTest::new(inv.participant, req.paths)?;
     let verdict = test.verdict;
@@ -202,15 +189,13 @@ pub async fn result(
     room.tx
         .send(RoomCmd::RecordConnectionTest { test, done })
         .await
-        .map_err(|_| ApiError::Unavailable("the consultation is restarting; try again".into()))?;
+        .map_err(|_| ApiError::RoomRestarting)?;
     match answer.await {
         Ok(Ok(())) => Ok(Json(Recorded {
             verdict,
             recorded_at: Timestamp::now().to_rfc3339(),
         })),
         Ok(Err(e)) => Err(e.into()),
-        Err(_) => Err(ApiError::Unavailable(
-            "the consultation is restarting; try again".into(),
-        )),
+        Err(_) => Err(ApiError::RoomRestarting),
     }
 }

@@ -14,7 +14,8 @@ use session::store::load_act;
 use session::{ActId, DataDir, SqliteStore};
 
 use crate::Error;
-use crate::hub::RoomHandle;
+use crate::error::ApiError;
+use crate::hub::{RoomCmd, RoomHandle};
 use crate::invitation::InvitationKeys;
 use crate::metrics::Metrics;
 use crate::protocol::IceServer;
@@ -65,6 +66,9 @@ pub struct Inner {
     next_conn: AtomicU64,
     /// The pre-call connection test peer, when the server runs one.
     probe: OnceLock<Arc<media::Probe>>,
+    /// Set once the server is stopping: WebSockets still saying hello are
+    /// closed, and no new one joins a room.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Deref for AppState {
@@ -99,6 +103,7 @@ impl AppState {
             loading: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             probe: OnceLock::new(),
+            stopping: tokio::sync::watch::Sender::new(false),
         }))
     }
 
@@ -116,14 +121,12 @@ impl AppState {
     pub fn secure(&self, security: crate::access::Security) -> Result<(), Error> {
         self.security
             .set(Arc::new(security))
-            .map_err(|_| Error::Key("the server's security is already set".into()))
+            .map_err(|_| Error::SecurityAlreadySet)
     }
 
     /// Sign-in and the access log, or 503 when the server runs without.
-    pub fn security(&self) -> Result<&crate::access::Security, crate::api::ApiError> {
-        self.security.get().map(|s| &**s).ok_or_else(|| {
-            crate::api::ApiError::Unavailable("sign-in is not configured on this server".into())
-        })
+    pub fn security(&self) -> Result<&crate::access::Security, ApiError> {
+        self.security.get().map(|s| &**s).ok_or(ApiError::SignInOff)
     }
 
     /// The data keys for opening the trace: current first, then retired.
@@ -132,6 +135,16 @@ impl AppState {
             Some(s) if !s.data_keys.is_empty() => s.data_keys.clone(),
             _ => vec![self.data_key.clone()],
         }
+    }
+
+    /// Marks the server as stopping (see [`AppState::stopping`]).
+    pub fn stop_serving(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Whether the server is stopping, and a way to wait until it does.
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     pub fn next_conn(&self) -> ConnId {
@@ -203,12 +216,49 @@ impl AppState {
         Ok(handle)
     }
 
+    /// Tells every live room that the server is stopping (each closes its
+    /// connections with `server_shutdown`), and waits until each has
+    /// stopped taking commands.
+    pub async fn close_rooms(&self) {
+        let handles: Vec<RoomHandle> = self
+            .rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for h in &handles {
+            let _ = h.tx.send(RoomCmd::Shutdown).await;
+        }
+        for h in &handles {
+            h.tx.closed().await;
+        }
+    }
+
     /// Called by a room's task when it stops.
     pub fn forget_room(&self, act: ActId) {
         let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
         if rooms.get(&act).is_some_and(|h| h.tx.is_closed()) {
             rooms.remove(&act);
         }
+    }
+}
+
+impl crate::hub::RoomHost for AppState {
+    fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn relay(&self) -> Option<&RelayAccess> {
+        self.config.relay.as_ref()
+    }
+
+    fn forget_room(&self, act: ActId) {
+        AppState::forget_room(self, act);
     }
 }
 
@@ -238,21 +288,18 @@ pub fn server_secrets(data: &DataDir) -> Result<(InvitationKeys, String), Error>
     let dir = data.key_dir().path().to_path_buf();
     let invite = read_or_create(&dir.join("invite.key"), || {
         let mut k = [0u8; 32];
-        getrandom::fill(&mut k).map_err(|e| Error::Key(format!("no system randomness: {e}")))?;
+        getrandom::fill(&mut k).map_err(Error::Randomness)?;
         Ok(hex::encode(k))
     })?;
     let key: [u8; 32] = hex::decode(invite.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| {
-            Error::Key(format!(
-                "{} does not hold a 32-byte key",
-                dir.join("invite.key").display()
-            ))
+        .ok_or_else(|| Error::MalformedKey {
+            path: dir.join("invite.key"),
         })?;
     let token = read_or_create(&dir.join("api.token"), || {
         let mut k = [0u8; 24];
-        getrandom::fill(&mut k).map_err(|e| Error::Key(format!("no system randomness: {e}")))?;
+        getrandom::fill(&mut k).map_err(Error::Randomness)?;
         Ok(hex::encode(k))
     })?;
     Ok((
@@ -265,7 +312,9 @@ fn parse_key(text: &str, path: &Path) -> Result<[u8; 32], Error> {
     hex::decode(text.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Error::Key(format!("{} does not hold a 32-byte key", path.display())))
+        .ok_or_else(|| Error::MalformedKey {
+            path: path.to_path_buf(),
+        })
 }
 
 /// Earlier invitation keys (`keys/retired/invite-*.key`): links they
@@ -287,9 +336,8 @@ fn retired_invitation_keys(dir: &Path) -> Result<Vec<[u8; 32]>, Error> {
     paths
         .iter()
         .map(|p| {
-            session::keys::check_private_file(p).map_err(|e| Error::Key(e.to_string()))?;
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| Error::Key(format!("cannot read {}: {e}", p.display())))?;
+            session::keys::check_private_file(p)?;
+            let text = std::fs::read_to_string(p).map_err(|e| Error::file("read", p, e))?;
             parse_key(&text, p)
         })
         .collect()
@@ -301,31 +349,27 @@ pub fn rotate_invitation_key(data: &DataDir) -> Result<(String, String), Error> 
     let dir = data.key_dir().path().to_path_buf();
     server_secrets(data)?;
     let path = dir.join("invite.key");
-    let old_text = std::fs::read_to_string(&path)
-        .map_err(|e| Error::Key(format!("cannot read {}: {e}", path.display())))?;
+    let old_text = std::fs::read_to_string(&path).map_err(|e| Error::file("read", &path, e))?;
     let old = parse_key(&old_text, &path)?;
     let fp = |k: &[u8; 32]| {
         use sha2::Digest;
         hex::encode(&sha2::Sha256::digest(k)[..4])
     };
     let retired = dir.join("retired");
-    std::fs::create_dir_all(&retired)
-        .map_err(|e| Error::Key(format!("cannot create {}: {e}", retired.display())))?;
+    std::fs::create_dir_all(&retired).map_err(|e| Error::file("create", &retired, e))?;
     let kept = retired.join(format!("invite-{}.key", fp(&old)));
     match session::keys::write_new(&kept, &hex::encode(old), 0o600) {
         Ok(()) => {}
         Err(session::Error::Io { source, .. })
             if source.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(Error::Key(e.to_string())),
+        Err(e) => return Err(e.into()),
     }
     let mut new = [0u8; 32];
-    getrandom::fill(&mut new).map_err(|e| Error::Key(format!("no system randomness: {e}")))?;
+    getrandom::fill(&mut new).map_err(Error::Randomness)?;
     let tmp = dir.join("invite.key.new");
     let _ = std::fs::remove_file(&tmp);
-    session::keys::write_new(&tmp, &hex::encode(new), 0o600)
-        .map_err(|e| Error::Key(e.to_string()))?;
-    std::fs::rename(&tmp, &path)
-        .map_err(|e| Error::Key(format!("cannot replace {}: {e}", path.display())))?;
+    session::keys::write_new(&tmp, &hex::encode(new), 0o600)?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::file("replace", &path, e))?;
     Ok((fp(&old), fp(&new)))
 }
 
@@ -333,11 +377,11 @@ fn read_or_create(
     path: &Path,
     make: impl FnOnce() -> Result<String, Error>,
 ) -> Result<String, Error> {
-    session::keys::check_private_file(path).map_err(|e| Error::Key(e.to_string()))?;
+    session::keys::check_private_file(path)?;
     match std::fs::read_to_string(path) {
         Ok(s) => return Ok(s),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(Error::Key(format!("cannot read {}: {e}", path.display())));
+            return Err(Error::file("read", path, e));
         }
         Err(_) => {}
     }
@@ -348,9 +392,8 @@ fn read_or_create(
         Err(session::Error::Io { source, .. })
             if source.kind() == std::io::ErrorKind::AlreadyExists =>
         {
-            std::fs::read_to_string(path)
-                .map_err(|e| Error::Key(format!("cannot read {}: {e}", path.display())))
+            std::fs::read_to_string(path).map_err(|e| Error::file("read", path, e))
         }
-        Err(e) => Err(Error::Key(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }

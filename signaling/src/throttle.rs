@@ -47,8 +47,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use tower::{BoxError, ServiceBuilder};
 
-use crate::api::ApiError;
 use crate::budget::BudgetLimits;
+use crate::error::ApiError;
 
 /// The limits in force; every field has a default, and the settings file's
 /// `[http]` table may change any of them.
@@ -287,12 +287,12 @@ pub fn apply(routes: Router, limits: &HttpLimits) -> Router {
 
 /// The answer when the in-flight cap or the timeout refuses a request.
 async fn refused(err: BoxError) -> ApiError {
-    if err.is::<tower::timeout::error::Elapsed>() {
-        ApiError::Unavailable("the server took too long to answer; try again".into())
-    } else if err.is::<tower::load_shed::error::Overloaded>() {
-        ApiError::Unavailable("the server is busy; try again in a moment".into())
+    if err.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::Busy
+    } else if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::TimedOut
     } else {
-        ApiError::Internal
+        ApiError::Layer(err)
     }
 }
 

@@ -85,9 +85,28 @@ async fn send_and_close(socket: &mut WebSocket, code: ErrorCode, message: &str) 
         .await;
 }
 
+/// Closes a connection the server will not serve because it is stopping.
+async fn close_for_shutdown(socket: &mut WebSocket) {
+    let (code, reason) = close_code(LeaveReason::ServerShutdown);
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
 async fn connection(state: AppState, mut socket: WebSocket) {
-    // 1. The hello, with the invitation.
-    let first = tokio::time::timeout(limits::HELLO_TIMEOUT, socket.recv()).await;
+    // 1. The hello, with the invitation; a server stopping meanwhile
+    // closes the connection.
+    let mut stopping = state.stopping();
+    let first = tokio::select! {
+        first = tokio::time::timeout(limits::HELLO_TIMEOUT, socket.recv()) => Some(first),
+        _ = stopping.wait_for(|stopping| *stopping) => None,
+    };
+    let Some(first) = first else {
+        return close_for_shutdown(&mut socket).await;
+    };
     let text = match first {
         Ok(Some(Ok(Message::Text(t)))) => t,
         _ => {
@@ -153,6 +172,10 @@ async fn connection(state: AppState, mut socket: WebSocket) {
     };
 
     // 2. Attach to the room; from now on the room speaks to this client.
+    // Once the server is stopping, no one joins: its rooms are closing.
+    if *stopping.borrow() {
+        return close_for_shutdown(&mut socket).await;
+    }
     let conn = state.next_conn();
     let (frames_tx, mut frames_rx) = conn_channel();
     let attach = RoomCmd::Attach {

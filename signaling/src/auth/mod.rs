@@ -3,8 +3,9 @@
 //! - [`password`]: argon2id password hashes;
 //! - [`totp`]: the RFC 6238 second factor;
 //! - [`sessions`]: signed-in sessions behind an HttpOnly, Secure,
-//!   SameSite=Strict cookie, and the login rate limiter;
-//! - [`routes`]: `POST/GET/DELETE /api/session`.
+//!   SameSite=Strict cookie, and the login rate limiter.
+//!
+//! Its routes (`POST/GET/DELETE /api/session`) are in `api::sign_in`.
 //!
 //! **The seam for OpenID Connect.** Everything past sign-in (sessions,
 //! roles, the access policy, the audit) works on an [`Authenticated`]
@@ -16,7 +17,6 @@
 //! the same `Authenticated`.
 
 pub mod password;
-pub mod routes;
 pub mod sessions;
 pub mod totp;
 

@@ -14,14 +14,15 @@ pub const MAX_LEN: usize = 256;
 pub fn hash(password: &str) -> Result<String, crate::Error> {
     let n = password.chars().count();
     if !(MIN_LEN..=MAX_LEN).contains(&n) {
-        return Err(crate::Error::Key(format!(
-            "a password has {MIN_LEN} to {MAX_LEN} characters"
-        )));
+        return Err(crate::Error::PasswordLength {
+            min: MIN_LEN,
+            max: MAX_LEN,
+        });
     }
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
-        .map_err(|e| crate::Error::Key(format!("cannot hash the password: {e}")))
+        .map_err(crate::Error::PasswordHash)
 }
 
 /// Whether `password` matches the PHC string `hash` (constant-time compare

@@ -52,13 +52,12 @@ impl Sessions {
     /// Opens a session for `who`; returns the cookie value.
     pub fn open(&self, who: Authenticated, now: Timestamp) -> Result<String, crate::Error> {
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| crate::Error::Key(format!("no system randomness: {e}")))?;
+        getrandom::fill(&mut bytes).map_err(crate::Error::Randomness)?;
         let token = URL_SAFE_NO_PAD.encode(bytes);
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         live.retain(|_, l| !expired(l, now));
         if live.len() >= MAX_SESSIONS {
-            return Err(crate::Error::Key("too many open sessions".into()));
+            return Err(crate::Error::TooManySessions);
         }
         live.insert(
             digest(&token),

@@ -24,7 +24,7 @@ fn totp(secret: &[u8], account: &str) -> Option<Totp> {
 /// A fresh random secret.
 pub fn new_secret() -> Result<Vec<u8>, crate::Error> {
     let mut s = vec![0u8; SECRET_LEN];
-    getrandom::fill(&mut s).map_err(|e| crate::Error::Key(format!("no system randomness: {e}")))?;
+    getrandom::fill(&mut s).map_err(crate::Error::Randomness)?;
     Ok(s)
 }
 
@@ -32,7 +32,7 @@ pub fn new_secret() -> Result<Vec<u8>, crate::Error> {
 pub fn provisioning_uri(secret: &[u8], login: &str) -> Result<String, crate::Error> {
     totp(secret, login)
         .and_then(|t| t.to_url().ok())
-        .ok_or_else(|| crate::Error::Key("cannot build the TOTP URI".into()))
+        .ok_or(crate::Error::TotpUri)
 }
 
 /// The secret in base32, for typing into an app by hand.

@@ -3,18 +3,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use session::participant::Identity;
 use session::{Act, ActId, ActKind, DataDir, PatientAlias, Pii, Timestamp, TraceStore};
 use signaling::config::FileConfig;
-use signaling::links::{DEFAULT_TTL, links_for};
-use signaling::relay_access::RelayAccess;
-use signaling::server::{self, Tls};
-use signaling::state::server_secrets;
-use signaling::{AppState, ServerConfig};
+use signaling::links::links_for;
+use signaling::server::{self, Server, Settings, TlsSetting};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -57,27 +53,10 @@ pub struct ServeArgs {
     pub recovery_timeout: Option<u32>,
 }
 
-/// The settings in force: flags and environment over the file over defaults.
-#[derive(Debug)]
-struct Settings {
-    listen: SocketAddr,
-    public_url: String,
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-    insecure_http: bool,
-    link_ttl: std::time::Duration,
-    ice_servers: Vec<signaling::protocol::IceServer>,
-    relay_port: Option<u16>,
-    no_relay: bool,
-    /// Which peers the relay may reach.
-    peer_policy: media::PeerPolicy,
-    recovery_timeout: std::time::Duration,
-    http: signaling::throttle::HttpLimits,
-    incident_thresholds: session::incident::Thresholds,
-}
-
 impl ServeArgs {
-    fn settings(&self) -> anyhow::Result<Settings> {
+    /// The settings in force: flags and environment over the file over
+    /// defaults.
+    fn settings(&self, data: &DataDir) -> anyhow::Result<Settings> {
         let file = match &self.config {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
@@ -91,9 +70,12 @@ impl ServeArgs {
             (Some(c), Some(k)) => (Some(c.clone()), Some(k.clone())),
             _ => (file.cert.clone(), file.key.clone()),
         };
-        if cert.is_some() != key.is_some() {
-            anyhow::bail!("give both a certificate and its key, or neither");
-        }
+        let tls = match (insecure_http, cert, key) {
+            (true, _, _) => TlsSetting::Off,
+            (false, Some(cert), Some(key)) => TlsSetting::Files { cert, key },
+            (false, None, None) => TlsSetting::SelfSigned,
+            _ => anyhow::bail!("give both a certificate and its key, or neither"),
+        };
         let public_url = self
             .public_url
             .clone()
@@ -114,60 +96,34 @@ impl ServeArgs {
         let peer_policy = relay_settings
             .peer_policy()
             .map_err(|e| anyhow::anyhow!("settings: {e}"))?;
-        Ok(Settings {
-            listen,
-            public_url,
-            cert,
-            key,
-            insecure_http,
-            link_ttl: file
-                .link_ttl_hours
-                .map(|h| std::time::Duration::from_secs(u64::from(h) * 3600))
-                .unwrap_or(DEFAULT_TTL),
-            ice_servers: file.ice_servers,
-            relay_port: self.relay_port.or(file.relay_port),
-            no_relay: self.no_relay || file.no_relay.unwrap_or(false),
-            peer_policy,
-            recovery_timeout: self
-                .recovery_timeout
-                .or(file.recovery_timeout_secs)
-                .map(|s| std::time::Duration::from_secs(u64::from(s)))
-                .unwrap_or(signaling::room::DEFAULT_RECOVERY_TIMEOUT),
-            http: file.http,
-            incident_thresholds: file
-                .incidents
-                .thresholds()
-                .map_err(|e| anyhow::anyhow!("settings: {e}"))?,
-        })
+        let mut settings = Settings::new(data.clone(), listen, public_url);
+        settings.tls = tls;
+        if let Some(h) = file.link_ttl_hours {
+            settings.link_ttl = std::time::Duration::from_secs(u64::from(h) * 3600);
+        }
+        settings.ice_servers = file.ice_servers;
+        settings.relay_port = self.relay_port.or(file.relay_port);
+        settings.relay = !(self.no_relay || file.no_relay.unwrap_or(false));
+        settings.peer_policy = peer_policy;
+        if let Some(s) = self.recovery_timeout.or(file.recovery_timeout_secs) {
+            settings.recovery_timeout = std::time::Duration::from_secs(u64::from(s));
+        }
+        if let Some(s) = file.shutdown_grace_secs {
+            settings.shutdown_grace = std::time::Duration::from_secs(u64::from(s));
+        }
+        settings.http = file.http;
+        settings.incident_thresholds = file
+            .incidents
+            .thresholds()
+            .map_err(|e| anyhow::anyhow!("settings: {e}"))?;
+        Ok(settings)
     }
 }
 
-/// Starts the TURN relay beside the server: UDP and TCP on one port, TLS
-/// on the next when the server has a certificate. Credentials are signed
-/// with a secret made at start, so they die with the process.
-async fn start_relay(
-    args: &Settings,
-    tls: &Tls,
-    probe_peers: Arc<media::ProbePeers>,
-) -> anyhow::Result<Option<RelayAccess>> {
-    if args.no_relay {
-        return Ok(None);
-    }
-    let ip = args.listen.ip();
-    anyhow::ensure!(
-        !ip.is_unspecified(),
-        "the relay needs a concrete listen address, not {ip}; give --listen IP:PORT or --no-relay"
-    );
-    let loopback = ip.is_loopback();
-    let port = args.relay_port.unwrap_or(if loopback { 0 } else { 3478 });
-    let mut config = media::RelayConfig::loopback("teleconsult");
-    config.udp_listen = Some(SocketAddr::new(ip, port));
-    config.tcp_listen = Some(SocketAddr::new(ip, port));
-    config.relay_ip = ip;
-    config.peer_policy = args.peer_policy.clone();
-    config.probe_peers = probe_peers;
-    if !config.peer_policy.allow.is_empty() {
-        let ranges: Vec<String> = config
+/// Builds the server, saying on stderr what it runs beside it.
+async fn build(settings: &Settings) -> anyhow::Result<Server> {
+    if settings.relay && !settings.peer_policy.allow.is_empty() {
+        let ranges: Vec<String> = settings
             .peer_policy
             .allow
             .iter()
@@ -175,111 +131,15 @@ async fn start_relay(
             .collect();
         eprintln!("TURN relay: peers allowed in {}", ranges.join(", "));
     }
-    if let Tls::Files { cert, key } = tls {
-        config.tls = Some(media::TlsConfig {
-            listen: SocketAddr::new(ip, if port == 0 { 0 } else { port + 1 }),
-            cert_pem: cert.clone(),
-            key_pem: key.clone(),
-        });
+    let server = server::build(settings.clone()).await?;
+    if let Some(relay) = &server.state.config.relay {
+        eprintln!("TURN relay on {}", relay.urls.join(", "));
     }
-    let mut secret = [0u8; 32];
-    getrandom_secret(&mut secret)?;
-    let credentials = Arc::new(media::TurnCredentials::new(secret.to_vec())?);
-    let relay = media::Relay::start(config, credentials.clone())
-        .await
-        .context("cannot start the TURN relay (use --relay-port or --no-relay)")?;
-    let mut urls = Vec::new();
-    if let Some(a) = relay.udp_addr() {
-        urls.push(format!("turn:{a}?transport=udp"));
-    }
-    if let Some(a) = relay.tcp_addr() {
-        urls.push(format!("turn:{a}?transport=tcp"));
-    }
-    if let Some(a) = relay.tls_addr() {
-        let host = if loopback {
-            "localhost".to_string()
-        } else {
-            a.ip().to_string()
-        };
-        urls.push(format!("turns:{host}:{}?transport=tcp", a.port()));
-    }
-    eprintln!("TURN relay on {}", urls.join(", "));
-    Ok(Some(RelayAccess {
-        relay: Arc::new(relay),
-        credentials,
-        urls,
-        ttl: std::time::Duration::from_secs(12 * 3600),
-    }))
-}
-
-/// The pre-call connection test peer, on the address the server listens
-/// on (so the relay reaches it the way it reaches browsers). Not run on a
-/// wildcard address, where it could not tell browsers where it is.
-fn start_probe(args: &Settings, peers: Arc<media::ProbePeers>) -> Option<Arc<media::Probe>> {
-    let ip = args.listen.ip();
-    if ip.is_unspecified() {
+    let ip = settings.listen.ip();
+    if settings.probe && ip.is_unspecified() {
         eprintln!("no connection test peer: it needs a concrete --listen address, not {ip}");
-        return None;
     }
-    let mut config = media::ProbeConfig::new(ip);
-    config.peers = peers;
-    Some(Arc::new(media::Probe::new(config)))
-}
-
-fn getrandom_secret(buf: &mut [u8]) -> anyhow::Result<()> {
-    getrandom::fill(buf).map_err(|e| anyhow::anyhow!("no system randomness: {e}"))
-}
-
-async fn build(data: &DataDir, args: &Settings) -> anyhow::Result<(AppState, Tls)> {
-    let (store, keys) = data.open_writer().context("cannot open the trace store")?;
-    let (invitations, api_token) = server_secrets(data)?;
-    let tls = if args.insecure_http {
-        Tls::Off
-    } else if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
-        Tls::Files {
-            cert: cert.clone(),
-            key: key.clone(),
-        }
-    } else {
-        server::self_signed(&data.root().join("tls"))?
-    };
-    // The relay lets connection-test credentials reach the probe's
-    // sockets, and nothing else.
-    let probe_peers = Arc::new(media::ProbePeers::default());
-    let relay = start_relay(args, &tls, probe_peers.clone()).await?;
-    let probe = start_probe(args, probe_peers);
-    let data_keys = data.key_dir().data_keys()?;
-    let access = Arc::new(session::access::AccessStore::open(
-        &data.db_path(),
-        keys.signer.clone(),
-        data_keys.clone(),
-    )?);
-    let security = signaling::access::Security::new(
-        access.clone(),
-        Arc::new(signaling::auth::LocalAccounts { access }),
-        data_keys,
-        keys.trusted.clone(),
-    );
-    let state = AppState::new(
-        Arc::new(store),
-        keys.data,
-        invitations,
-        api_token,
-        ServerConfig {
-            public_url: args.public_url.clone(),
-            ice_servers: args.ice_servers.clone(),
-            link_ttl: args.link_ttl,
-            relay,
-            recovery_timeout: args.recovery_timeout,
-            incident_thresholds: args.incident_thresholds.clone(),
-            http: args.http.clone(),
-        },
-    );
-    if let Some(probe) = probe {
-        state.set_probe(probe);
-    }
-    state.secure(security)?;
-    Ok((state, tls))
+    Ok(server)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -290,41 +150,59 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let args = args.settings()?;
+    let settings = args.settings(data)?;
     let rt = runtime()?;
     rt.block_on(async {
-        let (state, tls) = build(data, &args).await?;
-        eprintln!(
-            "teleconsult listening on {} ({})",
-            args.listen, args.public_url
-        );
-        run(state, args.listen, tls).await
+        let server = build(&settings).await?;
+        run(server, &settings).await
     })
 }
 
-async fn run(state: AppState, listen: SocketAddr, tls: Tls) -> anyhow::Result<ExitCode> {
-    let app = signaling::app(state.clone());
-    let limits = state.config.http.clone();
-    tokio::select! {
-        r = server::serve(app, listen, tls, &limits) => r?,
-        _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
-    }
-    state.store.close();
+/// Listens on the settings' address and serves until Ctrl-C or SIGTERM.
+async fn run(server: Server, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let listener = server::bind(settings.listen, &server.tls)?;
+    eprintln!(
+        "teleconsult listening on {} ({})",
+        settings.listen, settings.public_url
+    );
+    server
+        .run(listener, async {
+            stop_signal().await;
+            eprintln!("stopping");
+        })
+        .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C, or SIGTERM (what service managers send).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Starts the server with a demo téléconsultation and prints its links.
 pub fn demo(data: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let mut args = args.settings()?;
+    let mut settings = args.settings(data)?;
     // The demo runs both participants on this machine: on loopback, it
     // opts in to loopback peers, and says so (a server never does).
-    if args.listen.ip().is_loopback() && args.peer_policy.allow.is_empty() {
-        args.peer_policy = media::PeerPolicy::allowing(&["127.0.0.0/8", "::1"])?;
+    if settings.listen.ip().is_loopback() && settings.peer_policy.allow.is_empty() {
+        settings.peer_policy = media::PeerPolicy::allowing(&["127.0.0.0/8", "::1"])?;
         eprintln!("demo: the relay may reach loopback peers (127.0.0.0/8, ::1)");
     }
     let rt = runtime()?;
     rt.block_on(async {
-        let (state, tls) = build(data, &args).await?;
+        let server = build(&settings).await?;
+        let state = &server.state;
         let now = Timestamp::now();
         let new = session::act::NewAct {
             kind: ActKind::Teleconsultation,
@@ -354,10 +232,6 @@ pub fn demo(data: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
             data.root().display(),
             act.id
         );
-        eprintln!(
-            "teleconsult listening on {} ({})",
-            args.listen, args.public_url
-        );
-        run(state, args.listen, tls).await
+        run(server, &settings).await
     })
 }

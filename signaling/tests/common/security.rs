@@ -9,8 +9,7 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use session::access::{AccessEntry, AccessStore, AccountRole, AccountSecrets, NewAccount};
 use session::{Pii, Timestamp};
-use signaling::access::Security;
-use signaling::auth::{LocalAccounts, password, totp};
+use signaling::auth::{password, totp};
 use tower::ServiceExt;
 
 use super::server::{TIMEOUT, TestServer};
@@ -32,28 +31,13 @@ pub struct Secured {
 impl Secured {
     /// A server whose state has sign-in and the access log on.
     pub async fn start() -> Secured {
-        let server = TestServer::start().await;
-        let keys = server.data.key_dir();
-        let data_keys = keys.data_keys().expect("data keys");
-        let access = Arc::new(
-            AccessStore::open(
-                &server.data.db_path(),
-                keys.signer().expect("signer"),
-                data_keys.clone(),
-            )
-            .expect("access store"),
-        );
-        server
+        let server = TestServer::start_with(|s| s.sign_in = true).await;
+        let access = server
             .state
-            .secure(Security::new(
-                access.clone(),
-                Arc::new(LocalAccounts {
-                    access: access.clone(),
-                }),
-                data_keys,
-                server.trusted.clone(),
-            ))
-            .expect("secure once");
+            .security()
+            .expect("sign-in is on")
+            .access
+            .clone();
         Secured { server, access }
     }
 

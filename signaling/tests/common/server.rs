@@ -1,5 +1,6 @@
-//! Fixtures for the server tests: the real `signaling::app` served on
-//! loopback in-process, acts and invitations made through the library, a
+//! Fixtures for the server tests: the server assembled and run in-process
+//! on loopback by the same `signaling::server::build` and `Server::run` as
+//! `teleconsult serve`, acts and invitations made through the library, a
 //! WebSocket client that waits for specific frames (never for a fixed
 //! time), and the real `teleconsult serve` process.
 //!
@@ -10,7 +11,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -22,11 +22,11 @@ use session::keys::TrustedKeys;
 use session::participant::{Identity, Role};
 use session::store::verify_store;
 use session::{Act, ActEvent, ActId, ActKind, DataDir, Event, Pii, Timestamp, TraceStore};
+use signaling::AppState;
 use signaling::invitation::{Invitation, InvitationKeys};
 use signaling::links::{DEFAULT_TTL, links_for};
 use signaling::protocol::{ErrorCode, IceServer, ServerMessage, SignalData};
-use signaling::state::server_secrets;
-use signaling::{AppState, ServerConfig};
+use signaling::server::{Settings, Tls, TlsSetting};
 use tempfile::TempDir;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -78,6 +78,8 @@ pub struct TestServer {
     pub state: AppState,
     pub trusted: TrustedKeys,
     pub addr: SocketAddr,
+    /// Completes the shutdown future given to `Server::run`.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -133,63 +135,48 @@ impl TestServer {
     }
 
     /// A server whose settings `configure` adjusts first.
-    pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data = DataDir::new(dir.path().join("data"));
-        let (store, keys) = data.open_writer().expect("open the trace store");
-        let (invitations, api_token) = server_secrets(&data).expect("server secrets");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("local address");
-        let mut config = test_config(format!("http://{addr}"));
-        configure(&mut config);
-        let state = AppState::new(Arc::new(store), keys.data, invitations, api_token, config);
-        let app = signaling::app(state.clone());
-        let task = tokio::spawn(async move {
-            // With the peer's address, as the real server serves, so the
-            // per-client limits apply to tests too.
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .expect("the server runs");
-        });
-        TestServer {
-            dir,
-            data,
-            state,
-            trusted: keys.trusted,
-            addr,
-            task,
-        }
+    pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> TestServer {
+        TestServer::launch(false, configure).await
     }
 
-    /// A server listening as `teleconsult serve` does
-    /// (`signaling::server::serve_on`: connection caps, TLS handshake and
-    /// header-read timeouts), over TLS with a self-signed certificate when
-    /// `tls`; the certificate is at `dir/tls/cert.pem`.
-    pub async fn start_served(tls: bool, configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    /// A server listening as `teleconsult serve` does (connection caps,
+    /// TLS handshake and header-read timeouts: every test server does),
+    /// over TLS with a self-signed certificate when `tls`; the certificate
+    /// is at `dir/tls/cert.pem`.
+    pub async fn start_served(tls: bool, configure: impl FnOnce(&mut Settings)) -> TestServer {
+        TestServer::launch(tls, configure).await
+    }
+
+    /// Assembles the server with `signaling::server::build`, as the binary
+    /// does, from [`test_settings`] adjusted by `configure`, and runs it
+    /// with `Server::run` until [`TestServer::stop`] or the end of the test.
+    async fn launch(tls: bool, configure: impl FnOnce(&mut Settings)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = DataDir::new(dir.path().join("data"));
-        let (store, keys) = data.open_writer().expect("open the trace store");
-        let (invitations, api_token) = server_secrets(&data).expect("server secrets");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let addr = listener.local_addr().expect("local address");
         let scheme = if tls { "https" } else { "http" };
-        let mut config = test_config(format!("{scheme}://{addr}"));
-        configure(&mut config);
-        let limits = config.http.clone();
-        let state = AppState::new(Arc::new(store), keys.data, invitations, api_token, config);
-        let app = signaling::app(state.clone());
-        let mode = if tls {
-            signaling::server::self_signed(&dir.path().join("tls")).expect("a certificate")
-        } else {
-            signaling::server::Tls::Off
-        };
+        let mut settings = test_settings(data.clone(), addr, format!("{scheme}://{addr}"));
+        if tls {
+            let Tls::Files { cert, key } =
+                signaling::server::self_signed(&dir.path().join("tls")).expect("a certificate")
+            else {
+                unreachable!("self_signed makes files");
+            };
+            settings.tls = TlsSetting::Files { cert, key };
+        }
+        configure(&mut settings);
+        let server = signaling::server::build(settings)
+            .await
+            .expect("build the server");
+        let state = server.state.clone();
+        let trusted = server.trusted.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            signaling::server::serve_on(listener, app, mode, &limits)
+            server
+                .run(listener, async {
+                    let _ = stopped.await;
+                })
                 .await
                 .expect("the server runs");
         });
@@ -197,10 +184,23 @@ impl TestServer {
             dir,
             data,
             state,
-            trusted: keys.trusted,
+            trusted,
             addr,
+            stop: Some(stop),
             task,
         }
+    }
+
+    /// Shuts the server down as Ctrl-C does, and waits until `run` has
+    /// returned; panics if it takes longer than `within`.
+    pub async fn stop(&mut self, within: Duration) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(within, &mut self.task)
+            .await
+            .unwrap_or_else(|_| panic!("the server did not stop within {within:?}"))
+            .expect("the server task ends cleanly");
     }
 
     /// Creates a téléconsultation in the trace and issues its links.
@@ -735,15 +735,16 @@ pub fn free_loopback_addr() -> SocketAddr {
         .expect("a free loopback port")
 }
 
-/// The settings every test server starts from, before its `configure`.
-fn test_config(public_url: String) -> ServerConfig {
-    ServerConfig {
-        public_url,
-        ice_servers: test_ice_servers(),
-        link_ttl: DEFAULT_TTL,
-        relay: None,
-        recovery_timeout: signaling::room::DEFAULT_RECOVERY_TIMEOUT,
-        incident_thresholds: Default::default(),
-        http: Default::default(),
-    }
+/// The settings every test server starts from, before its `configure`:
+/// `serve`'s defaults, but plain HTTP, without the relay, the connection
+/// test peer or sign-in (tests that need them turn them on), with
+/// [`test_ice_servers`].
+pub fn test_settings(data: DataDir, listen: SocketAddr, public_url: String) -> Settings {
+    let mut settings = Settings::new(data, listen, public_url);
+    settings.tls = TlsSetting::Off;
+    settings.ice_servers = test_ice_servers();
+    settings.relay = false;
+    settings.probe = false;
+    settings.sign_in = false;
+    settings
 }

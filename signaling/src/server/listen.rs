@@ -1,4 +1,5 @@
-//! The HTTP server: routes, security headers, and listening with TLS.
+//! Listening: TLS or plain HTTP on loopback, the connection caps, and the
+//! TLS handshake and header-read timeouts.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,68 +9,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
-use axum::routing::{get, post};
-
+use axum_server::Handle;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::state::AppState;
+use crate::Error;
 use crate::throttle::{ConnCaps, ConnSlot, HttpLimits};
-use crate::{Error, access, api, auth, precall, web, ws};
-
-/// Every route, without a socket: tests call it directly.
-pub fn app(state: AppState) -> Router {
-    let limits = state.config.http.clone();
-    let routes = Router::new()
-        .route("/", get(web::index))
-        .route("/join", get(web::join))
-        .route("/app.js", get(web::app_js))
-        .route("/i18n.js", get(web::i18n_js))
-        .route("/precall.js", get(web::precall_js))
-        .route("/quality.js", get(web::quality_js))
-        .route("/style.css", get(web::style))
-        .route("/pro", get(web::pro))
-        .route("/pro.js", get(web::pro_js))
-        .route("/ws", get(ws::upgrade))
-        .route("/api/acts", post(api::create_act).get(access::list))
-        .route("/api/acts/{id}/trace", get(access::trace))
-        .route("/api/acts/{id}/export", get(access::export))
-        .route("/api/acts/{id}/link", get(access::own_link))
-        .route(
-            "/api/session",
-            post(auth::routes::sign_in)
-                .get(auth::routes::whoami)
-                .delete(auth::routes::sign_out),
-        )
-        .route("/api/invitations/check", post(api::check_invitation))
-        .route("/api/precall/start", post(precall::start))
-        .route("/api/precall/offer", post(precall::offer))
-        .route("/api/precall/result", post(precall::result))
-        .route("/healthz", get(api::healthz))
-        .route("/metrics", get(api::metrics))
-        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
-        .with_state(state);
-    // Security headers go on every answer, refusals by the limits included.
-    crate::throttle::apply(routes, &limits).layer(axum::middleware::map_response(security_headers))
-}
-
-async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
-    let h = res.headers_mut();
-    let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
-        h.insert(k, HeaderValue::from_static(v));
-    };
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    );
-    set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
-    set(h, header::REFERRER_POLICY, "no-referrer");
-    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(h, header::X_FRAME_OPTIONS, "DENY");
-    res
-}
 
 /// How the server listens.
 #[derive(Clone, Debug)]
@@ -86,16 +31,14 @@ pub fn self_signed(dir: &Path) -> Result<Tls, Error> {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     if !cert.exists() || !key.exists() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Key(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::file("create", dir, e))?;
         let generated = rcgen::generate_simple_self_signed(vec![
             "localhost".to_string(),
             "127.0.0.1".to_string(),
         ])
-        .map_err(|e| Error::Key(format!("cannot make a certificate: {e}")))?;
+        .map_err(Error::Certificate)?;
         write_private(&key, &generated.signing_key.serialize_pem())?;
-        std::fs::write(&cert, generated.cert.pem())
-            .map_err(|e| Error::Key(format!("cannot write {}: {e}", cert.display())))?;
+        std::fs::write(&cert, generated.cert.pem()).map_err(|e| Error::file("write", &cert, e))?;
     }
     Ok(Tls::Files { cert, key })
 }
@@ -111,25 +54,15 @@ fn write_private(path: &Path, content: &str) -> Result<(), Error> {
     }
     opts.open(path)
         .and_then(|mut f| f.write_all(content.as_bytes()))
-        .map_err(|e| Error::Key(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| Error::file("write", path, e))
 }
 
-/// Serves `app` on `addr` until the process is stopped, under `limits`'
-/// connection caps and timeouts.
-pub async fn serve(
-    app: Router,
-    addr: SocketAddr,
-    tls: Tls,
-    limits: &HttpLimits,
-) -> Result<(), Error> {
+/// Binds `addr` for [`serve_on`], refusing plain HTTP off loopback.
+pub fn bind(addr: SocketAddr, tls: &Tls) -> Result<std::net::TcpListener, Error> {
     if matches!(tls, Tls::Off) && !addr.ip().is_loopback() {
-        return Err(Error::Key(format!(
-            "plain HTTP is allowed only on loopback, not on {addr}; give a certificate"
-        )));
+        return Err(Error::PlainHttpOffLoopback(addr));
     }
-    let listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| Error::Key(format!("cannot listen on {addr}: {e}")))?;
-    serve_on(listener, app, tls, limits).await
+    std::net::TcpListener::bind(addr).map_err(|cause| Error::Listen { addr, cause })
 }
 
 /// Serves `app` on a bound `listener` (tests bind their own). Every
@@ -143,24 +76,34 @@ pub async fn serve_on(
     tls: Tls,
     limits: &HttpLimits,
 ) -> Result<(), Error> {
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::Key(format!("cannot read the listening address: {e}")))?;
+    serve_with(listener, app, tls, limits, Handle::new()).await
+}
+
+/// [`serve_on`], stopped through `handle`: after
+/// `handle.graceful_shutdown`, no connection is accepted, and this returns
+/// once the open HTTP connections have ended (WebSockets live on their
+/// own tasks, closed by their rooms).
+pub(super) async fn serve_with(
+    listener: std::net::TcpListener,
+    app: Router,
+    tls: Tls,
+    limits: &HttpLimits,
+    handle: Handle<SocketAddr>,
+) -> Result<(), Error> {
+    let addr = listener.local_addr().map_err(Error::Serve)?;
     if matches!(tls, Tls::Off) && !addr.ip().is_loopback() {
-        return Err(Error::Key(format!(
-            "plain HTTP is allowed only on loopback, not on {addr}; give a certificate"
-        )));
+        return Err(Error::PlainHttpOffLoopback(addr));
     }
     let capped = Capped {
         caps: ConnCaps::new(limits),
     };
     let header_read = Duration::from_secs(limits.header_read_secs.max(1));
     let make = app.into_make_service_with_connect_info::<SocketAddr>();
-    let stopped = |e: std::io::Error| Error::Key(format!("server stopped: {e}"));
     // A connection that sends no request at all is dropped as well.
     let server = axum_server::from_tcp(listener)
-        .map_err(stopped)?
-        .first_request_timeout(header_read);
+        .map_err(Error::Serve)?
+        .first_request_timeout(header_read)
+        .handle(handle);
     match tls {
         Tls::Off => {
             let mut server = server.acceptor(capped);
@@ -169,17 +112,15 @@ pub async fn serve_on(
                 .http_builder()
                 .http1()
                 .header_read_timeout(header_read);
-            server.serve(make).await.map_err(stopped)
+            server.serve(make).await.map_err(Error::Serve)
         }
         Tls::Files { cert, key } => {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
                 .await
-                .map_err(|e| {
-                    Error::Key(format!(
-                        "cannot load the certificate {}: {e}",
-                        cert.display()
-                    ))
+                .map_err(|cause| Error::LoadCertificate {
+                    path: cert.clone(),
+                    cause,
                 })?;
             let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
                 .handshake_timeout(Duration::from_secs(limits.tls_handshake_secs.max(1)))
@@ -190,7 +131,7 @@ pub async fn serve_on(
                 .http_builder()
                 .http1()
                 .header_read_timeout(header_read);
-            server.serve(make).await.map_err(stopped)
+            server.serve(make).await.map_err(Error::Serve)
         }
     }
 }

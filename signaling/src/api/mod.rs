@@ -1,90 +1,27 @@
-//! The REST API, and its one error type.
+//! The REST API: creating acts and checking join links (here), reading
+//! traces ([`trace`]), signing in ([`sign_in`]), health and metrics. The
+//! handlers fail with [`ApiError`] (in `error`), and learn who is asking
+//! with [`authorized`], [`signed_in`] and [`creator`].
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use session::act::NewAct;
 use session::participant::Identity;
 use session::{Act, ActId, ActKind, PatientAlias, Pii, Rpps, Timestamp, TraceStore};
 
+pub mod sign_in;
+pub mod trace;
+
+use crate::access::Creator;
+use crate::auth::Authenticated;
+use crate::auth::sessions::cookie_of;
+pub use crate::error::ApiError;
 use crate::links::{link_name, links_where};
 use crate::state::AppState;
-
-/// What the HTTP edge answers when something goes wrong. Internals stay in
-/// the server log; the client gets a status and a sentence.
-#[derive(Debug)]
-pub enum ApiError {
-    BadRequest(String),
-    Unauthorized(String),
-    NotFound(String),
-    /// The link or act is over (expired invitation, ended act).
-    Gone(String),
-    /// Signed in, but not allowed to do this.
-    Forbidden(String),
-    /// Too many attempts; the seconds to wait.
-    TooManyRequests(u64),
-    /// The server cannot serve this now (e.g. sign-in not configured).
-    Unavailable(String),
-    /// The act's trace failed the readers' integrity check (409); the
-    /// finding goes to the server log, the client gets a fixed sentence.
-    Integrity,
-    Internal,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, message) = match self {
-            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
-            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
-            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
-            ApiError::Gone(m) => (StatusCode::GONE, m),
-            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
-            ApiError::TooManyRequests(wait) => {
-                let mut res = (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    Json(json!({ "error": "too many attempts; wait and try again" })),
-                )
-                    .into_response();
-                if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
-                    res.headers_mut().insert(header::RETRY_AFTER, v);
-                }
-                return res;
-            }
-            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
-            ApiError::Integrity => (
-                StatusCode::CONFLICT,
-                "this act's record failed its trace integrity check; an operator must run `teleconsult trace verify`".to_string(),
-            ),
-            ApiError::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the server could not do this; try again".to_string(),
-            ),
-        };
-        (status, Json(json!({ "error": message }))).into_response()
-    }
-}
-
-impl From<session::Error> for ApiError {
-    fn from(e: session::Error) -> Self {
-        use session::Error as E;
-        match e {
-            E::InvalidInput(_) | E::Id(_) | E::ActKind(_) => ApiError::BadRequest(e.to_string()),
-            E::UnknownAct(_) => ApiError::NotFound("no such act".into()),
-            E::TraceIntegrity(finding) => {
-                // The finding names an act and an event number, no content.
-                tracing::error!(%finding, "read refused: the act's trace does not verify");
-                ApiError::Integrity
-            }
-            other => {
-                tracing::error!(error = %other, "request failed");
-                ApiError::Internal
-            }
-        }
-    }
-}
 
 /// A professional as given to the API.
 #[derive(Debug, Deserialize)]
@@ -188,16 +125,38 @@ pub fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError>
                 .eq_ignore_ascii_case("bearer")
                 .then_some(token.trim())
         })
-        .ok_or_else(|| {
-            ApiError::Unauthorized("an operator token is needed (Authorization: Bearer ...)".into())
-        })?;
+        .ok_or(ApiError::OperatorTokenMissing)?;
     if bool::from(given.as_bytes().ct_eq(state.api_token.as_bytes())) {
         Ok(())
     } else {
-        Err(ApiError::Unauthorized(
-            "this operator token is not valid".into(),
-        ))
+        Err(ApiError::OperatorTokenInvalid)
     }
+}
+
+/// The signed-in person behind `headers`' session cookie.
+pub fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
+    let sec = state.security()?;
+    let token = cookie_of(headers).ok_or(ApiError::SignInRequired)?;
+    let who = sec
+        .sessions
+        .get(token, Timestamp::now())
+        .ok_or(ApiError::SessionEnded)?;
+    // A disabled account loses its sessions at once.
+    if !sec.access.is_enabled(who.account)? {
+        sec.sessions.close_account(who.account);
+        return Err(ApiError::AccountDisabled);
+    }
+    Ok(who)
+}
+
+/// Who may create an act: the operator token (`Authorization: Bearer`) or
+/// a session cookie.
+pub fn creator(state: &AppState, headers: &HeaderMap) -> Result<Creator, ApiError> {
+    if headers.contains_key(header::AUTHORIZATION) || cookie_of(headers).is_none() {
+        authorized(state, headers)?;
+        return Ok(Creator::Operator);
+    }
+    signed_in(state, headers).map(Creator::Signed)
 }
 
 /// `POST /api/acts`: creates an act and returns join links. Takes the
@@ -209,8 +168,8 @@ pub async fn create_act(
     headers: HeaderMap,
     body: Result<Json<CreateAct>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedAct>), ApiError> {
-    let creator = crate::access::creator(&state, &headers)?;
-    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let creator = creator(&state, &headers)?;
+    let Json(req) = body?;
     let now = Timestamp::now();
     let new = req.into_new_act()?;
     if let crate::access::Creator::Signed(who) = &creator
@@ -221,11 +180,8 @@ pub async fn create_act(
         tokio::task::spawn_blocking(move || {
             sec_record(&st, &actor, None, "refused:not_requester", now)
         })
-        .await
-        .map_err(|_| ApiError::Internal)??;
-        return Err(ApiError::Forbidden(
-            "a professional creates an act only as its requesting professional; name other professionals as the expert".into(),
-        ));
+        .await??;
+        return Err(ApiError::NotRequester);
     }
     let (act, events) = Act::open(ActId::random(), new, now)?;
     let st = state.clone();
@@ -235,8 +191,7 @@ pub async fn create_act(
         st.store.append(id, Some(0), events)?;
         sec_record(&st, &actor, Some(id), "ok", now)
     })
-    .await
-    .map_err(|_| ApiError::Internal)??;
+    .await??;
     let links = links_where(
         &act,
         &state.config.public_url,
@@ -276,7 +231,7 @@ pub async fn check_invitation(
     State(state): State<AppState>,
     body: Result<Json<CheckInvitation>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Json(req) = body?;
     let (inv, act) = open_invitation(&state, &req.token).await?;
     Ok(Json(json!({
         "role": inv.role,
@@ -298,13 +253,9 @@ pub async fn open_invitation(
     let keys = state.data_keys();
     let (act, _) =
         tokio::task::spawn_blocking(move || session::store::load_act(&*store, inv.act, &keys))
-            .await
-            .map_err(|_| ApiError::Internal)??;
+            .await??;
     if act.phase.is_terminal() {
-        return Err(ApiError::Gone(format!(
-            "this consultation has ended ({})",
-            act.phase
-        )));
+        return Err(ApiError::ActEnded(act.phase));
     }
     Ok((inv, act))
 }
@@ -314,21 +265,13 @@ pub fn verify_token(
     state: &AppState,
     token: &str,
 ) -> Result<crate::invitation::Invitation, ApiError> {
-    state
-        .invitations
-        .verify(token, Timestamp::now())
-        .map_err(|e| match e {
-            crate::Error::ExpiredInvitation(_) => ApiError::Gone(e.to_string()),
-            other => ApiError::Unauthorized(other.to_string()),
-        })
+    Ok(state.invitations.verify(token, Timestamp::now())?)
 }
 
 pub async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     // The store answers: a cheap indexed read proves it is readable.
     let store = state.store.clone();
-    tokio::task::spawn_blocking(move || store.records(ActId::random()).map(|_| ()))
-        .await
-        .map_err(|_| ApiError::Internal)??;
+    tokio::task::spawn_blocking(move || store.records(ActId::random()).map(|_| ())).await??;
     Ok("ok\n")
 }
 

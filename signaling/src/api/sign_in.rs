@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::json;
 use session::Timestamp;
 
-use super::Credentials;
-use super::sessions::{clear_cookie, cookie_of, set_cookie};
-use crate::access::{actor, signed_in};
-use crate::api::ApiError;
+use super::{ApiError, signed_in};
+use crate::access::actor;
+use crate::auth::sessions::{clear_cookie, cookie_of, set_cookie};
+use crate::auth::{Credentials, LoginFailure};
 use crate::state::AppState;
 
 /// What the sign-in form sends.
@@ -40,8 +40,6 @@ fn client_of(ext: &Extensions) -> String {
         .unwrap_or_else(|| "local".into())
 }
 
-const NOT_VALID: &str = "the login, password or code is not valid";
-
 /// `POST /api/session`: checks the credentials and sets the session
 /// cookie. Every failure is audited; attempts are rate-limited.
 pub async fn sign_in(
@@ -49,9 +47,9 @@ pub async fn sign_in(
     ext: Extensions,
     body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Json(req) = body?;
     if req.login.is_empty() || req.login.len() > 128 {
-        return Err(ApiError::BadRequest("a login has 1 to 128 bytes".into()));
+        return Err(ApiError::LoginLength);
     }
     let sec = state.security()?;
     let now = Timestamp::now();
@@ -71,16 +69,12 @@ pub async fn sign_in(
         let sec = st.security()?;
         Ok::<_, ApiError>((sec.provider.authenticate(&creds, now), creds))
     })
-    .await
-    .map_err(|_| ApiError::Internal)??;
+    .await??;
     let login = creds.login().unwrap_or_default().to_string();
     match outcome {
         Ok((who, _)) => {
             sec.limiter.succeeded(&login, &client);
-            let token = sec.sessions.open(who.clone(), now).map_err(|e| {
-                tracing::error!(error = %e, "cannot open a session");
-                ApiError::Unavailable("too many open sessions; try again later".into())
-            })?;
+            let token = sec.sessions.open(who.clone(), now)?;
             sec.access.record(&actor(&who), "login", None, "ok", now)?;
             let mut res = (
                 StatusCode::OK,
@@ -94,13 +88,13 @@ pub async fn sign_in(
             Ok(res)
         }
         Err((failure, account)) => {
-            if failure == super::LoginFailure::Internal {
+            if failure == LoginFailure::Internal {
                 sec.limiter.not_counted(&login, &client);
             }
             let who = account.map_or_else(|| "unknown".to_string(), |id| format!("account:{id}"));
             sec.access
                 .record(&who, "login", None, failure.as_str(), now)?;
-            Err(ApiError::Unauthorized(NOT_VALID.into()))
+            Err(ApiError::CredentialsInvalid)
         }
     }
 }

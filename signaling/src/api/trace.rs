@@ -1,0 +1,177 @@
+//! `/api/acts...`: the routes that read an act's trace, under the policy
+//! of `access`. Every list, read and export by a signed-in person, allowed
+//! or refused, is written to the access log before any data leaves.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use serde_json::{Value, json};
+use session::store::load_act;
+use session::{ActId, Timestamp, TraceStore};
+
+use super::{ApiError, creator, signed_in};
+use crate::access::{Creator, actor, is_me, may_read, takes_part};
+use crate::auth::Authenticated;
+use crate::export;
+use crate::state::AppState;
+
+fn parse_act(id: &str) -> Result<ActId, ApiError> {
+    id.parse::<ActId>().map_err(|_| ApiError::NotAnActId)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Reading {
+    Trace,
+    Export,
+}
+
+/// Loads the act, checks the policy, writes the audit entry, then reads.
+fn read(
+    state: &AppState,
+    who: &Authenticated,
+    act: ActId,
+    what: Reading,
+) -> Result<Value, ApiError> {
+    let sec = state.security()?;
+    let action = match what {
+        Reading::Trace => "read_trace",
+        Reading::Export => "export_trace",
+    };
+    let (state_of_act, _) = load_act(&*state.store, act, &sec.data_keys)?;
+    let now = Timestamp::now();
+    if !may_read(who, &state_of_act) {
+        sec.access
+            .record(&actor(who), action, Some(act), "refused", now)?;
+        return Err(ApiError::NotTakingPart);
+    }
+    // The entry is durable before any data leaves; if it cannot be
+    // written, nothing is read.
+    sec.access
+        .record(&actor(who), action, Some(act), "allowed", now)?;
+    let store: &dyn TraceStore = &*state.store;
+    Ok(match what {
+        Reading::Trace => export::events(store, act, &sec.data_keys)?,
+        Reading::Export => export::export_document(store, act, &sec.data_keys, &sec.trusted)?,
+    })
+}
+
+/// Health data must not stay in browser or proxy caches.
+type NoStore = ([(header::HeaderName, &'static str); 1], Json<Value>);
+
+fn no_store(v: Value) -> NoStore {
+    ([(header::CACHE_CONTROL, "no-store")], Json(v))
+}
+
+async fn reading(
+    state: AppState,
+    headers: HeaderMap,
+    id: String,
+    what: Reading,
+) -> Result<NoStore, ApiError> {
+    let who = signed_in(&state, &headers)?;
+    let act = parse_act(&id)?;
+    blocking(move || read(&state, &who, act, what))
+        .await
+        .map(no_store)
+}
+
+/// `GET /api/acts/{id}/trace`: the act's events, opened.
+pub async fn trace(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<NoStore, ApiError> {
+    reading(state, headers, id, Reading::Trace).await
+}
+
+/// `GET /api/acts/{id}/export`: the full export document.
+pub async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<NoStore, ApiError> {
+    reading(state, headers, id, Reading::Export).await
+}
+
+/// `GET /api/acts/{id}/link`: the signed-in professional's own join link
+/// to an act that names them (the expert's way to get theirs, since the
+/// creator no longer receives it). 403 if the act does not name them, 410
+/// once it has ended; every call, allowed or refused, is in the access log.
+pub async fn own_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<NoStore, ApiError> {
+    let who = signed_in(&state, &headers)?;
+    let act = parse_act(&id)?;
+    blocking(move || {
+        let sec = state.security()?;
+        let (loaded, _) = load_act(&*state.store, act, &sec.data_keys)?;
+        let now = Timestamp::now();
+        let Some(mine) = loaded
+            .participants
+            .iter()
+            .find(|p| p.role.is_professional() && is_me(&who, &p.identity))
+        else {
+            sec.access
+                .record(&actor(&who), "get_link", Some(act), "refused", now)?;
+            return Err(ApiError::NotNamed);
+        };
+        if loaded.phase.is_terminal() {
+            sec.access
+                .record(&actor(&who), "get_link", Some(act), "refused:ended", now)?;
+            return Err(ApiError::ActEnded(loaded.phase));
+        }
+        let id = mine.id;
+        sec.access
+            .record(&actor(&who), "get_link", Some(act), "allowed", now)?;
+        let links = crate::links::links_where(
+            &loaded,
+            &state.config.public_url,
+            &state.invitations,
+            now,
+            state.config.link_ttl,
+            |p| p.id == id,
+        );
+        let (role, link) = links.into_iter().next().ok_or(ApiError::NotNamed)?;
+        Ok(no_store(json!({ "role": role, "link": link })))
+    })
+    .await
+}
+
+/// `GET /api/acts`: the acts the signed-in person may read.
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<NoStore, ApiError> {
+    let who = match creator(&state, &headers) {
+        Ok(Creator::Signed(who)) => who,
+        Ok(Creator::Operator) => {
+            return Err(ApiError::OperatorCannotRead);
+        }
+        Err(e) => return Err(e),
+    };
+    blocking(move || {
+        let sec = state.security()?;
+        sec.access
+            .record(&actor(&who), "list_acts", None, "allowed", Timestamp::now())?;
+        let mut acts = Vec::new();
+        for id in state.store.act_ids()? {
+            let (act, _) = load_act(&*state.store, id, &sec.data_keys)?;
+            if may_read(&who, &act) {
+                acts.push(json!({
+                    "id": act.id.to_string(),
+                    "kind": act.kind,
+                    "phase": act.phase,
+                    "requested_at": act.phase_times.first().map(|(_, t)| t.to_rfc3339()),
+                    "takes_part": takes_part(&who, &act),
+                }));
+            }
+        }
+        Ok(no_store(json!({ "acts": acts })))
+    })
+    .await
+}

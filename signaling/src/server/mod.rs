@@ -1,0 +1,157 @@
+//! The HTTP server, assembled in the library (as tokio's mini-redis
+//! does): [`build`] makes a [`Server`] from [`Settings`], [`Server::run`]
+//! serves it on a listener until a shutdown future completes, then winds
+//! down within a bounded time. The binary only parses its flags into
+//! `Settings`; the tests build theirs with the same `build`.
+//!
+//! - [`app`]: every route and the security headers, without a socket;
+//! - `build`: the settings, and starting the store, relay, test peer and
+//!   sign-in;
+//! - `listen`: TLS, the connection caps and the accept timeouts.
+
+mod build;
+mod listen;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::routing::{get, post};
+use session::keys::TrustedKeys;
+
+pub use build::{DEFAULT_SHUTDOWN_GRACE, Settings, TlsSetting, build};
+pub use listen::{Tls, bind, self_signed, serve_on};
+
+use crate::Error;
+use crate::state::AppState;
+use crate::{api, precall, web, ws};
+
+/// Every route, without a socket: tests call it directly.
+pub fn app(state: AppState) -> Router {
+    let limits = state.config.http.clone();
+    let routes = Router::new()
+        .route("/", get(web::index))
+        .route("/join", get(web::join))
+        .route("/app.js", get(web::app_js))
+        .route("/i18n.js", get(web::i18n_js))
+        .route("/precall.js", get(web::precall_js))
+        .route("/quality.js", get(web::quality_js))
+        .route("/style.css", get(web::style))
+        .route("/pro", get(web::pro))
+        .route("/pro.js", get(web::pro_js))
+        .route("/ws", get(ws::upgrade))
+        .route("/api/acts", post(api::create_act).get(api::trace::list))
+        .route("/api/acts/{id}/trace", get(api::trace::trace))
+        .route("/api/acts/{id}/export", get(api::trace::export))
+        .route("/api/acts/{id}/link", get(api::trace::own_link))
+        .route(
+            "/api/session",
+            post(api::sign_in::sign_in)
+                .get(api::sign_in::whoami)
+                .delete(api::sign_in::sign_out),
+        )
+        .route("/api/invitations/check", post(api::check_invitation))
+        .route("/api/precall/start", post(precall::start))
+        .route("/api/precall/offer", post(precall::offer))
+        .route("/api/precall/result", post(precall::result))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
+        .with_state(state);
+    // Security headers go on every answer, refusals by the limits included.
+    crate::throttle::apply(routes, &limits).layer(axum::middleware::map_response(security_headers))
+}
+
+async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    );
+    set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    res
+}
+
+/// A built server, not listening yet.
+#[derive(Debug)]
+pub struct Server {
+    /// What the handlers share; tests reach the store and rooms through it.
+    pub state: AppState,
+    /// How it listens (a self-signed certificate is made by then).
+    pub tls: Tls,
+    /// The public keys the trace's checkpoints may name, for verifying it.
+    pub trusted: TrustedKeys,
+    /// How long [`Server::run`]'s wind-down may take.
+    pub shutdown_grace: Duration,
+}
+
+impl Server {
+    /// Serves on `listener` until `shutdown` completes, then winds down:
+    /// stops accepting, tells every room (its participants get the close
+    /// code 4005, `server_shutdown`), waits for the rooms, the HTTP
+    /// connections and the WebSockets to end, and flushes the trace.
+    /// Returns once done, or once [`Server::shutdown_grace`] has passed
+    /// (the trace is flushed either way). An error is the listener's.
+    pub async fn run(
+        self,
+        listener: std::net::TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        let Server {
+            state,
+            tls,
+            shutdown_grace,
+            ..
+        } = self;
+        let handle = axum_server::Handle::new();
+        let limits = state.config.http.clone();
+        let serving =
+            listen::serve_with(listener, app(state.clone()), tls, &limits, handle.clone());
+        tokio::pin!(serving);
+        let mut served = false;
+        tokio::select! {
+            r = &mut serving => {
+                r?;
+                served = true;
+            }
+            () = shutdown => {}
+        }
+        let deadline = tokio::time::Instant::now() + shutdown_grace;
+        tracing::info!(grace = ?shutdown_grace, "stopping");
+        // 1. No new connection; open HTTP connections finish their request.
+        handle.graceful_shutdown(Some(shutdown_grace));
+        // 2. WebSockets still saying hello are closed, and no new one
+        // joins; every room closes its participants' connections and stops.
+        state.stop_serving();
+        let wound_down = tokio::time::timeout_at(deadline, async {
+            let http = async {
+                if !served {
+                    let _ = (&mut serving).await;
+                }
+            };
+            tokio::join!(http, state.close_rooms());
+            // 3. The WebSockets end once their close frame is sent.
+            state.connections.all_closed().await;
+        })
+        .await;
+        if wound_down.is_err() {
+            tracing::warn!(
+                grace = ?shutdown_grace,
+                "the server did not wind down in time; stopping anyway"
+            );
+            handle.shutdown();
+        }
+        // 4. What the rooms appended is committed before returning.
+        let store = state.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        Ok(())
+    }
+}
