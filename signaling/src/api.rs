@@ -211,7 +211,7 @@ pub async fn create_act(
 ) -> Result<(StatusCode, Json<CreatedAct>), ApiError> {
     let creator = crate::access::creator(&state, &headers)?;
     let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let now = Timestamp::now();
+    let now = state.clock().now();
     let new = req.into_new_act()?;
     if let crate::access::Creator::Signed(who) = &creator
         && !crate::access::may_create(who, &new)
@@ -316,7 +316,7 @@ pub fn verify_token(
 ) -> Result<crate::invitation::Invitation, ApiError> {
     state
         .invitations
-        .verify(token, Timestamp::now())
+        .verify(token, state.clock().now())
         .map_err(|e| match e {
             crate::Error::ExpiredInvitation(_) => ApiError::Gone(e.to_string()),
             other => ApiError::Unauthorized(other.to_string()),

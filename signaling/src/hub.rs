@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use session::act::LeaveReason;
-use session::{ActId, Timestamp, TraceStore};
+use session::{ActId, TraceStore};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::ServerMessage;
@@ -41,9 +41,9 @@ pub enum RoomCmd {
     },
 }
 
-/// How often a room looks at the clock (for lost participants) and at the
-/// relay's counters (for relay incidents).
-const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a room reads the relay's counters (for relay incidents) while
+/// someone's media may go through it.
+const RELAY_SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Queue depth per connection; a client this far behind is dropped.
 const CONN_QUEUE: usize = 256;
@@ -53,30 +53,43 @@ pub fn conn_channel() -> (mpsc::Sender<Frame>, mpsc::Receiver<Frame>) {
 }
 
 /// Runs one room until its act ends and every connection is gone.
+///
+/// The room is woken by a command, or when [`Room::poll_timeout`] says (a
+/// lost participant's recovery deadline, the next read of the relay's
+/// counters); after each step the deadline is asked again.
 pub async fn run_room(
     state: AppState,
-    mut room: Room,
+    room: Room,
     mut stored: u64,
     mut rx: mpsc::Receiver<RoomCmd>,
 ) {
     let act = room.act().id;
+    let clock = state.clock();
+    let mut room = match state.config.relay {
+        Some(_) => room.with_relay_sampling(RELAY_SAMPLE_EVERY),
+        None => room,
+    };
     let mut conns: HashMap<ConnId, mpsc::Sender<Frame>> = HashMap::new();
     state.metrics.active_acts.inc();
-    // Lost participants are waited for in time steps of this size.
-    let mut clock = tokio::time::interval(TICK);
-    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let wake = room.poll_timeout().map(|at| clock.instant_at(at));
         let cmd = tokio::select! {
             cmd = rx.recv() => match cmd {
                 Some(cmd) => cmd,
                 None => break,
             },
-            _ = clock.tick() => RoomCmd::Input(match &state.config.relay {
-                // Time passes, and the relay's counters are read.
-                Some(relay) => Input::RelayTraffic(relay.traffic(act, Timestamp::now())),
-                None => Input::Tick,
-            }),
+            () = sleep_until(wake) => {
+                let now = clock.now();
+                RoomCmd::Input(match &state.config.relay {
+                    // The relay's counters are read when due.
+                    Some(relay) if room.relay_sample_due(now) => {
+                        Input::RelayTraffic(relay.traffic(act, now))
+                    }
+                    _ => Input::Tick,
+                })
+            }
         };
+        let now = clock.now();
         let mut done = None;
         let step = match cmd {
             RoomCmd::Attach {
@@ -85,11 +98,11 @@ pub async fn run_room(
                 input,
             } => {
                 conns.insert(conn, frames);
-                room.handle(input, Timestamp::now())
+                room.handle(input, now)
             }
-            RoomCmd::Input(input) => room.handle(input, Timestamp::now()),
+            RoomCmd::Input(input) => room.handle(input, now),
             RoomCmd::RecordConnectionTest { test, done: reply } => {
-                match room.record_connection_test(test, Timestamp::now()) {
+                match room.record_connection_test(test, now) {
                     Ok(step) => {
                         done = Some(reply);
                         step
@@ -200,6 +213,14 @@ pub async fn run_room(
     }
     state.forget_room(act);
     state.metrics.active_acts.dec();
+}
+
+/// Sleeps until `at`, or for ever when there is nothing to wait for.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn append(

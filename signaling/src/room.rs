@@ -55,7 +55,7 @@ pub enum Input {
         silent_ms: u64,
     },
     /// Time passes: lost participants who stay away too long interrupt the
-    /// act. The driver sends one every second or so.
+    /// act. The driver sends one when [`Room::poll_timeout`] is due.
     Tick,
     /// A [`Input::Tick`] that also carries what our TURN relay sees of the
     /// participants with a live allocation (the others have none), sent
@@ -148,6 +148,12 @@ pub struct Room {
     incident_ids: BTreeMap<IncidentKey, IncidentId>,
     /// How many trace events participants' messages may still add.
     budget: TraceBudget,
+    /// How often the driver reads the relay's counters while someone's
+    /// media may go through it; `None` when the server runs no relay.
+    relay_every: Option<Duration>,
+    /// The next time on that cadence (kept on one grid from the first
+    /// input, as a fixed tick would be).
+    relay_due: Option<Timestamp>,
 }
 
 /// How long a lost participant may stay away, by default, before the act
@@ -189,7 +195,17 @@ impl Room {
             off_relay: BTreeSet::new(),
             incident_ids: BTreeMap::new(),
             budget: TraceBudget::new(BudgetLimits::default()),
+            relay_every: None,
+            relay_due: None,
         }
+    }
+
+    /// The same room, asking for the relay's view of the participants
+    /// every `every` while media may flow through it (see
+    /// [`Room::relay_sample_due`]).
+    pub fn with_relay_sampling(mut self, every: Duration) -> Room {
+        self.relay_every = Some(every).filter(|d| !d.is_zero());
+        self
     }
 
     /// The same room, with these budgets of trace events.
@@ -290,9 +306,43 @@ impl Room {
         self.announce_media(&mut step);
         self.close_incidents_without_media(now, &mut step);
         self.notify_live(&mut step);
+        self.schedule_relay(now);
         step
     }
 
+    /// When the room next needs [`Input::Tick`] (or, if
+    /// [`Room::relay_sample_due`] then, [`Input::RelayTraffic`]): the
+    /// earliest of a lost participant's recovery deadline during the
+    /// performance and the next read of the relay while someone is watched
+    /// on it. `None`: nothing to wait for but the next input. Like str0m's
+    /// `poll_timeout`, it changes only with an input: ask again after each.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let relay = self
+            .relay_due
+            .filter(|_| self.relay_watched().next().is_some());
+        self.recovery_deadline().into_iter().chain(relay).min()
+    }
+
+    /// Whether the driver should read the relay's counters now, and send
+    /// them as [`Input::RelayTraffic`] rather than [`Input::Tick`].
+    pub fn relay_sample_due(&self, now: Timestamp) -> bool {
+        self.relay_due.is_some_and(|due| due <= now) && self.relay_watched().next().is_some()
+    }
+
+    /// Moves the relay's next read to the first point of its grid after
+    /// `now` (the grid starts at the room's first input).
+    fn schedule_relay(&mut self, now: Timestamp) {
+        let Some(every) = self.relay_every else {
+            return;
+        };
+        let due = *self.relay_due.get_or_insert(now);
+        if due <= now {
+            let every_us = every.as_micros().max(1);
+            let behind = now.since(due).as_micros() / every_us + 1;
+            let step = u64::try_from(every_us * behind).unwrap_or(u64::MAX);
+            self.relay_due = Some(due.plus(Duration::from_micros(step)));
+        }
+    }
     fn hello(
         &mut self,
         conn: ConnId,
@@ -803,6 +853,19 @@ impl Room {
         }
     }
 
+    /// The earliest time a participant lost during the performance will
+    /// have stayed away for the recovery timeout (see [`Room::tick`]).
+    fn recovery_deadline(&self) -> Option<Timestamp> {
+        if self.act.phase != Phase::Performance {
+            return None;
+        }
+        self.lost
+            .iter()
+            .filter(|(p, _)| !self.act.is_interrupted_by(**p))
+            .map(|(_, (since, _))| since.plus(self.recovery_timeout))
+            .min()
+    }
+
     /// Marks the act interrupted when a participant lost during the
     /// performance stays away longer than the recovery timeout.
     fn tick(&mut self, now: Timestamp, step: &mut Step) {
@@ -842,17 +905,21 @@ impl Room {
         now: Timestamp,
         step: &mut Step,
     ) {
-        let watched: Vec<ParticipantId> = self
-            .conns
-            .keys()
-            .copied()
-            .filter(|p| self.media_allowed(*p) && !self.off_relay.contains(p))
-            .collect();
+        let watched: Vec<ParticipantId> = self.relay_watched().collect();
         for p in watched {
             let sample = traffic.get(&p).copied().unwrap_or_default();
             let events = self.relay_detector.observe(p, &sample, now);
             self.record_incidents(events, now, step);
         }
+    }
+
+    /// The participants whose relay traffic is judged: allowed media, and
+    /// not reported on a direct pair.
+    fn relay_watched(&self) -> impl Iterator<Item = ParticipantId> + '_ {
+        self.conns
+            .keys()
+            .copied()
+            .filter(|p| self.media_allowed(*p) && !self.off_relay.contains(p))
     }
 
     /// Follows the route a participant's client reports. Moving to a direct
@@ -1376,6 +1443,57 @@ mod tests {
         let view = r.view_for(PRO);
         assert!(!view.interrupted);
         assert!(view.participants.iter().all(|p| !p.reconnecting));
+    }
+
+    #[test]
+    fn the_room_asks_to_be_woken_at_its_recovery_deadline() {
+        let mut r = live_room(30);
+        assert_eq!(r.poll_timeout(), None, "nothing to wait for");
+        let lost = |conn| Input::Closed {
+            conn,
+            reason: LeaveReason::ConnectionLost,
+            silent_ms: 0,
+        };
+        r.handle(lost(20), t(10));
+        assert_eq!(r.poll_timeout(), Some(t(40)));
+        r.handle(lost(10), t(15));
+        assert_eq!(r.poll_timeout(), Some(t(40)), "the earliest deadline");
+        assert_eq!(kinds(&r.handle(Input::Tick, t(40))), ["interrupted"]);
+        assert_eq!(r.poll_timeout(), Some(t(45)));
+        r.handle(Input::Tick, t(45));
+        assert_eq!(r.poll_timeout(), None, "both interrupted");
+
+        // In the waiting room, a drop is waited for by no deadline.
+        let mut r = room();
+        hello(&mut r, 10, PRO);
+        hello(&mut r, 20, PATIENT);
+        r.handle(lost(20), t(10));
+        assert_eq!(r.poll_timeout(), None);
+    }
+
+    #[test]
+    fn the_relay_is_read_every_second_while_someone_may_use_it() {
+        let mut r = room().with_relay_sampling(Duration::from_secs(1));
+        hello(&mut r, 10, PRO);
+        hello(&mut r, 20, PATIENT);
+        assert_eq!(r.poll_timeout(), None, "no media yet");
+        consent(&mut r, 20);
+        say(&mut r, 10, ClientMessage::Admit { participant: 2 });
+        // On the grid of the first input (1 s), the next point after 2 s.
+        assert_eq!(r.poll_timeout(), Some(t(3)));
+        assert!(!r.relay_sample_due(t(2)));
+        assert!(r.relay_sample_due(t(3)));
+        r.handle(relay(Some(10), 3), t(3));
+        assert_eq!(r.poll_timeout(), Some(t(4)));
+        // A late wake keeps the grid.
+        r.handle(relay(Some(20), 5), t(5).plus(Duration::from_millis(500)));
+        assert_eq!(r.poll_timeout(), Some(t(6)));
+        // Everyone on a direct pair: nothing to read.
+        say(&mut r, 10, route_report(MediaRoute::Direct));
+        say(&mut r, 20, route_report(MediaRoute::Direct));
+        assert_eq!(r.poll_timeout(), None);
+        // Without a relay, nothing is read either.
+        assert_eq!(live_room(30).poll_timeout(), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use session::store::load_act;
 use session::{ActId, DataDir, SqliteStore};
 
 use crate::Error;
+use crate::clock::Clock;
 use crate::hub::RoomHandle;
 use crate::invitation::InvitationKeys;
 use crate::metrics::Metrics;
@@ -65,6 +66,9 @@ pub struct Inner {
     next_conn: AtomicU64,
     /// The pre-call connection test peer, when the server runs one.
     probe: OnceLock<Arc<media::Probe>>,
+    /// The time the edges read; the wall clock unless a test set tokio's
+    /// (see [`AppState::set_clock`]).
+    clock: OnceLock<Clock>,
 }
 
 impl Deref for AppState {
@@ -99,7 +103,20 @@ impl AppState {
             loading: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             probe: OnceLock::new(),
+            clock: OnceLock::new(),
         }))
+    }
+
+    /// Reads the time from `clock` instead of the wall clock (tests: one
+    /// following paused tokio time). Set once, before serving; later calls
+    /// are ignored.
+    pub fn set_clock(&self, clock: Clock) {
+        let _ = self.clock.set(clock);
+    }
+
+    /// The clock the edges read the time from.
+    pub fn clock(&self) -> Clock {
+        self.clock.get().copied().unwrap_or_default()
     }
 
     /// Runs `probe` as the pre-call connection test peer. Set once, at
