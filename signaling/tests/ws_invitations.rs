@@ -100,14 +100,7 @@ async fn bad_tokens_are_refused_and_record_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_reused_after_the_act_ended_is_refused() {
     let server = TestServer::start().await;
-    let act = server.create_act();
-    let (mut pro, _) = server.join(&act.token("professional")).await;
-    let (mut patient, w) = server.join(&act.token("patient")).await;
-    patient.consent(&w).await;
-    pro.expect_state("consent", |v| v.consent_given).await;
-    pro.send(json!({"type": "admit", "participant": 2})).await;
-    pro.expect_ice_servers().await;
-    patient.expect_ice_servers().await;
+    let (act, mut pro, mut patient) = server.in_performance().await;
 
     pro.send(json!({
         "type": "conclude",
