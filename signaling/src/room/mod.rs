@@ -7,9 +7,10 @@
 //! to close. The driver appends the events durably *before* it delivers the
 //! outputs, so nothing is said to anyone that the trace does not hold.
 //!
-//! The consent gate lives here: a participant gets ICE servers, and its
-//! negotiation is relayed, only while [`Room::media_allowed`] holds for it,
-//! which needs the act in performance with the patient's consent standing.
+//! The consent gate lives here: a participant gets ICE servers (`media`),
+//! and its negotiation is relayed (`message::signal`), only while
+//! [`Room::media_allowed`] holds for it, which needs the act in
+//! performance with the patient's consent standing.
 //!
 //! The room's concerns, one module each, all `impl Room` blocks over the
 //! fields declared here: `presence` (connections, lost participants and
@@ -258,6 +259,8 @@ impl Room {
         self.conns.contains_key(&p) && self.act.media_allowed_for(p)
     }
 
+    /// Handles one input at `now`; then media, incidents, live notices and
+    /// the next wake-up follow what it changed.
     pub fn handle(&mut self, input: Input, now: Timestamp) -> Step {
         let mut step = Step::default();
         match input {
@@ -380,6 +383,7 @@ fn millis(since: Timestamp, now: Timestamp) -> u64 {
     u64::try_from(now.since(since).as_millis()).unwrap_or(u64::MAX)
 }
 
+/// An `error` frame for `conn`.
 fn error(conn: ConnId, code: ErrorCode, message: &str) -> Output {
     Output::Send {
         conn,

@@ -17,6 +17,9 @@ use crate::protocol::{ActView, ErrorCode, ServerMessage, VERSION};
 const MAX_USER_AGENT: usize = 256;
 
 impl Room {
+    /// A connection presented a valid invitation for `p`: welcomed (and a
+    /// returning participant's absence ended), unless the act is over or
+    /// the join budget is spent.
     pub(super) fn hello(
         &mut self,
         conn: ConnId,

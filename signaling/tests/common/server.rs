@@ -206,8 +206,8 @@ impl TestServer {
     }
 
     /// A téléconsultation in performance: the professional (participant
-    /// 1) and the patient (2) joined, the patient's consent given, the
-    /// patient admitted, and both given their ICE servers.
+    /// number 1) and the patient (number 2) joined, the patient's consent
+    /// given, the patient admitted, and both given their ICE servers.
     pub async fn in_performance(&self) -> (TestAct, Client, Client) {
         let act = self.create_act();
         let (mut pro, _) = self.join(&act.token("professional")).await;
