@@ -26,7 +26,7 @@ use session::act::NewAct;
 use session::keys::{DataKey, TrustedKeys};
 use session::participant::Identity;
 use session::store::load_act;
-use session::{Act, ActId, Timestamp, TraceStore};
+use session::{Act, ActId, TraceStore};
 
 use crate::api::ApiError;
 use crate::auth::sessions::{LoginLimiter, Sessions, cookie_of};
@@ -135,7 +135,7 @@ pub fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Authenticated,
         .ok_or_else(|| ApiError::Unauthorized("sign in first (POST /api/session)".into()))?;
     let who = sec
         .sessions
-        .get(token, Timestamp::now())
+        .get(token, state.clock().now())
         .ok_or_else(|| ApiError::Unauthorized("the session has ended; sign in again".into()))?;
     // A disabled account loses its sessions at once.
     if !sec.access.is_enabled(who.account).map_err(ApiError::from)? {
@@ -187,7 +187,7 @@ fn read(
         Reading::Export => "export_trace",
     };
     let (state_of_act, _) = load_act(&*state.store, act, &sec.data_keys)?;
-    let now = Timestamp::now();
+    let now = state.clock().now();
     if !may_read(who, &state_of_act) {
         sec.access
             .record(&actor(who), action, Some(act), "refused", now)?;
@@ -258,7 +258,7 @@ pub async fn own_link(
     blocking(move || {
         let sec = state.security()?;
         let (loaded, _) = load_act(&*state.store, act, &sec.data_keys)?;
-        let now = Timestamp::now();
+        let now = state.clock().now();
         let Some(mine) = loaded
             .participants
             .iter()
@@ -308,8 +308,13 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<N
     };
     blocking(move || {
         let sec = state.security()?;
-        sec.access
-            .record(&actor(&who), "list_acts", None, "allowed", Timestamp::now())?;
+        sec.access.record(
+            &actor(&who),
+            "list_acts",
+            None,
+            "allowed",
+            state.clock().now(),
+        )?;
         let mut acts = Vec::new();
         for id in state.store.act_ids()? {
             let (act, _) = load_act(&*state.store, id, &sec.data_keys)?;
@@ -332,7 +337,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<N
 mod tests {
     use super::*;
     use session::act::NewAct;
-    use session::{ActKind, Pii};
+    use session::{ActKind, Pii, Timestamp};
 
     fn who(role: AccountRole, rpps: Option<&str>) -> Authenticated {
         Authenticated {

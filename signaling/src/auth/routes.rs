@@ -8,7 +8,6 @@ use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use session::Timestamp;
 
 use super::Credentials;
 use super::sessions::{clear_cookie, cookie_of, set_cookie};
@@ -54,7 +53,7 @@ pub async fn sign_in(
         return Err(ApiError::BadRequest("a login has 1 to 128 bytes".into()));
     }
     let sec = state.security()?;
-    let now = Timestamp::now();
+    let now = state.clock().now();
     let client = client_of(&ext);
     // Checked and counted in one step (see `LoginLimiter::begin`).
     if let Err(wait) = sec.limiter.begin(&req.login, &client, now) {
@@ -126,7 +125,7 @@ pub async fn sign_out(
         && let Some(who) = sec.sessions.close(token)
     {
         sec.access
-            .record(&actor(&who), "logout", None, "ok", Timestamp::now())?;
+            .record(&actor(&who), "logout", None, "ok", state.clock().now())?;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut().insert(header::SET_COOKIE, clear_cookie());
