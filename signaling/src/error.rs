@@ -425,7 +425,9 @@ mod tests {
         assert!(m.starts_with("invalid RPPS number: "), "{m}");
         let (s, m) = status(ApiError::NotAnActId);
         assert_eq!((s, m.as_str()), (StatusCode::BAD_REQUEST, "not an act id"));
-        let (s, m) = status(media::Error::BadOffer(media::OfferError::TooLarge { max: 10 }));
+        let (s, m) = status(media::Error::BadOffer(media::OfferError::TooLarge {
+            max: 10,
+        }));
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(m.contains("larger than 10 bytes"), "{m}");
     }

@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 
 use session::act::LeaveReason;
-use session::{ActId, SqliteStore, Timestamp, TraceStore};
+use session::{ActId, SqliteStore, TraceStore};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::protocol::ServerMessage;
 use crate::relay_access::RelayAccess;
@@ -23,6 +24,8 @@ pub trait RoomHost: Clone + Send + Sync + 'static {
     fn relay(&self) -> Option<&RelayAccess>;
     /// Called by a room's task when it stops.
     fn forget_room(&self, act: ActId);
+    /// The time the room is given: the wall clock, or tokio's in tests.
+    fn clock(&self) -> Clock;
 }
 
 /// What a connection's writer task receives.
@@ -58,9 +61,9 @@ pub enum RoomCmd {
     Shutdown,
 }
 
-/// How often a room looks at the clock (for lost participants) and at the
-/// relay's counters (for relay incidents).
-const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a room reads the relay's counters (for relay incidents) while
+/// someone's media may go through it.
+const RELAY_SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Queue depth per connection; a client this far behind is dropped.
 const CONN_QUEUE: usize = 256;
@@ -70,30 +73,43 @@ pub fn conn_channel() -> (mpsc::Sender<Frame>, mpsc::Receiver<Frame>) {
 }
 
 /// Runs one room until its act ends and every connection is gone.
+///
+/// The room is woken by a command, or when [`Room::poll_timeout`] says (a
+/// lost participant's recovery deadline, the next read of the relay's
+/// counters); after each step the deadline is asked again.
 pub async fn run_room<H: RoomHost>(
     state: H,
-    mut room: Room,
+    room: Room,
     mut stored: u64,
     mut rx: mpsc::Receiver<RoomCmd>,
 ) {
     let act = room.act().id;
+    let clock = state.clock();
+    let mut room = match state.relay() {
+        Some(_) => room.with_relay_sampling(RELAY_SAMPLE_EVERY),
+        None => room,
+    };
     let mut conns: HashMap<ConnId, mpsc::Sender<Frame>> = HashMap::new();
     state.metrics().active_acts.inc();
-    // Lost participants are waited for in time steps of this size.
-    let mut clock = tokio::time::interval(TICK);
-    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let wake = room.poll_timeout().map(|at| clock.instant_at(at));
         let cmd = tokio::select! {
             cmd = rx.recv() => match cmd {
                 Some(cmd) => cmd,
                 None => break,
             },
-            _ = clock.tick() => RoomCmd::Input(match state.relay() {
-                // Time passes, and the relay's counters are read.
-                Some(relay) => Input::RelayTraffic(relay.traffic(act, Timestamp::now())),
-                None => Input::Tick,
-            }),
+            () = sleep_until(wake) => {
+                let now = clock.now();
+                RoomCmd::Input(match state.relay() {
+                    // The relay's counters are read when due.
+                    Some(relay) if room.relay_sample_due(now) => {
+                        Input::RelayTraffic(relay.traffic(act, now))
+                    }
+                    _ => Input::Tick,
+                })
+            }
         };
+        let now = clock.now();
         let mut done = None;
         let step = match cmd {
             RoomCmd::Attach {
@@ -102,9 +118,9 @@ pub async fn run_room<H: RoomHost>(
                 input,
             } => {
                 conns.insert(conn, frames);
-                room.handle(input, Timestamp::now())
+                room.handle(input, now)
             }
-            RoomCmd::Input(input) => room.handle(input, Timestamp::now()),
+            RoomCmd::Input(input) => room.handle(input, now),
             RoomCmd::Shutdown => {
                 for frames in conns.values() {
                     let _ = frames.try_send(Frame::Close(LeaveReason::ServerShutdown));
@@ -112,7 +128,7 @@ pub async fn run_room<H: RoomHost>(
                 break;
             }
             RoomCmd::RecordConnectionTest { test, done: reply } => {
-                match room.record_connection_test(test, Timestamp::now()) {
+                match room.record_connection_test(test, now) {
                     Ok(step) => {
                         done = Some(reply);
                         step
@@ -223,6 +239,14 @@ pub async fn run_room<H: RoomHost>(
     }
     state.forget_room(act);
     state.metrics().active_acts.dec();
+}
+
+/// Sleeps until `at`, or for ever when there is nothing to wait for.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn append<H: RoomHost>(

@@ -19,6 +19,7 @@
 //! - [`precall`]: the pre-call connection test's HTTP side;
 //! - [`relay_access`]: TURN credentials per participant, revoked when media stops;
 //! - [`throttle`]: rate, in-flight and time limits on every HTTP route;
+//! - [`clock`]: the time the edges read (the wall clock, or tokio's in tests);
 //! - [`state`]: what handlers share; [`config`]: the settings file.
 //!
 //! Dependencies point one way: the handlers (`api`, `precall`, `ws`) and
@@ -31,6 +32,7 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod budget;
+pub mod clock;
 pub mod config;
 mod consent_text;
 mod error;

@@ -23,7 +23,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use session::precall::{ConnectionTest, PathResult, TestPath, Verdict};
-use session::{ActId, ParticipantId, Timestamp};
+use session::{ActId, ParticipantId};
 use tokio::sync::oneshot;
 
 use crate::api::ApiError;
@@ -193,7 +193,7 @@ pub async fn result(
     match answer.await {
         Ok(Ok(())) => Ok(Json(Recorded {
             verdict,
-            recorded_at: Timestamp::now().to_rfc3339(),
+            recorded_at: state.clock().now().to_rfc3339(),
         })),
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(ApiError::RoomRestarting),

@@ -14,6 +14,7 @@ use session::store::load_act;
 use session::{ActId, DataDir, SqliteStore};
 
 use crate::Error;
+use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::hub::{RoomCmd, RoomHandle};
 use crate::invitation::InvitationKeys;
@@ -69,6 +70,9 @@ pub struct Inner {
     /// Set once the server is stopping: WebSockets still saying hello are
     /// closed, and no new one joins a room.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// The time the edges read; the wall clock unless a test set tokio's
+    /// (see [`AppState::set_clock`]).
+    clock: OnceLock<Clock>,
 }
 
 impl Deref for AppState {
@@ -104,7 +108,20 @@ impl AppState {
             next_conn: AtomicU64::new(1),
             probe: OnceLock::new(),
             stopping: tokio::sync::watch::Sender::new(false),
+            clock: OnceLock::new(),
         }))
+    }
+
+    /// Reads the time from `clock` instead of the wall clock (tests: one
+    /// following paused tokio time). Set once, before serving; later calls
+    /// are ignored.
+    pub fn set_clock(&self, clock: Clock) {
+        let _ = self.clock.set(clock);
+    }
+
+    /// The clock the edges read the time from.
+    pub fn clock(&self) -> Clock {
+        self.clock.get().copied().unwrap_or_default()
     }
 
     /// Runs `probe` as the pre-call connection test peer. Set once, at
@@ -259,6 +276,10 @@ impl crate::hub::RoomHost for AppState {
 
     fn forget_room(&self, act: ActId) {
         AppState::forget_room(self, act);
+    }
+
+    fn clock(&self) -> Clock {
+        AppState::clock(self)
     }
 }
 

@@ -2,14 +2,13 @@
 //! enforces size and rate limits, checks the invitation in `hello`, and
 //! passes messages to the room; a writer task sends the room's frames.
 
-use std::time::Instant;
-
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
+use session::ParticipantId;
 use session::act::LeaveReason;
-use session::{ParticipantId, Timestamp};
+use tokio::time::Instant;
 
 use crate::hub::{Frame, RoomCmd, conn_channel};
 use crate::limits::{self, RateLimiter};
@@ -133,7 +132,7 @@ async fn connection(state: AppState, mut socket: WebSocket) {
             return send_and_close(&mut socket, ErrorCode::HelloFirst, "say hello first").await;
         }
     };
-    let invitation = match state.invitations.verify(&token, Timestamp::now()) {
+    let invitation = match state.invitations.verify(&token, state.clock().now()) {
         Ok(i) => i,
         Err(e) => {
             state.metrics.signaling_errors.inc();
@@ -252,7 +251,8 @@ async fn connection(state: AppState, mut socket: WebSocket) {
     });
 
     // 3. Read until the client or the room ends it.
-    let mut limiter = RateLimiter::new(limits::BURST, limits::PER_SECOND, Instant::now());
+    let mut limiter =
+        RateLimiter::new(limits::BURST, limits::PER_SECOND, Instant::now().into_std());
     let mut violations = 0u32;
     let mut writer_done = false;
     // When the client was last heard from (any frame, pongs included).
@@ -288,7 +288,7 @@ async fn connection(state: AppState, mut socket: WebSocket) {
             Some(Ok(Message::Close(_))) => break Some(LeaveReason::LeftByChoice),
             Some(Err(_)) | None => break Some(LeaveReason::ConnectionLost),
         };
-        if !limiter.allow(Instant::now()) {
+        if !limiter.allow(Instant::now().into_std()) {
             violations += 1;
             state.metrics.signaling_errors.inc();
             refuse(

@@ -3,20 +3,23 @@
 //! `incident_closed` pair in the trace, with the episode's duration, and
 //! the trace verifies.
 //!
-//! The room stamps events with the wall clock, so the episode really
-//! lasts: the thresholds are shortened (1 s of loss to open, 1 s clear to
-//! close) to keep the test to a few seconds. With equal sustain and clear
-//! times the trace's own duration (decision to decision) equals the
-//! episode's too.
+//! The room stamps events with the server's clock, which here follows
+//! paused tokio time, held still between reports (`common::time`): the
+//! episode lasts exactly the time the test lets pass between reports. The
+//! thresholds are shortened (1 s of loss to open, 1 s clear to close).
+//! With equal sustain and clear times the trace's own duration (decision
+//! to decision) equals the episode's too.
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::server::*;
+use common::time;
 use serde_json::json;
 use session::ActEvent;
 use session::incident::{IncidentKind, Thresholds};
+use tokio::time::Instant;
 
 /// One report every this long, as a browser would every second or so.
 const EVERY: Duration = Duration::from_millis(100);
@@ -49,28 +52,21 @@ impl Reporter {
             .await;
     }
 
-    /// Reports `n` intervals of `loss_pct`, [`EVERY`] apart; returns when
-    /// the last was sent.
+    /// Reports `n` intervals of `loss_pct`, [`EVERY`] apart, each handled
+    /// by the room before time moves on; returns when the last was sent.
     async fn run(&mut self, client: &mut Client, n: u32, loss_pct: u64) -> Instant {
-        let mut tick = tokio::time::interval(EVERY);
         for _ in 0..n {
-            tick.tick().await;
+            time::advance(EVERY).await;
             self.report(client, loss_pct).await;
+            client.sync().await;
         }
         Instant::now()
     }
 }
 
-fn within(what: &str, got_ms: f64, expected: Duration) {
-    let expected_ms = expected.as_secs_f64() * 1000.0;
-    assert!(
-        (got_ms - expected_ms).abs() <= expected_ms * 0.2,
-        "{what}: {got_ms} ms, expected {expected_ms:.0} ms ± 20 %"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_loss_episode_is_one_incident_with_its_duration() {
+    let _held = time::hold();
     let server = TestServer::start_with(|config| {
         config.incident_thresholds = Thresholds {
             loss_sustain: Duration::from_secs(1),
@@ -79,14 +75,7 @@ async fn a_loss_episode_is_one_incident_with_its_duration() {
         };
     })
     .await;
-    let act = server.create_act();
-    let (mut pro, _) = server.join(&act.token("professional")).await;
-    let (mut patient, w) = server.join(&act.token("patient")).await;
-    patient.consent(&w).await;
-    pro.expect_state("consent", |v| v.consent_given).await;
-    pro.send(json!({"type": "admit", "participant": 2})).await;
-    pro.expect_ice_servers().await;
-    patient.expect_ice_servers().await;
+    let (act, _pro, mut patient) = server.in_performance().await;
 
     let mut client = Reporter {
         received: 0,
@@ -142,8 +131,9 @@ async fn a_loss_episode_is_one_incident_with_its_duration() {
         *duration_ms,
         u64::try_from(closed.at.since(opened.at).as_millis()).unwrap()
     );
-    within("the trace's duration", *duration_ms as f64, episode);
-    within("the episode", metrics["episode_ms"], episode);
+    let episode_ms = u64::try_from(episode.as_millis()).unwrap();
+    assert_eq!(*duration_ms, episode_ms, "the trace's duration");
+    assert_eq!(metrics["episode_ms"], episode_ms as f64, "the episode");
 
     server.assert_trace_intact();
 }

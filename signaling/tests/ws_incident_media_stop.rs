@@ -12,14 +12,7 @@ use session::incident::IncidentKind;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_stopping_closes_the_open_incidents_once() {
     let server = TestServer::start().await;
-    let act = server.create_act();
-    let (mut pro, _) = server.join(&act.token("professional")).await;
-    let (mut patient, w) = server.join(&act.token("patient")).await;
-    patient.consent(&w).await;
-    pro.expect_state("consent", |v| v.consent_given).await;
-    pro.send(json!({"type": "admit", "participant": 2})).await;
-    pro.expect_ice_servers().await;
-    patient.expect_ice_servers().await;
+    let (act, mut pro, mut patient) = server.in_performance().await;
 
     // ICE fails: a state change opens at once, whatever the thresholds.
     patient

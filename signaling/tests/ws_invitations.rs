@@ -11,8 +11,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::server::*;
 use serde_json::json;
+use session::ActId;
 use session::participant::Role;
-use session::{ActId, Timestamp};
 use signaling::invitation::InvitationKeys;
 use signaling::protocol::{ErrorCode, ServerMessage, SignalData};
 
@@ -45,7 +45,7 @@ fn tampered(token: &str) -> String {
 async fn bad_tokens_are_refused_and_record_nothing() {
     let server = TestServer::start().await;
     let act = server.create_act();
-    let later = Timestamp::now().plus(Duration::from_secs(3600));
+    let later = server.state.clock().now().plus(Duration::from_secs(3600));
     let size = server.store_size();
 
     // Signed with another server's key.
@@ -69,7 +69,7 @@ async fn bad_tokens_are_refused_and_record_nothing() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Expired an hour ago.
-    let past = Timestamp::from_micros(Timestamp::now().as_micros() - 3_600_000_000);
+    let past = server.state.clock().now().minus(Duration::from_secs(3600));
     let expired = server.issue(act.id(), 2, Role::Patient, past);
     let why = refused(&server, &expired).await;
     assert!(why.contains("expired"), "{why}");
@@ -100,14 +100,7 @@ async fn bad_tokens_are_refused_and_record_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_reused_after_the_act_ended_is_refused() {
     let server = TestServer::start().await;
-    let act = server.create_act();
-    let (mut pro, _) = server.join(&act.token("professional")).await;
-    let (mut patient, w) = server.join(&act.token("patient")).await;
-    patient.consent(&w).await;
-    pro.expect_state("consent", |v| v.consent_given).await;
-    pro.send(json!({"type": "admit", "participant": 2})).await;
-    pro.expect_ice_servers().await;
-    patient.expect_ice_servers().await;
+    let (act, mut pro, mut patient) = server.in_performance().await;
 
     pro.send(json!({
         "type": "conclude",

@@ -5,7 +5,10 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::server::*;
+use common::time;
 use serde_json::json;
 use session::act::LeaveReason;
 use signaling::protocol::{ErrorCode, MAX_FRAME_BYTES, ServerMessage};
@@ -218,13 +221,31 @@ async fn anything_but_hello_first_is_refused_and_closed() {
     server.assert_trace_intact();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// On paused time held still (`common::time`), moved on a second at a
+/// time until the server speaks.
+#[tokio::test(start_paused = true)]
 async fn a_silent_connection_is_closed_after_the_hello_timeout() {
+    let _held = time::hold();
     let server = TestServer::start().await;
     let act = server.create_act();
     let mut c = server.connect().await;
-    // Nothing sent: the server gives up after HELLO_TIMEOUT.
-    match c.next_within(HELLO_TIMEOUT + TIMEOUT).await {
+    time::settle().await;
+    // Nothing sent: the server gives up after HELLO_TIMEOUT, not before.
+    let connected = tokio::time::Instant::now();
+    let first = loop {
+        time::advance(Duration::from_secs(1)).await;
+        time::settle().await;
+        if let Some(got) = c.next_now() {
+            break got;
+        }
+        assert!(connected.elapsed() < 2 * HELLO_TIMEOUT, "never closed");
+    };
+    assert_eq!(
+        connected.elapsed(),
+        HELLO_TIMEOUT,
+        "closed at the hello timeout"
+    );
+    match first {
         Got::Msg(ServerMessage::Error { code, .. }) => assert_eq!(code, ErrorCode::HelloFirst),
         other => panic!("expected an error frame, got {other:?}"),
     }

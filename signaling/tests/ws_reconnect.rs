@@ -68,14 +68,7 @@ async fn a_second_connection_replaces_the_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnected_patient_gets_media_back() {
     let server = TestServer::start().await;
-    let act = server.create_act();
-    let (mut pro, _) = server.join(&act.token("professional")).await;
-    let (mut patient, w) = server.join(&act.token("patient")).await;
-    patient.consent(&w).await;
-    pro.expect_state("consent", |v| v.consent_given).await;
-    pro.send(json!({"type": "admit", "participant": 2})).await;
-    pro.expect_ice_servers().await;
-    patient.expect_ice_servers().await;
+    let (act, mut pro, mut patient) = server.in_performance().await;
 
     // The patient reloads the page.
     let (mut again, w2) = server.join(&act.token("patient")).await;

@@ -5,32 +5,24 @@
 //! performance marks the act interrupted (never dropped); the return
 //! resumes it. A connection that goes silent is noticed by the server's
 //! idle timeout, not minutes later by TCP.
+//!
+//! On paused tokio time, held still between steps (`common::time`): the
+//! times the trace gives are exactly those the test lets pass.
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::server::*;
+use common::time;
 use serde_json::json;
-use session::ActEvent;
 use session::incident::IncidentKind;
-use session::{ActId, Phase};
+use session::{ActEvent, ActId, Phase};
 use signaling::protocol::ServerMessage;
+use tokio::time::Instant;
 
-/// The act in performance: professional and patient joined, consent
-/// given, patient admitted.
-async fn in_performance(server: &TestServer) -> (ActId, TestAct, Client, Client) {
-    let act = server.create_act();
-    let (mut pro, _) = server.join(&act.token("professional")).await;
-    let (mut patient, w) = server.join(&act.token("patient")).await;
-    patient.consent(&w).await;
-    pro.expect_state("consent", |v| v.consent_given).await;
-    pro.send(json!({"type": "admit", "participant": 2})).await;
-    pro.expect_ice_servers().await;
-    patient.expect_ice_servers().await;
-    assert_eq!(pro.last_state().phase, Phase::Performance);
-    (act.id(), act, pro, patient)
-}
+/// The server's idle timeout (`limits::IDLE_TIMEOUT`).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(6);
 
 fn disconnections(server: &TestServer, act: ActId) -> Vec<(bool, Option<u64>)> {
     // (opened?, duration when closed) for signaling_disconnected incidents.
@@ -60,18 +52,15 @@ fn disconnections(server: &TestServer, act: ActId) -> Vec<(bool, Option<u64>)> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_dropped_connection_is_an_incident_closed_by_the_return() {
+    let _held = time::hold();
     let server = TestServer::start().await;
-    let (id, act, mut pro, patient) = in_performance(&server).await;
+    let (act, mut pro, patient) = server.in_performance().await;
+    let id = act.id();
 
     // The network drops: the socket ends without a close frame. The
-    // server sees the drop after `dropped` and the return before `measured`
-    // ends, so the incident lasts at most `measured`, and at least the
-    // 1.5 s the test stays away once the server has seen the drop: bounds
-    // that hold however loaded the machine is (a tolerance around one
-    // measure did not).
-    let dropped = Instant::now();
+    // patient stays away 1.5 s from the moment the server sees the drop.
     drop(patient);
     pro.expect_state("the patient reconnecting", |v| {
         v.participants
@@ -79,9 +68,8 @@ async fn a_dropped_connection_is_an_incident_closed_by_the_return() {
             .any(|p| p.id == 2 && p.reconnecting && !p.connected)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    time::advance(Duration::from_millis(1500)).await;
     let (mut back, w) = server.join(&act.token("patient")).await;
-    let measured = dropped.elapsed().as_millis() as u64;
     assert_eq!(w.participant, 2);
     // Consent and admission still stand: media comes back at once.
     back.expect_ice_servers().await;
@@ -95,10 +83,7 @@ async fn a_dropped_connection_is_an_incident_closed_by_the_return() {
     let incidents = disconnections(&server, id);
     assert_eq!(incidents.len(), 2, "one opened, one closed: {incidents:?}");
     let duration = incidents[1].1.expect("closed with a duration");
-    assert!(
-        (1499..=measured + 1).contains(&duration),
-        "incident lasted {duration} ms, the test measured {measured} ms"
-    );
+    assert_eq!(duration, 1500, "the incident lasts the time away");
     let events = server.events(id);
     assert!(
         !events
@@ -109,11 +94,28 @@ async fn a_dropped_connection_is_an_incident_closed_by_the_return() {
     server.assert_trace_intact();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn staying_away_interrupts_the_act_and_the_return_resumes_it() {
+    let _held = time::hold();
     let server = TestServer::start_with(|c| c.recovery_timeout = Duration::from_secs(2)).await;
-    let (id, act, mut pro, patient) = in_performance(&server).await;
+    let (act, mut pro, patient) = server.in_performance().await;
+    let id = act.id();
     drop(patient);
+    pro.expect_state("reconnecting", |v| {
+        v.participants.iter().any(|p| p.id == 2 && p.reconnecting)
+    })
+    .await;
+    // Not a moment before the recovery timeout...
+    time::advance(Duration::from_millis(1999)).await;
+    let seen = pro.sync().await;
+    assert!(
+        !seen
+            .iter()
+            .any(|m| matches!(m, ServerMessage::State(v) if v.interrupted)),
+        "interrupted before the recovery timeout: {seen:?}"
+    );
+    // ...and at once when it is reached: the room asked to be woken then.
+    time::advance(Duration::from_millis(1)).await;
     pro.expect_state("interrupted", |v| v.interrupted).await;
     assert_eq!(pro.last_state().phase, Phase::Performance, "still open");
 
@@ -128,11 +130,7 @@ async fn staying_away_interrupts_the_act_and_the_return_resumes_it() {
             _ => None,
         })
         .expect("an interrupted event");
-    // The room checks once a second.
-    assert!(
-        (2_000..3_500).contains(&lost_for),
-        "interrupted after {lost_for} ms"
-    );
+    assert_eq!(lost_for, 2_000, "interrupted at the recovery timeout");
     let resumed = events
         .iter()
         .filter(|e| matches!(e.body, ActEvent::Resumed { .. }))
@@ -148,31 +146,27 @@ async fn staying_away_interrupts_the_act_and_the_return_resumes_it() {
     server.assert_trace_intact();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_silent_connection_is_noticed_by_the_idle_timeout() {
+    let _held = time::hold();
     let server = TestServer::start().await;
-    let (id, _act, mut pro, patient) = in_performance(&server).await;
+    let (act, mut pro, patient) = server.in_performance().await;
+    let id = act.id();
     // The patient's socket stays open but nothing is read or answered
     // (not even the server's pings), as when a network path dies silently.
+    // The professional keeps talking, a round trip every 100 ms.
     let silent = patient;
     let started = Instant::now();
-    loop {
-        match pro.next_within(Duration::from_secs(15)).await {
-            Got::Msg(ServerMessage::State(v))
-                if v.participants.iter().any(|p| p.id == 2 && p.reconnecting) =>
-            {
-                break;
-            }
-            Got::Msg(_) => {}
-            Got::Closed(code) => panic!("the professional was closed ({code:?})"),
-        }
+    let reconnecting = |m: &ServerMessage| {
+        matches!(m, ServerMessage::State(v)
+            if v.participants.iter().any(|p| p.id == 2 && p.reconnecting))
+    };
+    while !pro.sync().await.iter().any(reconnecting) {
+        assert!(started.elapsed() < 2 * IDLE_TIMEOUT, "never noticed");
+        time::advance(Duration::from_millis(100)).await;
     }
     let noticed = started.elapsed();
-    assert!(
-        // The idle timeout is 6 s.
-        noticed >= Duration::from_secs(5) && noticed <= Duration::from_secs(10),
-        "noticed after {noticed:?}"
-    );
+    assert_eq!(noticed, IDLE_TIMEOUT, "noticed at the idle timeout");
     drop(silent);
     assert_eq!(disconnections(&server, id).len(), 1, "an open incident");
     // The incident says how long the connection had been silent.
@@ -188,8 +182,5 @@ async fn a_silent_connection_is_noticed_by_the_idle_timeout() {
             _ => None,
         })
         .expect("silent_before_ms");
-    assert!(
-        (5_500.0..10_000.0).contains(&silent_ms),
-        "silent for {silent_ms} ms"
-    );
+    assert_eq!(silent_ms, 6_000.0, "silent for the idle timeout");
 }

@@ -139,7 +139,7 @@ pub fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Authenticated,
     let token = cookie_of(headers).ok_or(ApiError::SignInRequired)?;
     let who = sec
         .sessions
-        .get(token, Timestamp::now())
+        .get(token, state.clock().now())
         .ok_or(ApiError::SessionEnded)?;
     // A disabled account loses its sessions at once.
     if !sec.access.is_enabled(who.account)? {
@@ -170,7 +170,7 @@ pub async fn create_act(
 ) -> Result<(StatusCode, Json<CreatedAct>), ApiError> {
     let creator = creator(&state, &headers)?;
     let Json(req) = body?;
-    let now = Timestamp::now();
+    let now = state.clock().now();
     let new = req.into_new_act()?;
     if let crate::access::Creator::Signed(who) = &creator
         && !crate::access::may_create(who, &new)
@@ -265,7 +265,7 @@ pub fn verify_token(
     state: &AppState,
     token: &str,
 ) -> Result<crate::invitation::Invitation, ApiError> {
-    Ok(state.invitations.verify(token, Timestamp::now())?)
+    Ok(state.invitations.verify(token, state.clock().now())?)
 }
 
 pub async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiError> {

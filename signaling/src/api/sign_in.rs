@@ -8,7 +8,6 @@ use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use session::Timestamp;
 
 use super::{ApiError, signed_in};
 use crate::access::actor;
@@ -52,7 +51,7 @@ pub async fn sign_in(
         return Err(ApiError::LoginLength);
     }
     let sec = state.security()?;
-    let now = Timestamp::now();
+    let now = state.clock().now();
     let client = client_of(&ext);
     // Checked and counted in one step (see `LoginLimiter::begin`).
     if let Err(wait) = sec.limiter.begin(&req.login, &client, now) {
@@ -120,7 +119,7 @@ pub async fn sign_out(
         && let Some(who) = sec.sessions.close(token)
     {
         sec.access
-            .record(&actor(&who), "logout", None, "ok", Timestamp::now())?;
+            .record(&actor(&who), "logout", None, "ok", state.clock().now())?;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut().insert(header::SET_COOKIE, clear_cookie());

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use serde_json::{Value, json};
 use session::store::load_act;
-use session::{ActId, Timestamp, TraceStore};
+use session::{ActId, TraceStore};
 
 use super::{ApiError, creator, signed_in};
 use crate::access::{Creator, actor, is_me, may_read, takes_part};
@@ -44,7 +44,7 @@ fn read(
         Reading::Export => "export_trace",
     };
     let (state_of_act, _) = load_act(&*state.store, act, &sec.data_keys)?;
-    let now = Timestamp::now();
+    let now = state.clock().now();
     if !may_read(who, &state_of_act) {
         sec.access
             .record(&actor(who), action, Some(act), "refused", now)?;
@@ -113,7 +113,7 @@ pub async fn own_link(
     blocking(move || {
         let sec = state.security()?;
         let (loaded, _) = load_act(&*state.store, act, &sec.data_keys)?;
-        let now = Timestamp::now();
+        let now = state.clock().now();
         let Some(mine) = loaded
             .participants
             .iter()
@@ -156,8 +156,13 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<N
     };
     blocking(move || {
         let sec = state.security()?;
-        sec.access
-            .record(&actor(&who), "list_acts", None, "allowed", Timestamp::now())?;
+        sec.access.record(
+            &actor(&who),
+            "list_acts",
+            None,
+            "allowed",
+            state.clock().now(),
+        )?;
         let mut acts = Vec::new();
         for id in state.store.act_ids()? {
             let (act, _) = load_act(&*state.store, id, &sec.data_keys)?;

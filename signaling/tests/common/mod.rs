@@ -6,6 +6,8 @@
 pub mod security;
 /// The in-process server, WebSocket client and server process fixtures.
 pub mod server;
+/// Paused tokio time held still between a test's steps.
+pub mod time;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -170,6 +170,8 @@ impl TestServer {
             .await
             .expect("build the server");
         let state = server.state.clone();
+        // Dates follow tokio's clock, paused or not.
+        state.set_clock(signaling::clock::Clock::tokio());
         let trusted = server.trusted.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -203,9 +205,31 @@ impl TestServer {
             .expect("the server task ends cleanly");
     }
 
+    /// A téléconsultation in performance: the professional (participant
+    /// number 1) and the patient (number 2) joined, the patient's consent
+    /// given, the patient admitted, and both given their ICE servers.
+    pub async fn in_performance(&self) -> (TestAct, Client, Client) {
+        let act = self.create_act();
+        let (mut pro, _) = self.join(&act.token("professional")).await;
+        let (mut patient, w) = self.join(&act.token("patient")).await;
+        patient.consent(&w).await;
+        pro.expect_state("consent", |v| v.consent_given).await;
+        pro.send(json!({"type": "admit", "participant": 2})).await;
+        pro.expect_ice_servers().await;
+        patient.expect_ice_servers().await;
+        assert_eq!(
+            pro.last_state().phase,
+            session::Phase::Performance,
+            "the act is in performance"
+        );
+        (act, pro, patient)
+    }
+
     /// Creates a téléconsultation in the trace and issues its links.
     pub fn create_act(&self) -> TestAct {
-        let now = Timestamp::now();
+        // The server's clock: on paused time, the act opens at the time
+        // its room will see.
+        let now = self.state.clock().now();
         let (act, events) =
             Act::open(ActId::random(), new_teleconsultation(), now).expect("open the act");
         self.state
@@ -369,7 +393,10 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(url: &str) -> Client {
-        let (ws, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(url))
+        // Without Nagle's algorithm: a frame sent right after another is
+        // not held back until the first is acknowledged.
+        let connecting = tokio_tungstenite::connect_async_with_config(url, None, true);
+        let (ws, _) = tokio::time::timeout(TIMEOUT, connecting)
             .await
             .expect("the WebSocket upgrade answers in time")
             .expect("the WebSocket upgrade succeeds");
@@ -452,6 +479,30 @@ impl Client {
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return Got::Closed(None),
             }
+        }
+    }
+
+    /// The next server message or the close if it has already arrived,
+    /// without waiting (for tests on held paused time).
+    pub fn next_now(&mut self) -> Option<Got> {
+        use futures_util::FutureExt;
+        loop {
+            let frame = self.ws.next().now_or_never()?;
+            return Some(match frame {
+                Some(Ok(Message::Text(t))) => {
+                    let msg: ServerMessage = serde_json::from_str(t.as_str())
+                        .unwrap_or_else(|e| panic!("not a server message ({e}): {t}"));
+                    self.seen.push(msg.clone());
+                    Got::Msg(msg)
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    self.close_reason = frame.as_ref().map(|f| f.reason.to_string());
+                    Got::Closed(frame.map(|f| u16::from(f.code)))
+                }
+                Some(Ok(Message::Binary(_))) => panic!("the server sent a binary frame"),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => Got::Closed(None),
+            });
         }
     }
 
