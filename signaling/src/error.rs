@@ -180,6 +180,9 @@ pub enum ApiError {
     Task(tokio::task::JoinError),
     /// A middleware layer failed otherwise (neither busy nor timed out).
     Layer(tower::BoxError),
+    /// The act names the signed-in person, yet no link came out for them:
+    /// a fault of ours, not a refusal.
+    NoLinkIssued,
 
     // --- Failures of the layers below --------------------------------------
     Session(session::Error),
@@ -362,6 +365,10 @@ impl ApiError {
             }
             ApiError::Layer(e) => {
                 tracing::error!(error = %e, "a request failed in a middleware layer");
+                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+            }
+            ApiError::NoLinkIssued => {
+                tracing::error!("no link issued for a participant the act names");
                 says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
             }
         }

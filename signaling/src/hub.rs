@@ -94,10 +94,9 @@ pub async fn run_room<H: RoomHost>(
     loop {
         let wake = room.poll_timeout().map(|at| clock.instant_at(at));
         let cmd = tokio::select! {
-            cmd = rx.recv() => match cmd {
-                Some(cmd) => cmd,
-                None => break,
-            },
+            // A wake-up that is due goes first: a read of the relay falls
+            // due once a second, and a busy room must not put it off.
+            biased;
             () = sleep_until(wake) => {
                 let now = clock.now();
                 RoomCmd::Input(match state.relay() {
@@ -108,6 +107,10 @@ pub async fn run_room<H: RoomHost>(
                     _ => Input::Tick,
                 })
             }
+            cmd = rx.recv() => match cmd {
+                Some(cmd) => cmd,
+                None => break,
+            },
         };
         let now = clock.now();
         let mut done = None;

@@ -184,7 +184,12 @@ pub async fn result(
     let inv = admit(&state, &req.token).await?;
     let test = ConnectionTest::new(inv.participant, req.paths)?;
     let verdict = test.verdict;
-    let room = state.room(inv.act).await?;
+    let room = match state.room(inv.act).await {
+        Ok(room) => room,
+        // The server began stopping: the client sends its result again.
+        Err(_) if *state.stopping().borrow() => return Err(ApiError::RoomRestarting),
+        Err(e) => return Err(e.into()),
+    };
     let (done, answer) = oneshot::channel();
     room.tx
         .send(RoomCmd::RecordConnectionTest { test, done })

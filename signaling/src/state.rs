@@ -225,11 +225,15 @@ impl AppState {
             .with_detector(detector)
             .with_recovery_timeout(self.config.recovery_timeout)
             .with_budget(self.config.http.trace_budget());
+        // Under the rooms lock, so that a room is either among those
+        // `close_rooms` tells to stop or never started: once the server is
+        // stopping, none starts (the caller tells its client to come back).
+        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        if *self.stopping.borrow() {
+            return Err(session::Error::StoreClosed);
+        }
         let handle = RoomHandle::spawn(self.clone(), room, stored);
-        self.rooms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(act, handle.clone());
+        rooms.insert(act, handle.clone());
         Ok(handle)
     }
 

@@ -141,6 +141,8 @@ async fn connection(state: AppState, mut socket: WebSocket) {
     };
     let room = match state.room(invitation.act).await {
         Ok(r) => r,
+        // The server began stopping while the room was being opened.
+        Err(_) if *stopping.borrow() => return close_for_shutdown(&mut socket).await,
         Err(session::Error::UnknownAct(_)) => {
             return send_and_close(
                 &mut socket,

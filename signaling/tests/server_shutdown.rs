@@ -2,7 +2,8 @@
 //! participant of a live room, and every connection still to say hello,
 //! gets the close code 4005 (`server_shutdown`),
 //! `Server::run` returns within its bound, and the trace is whole on disk;
-//! the real `teleconsult serve` does the same on SIGTERM and exits 0.
+//! the real `teleconsult serve` does the same on SIGTERM and exits 0; no
+//! room starts once the server is stopping.
 
 mod common;
 
@@ -71,6 +72,25 @@ async fn participants_are_told_and_the_trace_is_flushed_within_the_bound() {
     );
     let report = verify_store(&reader, &server.trusted, None).expect("verify");
     assert!(report.is_intact(), "{:?}", report.problems);
+}
+
+/// A room opened while the server stops (a join or a pre-call result that
+/// was loading its act) would run on unseen after the rooms were told: none
+/// starts once the server is stopping, and the joiner is told why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_stopping_no_room_starts() {
+    let server = TestServer::start().await;
+    let act = server.create_act();
+    server.state.stop_serving();
+    assert!(
+        server.state.room(act.id()).await.is_err(),
+        "a room started while stopping"
+    );
+    assert_eq!(server.state.metrics.active_acts.get(), 0, "no room runs");
+    let mut late = server.connect().await;
+    late.hello(&act.token("patient")).await;
+    assert_eq!(late.expect_close().await, close::SERVER_SHUTDOWN);
+    assert_eq!(server.state.metrics.active_acts.get(), 0, "still none");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -139,7 +139,7 @@ pub async fn own_link(
             state.config.link_ttl,
             |p| p.id == id,
         );
-        let (role, link) = links.into_iter().next().ok_or(ApiError::NotNamed)?;
+        let (role, link) = links.into_iter().next().ok_or(ApiError::NoLinkIssued)?;
         Ok(no_store(json!({ "role": role, "link": link })))
     })
     .await

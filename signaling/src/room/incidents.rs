@@ -42,13 +42,17 @@ impl Room {
     }
 
     /// Moves the relay's next read to the first point of its grid after
-    /// `now` (the grid starts at the room's first input).
-    pub(super) fn schedule_relay(&mut self, now: Timestamp) {
+    /// `now` (the grid starts at the room's first input) once a read was
+    /// taken (`sampled`), or when nobody is watched and none would be. A
+    /// read that fell due while the room handled other inputs stays due:
+    /// [`Room::poll_timeout`] then says "now", and it is taken next.
+    pub(super) fn schedule_relay(&mut self, now: Timestamp, sampled: bool) {
         let Some(every) = self.relay_every else {
             return;
         };
         let due = *self.relay_due.get_or_insert(now);
-        if due <= now {
+        let pending = !sampled && self.relay_watched().next().is_some();
+        if due <= now && !pending {
             let every_us = every.as_micros().max(1);
             let behind = now.since(due).as_micros() / every_us + 1;
             let step = u64::try_from(every_us * behind).unwrap_or(u64::MAX);
@@ -255,6 +259,22 @@ mod tests {
         // A late wake keeps the grid.
         r.handle(relay(Some(20), 5), t(5).plus(Duration::from_millis(500)));
         assert_eq!(r.poll_timeout(), Some(t(6)));
+        // A read that fell due while another input was handled is not
+        // skipped: it stays due until taken.
+        let late = t(6).plus(Duration::from_millis(200));
+        let ping = ClientMessage::Ping {};
+        r.handle(
+            Input::Message {
+                conn: 10,
+                msg: ping,
+            },
+            late,
+        );
+        r.handle(Input::Tick, late);
+        assert_eq!(r.poll_timeout(), Some(t(6)), "still due");
+        assert!(r.relay_sample_due(late));
+        r.handle(relay(Some(30), 6), t(6).plus(Duration::from_millis(300)));
+        assert_eq!(r.poll_timeout(), Some(t(7)));
         // Everyone on a direct pair: nothing to read.
         say(&mut r, 10, route_report(MediaRoute::Direct));
         say(&mut r, 20, route_report(MediaRoute::Direct));

@@ -263,6 +263,7 @@ impl Room {
     /// the next wake-up follow what it changed.
     pub fn handle(&mut self, input: Input, now: Timestamp) -> Step {
         let mut step = Step::default();
+        let sampled = matches!(input, Input::RelayTraffic(_));
         match input {
             Input::Hello {
                 conn,
@@ -291,7 +292,7 @@ impl Room {
         self.announce_media(&mut step);
         self.close_incidents_without_media(now, &mut step);
         self.notify_live(&mut step);
-        self.schedule_relay(now);
+        self.schedule_relay(now, sampled);
         step
     }
 

@@ -27,6 +27,10 @@ use crate::Error;
 use crate::state::AppState;
 use crate::{api, precall, web, ws};
 
+/// The least time the store's writer is given to finish at shutdown,
+/// even when the rooms used up the grace.
+const FLUSH_AT_LEAST: Duration = Duration::from_secs(5);
+
 /// Every route, without a socket: tests call it directly.
 pub fn app(state: AppState) -> Router {
     let limits = state.config.http.clone();
@@ -149,9 +153,19 @@ impl Server {
             );
             handle.shutdown();
         }
-        // 4. What the rooms appended is committed before returning.
+        // 4. The store's writer finishes what it holds. Every append a room
+        // was told of is already committed, so waiting is bounded too: past
+        // the grace (at least FLUSH_AT_LEAST), the process stops without it.
         let store = state.store.clone();
-        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        let flush_until = deadline.max(tokio::time::Instant::now() + FLUSH_AT_LEAST);
+        let flushed = tokio::time::timeout_at(
+            flush_until,
+            tokio::task::spawn_blocking(move || store.close()),
+        )
+        .await;
+        if flushed.is_err() {
+            tracing::warn!("the trace store's writer did not finish in time; stopping anyway");
+        }
         Ok(())
     }
 }
