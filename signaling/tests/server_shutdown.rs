@@ -9,8 +9,8 @@ mod common;
 
 use std::time::Duration;
 
+use common::Cli;
 use common::server::*;
-use common::{Cli, DOCTOR, DOCTOR_RPPS, PATIENT};
 use serde_json::json;
 use session::TraceStore;
 use session::store::verify_store;
@@ -108,20 +108,7 @@ async fn a_server_without_rooms_stops_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_closes_its_rooms_and_exits_0_on_sigterm() {
     let cli = Cli::new();
-    let out = cli.ok(&[
-        "act",
-        "create",
-        "--kind",
-        "teleconsultation",
-        "--professional",
-        DOCTOR,
-        "--rpps",
-        DOCTOR_RPPS,
-        "--patient",
-        PATIENT,
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    let v = cli.create_teleconsultation_json();
     let token = token_of(v["links"]["professional"].as_str().expect("a link"));
     let mut server = ServerProcess::start(&cli.data(), &cli.dir.path().join("serve.log")).await;
     let mut pro = Client::connect(&server.ws_url()).await;
