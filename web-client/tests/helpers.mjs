@@ -2,9 +2,12 @@
 // demo server and the waits on media.
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { extname, join, normalize, resolve, sep } from "node:path";
 import { chromium } from "playwright-core";
 
 export const root = resolve(import.meta.dirname, "../..");
@@ -183,3 +186,64 @@ export function launchIn(ns) {
   return launchChromium(wrapper);
 }
 
+
+// ------------------------------------ the web client without the server
+
+const MIME = {
+  ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+};
+
+/**
+ * Serves `web-client/` on 127.0.0.1 (a free port), for the tests of the
+ * page's modules that need no teleconsult server. `blobs` maps a path to
+ * bytes served as they are; `POST /sha256` answers the SHA-256 (hex) of
+ * its body, computed here. Resolves with { url, close() }.
+ */
+export function serveWebClient(blobs = {}) {
+  const dir = join(root, "web-client");
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url, "http://localhost").pathname);
+    if (req.method === "POST" && path === "/sha256") {
+      const hash = createHash("sha256");
+      for await (const chunk of req) hash.update(chunk);
+      res.writeHead(200, { "content-type": "text/plain" }).end(hash.digest("hex"));
+      return;
+    }
+    if (blobs[path]) {
+      res.writeHead(200, { "content-type": "application/octet-stream" }).end(blobs[path]);
+      return;
+    }
+    const file = normalize(join(dir, path));
+    if (!file.startsWith(dir + sep) || req.method !== "GET") {
+      res.writeHead(403).end();
+      return;
+    }
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { "content-type": MIME[extname(file)] ?? "application/octet-stream" }).end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((ok) => {
+    server.listen(0, "127.0.0.1", () => {
+      const url = `http://127.0.0.1:${server.address().port}`;
+      ok({ url, close: () => new Promise((r) => server.close(r)) });
+    });
+  });
+}
+
+/**
+ * A page of `tests/pages/exchange.html` on `url` with two exchanges, A
+ * (participant 1) and B (participant 2), joined by two RTCPeerConnections
+ * in the page itself; `options` per side: { maxSize, corruptChunk }.
+ */
+export async function exchangePage(browser, url, options = {}) {
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => console.error("page error:", e));
+  await page.goto(`${url}/tests/pages/exchange.html`);
+  await page.waitForFunction(() => window.tc);
+  await page.evaluate((o) => window.tc.loopback(o), options);
+  return page;
+}
