@@ -352,18 +352,27 @@ export class Exchange extends EventTarget {
     const recipients = [...this.#peers.values()].filter((p) => !p.gone);
     if (!recipients.length) throw new ExchangeError("no_peer");
     const h = new OutgoingShare(this, file, sanitizeName(name), recipients.length);
-    for (const p of recipients) h.targets.set(p.id, { state: "queued", sent: 0, wake: null });
-    this.#offer(h, recipients);
+    h.hashed = this.#hash(h);
+    // Queued now, so that files go in the order they were shared, whichever
+    // is hashed first.
+    for (const p of recipients) {
+      const t = { state: "queued", sent: 0, wake: null };
+      h.targets.set(p.id, t);
+      p.queue.push({ h, t });
+      this.#pump(p);
+    }
     return h;
   }
 
   // ------------------------------------------------------------ sending
 
-  async #offer(h, recipients) {
+  // Hashes the file and reports the offer; each recipient's turn waits for it.
+  async #hash(h) {
     let bytes;
     try {
       bytes = await h.file.arrayBuffer();
     } catch {
+      for (const t of h.targets.values()) t.state = "failed";
       h._state("failed", "unreadable");
       return;
     }
@@ -371,16 +380,10 @@ export class Exchange extends EventTarget {
     h.digest = await sha256Hex(bytes);
     bytes = null;
     if (h.state !== "hashing") return; // cancelled meanwhile: never offered
+    if (![...h.targets.values()].some((t) => t.state === "queued")) return h._state("cancelled", "peer_left");
     h.offered = true;
     this.#report({ type: "share", share: h.id, state: "offered", digest: h.digest, size: h.size, media_type: h.type, name: h.name });
     h._state("queued");
-    for (const p of recipients) {
-      const t = h.targets.get(p.id);
-      if (p.gone) t.state = "left";
-      else p.queue.push({ h, t });
-      this.#pump(p);
-    }
-    this.#settleOutgoing(h);
   }
 
   async #pump(p) {
@@ -401,6 +404,7 @@ export class Exchange extends EventTarget {
 
   async #send(p, h, t) {
     const ch = p.files;
+    await h.hashed;
     if (ch.readyState === "connecting") await this.#until(ch, "open", t, "queued");
     if (t.state !== "queued") return;
     if (ch.readyState !== "open") {
@@ -618,7 +622,6 @@ export class Exchange extends EventTarget {
       }
       this.#settleOutgoing(h);
     }
-    // A share still being hashed sees `p.gone` when it is offered.
     this.#emit("closed", { peer: p.id, reason });
   }
 
