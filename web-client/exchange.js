@@ -50,8 +50,9 @@ const READ_BLOCK = 16 * CHUNK_SIZE;
 // Progress is told at most once per this many bytes (and at the end).
 const PROGRESS_STEP = 1024 * 1024;
 // Received chunks are gathered into a Blob every this many bytes, so the
-// browser may keep them out of the JavaScript heap.
-const ROLL_BYTES = 16 * 1024 * 1024;
+// browser may keep them out of the JavaScript heap (a copy on the main
+// thread, some 7 ms each).
+const ROLL_BYTES = 4 * 1024 * 1024;
 // A control frame (JSON) larger than this is not parsed.
 const FRAME_MAX_CHARS = 64 * 1024;
 const HEX32 = /^[0-9a-f]{32}$/;
@@ -81,6 +82,53 @@ const chars = (s) => {
 /** SHA-256 of `data` (ArrayBuffer or view), lowercase hex. */
 export async function sha256Hex(data) {
   return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", data)));
+}
+
+// Files are hashed in a worker (hash-worker.js), created on first use. If
+// it cannot start (the script missing), files are hashed here instead.
+let hasher = null;
+const hashJobs = new Map(); // job -> { resolve, reject }
+let nextJob = 0;
+class HasherUnavailable extends Error {}
+
+function startHasher() {
+  try {
+    hasher = new Worker(new URL("./hash-worker.js", import.meta.url));
+  } catch {
+    hasher = false;
+    return;
+  }
+  hasher.onmessage = (e) => {
+    const { job, digest, error } = e.data;
+    const pending = hashJobs.get(job);
+    hashJobs.delete(job);
+    if (error) pending?.reject(new Error(error));
+    else pending?.resolve(hex(new Uint8Array(digest)));
+  };
+  hasher.onerror = (e) => {
+    e.preventDefault();
+    hasher.terminate();
+    hasher = false;
+    for (const { reject } of hashJobs.values()) reject(new HasherUnavailable());
+    hashJobs.clear();
+  };
+}
+
+/** SHA-256 of a Blob (lowercase hex), computed off the main thread when it can be. */
+export async function sha256Blob(blob) {
+  if (hasher === null && typeof Worker === "function") startHasher();
+  if (hasher) {
+    try {
+      return await new Promise((resolve, reject) => {
+        const job = nextJob++;
+        hashJobs.set(job, { resolve, reject });
+        hasher.postMessage({ job, blob });
+      });
+    } catch (e) {
+      if (!(e instanceof HasherUnavailable)) throw e;
+    }
+  }
+  return sha256Hex(await blob.arrayBuffer());
 }
 
 /** A chat message's digest: SHA-256(salt ‖ UTF-8 text), `salt` 16 bytes in hex. */
@@ -368,17 +416,14 @@ export class Exchange extends EventTarget {
 
   // Hashes the file and reports the offer; each recipient's turn waits for it.
   async #hash(h) {
-    let bytes;
     try {
-      bytes = await h.file.arrayBuffer();
+      h.type = sniffType(new Uint8Array(await h.file.slice(0, 132).arrayBuffer()));
+      h.digest = await sha256Blob(h.file);
     } catch {
       for (const t of h.targets.values()) t.state = "failed";
       h._state("failed", "unreadable");
       return;
     }
-    h.type = sniffType(new Uint8Array(bytes, 0, Math.min(132, bytes.byteLength)));
-    h.digest = await sha256Hex(bytes);
-    bytes = null;
     if (h.state !== "hashing") return; // cancelled meanwhile: never offered
     if (![...h.targets.values()].some((t) => t.state === "queued")) return h._state("cancelled", "peer_left");
     h.offered = true;
@@ -558,9 +603,8 @@ export class Exchange extends EventTarget {
     inc._progress(true);
     inc._state("verifying");
     const all = new Blob([...inc.blobs, ...inc.parts]);
-    const bytes = await all.arrayBuffer();
-    const digest = await sha256Hex(bytes);
-    const sniffed = sniffType(new Uint8Array(bytes, 0, Math.min(132, bytes.byteLength)));
+    const digest = await sha256Blob(all);
+    const sniffed = sniffType(new Uint8Array(await all.slice(0, 132).arrayBuffer()));
     const ok = inc.received === inc.size && digest === inc.expected;
     // Reported either way: a digest that differs from the offer's makes the
     // server open `share_mismatch`.
