@@ -21,6 +21,17 @@
 //     ? openViewer(e.detail.blob, { name: e.detail.name }) : warnMismatch(e.detail));
 //   await state.exchange.sendChat(text);                 // rejects with ExchangeError (code) when refused
 //   const share = state.exchange.share(file, file.name); // an OutgoingShare (progress, cancel(), finished)
+//   // both take { to: [participant ids] } to leave someone out (e.g. the patient).
+//
+// The server must serve hash-worker.js beside this file (files are hashed
+// there, off the main thread; without it they are hashed in the page, which
+// then stalls ~2.5 ms per MiB).
+//
+// Beyond DESIGN.md: a received file's type is the one found in its bytes
+// (sniffType), never the sender's word, so a peer cannot make the page show
+// HTML from a blob: URL; the sender reports `cancelled` when every recipient
+// left before the end; a receiver refusing a file (too large) reports
+// `cancelled` itself.
 //
 // Transfers are queued, not multiplexed: to each peer, one outgoing file at a
 // time (a second `share` waits, state "queued"); both directions run at
@@ -358,11 +369,12 @@ export class Exchange extends EventTarget {
   }
 
   /**
-   * Sends `text` to every peer whose chat channel is open, reports its
-   * digest once, emits `chat` (mine) and resolves with it. Rejects with
-   * ExchangeError "empty", "too_long" (over CHAT_MAX_CHARS) or "no_peer".
+   * Sends `text` to every peer whose chat channel is open (or those of them
+   * listed in `to`), reports its digest once, emits `chat` (mine) and
+   * resolves with it. Rejects with ExchangeError "empty", "too_long" (over
+   * CHAT_MAX_CHARS) or "no_peer".
    */
-  async sendChat(text) {
+  async sendChat(text, { to } = {}) {
     text = String(text);
     if (!text.trim()) throw new ExchangeError("empty");
     if (chars(text) > CHAT_MAX_CHARS) throw new ExchangeError("too_long");
@@ -373,7 +385,7 @@ export class Exchange extends EventTarget {
     const frame = JSON.stringify({ t: "chat", id, salt, text, at });
     let sent = 0;
     for (const p of this.#peers.values()) {
-      if (p.gone || p.chat.readyState !== "open") continue;
+      if (p.gone || p.chat.readyState !== "open" || (to && !to.includes(p.id))) continue;
       try {
         p.chat.send(frame);
         sent++;
@@ -389,15 +401,15 @@ export class Exchange extends EventTarget {
   }
 
   /**
-   * Shares `file` (a File or Blob) under `name` with every attached peer.
-   * Throws ExchangeError "not_a_file", "too_large" (over the size limit) or
+   * Shares `file` (a File or Blob) under `name` with every attached peer (or
+   * those of them listed in `to`). Throws ExchangeError "not_a_file", "too_large" (over the size limit) or
    * "no_peer". The file is hashed, reported `offered`, then sent to each
    * peer in turn after the shares before it (see OutgoingShare).
    */
-  share(file, name = file?.name) {
+  share(file, name = file?.name, { to } = {}) {
     if (!(file instanceof Blob)) throw new ExchangeError("not_a_file");
     if (file.size > this.#maxSize) throw new ExchangeError("too_large");
-    const recipients = [...this.#peers.values()].filter((p) => !p.gone);
+    const recipients = [...this.#peers.values()].filter((p) => !p.gone && (!to || to.includes(p.id)));
     if (!recipients.length) throw new ExchangeError("no_peer");
     const h = new OutgoingShare(this, file, sanitizeName(name), recipients.length);
     h.hashed = this.#hash(h);

@@ -1,9 +1,10 @@
 // The limits of file sharing (exchange.js, no server): a file over the
 // receiver's limit is refused by the receiver (the sender stops, the
 // receiver reports the share cancelled), a file over the sender's limit or
-// over 1 GiB is refused before anything is sent or reported, an empty file
-// travels, and names are sanitised (no directories, control or bidi
-// characters, at most 255 bytes) before they are offered or shown.
+// over 1 GiB, or for recipients not connected, is refused before anything
+// is sent or reported, an empty file travels, and names are sanitised (no
+// directories, control or bidi characters, at most 255 bytes) before they
+// are offered or shown.
 //
 // Needs: Debian's `chromium`, and `npm ci` in this folder (playwright-core).
 import { test } from "node:test";
@@ -32,6 +33,9 @@ test("size limits at both ends, empty files, sanitised names", async () => {
     assert.deepEqual(await page.evaluate(() => tc.share("A", tc.makeBlob(4), "x.bin")), { error: "too_large" });
     assert.deepEqual(await page.evaluate(() => tc.share("B", tc.repeatBlob(1024, 1), "x.bin")), { error: "too_large" });
     assert.deepEqual(await page.evaluate(() => tc.share("B", "pas un fichier", "x.bin")), { error: "not_a_file" });
+    // Recipients chosen by the page: nobody among them is connected.
+    assert.deepEqual(await page.evaluate(() => tc.share("A", tc.makeBlob(1), "x.bin", [3])), { error: "no_peer" });
+    assert.deepEqual(await page.evaluate(() => tc.chat("A", "seulement au patient", [3])), { error: "no_peer" });
     assert.equal((await page.evaluate(() => tc.view("A"))).reports.length, 1);
 
     // An empty file travels; a hostile name arrives sanitised.
