@@ -171,6 +171,7 @@ export function createQuality({ state, send, record, $, t }) {
       const b = document.createElement("button");
       b.type = "button";
       b.className = "secondary";
+      b.dataset.key = `phone-${participantId}`; // app.js gives the focus back after a redraw
       b.textContent = t("phone_route");
       b.addEventListener("click", () => record({ type: "mode", mode: "phone", cause: "manual", participant: participantId }));
       return b;
