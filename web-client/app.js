@@ -26,6 +26,7 @@ const state = {
   outbox: [], // messages that record something, kept until the server handled them
   failed: null, // the last recorded message the server refused: { type, code }, told to the user
   joinAgainAt: 0, // when the join budget lets this page join again (performance.now() ms)
+  banner: null, // what the banner says: { key, s } | null
   nettest: null, // the connection test: { running } | { paths, verdict } | { error }
   screen: "loading", // the screen shown
   focused: null, // the last screen whose heading took the focus
@@ -75,9 +76,16 @@ function renderError() {
   const e = state.error;
   if (e) $("error-text").textContent = e.key ? t(e.key) : errorText(state.lang, e);
 }
-function banner(text) {
-  $("banner").textContent = text || "";
-  $("banner").hidden = !text;
+// The banner says the sentence `key` (with `{s}` filled), or nothing; it
+// follows a language switch.
+function banner(key, s) {
+  state.banner = key ? { key, s } : null;
+  renderBanner();
+}
+function renderBanner() {
+  const b = state.banner;
+  $("banner").textContent = b ? t(b.key).replace("{s}", String(b.s)) : "";
+  $("banner").hidden = !b;
 }
 function translate() {
   document.documentElement.lang = state.lang;
@@ -87,6 +95,7 @@ function translate() {
   $("lang").setAttribute("aria-label", t("switch_label"));
   $("lang").lang = state.lang === "fr" ? "en" : "fr"; // it speaks the other language
   renderTitle();
+  renderBanner();
   renderError();
   renderEnded();
   renderQuality();
@@ -124,6 +133,7 @@ async function deviceCheck() {
     $("preview").srcObject = state.stream;
     meter(state.stream);
   } catch (e) {
+    $("devices-error").dataset.i18n = "no_devices"; // kept across a language switch
     $("devices-error").textContent = t("no_devices");
   }
   // After the camera question: Chromium shows real host addresses to pages
@@ -349,7 +359,7 @@ function reconnect() {
     requeue(old);
   }
   state.lostAt ??= performance.now();
-  banner(t("reconnecting"));
+  banner("reconnecting");
   renderLink();
   clearTimeout(state.retryTimer);
   const delay = Math.min(8000, 500 * 2 ** state.retries++);
@@ -362,7 +372,7 @@ function joinLater(reason) {
   state.ws = null;
   state.lostAt ??= performance.now();
   state.joinAgainAt = performance.now() + secs * 1000;
-  banner(t("join_later").replace("{s}", String(secs)));
+  banner("join_later", secs);
   renderLink();
   clearTimeout(state.retryTimer);
   state.retryTimer = setTimeout(connect, secs * 1000);
@@ -400,7 +410,6 @@ function onMessage(m) {
       state.lostAt = null;
       state.welcomedOn = state.ws;
       banner("");
-      $("act-kind").textContent = t("kinds")[m.act.kind] ?? m.act.kind;
       renderConsent();
       quality.welcomed();
       break;
@@ -427,7 +436,7 @@ function onMessage(m) {
     case "stop_media":
       state.iceServers = null;
       closePeers();
-      banner(t("media_stopped"));
+      banner("media_stopped");
       break;
     case "pong":
       if (state.ws) onPong(state.ws);
@@ -492,6 +501,7 @@ $("attest").addEventListener("click", () => {
 // ------------------------------------------------------------------ panel
 function renderPanel() {
   if (!state.room || !state.me || $("panel").hidden) return;
+  $("act-kind").textContent = t("kinds")[state.me.act.kind] ?? state.me.act.kind;
   $("act-phase").textContent = t("phases")[state.room.phase] ?? state.room.phase;
   $("consent-status").textContent = state.room.consent_given ? t("given") : t("not_given");
   $("interrupted").hidden = !state.room.interrupted;
@@ -543,7 +553,8 @@ function toggle(kind, id, offLabel, onLabel) {
   const enabled = !(tracks[0]?.enabled ?? true);
   for (const track of tracks) track.enabled = enabled;
   $(id).setAttribute("aria-pressed", String(!enabled));
-  $(id).textContent = t(enabled ? onLabel : offLabel);
+  $(id).dataset.i18n = enabled ? onLabel : offLabel; // the label a language switch shows
+  $(id).textContent = t($(id).dataset.i18n);
 }
 $("leave").addEventListener("click", () => {
   send({ type: "leave" });
