@@ -2,7 +2,7 @@
 // checks the devices, collects consent, waits for admission, runs the call
 // (one RTCPeerConnection per other participant) and, for professionals,
 // shows the act panel. The server enforces every rule; this page only asks.
-import { STRINGS } from "/i18n.js";
+import { STRINGS, errorText } from "/i18n.js";
 import { runConnectionTest } from "/precall.js";
 import { createQuality } from "/quality.js";
 
@@ -26,28 +26,80 @@ const state = {
   outbox: [], // messages that record something, kept until the server handled them
   failed: null, // the last recorded message the server refused: { type, code }, told to the user
   joinAgainAt: 0, // when the join budget lets this page join again (performance.now() ms)
+  banner: null, // what the banner says: { key, s } | null
   nettest: null, // the connection test: { running } | { paths, verdict } | { error }
+  screen: "loading", // the screen shown
+  focused: null, // the last screen whose heading took the focus
+  error: null, // why the page cannot join: { key } | { code, status } | { join }
+  endKey: null, // the key of the ended screen's sentence
+  announced: new Set(), // what the live region said already (said once each)
+  qualityKey: null, // the quality line's key, written only when it changes
+  qualitySeen: null, // the latest reading, shown once seen twice in a row
 };
 const t = (key) => STRINGS[state.lang][key] ?? key;
 
 // ---------------------------------------------------------------- screens
 const SCREENS = ["loading", "error", "devices", "consent", "waiting", "call", "ended"];
-function show(name) {
+const SCREEN_TITLES = {
+  loading: "loading", error: "error_title", devices: "devices_title", consent: "consent_title",
+  waiting: "waiting_title", call: "call_title", ended: "ended_title",
+};
+// Shows a screen. A new screen takes the focus to its heading, so a screen
+// reader says where one is and the next Tab starts from there; showing the
+// same screen again (each new room state) leaves the focus alone. `focus:
+// false` is for the moment between « Continuer » and the room's first state,
+// which picks the real screen: one move, not two.
+function show(name, { focus = true } = {}) {
   for (const s of SCREENS) $(`screen-${s}`).hidden = s !== name;
+  state.screen = name;
+  renderTitle();
+  if (!focus || state.focused === name) return;
+  state.focused = name;
+  $(`screen-${name}`).querySelector("h1")?.focus();
 }
-function fail(message) {
-  $("error-text").textContent = message;
+function renderTitle() {
+  document.title = `${t(SCREEN_TITLES[state.screen])} — ${t("title")}`;
+}
+// Says `text` once in the polite live region; `key` names the event, so a
+// new room state or a language switch does not say it again.
+function announce(key, text) {
+  if (state.announced.has(key)) return;
+  state.announced.add(key);
+  $("announcer").textContent = text;
+}
+function fail(error) {
+  state.error = error;
+  renderError();
   show("error");
 }
-function banner(text) {
-  $("banner").textContent = text || "";
-  $("banner").hidden = !text;
+function renderError() {
+  const e = state.error;
+  if (e) $("error-text").textContent = e.key ? t(e.key) : errorText(state.lang, e);
+}
+// The banner says the sentence `key` (with `{s}` filled), or nothing; it
+// follows a language switch.
+function banner(key, s) {
+  state.banner = key ? { key, s } : null;
+  renderBanner();
+}
+function renderBanner() {
+  const b = state.banner;
+  $("banner").textContent = b ? t(b.key).replace("{s}", String(b.s)) : "";
+  $("banner").hidden = !b;
 }
 function translate() {
   document.documentElement.lang = state.lang;
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", t(el.dataset.i18nLabel));
   $("lang").textContent = t("switch_to");
   $("lang").setAttribute("aria-label", t("switch_label"));
+  $("lang").lang = state.lang === "fr" ? "en" : "fr"; // it speaks the other language
+  renderTitle();
+  renderBanner();
+  renderError();
+  renderEnded();
+  renderQuality();
+  for (const v of $("remotes").querySelectorAll("video")) v.setAttribute("aria-label", remoteLabel(Number(v.id.slice("remote-".length))));
   renderConsent();
   renderPanel();
   renderNettest();
@@ -60,15 +112,15 @@ $("lang").addEventListener("click", () => {
 
 // ------------------------------------------------------------- invitation
 async function checkInvitation() {
-  if (!state.token) return fail("Lien incomplet / incomplete link.");
+  if (!state.token) return fail({ key: "link_incomplete" });
   const res = await fetch("/api/invitations/check", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ token: state.token }),
   }).catch(() => null);
-  if (!res) return fail("Serveur injoignable / server unreachable.");
+  if (!res) return fail({ key: "server_unreachable" });
   const body = await res.json().catch(() => ({}));
-  if (!res.ok) return fail(body.error || `HTTP ${res.status}`);
+  if (!res.ok) return fail({ code: body.code, status: res.status });
   return body;
 }
 
@@ -81,6 +133,7 @@ async function deviceCheck() {
     $("preview").srcObject = state.stream;
     meter(state.stream);
   } catch (e) {
+    $("devices-error").dataset.i18n = "no_devices"; // kept across a language switch
     $("devices-error").textContent = t("no_devices");
   }
   // After the camera question: Chromium shows real host addresses to pages
@@ -288,7 +341,7 @@ function connect() {
     renderLink();
     if (state.ended || e.code === 4003 || e.code === 1000) return;
     if (e.code === 4006 || e.code === 4002) return; // violation, or replaced by a newer tab
-    if (e.code === 4009) return end(t("joins_spent")); // this link may not join again
+    if (e.code === 4009) return end("joins_spent"); // this link may not join again
     if (e.code === 4008) return joinLater(e.reason);
     if (e.code === 4004) closePeers(); // consent withdrawn: media stops for good
     reconnect();
@@ -306,7 +359,7 @@ function reconnect() {
     requeue(old);
   }
   state.lostAt ??= performance.now();
-  banner(t("reconnecting"));
+  banner("reconnecting");
   renderLink();
   clearTimeout(state.retryTimer);
   const delay = Math.min(8000, 500 * 2 ** state.retries++);
@@ -319,7 +372,7 @@ function joinLater(reason) {
   state.ws = null;
   state.lostAt ??= performance.now();
   state.joinAgainAt = performance.now() + secs * 1000;
-  banner(t("join_later").replace("{s}", String(secs)));
+  banner("join_later", secs);
   renderLink();
   clearTimeout(state.retryTimer);
   state.retryTimer = setTimeout(connect, secs * 1000);
@@ -357,7 +410,6 @@ function onMessage(m) {
       state.lostAt = null;
       state.welcomedOn = state.ws;
       banner("");
-      $("act-kind").textContent = t("kinds")[m.act.kind] ?? m.act.kind;
       renderConsent();
       quality.welcomed();
       break;
@@ -384,18 +436,18 @@ function onMessage(m) {
     case "stop_media":
       state.iceServers = null;
       closePeers();
-      banner(t("media_stopped"));
+      banner("media_stopped");
       break;
     case "pong":
       if (state.ws) onPong(state.ws);
       break;
     case "ended":
-      end(t("ended_text"));
+      end("ended_text");
       break;
     case "error":
       if (state.ws && onRefused(state.ws, m)) break;
       console.warn("server refused:", m.code, m.message);
-      if (m.code === "forbidden" && !state.me) fail(m.message);
+      if (m.code === "forbidden" && !state.me) fail({ join: m.code });
       break;
   }
 }
@@ -410,7 +462,10 @@ function route() {
   $("withdraw").hidden = !patientSide;
   if (patientSide && !state.room.consent_given && !state.refused) return show("consent");
   if (state.refused) return;
-  if (state.room.media_allowed || pro) return show("call");
+  if (state.room.media_allowed || pro) {
+    if (patientSide && state.screen !== "call") announce("admitted", t("announce_admitted"));
+    return show("call");
+  }
   show("waiting");
 }
 
@@ -422,6 +477,7 @@ function consentText() {
 function renderConsent() {
   const text = consentText();
   $("consent-text").textContent = text ? text.text : "";
+  $("consent-text").lang = text ? text.language : state.lang;
 }
 $("consent-accept").addEventListener("click", () => {
   if (pending("consent")) return;
@@ -432,7 +488,7 @@ $("consent-refuse").addEventListener("click", () => {
   const text = consentText();
   state.refused = true;
   send({ type: "consent", accept: false, language: text.language, text_sha256: text.sha256 });
-  end(t("refused_text"));
+  end("refused_text");
 });
 $("withdraw").addEventListener("click", () => {
   if (!pending("withdraw_consent")) record({ type: "withdraw_consent" }, (room) => !room.consent_given);
@@ -445,11 +501,16 @@ $("attest").addEventListener("click", () => {
 // ------------------------------------------------------------------ panel
 function renderPanel() {
   if (!state.room || !state.me || $("panel").hidden) return;
+  $("act-kind").textContent = t("kinds")[state.me.act.kind] ?? state.me.act.kind;
   $("act-phase").textContent = t("phases")[state.room.phase] ?? state.room.phase;
   $("consent-status").textContent = state.room.consent_given ? t("given") : t("not_given");
   $("interrupted").hidden = !state.room.interrupted;
   $("attest").hidden = !(state.me.role === "requester" && !state.me.act.patient_present && !state.room.consent_given);
   const list = $("participants");
+  // The list is drawn anew on each state: a button that had the focus gets
+  // it back (by its `data-key`), or, gone (an admitted participant), the
+  // list's heading takes it, instead of the page body.
+  const hadFocus = list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
   list.replaceChildren();
   for (const p of state.room.participants) {
     const li = document.createElement("li");
@@ -459,16 +520,22 @@ function renderPanel() {
     li.textContent = `${who} (${status})${network}`;
     if (p.connection) li.dataset.connection = p.connection;
     if (p.role === "patient" || p.role === "companion") li.append(quality.phoneButton(p.id));
+    if (p.admitted && state.announced.has(`admit-${p.id}`)) announce(`entered-${p.id}`, t("announce_entered").replace("{who}", who));
     if (p.connected && !p.admitted) {
       const b = document.createElement("button");
       b.type = "button";
+      b.dataset.key = `admit-${p.id}`;
       b.textContent = t("admit");
       b.setAttribute("aria-label", `${t("admit")} : ${who}`);
-      b.addEventListener("click", () => send({ type: "admit", participant: p.id }));
+      b.addEventListener("click", () => {
+        state.announced.add(`admit-${p.id}`); // their entry is said once it is done
+        send({ type: "admit", participant: p.id });
+      });
       li.append(b);
     }
     list.append(li);
   }
+  if (hadFocus) (list.querySelector(`[data-key="${hadFocus}"]`) ?? $("participants-title")).focus();
 }
 $("conclude").addEventListener("submit", (e) => {
   e.preventDefault();
@@ -486,11 +553,12 @@ function toggle(kind, id, offLabel, onLabel) {
   const enabled = !(tracks[0]?.enabled ?? true);
   for (const track of tracks) track.enabled = enabled;
   $(id).setAttribute("aria-pressed", String(!enabled));
-  $(id).textContent = t(enabled ? onLabel : offLabel);
+  $(id).dataset.i18n = enabled ? onLabel : offLabel; // the label a language switch shows
+  $(id).textContent = t($(id).dataset.i18n);
 }
 $("leave").addEventListener("click", () => {
   send({ type: "leave" });
-  end("");
+  end("ended_text");
 });
 
 // Media may flow with someone who is connected, admitted (or a
@@ -559,7 +627,7 @@ function newPeer(id) {
       video.autoplay = true;
       video.playsInline = true;
       video.className = "remote";
-      video.setAttribute("aria-label", `participant ${id}`);
+      video.setAttribute("aria-label", remoteLabel(id));
       $("remotes").append(video);
     }
     video.srcObject = e.streams[0];
@@ -604,6 +672,12 @@ async function onSignal(from, data) {
     else peer.pending.push(c);
   }
 }
+// A remote video's name: the participant's role, and name if shown.
+function remoteLabel(id) {
+  const p = state.room?.participants.find((x) => x.id === id);
+  const who = p ? `${t("roles")[p.role] ?? p.role}${p.display_name ? ` — ${p.display_name}` : ""}` : String(id);
+  return t("remote_label").replace("{who}", who);
+}
 function closePeers() {
   for (const [id, peer] of state.peers) {
     peer.pc.close();
@@ -640,34 +714,57 @@ async function reportPath(id, peer) {
 }
 // The RTT of a cut link stays at its last value, so while signaling is
 // lost or a peer's ICE is down the line says the link is cut instead.
+// The line is a live region: it is written only when the grade changes, and
+// a new grade (other than cut) shows once read twice in a row (4 s), so a
+// round trip hovering near a threshold does not make screen readers speak
+// every 2 s.
 setInterval(async () => {
   const down = [...state.peers.values()].some((p) => ["disconnected", "failed"].includes(p.pc.iceConnectionState));
   if (state.lostAt != null || down) {
-    if (state.peers.size > 0) $("quality").textContent = t("quality_lost");
+    if (state.peers.size > 0) setQuality("quality_lost");
     return;
   }
+  let worst;
   for (const peer of state.peers.values()) {
     const stats = await peer.pc.getStats();
-    let rtt;
     stats.forEach((s) => {
-      if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime;
+      if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) {
+        worst = Math.max(worst ?? 0, s.currentRoundTripTime);
+      }
     });
-    if (rtt !== undefined) {
-      $("quality").textContent = t(rtt < 0.15 ? "quality_good" : rtt < 0.4 ? "quality_fair" : "quality_poor");
-    }
   }
+  if (worst === undefined) return;
+  // How many readings were taken: tests wait for some instead of a time.
+  document.body.dataset.qualityReads = String(Number(document.body.dataset.qualityReads ?? 0) + 1);
+  const key = worst < 0.15 ? "quality_good" : worst < 0.4 ? "quality_fair" : "quality_poor";
+  if (key === state.qualitySeen) setQuality(key);
+  state.qualitySeen = key;
 }, 2000);
+function setQuality(key) {
+  if (key === state.qualityKey) return;
+  state.qualityKey = key;
+  renderQuality();
+}
+function renderQuality() {
+  $("quality").textContent = state.qualityKey ? t(state.qualityKey) : "";
+}
 
 // ------------------------------------------------------------------ end
-function end(reason) {
+// The end, said once: `key` names the sentence of the ended screen.
+function end(key) {
   state.ended = true;
   closePeers();
   for (const track of state.stream?.getTracks() ?? []) track.stop();
   $("panel").hidden = true;
-  $("ended-text").textContent = reason || "";
+  state.endKey = key;
+  renderEnded();
   banner("");
   show("ended");
+  announce("ended", t(key));
   state.ws?.close(1000);
+}
+function renderEnded() {
+  $("ended-text").textContent = state.endKey ? t(state.endKey) : "";
 }
 
 // ------------------------------------------------------- quality, modes
@@ -679,7 +776,7 @@ async function main() {
   const invitation = await checkInvitation();
   if (!invitation) return;
   await deviceCheck();
-  show("waiting");
+  show("waiting", { focus: false });
   connect();
   quality.start();
 }

@@ -1,6 +1,15 @@
 // The page's words, in French (default) and English.
 export const STRINGS = {
   fr: {
+    call_title: "Consultation en cours",
+    preview_label: "Aperçu de votre caméra",
+    local_label: "Votre image",
+    remotes_label: "Participants",
+    remote_label: "Vidéo : {who}",
+    announce_admitted: "Le professionnel vous a fait entrer : la consultation commence.",
+    announce_entered: "{who} est entré dans la consultation.",
+    link_incomplete: "Ce lien est incomplet : vérifiez que vous l'avez copié en entier.",
+    server_unreachable: "Le serveur ne répond pas : vérifiez votre connexion à Internet, puis rechargez la page.",
     reconnecting_status: "reconnexion…",
     interrupted: "Acte interrompu : la connexion du patient n'est pas revenue. Vous pouvez le rappeler par téléphone, ou conclure.",
     network: "réseau",
@@ -111,6 +120,15 @@ export const STRINGS = {
     viewer_broken: "L'image n'a pas pu être affichée.",
   },
   en: {
+    call_title: "Consultation in progress",
+    preview_label: "Your camera preview",
+    local_label: "Your picture",
+    remotes_label: "Participants",
+    remote_label: "Video: {who}",
+    announce_admitted: "The professional let you in: the consultation begins.",
+    announce_entered: "{who} joined the consultation.",
+    link_incomplete: "This link is incomplete: check that you copied all of it.",
+    server_unreachable: "The server does not answer: check your Internet connection, then reload the page.",
     reconnecting_status: "reconnecting…",
     interrupted: "Act interrupted: the patient's connection did not come back. You can call them back by phone, or conclude.",
     network: "network",
@@ -221,3 +239,105 @@ export const STRINGS = {
     viewer_broken: "The image could not be shown.",
   },
 };
+
+// What the server's errors say, by their stable `code` (docs/PROTOCOL.md):
+// `api` for the HTTP routes' `{"error", "code"}` bodies, `join` for the
+// WebSocket `error` frame that refuses a `hello`. The server's own
+// sentence is English, for people reading the API: pages show these.
+export const ERRORS = {
+  fr: {
+    api: {
+      bad_body: "La demande était invalide ; rechargez la page.",
+      login_length: "L'identifiant compte de 1 à 128 caractères.",
+      not_an_act_id: "Cet acte n'existe pas (identifiant invalide).",
+      invalid_input: "Une information saisie n'est pas valide ; vérifiez-la.",
+      bad_offer: "Le test de connexion n'a pas pu démarrer.",
+      operator_token_missing: "Un jeton d'opérateur est nécessaire.",
+      operator_token_invalid: "Ce jeton d'opérateur n'est pas valide.",
+      sign_in_required: "Connectez-vous d'abord.",
+      session_ended: "Votre session est terminée ; connectez-vous à nouveau.",
+      account_disabled: "Ce compte est désactivé.",
+      credentials_invalid: "Identifiant, mot de passe ou code incorrect.",
+      invitation_invalid: "Ce lien n'est pas valide : il est incomplet ou a été modifié. Vérifiez que vous l'avez copié en entier.",
+      not_requester: "Vous ne pouvez créer un acte qu'en tant que professionnel requérant.",
+      not_taking_part: "Vous ne participez pas à cet acte.",
+      not_named: "Cet acte ne vous désigne pas comme professionnel.",
+      operator_cannot_read: "Le jeton d'opérateur ne permet pas de lire les actes ; connectez-vous.",
+      unknown_act: "Cette consultation n'existe pas.",
+      act_state_conflict: "Cette action n'est pas possible à ce stade de l'acte ; rechargez la page.",
+      trace_integrity: "Le dossier de cet acte n'a pas passé son contrôle d'intégrité ; prévenez l'administrateur.",
+      act_ended: "Cette consultation est terminée.",
+      invitation_expired: "Ce lien a expiré ; demandez-en un nouveau à votre professionnel de santé.",
+      too_many_requests: "Trop de tentatives ; patientez un peu, puis réessayez.",
+      internal: "Le serveur n'a pas pu traiter la demande ; réessayez.",
+      sign_in_off: "La connexion des professionnels n'est pas activée sur ce serveur.",
+      no_connection_test: "Ce serveur ne propose pas de test de connexion.",
+      probe_busy: "Trop de tests de connexion en cours ; réessayez dans une minute.",
+      room_restarting: "La consultation redémarre ; réessayez.",
+      busy: "Le serveur est occupé ; réessayez dans un instant.",
+      timed_out: "Le serveur a mis trop de temps à répondre ; réessayez.",
+      too_many_sessions: "Trop de sessions ouvertes ; réessayez plus tard.",
+    },
+    join: {
+      forbidden: "Ce lien ne permet pas de rejoindre la consultation : il n'est pas valide, il a expiré, ou la consultation n'existe pas.",
+      hello_first: "Cette page n'est pas à jour ; rechargez-la.",
+      unsupported_version: "Cette page n'est pas à jour ; rechargez-la.",
+      unavailable: "Le serveur ne peut pas ouvrir cette consultation pour le moment ; réessayez plus tard.",
+    },
+    other: "Le serveur a refusé la demande (erreur {status}).",
+  },
+  en: {
+    api: {
+      bad_body: "The request was invalid; reload the page.",
+      login_length: "A login has 1 to 128 characters.",
+      not_an_act_id: "This act does not exist (invalid identifier).",
+      invalid_input: "Something you entered is not valid; check it.",
+      bad_offer: "The connection test could not start.",
+      operator_token_missing: "An operator token is needed.",
+      operator_token_invalid: "This operator token is not valid.",
+      sign_in_required: "Sign in first.",
+      session_ended: "Your session has ended; sign in again.",
+      account_disabled: "This account is disabled.",
+      credentials_invalid: "The login, password or code is not valid.",
+      invitation_invalid: "This link is not valid: it is incomplete or was altered. Check that you copied all of it.",
+      not_requester: "You can create an act only as its requesting professional.",
+      not_taking_part: "You do not take part in this act.",
+      not_named: "This act does not name you as a professional.",
+      operator_cannot_read: "The operator token cannot read acts; sign in.",
+      unknown_act: "This consultation does not exist.",
+      act_state_conflict: "This is not possible at this stage of the act; reload the page.",
+      trace_integrity: "This act's record failed its integrity check; tell the administrator.",
+      act_ended: "This consultation has ended.",
+      invitation_expired: "This link has expired; ask your health professional for a new one.",
+      too_many_requests: "Too many attempts; wait a little, then try again.",
+      internal: "The server could not handle the request; try again.",
+      sign_in_off: "Professional sign-in is not enabled on this server.",
+      no_connection_test: "This server offers no connection test.",
+      probe_busy: "Too many connection tests are running; try again in a minute.",
+      room_restarting: "The consultation is restarting; try again.",
+      busy: "The server is busy; try again in a moment.",
+      timed_out: "The server took too long to answer; try again.",
+      too_many_sessions: "Too many open sessions; try again later.",
+    },
+    join: {
+      forbidden: "This link cannot join the consultation: it is not valid, it has expired, or the consultation does not exist.",
+      hello_first: "This page is out of date; reload it.",
+      unsupported_version: "This page is out of date; reload it.",
+      unavailable: "The server cannot open this consultation now; try again later.",
+    },
+    other: "The server refused the request (error {status}).",
+  },
+};
+
+/**
+ * The sentence, in `lang`, for a server error: `{ code, status }` from an
+ * HTTP answer, or `{ join: code }` from a WebSocket `error` frame. A code
+ * this page does not know falls back on the status.
+ */
+export function errorText(lang, { code, status, join } = {}) {
+  const e = ERRORS[lang] ?? ERRORS.fr;
+  if (join) return e.join[join] ?? e.join.forbidden;
+  if (code && e.api[code]) return e.api[code];
+  if (!status || status >= 500) return e.api.internal;
+  return e.other.replace("{status}", String(status));
+}

@@ -1,6 +1,7 @@
 // The professional's space: sign in (password + TOTP), list one's acts,
 // read a trace. The session lives in an HttpOnly cookie the script never
 // sees; every read is recorded server-side in the access log.
+import { errorText } from "/i18n.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -40,6 +41,8 @@ async function loadActs() {
     b.type = 'button';
     b.className = 'secondary';
     b.textContent = 'Trace';
+    // Each button names its act: a list of « Trace » alone says nothing.
+    b.setAttribute('aria-label', `Trace : ${li.textContent.trim()}`);
     b.addEventListener('click', () => loadTrace(act.id));
     li.append(b);
     list.append(li);
@@ -51,6 +54,7 @@ async function loadTrace(id) {
   if (status !== 200) return;
   $('trace').hidden = false;
   $('trace-act').textContent = id;
+  $('trace-title').focus();
   const ol = $('trace-events');
   ol.replaceChildren();
   for (const e of data.events) {
@@ -71,16 +75,16 @@ $('signin').addEventListener('submit', async (ev) => {
   });
   $('password').value = '';
   $('totp').value = '';
-  if (status === 200) { await loadActs(); return; }
-  err.textContent = status === 429
-    ? 'Trop de tentatives ; réessayez plus tard.'
-    : (data && data.error) || 'Connexion impossible.';
+  if (status === 200) { await loadActs(); $('acts-title').focus(); return; }
+  // The server's code, in the page's language (its sentence is English).
+  err.textContent = errorText(document.documentElement.lang, { code: data?.code, status });
   err.hidden = false;
 });
 
 $('signout').addEventListener('click', async () => {
   await api('DELETE', '/api/session');
   show(false);
+  $('signin-title').focus();
 });
 
 loadActs();

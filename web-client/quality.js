@@ -86,8 +86,12 @@ export function createQuality({ state, send, record, $, t }) {
     q.mode = mode;
     setVideo(mode === "video");
     $("audio-only").setAttribute("aria-pressed", String(mode !== "video"));
-    $("audio-only").textContent = t(mode === "video" ? "audio_only" : "video_back");
+    // data-i18n: app.js's language switch shows the same labels.
+    $("audio-only").dataset.i18n = mode === "video" ? "audio_only" : "video_back";
+    $("audio-only").textContent = t($("audio-only").dataset.i18n);
     const note = mode === "phone" ? "mode_phone" : cause === "automatic" ? "mode_audio_only" : "mode_audio_only_manual";
+    if (mode === "video") delete $("mode-note").dataset.i18n;
+    else $("mode-note").dataset.i18n = note;
     $("mode-note").textContent = mode === "video" ? "" : t(note);
     if (tell) record({ type: "mode", mode, cause });
   }
@@ -171,6 +175,7 @@ export function createQuality({ state, send, record, $, t }) {
       const b = document.createElement("button");
       b.type = "button";
       b.className = "secondary";
+      b.dataset.key = `phone-${participantId}`; // app.js gives the focus back after a redraw
       b.textContent = t("phone_route");
       b.addEventListener("click", () => record({ type: "mode", mode: "phone", cause: "manual", participant: participantId }));
       return b;

@@ -226,90 +226,124 @@ impl From<tokio::task::JoinError> for ApiError {
 
 /// The sentence of a failure the client cannot act on; the cause is logged.
 const INTERNAL: &str = "the server could not do this; try again";
+/// The code of such a failure.
+const INTERNAL_CODE: &str = "internal";
 
 impl ApiError {
-    /// The status and the sentence the client gets. The one place that
-    /// chooses them; internals are logged here, never returned.
-    pub fn status_and_message(&self) -> (StatusCode, String) {
+    /// The status, the stable code and the sentence the client gets. The
+    /// one place that chooses them; internals are logged here, never
+    /// returned. The code (snake_case, one per kind of failure, listed in
+    /// docs/PROTOCOL.md) is what a page translates; the sentence is for
+    /// people reading the API.
+    pub fn status_code_and_message(&self) -> (StatusCode, &'static str, String) {
         use session::Error as S;
-        let says = |status: StatusCode, m: &str| (status, m.to_string());
+        let says = |status: StatusCode, code: &'static str, m: &str| (status, code, m.to_string());
         match self {
-            ApiError::Body(e) => (StatusCode::BAD_REQUEST, e.body_text()),
-            ApiError::LoginLength => says(StatusCode::BAD_REQUEST, "a login has 1 to 128 bytes"),
-            ApiError::NotAnActId => says(StatusCode::BAD_REQUEST, "not an act id"),
+            ApiError::Body(e) => (StatusCode::BAD_REQUEST, "bad_body", e.body_text()),
+            ApiError::LoginLength => says(
+                StatusCode::BAD_REQUEST,
+                "login_length",
+                "a login has 1 to 128 bytes",
+            ),
+            ApiError::NotAnActId => says(StatusCode::BAD_REQUEST, "not_an_act_id", "not an act id"),
             ApiError::OperatorTokenMissing => says(
                 StatusCode::UNAUTHORIZED,
+                "operator_token_missing",
                 "an operator token is needed (Authorization: Bearer ...)",
             ),
-            ApiError::OperatorTokenInvalid => {
-                says(StatusCode::UNAUTHORIZED, "this operator token is not valid")
-            }
+            ApiError::OperatorTokenInvalid => says(
+                StatusCode::UNAUTHORIZED,
+                "operator_token_invalid",
+                "this operator token is not valid",
+            ),
             ApiError::SignInRequired => says(
                 StatusCode::UNAUTHORIZED,
+                "sign_in_required",
                 "sign in first (POST /api/session)",
             ),
             ApiError::SessionEnded => says(
                 StatusCode::UNAUTHORIZED,
+                "session_ended",
                 "the session has ended; sign in again",
             ),
-            ApiError::AccountDisabled => says(StatusCode::UNAUTHORIZED, "this account is disabled"),
+            ApiError::AccountDisabled => says(
+                StatusCode::UNAUTHORIZED,
+                "account_disabled",
+                "this account is disabled",
+            ),
             ApiError::CredentialsInvalid => says(
                 StatusCode::UNAUTHORIZED,
+                "credentials_invalid",
                 "the login, password or code is not valid",
             ),
             ApiError::TooManyRequests(_) => says(
                 StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
                 "too many attempts; wait and try again",
             ),
             ApiError::NotRequester => says(
                 StatusCode::FORBIDDEN,
+                "not_requester",
                 "a professional creates an act only as its requesting professional; name other professionals as the expert",
             ),
-            ApiError::NotTakingPart => {
-                says(StatusCode::FORBIDDEN, "you do not take part in this act")
-            }
+            ApiError::NotTakingPart => says(
+                StatusCode::FORBIDDEN,
+                "not_taking_part",
+                "you do not take part in this act",
+            ),
             ApiError::NotNamed => says(
                 StatusCode::FORBIDDEN,
+                "not_named",
                 "this act does not name you as a professional",
             ),
             ApiError::OperatorCannotRead => says(
                 StatusCode::FORBIDDEN,
+                "operator_cannot_read",
                 "the operator token creates acts; reading needs a professional's sign-in",
             ),
             ApiError::ActEnded(phase) => (
                 StatusCode::GONE,
+                "act_ended",
                 format!("this consultation has ended ({phase})"),
             ),
             ApiError::SignInOff => says(
                 StatusCode::SERVICE_UNAVAILABLE,
+                "sign_in_off",
                 "sign-in is not configured on this server",
             ),
             ApiError::NoConnectionTest => says(
                 StatusCode::SERVICE_UNAVAILABLE,
+                "no_connection_test",
                 "this server runs no connection test; join the call directly",
             ),
             ApiError::RoomRestarting => says(
                 StatusCode::SERVICE_UNAVAILABLE,
+                "room_restarting",
                 "the consultation is restarting; try again",
             ),
             ApiError::Busy => says(
                 StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
                 "the server is busy; try again in a moment",
             ),
             ApiError::TimedOut => says(
                 StatusCode::SERVICE_UNAVAILABLE,
+                "timed_out",
                 "the server took too long to answer; try again",
             ),
             // Bad input: the domain's sentence says what is wrong.
             ApiError::Session(e @ (S::InvalidInput(_) | S::Id(_) | S::ActKind(_))) => {
-                (StatusCode::BAD_REQUEST, e.to_string())
+                (StatusCode::BAD_REQUEST, "invalid_input", e.to_string())
             }
-            ApiError::Session(S::UnknownAct(_)) => says(StatusCode::NOT_FOUND, "no such act"),
+            ApiError::Session(S::UnknownAct(_)) => {
+                says(StatusCode::NOT_FOUND, "unknown_act", "no such act")
+            }
             ApiError::Session(S::TraceIntegrity(finding)) => {
                 // The finding names an act and an event number, no content.
                 tracing::error!(%finding, "read refused: the act's trace does not verify");
                 says(
                     StatusCode::CONFLICT,
+                    "trace_integrity",
                     "this act's record failed its trace integrity check; an operator must run `teleconsult trace verify`",
                 )
             }
@@ -328,48 +362,55 @@ impl ApiError {
                 | S::IncidentAlreadyClosed(_)
                 | S::AlreadyAdmitted(_)
                 | S::MediaNotAllowed { .. }),
-            ) => (StatusCode::CONFLICT, e.to_string()),
-            ApiError::Server(Error::ExpiredInvitation(_)) => {
-                (StatusCode::GONE, self.server_message())
-            }
-            ApiError::Server(Error::MalformedInvitation | Error::ForgedInvitation) => {
-                (StatusCode::UNAUTHORIZED, self.server_message())
-            }
+            ) => (StatusCode::CONFLICT, "act_state_conflict", e.to_string()),
+            ApiError::Server(Error::ExpiredInvitation(_)) => (
+                StatusCode::GONE,
+                "invitation_expired",
+                self.server_message(),
+            ),
+            ApiError::Server(Error::MalformedInvitation | Error::ForgedInvitation) => (
+                StatusCode::UNAUTHORIZED,
+                "invitation_invalid",
+                self.server_message(),
+            ),
             ApiError::Server(Error::TooManySessions) => says(
                 StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_sessions",
                 "too many open sessions; try again later",
             ),
             ApiError::Media(media::Error::BadOffer(m)) => (
                 StatusCode::BAD_REQUEST,
+                "bad_offer",
                 format!("this is not a usable WebRTC offer: {m}"),
             ),
             ApiError::Media(media::Error::ProbeBusy) => says(
                 StatusCode::SERVICE_UNAVAILABLE,
+                "probe_busy",
                 "too many connection tests are running; try again in a minute",
             ),
             ApiError::Session(e) => {
                 tracing::error!(error = %e, "request failed");
-                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_CODE, INTERNAL)
             }
             ApiError::Server(e) => {
                 tracing::error!(error = %e, "request failed");
-                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_CODE, INTERNAL)
             }
             ApiError::Media(e) => {
                 tracing::error!(error = %e, "request failed");
-                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_CODE, INTERNAL)
             }
             ApiError::Task(e) => {
                 tracing::error!(error = %e, "a request's blocking task failed");
-                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_CODE, INTERNAL)
             }
             ApiError::Layer(e) => {
                 tracing::error!(error = %e, "a request failed in a middleware layer");
-                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_CODE, INTERNAL)
             }
             ApiError::NoLinkIssued => {
                 tracing::error!("no link issued for a participant the act names");
-                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_CODE, INTERNAL)
             }
         }
     }
@@ -384,8 +425,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, message) = self.status_and_message();
-        let mut res = (status, Json(json!({ "error": message }))).into_response();
+        let (status, code, message) = self.status_code_and_message();
+        let mut res = (status, Json(json!({ "error": message, "code": code }))).into_response();
         if let ApiError::TooManyRequests(wait) = self
             && let Ok(v) = HeaderValue::from_str(&wait.to_string())
         {
@@ -401,7 +442,86 @@ mod tests {
     use session::{ActId, Phase};
 
     fn status(e: impl Into<ApiError>) -> (StatusCode, String) {
-        e.into().status_and_message()
+        let (status, _, message) = e.into().status_code_and_message();
+        (status, message)
+    }
+
+    fn code(e: impl Into<ApiError>) -> &'static str {
+        e.into().status_code_and_message().1
+    }
+
+    #[test]
+    fn each_kind_of_failure_has_its_own_stable_code() {
+        let e = || getrandom::Error::UNSUPPORTED;
+        let cases: Vec<(ApiError, &str)> = vec![
+            (ApiError::LoginLength, "login_length"),
+            (ApiError::NotAnActId, "not_an_act_id"),
+            (ApiError::OperatorTokenMissing, "operator_token_missing"),
+            (ApiError::OperatorTokenInvalid, "operator_token_invalid"),
+            (ApiError::SignInRequired, "sign_in_required"),
+            (ApiError::SessionEnded, "session_ended"),
+            (ApiError::AccountDisabled, "account_disabled"),
+            (ApiError::CredentialsInvalid, "credentials_invalid"),
+            (ApiError::TooManyRequests(3), "too_many_requests"),
+            (ApiError::NotRequester, "not_requester"),
+            (ApiError::NotTakingPart, "not_taking_part"),
+            (ApiError::NotNamed, "not_named"),
+            (ApiError::OperatorCannotRead, "operator_cannot_read"),
+            (ApiError::ActEnded(Phase::Closed), "act_ended"),
+            (ApiError::SignInOff, "sign_in_off"),
+            (ApiError::NoConnectionTest, "no_connection_test"),
+            (ApiError::RoomRestarting, "room_restarting"),
+            (ApiError::Busy, "busy"),
+            (ApiError::TimedOut, "timed_out"),
+            (
+                session::Error::InvalidInput("x".into()).into(),
+                "invalid_input",
+            ),
+            (
+                session::Error::UnknownAct(ActId::random()).into(),
+                "unknown_act",
+            ),
+            (session::Error::ConsentRequired.into(), "act_state_conflict"),
+            (
+                Error::ExpiredInvitation("2026-01-01T00:00:00Z".into()).into(),
+                "invitation_expired",
+            ),
+            (Error::ForgedInvitation.into(), "invitation_invalid"),
+            (Error::TooManySessions.into(), "too_many_sessions"),
+            (
+                media::Error::BadOffer(media::OfferError::TooLarge { max: 10 }).into(),
+                "bad_offer",
+            ),
+            (media::Error::ProbeBusy.into(), "probe_busy"),
+            (Error::Randomness(e()).into(), "internal"),
+            (ApiError::NoLinkIssued, "internal"),
+        ];
+        let mut seen = std::collections::HashMap::new();
+        for (error, expected) in cases {
+            let (status, code, _) = error.status_code_and_message();
+            assert_eq!(code, expected, "{error:?}");
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code} is not snake_case"
+            );
+            // One code, one status: a page may rely on either.
+            assert_eq!(*seen.entry(code).or_insert(status), status, "{code}");
+        }
+        assert_eq!(code(Error::MalformedInvitation), "invitation_invalid");
+    }
+
+    #[tokio::test]
+    async fn the_body_carries_the_code_beside_the_sentence() {
+        let res = ApiError::NotAnActId.into_response();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let bytes = axum::body::to_bytes(res.into_body(), 1024)
+            .await
+            .expect("a body");
+        let body: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(
+            body,
+            json!({"error": "not an act id", "code": "not_an_act_id"})
+        );
     }
 
     #[test]

@@ -41,6 +41,10 @@ async fn what_the_acts_rules_refuse_is_a_conflict() {
     assert_eq!(status, StatusCode::CONFLICT, "{b}");
     let message = b["error"].as_str().expect("a sentence");
     assert!(message.contains("not part of this act"), "{message}");
+    assert_eq!(
+        b["code"], "act_state_conflict",
+        "the page translates the code"
+    );
     assert!(
         !server
             .events(act.id())
@@ -65,12 +69,14 @@ async fn bad_input_is_400_with_what_is_wrong() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{b}");
     assert!(b["error"].as_str().is_some_and(|m| !m.is_empty()), "{b}");
+    assert_eq!(b["code"], "invalid_input", "{b}");
     // A login over 128 bytes, before any password check.
     let (status, b, cookie) = secured
         .sign_in_with(&"x".repeat(129), PASSWORD, "000000")
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{b}");
     assert_eq!(b["error"], "a login has 1 to 128 bytes");
+    assert_eq!(b["code"], "login_length");
     assert!(cookie.is_none());
     // A path that is not an act id, signed in.
     let (doctor, _, _) = secured.standard_accounts();
@@ -82,4 +88,5 @@ async fn bad_input_is_400_with_what_is_wrong() {
     let (status, b) = server.rest(req).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{b}");
     assert_eq!(b["error"], "not an act id");
+    assert_eq!(b["code"], "not_an_act_id");
 }

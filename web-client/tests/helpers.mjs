@@ -3,9 +3,10 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { extname, join, normalize, resolve, sep } from "node:path";
 import { chromium } from "playwright-core";
@@ -97,6 +98,66 @@ export function verifiedEvents(data, act) {
   const show = spawnSync(bin, ["--data", data, "trace", "show", act, "--json"], { encoding: "utf8" });
   assert.equal(show.status, 0, show.stderr);
   return JSON.parse(show.stdout).events;
+}
+
+// axe-core's source, evaluated in the page (not a <script> tag, which the
+// server's Content-Security-Policy would refuse).
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/**
+ * Runs axe-core on what `page` shows now (hidden screens are not checked)
+ * and fails on any violation of impact serious or critical, listing each
+ * with the elements it concerns. Minor and moderate ones are printed, not
+ * failed. Returns every violation found.
+ */
+export async function checkA11y(page, label) {
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.evaluate(axeSource);
+  const { violations } = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  const list = (vs) =>
+    vs.map((v) => {
+      const nodes = v.nodes.map((n) => `      ${n.target.join(" ")}: ${(n.failureSummary ?? "").replace(/\s+/g, " ").trim()}`);
+      return `  [${v.impact}] ${v.id}: ${v.help} (${v.helpUrl})\n${nodes.join("\n")}`;
+    }).join("\n");
+  if (violations.length) console.log(`axe on ${label}: ${violations.length} violation(s)\n${list(violations)}`);
+  const grave = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.equal(grave.length, 0, `axe on ${label}: ${grave.length} serious or critical violation(s)\n${list(grave)}`);
+  return violations;
+}
+
+/**
+ * The focus ring of the focused element: its outline's style, width and
+ * colour, whether `:focus-visible` matches, and the contrast ratio (WCAG)
+ * of the outline against the background it is drawn on (the nearest
+ * ancestor with an opaque background, the page's white otherwise).
+ */
+export function focusRing(page) {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    const rgb = (c) => (c.match(/[\d.]+/g) ?? []).map(Number);
+    const lum = ([r, g, b]) => {
+      const f = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    let bg = [255, 255, 255];
+    for (let n = el.parentElement; n; n = n.parentElement) {
+      const c = rgb(getComputedStyle(n).backgroundColor);
+      if (c.length === 3 || c[3] === 1) {
+        bg = c;
+        break;
+      }
+    }
+    const cs = getComputedStyle(el);
+    const [a, b] = [lum(rgb(cs.outlineColor)), lum(bg)];
+    return {
+      element: `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""} "${(el.getAttribute("aria-label") ?? el.textContent ?? "").trim().slice(0, 40)}"`,
+      visible: el.matches(":focus-visible"),
+      style: cs.outlineStyle,
+      width: parseFloat(cs.outlineWidth),
+      outline: cs.outlineColor,
+      background: `rgb(${bg.slice(0, 3).join(", ")})`,
+      ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05),
+    };
+  });
 }
 
 /** Headless Chromium with a fresh profile; `executablePath` may be a wrapper. */
