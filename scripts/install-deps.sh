@@ -14,6 +14,7 @@ command -v npm      >/dev/null 2>&1 || need+=(npm)
 command -v turnutils_uclient >/dev/null 2>&1 || need+=(coturn) # media relay tests drive its test client
 command -v ip       >/dev/null 2>&1 || need+=(iproute2)       # fault-injection tests make network namespaces
 command -v tc       >/dev/null 2>&1 || need+=(iproute2)
+command -v faketime >/dev/null 2>&1 || need+=(faketime)       # the overdue test runs the server hours ahead (libfaketime)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing system packages: ${need[*]}"
