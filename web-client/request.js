@@ -370,6 +370,15 @@ export function requestForm(ctx) {
     if (!fe.hidden) fe.textContent = ctx.t("form_errors");
   });
 
+  // A field corrected loses its mark as soon as it is changed.
+  form.addEventListener("input", (e) => {
+    const id = e.target.id;
+    if (id && $(`${id}-error`) && e.target.getAttribute("aria-invalid") === "true") fieldError(id, null);
+  });
+  form.addEventListener("change", (e) => {
+    if (e.target.id === "attest" && e.target.checked) fieldError("attest", null);
+  });
+
   function selfKey() {
     return `teleconsult.pro.self.${ctx.whoami()?.login ?? ""}`;
   }

@@ -1,0 +1,32 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { launchChromium, startDemo, stopDemo, waitHealthy, checkA11y } from "./helpers.mjs";
+import { REQUESTER, addProfessional, signIn, chooseFiles, makeJpeg, makePdf, fillRequest } from "./pro-helpers.mjs";
+const data = mkdtempSync(join(tmpdir(), "tc-dbg-"));
+const r = addProfessional(data, REQUESTER);
+const port = 27443;
+const { child } = await startDemo(data, port);
+await waitHealthy(port);
+const browser = await launchChromium();
+try {
+  const p = await browser.newPage();
+  await p.setViewportSize({ width: 1100, height: 900 });
+  p.on("pageerror", (e) => console.log("pageerror:", e));
+  await signIn(p, port, r);
+  await p.getByRole("button", { name: "Nouvelle demande de téléexpertise" }).click();
+  await p.getByRole("button", { name: "Envoyer la demande" }).click();
+  console.log("focused", await p.evaluate(() => document.activeElement.id));
+  await checkA11y(p, "form errors");
+  const jpeg = await makeJpeg(p);
+  await fillRequest(p, { question: "Question fictive ?" });
+  await chooseFiles(p, [{ name: "genou.jpg", mimeType: "image/jpeg", buffer: jpeg }, { name: "cr.pdf", mimeType: "application/pdf", buffer: makePdf() }]);
+  console.log(await p.locator("#notice").textContent());
+  await checkA11y(p, "form filled");
+  await p.screenshot({ path: "/tmp/i13pro/dbg/form.png", fullPage: true });
+  await p.getByRole("button", { name: "English" }).click();
+  await p.screenshot({ path: "/tmp/i13pro/dbg/form-en.png", fullPage: true });
+  await p.getByRole("button", { name: "Send the request" }).click();
+  await p.waitForTimeout(1000);
+  console.log(await p.locator("#form-error").textContent());
+} finally { await browser.close(); await stopDemo(child); }
