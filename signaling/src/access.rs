@@ -28,10 +28,10 @@
 use std::sync::Arc;
 
 use session::Act;
+use session::ParticipantId;
 use session::access::{AccessStore, AccountRole};
 use session::act::NewAct;
 use session::keys::{DataKey, TrustedKeys};
-use session::ParticipantId;
 use session::participant::{Identity, Role};
 
 use crate::auth::sessions::{LoginLimiter, Sessions};

@@ -145,7 +145,9 @@ pub enum ApiError {
     DocumentNameMissing,
     /// An upload over the most one document may weigh (by its
     /// `Content-Length`, before reading, or as it streamed in).
-    UploadTooLarge { max: u64 },
+    UploadTooLarge {
+        max: u64,
+    },
     /// An upload whose bytes are not of an accepted type.
     UnsupportedDocumentType,
     /// An upload whose body ended before its end (the client went away,
@@ -601,7 +603,10 @@ mod tests {
             (session::Error::ConsentRequired.into(), "consent_required"),
             (ApiError::NotADigest, "not_a_digest"),
             (ApiError::DocumentNameMissing, "document_name_missing"),
-            (ApiError::UploadTooLarge { max: 1 << 20 }, "upload_too_large"),
+            (
+                ApiError::UploadTooLarge { max: 1 << 20 },
+                "upload_too_large",
+            ),
             (
                 session::Error::Document(DocumentError::TooLarge { size: 2, max: 1 }).into(),
                 "upload_too_large",
@@ -614,7 +619,10 @@ mod tests {
                 session::Error::TooManyAttachments(200).into(),
                 "act_documents_full",
             ),
-            (ApiError::UnsupportedDocumentType, "unsupported_document_type"),
+            (
+                ApiError::UnsupportedDocumentType,
+                "unsupported_document_type",
+            ),
             (
                 session::Error::Document(DocumentError::NotADocument).into(),
                 "unsupported_document_type",
@@ -624,7 +632,10 @@ mod tests {
                 session::Error::DuplicateDocument(session::ids::Sha256::digest(b"x")).into(),
                 "duplicate_document",
             ),
-            (ApiError::PatientLinkNoDocuments, "patient_link_no_documents"),
+            (
+                ApiError::PatientLinkNoDocuments,
+                "patient_link_no_documents",
+            ),
             (ApiError::NotTheExpert, "not_the_expert"),
             (
                 session::Error::NotTheExpert { action: "answer" }.into(),

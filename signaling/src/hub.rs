@@ -88,7 +88,10 @@ pub enum RoomCmd {
 pub enum CommandReply {
     /// Applied and durable: the act as it now stands, and the kinds of
     /// the events recorded.
-    Done { act: Box<Act>, recorded: Vec<&'static str> },
+    Done {
+        act: Box<Act>,
+        recorded: Vec<&'static str>,
+    },
     /// The act's rules refused it, or the trace could not take it.
     Refused(session::Error),
     /// The room stopped before handling it: nothing was recorded.

@@ -227,11 +227,16 @@ pub async fn read(
         }
         // Attached to this act, in its trace and in the store: a digest
         // of another act's document is unknown here.
-        let (Some(attachment), Some(stored)) = (
-            act.attachment(&sha256),
-            state.store.document(id, &sha256)?,
-        ) else {
-            audit(&state, &who, "read_document", id, "refused:unknown_document")?;
+        let (Some(attachment), Some(stored)) =
+            (act.attachment(&sha256), state.store.document(id, &sha256)?)
+        else {
+            audit(
+                &state,
+                &who,
+                "read_document",
+                id,
+                "refused:unknown_document",
+            )?;
             return Err(ApiError::UnknownDocument);
         };
         // Durable before any byte leaves.

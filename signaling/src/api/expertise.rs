@@ -248,7 +248,11 @@ fn changed(act: &Act, recorded: &[&'static str]) -> NoStore {
 /// Who `who` is in `act` to do what only `role` may: that participant,
 /// or the refusal (`not_taking_part` for someone the act does not name,
 /// an administrator included; else `not_the_expert` / `not_the_requester`).
-fn acting_as(who: &Authenticated, act: &Act, role: Role) -> Result<session::ParticipantId, ApiError> {
+fn acting_as(
+    who: &Authenticated,
+    act: &Act,
+    role: Role,
+) -> Result<session::ParticipantId, ApiError> {
     if let Some(p) = as_role(who, act, role) {
         return Ok(p);
     }
@@ -324,16 +328,23 @@ pub async fn answer(
     body: Result<Json<AnswerInput>, JsonRejection>,
 ) -> Result<NoStore, ApiError> {
     let body = body.map(|Json(b)| b);
-    change(state, headers, id, "answer_expertise", Role::Expert, |_, by| {
-        let input = body?;
-        let text = || Pii::new(input.reason.clone().unwrap_or_default());
-        let answer = match input.decision {
-            Decision::Accept => ExpertAnswer::Accepted,
-            Decision::Decline => ExpertAnswer::Declined { reason: text() },
-            Decision::More => ExpertAnswer::MoreRequested { what: text() },
-        };
-        Ok(Command::AnswerExpertise { by, answer })
-    })
+    change(
+        state,
+        headers,
+        id,
+        "answer_expertise",
+        Role::Expert,
+        |_, by| {
+            let input = body?;
+            let text = || Pii::new(input.reason.clone().unwrap_or_default());
+            let answer = match input.decision {
+                Decision::Accept => ExpertAnswer::Accepted,
+                Decision::Decline => ExpertAnswer::Declined { reason: text() },
+                Decision::More => ExpertAnswer::MoreRequested { what: text() },
+            };
+            Ok(Command::AnswerExpertise { by, answer })
+        },
+    )
     .await
 }
 
@@ -369,20 +380,27 @@ pub async fn report(
     body: Result<Json<ReportInput>, JsonRejection>,
 ) -> Result<NoStore, ApiError> {
     let body = body.map(|Json(b)| b);
-    change(state, headers, id, "report_expertise", Role::Expert, |_, _| {
-        let input = body?;
-        Ok(Command::Conclude(Conclusion {
-            report: Pii::new(input.report),
-            prescriptions: input
-                .prescriptions
-                .into_iter()
-                .map(|p| Prescription {
-                    kind: p.kind,
-                    text: Pii::new(p.text),
-                })
-                .collect(),
-        }))
-    })
+    change(
+        state,
+        headers,
+        id,
+        "report_expertise",
+        Role::Expert,
+        |_, _| {
+            let input = body?;
+            Ok(Command::Conclude(Conclusion {
+                report: Pii::new(input.report),
+                prescriptions: input
+                    .prescriptions
+                    .into_iter()
+                    .map(|p| Prescription {
+                        kind: p.kind,
+                        text: Pii::new(p.text),
+                    })
+                    .collect(),
+            }))
+        },
+    )
     .await
 }
 
@@ -397,8 +415,13 @@ pub async fn consent(
     body: Result<Json<AttestConsent>, JsonRejection>,
 ) -> Result<NoStore, ApiError> {
     let body = body.map(|Json(b)| b);
-    change(state, headers, id, "attest_consent", Role::Requester, |act, _| {
-        attestation(act, body?)
-    })
+    change(
+        state,
+        headers,
+        id,
+        "attest_consent",
+        Role::Requester,
+        |act, _| attestation(act, body?),
+    )
     .await
 }

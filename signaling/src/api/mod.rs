@@ -391,7 +391,10 @@ pub fn outcome<T>(result: &Result<T, ApiError>) -> String {
 }
 
 /// Health data must not stay in browser or proxy caches.
-pub type NoStore = ([(header::HeaderName, &'static str); 1], Json<serde_json::Value>);
+pub type NoStore = (
+    [(header::HeaderName, &'static str); 1],
+    Json<serde_json::Value>,
+);
 
 /// `v` as a JSON answer marked `Cache-Control: no-store`.
 pub fn no_store(v: serde_json::Value) -> NoStore {
