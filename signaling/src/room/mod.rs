@@ -336,6 +336,28 @@ impl Room {
         Ok(step)
     }
 
+    /// Runs a command asked over HTTP, not by a connection (a
+    /// téléexpertise's answer, an attachment, a review, a report...) on the
+    /// room's act, so that a live session and the routes never fork it:
+    /// the act has one writer, its room. Whoever is connected is shown the
+    /// new state; an act that ended closes their connections. A refusal
+    /// changes nothing and goes back to the caller.
+    pub fn command(&mut self, command: Command, now: Timestamp) -> Result<Step, session::Error> {
+        let mut step = Step {
+            events: self.act.handle(command, now)?,
+            outputs: Vec::new(),
+        };
+        if self.act.phase.is_terminal() {
+            self.end_for_all(&mut step);
+        }
+        self.announce_media(&mut step);
+        self.close_incidents_without_media(now, &mut step);
+        self.notify_live(&mut step);
+        self.broadcast_state(&mut step);
+        self.schedule_relay(now, false);
+        Ok(step)
+    }
+
     /// Runs a command on the act; on refusal, tells whoever asked. Returns
     /// whether it was applied.
     fn apply(&mut self, command: Command, now: Timestamp, step: &mut Step) -> bool {

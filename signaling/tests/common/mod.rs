@@ -2,6 +2,8 @@
 //! directory and read its output.
 #![allow(dead_code)]
 
+/// A téléexpertise's people, routes and documents on a test server.
+pub mod expertise;
 /// Professional accounts and sign-in on a test server.
 pub mod security;
 /// The in-process server, WebSocket client and server process fixtures.
