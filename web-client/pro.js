@@ -377,6 +377,33 @@ async function openDetail(id, focusId) {
   showView("detail", focusId ?? "detail-title");
 }
 
+/**
+ * Opens a stored document in the viewer: an image by its URL (the page may
+ * show same-origin images); a PDF as a Blob fetched first, shown in a frame
+ * of its blob: URL as DESIGN.md's viewer does (the document's own answer
+ * is sandboxed and may not be framed).
+ */
+async function openDocument(href, type, name, buttonId) {
+  if (viewerKind(type) !== "pdf") {
+    openViewer(href, { type, name, lang: state.lang });
+    return;
+  }
+  const res = await fetch(href, { credentials: "same-origin" });
+  if (!res.ok) {
+    let code;
+    try {
+      code = (await res.json()).code;
+    } catch {
+      code = undefined;
+    }
+    notice("action_refused", { reason: () => apiError({ code, status: res.status }) });
+    $(buttonId)?.focus();
+    return;
+  }
+  const blob = new Blob([await res.arrayBuffer()], { type: "application/pdf" });
+  openViewer(blob, { type: "application/pdf", name, lang: state.lang });
+}
+
 const section = (id, titleKey, ...children) =>
   h("section", { class: "part", "aria-labelledby": `${id}-title` }, h("h2", { id: `${id}-title`, tabindex: "-1" }, t(titleKey)), ...children);
 
@@ -477,6 +504,8 @@ function renderDetail() {
   // The question and the answers.
   const question = plain(e.question ?? d.question);
   if (question) parts.push(section("question", "question_title", h("p", { class: "question" }, question)));
+  // The documents come next (read before answering); filled in below.
+  const documentsAt = parts.push(null) - 1;
   if (d.kind === "teleexpertise") {
     const items = answers.map((a) => {
       const date = fmtDate(a.at, state.lang);
@@ -556,7 +585,7 @@ function renderDetail() {
       ? h("a", { href: url(doc.sha256), download: name, class: "button secondary", id: `doc-${i}-open`, "aria-labelledby": `doc-${i}-open ${nameId}` }, t("doc_download"))
       : h("button", {
         type: "button", class: "secondary", id: `doc-${i}-open`, "aria-labelledby": `doc-${i}-open ${nameId}`,
-        onclick: () => openViewer(url(doc.sha256), { type, name, lang: state.lang }),
+        onclick: () => openDocument(url(doc.sha256), type, name, `doc-${i}-open`),
       }, t("doc_open"));
     return h("li", { class: "document" },
       h("span", { id: nameId, class: "file-name" }, name), " ",
@@ -598,7 +627,7 @@ function renderDetail() {
     docParts.push(h("h3", {}, t("add_documents")), ...attestBox, actionErrorIn("add-docs"),
       canAttach ? [picker.element, h("div", { class: "actions" }, send)] : null, state.detailUploads);
   }
-  parts.push(section("documents", "documents_title", ...docParts));
+  parts[documentsAt] = section("documents", "documents_title", ...docParts);
 
   // Joining and the trace.
   const more = [];
