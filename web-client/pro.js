@@ -94,6 +94,8 @@ function renderNotice() {
 const VIEWS = ["acts", "new", "detail", "trace"];
 /** Shows one view (the sign-in form hides), focus on `focusId`. */
 function showView(id, focusId) {
+  // A result said for another view is not left standing on this one.
+  if (state.view !== id) notice(null);
   $("signin").hidden = true;
   $("signout").hidden = false;
   for (const v of VIEWS) $(v).hidden = v !== id;

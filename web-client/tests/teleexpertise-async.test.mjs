@@ -57,8 +57,8 @@ test("the expert answers in writing without a live session; the requester reads 
 
     // The requester reads it and attaches the profile view from the detail.
     await a.getByRole("button", { name: "Retour à la liste" }).click();
-    await a.locator("#sent tbody tr").first().waitFor();
-    assert.equal(await a.locator("#sent tbody tr td").first().textContent(), "demande, compléments demandés");
+    // (The list reloads as it is shown: wait for the new state.)
+    await a.locator("#sent tbody tr td").filter({ hasText: /^demande, compléments demandés$/ }).waitFor();
     await a.getByRole("button", { name: /^Ouvrir Téléexpertise du / }).click();
     await a.getByRole("listitem").filter({ hasText: "compléments demandés : Le cliché de profil, s'il vous plaît." }).waitFor();
     const profile = await makeJpeg(a, { width: 900, height: 1200, label: "Genou gauche, profil (fictif)" });
@@ -84,7 +84,9 @@ test("the expert answers in writing without a live session; the requester reads 
     await b.getByLabel("Compte rendu").fill(REPORT);
     await b.getByLabel("Examens prescrits").fill("IRM du genou gauche");
     await b.getByLabel("Médicaments prescrits").fill("Paracétamol 1 g, si douleur, 3 fois par jour au plus");
-    await b.screenshot({ path: join(shots, "worklist-8-report-form.png"), fullPage: true });
+    // (A viewport shot: a full-page one here left the next click off its button.)
+    await b.locator("#report-form").scrollIntoViewIfNeeded();
+    await b.screenshot({ path: join(shots, "worklist-8-report-form.png") });
     await b.getByRole("button", { name: "Envoyer la réponse" }).click();
     await noticeSays(b, "Réponse envoyée : l'acte est conclu.");
     await b.waitForFunction(() => document.activeElement?.id === "report-title");
@@ -92,8 +94,7 @@ test("the expert answers in writing without a live session; the requester reads 
 
     // The requester sees the answer.
     await a.getByRole("button", { name: "Retour à la liste" }).click();
-    await a.locator("#sent tbody tr").first().waitFor();
-    assert.equal(await a.locator("#sent tbody tr td").first().textContent(), "clôturé, acceptée");
+    await a.locator("#sent tbody tr td").filter({ hasText: /^clôturé, acceptée$/ }).waitFor();
     await a.getByRole("button", { name: /^Ouvrir Téléexpertise du / }).click();
     const answer = a.getByRole("region", { name: "Réponse de l'expert" });
     await answer.getByText(REPORT).waitFor();

@@ -51,7 +51,7 @@ test("oversized and wrong files are refused with clear messages; an unanswered r
 
     // Over 50 MiB: refused at once, said, not listed.
     await chooseFiles(a, [big]);
-    await noticeSays(a, "scanner-complet.pdf (50 Mo) dépasse 50 Mo : il n'est pas joint.");
+    await noticeSays(a, /scanner-complet\.pdf \(50\sMo\) dépasse 50 Mo : il n'est pas joint\./);
     await a.locator("#new-files-refusals li").filter({ hasText: "dépasse 50 Mo" }).waitFor();
     assert.equal(await a.locator("#new-files-list li").count(), 0);
     await a.getByText("Aucun document choisi.").waitFor();
