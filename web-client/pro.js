@@ -116,6 +116,10 @@ function signedOut(error = null) {
   $("signout").hidden = true;
   state.signinError = error;
   renderSigninError();
+  // A session that ended under the page: the sign-in form says why, and
+  // takes the focus, as a new screen does.
+  if (error) $("signin-title").focus();
+  state.view = null;
 }
 function renderSigninError() {
   const err = $("signin-error");

@@ -127,6 +127,17 @@ export function makePdf(text = "Compte rendu fictif - radiographie du genou") {
   return Buffer.from(out, "latin1");
 }
 
+/** A minimal DICOM Part 10 file: the 128-byte preamble, « DICM », one meta element. */
+export function makeDicom() {
+  const uid = Buffer.from("1.2.840.10008.1.2.1\0"); // transfer syntax: explicit VR little endian (even length)
+  const element = Buffer.alloc(8);
+  element.writeUInt16LE(0x0002, 0);
+  element.writeUInt16LE(0x0010, 2);
+  element.write("UI", 4, "latin1");
+  element.writeUInt16LE(uid.length, 6);
+  return Buffer.concat([Buffer.alloc(128), Buffer.from("DICM"), element, uid]);
+}
+
 /** SHA-256, hex. */
 export const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
 
@@ -137,4 +148,22 @@ export async function noticeSays(page, text, timeout = 20000) {
     typeof text === "string" ? [text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), ""] : [text.source, text.flags],
     { timeout },
   );
+}
+
+/**
+ * Presses Tab until the focused control's accessible name (its
+ * aria-labelledby, aria-label or text) matches `pattern`; returns the name.
+ */
+export async function tabTo(page, pattern, max = 40) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press("Tab");
+    const name = await page.evaluate(() => {
+      const el = document.activeElement;
+      const ids = el?.getAttribute("aria-labelledby");
+      if (ids) return ids.split(/\s+/).map((id) => document.getElementById(id)?.textContent ?? "").join(" ").trim();
+      return (el?.getAttribute("aria-label") ?? el?.textContent ?? "").trim();
+    });
+    if (pattern.test(name)) return name;
+  }
+  throw new Error(`${pattern} not reached by Tab in ${max} presses`);
 }

@@ -11,7 +11,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkA11y, launchChromium, shots, startDemo, stopDemo, verifiedEvents, waitHealthy } from "./helpers.mjs";
-import { EXPERT, REQUESTER, addProfessional, chooseFiles, fillRequest, makeJpeg, noticeSays, sha256, signIn } from "./pro-helpers.mjs";
+import { EXPERT, REQUESTER, addProfessional, chooseFiles, fillRequest, makeDicom, makeJpeg, noticeSays, sha256, signIn } from "./pro-helpers.mjs";
 
 const REPORT = "Cliché de face : pas de lésion osseuse visible. Interligne fémoro-tibial interne discrètement pincé. Avis : IRM du genou gauche si la douleur persiste au-delà de six semaines.";
 
@@ -62,10 +62,25 @@ test("the expert answers in writing without a live session; the requester reads 
     await a.getByRole("button", { name: /^Ouvrir Téléexpertise du / }).click();
     await a.getByRole("listitem").filter({ hasText: "compléments demandés : Le cliché de profil, s'il vous plaît." }).waitFor();
     const profile = await makeJpeg(a, { width: 900, height: 1200, label: "Genou gauche, profil (fictif)" });
-    await chooseFiles(a, [{ name: "genou-profil.jpg", mimeType: "image/jpeg", buffer: profile }]);
+    const dicom = makeDicom();
+    await chooseFiles(a, [
+      { name: "genou-profil.jpg", mimeType: "image/jpeg", buffer: profile },
+      { name: "irm-serie1.dcm", mimeType: "application/dicom", buffer: dicom },
+    ]);
     await a.getByRole("button", { name: "Joindre les documents" }).click();
-    await noticeSays(a, "1 document(s) ajouté(s) sur 1.");
+    await noticeSays(a, "2 document(s) ajouté(s) sur 2.");
     await a.getByRole("button", { name: "Ouvrir genou-profil.jpg" }).waitFor();
+    // DICOM is offered as a download, served as an attachment.
+    const download = a.getByRole("link", { name: "Télécharger irm-serie1.dcm" });
+    assert.equal(await download.getAttribute("download"), "irm-serie1.dcm");
+    const served = await a.evaluate(async (href) => {
+      const res = await fetch(href);
+      return { status: res.status, type: res.headers.get("content-type"), disposition: res.headers.get("content-disposition"), size: (await res.arrayBuffer()).byteLength };
+    }, await download.getAttribute("href"));
+    assert.equal(served.status, 200);
+    assert.equal(served.type, "application/dicom");
+    assert.match(served.disposition, /^attachment/);
+    assert.equal(served.size, dicom.length);
     await checkA11y(a, "pro: detail (requester, document added)");
 
     // The expert accepts, starts the review, writes the report.
@@ -118,7 +133,8 @@ test("the expert answers in writing without a live session; the requester reads 
       assert.ok(kinds.includes(k), `${k} in ${kinds.join(", ")}`);
     }
     assert.equal(kinds.filter((k) => k === "expert_answered").length, 2, "asked for more, then accepted");
-    assert.ok(JSON.stringify(events.find((e) => e.kind === "attachment_added")).includes(sha256(profile)));
+    const attached = JSON.stringify(events.filter((e) => e.kind === "attachment_added"));
+    assert.ok(attached.includes(sha256(profile)) && attached.includes(sha256(dicom)), "both documents' SHA-256 in the trace");
     assert.ok(kinds.indexOf("review_started") < kinds.indexOf("concluded"));
   } finally {
     await browserA.close();

@@ -2,8 +2,8 @@
 // signs in, creates a request with a PDF and a JPEG attached and attests
 // the patient's consent; each upload shows its progress and ends
 // « ajouté ». The expert signs in, finds it among the requests received
-// (urgency, time left, 2 documents), opens it, opens the image in the
-// viewer (zoom once), and accepts. axe on each view; screenshots of the
+// (urgency, time left, 2 documents), and, by keyboard alone, opens it,
+// opens the image in the viewer (zoom once), and accepts. axe on each view; screenshots of the
 // work lists, the form, the detail and the viewer. The trace verifies and
 // holds the request, both attachments (their SHA-256 the files') and the
 // acceptance.
@@ -13,7 +13,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkA11y, launchChromium, shots, startDemo, stopDemo, verifiedEvents, waitHealthy } from "./helpers.mjs";
-import { EXPERT, REQUESTER, addProfessional, chooseFiles, fillRequest, makeJpeg, makePdf, noticeSays, sha256, signIn } from "./pro-helpers.mjs";
+import { EXPERT, REQUESTER, addProfessional, chooseFiles, fillRequest, makeJpeg, makePdf, noticeSays, sha256, signIn, tabTo } from "./pro-helpers.mjs";
 
 test("a requester sends a téléexpertise with documents; the expert views the image and accepts", { timeout: 240000 }, async (t) => {
   const data = mkdtempSync(join(tmpdir(), "tc-e2e-"));
@@ -98,22 +98,23 @@ test("a requester sends a téléexpertise with documents; the expert views the i
     await b.screenshot({ path: join(shots, "worklist-4-expert.png"), fullPage: true });
 
     // The row's buttons name their act.
-    const openButton = b.getByRole("button", { name: /^Ouvrir Téléexpertise du / });
-    await openButton.click();
+    // The expert works by keyboard alone: Tab to the row's « Ouvrir », Enter.
+    await tabTo(b, /^Ouvrir Téléexpertise du /);
+    await b.keyboard.press("Enter");
     await b.waitForFunction(() => document.activeElement?.id === "detail-title");
     await b.getByText("Lésion méniscale sur le cliché ?", { exact: false }).waitFor();
     await checkA11y(b, "pro: request detail (expert)");
     await b.screenshot({ path: join(shots, "worklist-5-detail.png"), fullPage: true });
 
-    // The image, in the viewer: zoom in once.
-    const openImage = b.getByRole("button", { name: "Ouvrir genou-face.jpg" });
-    await openImage.click();
+    // The image, in the viewer (by keyboard): zoom in once with « + ».
+    await tabTo(b, /^Ouvrir genou-face\.jpg$/);
+    await b.keyboard.press("Enter");
     const dialog = b.getByRole("dialog", { name: "genou-face.jpg" });
     await dialog.waitFor();
     await b.waitForFunction(() => document.querySelector("dialog.viewer img")?.naturalWidth === 1200);
     await b.waitForFunction(() => Number(document.querySelector("dialog.viewer")?.dataset.scale) > 0);
     const before = Number(await dialog.getAttribute("data-scale"));
-    await dialog.getByRole("button", { name: "Agrandir" }).click();
+    await b.keyboard.press("+");
     const after = Number(await dialog.getAttribute("data-scale"));
     assert.ok(Math.abs(after / before - 1.25) < 0.01, `zoomed ${before} -> ${after}`);
     await checkA11y(b, "pro: viewer");
@@ -147,8 +148,10 @@ test("a requester sends a téléexpertise with documents; the expert views the i
       }
     });
 
-    // Accept: the answer is said, and the review comes next.
-    await b.getByRole("button", { name: "Accepter" }).click();
+    // Accept (Tab, Enter): the answer is said, and the review comes next.
+    await b.locator("#detail-title").focus();
+    await tabTo(b, /^Accepter$/);
+    await b.keyboard.press("Enter");
     await noticeSays(b, "Demande acceptée.");
     await b.waitForFunction(() => document.activeElement?.id === "review-title");
     await b.getByRole("button", { name: "Commencer l'examen" }).waitFor();
