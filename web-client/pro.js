@@ -641,7 +641,7 @@ function renderDetail() {
     more.push(h("button", { type: "button", id: "detail-join", class: "secondary", onclick: () => join(id, "detail-join") }, t("join")));
   }
   more.push(h("button", { type: "button", id: "detail-trace", class: "secondary", onclick: () => loadTrace(id) }, t("trace")));
-  parts.push(h("div", { class: "actions" }, more));
+  $("detail-more").replaceChildren(...more);
 
   $("detail-body").replaceChildren(...parts.flat().filter(Boolean));
 }
@@ -676,6 +676,14 @@ $("signout").addEventListener("click", async () => {
 $("new-request").addEventListener("click", () => form.open());
 $("refresh").addEventListener("click", () => loadActs({ announce: true }));
 $("detail-back").addEventListener("click", showList);
+// In the detail's forms too, a corrected field loses its error mark.
+$("detail-body").addEventListener("input", (e) => {
+  const el = e.target;
+  if (el.getAttribute("aria-invalid") !== "true") return;
+  el.removeAttribute("aria-invalid");
+  const err = $(`${el.id}-error`);
+  if (err) err.hidden = true;
+});
 $("trace-back").addEventListener("click", showList);
 
 translate();

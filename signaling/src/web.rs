@@ -29,4 +29,8 @@ asset!(pro_js, "pro.js", "text/javascript; charset=utf-8");
 asset!(request_js, "request.js", "text/javascript; charset=utf-8");
 asset!(viewer_js, "viewer.js", "text/javascript; charset=utf-8");
 asset!(exchange_js, "exchange.js", "text/javascript; charset=utf-8");
-asset!(hash_worker_js, "hash-worker.js", "text/javascript; charset=utf-8");
+asset!(
+    hash_worker_js,
+    "hash-worker.js",
+    "text/javascript; charset=utf-8"
+);
