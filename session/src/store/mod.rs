@@ -1,19 +1,24 @@
-//! Where the trace lives. [`TraceStore`] is the seam: the embedded default
-//! is [`SqliteStore`], one SQLite file in WAL mode; a PostgreSQL store can
-//! implement the same trait for deployments beyond one machine.
+//! Where the trace lives, with the documents attached to its acts.
+//! [`TraceStore`] is the seam: the embedded default is [`SqliteStore`], one
+//! SQLite file in WAL mode; a PostgreSQL store can implement the same trait
+//! for deployments beyond one machine.
 
 mod sqlite;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use sqlite::{SqliteStore, StoreMode};
 
 use crate::Error;
 use crate::act::Act;
-use crate::event::Event;
-use crate::ids::ActId;
+use crate::document::{DocumentType, Upload};
+use crate::event::{ActEvent, Event};
+use crate::ids::{ActId, Sha256};
 use crate::keys::{DataKey, HeadSigner, KeyDir, KeyId, TrustedKeys};
+use crate::pii::Pii;
+use crate::trace::document::{open_document, open_name};
 use crate::trace::{Checkpoint, Head, TraceRecord, VerifyReport, check_read, verify};
 
 /// What an acknowledged append made durable.
@@ -78,6 +83,139 @@ pub trait TraceStore: Send + Sync {
 
     /// All checkpoints in order.
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, Error>;
+
+    /// Stores `document` sealed and appends `events`, which record it (one
+    /// [`ActEvent::AttachmentAdded`] naming its digest, type and size, see
+    /// [`attachment_of`]), in one transaction: both are written, or
+    /// neither. `expected_len` fences the act as in
+    /// [`TraceStore::append`]; a document already stored for the act is
+    /// refused likewise. Returns once both are durable.
+    ///
+    /// The document is sealed on the caller's thread (tens of milliseconds
+    /// for 50 MiB in a release build, seconds in a debug one): an async
+    /// caller runs this on a blocking thread, or calls
+    /// [`TraceStore::attach_then`] from one.
+    fn attach(
+        &self,
+        act: ActId,
+        expected_len: u64,
+        document: Upload,
+        events: Vec<Event>,
+    ) -> Result<Appended, Error>;
+
+    /// The same without waiting for the commit: `done` gets the outcome.
+    fn attach_then(
+        &self,
+        act: ActId,
+        expected_len: u64,
+        document: Upload,
+        events: Vec<Event>,
+        done: OnAppended,
+    );
+
+    /// The document of `act` with this digest, sealed as stored; `None` if
+    /// it is not attached to that act. Open it with
+    /// [`StoredDocument::open`].
+    fn document(&self, act: ActId, sha256: &Sha256) -> Result<Option<StoredDocument>, Error>;
+
+    /// The documents stored for `act`, in the order they were attached.
+    fn documents(&self, act: ActId) -> Result<Vec<DocumentInfo>, Error>;
+}
+
+/// The one [`ActEvent::AttachmentAdded`] among `events`, checked against
+/// `document`'s digest, type and size; what [`TraceStore::attach`] stores
+/// the document under (its sealed name comes from the event).
+pub fn attachment_of<'a>(document: &Upload, events: &'a [Event]) -> Result<&'a Pii<String>, Error> {
+    let mut found = events.iter().filter_map(|e| match &e.body {
+        ActEvent::AttachmentAdded {
+            document,
+            media_type,
+            size,
+            name,
+            ..
+        } => Some((document, media_type, size, name)),
+        _ => None,
+    });
+    let (sha256, media_type, size, name) = found.next().ok_or(Error::DocumentMismatch(
+        "no attachment_added event records it",
+    ))?;
+    if found.next().is_some() {
+        return Err(Error::DocumentMismatch(
+            "more than one attachment_added event",
+        ));
+    }
+    if *sha256 != document.sha256() {
+        return Err(Error::DocumentMismatch("the event names another digest"));
+    }
+    if *media_type != document.media_type() || *size != document.size() {
+        return Err(Error::DocumentMismatch(
+            "the event names another type or size",
+        ));
+    }
+    Ok(name)
+}
+
+/// A document as the store keeps it: its content and file name sealed
+/// with the data key (see [`crate::trace::document`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredDocument {
+    pub act: ActId,
+    pub sha256: Sha256,
+    pub media_type: DocumentType,
+    pub size: u64,
+    pub sealed_name: Vec<u8>,
+    pub sealed: Vec<u8>,
+}
+
+impl StoredDocument {
+    /// The content, opened with whichever of `keys` sealed it and checked
+    /// against its SHA-256: [`Error::Unseal`] if the blob was changed,
+    /// moved or sealed with another key, [`Error::DocumentDigest`] if it
+    /// opens to other content, [`Error::DocumentMismatch`] if its size is
+    /// not the stored one.
+    pub fn open(&self, keys: &[DataKey]) -> Result<Vec<u8>, Error> {
+        let bytes = open_document(self.act, &self.sha256, &self.sealed, keys)?;
+        if bytes.len() as u64 != self.size {
+            return Err(Error::DocumentMismatch(
+                "the stored size is not the content's",
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// The file name, opened.
+    pub fn name(&self, keys: &[DataKey]) -> Result<Pii<String>, Error> {
+        open_name(self.act, &self.sha256, &self.sealed_name, keys)
+    }
+
+    /// What a listing shows of it.
+    pub fn info(&self) -> DocumentInfo {
+        DocumentInfo {
+            sha256: self.sha256,
+            media_type: self.media_type,
+            size: self.size,
+        }
+    }
+}
+
+impl fmt::Debug for StoredDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredDocument")
+            .field("act", &self.act)
+            .field("sha256", &self.sha256)
+            .field("media_type", &self.media_type)
+            .field("size", &self.size)
+            .field("sealed_bytes", &self.sealed.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One stored document, as listed: no name, no content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DocumentInfo {
+    pub sha256: Sha256,
+    pub media_type: DocumentType,
+    pub size: u64,
 }
 
 /// A consistent view of the store for verification.

@@ -30,9 +30,18 @@
 //! `checkpoints` (one row per commit, see [`Checkpoint`]): `no`, `at`,
 //! `prev`, `heads` (see [`encode_heads`]), `key_id`, `signature`.
 //!
-//! Triggers refuse `UPDATE` and `DELETE` on `acts`, `events` and
-//! `checkpoints`, which stops mistakes; the hash chain and signatures are
-//! what detect intent.
+//! `documents(act, sha256, media_type, size, sealed_name, sealed)`, primary
+//! key `(act, sha256)`: each document attached to an act, its content and
+//! name sealed (see [`crate::trace::document`]). Created when a writer opens
+//! a store that lacks it (stores made before documents existed); a reader
+//! of such a store sees no documents. A document's row is written in the
+//! same transaction as the `attachment_added` event that records it, inside
+//! a savepoint, so a refusal or a failure leaves neither.
+//!
+//! Triggers refuse `UPDATE` and `DELETE` on `acts`, `events`,
+//! `checkpoints` and `documents`, which stops mistakes; the hash chain and
+//! signatures are what detect intent (a document's content by the digest
+//! its event names).
 //!
 //! **Group commit.** Callers seal and encode their events on their own
 //! threads, then hand them to one writer thread. It takes every request
@@ -58,12 +67,16 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{Appended, OnAppended, Snapshot, TraceStore};
+use super::{
+    Appended, DocumentInfo, OnAppended, Snapshot, StoredDocument, TraceStore, attachment_of,
+};
 use crate::Error;
+use crate::document::{DocumentType, Upload};
 use crate::event::Event;
-use crate::ids::ActId;
+use crate::ids::{ActId, Sha256};
 use crate::keys::{DataKey, HeadSigner, KeyId, TrustedKeys};
 use crate::timestamp::Timestamp;
+use crate::trace::document::{seal_document, seal_name};
 use crate::trace::{
     Checkpoint, Hash, Head, PreparedEvent, TraceRecord, decode_heads, encode_heads, genesis,
 };
@@ -119,6 +132,22 @@ CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints BEGIN SELECT R
 CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints BEGIN SELECT RAISE(ABORT, 'the trace is append-only'); END;
 ";
 
+/// The documents table, added to stores made before it: run by every
+/// writer at open, a no-op once it exists.
+const DOCUMENTS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS documents (
+    act BLOB NOT NULL,
+    sha256 BLOB NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sealed_name BLOB NOT NULL,
+    sealed BLOB NOT NULL,
+    PRIMARY KEY (act, sha256)
+);
+CREATE TRIGGER IF NOT EXISTS documents_no_update BEFORE UPDATE ON documents BEGIN SELECT RAISE(ABORT, 'the trace is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS documents_no_delete BEFORE DELETE ON documents BEGIN SELECT RAISE(ABORT, 'the trace is append-only'); END;
+";
+
 /// How a store is opened.
 #[derive(Debug)]
 pub enum StoreMode {
@@ -135,8 +164,20 @@ struct AppendRequest {
     act: ActId,
     expected_len: Option<u64>,
     events: Pending,
+    /// A document the events record, sealed; written with them or not at
+    /// all.
+    document: Option<SealedDocument>,
     /// Who learns the outcome.
     reply: Reply,
+}
+
+/// A document's row, sealed on the caller's thread.
+struct SealedDocument {
+    sha256: Sha256,
+    media_type: DocumentType,
+    size: u64,
+    sealed_name: Vec<u8>,
+    sealed: Vec<u8>,
 }
 
 /// An append's events. Sealed blobs are bound to their seq, so events are
@@ -277,6 +318,7 @@ impl SqliteStore {
                     create_schema(path, &conn, &data)?;
                 }
                 check_meta(path, &conn, Some(&data))?;
+                conn.execute_batch(DOCUMENTS_SCHEMA).map_err(db_err)?;
                 conn.pragma_update(None, "wal_autocheckpoint", 0)
                     .map_err(db_err)?;
                 let reader = open_conn(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
@@ -571,12 +613,14 @@ fn heads_name(bytes: &[u8], act: ActId) -> bool {
 }
 
 impl SqliteStore {
-    /// Checks and seals an append on the caller's thread, then queues it.
+    /// Checks and seals an append (and the document its events record) on
+    /// the caller's thread, then queues it.
     fn submit(
         &self,
         act: ActId,
         expected_len: Option<u64>,
         events: Vec<Event>,
+        document: Option<Upload>,
         reply: impl FnOnce(&Writer) -> Reply,
     ) -> Result<(), Error> {
         if events.is_empty() {
@@ -592,6 +636,20 @@ impl SqliteStore {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .ok_or(Error::StoreClosed)?;
+        let document = match document {
+            Some(upload) => {
+                let name = attachment_of(&upload, &events)?;
+                let sha256 = upload.sha256();
+                Some(SealedDocument {
+                    sha256,
+                    media_type: upload.media_type(),
+                    size: upload.size(),
+                    sealed_name: seal_name(act, &sha256, name.expose(), &writer.data)?,
+                    sealed: seal_document(act, &upload, &writer.data)?,
+                })
+            }
+            None => None,
+        };
         let events = match expected_len {
             Some(len) => Pending::Sealed(
                 events
@@ -606,6 +664,7 @@ impl SqliteStore {
             act,
             expected_len,
             events,
+            document,
             reply: reply(writer),
         })
         .map_err(|_| Error::StoreClosed)
@@ -619,14 +678,7 @@ impl TraceStore for SqliteStore {
         expected_len: Option<u64>,
         events: Vec<Event>,
     ) -> Result<Appended, Error> {
-        let mut ticket = None;
-        self.submit(act, expected_len, events, |w| {
-            let t = w.acks.next_ticket.fetch_add(1, Ordering::Relaxed);
-            ticket = Some((t, w.acks.clone()));
-            Reply::Ticket(t)
-        })?;
-        let (ticket, acks) = ticket.ok_or(Error::StoreClosed)?;
-        acks.wait(ticket)
+        self.submit_and_wait(act, expected_len, events, None)
     }
 
     fn append_then(
@@ -636,13 +688,7 @@ impl TraceStore for SqliteStore {
         events: Vec<Event>,
         done: OnAppended,
     ) {
-        let slot = std::cell::Cell::new(Some(done));
-        if let Err(e) = self.submit(act, expected_len, events, |_| {
-            Reply::Then(slot.take().expect("taken once"))
-        }) && let Some(done) = slot.take()
-        {
-            done(Err(e));
-        }
+        self.submit_then(act, expected_len, events, None, done);
     }
 
     fn records(&self, act: ActId) -> Result<Vec<TraceRecord>, Error> {
@@ -721,6 +767,148 @@ impl TraceStore for SqliteStore {
         )
         .map_err(|e| self.err(e))
     }
+
+    fn attach(
+        &self,
+        act: ActId,
+        expected_len: u64,
+        document: Upload,
+        events: Vec<Event>,
+    ) -> Result<Appended, Error> {
+        self.submit_and_wait(act, Some(expected_len), events, Some(document))
+    }
+
+    fn attach_then(
+        &self,
+        act: ActId,
+        expected_len: u64,
+        document: Upload,
+        events: Vec<Event>,
+        done: OnAppended,
+    ) {
+        self.submit_then(act, Some(expected_len), events, Some(document), done);
+    }
+
+    fn document(&self, act: ActId, sha256: &Sha256) -> Result<Option<StoredDocument>, Error> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let row = conn
+            .prepare_cached(
+                "SELECT media_type, size, sealed_name, sealed FROM documents WHERE act = ?1 AND sha256 = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![act.as_bytes(), sha256.as_bytes()],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Vec<u8>>(2)?,
+                            r.get::<_, Vec<u8>>(3)?,
+                        ))
+                    },
+                )
+                .optional()
+            });
+        let row = match row {
+            Err(e) if no_documents_table(&e) => None,
+            other => other.map_err(|e| self.err(e))?,
+        };
+        let Some((media_type, size, sealed_name, sealed)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(StoredDocument {
+            act,
+            sha256: *sha256,
+            media_type: self.media_type(&media_type)?,
+            size: size as u64,
+            sealed_name,
+            sealed,
+        }))
+    }
+
+    fn documents(&self, act: ActId) -> Result<Vec<DocumentInfo>, Error> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let rows = conn
+            .prepare_cached(
+                "SELECT sha256, media_type, size FROM documents WHERE act = ?1 ORDER BY rowid",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![act.as_bytes()], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            });
+        let rows = match rows {
+            Err(e) if no_documents_table(&e) => Vec::new(),
+            other => other.map_err(|e| self.err(e))?,
+        };
+        rows.into_iter()
+            .map(|(sha256, media_type, size)| {
+                let sha256: [u8; 32] = sha256.try_into().map_err(|_| Error::NotATraceStore {
+                    path: self.path.clone(),
+                    reason: "a document has a malformed digest".into(),
+                })?;
+                Ok(DocumentInfo {
+                    sha256: Sha256::from_bytes(sha256),
+                    media_type: self.media_type(&media_type)?,
+                    size: size as u64,
+                })
+            })
+            .collect()
+    }
+}
+
+impl SqliteStore {
+    fn submit_and_wait(
+        &self,
+        act: ActId,
+        expected_len: Option<u64>,
+        events: Vec<Event>,
+        document: Option<Upload>,
+    ) -> Result<Appended, Error> {
+        let mut ticket = None;
+        self.submit(act, expected_len, events, document, |w| {
+            let t = w.acks.next_ticket.fetch_add(1, Ordering::Relaxed);
+            ticket = Some((t, w.acks.clone()));
+            Reply::Ticket(t)
+        })?;
+        let (ticket, acks) = ticket.ok_or(Error::StoreClosed)?;
+        acks.wait(ticket)
+    }
+
+    fn submit_then(
+        &self,
+        act: ActId,
+        expected_len: Option<u64>,
+        events: Vec<Event>,
+        document: Option<Upload>,
+        done: OnAppended,
+    ) {
+        let slot = std::cell::Cell::new(Some(done));
+        if let Err(e) = self.submit(act, expected_len, events, document, |_| {
+            Reply::Then(slot.take().expect("taken once"))
+        }) && let Some(done) = slot.take()
+        {
+            done(Err(e));
+        }
+    }
+
+    /// A stored document's type, from its `media_type` column.
+    fn media_type(&self, stored: &str) -> Result<DocumentType, Error> {
+        DocumentType::from_media_type(stored).ok_or_else(|| Error::NotATraceStore {
+            path: self.path.clone(),
+            reason: "a document has an unknown media type".into(),
+        })
+    }
+}
+
+/// A read of a store made before documents existed, opened read-only.
+fn no_documents_table(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(_, Some(m)) if m.contains("no such table: documents"))
 }
 
 /// The `events` columns a [`TraceRecord`] is read from, in order.
@@ -1071,7 +1259,12 @@ impl WriterState {
         let mut touched: HashMap<ActId, ChainEnd> = HashMap::new();
         let mut results = Vec::with_capacity(batch.len());
         for req in batch.iter_mut() {
-            results.push(self.append_one(req, &mut touched));
+            let outcome = if req.document.is_some() {
+                self.attach_one(req, &mut touched)?
+            } else {
+                self.append_one(req, &mut touched)
+            };
+            results.push(outcome);
         }
         if touched.is_empty() {
             self.conn.execute_batch("ROLLBACK").map_err(err)?;
@@ -1143,8 +1336,40 @@ impl WriterState {
         Ok(results)
     }
 
-    /// Chains and inserts one request's events. Its checks come before any
-    /// write, so a refused request leaves nothing behind.
+    /// [`WriterState::append_one`] for a request that carries a document,
+    /// inside a savepoint: if anything fails after the first write (the
+    /// document already stored, an insert failing), its rows are rolled
+    /// back and the rest of the batch goes on. An error of the savepoint
+    /// itself fails the whole commit.
+    fn attach_one(
+        &mut self,
+        req: &mut AppendRequest,
+        touched: &mut HashMap<ActId, ChainEnd>,
+    ) -> Result<Result<Appended, Error>, Error> {
+        let path = self.path.clone();
+        let err = |e: rusqlite::Error| db_error(&path, e);
+        self.conn
+            .prepare_cached("SAVEPOINT attach")
+            .and_then(|mut s| s.execute([]))
+            .map_err(err)?;
+        let outcome = self.append_one(req, touched);
+        if outcome.is_err() {
+            self.conn
+                .prepare_cached("ROLLBACK TO attach")
+                .and_then(|mut s| s.execute([]))
+                .map_err(err)?;
+        }
+        self.conn
+            .prepare_cached("RELEASE attach")
+            .and_then(|mut s| s.execute([]))
+            .map_err(err)?;
+        Ok(outcome)
+    }
+
+    /// Chains and inserts one request's events, and its document if it has
+    /// one. Its checks come before any write, so a refused request leaves
+    /// nothing behind (and [`WriterState::attach_one`] undoes a document's
+    /// request that fails after writing).
     fn append_one(
         &mut self,
         req: &mut AppendRequest,
@@ -1165,6 +1390,31 @@ impl WriterState {
             && expected != found
         {
             return Err(Error::Conflict { expected, found });
+        }
+        if let Some(doc) = req.document.take() {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO documents (act, sha256, media_type, size, sealed_name, sealed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        req.act.as_bytes(),
+                        doc.sha256.as_bytes(),
+                        doc.media_type.media_type(),
+                        doc.size as i64,
+                        doc.sealed_name,
+                        doc.sealed
+                    ])
+                })
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(f, _)
+                        if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        Error::DuplicateDocument(doc.sha256)
+                    }
+                    e => err(e),
+                })?;
         }
         let events = match std::mem::replace(&mut req.events, Pending::Blind(Vec::new())) {
             Pending::Sealed(events) => events,

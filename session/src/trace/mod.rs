@@ -13,7 +13,12 @@
 //!
 //! Hashes cover the stored bytes, sealed blob included, so anyone holding
 //! the public key can verify without the data key. See `docs/TRACE_FORMAT.md`.
+//!
+//! **Documents** attached to an act are kept beside the trace, sealed
+//! ([`document`]); the chain vouches for each through its
+//! `attachment_added` event, which names the content's SHA-256.
 
+pub mod document;
 pub mod seal;
 mod verify;
 
