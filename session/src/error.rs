@@ -2,15 +2,17 @@
 //! act on; none carries personal data.
 //!
 //! It sits at the bottom of the crate: it names only the leaves
-//! ([`crate::vocab`], [`crate::ids`], [`crate::integrity`]), so every other
-//! module may return it. A leaf's own error (an id that does not parse) is
+//! ([`crate::vocab`], [`crate::ids`], [`crate::document`],
+//! [`crate::integrity`]), so every other module may return it. A leaf's own
+//! error (an id that does not parse, a file that is not a document) is
 //! wrapped here with `#[from]`.
 
 use std::path::PathBuf;
 
-use crate::ids::{ActId, IdError, IncidentId, ParticipantId};
+use crate::document::DocumentError;
+use crate::ids::{ActId, IdError, IncidentId, MessageId, ParticipantId, Sha256, ShareId};
 use crate::integrity::Problem;
-use crate::vocab::{Phase, Role, UnknownActKind};
+use crate::vocab::{Phase, Role, UnknownActKind, UnknownUrgency};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -39,12 +41,73 @@ pub enum Error {
         reason: &'static str,
     },
 
+    // --- A téléexpertise's request and answers ------------------------------
+    #[error("only a teleexpertise carries an expertise request")]
+    ExpertiseOnlyForTeleexpertise,
+    #[error("this act has no expertise request")]
+    NoExpertiseRequest,
+    #[error("only the act's expert may {action}")]
+    NotTheExpert { action: &'static str },
+    #[error("the expert has already accepted the request")]
+    ExpertiseAlreadyAccepted,
+    #[error("the expert has not accepted the request")]
+    ExpertiseNotAccepted,
+    /// A question, a decline's reason or a request for more is blank.
+    #[error("the {what} is empty")]
+    TextEmpty { what: &'static str },
+    #[error("the {what} is longer than {max} bytes")]
+    TextTooLong { what: &'static str, max: usize },
+
+    // --- Attached documents ------------------------------------------------
+    #[error("participant {0} is not a professional of this act")]
+    NotAProfessional(ParticipantId),
+    /// A file that is not an accepted document, too large, or badly named.
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    #[error("this document ({0}) is already attached to the act")]
+    DuplicateDocument(Sha256),
+    #[error("the act's documents would weigh {total} bytes; an act keeps at most {max}")]
+    ActDocumentsFull { total: u64, max: u64 },
+    #[error("the act already has {0} attached documents, the most it may have")]
+    TooManyAttachments(usize),
+
+    // --- What the live session exchanged -----------------------------------
+    #[error("participant {reporter} already reported chat message {message}")]
+    DuplicateChatReport {
+        message: MessageId,
+        reporter: ParticipantId,
+    },
+    #[error("chat message {0} was reported before with another sender")]
+    ChatSenderDiffers(MessageId),
+    #[error("the act already has {0} chat reports, the most it records")]
+    TooManyChatReports(usize),
+    #[error("file share {0} was already offered")]
+    DuplicateShare(ShareId),
+    #[error("no file share {0} in this act")]
+    UnknownShare(ShareId),
+    #[error("the act already has {0} file shares, the most it records")]
+    TooManyShares(usize),
+    #[error("the shared file is {size} bytes; at most {max} may be shared")]
+    ShareTooLarge { size: u64, max: u64 },
+    #[error("file share {0} was cancelled")]
+    ShareCancelled(ShareId),
+    #[error("participant {by} already confirmed file share {share}")]
+    DuplicateShareReceipt { share: ShareId, by: ParticipantId },
+    #[error("participant {0} offered this file and does not receive it")]
+    OwnShare(ParticipantId),
+    #[error("participant {0} is already sharing their screen")]
+    AlreadySharingScreen(ParticipantId),
+    #[error("participant {0} is not sharing their screen")]
+    NotSharingScreen(ParticipantId),
+
     // --- Input -----------------------------------------------------------
     /// An act id, RPPS number or patient alias that does not parse.
     #[error(transparent)]
     Id(#[from] IdError),
     #[error(transparent)]
     ActKind(#[from] UnknownActKind),
+    #[error(transparent)]
+    Urgency(#[from] UnknownUrgency),
     /// A request the act's rules or a setting refuse, in a sentence for
     /// the person who made it.
     #[error("{0}")]
@@ -134,6 +197,14 @@ pub enum Error {
     },
     #[error("sealed data could not be decrypted: wrong data key, or the sealed bytes were changed")]
     Unseal,
+    /// A document handed to the store with events that do not record it
+    /// (`what` says how), so neither is written.
+    #[error("the document does not match its attachment event: {0}")]
+    DocumentMismatch(&'static str),
+    /// A stored document opened, but its content is not the one its
+    /// SHA-256 names.
+    #[error("a stored document's content does not match its SHA-256 digest")]
+    DocumentDigest,
 
     #[error("{context}: {source}")]
     Io {

@@ -1,4 +1,6 @@
-//! Identifiers of acts, participants, incidents and people.
+//! Identifiers of acts, participants, incidents and people, of the chat
+//! messages and file shares of a live session, and the SHA-256 digests that
+//! address documents and vouch for what was exchanged.
 //!
 //! A leaf, like [`crate::vocab`]: it names no sibling. Parsing an id fails
 //! with this module's own [`IdError`], which [`crate::Error`] wraps.
@@ -23,6 +25,12 @@ pub enum IdError {
         max = PatientAlias::MAX_LEN
     )]
     PatientAlias,
+    #[error("a chat message id is 32 hex digits (16 random bytes)")]
+    MessageId,
+    #[error("a file share id is 32 hex digits (16 random bytes)")]
+    ShareId,
+    #[error("a SHA-256 digest is 64 hex digits")]
+    Sha256,
 }
 
 /// One telemedicine act. Random (UUID v4) so that ids reveal nothing.
@@ -197,6 +205,143 @@ impl From<PatientAlias> for String {
     }
 }
 
+/// Parses exactly `N` bytes written as `2 * N` hex digits (either case).
+fn hex_bytes<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let s = s.trim();
+    if s.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}
+
+/// A 16-byte id chosen at random by a client: shown and parsed as 32 hex
+/// digits, lowercase when shown.
+macro_rules! client_id {
+    ($(#[$doc:meta])* $name:ident, $err:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name([u8; 16]);
+
+        impl $name {
+            pub fn from_bytes(bytes: [u8; 16]) -> Self {
+                $name(bytes)
+            }
+
+            pub fn as_bytes(&self) -> &[u8; 16] {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({self})", stringify!($name))
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                hex_bytes(s).map($name).ok_or($err)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+
+            fn try_from(s: String) -> Result<Self, IdError> {
+                s.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.to_string()
+            }
+        }
+    };
+}
+
+client_id!(
+    /// One chat message of a live session, chosen by its sender's page. The
+    /// text never reaches the server; the trace names the message by this id.
+    MessageId,
+    IdError::MessageId
+);
+
+client_id!(
+    /// One file shared peer to peer in a live session, chosen by the
+    /// sender's page.
+    ShareId,
+    IdError::ShareId
+);
+
+/// A SHA-256 digest: the address of a stored document (its content's
+/// digest), or what both ends of a chat message or file share report.
+/// Written as 64 lowercase hex digits (parsing accepts either case).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sha256([u8; 32]);
+
+impl Sha256 {
+    /// The digest of `bytes`.
+    pub fn digest(bytes: &[u8]) -> Sha256 {
+        use sha2::Digest as _;
+        Sha256(sha2::Sha256::digest(bytes).into())
+    }
+
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Sha256(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sha256({self})")
+    }
+}
+
+impl FromStr for Sha256 {
+    type Err = IdError;
+
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        hex_bytes(s).map(Sha256).ok_or(IdError::Sha256)
+    }
+}
+
+impl TryFrom<String> for Sha256 {
+    type Error = IdError;
+
+    fn try_from(s: String) -> Result<Self, IdError> {
+        s.parse()
+    }
+}
+
+impl From<Sha256> for String {
+    fn from(d: Sha256) -> String {
+        d.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +371,40 @@ mod tests {
         assert!("a b".parse::<PatientAlias>().is_err());
         assert!("x".repeat(65).parse::<PatientAlias>().is_err());
         assert!(PatientAlias::random().as_str().starts_with("patient-"));
+    }
+
+    #[test]
+    fn client_ids_are_32_hex_digits() {
+        let id: MessageId = "00112233445566778899AABBCCDDEEFF".parse().unwrap();
+        assert_eq!(id.to_string(), "00112233445566778899aabbccddeeff");
+        assert_eq!(
+            serde_json::to_value(id).unwrap(),
+            "00112233445566778899aabbccddeeff"
+        );
+        assert_eq!(
+            "00".repeat(16).parse::<ShareId>().unwrap().as_bytes(),
+            &[0; 16]
+        );
+        for bad in ["", "0011", &"0".repeat(33), &"g".repeat(32)] {
+            assert_eq!(bad.parse::<MessageId>(), Err(IdError::MessageId), "{bad:?}");
+            assert_eq!(bad.parse::<ShareId>(), Err(IdError::ShareId), "{bad:?}");
+        }
+        assert!(serde_json::from_str::<ShareId>("\"abc\"").is_err());
+    }
+
+    #[test]
+    fn sha256_is_64_lowercase_hex_digits() {
+        let d = Sha256::digest(b"abc");
+        let text = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(d.to_string(), text);
+        assert_eq!(text.to_uppercase().parse::<Sha256>(), Ok(d));
+        assert_eq!(serde_json::to_value(d).unwrap(), text);
+        assert_eq!(
+            serde_json::from_value::<Sha256>(serde_json::json!(text)).unwrap(),
+            d
+        );
+        assert_eq!(text[1..].parse::<Sha256>(), Err(IdError::Sha256));
+        assert_eq!(format!("{d:?}"), format!("Sha256({text})"));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! - [`participant`], [`consent`], [`incident`], [`conclusion`]: what an act
 //!   records, as decree 2010-1229 (art. R.6316-4) asks;
 //! - [`mode`]: video, audio-only or phone route, and the call-back number;
+//! - [`expertise`]: a téléexpertise's request and the expert's answers;
+//! - [`document`]: the documents an act may carry, told by content;
 //! - [`event`]: the typed events every change produces;
 //! - [`trace`]: the hash-chained, signed, partly sealed record of events;
 //! - [`store`]: where the trace lives (SQLite by default);
@@ -17,8 +19,10 @@ pub mod access;
 pub mod act;
 pub mod conclusion;
 pub mod consent;
+pub mod document;
 mod error;
 pub mod event;
+pub mod expertise;
 pub mod ids;
 pub mod incident;
 pub mod integrity;
@@ -35,7 +39,9 @@ pub mod vocab;
 pub use act::{Act, ActKind, CancelReason, Command, Phase};
 pub use error::Error;
 pub use event::{ActEvent, Event};
-pub use ids::{ActId, IdError, IncidentId, ParticipantId, PatientAlias, Rpps};
+pub use ids::{
+    ActId, IdError, IncidentId, MessageId, ParticipantId, PatientAlias, Rpps, Sha256, ShareId,
+};
 pub use pii::{PII_KEY, Pii};
 pub use store::{DataDir, SqliteStore, TraceStore};
 pub use timestamp::Timestamp;

@@ -1,6 +1,6 @@
 //! The act's shared vocabulary: the small enums every other module speaks
 //! (act kinds and phases, roles, reasons, incident kinds, media modes and
-//! routes).
+//! routes, a téléexpertise's urgency).
 //!
 //! This module is a leaf: it names no sibling, so anything in the crate may
 //! use it, including [`crate::Error`]. Each type is re-exported where a
@@ -10,6 +10,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +106,8 @@ pub enum CancelReason {
     PatientAbsent,
     ConsentRefused,
     TechnicalFailure,
+    /// The expert declined the téléexpertise request.
+    ExpertDeclined,
 }
 
 /// Why a participant left the live session. Every disconnect has one.
@@ -185,6 +188,10 @@ pub enum IncidentKind {
     RelayMediaStopped,
     /// The pre-call connection test failed.
     ConnectionTestFailed,
+    /// The sender's and a receiver's digests of one chat message differ.
+    ChatMismatch,
+    /// A receiver's digest of a shared file differs from the sender's.
+    ShareMismatch,
     Other,
 }
 
@@ -203,6 +210,8 @@ impl IncidentKind {
             IncidentKind::RelayAllocationLost => "relay_allocation_lost",
             IncidentKind::RelayMediaStopped => "relay_media_stopped",
             IncidentKind::ConnectionTestFailed => "connection_test_failed",
+            IncidentKind::ChatMismatch => "chat_mismatch",
+            IncidentKind::ShareMismatch => "share_mismatch",
             IncidentKind::Other => "other",
         }
     }
@@ -211,6 +220,64 @@ impl IncidentKind {
 impl fmt::Display for IncidentKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// How soon the expert should answer a téléexpertise request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    /// Within the hour.
+    Immediate,
+    /// Within 24 hours.
+    Urgent,
+    /// Within 7 days (programmée).
+    Routine,
+}
+
+impl Urgency {
+    /// How long the expert has to answer.
+    pub fn response_delay(self) -> Duration {
+        const HOUR: u64 = 3_600;
+        Duration::from_secs(match self {
+            Urgency::Immediate => HOUR,
+            Urgency::Urgent => 24 * HOUR,
+            Urgency::Routine => 7 * 24 * HOUR,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Immediate => "immediate",
+            Urgency::Urgent => "urgent",
+            Urgency::Routine => "routine",
+        }
+    }
+}
+
+impl fmt::Display for Urgency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not an urgency (from a command line or a form).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an urgency: use immediate, urgent or routine")]
+pub struct UnknownUrgency(pub String);
+
+impl FromStr for Urgency {
+    type Err = UnknownUrgency;
+
+    /// English or French: `immediate`/`immédiate`, `urgent`/`urgente`,
+    /// `routine`/`programmée`.
+    fn from_str(s: &str) -> Result<Self, UnknownUrgency> {
+        match s.trim().to_lowercase().as_str() {
+            "immediate" | "immédiate" => Ok(Urgency::Immediate),
+            "urgent" | "urgente" => Ok(Urgency::Urgent),
+            "routine" | "programmee" | "programmée" => Ok(Urgency::Routine),
+            _ => Err(UnknownUrgency(s.to_string())),
+        }
     }
 }
 
@@ -270,6 +337,40 @@ mod tests {
         for m in [MediaMode::Video, MediaMode::AudioOnly, MediaMode::Phone] {
             assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
         }
+    }
+
+    #[test]
+    fn urgencies_parse_in_english_and_french_and_give_their_delay() {
+        for (text, u) in [
+            ("immediate", Urgency::Immediate),
+            ("Immédiate", Urgency::Immediate),
+            ("urgent", Urgency::Urgent),
+            (" urgente ", Urgency::Urgent),
+            ("routine", Urgency::Routine),
+            ("programmee", Urgency::Routine),
+            ("PROGRAMMÉE", Urgency::Routine),
+        ] {
+            assert_eq!(text.parse(), Ok(u), "{text}");
+        }
+        let e = "soon".parse::<Urgency>().unwrap_err().to_string();
+        assert!(e.contains("is not an urgency"), "{e}");
+        assert_eq!(Urgency::Immediate.response_delay().as_secs(), 3_600);
+        assert_eq!(Urgency::Urgent.response_delay().as_secs(), 86_400);
+        assert_eq!(Urgency::Routine.response_delay().as_secs(), 604_800);
+        for u in [Urgency::Immediate, Urgency::Urgent, Urgency::Routine] {
+            assert_eq!(serde_json::to_value(u).unwrap(), u.as_str());
+        }
+    }
+
+    #[test]
+    fn new_incident_kinds_serialise_as_their_names() {
+        for k in [IncidentKind::ChatMismatch, IncidentKind::ShareMismatch] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        assert_eq!(
+            serde_json::to_value(CancelReason::ExpertDeclined).unwrap(),
+            "expert_declined"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ fn swapped_sealed_blobs_fail_to_open() {
         expert: None,
         patient: common::patient("dossier-fictif-0042"),
         patient_present: true,
+        expertise: None,
     };
     let (act, events) = Act::open(ActId::random(), new, Timestamp::from_micros(5)).unwrap();
     assert!(events.len() >= 3 && events.iter().all(|e| e.at == events[0].at));

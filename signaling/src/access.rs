@@ -147,6 +147,7 @@ mod tests {
                 alias: Pii::new(session::PatientAlias::random()),
             },
             patient_present: true,
+            expertise: None,
         };
         let (act, _) = Act::open(ActId::random(), new.clone(), Timestamp::from_micros(1)).unwrap();
         (new, act)

@@ -146,6 +146,7 @@ pub fn consultation(state: &AppState) -> (ActId, String, String) {
             alias: Pii::new("bot-0001".parse::<PatientAlias>().unwrap()),
         },
         patient_present: true,
+        expertise: None,
     };
     let (act, events) = Act::open(ActId::random(), new, now).unwrap();
     state.store.append(act.id, Some(0), events).unwrap();

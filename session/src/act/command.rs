@@ -2,7 +2,9 @@
 
 use crate::conclusion::Conclusion;
 use crate::consent::{Consent, ConsentScope};
-use crate::ids::{IncidentId, ParticipantId};
+use crate::document::{DocumentType, Upload};
+use crate::expertise::ExpertAnswer;
+use crate::ids::{IncidentId, MessageId, ParticipantId, Sha256, ShareId};
 use crate::incident::Metrics;
 use crate::mode::{MediaPath, PhoneNumber};
 use crate::participant::Identity;
@@ -93,6 +95,65 @@ pub enum Command {
         participant: ParticipantId,
         number: Pii<PhoneNumber>,
     },
+    /// The expert answers the téléexpertise request: accepting moves a
+    /// request on to preparation, declining cancels the act, asking for
+    /// more keeps it where it is. Only the expert; not once accepted.
+    AnswerExpertise {
+        by: ParticipantId,
+        answer: ExpertAnswer,
+    },
+    /// A professional of the act attaches a document, once consent to the
+    /// act is recorded or attested, in request, preparation or
+    /// performance. The digest, type and size come from the bytes (see
+    /// [`Command::attach`]); the name loses its directories.
+    Attach {
+        document: Sha256,
+        media_type: DocumentType,
+        size: u64,
+        name: Pii<String>,
+        by: ParticipantId,
+    },
+    /// The expert, having accepted, opens the asynchronous review:
+    /// preparation → performance, with consent to the act.
+    StartReview {
+        by: ParticipantId,
+    },
+    /// One end of a chat message reports its digest (the sender reports
+    /// with `reporter == sender`). A digest that differs from the first
+    /// one reported for the message is a `chat_mismatch` incident.
+    ReportChat {
+        message: MessageId,
+        sender: ParticipantId,
+        reporter: ParticipantId,
+        digest: Sha256,
+    },
+    /// A participant offers a file peer to peer, in the performance.
+    OfferShare {
+        share: ShareId,
+        sender: ParticipantId,
+        digest: Sha256,
+        media_type: Option<DocumentType>,
+        size: u64,
+        name: Pii<String>,
+    },
+    /// A receiver reports the digest of the file it got; one that differs
+    /// from the offer's is a `share_mismatch` incident.
+    ReceiveShare {
+        share: ShareId,
+        by: ParticipantId,
+        digest: Sha256,
+    },
+    /// The sender or a receiver stops a file share.
+    CancelShare {
+        share: ShareId,
+        by: ParticipantId,
+    },
+    StartScreenShare {
+        participant: ParticipantId,
+    },
+    StopScreenShare {
+        participant: ParticipantId,
+    },
 }
 
 impl Command {
@@ -118,6 +179,26 @@ impl Command {
             Command::Resume { .. } => "resume the act",
             Command::ChangeMode { .. } => "change the media mode",
             Command::GiveCallbackNumber { .. } => "record a call-back number",
+            Command::AnswerExpertise { .. } => "answer the expertise request",
+            Command::Attach { .. } => "attach a document",
+            Command::StartReview { .. } => "start the review",
+            Command::ReportChat { .. } => "report a chat message",
+            Command::OfferShare { .. } => "offer a file",
+            Command::ReceiveShare { .. } => "confirm a received file",
+            Command::CancelShare { .. } => "cancel a file share",
+            Command::StartScreenShare { .. } => "start sharing a screen",
+            Command::StopScreenShare { .. } => "stop sharing a screen",
+        }
+    }
+
+    /// Attaches `upload` under `name`, by `by`.
+    pub fn attach(upload: &Upload, name: Pii<String>, by: ParticipantId) -> Command {
+        Command::Attach {
+            document: upload.sha256(),
+            media_type: upload.media_type(),
+            size: upload.size(),
+            name,
+            by,
         }
     }
 }

@@ -9,7 +9,8 @@ use crate::vocab::Phase;
 
 impl Decision<'_> {
     /// Records the report and closes the act. From performance it passes
-    /// through conclusion first; open incidents close before.
+    /// through conclusion first; screen shares stop and open incidents
+    /// close before.
     pub(super) fn conclude(&self, conclusion: Conclusion) -> Result<Vec<ActEvent>, Error> {
         if conclusion.report.expose().trim().is_empty() {
             return Err(Error::InvalidInput("the report is empty".into()));
@@ -23,6 +24,7 @@ impl Decision<'_> {
         let mut events = Vec::new();
         match self.phase {
             Phase::Performance => {
+                events.extend(self.stop_screen_shares());
                 events.extend(self.close_open_incidents(self.now));
                 events.push(ActEvent::PhaseEntered {
                     phase: Phase::Conclusion,

@@ -42,6 +42,8 @@ impl Decision<'_> {
     }
 
     /// Withdraws the scopes that are granted; withdrawing nothing is refused.
+    /// Withdrawing consent to the act stops every screen share first, as
+    /// media stops.
     pub(super) fn withdraw_consent(
         &self,
         scopes: Vec<ConsentScope>,
@@ -55,9 +57,14 @@ impl Decision<'_> {
         if granted.is_empty() {
             return Err(Error::ConsentNotAllowed("there is no consent to withdraw"));
         }
-        Ok(vec![ActEvent::ConsentWithdrawn {
+        let mut events = Vec::new();
+        if granted.contains(&ConsentScope::TelemedicineAct) {
+            events.extend(self.stop_screen_shares());
+        }
+        events.push(ActEvent::ConsentWithdrawn {
             scopes: granted,
             by,
-        }])
+        });
+        Ok(events)
     }
 }

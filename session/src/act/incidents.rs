@@ -52,6 +52,33 @@ impl Decision<'_> {
     }
 }
 
+impl Decision<'_> {
+    /// An incident found in one report and over at once: the events that
+    /// open it about `participant` and close it, duration 0, in the same
+    /// decision (nothing else in that decision may open an incident
+    /// before them).
+    pub(super) fn instant_incident(
+        &self,
+        kind: IncidentKind,
+        participant: ParticipantId,
+    ) -> [ActEvent; 2] {
+        let incident = IncidentId(self.incidents.len() as u32 + 1);
+        [
+            ActEvent::IncidentOpened {
+                incident,
+                kind,
+                participant: Some(participant),
+                metrics: Metrics::new(),
+            },
+            ActEvent::IncidentClosed {
+                incident,
+                duration_ms: 0,
+                metrics: Metrics::new(),
+            },
+        ]
+    }
+}
+
 impl Act {
     /// The events that close every incident still open, at `now`.
     pub(super) fn close_open_incidents(&self, now: Timestamp) -> Vec<ActEvent> {

@@ -124,7 +124,7 @@ impl Act {
     }
 
     /// Why `participant` may not have media now, if they may not.
-    fn check_media(&self, participant: ParticipantId) -> Result<(), Error> {
+    pub(super) fn check_media(&self, participant: ParticipantId) -> Result<(), Error> {
         let who = self.participant(participant)?;
         let refused = |reason| Error::MediaNotAllowed {
             participant,

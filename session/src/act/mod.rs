@@ -15,17 +15,22 @@
 //! concern, one file each under `act/`: `phases.rs` (prepare, start, end,
 //! cancel), `participants.rs` (register, join, leave, admit, connection
 //! tests, interruptions), `consent.rs`, `media.rs` (media path, mode,
-//! call-back number), `incidents.rs` and `conclusion.rs`. A new command
-//! gets a variant in `command.rs`, an arm in each dispatcher and its rule
-//! in the file of its concern.
+//! call-back number), `incidents.rs`, `conclusion.rs`, `expertise.rs` (a
+//! téléexpertise's request, the expert's answers, the asynchronous
+//! review), `documents.rs` (attached documents) and `exchange.rs` (what
+//! the live session exchanges: chat digests, file shares, screen shares).
+//! A new command gets a variant in `command.rs`, an arm in each dispatcher
+//! and its rule in the file of its concern.
 
+use std::collections::BTreeMap;
 use std::ops::Deref;
 
 use crate::Error;
 use crate::conclusion::Conclusion;
 use crate::consent::ConsentLedger;
 use crate::event::{ActEvent, Event};
-use crate::ids::{ActId, IncidentId, ParticipantId};
+use crate::expertise::{ExpertiseRequest, ExpertiseState};
+use crate::ids::{ActId, IncidentId, MessageId, ParticipantId};
 use crate::participant::{Identity, Participant};
 use crate::pii::Pii;
 use crate::precall::Verdict;
@@ -34,12 +39,18 @@ use crate::timestamp::Timestamp;
 mod command;
 mod conclusion;
 mod consent;
+mod documents;
+mod exchange;
+mod expertise;
 mod incidents;
 mod media;
 mod participants;
 mod phases;
 
 pub use self::command::Command;
+pub use self::documents::Attachment;
+pub use self::exchange::{ChatMessage, Share};
+pub use crate::expertise::ExpertAnswer;
 // The vocabulary lives in `vocab` and `mode`; re-exported here, where other
 // crates and the tests have always found it.
 pub use crate::mode::{MediaPath, MediaRoute};
@@ -60,6 +71,10 @@ pub struct NewAct {
     pub patient: Identity,
     /// False for a téléexpertise held without the patient.
     pub patient_present: bool,
+    /// A téléexpertise's question and urgency, recorded right after the
+    /// participants. Only for a téléexpertise; one opened without it (as
+    /// before requests existed) stays valid.
+    pub expertise: Option<ExpertiseRequest>,
 }
 
 /// An incident as the act tracks it.
@@ -99,6 +114,19 @@ pub struct Act {
     /// The latest call-back number left by the patient or a companion, one
     /// per participant.
     pub callback_numbers: Vec<(ParticipantId, Pii<PhoneNumber>)>,
+    /// A téléexpertise's request and the expert's answers.
+    pub expertise: Option<ExpertiseState>,
+    /// The documents attached, in order.
+    pub attachments: Vec<Attachment>,
+    /// Each chat message reported, by id, with who reported it: what a
+    /// mismatch is detected against.
+    pub chats: BTreeMap<MessageId, ChatMessage>,
+    /// How many chat reports the act recorded.
+    pub chat_reports: usize,
+    /// The files offered peer to peer, in order.
+    pub shares: Vec<Share>,
+    /// Who is sharing their screen now.
+    pub screen_sharing: Vec<ParticipantId>,
 }
 
 fn duration_ms(from: Timestamp, to: Timestamp) -> u64 {
@@ -180,13 +208,20 @@ impl Act {
             interrupted: Vec::new(),
             modes: Vec::new(),
             callback_numbers: Vec::new(),
+            expertise: None,
+            attachments: Vec::new(),
+            chats: BTreeMap::new(),
+            chat_reports: 0,
+            shares: Vec::new(),
+            screen_sharing: Vec::new(),
         };
         (act, event)
     }
 
     /// Opens an act with its participants registered: requester, expert
-    /// (for a téléexpertise) and patient, in that order. Returns the act and
-    /// the events to append.
+    /// (for a téléexpertise) and patient, in that order, then a
+    /// téléexpertise's request when given. Returns the act and the events
+    /// to append.
     pub fn open(id: ActId, new: NewAct, now: Timestamp) -> Result<(Act, Vec<Event>), Error> {
         match (new.kind, &new.expert) {
             (ActKind::Teleconsultation, Some(_)) => {
@@ -206,6 +241,12 @@ impl Act {
                 "a teleconsultation always has the patient".into(),
             ));
         }
+        if let Some(request) = &new.expertise {
+            if new.kind != ActKind::Teleexpertise {
+                return Err(Error::ExpertiseOnlyForTeleexpertise);
+            }
+            request.check()?;
+        }
         let (mut act, first) = Act::request(id, new.kind, new.patient_present, now);
         let mut events = vec![first];
         let mut register = |role, identity| -> Result<(), Error> {
@@ -217,6 +258,9 @@ impl Act {
             register(Role::Expert, expert)?;
         }
         register(Role::Patient, new.patient)?;
+        if let Some(request) = new.expertise {
+            events.push(act.request_expertise(request, now)?);
+        }
         Ok((act, events))
     }
 
@@ -311,6 +355,33 @@ impl Act {
                 participant,
                 number,
             } => d.give_callback_number(participant, number),
+            Command::AnswerExpertise { by, answer } => d.answer_expertise(by, answer),
+            Command::Attach {
+                document,
+                media_type,
+                size,
+                name,
+                by,
+            } => d.attach(document, media_type, size, name, by),
+            Command::StartReview { by } => d.start_review(by),
+            Command::ReportChat {
+                message,
+                sender,
+                reporter,
+                digest,
+            } => d.report_chat(message, sender, reporter, digest),
+            Command::OfferShare {
+                share,
+                sender,
+                digest,
+                media_type,
+                size,
+                name,
+            } => d.offer_share(share, sender, digest, media_type, size, name),
+            Command::ReceiveShare { share, by, digest } => d.receive_share(share, by, digest),
+            Command::CancelShare { share, by } => d.cancel_share(share, by),
+            Command::StartScreenShare { participant } => d.start_screen_share(participant),
+            Command::StopScreenShare { participant } => d.stop_screen_share(participant),
         }
     }
 
@@ -365,6 +436,44 @@ impl Act {
                 participant,
                 number,
             } => self.fold_callback_number(*participant, number),
+            ActEvent::ExpertiseRequested {
+                question,
+                urgency,
+                respond_by,
+            } => self.fold_expertise_requested(question, *urgency, *respond_by, at),
+            ActEvent::ExpertAnswered { by, answer } => self.fold_expert_answered(*by, answer, at),
+            ActEvent::AttachmentAdded {
+                document,
+                media_type,
+                size,
+                name,
+                by,
+            } => self.fold_attachment_added(*document, *media_type, *size, name, *by, at),
+            ActEvent::ReviewStarted { by } => self.fold_review_started(*by, at),
+            ActEvent::ChatReported {
+                message,
+                sender,
+                reporter,
+                digest,
+            } => self.fold_chat_reported(*message, *sender, *reporter, *digest),
+            ActEvent::ShareOffered {
+                share,
+                sender,
+                digest,
+                media_type,
+                size,
+                ..
+            } => self.fold_share_offered(*share, *sender, *digest, *media_type, *size, at),
+            ActEvent::ShareReceived { share, by, digest } => {
+                self.fold_share_received(*share, *by, *digest)
+            }
+            ActEvent::ShareCancelled { share, by } => self.fold_share_cancelled(*share, *by),
+            ActEvent::ScreenShareStarted { participant } => {
+                self.fold_screen_share_started(*participant)
+            }
+            ActEvent::ScreenShareStopped { participant } => {
+                self.fold_screen_share_stopped(*participant)
+            }
         }
     }
 

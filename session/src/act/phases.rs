@@ -31,21 +31,25 @@ impl Decision<'_> {
         }])
     }
 
-    /// Performance → conclusion; open incidents close first.
+    /// Performance → conclusion; screen shares stop and open incidents
+    /// close first.
     pub(super) fn end_performance(&self) -> Result<Vec<ActEvent>, Error> {
         if self.phase != Phase::Performance {
             return Err(self.illegal());
         }
-        let mut events = self.close_open_incidents(self.now);
+        let mut events = self.stop_screen_shares();
+        events.extend(self.close_open_incidents(self.now));
         events.push(ActEvent::PhaseEntered {
             phase: Phase::Conclusion,
         });
         Ok(events)
     }
 
-    /// Any open phase → cancelled; open incidents close first.
+    /// Any open phase → cancelled; screen shares stop and open incidents
+    /// close first.
     pub(super) fn cancel(&self, reason: CancelReason) -> Vec<ActEvent> {
-        let mut events = self.close_open_incidents(self.now);
+        let mut events = self.stop_screen_shares();
+        events.extend(self.close_open_incidents(self.now));
         events.push(ActEvent::Cancelled { reason });
         events
     }

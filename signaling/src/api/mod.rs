@@ -80,6 +80,7 @@ impl CreateAct {
                 alias: Pii::new(alias),
             },
             patient_present: self.patient_present,
+            expertise: None,
         })
     }
 }

@@ -88,6 +88,7 @@ fn create(data: &DataDir, args: CreateArgs) -> anyhow::Result<ExitCode> {
             alias: Pii::new(args.patient.unwrap_or_else(PatientAlias::random)),
         },
         patient_present: !args.without_patient,
+        expertise: None,
     };
     let now = Timestamp::now();
     let (act, events) = Act::open(ActId::random(), new, now)?;

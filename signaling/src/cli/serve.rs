@@ -212,6 +212,7 @@ pub fn demo(data: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
                 alias: Pii::new(PatientAlias::random()),
             },
             patient_present: true,
+            expertise: None,
         };
         let (act, events) = Act::open(ActId::random(), new, now)?;
         state.store.append(act.id, Some(0), events)?;

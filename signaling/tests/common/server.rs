@@ -126,6 +126,7 @@ pub fn new_teleconsultation() -> NewAct {
             alias: Pii::new(PATIENT.parse().expect("valid alias")),
         },
         patient_present: true,
+        expertise: None,
     }
 }
 
