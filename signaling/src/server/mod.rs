@@ -78,13 +78,14 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
     };
     // A file shared in the session is shown from a blob: URL the page made
     // of the bytes it received (viewer.js): an image (`img-src blob:`) or a
-    // PDF in an <iframe> (`frame-src blob:`, and `object-src blob:` for the
-    // browser's PDF viewer in it). The hashing worker (hash-worker.js) is
-    // a script of this origin: `worker-src 'self'`, as `default-src` gave.
+    // PDF in an <iframe> (`frame-src blob:`; 'self' kept for stored
+    // documents, as `default-src` gave it). The hashing worker
+    // (hash-worker.js) is a script of this origin, which `default-src
+    // 'self'` already allows; fetch and connect stay 'self' only.
     set(
         h,
         header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; frame-src 'self' blob:; object-src 'self' blob:; worker-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; frame-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     );
     set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
     set(h, header::REFERRER_POLICY, "no-referrer");
