@@ -4,7 +4,7 @@
 // what `report` is given (digests, sizes, types, the shared file's name).
 // No DOM: the page shows what the events carry.
 //
-// How app.js wires it (integration is done separately):
+// How the call page wires it (web-client/sharing.js does, for app.js):
 //
 //   import { createExchange } from "/exchange.js";
 //   // once the page knows who it is (welcome):

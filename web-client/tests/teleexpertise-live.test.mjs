@@ -125,6 +125,7 @@ test("a téléexpertise's live session: chat, files, screen and the expert's rep
     await requester.locator("#chat-log li.chat-theirs").filter({ hasText: "je regarde" }).waitFor();
     assert.equal(await expert.getByLabel("Votre message").inputValue(), "", "the input is emptied");
     assert.equal(await expert.evaluate(() => document.activeElement.id), "chat-input", "the focus stays in the input");
+    assert.equal(await requester.evaluate(() => document.activeElement.id), "chat-send", "an incoming message takes no focus from the button pressed");
 
     // Files: the image, then 20 MiB, each sent once its offer is recorded.
     await shareFile(requester, image);
@@ -147,6 +148,14 @@ test("a téléexpertise's live session: chat, files, screen and the expert's rep
     assert.match(await expert.locator("#transfers li[data-dir='in']").first().textContent(), /Réception de radio-genou\.png.*terminé/);
 
     await expert.screenshot({ path: join(shots, "teleexpertise-1-session-chat.png"), fullPage: true });
+    // In English, every text of the exchange follows.
+    await expert.getByRole("button", { name: "Switch to English" }).click();
+    await expert.getByRole("heading", { name: "Exchanges" }).waitFor();
+    await expert.getByLabel("Your message").waitFor();
+    await expert.getByRole("button", { name: "Open radio-genou.png" }).waitFor();
+    assert.match(await expert.locator("#transfers li").first().textContent(), /Receiving radio-genou\.png.*done/);
+    assert.match(await expert.locator("#chat-log li").first().textContent(), /^Doctor — Dr Requérant Fictif/);
+    await expert.getByRole("button", { name: "Passer en français" }).click();
     await checkA11y(expert, "call page with the chat and files (expert)");
     await checkA11y(requester, "call page with the chat and files (requester)");
 
