@@ -40,6 +40,10 @@
 //! trace_events_per_act = 1000
 //! joins_per_participant_per_minute = 20         # hello (join, rejoin) per participant
 //! joins_per_participant = 200
+//! exchange_events_per_participant_per_minute = 120  # chat digests, file and screen
+//! exchange_events_per_participant = 6000            # shares: a budget of their own
+//! exchange_events_per_act_per_minute = 300
+//! exchange_events_per_act = 12000
 //!
 //! [incidents]                 # thresholds; durations in ms (defaults shown)
 //! loss_pct = 5.0              # loss above this share...

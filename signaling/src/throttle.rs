@@ -97,6 +97,14 @@ pub struct HttpLimits {
     /// beyond, `hello` is answered `refused` and the connection closed.
     pub joins_per_participant_per_minute: u32,
     pub joins_per_participant: u32,
+    /// Trace events one participant's exchange reports (`chat_digest`,
+    /// `share`, `screen_share`) may add per minute, and over the act; a
+    /// budget apart from the one above.
+    pub exchange_events_per_participant_per_minute: u32,
+    pub exchange_events_per_participant: u32,
+    /// The same for all participants of one act together.
+    pub exchange_events_per_act_per_minute: u32,
+    pub exchange_events_per_act: u32,
 }
 
 impl Default for HttpLimits {
@@ -120,6 +128,10 @@ impl Default for HttpLimits {
             trace_events_per_act: BudgetLimits::default().act_total,
             joins_per_participant_per_minute: BudgetLimits::default().joins_per_minute,
             joins_per_participant: BudgetLimits::default().joins_total,
+            exchange_events_per_participant_per_minute: BudgetLimits::default().exchange_per_minute,
+            exchange_events_per_participant: BudgetLimits::default().exchange_total,
+            exchange_events_per_act_per_minute: BudgetLimits::default().exchange_act_per_minute,
+            exchange_events_per_act: BudgetLimits::default().exchange_act_total,
         }
     }
 }
@@ -164,6 +176,22 @@ impl HttpLimits {
                 "joins_per_participant",
                 u64::from(self.joins_per_participant),
             ),
+            (
+                "exchange_events_per_participant_per_minute",
+                u64::from(self.exchange_events_per_participant_per_minute),
+            ),
+            (
+                "exchange_events_per_participant",
+                u64::from(self.exchange_events_per_participant),
+            ),
+            (
+                "exchange_events_per_act_per_minute",
+                u64::from(self.exchange_events_per_act_per_minute),
+            ),
+            (
+                "exchange_events_per_act",
+                u64::from(self.exchange_events_per_act),
+            ),
         ];
         match positive.iter().find(|(_, v)| *v == 0) {
             Some((name, _)) => Err(format!("http.{name} must be at least 1")),
@@ -182,6 +210,10 @@ impl HttpLimits {
             act_total: self.trace_events_per_act,
             joins_per_minute: self.joins_per_participant_per_minute,
             joins_total: self.joins_per_participant,
+            exchange_per_minute: self.exchange_events_per_participant_per_minute,
+            exchange_total: self.exchange_events_per_participant,
+            exchange_act_per_minute: self.exchange_events_per_act_per_minute,
+            exchange_act_total: self.exchange_events_per_act,
         }
     }
 }

@@ -379,6 +379,25 @@ impl Room {
     }
 }
 
+impl Room {
+    /// `p`'s device leaves the session for `reason`: a screen they were
+    /// sharing stops first (the act leaves that to the room), then the
+    /// leave is recorded.
+    fn depart(&mut self, p: ParticipantId, reason: LeaveReason, now: Timestamp, step: &mut Step) {
+        if self.act.is_sharing_screen(p) {
+            self.apply(Command::StopScreenShare { participant: p }, now, step);
+        }
+        self.apply(
+            Command::Leave {
+                participant: p,
+                reason,
+            },
+            now,
+            step,
+        );
+    }
+}
+
 /// Milliseconds from `since` to `now`, zero if the clock went back.
 fn millis(since: Timestamp, now: Timestamp) -> u64 {
     u64::try_from(now.since(since).as_millis()).unwrap_or(u64::MAX)
