@@ -519,6 +519,41 @@ mod tests {
         assert!(String::from_utf8_lossy(&body).contains("took too long"));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn an_upload_has_its_own_deadline() {
+        let limits = HttpLimits {
+            request_timeout_secs: 2,
+            upload_timeout_secs: 5,
+            ..HttpLimits::default()
+        };
+        let slow = || async {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            "stored"
+        };
+        let routes = Router::new()
+            .route("/api/acts/{id}/documents", axum::routing::post(slow))
+            .route("/api/acts/{id}/answer", axum::routing::post(slow));
+        let app = apply(routes, &limits);
+        let post = |path: &str| Request::post(path).body(Body::empty()).unwrap();
+        let res = app.clone().oneshot(post("/api/acts/a/documents")).await;
+        assert_eq!(res.unwrap().status(), StatusCode::OK);
+        let res = app.oneshot(post("/api/acts/a/answer")).await;
+        assert_eq!(res.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(is_upload(&post("/api/acts/x/documents")));
+        for other in [
+            "/api/acts/x/documents/ab",
+            "/api/acts//documents",
+            "/api/acts/x/y/documents",
+        ] {
+            assert!(!is_upload(&post(other)), "{other}");
+        }
+        assert!(!is_upload(
+            &Request::get("/api/acts/x/documents")
+                .body(Body::empty())
+                .unwrap()
+        ));
+    }
+
     #[tokio::test]
     async fn past_the_in_flight_cap_requests_are_shed_at_once() {
         let limits = HttpLimits {

@@ -173,7 +173,7 @@ async fn refusals_leave_nothing_and_are_audited() {
         .iter()
         .map(|d| d.sha256.to_string())
         .collect();
-    assert_eq!(stored, [sha.clone()]);
+    assert_eq!(stored, std::slice::from_ref(&sha));
     assert_eq!(store.documents(other).expect("documents").len(), 1);
     let kinds = e.kinds(id);
     assert_eq!(
