@@ -10,6 +10,14 @@
 //! | professional | as the requester only | theirs | theirs, else 403 |
 //! | administrator | yes | all | all |
 //!
+//! A téléexpertise's request and documents (`api::expertise`,
+//! `api::documents`) follow the same rule for reading (the act's
+//! professionals and administrators; a join link gets 403
+//! `patient_link_no_documents`), and a stricter one for changing them:
+//! only the act's expert answers, reviews and reports, only its requester
+//! records consent, either of them attaches documents; an administrator
+//! reads but never writes.
+//!
 //! "Take part" means the act names the professional's RPPS number as its
 //! requester or expert. Creating an act answers every join link to the
 //! operator token, but to a signed-in person only the patient's (and a
@@ -20,10 +28,11 @@
 use std::sync::Arc;
 
 use session::Act;
+use session::ParticipantId;
 use session::access::{AccessStore, AccountRole};
 use session::act::NewAct;
 use session::keys::{DataKey, TrustedKeys};
-use session::participant::Identity;
+use session::participant::{Identity, Role};
 
 use crate::auth::sessions::{LoginLimiter, Sessions};
 use crate::auth::{Authenticated, IdentityProvider};
@@ -78,6 +87,23 @@ pub fn takes_part(who: &Authenticated, act: &Act) -> bool {
     act.participants
         .iter()
         .any(|p| p.role.is_professional() && is_me(who, &p.identity))
+}
+
+/// The participant `who` is in `act` in `role` (a professional role: the
+/// act names their RPPS number there).
+pub fn as_role(who: &Authenticated, act: &Act, role: Role) -> Option<ParticipantId> {
+    act.participants
+        .iter()
+        .find(|p| p.role == role && is_me(who, &p.identity))
+        .map(|p| p.id)
+}
+
+/// The professional role `who` has in `act` (requester first, should one
+/// RPPS number be both), if any.
+pub fn my_role(who: &Authenticated, act: &Act) -> Option<Role> {
+    [Role::Requester, Role::Expert]
+        .into_iter()
+        .find(|r| as_role(who, act, *r).is_some())
 }
 
 /// Whether `who` may read and export `act`'s trace.

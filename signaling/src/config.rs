@@ -28,6 +28,7 @@
 //! join_burst = 30
 //! max_in_flight = 512         # more at once are answered 503
 //! request_timeout_secs = 30
+//! upload_timeout_secs = 600   # a document upload (up to 50 MiB)
 //! websockets = 10000          # open WebSocket connections at most
 //! websockets_per_client = 256
 //! connections = 16384         # open TCP connections at most (closed on accept beyond)

@@ -21,6 +21,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use session::document::DocumentError;
 
 /// What can go wrong in the server, outside a request's answer.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +139,22 @@ pub enum ApiError {
     LoginLength,
     /// A path segment that is not an act id.
     NotAnActId,
+    /// A path segment that is not a document's SHA-256 (64 hex digits).
+    NotADigest,
+    /// An upload without its file name (`?name=FILE`).
+    DocumentNameMissing,
+    /// An upload over the most one document may weigh (by its
+    /// `Content-Length`, before reading, or as it streamed in).
+    UploadTooLarge {
+        max: u64,
+    },
+    /// An upload whose bytes are not of an accepted type.
+    UnsupportedDocumentType,
+    /// An upload whose body ended before its end (the client went away,
+    /// or sent less than it declared); nothing was stored.
+    UploadIncomplete,
+    /// An attestation text other than the one the server shows.
+    AttestationTextUnknown,
 
     // --- Who is asking -----------------------------------------------------
     /// No `Authorization: Bearer` on a route that takes the operator token.
@@ -162,6 +179,19 @@ pub enum ApiError {
     NotNamed,
     /// The operator token reading traces (it only creates acts).
     OperatorCannotRead,
+    /// A join link (a patient's, a companion's...) presented to the
+    /// routes of an act's request and documents: those are for its
+    /// professionals, signed in.
+    PatientLinkNoDocuments,
+    /// Answering, reviewing or reporting by someone other than the act's
+    /// expert (the requester, an administrator).
+    NotTheExpert,
+    /// Recording the patient's consent by someone other than the act's
+    /// requesting professional.
+    NotTheRequester,
+    /// A document that is not attached to this act (it may be another
+    /// act's: the answer is the same).
+    UnknownDocument,
     /// The act is over; its phase, for the sentence.
     ActEnded(session::Phase),
 
@@ -246,6 +276,40 @@ impl ApiError {
                 "a login has 1 to 128 bytes",
             ),
             ApiError::NotAnActId => says(StatusCode::BAD_REQUEST, "not_an_act_id", "not an act id"),
+            ApiError::NotADigest => says(
+                StatusCode::BAD_REQUEST,
+                "not_a_digest",
+                "not a document's SHA-256 (64 hexadecimal digits)",
+            ),
+            ApiError::DocumentNameMissing => says(
+                StatusCode::BAD_REQUEST,
+                "document_name_missing",
+                "give the file's name in the query: ?name=FILE",
+            ),
+            ApiError::UploadTooLarge { max } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "upload_too_large",
+                format!(
+                    "this file is larger than {} MiB, the most one document may weigh",
+                    max / (1024 * 1024)
+                ),
+            ),
+            ApiError::UnsupportedDocumentType
+            | ApiError::Session(S::Document(DocumentError::NotADocument)) => says(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_document_type",
+                "this file is not a JPEG, PNG, WebP, PDF or DICOM file; only these types are accepted (told by the file's content, not its name)",
+            ),
+            ApiError::UploadIncomplete => says(
+                StatusCode::BAD_REQUEST,
+                "upload_incomplete",
+                "the upload was cut short; nothing was stored: send the file again",
+            ),
+            ApiError::AttestationTextUnknown => says(
+                StatusCode::BAD_REQUEST,
+                "attestation_text_unknown",
+                "this attestation text is not the one the server shows (GET /api/attestation)",
+            ),
             ApiError::OperatorTokenMissing => says(
                 StatusCode::UNAUTHORIZED,
                 "operator_token_missing",
@@ -301,6 +365,26 @@ impl ApiError {
                 "operator_cannot_read",
                 "the operator token creates acts; reading needs a professional's sign-in",
             ),
+            ApiError::PatientLinkNoDocuments => says(
+                StatusCode::FORBIDDEN,
+                "patient_link_no_documents",
+                "a join link does not open an act's request or documents; they are for its professionals, signed in",
+            ),
+            ApiError::NotTheExpert | ApiError::Session(S::NotTheExpert { .. }) => says(
+                StatusCode::FORBIDDEN,
+                "not_the_expert",
+                "only the act's expert may do this",
+            ),
+            ApiError::NotTheRequester => says(
+                StatusCode::FORBIDDEN,
+                "not_the_requester",
+                "only the act's requesting professional may record the patient's consent",
+            ),
+            ApiError::UnknownDocument => says(
+                StatusCode::NOT_FOUND,
+                "unknown_document",
+                "no such document in this act",
+            ),
             ApiError::ActEnded(phase) => (
                 StatusCode::GONE,
                 "act_ended",
@@ -332,9 +416,41 @@ impl ApiError {
                 "the server took too long to answer; try again",
             ),
             // Bad input: the domain's sentence says what is wrong.
-            ApiError::Session(e @ (S::InvalidInput(_) | S::Id(_) | S::ActKind(_))) => {
-                (StatusCode::BAD_REQUEST, "invalid_input", e.to_string())
+            ApiError::Session(
+                e @ (S::InvalidInput(_)
+                | S::Id(_)
+                | S::ActKind(_)
+                | S::Urgency(_)
+                | S::TextEmpty { .. }
+                | S::TextTooLong { .. }
+                | S::ExpertiseOnlyForTeleexpertise
+                | S::Document(
+                    DocumentError::NameEmpty
+                    | DocumentError::NameTooLong { .. }
+                    | DocumentError::NameControl,
+                )),
+            ) => (StatusCode::BAD_REQUEST, "invalid_input", e.to_string()),
+            ApiError::Session(S::Document(DocumentError::TooLarge { max, .. })) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "upload_too_large",
+                format!(
+                    "this file is larger than {} MiB, the most one document may weigh",
+                    max / (1024 * 1024)
+                ),
+            ),
+            ApiError::Session(e @ (S::ActDocumentsFull { .. } | S::TooManyAttachments(_))) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "act_documents_full",
+                e.to_string(),
+            ),
+            ApiError::Session(e @ S::DuplicateDocument(_)) => {
+                (StatusCode::CONFLICT, "duplicate_document", e.to_string())
             }
+            ApiError::Session(S::ConsentRequired) => says(
+                StatusCode::CONFLICT,
+                "consent_required",
+                "the patient's consent to the act is not recorded or attested yet; record it first",
+            ),
             ApiError::Session(S::UnknownAct(_)) => {
                 says(StatusCode::NOT_FOUND, "unknown_act", "no such act")
             }
@@ -353,8 +469,11 @@ impl ApiError {
             ApiError::Session(
                 e @ (S::IllegalTransition { .. }
                 | S::Conflict { .. }
-                | S::ConsentRequired
                 | S::ConsentNotAllowed(_)
+                | S::NoExpertiseRequest
+                | S::ExpertiseAlreadyAccepted
+                | S::ExpertiseNotAccepted
+                | S::NotAProfessional(_)
                 | S::UnknownParticipant(_)
                 | S::RoleTaken(_)
                 | S::RoomFull(_)
@@ -481,7 +600,58 @@ mod tests {
                 session::Error::UnknownAct(ActId::random()).into(),
                 "unknown_act",
             ),
-            (session::Error::ConsentRequired.into(), "act_state_conflict"),
+            (session::Error::ConsentRequired.into(), "consent_required"),
+            (ApiError::NotADigest, "not_a_digest"),
+            (ApiError::DocumentNameMissing, "document_name_missing"),
+            (
+                ApiError::UploadTooLarge { max: 1 << 20 },
+                "upload_too_large",
+            ),
+            (
+                session::Error::Document(DocumentError::TooLarge { size: 2, max: 1 }).into(),
+                "upload_too_large",
+            ),
+            (
+                session::Error::ActDocumentsFull { total: 2, max: 1 }.into(),
+                "act_documents_full",
+            ),
+            (
+                session::Error::TooManyAttachments(200).into(),
+                "act_documents_full",
+            ),
+            (
+                ApiError::UnsupportedDocumentType,
+                "unsupported_document_type",
+            ),
+            (
+                session::Error::Document(DocumentError::NotADocument).into(),
+                "unsupported_document_type",
+            ),
+            (ApiError::UploadIncomplete, "upload_incomplete"),
+            (
+                session::Error::DuplicateDocument(session::ids::Sha256::digest(b"x")).into(),
+                "duplicate_document",
+            ),
+            (
+                ApiError::PatientLinkNoDocuments,
+                "patient_link_no_documents",
+            ),
+            (ApiError::NotTheExpert, "not_the_expert"),
+            (
+                session::Error::NotTheExpert { action: "answer" }.into(),
+                "not_the_expert",
+            ),
+            (ApiError::NotTheRequester, "not_the_requester"),
+            (ApiError::UnknownDocument, "unknown_document"),
+            (ApiError::AttestationTextUnknown, "attestation_text_unknown"),
+            (
+                session::Error::ExpertiseNotAccepted.into(),
+                "act_state_conflict",
+            ),
+            (
+                session::Error::TextEmpty { what: "reason" }.into(),
+                "invalid_input",
+            ),
             (
                 Error::ExpiredInvitation("2026-01-01T00:00:00Z".into()).into(),
                 "invitation_expired",
@@ -540,6 +710,13 @@ mod tests {
         assert!(m.contains("reload"), "{m}");
         assert_eq!(
             status(session::Error::ConsentRequired).0,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            status(session::Error::DuplicateDocument(
+                session::ids::Sha256::digest(b"x")
+            ))
+            .0,
             StatusCode::CONFLICT
         );
     }

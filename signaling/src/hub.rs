@@ -1,11 +1,23 @@
 //! The IO driver of rooms: one tokio task per live act owns its [`Room`],
 //! appends each step's events to the trace (awaiting durability), then
 //! delivers the step's frames to the connections.
+//!
+//! A room is the act's one writer: the WebSocket connections' messages,
+//! and the commands the HTTP routes ask ([`RoomCmd::Command`]: a
+//! téléexpertise's answer, an attached document...), go through it in
+//! order. A room a route started stops again as soon as it is idle (no
+//! connection ever came, nothing queued, nothing to wait for); a room that
+//! served connections lives until its act ends, as it keeps their join
+//! budgets and lost participants.
 
 use std::collections::HashMap;
 
-use session::act::LeaveReason;
-use session::{ActId, SqliteStore, TraceStore};
+use std::time::Duration;
+
+use session::act::{Command, LeaveReason};
+use session::document::Upload;
+use session::store::OnAppended;
+use session::{Act, ActId, SqliteStore, TraceStore};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
@@ -55,11 +67,49 @@ pub enum RoomCmd {
         test: session::precall::ConnectionTest,
         done: oneshot::Sender<Result<(), session::Error>>,
     },
+    /// A command asked over HTTP, with the checked document for an
+    /// attachment (stored with its `attachment_added` event in one
+    /// transaction); answered once durable, or with why it was refused.
+    /// A room that stops before handling it gives it back
+    /// ([`CommandReply::NotHandled`]), to be sent to the act's next room.
+    Command {
+        command: Command,
+        document: Option<Upload>,
+        done: oneshot::Sender<CommandReply>,
+    },
     /// The server is stopping: close every connection (`server_shutdown`)
     /// and stop. The act is rebuilt from its trace when the server starts
     /// again and its participants reconnect.
     Shutdown,
 }
+
+/// What a room answers a [`RoomCmd::Command`].
+#[derive(Debug)]
+pub enum CommandReply {
+    /// Applied and durable: the act as it now stands, and the kinds of
+    /// the events recorded.
+    Done {
+        act: Box<Act>,
+        recorded: Vec<&'static str>,
+    },
+    /// The act's rules refused it, or the trace could not take it.
+    Refused(session::Error),
+    /// The room stopped before handling it: nothing was recorded.
+    NotHandled {
+        command: Command,
+        document: Option<Upload>,
+    },
+}
+
+/// Who waits for a step's events to be durable.
+enum Waiter {
+    ConnectionTest(oneshot::Sender<Result<(), session::Error>>),
+    Command(oneshot::Sender<CommandReply>),
+}
+
+/// How long a room that no connection ever joined waits for a command
+/// before it stops (a route that started it and went away).
+const IDLE_STOP: Duration = Duration::from_secs(30);
 
 /// How often a room reads the relay's counters (for relay incidents) while
 /// someone's media may go through it.
@@ -90,9 +140,17 @@ pub async fn run_room<H: RoomHost>(
         None => room,
     };
     let mut conns: HashMap<ConnId, mpsc::Sender<Frame>> = HashMap::new();
+    // Whether a connection ever joined: until then the room serves routes
+    // only, and stops once idle.
+    let mut joined = false;
+    let mut handled = false;
     state.metrics().active_acts.inc();
     loop {
         let wake = room.poll_timeout().map(|at| clock.instant_at(at));
+        let idle = !joined && conns.is_empty() && wake.is_none();
+        if idle && handled && rx.is_empty() {
+            break;
+        }
         let cmd = tokio::select! {
             // A wake-up that is due goes first: a read of the relay falls
             // due once a second, and a busy room must not put it off.
@@ -111,15 +169,19 @@ pub async fn run_room<H: RoomHost>(
                 Some(cmd) => cmd,
                 None => break,
             },
+            () = sleep_if(idle, IDLE_STOP) => break,
         };
         let now = clock.now();
         let mut done = None;
+        let mut document = None;
+        handled = true;
         let step = match cmd {
             RoomCmd::Attach {
                 conn,
                 frames,
                 input,
             } => {
+                joined = true;
                 conns.insert(conn, frames);
                 room.handle(input, now)
             }
@@ -133,7 +195,7 @@ pub async fn run_room<H: RoomHost>(
             RoomCmd::RecordConnectionTest { test, done: reply } => {
                 match room.record_connection_test(test, now) {
                     Ok(step) => {
-                        done = Some(reply);
+                        done = Some(Waiter::ConnectionTest(reply));
                         step
                     }
                     Err(e) => {
@@ -142,23 +204,54 @@ pub async fn run_room<H: RoomHost>(
                     }
                 }
             }
+            RoomCmd::Command {
+                command,
+                document: doc,
+                done: reply,
+            } => match room.command(command, now) {
+                Ok(step) => {
+                    done = Some(Waiter::Command(reply));
+                    document = doc;
+                    step
+                }
+                Err(e) => {
+                    let _ = reply.send(CommandReply::Refused(e));
+                    continue;
+                }
+            },
         };
+        let recorded: Vec<&'static str> = step.events.iter().map(|e| e.body.kind()).collect();
         if !step.events.is_empty() {
             let n = step.events.len() as u64;
-            match append(&state, act, stored, step.events).await {
+            match append(&state, act, stored, step.events, document).await {
                 Ok(()) => {
                     stored += n;
                     state.metrics().trace_appends.inc();
-                    if let Some(done) = done {
-                        let _ = done.send(Ok(()));
+                    match done {
+                        Some(Waiter::ConnectionTest(done)) => {
+                            let _ = done.send(Ok(()));
+                        }
+                        Some(Waiter::Command(done)) => {
+                            let _ = done.send(CommandReply::Done {
+                                act: Box::new(room.act().clone()),
+                                recorded,
+                            });
+                        }
+                        None => {}
                     }
                 }
                 Err(e) => {
                     // The room and the trace disagree now: end the room;
                     // clients reconnect to a room rebuilt from the trace.
                     tracing::error!(%act, error = %e, "trace append failed; closing the room");
-                    if let Some(done) = done {
-                        let _ = done.send(Err(session::Error::StoreClosed));
+                    match done {
+                        Some(Waiter::ConnectionTest(done)) => {
+                            let _ = done.send(Err(session::Error::StoreClosed));
+                        }
+                        Some(Waiter::Command(done)) => {
+                            let _ = done.send(CommandReply::Refused(e));
+                        }
+                        None => {}
                     }
                     for frames in conns.values() {
                         let _ = frames.try_send(Frame::Msg(ServerMessage::Error {
@@ -220,7 +313,15 @@ pub async fn run_room<H: RoomHost>(
     rx.close();
     let ended = room.act().phase.is_terminal();
     while let Ok(cmd) = rx.try_recv() {
-        if let RoomCmd::Attach { frames, .. } = cmd {
+        if let RoomCmd::Command {
+            command,
+            document,
+            done,
+        } = cmd
+        {
+            // The route sends it to the act's next room.
+            let _ = done.send(CommandReply::NotHandled { command, document });
+        } else if let RoomCmd::Attach { frames, .. } = cmd {
             let msg = if ended {
                 ServerMessage::Ended {
                     reason: format!("this consultation has ended ({})", room.act().phase),
@@ -244,6 +345,15 @@ pub async fn run_room<H: RoomHost>(
     state.metrics().active_acts.dec();
 }
 
+/// Sleeps `d` when `cond`, else for ever.
+async fn sleep_if(cond: bool, d: Duration) {
+    if cond {
+        tokio::time::sleep(d).await;
+    } else {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Sleeps until `at`, or for ever when there is nothing to wait for.
 async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
@@ -252,21 +362,33 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
+/// Appends `events` after the `stored` ones, with `document` in the same
+/// transaction when they record one; returns once durable.
 async fn append<H: RoomHost>(
     state: &H,
     act: ActId,
     stored: u64,
     events: Vec<session::Event>,
+    document: Option<Upload>,
 ) -> Result<(), session::Error> {
     let (tx, rx) = oneshot::channel();
-    state.store().append_then(
-        act,
-        Some(stored),
-        events,
-        Box::new(move |r| {
-            let _ = tx.send(r);
-        }),
-    );
+    let done: OnAppended = Box::new(move |r| {
+        let _ = tx.send(r);
+    });
+    match document {
+        None => state.store().append_then(act, Some(stored), events, done),
+        // Sealing a document of tens of MiB takes a while: not on the
+        // async workers.
+        Some(document) => {
+            let host = state.clone();
+            tokio::task::spawn_blocking(move || {
+                host.store()
+                    .attach_then(act, stored, document, events, done)
+            })
+            .await
+            .map_err(|_| session::Error::StoreClosed)?;
+        }
+    }
     rx.await
         .map_err(|_| session::Error::StoreClosed)?
         .map(|_| ())

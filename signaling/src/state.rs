@@ -16,12 +16,20 @@ use session::{ActId, DataDir, SqliteStore};
 use crate::Error;
 use crate::clock::Clock;
 use crate::error::ApiError;
-use crate::hub::{RoomCmd, RoomHandle};
+use crate::hub::{CommandReply, RoomCmd, RoomHandle};
 use crate::invitation::InvitationKeys;
 use crate::metrics::Metrics;
 use crate::protocol::IceServer;
 use crate::relay_access::RelayAccess;
 use crate::room::{ConnId, IceProvider, Room};
+
+/// How many rooms a command is offered to before the route gives up: a
+/// room may stop (idle) just as the command reaches it.
+const ROOM_ATTEMPTS: usize = 4;
+
+/// Document uploads the server reads at once (each is held in memory
+/// until it is sealed and stored: 8 × 50 MiB at most).
+pub const UPLOADS_AT_ONCE: usize = 8;
 
 /// Settings the server runs with.
 #[derive(Clone, Debug)]
@@ -58,6 +66,9 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Open WebSocket connections, capped in total and per client.
     pub connections: Arc<crate::guard::ConnectionLimits>,
+    /// Document uploads streaming in at once, each held in memory (up to
+    /// 50 MiB): at most [`UPLOADS_AT_ONCE`]; more are answered `503`.
+    pub uploads: tokio::sync::Semaphore,
     /// Sign-in, accounts and the access log; set once by [`AppState::secure`].
     security: OnceLock<Arc<crate::access::Security>>,
     rooms: Mutex<HashMap<ActId, RoomHandle>>,
@@ -100,6 +111,7 @@ impl AppState {
                 config.http.websockets,
                 config.http.websockets_per_client,
             )),
+            uploads: tokio::sync::Semaphore::new(UPLOADS_AT_ONCE),
             config,
             metrics: Metrics::new(),
             security: OnceLock::new(),
@@ -235,6 +247,66 @@ impl AppState {
         let handle = RoomHandle::spawn(self.clone(), room, stored);
         rooms.insert(act, handle.clone());
         Ok(handle)
+    }
+
+    /// Runs `command` on `act` through its room, the act's one writer
+    /// (started if none runs), with `document` for an attachment; returns
+    /// the act as it then stands and the kinds of the events recorded,
+    /// once durable. A room that stops before handling it (it went idle,
+    /// or the store failed it) gives it back, and it goes to the next one.
+    pub async fn act_command(
+        &self,
+        act: ActId,
+        command: session::act::Command,
+        document: Option<session::document::Upload>,
+    ) -> Result<(session::Act, Vec<&'static str>), ApiError> {
+        let mut pending = (command, document);
+        for _ in 0..ROOM_ATTEMPTS {
+            let room = match self.room(act).await {
+                Ok(room) => room,
+                Err(_) if *self.stopping.borrow() => return Err(ApiError::RoomRestarting),
+                Err(e) => return Err(e.into()),
+            };
+            let (done, answer) = tokio::sync::oneshot::channel();
+            let (command, document) = pending;
+            if let Err(refused) = room
+                .tx
+                .send(RoomCmd::Command {
+                    command,
+                    document,
+                    done,
+                })
+                .await
+            {
+                let RoomCmd::Command {
+                    command, document, ..
+                } = refused.0
+                else {
+                    unreachable!("the command just sent");
+                };
+                pending = (command, document);
+                continue;
+            }
+            match answer.await {
+                Ok(CommandReply::Done { act, recorded }) => return Ok((*act, recorded)),
+                Ok(CommandReply::Refused(e)) => return Err(e.into()),
+                Ok(CommandReply::NotHandled { command, document }) => {
+                    pending = (command, document);
+                }
+                Err(_) => return Err(ApiError::RoomRestarting),
+            }
+        }
+        Err(ApiError::RoomRestarting)
+    }
+
+    /// How many rooms run now.
+    pub fn live_rooms(&self) -> usize {
+        self.rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter(|h| !h.tx.is_closed())
+            .count()
     }
 
     /// Tells every live room that the server is stopping (each closes its

@@ -14,8 +14,10 @@
 //!   server answers `503` at once rather than queueing, so a flood cannot
 //!   grow memory or latency for everyone.
 //! - **Time.** A request not answered within
-//!   [`HttpLimits::request_timeout_secs`] gets `503`. (A WebSocket's upgrade
-//!   is answered at once; its connection has its own idle timeout.)
+//!   [`HttpLimits::request_timeout_secs`] gets `503`; a document upload
+//!   (`POST /api/acts/{id}/documents`, up to 50 MiB) within
+//!   [`HttpLimits::upload_timeout_secs`]. (A WebSocket's upgrade is
+//!   answered at once; its connection has its own idle timeout.)
 //! - **WebSockets.** At most [`HttpLimits::websockets`] open, and
 //!   [`HttpLimits::websockets_per_client`] from one address (counted in
 //!   [`crate::guard`]).
@@ -68,6 +70,10 @@ pub struct HttpLimits {
     pub max_in_flight: usize,
     /// Seconds a request may take before it is answered `503`.
     pub request_timeout_secs: u64,
+    /// Seconds a document upload may take (its body streams in, then is
+    /// sealed and stored) before it is answered `503`: 50 MiB at about
+    /// 1 Mbit/s.
+    pub upload_timeout_secs: u64,
     /// Open WebSocket connections the server accepts at most.
     pub websockets: usize,
     /// Open WebSocket connections one address may hold. A hospital's
@@ -116,6 +122,7 @@ impl Default for HttpLimits {
             join_burst: 30,
             max_in_flight: 512,
             request_timeout_secs: 30,
+            upload_timeout_secs: 600,
             websockets: 10_000,
             websockets_per_client: 256,
             connections: 16_384,
@@ -149,6 +156,7 @@ impl HttpLimits {
             ("join_burst", u64::from(self.join_burst)),
             ("max_in_flight", self.max_in_flight as u64),
             ("request_timeout_secs", self.request_timeout_secs),
+            ("upload_timeout_secs", self.upload_timeout_secs),
             ("websockets", self.websockets as u64),
             ("websockets_per_client", self.websockets_per_client as u64),
             ("connections", self.connections as u64),
@@ -304,17 +312,48 @@ impl Drop for ConnSlot {
 /// in-flight cap and the timeout.
 pub fn apply(routes: Router, limits: &HttpLimits) -> Router {
     let rates = Arc::new(Rates::new(limits));
+    let deadlines = Deadlines {
+        request: Duration::from_secs(limits.request_timeout_secs.max(1)),
+        upload: Duration::from_secs(limits.upload_timeout_secs.max(1)),
+    };
     routes
+        .layer(middleware::from_fn_with_state(deadlines, limit_time))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(refused))
                 .load_shed()
                 .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
                     limits.max_in_flight.max(1),
-                ))
-                .timeout(Duration::from_secs(limits.request_timeout_secs.max(1))),
+                )),
         )
         .layer(middleware::from_fn_with_state(rates, limit_rate))
+}
+
+/// How long a request may take: a document upload, or any other.
+#[derive(Clone, Copy, Debug)]
+struct Deadlines {
+    request: Duration,
+    upload: Duration,
+}
+
+/// Whether `req` uploads a document (`POST /api/acts/{id}/documents`).
+fn is_upload(req: &Request) -> bool {
+    req.method() == axum::http::Method::POST
+        && req
+            .uri()
+            .path()
+            .strip_prefix("/api/acts/")
+            .and_then(|rest| rest.strip_suffix("/documents"))
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// Answers `503` to a request not answered within its deadline.
+async fn limit_time(State(d): State<Deadlines>, req: Request, next: Next) -> Response {
+    let limit = if is_upload(&req) { d.upload } else { d.request };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::TimedOut.into_response(),
+    }
 }
 
 /// The answer when the in-flight cap or the timeout refuses a request.
@@ -510,6 +549,41 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::from_secs(2));
         let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
         assert!(String::from_utf8_lossy(&body).contains("took too long"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_upload_has_its_own_deadline() {
+        let limits = HttpLimits {
+            request_timeout_secs: 2,
+            upload_timeout_secs: 5,
+            ..HttpLimits::default()
+        };
+        let slow = || async {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            "stored"
+        };
+        let routes = Router::new()
+            .route("/api/acts/{id}/documents", axum::routing::post(slow))
+            .route("/api/acts/{id}/answer", axum::routing::post(slow));
+        let app = apply(routes, &limits);
+        let post = |path: &str| Request::post(path).body(Body::empty()).unwrap();
+        let res = app.clone().oneshot(post("/api/acts/a/documents")).await;
+        assert_eq!(res.unwrap().status(), StatusCode::OK);
+        let res = app.oneshot(post("/api/acts/a/answer")).await;
+        assert_eq!(res.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(is_upload(&post("/api/acts/x/documents")));
+        for other in [
+            "/api/acts/x/documents/ab",
+            "/api/acts//documents",
+            "/api/acts/x/y/documents",
+        ] {
+            assert!(!is_upload(&post(other)), "{other}");
+        }
+        assert!(!is_upload(
+            &Request::get("/api/acts/x/documents")
+                .body(Body::empty())
+                .unwrap()
+        ));
     }
 
     #[tokio::test]

@@ -1,7 +1,9 @@
 //! The REST API: creating acts and checking join links (here), reading
-//! traces ([`trace`]), signing in ([`sign_in`]), health and metrics. The
-//! handlers fail with [`ApiError`] (in `error`), and learn who is asking
-//! with [`authorized`], [`signed_in`] and [`creator`].
+//! traces ([`trace`]), a téléexpertise's request and answers
+//! ([`expertise`]) and its documents ([`documents`]), signing in
+//! ([`sign_in`]), health and metrics. The handlers fail with [`ApiError`]
+//! (in `error`), and learn who is asking with [`authorized`],
+//! [`signed_in`], [`creator`] and [`professional_session`].
 
 use axum::Json;
 use axum::extract::State;
@@ -13,6 +15,8 @@ use session::act::NewAct;
 use session::participant::Identity;
 use session::{Act, ActId, ActKind, PatientAlias, Pii, Rpps, Timestamp, TraceStore};
 
+pub mod documents;
+pub mod expertise;
 pub mod sign_in;
 pub mod trace;
 
@@ -43,6 +47,18 @@ pub struct CreateAct {
     pub patient: Option<String>,
     #[serde(default = "yes")]
     pub patient_present: bool,
+    /// A téléexpertise's question to the expert (at most 8 KiB).
+    #[serde(default)]
+    pub question: Option<String>,
+    /// How soon the expert should answer: `immediate`, `urgent` or
+    /// `routine` (the default; French names too). Only with a question.
+    #[serde(default)]
+    pub urgency: Option<String>,
+    /// The requesting professional attests, at creation, the absent
+    /// patient's consent (a téléexpertise without the patient): the
+    /// SHA-256 of the attestation text shown (`GET /api/attestation`).
+    #[serde(default)]
+    pub attest_consent: Option<expertise::AttestConsent>,
 }
 
 fn yes() -> bool {
@@ -69,6 +85,7 @@ impl CreateAct {
             Some(a) => a.parse::<PatientAlias>()?,
             None => PatientAlias::random(),
         };
+        let expertise = expertise::request(self.question, self.urgency.as_deref())?;
         Ok(NewAct {
             kind: self.kind,
             requester: professional(&self.professional.name, &self.professional.rpps)?,
@@ -80,7 +97,7 @@ impl CreateAct {
                 alias: Pii::new(alias),
             },
             patient_present: self.patient_present,
-            expertise: None,
+            expertise,
         })
     }
 }
@@ -170,8 +187,9 @@ pub async fn create_act(
     body: Result<Json<CreateAct>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedAct>), ApiError> {
     let creator = creator(&state, &headers)?;
-    let Json(req) = body?;
+    let Json(mut req) = body?;
     let now = state.clock().now();
+    let attest = req.attest_consent.take();
     let new = req.into_new_act()?;
     if let crate::access::Creator::Signed(who) = &creator
         && !crate::access::may_create(who, &new)
@@ -184,13 +202,32 @@ pub async fn create_act(
         .await??;
         return Err(ApiError::NotRequester);
     }
-    let (act, events) = Act::open(ActId::random(), new, now)?;
+    let requester_attests = match &creator {
+        Creator::Operator => true,
+        Creator::Signed(who) => crate::access::is_me(who, &new.requester),
+    };
+    let (mut act, mut events) = Act::open(ActId::random(), new, now)?;
+    if let Some(attest) = attest {
+        // The operator attests in the requester's name (the CLI's
+        // `--attest-consent`); an administrator creating the act does not.
+        if !requester_attests {
+            return Err(ApiError::NotTheRequester);
+        }
+        let command = expertise::attestation(&act, attest)?;
+        events.extend(act.handle(command, now)?);
+    }
     let st = state.clone();
     let id = act.id;
     let actor = crate::access::creator_actor(&creator);
+    let attested = act.consent.allows_media();
     tokio::task::spawn_blocking(move || {
         st.store.append(id, Some(0), events)?;
-        sec_record(&st, &actor, Some(id), "ok", now)
+        sec_record(&st, &actor, Some(id), "ok", now)?;
+        if attested && let Ok(sec) = st.security() {
+            sec.access
+                .record(&actor, "attest_consent", Some(id), "ok", now)?;
+        }
+        Ok::<_, ApiError>(())
     })
     .await??;
     let links = links_where(
@@ -259,6 +296,109 @@ pub async fn open_invitation(
         return Err(ApiError::ActEnded(act.phase));
     }
     Ok((inv, act))
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header, if there is one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// The signed-in person behind a request to an act's request, answers or
+/// documents (`act`, for the access log). These are for the act's
+/// professionals with a session cookie: a join link presented as
+/// `Authorization: Bearer` (a patient's...) gets 403
+/// `patient_link_no_documents`, written to the access log with the link's
+/// act and participant as the actor; the operator token 403
+/// `operator_cannot_read`; a bearer token that is neither 401 (or 410 when
+/// expired), as any join link.
+pub fn professional_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    act: ActId,
+    action: &str,
+) -> Result<Authenticated, ApiError> {
+    use subtle::ConstantTimeEq;
+    if let Some(token) = bearer(headers) {
+        if bool::from(token.as_bytes().ct_eq(state.api_token.as_bytes())) {
+            return Err(ApiError::OperatorCannotRead);
+        }
+        let link = verify_token(state, token)?;
+        let actor = format!("link:{}:{}", link.act, link.participant.0);
+        let sec = state.security()?;
+        sec.access.record(
+            &actor,
+            action,
+            Some(act),
+            "refused:patient_link",
+            state.clock().now(),
+        )?;
+        return Err(ApiError::PatientLinkNoDocuments);
+    }
+    signed_in(state, headers)
+}
+
+/// A path segment as an act id.
+pub fn parse_act(id: &str) -> Result<ActId, ApiError> {
+    id.parse::<ActId>().map_err(|_| ApiError::NotAnActId)
+}
+
+/// Runs `f` on a blocking thread (the store and the access log are
+/// synchronous).
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// Writes one access log entry for `who` about `act`.
+pub fn audit(
+    state: &AppState,
+    who: &Authenticated,
+    action: &str,
+    act: ActId,
+    outcome: &str,
+) -> Result<(), ApiError> {
+    let sec = state.security()?;
+    sec.access.record(
+        &crate::access::actor(who),
+        action,
+        Some(act),
+        outcome,
+        state.clock().now(),
+    )?;
+    Ok(())
+}
+
+/// The access log's outcome for a request that ended with `result`:
+/// `ok`, `refused:CODE` for a refusal, `failed:CODE` for the server's own
+/// failure.
+pub fn outcome<T>(result: &Result<T, ApiError>) -> String {
+    match result {
+        Ok(_) => "ok".into(),
+        Err(e) => {
+            let (status, code, _) = e.status_code_and_message();
+            if status.is_server_error() {
+                format!("failed:{code}")
+            } else {
+                format!("refused:{code}")
+            }
+        }
+    }
+}
+
+/// Health data must not stay in browser or proxy caches.
+pub type NoStore = (
+    [(header::HeaderName, &'static str); 1],
+    Json<serde_json::Value>,
+);
+
+/// `v` as a JSON answer marked `Cache-Control: no-store`.
+pub fn no_store(v: serde_json::Value) -> NoStore {
+    ([(header::CACHE_CONTROL, "no-store")], Json(v))
 }
 
 /// Checks a join token's signature and expiry.

@@ -2,28 +2,17 @@
 //! of `access`. Every list, read and export by a signed-in person, allowed
 //! or refused, is written to the access log before any data leaves.
 
-use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use serde_json::{Value, json};
 use session::store::load_act;
 use session::{ActId, TraceStore};
 
-use super::{ApiError, creator, signed_in};
-use crate::access::{Creator, actor, is_me, may_read, takes_part};
+use super::{ApiError, NoStore, blocking, creator, no_store, parse_act, signed_in};
+use crate::access::{Creator, actor, is_me, may_read, my_role, takes_part};
 use crate::auth::Authenticated;
 use crate::export;
 use crate::state::AppState;
-
-fn parse_act(id: &str) -> Result<ActId, ApiError> {
-    id.parse::<ActId>().map_err(|_| ApiError::NotAnActId)
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await?
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Reading {
@@ -59,13 +48,6 @@ fn read(
         Reading::Trace => export::events(store, act, &sec.data_keys)?,
         Reading::Export => export::export_document(store, act, &sec.data_keys, &sec.trusted)?,
     })
-}
-
-/// Health data must not stay in browser or proxy caches.
-type NoStore = ([(header::HeaderName, &'static str); 1], Json<Value>);
-
-fn no_store(v: Value) -> NoStore {
-    ([(header::CACHE_CONTROL, "no-store")], Json(v))
 }
 
 async fn reading(
@@ -145,7 +127,11 @@ pub async fn own_link(
     .await
 }
 
-/// `GET /api/acts`: the acts the signed-in person may read.
+/// `GET /api/acts`: the acts the signed-in person may read, as a work
+/// list: each with the signed-in professional's role in it (`requester`,
+/// `expert`, or null), a téléexpertise's request at a glance (urgency,
+/// when the answer is due, whether the expert answered, whether it is
+/// overdue by the server's clock) and how many documents it holds.
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<NoStore, ApiError> {
     let who = match creator(&state, &headers) {
         Ok(Creator::Signed(who)) => who,
@@ -156,13 +142,9 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<N
     };
     blocking(move || {
         let sec = state.security()?;
-        sec.access.record(
-            &actor(&who),
-            "list_acts",
-            None,
-            "allowed",
-            state.clock().now(),
-        )?;
+        let now = state.clock().now();
+        sec.access
+            .record(&actor(&who), "list_acts", None, "allowed", now)?;
         let mut acts = Vec::new();
         for id in state.store.act_ids()? {
             let (act, _) = load_act(&*state.store, id, &sec.data_keys)?;
@@ -173,6 +155,9 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<N
                     "phase": act.phase,
                     "requested_at": act.phase_times.first().map(|(_, t)| t.to_rfc3339()),
                     "takes_part": takes_part(&who, &act),
+                    "my_role": my_role(&who, &act),
+                    "expertise": super::expertise::summary(&act, now),
+                    "documents": act.attachments.len(),
                 }));
             }
         }

@@ -336,6 +336,28 @@ impl Room {
         Ok(step)
     }
 
+    /// Runs a command asked over HTTP, not by a connection (a
+    /// téléexpertise's answer, an attachment, a review, a report...) on the
+    /// room's act, so that a live session and the routes never fork it:
+    /// the act has one writer, its room. Whoever is connected is shown the
+    /// new state; an act that ended closes their connections. A refusal
+    /// changes nothing and goes back to the caller.
+    pub fn command(&mut self, command: Command, now: Timestamp) -> Result<Step, session::Error> {
+        let mut step = Step {
+            events: self.act.handle(command, now)?,
+            outputs: Vec::new(),
+        };
+        if self.act.phase.is_terminal() {
+            self.end_for_all(&mut step);
+        }
+        self.announce_media(&mut step);
+        self.close_incidents_without_media(now, &mut step);
+        self.notify_live(&mut step);
+        self.broadcast_state(&mut step);
+        self.schedule_relay(now, false);
+        Ok(step)
+    }
+
     /// Runs a command on the act; on refusal, tells whoever asked. Returns
     /// whether it was applied.
     fn apply(&mut self, command: Command, now: Timestamp, step: &mut Step) -> bool {
@@ -510,5 +532,50 @@ mod tests {
         // A late join to an ended act is told so and closed.
         let s = hello(&mut r, 30, PATIENT);
         assert!(matches!(sent_to(&s, 30)[0], ServerMessage::Ended { .. }));
+    }
+
+    #[test]
+    fn a_command_from_a_route_shows_everyone_and_an_end_closes_them() {
+        let mut r = room();
+        hello(&mut r, 10, PRO);
+        hello(&mut r, 20, PATIENT);
+        // Refused: nothing recorded, nothing said, the act unchanged.
+        let before = r.act().clone();
+        let e = r.command(Command::StartPerformance, t(2));
+        assert!(matches!(e, Err(session::Error::ConsentRequired)), "{e:?}");
+        assert_eq!(r.act(), &before);
+        // Applied: everyone connected sees the new state.
+        let s = r
+            .command(
+                Command::GiveCallbackNumber {
+                    participant: PATIENT,
+                    number: session::Pii::new(
+                        session::mode::PhoneNumber::parse("+33612345678").unwrap(),
+                    ),
+                },
+                t(3),
+            )
+            .unwrap();
+        assert_eq!(s.events.len(), 1);
+        for conn in [10, 20] {
+            assert!(
+                sent_to(&s, conn)
+                    .iter()
+                    .any(|m| matches!(m, ServerMessage::State(_))),
+                "conn {conn}"
+            );
+        }
+        // An act the command ends closes every connection.
+        let s = r
+            .command(Command::Cancel(session::CancelReason::ByProfessional), t(4))
+            .unwrap();
+        assert_eq!(r.act().phase, Phase::Cancelled);
+        for conn in [10, 20] {
+            assert!(s.outputs.contains(&Output::Close {
+                conn,
+                reason: LeaveReason::ActEnded
+            }));
+        }
+        assert_eq!(r.connected(), 0);
     }
 }

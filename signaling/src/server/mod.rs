@@ -53,6 +53,24 @@ pub fn app(state: AppState) -> Router {
         .route("/api/acts/{id}/trace", get(api::trace::trace))
         .route("/api/acts/{id}/export", get(api::trace::export))
         .route("/api/acts/{id}/link", get(api::trace::own_link))
+        .route("/api/acts/{id}", get(api::expertise::detail))
+        .route("/api/acts/{id}/answer", post(api::expertise::answer))
+        .route("/api/acts/{id}/review", post(api::expertise::review))
+        .route("/api/acts/{id}/report", post(api::expertise::report))
+        .route("/api/acts/{id}/consent", post(api::expertise::consent))
+        .route("/api/attestation", get(api::expertise::attestation_text))
+        // An upload's body is one document (50 MiB and a margin), read
+        // as it streams in; every other body stays within 256 KiB.
+        .route(
+            "/api/acts/{id}/documents",
+            post(api::documents::upload).layer(axum::extract::DefaultBodyLimit::max(
+                api::documents::UPLOAD_BODY_LIMIT,
+            )),
+        )
+        .route(
+            "/api/acts/{id}/documents/{sha256}",
+            get(api::documents::read),
+        )
         .route(
             "/api/session",
             post(api::sign_in::sign_in)
@@ -82,11 +100,11 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
     // documents, as `default-src` gave it). The hashing worker
     // (hash-worker.js) is a script of this origin, which `default-src
     // 'self'` already allows; fetch and connect stay 'self' only.
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
+    // A route that set its own policy keeps it: a stored document's is
+    // `sandbox` (see `api::documents::document_headers`).
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; frame-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    );
+    ));
     set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
     set(h, header::REFERRER_POLICY, "no-referrer");
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");

@@ -4,6 +4,8 @@
 
 /// The live session's exchange reports (chat, file and screen shares).
 pub mod exchange;
+/// A téléexpertise's people, routes and documents on a test server.
+pub mod expertise;
 /// Professional accounts and sign-in on a test server.
 pub mod security;
 /// The in-process server, WebSocket client and server process fixtures.
