@@ -5,6 +5,7 @@
 import { STRINGS, errorText } from "/i18n.js";
 import { runConnectionTest } from "/precall.js";
 import { createQuality } from "/quality.js";
+import { createSharing } from "/sharing.js";
 
 const $ = (id) => document.getElementById(id);
 // Support and tests can force the relay: `?relay=udp|tcp|tls` keeps only
@@ -104,6 +105,7 @@ function translate() {
   renderPanel();
   renderNettest();
   renderLink();
+  sharing.render();
 }
 $("lang").addEventListener("click", () => {
   state.lang = state.lang === "fr" ? "en" : "fr";
@@ -243,9 +245,11 @@ function linkUp() {
 // and before the second's answers that entry. Such an entry was refused
 // (budget spent, rate limit, outdated consent text...): it is not resent,
 // and the page says it was not recorded (`state.failed`).
-function record(msg, inForce) {
-  if (state.failed?.type === msg.type) state.failed = null;
-  state.outbox.push({ msg, inForce, ws: null, ack: 0 });
+// An entry with its own `onRefused(code)` (the exchange's reports) says its
+// refusal itself, where it belongs, instead of in the actions note.
+function record(msg, inForce, { onRefused } = {}) {
+  if (!onRefused && state.failed?.type === msg.type) state.failed = null;
+  state.outbox.push({ msg, inForce, ws: null, ack: 0, onRefused });
   flush();
   renderLink();
 }
@@ -275,6 +279,11 @@ function onRefused(ws, m) {
   const e = state.outbox.find((x) => x.ws === ws && x.ack === answered);
   if (!e) return false;
   state.outbox = state.outbox.filter((x) => x !== e);
+  if (e.onRefused) {
+    e.onRefused(m.code);
+    renderLink();
+    return true;
+  }
   state.failed = { type: e.msg.type, code: m.code };
   renderLink();
   return true;
@@ -313,7 +322,7 @@ function renderLink() {
   // can read it, and tests wait for 0 instead of guessing.
   document.body.dataset.unconfirmed = String(state.outbox.length);
   // The consent screen says it itself; other kept actions say it here.
-  const others = state.outbox.some((e) => e.msg.type !== "consent");
+  const others = state.outbox.some((e) => e.msg.type !== "consent" && !e.onRefused);
   const otherFailed = state.failed && state.failed.type !== "consent";
   $("outbox-note").textContent = !up && others ? t("actions_kept") : otherFailed ? failedText() : "";
   $("outbox-note").hidden = !$("outbox-note").textContent;
@@ -402,7 +411,7 @@ addEventListener("online", () => {
   connect();
 });
 function onMessage(m) {
-  if (quality.onMessage(m)) return;
+  if (quality.onMessage(m) || sharing.onMessage(m)) return;
   switch (m.type) {
     case "welcome":
       state.me = m;
@@ -412,6 +421,7 @@ function onMessage(m) {
       banner("");
       renderConsent();
       quality.welcomed();
+      sharing.welcomed();
       break;
     case "state":
       state.room = m;
@@ -435,6 +445,7 @@ function onMessage(m) {
       break;
     case "stop_media":
       state.iceServers = null;
+      sharing.stop();
       closePeers();
       banner("media_stopped");
       break;
@@ -517,7 +528,8 @@ function renderPanel() {
     const who = `${t("roles")[p.role] ?? p.role}${p.display_name ? ` — ${p.display_name}` : ""}`;
     const status = p.reconnecting ? t("reconnecting_status") : p.connected ? (p.admitted ? t("connected") : t("waiting")) : t("absent");
     const network = p.connection ? ` · ${t("network")} : ${t("verdicts")[p.connection] ?? p.connection}` : "";
-    li.textContent = `${who} (${status})${network}`;
+    const screen = p.screen_sharing ? ` · ${t("screen_shared")}` : "";
+    li.textContent = `${who} (${status})${network}${screen}`;
     if (p.connection) li.dataset.connection = p.connection;
     if (p.role === "patient" || p.role === "companion") li.append(quality.phoneButton(p.id));
     if (p.admitted && state.announced.has(`admit-${p.id}`)) announce(`entered-${p.id}`, t("announce_entered").replace("{who}", who));
@@ -587,6 +599,7 @@ function syncPeers() {
   const wanted = new Set(mediaPeers().map((p) => p.id));
   for (const [id, peer] of state.peers) {
     if (!wanted.has(id)) {
+      sharing.detach(id);
       peer.pc.close();
       document.getElementById(`remote-${id}`)?.remove();
       state.peers.delete(id);
@@ -613,7 +626,11 @@ function newPeer(id) {
   const pc = new RTCPeerConnection(iceConfig());
   const peer = { pc, pending: [], reported: false };
   state.peers.set(id, peer);
-  for (const track of state.stream?.getTracks() ?? []) pc.addTrack(track, state.stream);
+  // The chat and files channels, negotiated: before any offer or answer.
+  sharing.attach(pc, id);
+  for (const track of state.stream?.getTracks() ?? []) {
+    pc.addTrack(track.kind === "video" ? sharing.videoTrack(track) : track, state.stream);
+  }
   pc.onicecandidate = (e) => {
     if (e.candidate) {
       send({ type: "signal", to: id, data: { kind: "candidate", candidate: e.candidate.candidate, sdp_mid: e.candidate.sdpMid, sdp_m_line_index: e.candidate.sdpMLineIndex } });
@@ -680,6 +697,7 @@ function remoteLabel(id) {
 }
 function closePeers() {
   for (const [id, peer] of state.peers) {
+    sharing.detach(id);
     peer.pc.close();
     document.getElementById(`remote-${id}`)?.remove();
   }
@@ -753,6 +771,7 @@ function renderQuality() {
 // The end, said once: `key` names the sentence of the ended screen.
 function end(key) {
   state.ended = true;
+  sharing.stop();
   closePeers();
   for (const track of state.stream?.getTracks() ?? []) track.stop();
   $("panel").hidden = true;
@@ -769,6 +788,8 @@ function renderEnded() {
 
 // ------------------------------------------------------- quality, modes
 const quality = createQuality({ state, send, record, $, t });
+// ------------------------------------------------ chat, files, screen
+const sharing = createSharing({ state, record, $, t, makeOffer });
 
 // ------------------------------------------------------------------ start
 async function main() {

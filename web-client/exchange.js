@@ -4,7 +4,7 @@
 // what `report` is given (digests, sizes, types, the shared file's name).
 // No DOM: the page shows what the events carry.
 //
-// How app.js wires it (integration is done separately):
+// How the call page wires it (web-client/sharing.js does, for app.js):
 //
 //   import { createExchange } from "/exchange.js";
 //   // once the page knows who it is (welcome):
@@ -21,6 +21,8 @@
 //     ? openViewer(e.detail.blob, { name: e.detail.name }) : warnMismatch(e.detail));
 //   await state.exchange.sendChat(text);                 // rejects with ExchangeError (code) when refused
 //   const share = state.exchange.share(file, file.name); // an OutgoingShare (progress, cancel(), finished)
+//   // to send a file only once the server recorded its offer (DESIGN.md addendum):
+//   createExchange({ ..., hooks: { beforeOffer: (offer) => recorded(offer.share) } });
 //   // both take { to: [participant ids] } to leave someone out (e.g. the patient).
 //
 // The server must serve hash-worker.js beside this file (files are hashed
@@ -196,9 +198,11 @@ export function sanitizeName(name) {
 /**
  * A file this page shares. Properties: `id` (hex32), `name` (sanitised),
  * `size`, `type` (a MEDIA_TYPES entry or null, known once hashed), `digest`
- * (hex64, once hashed), `state` ("hashing" | "queued" | "sending" | "done" |
+ * (hex64, once hashed), `state` ("hashing" | "offering" (with the
+ * `beforeOffer` hook: waiting for it) | "queued" | "sending" | "done" |
  * "cancelled" | "failed"), `reason` when cancelled ("self" | "peer" |
- * "peer_left") or failed ("unreadable"), `sent`, `total` (size × recipients).
+ * "peer_left") or failed ("unreadable", "refused": the hook rejected, with
+ * its error's `code` in `refusal`), `sent`, `total` (size × recipients).
  * Events: `progress` {sent, total, fraction}, `statechange` {state, reason}.
  * `finished` resolves with the final state; `cancel()` stops it both sides.
  */
@@ -439,7 +443,26 @@ export class Exchange extends EventTarget {
     if (h.state !== "hashing") return; // cancelled meanwhile: never offered
     if (![...h.targets.values()].some((t) => t.state === "queued")) return h._state("cancelled", "peer_left");
     h.offered = true;
-    this.#report({ type: "share", share: h.id, state: "offered", digest: h.digest, size: h.size, media_type: h.type, name: h.name });
+    const offer = { type: "share", share: h.id, state: "offered", digest: h.digest, size: h.size, media_type: h.type, name: h.name };
+    this.#report(offer);
+    // The page may hold the file back until the offer is recorded (the
+    // server's `share_recorded`): a share the trace refused is never sent.
+    if (this.#hooks.beforeOffer) {
+      h._state("offering");
+      try {
+        await this.#hooks.beforeOffer(offer);
+      } catch (e) {
+        if (h.state !== "offering") return; // cancelled meanwhile
+        for (const t of h.targets.values()) if (t.state === "queued") t.state = "failed";
+        h.refusal = e?.code ?? null;
+        return h._state("failed", "refused");
+      }
+      if (h.state !== "offering") return; // cancelled meanwhile (and reported)
+      if (![...h.targets.values()].some((t) => t.state === "queued")) {
+        this.#reportCancelled(h.id);
+        return h._state("cancelled", "peer_left");
+      }
+    }
     h._state("queued");
   }
 
@@ -521,7 +544,7 @@ export class Exchange extends EventTarget {
 
   /** @internal OutgoingShare.cancel */
   _cancelOutgoing(h) {
-    if (!["hashing", "queued", "sending"].includes(h.state)) return;
+    if (!["hashing", "offering", "queued", "sending"].includes(h.state)) return;
     for (const [peer, t] of h.targets) {
       if (t.state === "sending") {
         try {
@@ -710,7 +733,11 @@ export class Exchange extends EventTarget {
  * An Exchange for participant `self`. `report(msg)` gets each WebSocket
  * message of DESIGN.md (`chat_digest`, `share` offered/received/cancelled);
  * `maxSize` lowers the 1 GiB limit; `hooks.chunk(id, index, bytes)` sees
- * (and tests may alter) each chunk before it is sent.
+ * (and tests may alter) each chunk before it is sent;
+ * `hooks.beforeOffer(offerReport)`, called right after a share's `offered`
+ * report, returns a promise the share waits for before anything is sent
+ * (the page resolves it at the server's `share_recorded`, rejects it with
+ * `{code}` at its refusal: the share then fails, reason "refused").
  */
 export function createExchange(options) {
   return new Exchange(options);

@@ -594,7 +594,9 @@ pub async fn run(ws_url: &str, token: &str, plan: Plan) -> crate::Result<Outcome
                     ServerMessage::Pong
                     | ServerMessage::Incident(_)
                     | ServerMessage::ModeChanged { .. }
-                    | ServerMessage::PhoneRoute { .. } => {}
+                    | ServerMessage::PhoneRoute { .. }
+                    | ServerMessage::ShareRecorded { .. }
+                    | ServerMessage::ExchangeMismatch { .. } => {}
                 }
                 // Offer to each peer allowed media, if this side offers.
                 if let (Some(servers), Some(v)) = (ice.clone(), view.as_ref())

@@ -19,7 +19,9 @@ pub enum Error {
     // --- The act's rules -------------------------------------------------
     #[error("cannot {action} while the act is in the {phase} phase")]
     IllegalTransition { phase: Phase, action: &'static str },
-    #[error("the patient has not consented to the act, so it cannot start")]
+    #[error(
+        "the patient's consent to the act is not recorded; the act needs it to start or to take documents"
+    )]
     ConsentRequired,
     #[error("consent refused: {0}")]
     ConsentNotAllowed(&'static str),

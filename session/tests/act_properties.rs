@@ -5,11 +5,16 @@
 //! finished act, only registered non-professionals are admitted, by a
 //! professional, once each, joins and leaves are recorded only in their
 //! phases, media paths only where media is allowed for their participant,
-//! and replay refuses forged admissions and session events.
+//! and replay refuses forged admissions and session events. For the
+//! téléexpertise: only the expert answers and opens the review, documents
+//! are attached only by a professional with consent and within the limits,
+//! a digest mismatch is an incident opened and closed at once, and only a
+//! participant media is allowed for shares a screen.
 //!
 //! The commands cover every `Command` variant, with participant and incident
-//! numbers that may not exist, consent of either method and scope, and
-//! empty reports. They are applied on a clock that only moves forward.
+//! numbers that may not exist, consent of either method and scope, empty
+//! reports, answers and names, digests that match or not, and sizes over
+//! the limits. They are applied on a clock that only moves forward.
 
 mod common;
 
@@ -22,12 +27,18 @@ use proptest::test_runner::RngSeed;
 use session::act::{
     Act, ActKind, CancelReason, Command, LeaveReason, MediaPath, MediaRoute, Phase,
 };
+use session::act::{ExpertAnswer, NewAct};
 use session::conclusion::{Conclusion, Prescription, PrescriptionKind};
 use session::consent::{Consent, ConsentScope};
+use session::document::{
+    DocumentType, MAX_ACT_DOCUMENT_BYTES, MAX_ATTACHMENTS, MAX_DOCUMENT_BYTES,
+};
 use session::event::{ActEvent, Event};
+use session::expertise::ExpertiseRequest;
 use session::incident::{IncidentId, IncidentKind, Metrics};
 use session::participant::{Identity, Role};
-use session::{ActId, Error, ParticipantId, Pii};
+use session::vocab::Urgency;
+use session::{ActId, Error, MessageId, ParticipantId, Pii, Sha256, ShareId};
 
 // --- Strategies -------------------------------------------------------------
 
@@ -250,6 +261,89 @@ fn forged_event() -> impl Strategy<Value = ActEvent> {
     ]
 }
 
+/// Often p2, the expert when the case has the [`Prelude::Expertise`].
+fn expert_or_anyone() -> impl Strategy<Value = ParticipantId> {
+    prop_oneof![2 => Just(EXPERT_ID), 1 => session_participant_id()]
+}
+
+/// One of two digests, so that reports match or not.
+fn digest() -> impl Strategy<Value = Sha256> {
+    (1u8..=2).prop_map(|n| Sha256::from_bytes([n; 32]))
+}
+
+/// A file name kept as is, one whose directories go, or one refused.
+fn file_name() -> impl Strategy<Value = Pii<String>> {
+    prop_oneof![
+        4 => select(vec!["radio.png", "examens/bilan.pdf"]),
+        1 => select(vec!["", "..", "a\u{7}b.png"]),
+    ]
+    .prop_map(|n| Pii::new(n.to_string()))
+}
+
+fn expert_answer() -> impl Strategy<Value = ExpertAnswer> {
+    prop_oneof![
+        2 => Just(ExpertAnswer::Accepted),
+        2 => select(vec!["", "Hors de ma specialite"])
+            .prop_map(|r| ExpertAnswer::Declined { reason: Pii::new(r.into()) }),
+        2 => select(vec![" ", "Le cliche de profil"])
+            .prop_map(|w| ExpertAnswer::MoreRequested { what: Pii::new(w.into()) }),
+    ]
+}
+
+/// Four documents, of any size up to just over the per-file limit.
+fn attach() -> impl Strategy<Value = Command> {
+    (
+        (0u8..4).prop_map(|n| Sha256::from_bytes([n; 32])),
+        select(DocumentType::ALL.to_vec()),
+        select(vec![1, 4_096, MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES + 1]),
+        file_name(),
+        prop_oneof![1 => Just(REQUESTER_ID), 2 => participant_id()],
+    )
+        .prop_map(|(document, media_type, size, name, by)| Command::Attach {
+            document,
+            media_type,
+            size,
+            name,
+            by,
+        })
+}
+
+/// The commands of the live session's exchanges: chat digests, file
+/// shares, screen shares, with three ids each so that reports meet.
+fn exchange() -> impl Strategy<Value = Command> {
+    let message = (0u8..3).prop_map(|n| MessageId::from_bytes([n; 16]));
+    let share = || (0u8..2).prop_map(|n| ShareId::from_bytes([n; 16]));
+    // Mostly p1 and p2, who may have media in the exchange cases.
+    let who = || {
+        prop_oneof![
+            3 => select(vec![REQUESTER_ID, PATIENT_ID]),
+            1 => session_participant_id(),
+        ]
+    };
+    prop_oneof![
+        4 => (message, who(), who(), digest()).prop_map(
+            |(message, sender, reporter, digest)| Command::ReportChat { message, sender, reporter, digest }
+        ),
+        2 => (
+            share(),
+            who(),
+            digest(),
+            prop::option::of(select(DocumentType::ALL.to_vec())),
+            select(vec![10, 4_096, 100 << 20, Act::MAX_SHARE_BYTES + 1]),
+            file_name(),
+        )
+            .prop_map(|(share, sender, digest, media_type, size, name)| Command::OfferShare {
+                share, sender, digest, media_type, size, name,
+            }),
+        3 => (share(), who(), digest())
+            .prop_map(|(share, by, digest)| Command::ReceiveShare { share, by, digest }),
+        1 => (share(), who())
+            .prop_map(|(share, by)| Command::CancelShare { share, by }),
+        1 => who().prop_map(|participant| Command::StartScreenShare { participant }),
+        2 => who().prop_map(|participant| Command::StopScreenShare { participant }),
+    ]
+}
+
 /// Any command, weighted so that sequences get past the early phases.
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
@@ -279,6 +373,18 @@ fn command() -> impl Strategy<Value = Command> {
     ]
 }
 
+/// [`command`] with the téléexpertise's and the exchanges' commands.
+fn any_command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        5 => command(),
+        3 => (expert_or_anyone(), expert_answer())
+            .prop_map(|(by, answer)| Command::AnswerExpertise { by, answer }),
+        2 => expert_or_anyone().prop_map(|by| Command::StartReview { by }),
+        3 => attach(),
+        12 => exchange(),
+    ]
+}
+
 /// How far a case is taken before its random commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Prelude {
@@ -293,6 +399,17 @@ enum Prelude {
     /// Prepared and the performance started, so that more commands are
     /// tried during it (consent withdrawn, media refused).
     Performing,
+    /// A téléexpertise opened with its request ([`Act::open`]): the
+    /// requester (p1), the expert (p2) and the patient (p3) registered, an
+    /// urgent question recorded, so that answers and reviews are tried.
+    Expertise,
+    /// Performing, with the patient (p2) admitted, so that two
+    /// participants may exchange.
+    Admitted,
+    /// [`Prelude::Expertise`] without the patient, consent attested by the
+    /// requester and the request accepted by the expert: in preparation,
+    /// so that reviews are tried.
+    Accepted,
 }
 
 #[derive(Debug, Clone)]
@@ -324,6 +441,33 @@ fn case() -> impl Strategy<Value = Case> {
         })
 }
 
+/// Cases for the téléexpertise's and the exchanges' commands: a request
+/// to answer, or a performance two participants exchange in, then any
+/// commands ([`any_command`]).
+fn exchange_case() -> impl Strategy<Value = Case> {
+    (
+        any::<bool>(),
+        prop_oneof![
+            1 => Just(Prelude::Expertise),
+            1 => Just(Prelude::Accepted),
+            2 => Just(Prelude::Admitted),
+        ],
+        prop::collection::vec((1u64..=120_000, any_command()), 0..48),
+    )
+        .prop_map(|(patient_present, prelude, steps)| Case {
+            kind: ActKind::Teleconsultation,
+            patient_present,
+            prelude,
+            steps,
+        })
+}
+
+/// What the properties run on: [`case`] (as before the téléexpertise, so
+/// that its coverage checks keep their figures) or [`exchange_case`].
+fn any_case() -> impl Strategy<Value = Case> {
+    prop_oneof![case(), exchange_case()]
+}
+
 // --- Running a case -----------------------------------------------------------
 
 /// One command as it was handled.
@@ -341,23 +485,38 @@ struct Run {
     act: Act,
     /// Every event emitted, the request first.
     events: Vec<Event>,
+    /// How many of them opened the act, before the first command (1, the
+    /// request, unless [`Act::open`] registered participants).
+    opened: usize,
     steps: Vec<Step>,
 }
 
 fn run(case: &Case) -> Run {
-    let (mut act, first) = Act::request(
-        ActId::from_bytes([9; 16]),
-        case.kind,
-        case.patient_present,
-        at_ms(0),
-    );
-    let mut events = vec![first];
+    let id = ActId::from_bytes([9; 16]);
+    let expertise = matches!(case.prelude, Prelude::Expertise | Prelude::Accepted);
+    let (mut act, mut events) = if expertise {
+        let new = NewAct {
+            kind: ActKind::Teleexpertise,
+            requester: requester(),
+            expert: Some(expert()),
+            patient: patient(PATIENT_ALIAS_1),
+            patient_present: case.patient_present && case.prelude == Prelude::Expertise,
+            expertise: Some(ExpertiseRequest {
+                question: Pii::new("Avis sur ce naevus ?".into()),
+                urgency: Urgency::Urgent,
+            }),
+        };
+        Act::open(id, new, at_ms(0)).expect("the expertise prelude opens")
+    } else {
+        let (act, first) = Act::request(id, case.kind, case.patient_present, at_ms(0));
+        (act, vec![first])
+    };
     let mut commands: Vec<(u64, Command)> = Vec::new();
     let prelude = match case.prelude {
-        Prelude::None => 0,
+        Prelude::None | Prelude::Expertise | Prelude::Accepted => 0,
         Prelude::Registered => 2,
         Prelude::Prepared => 4,
-        Prelude::Performing => 5,
+        Prelude::Performing | Prelude::Admitted => 5,
     };
     commands.extend(
         in_performance(requester(), patient(PATIENT_ALIAS_1))
@@ -365,7 +524,23 @@ fn run(case: &Case) -> Run {
             .take(prelude)
             .map(|c| (1_000, c)),
     );
+    if case.prelude == Prelude::Accepted {
+        commands.push((1_000, Command::GiveConsent(attested_consent(REQUESTER_ID))));
+        let accept = Command::AnswerExpertise {
+            by: EXPERT_ID,
+            answer: ExpertAnswer::Accepted,
+        };
+        commands.push((1_000, accept));
+    }
+    if case.prelude == Prelude::Admitted {
+        let admit = Command::Admit {
+            participant: PATIENT_ID,
+            by: REQUESTER_ID,
+        };
+        commands.push((1_000, admit));
+    }
     commands.extend(case.steps.iter().cloned());
+    let opened = events.len();
     let mut clock = 0;
     let mut steps = Vec::new();
     for (delta, command) in commands {
@@ -384,7 +559,12 @@ fn run(case: &Case) -> Run {
             after: act.clone(),
         });
     }
-    Run { act, events, steps }
+    Run {
+        act,
+        events,
+        opened,
+        steps,
+    }
 }
 
 fn config() -> ProptestConfig {
@@ -404,7 +584,7 @@ proptest! {
     /// The phase index only increases; `Cancelled`, last in the order, is
     /// terminal like `Closed`. The recorded phase times agree.
     #[test]
-    fn phase_never_moves_backward(case in case()) {
+    fn phase_never_moves_backward(case in any_case()) {
         let r = run(&case);
         for s in &r.steps {
             prop_assert!(
@@ -427,7 +607,7 @@ proptest! {
 
     /// Once closed or cancelled, every command is an illegal transition.
     #[test]
-    fn terminal_act_refuses_every_command(case in case()) {
+    fn terminal_act_refuses_every_command(case in any_case()) {
         let r = run(&case);
         for s in r.steps.iter().filter(|s| s.before.phase.is_terminal()) {
             let phase = s.before.phase;
@@ -442,7 +622,7 @@ proptest! {
     /// A refused command leaves the act exactly as it was; an accepted one
     /// emits at least one event, all at the command's time.
     #[test]
-    fn failed_command_changes_nothing(case in case()) {
+    fn failed_command_changes_nothing(case in any_case()) {
         let r = run(&case);
         for s in &r.steps {
             match &s.result {
@@ -458,10 +638,10 @@ proptest! {
     /// Replaying every emitted event rebuilds the live act, at the end and
     /// after every step.
     #[test]
-    fn replay_reproduces_the_act(case in case()) {
+    fn replay_reproduces_the_act(case in any_case()) {
         let r = run(&case);
         prop_assert_eq!(&Act::replay(r.act.id, &r.events).unwrap(), &r.act);
-        let mut emitted = 1;
+        let mut emitted = r.opened;
         for s in &r.steps {
             if let Ok(events) = &s.result {
                 emitted += events.len();
@@ -479,7 +659,7 @@ proptest! {
     /// No act reaches the performance without consent to the act at that
     /// moment; an act never given that consent never gets there at all.
     #[test]
-    fn consent_less_acts_never_reach_performance(case in case()) {
+    fn consent_less_acts_never_reach_performance(case in any_case()) {
         let r = run(&case);
         let consented = r.events.iter().any(|e| matches!(
             &e.body,
@@ -505,7 +685,7 @@ proptest! {
     /// Every incident is closed exactly once by the time the act is closed
     /// or cancelled, with its duration taken from the two times.
     #[test]
-    fn incidents_are_closed_once_terminal(case in case()) {
+    fn incidents_are_closed_once_terminal(case in any_case()) {
         let r = run(&case);
         let mut opened = BTreeMap::new();
         let mut closed = BTreeMap::new();
@@ -542,7 +722,7 @@ proptest! {
     /// nothing else changes `admitted`. Each refusal has its own error. The
     /// trace's `Admitted` events list the same participants in order.
     #[test]
-    fn admitted_holds_registered_participants_once(case in case()) {
+    fn admitted_holds_registered_participants_once(case in any_case()) {
         let r = run(&case);
         for s in &r.steps {
             let name = s.command.name();
@@ -627,7 +807,7 @@ proptest! {
     /// changes nothing in the act's state. A media path refused in the
     /// performance for a registered participant is `MediaNotAllowed`.
     #[test]
-    fn session_events_are_recorded_in_their_phases(case in case()) {
+    fn session_events_are_recorded_in_their_phases(case in any_case()) {
         const UP_TO_PERFORMANCE: &[Phase] =
             &[Phase::Request, Phase::Preparation, Phase::Performance];
         const OPEN: &[Phase] = &[
@@ -674,6 +854,162 @@ proptest! {
             }
         }
     }
+
+    /// Only the act's expert answers its request and opens the review.
+    /// Accepting a request moves it to preparation, declining cancels the
+    /// act for that reason; the review needs the acceptance and consent to
+    /// the act, and enters the performance. Nothing else changes the
+    /// answers, which the trace lists in order.
+    #[test]
+    fn only_the_expert_answers_and_reviews(case in any_case()) {
+        let r = run(&case);
+        for s in &r.steps {
+            let (by, name) = match &s.command {
+                Command::AnswerExpertise { by, .. } | Command::StartReview { by } => (*by, s.command.name()),
+                _ => {
+                    let answers = |a: &Act| a.expertise.as_ref().map(|e| e.answers.len());
+                    prop_assert_eq!(answers(&s.after), answers(&s.before), "{} changed the answers", s.command.name());
+                    continue;
+                }
+            };
+            let Ok(events) = &s.result else { continue };
+            prop_assert_eq!(s.before.participant(by).map(|p| p.role).ok(), Some(Role::Expert), "{} by {}", name, by);
+            let expertise = s.before.expertise.as_ref();
+            prop_assert!(expertise.is_some());
+            match &s.command {
+                Command::AnswerExpertise { answer, .. } => {
+                    prop_assert!(matches!(s.before.phase, Phase::Request | Phase::Preparation));
+                    prop_assert!(!expertise.unwrap().accepted());
+                    prop_assert_eq!(&s.after.expertise.as_ref().unwrap().latest_answer(), &Some(answer));
+                    let expected = match answer {
+                        ExpertAnswer::Accepted => Phase::Preparation.max(s.before.phase),
+                        ExpertAnswer::Declined { .. } => Phase::Cancelled,
+                        ExpertAnswer::MoreRequested { .. } => s.before.phase,
+                    };
+                    prop_assert_eq!(s.after.phase, expected);
+                    if expected == Phase::Cancelled {
+                        prop_assert_eq!(s.after.cancel_reason, Some(CancelReason::ExpertDeclined));
+                    }
+                }
+                _ => {
+                    prop_assert!(expertise.unwrap().accepted());
+                    prop_assert!(s.before.consent.allows_media());
+                    prop_assert_eq!((s.before.phase, s.after.phase), (Phase::Preparation, Phase::Performance));
+                    prop_assert_eq!(events.len(), 2);
+                }
+            }
+        }
+        let answered: Vec<&ExpertAnswer> = r.events.iter().filter_map(|e| match &e.body {
+            ActEvent::ExpertAnswered { answer, .. } => Some(answer),
+            _ => None,
+        }).collect();
+        let folded: Vec<&ExpertAnswer> = r.act.expertise.iter().flat_map(|e| e.answers.iter().map(|(_, a)| a)).collect();
+        prop_assert_eq!(answered, folded);
+    }
+
+    /// A document is attached only by a professional of the act, with
+    /// consent to the act standing, from request to performance, once per
+    /// digest, within the per-file, per-act and count limits; the act's
+    /// attachments are the trace's, in order.
+    #[test]
+    fn attachments_need_a_professional_consent_and_room(case in any_case()) {
+        let r = run(&case);
+        for s in &r.steps {
+            prop_assert!(s.after.documents_size() <= MAX_ACT_DOCUMENT_BYTES);
+            prop_assert!(s.after.attachments.len() <= MAX_ATTACHMENTS);
+            let Command::Attach { document, size, by, .. } = &s.command else {
+                prop_assert_eq!(&s.after.attachments, &s.before.attachments, "{}", s.command.name());
+                continue;
+            };
+            if s.result.is_err() {
+                continue;
+            }
+            prop_assert!(s.before.participant(*by).is_ok_and(|p| p.role.is_professional()));
+            prop_assert!(s.before.consent.allows_media());
+            prop_assert!(matches!(s.before.phase, Phase::Request | Phase::Preparation | Phase::Performance));
+            prop_assert!(*size <= MAX_DOCUMENT_BYTES);
+            prop_assert!(s.before.attachment(document).is_none());
+            let name = s.after.attachments.last().map(|a| a.name.expose().clone());
+            prop_assert!(name.is_some_and(|n| !n.is_empty() && !n.contains('/')));
+        }
+        let from_trace: Vec<Sha256> = r.events.iter().filter_map(|e| match &e.body {
+            ActEvent::AttachmentAdded { document, .. } => Some(*document),
+            _ => None,
+        }).collect();
+        let folded: Vec<Sha256> = r.act.attachments.iter().map(|a| a.document).collect();
+        prop_assert_eq!(from_trace, folded);
+    }
+
+    /// A chat report or a share receipt whose digest differs from the
+    /// first one reported (the offer's, for a share) makes exactly one
+    /// incident of its kind about the reporter, opened and closed at once
+    /// (duration 0) in the same step; a matching one makes none. Only
+    /// these open such incidents.
+    #[test]
+    fn digest_mismatches_are_incidents_opened_and_closed_at_once(case in any_case()) {
+        let r = run(&case);
+        for s in &r.steps {
+            let Ok(events) = &s.result else { continue };
+            let expected = match &s.command {
+                Command::ReportChat { message, reporter, digest, .. } => s
+                    .before
+                    .chats
+                    .get(message)
+                    .filter(|m| m.digest != *digest)
+                    .map(|_| (IncidentKind::ChatMismatch, *reporter)),
+                Command::ReceiveShare { share, by, digest } => s
+                    .before
+                    .share(*share)
+                    .filter(|o| o.digest != *digest)
+                    .map(|_| (IncidentKind::ShareMismatch, *by)),
+                _ => {
+                    let mismatch = events.iter().any(|e| {
+                        matches!(
+                            e.body,
+                            ActEvent::IncidentOpened {
+                                kind: IncidentKind::ChatMismatch | IncidentKind::ShareMismatch,
+                                ..
+                            }
+                        )
+                    });
+                    prop_assert!(!mismatch, "{} opened a mismatch incident", s.command.name());
+                    continue;
+                }
+            };
+            match expected {
+                None => prop_assert_eq!(events.len(), 1),
+                Some((kind, who)) => {
+                    let id = IncidentId(s.before.incidents.len() as u32 + 1);
+                    prop_assert_eq!(events.len(), 3);
+                    prop_assert_eq!(&events[1].body, &ActEvent::IncidentOpened {
+                        incident: id, kind, participant: Some(who), metrics: Metrics::new(),
+                    });
+                    prop_assert_eq!(&events[2].body, &ActEvent::IncidentClosed {
+                        incident: id, duration_ms: 0, metrics: Metrics::new(),
+                    });
+                }
+            }
+        }
+        prop_assert!(r.act.chat_reports <= Act::MAX_CHAT_REPORTS);
+        prop_assert!(r.act.shares.len() <= Act::MAX_SHARES);
+    }
+
+    /// Whoever shares a screen may have media: a share starts only then,
+    /// and every way media ends for someone (the performance's end, the
+    /// act's cancellation, consent withdrawn) stops it. No act ends with
+    /// a screen still shared.
+    #[test]
+    fn only_participants_with_media_share_a_screen(case in any_case()) {
+        let r = run(&case);
+        for s in &r.steps {
+            for p in &s.after.screen_sharing {
+                prop_assert!(s.after.media_allowed_for(*p), "{} shares a screen after {}", p, s.command.name());
+            }
+        }
+        if r.act.phase > Phase::Performance {
+            prop_assert!(r.act.screen_sharing.is_empty());
+        }
+    }
 }
 
 proptest! {
@@ -684,7 +1020,7 @@ proptest! {
     /// replay fail as an invalid trace, at that event.
     #[test]
     fn replay_refuses_events_about_unregistered_participants(
-        case in case(),
+        case in any_case(),
         at in any::<prop::sample::Index>(),
         forged in forged_event(),
     ) {
@@ -706,7 +1042,7 @@ proptest! {
     /// replay fail as an invalid trace: it is a second admission, or comes
     /// outside preparation and performance.
     #[test]
-    fn replay_refuses_an_admission_repeated_later(case in case()) {
+    fn replay_refuses_an_admission_repeated_later(case in any_case()) {
         let r = run(&case);
         for (original, e) in r.events.iter().enumerate() {
             if !matches!(e.body, ActEvent::Admitted { .. }) {
@@ -860,5 +1196,64 @@ fn the_generator_reaches_every_phase() {
     ] {
         let n = reached.get(&phase).copied().unwrap_or(0);
         assert!(n >= 5, "only {n} of 256 runs reached {phase}: {reached:?}");
+    }
+}
+
+/// The generator accepts and refuses each of the téléexpertise's and the
+/// exchanges' commands, and finds digest mismatches of both kinds, so the
+/// properties above are not vacuous.
+#[test]
+fn the_generator_exercises_the_expertise_and_exchange_commands() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let mut runner = TestRunner::new(config());
+    let mut seen: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
+    let mut incidents: BTreeMap<IncidentKind, u32> = BTreeMap::new();
+    let mut decisions: BTreeMap<&str, u32> = BTreeMap::new();
+    for _ in 0..256 {
+        let case = exchange_case().new_tree(&mut runner).unwrap().current();
+        let r = run(&case);
+        for s in &r.steps {
+            if matches!(
+                s.command,
+                Command::AnswerExpertise { .. }
+                    | Command::StartReview { .. }
+                    | Command::Attach { .. }
+                    | Command::ReportChat { .. }
+                    | Command::OfferShare { .. }
+                    | Command::ReceiveShare { .. }
+                    | Command::CancelShare { .. }
+                    | Command::StartScreenShare { .. }
+                    | Command::StopScreenShare { .. }
+            ) {
+                let counts = seen.entry(s.command.name()).or_default();
+                match &s.result {
+                    Ok(_) => counts.0 += 1,
+                    Err(_) => counts.1 += 1,
+                }
+            }
+            if let (Command::AnswerExpertise { answer, .. }, Ok(_)) = (&s.command, &s.result) {
+                *decisions.entry(answer.decision()).or_default() += 1;
+            }
+        }
+        for i in &r.act.incidents {
+            *incidents.entry(i.kind).or_default() += 1;
+        }
+    }
+    for (name, (accepted, refused)) in &seen {
+        assert!(
+            *accepted >= 5 && *refused >= 5,
+            "{name}: {accepted} accepted, {refused} refused"
+        );
+    }
+    assert_eq!(seen.len(), 9, "{seen:?}");
+    for kind in [IncidentKind::ChatMismatch, IncidentKind::ShareMismatch] {
+        let n = incidents.get(&kind).copied().unwrap_or(0);
+        assert!(n >= 5, "{n} incidents {kind}");
+    }
+    for decision in ["accepted", "declined", "more_requested"] {
+        let n = decisions.get(decision).copied().unwrap_or(0);
+        assert!(n >= 5, "{n} answers {decision}");
     }
 }

@@ -3,8 +3,10 @@
 //! public JSON, the bytes its hash covers and the hash itself, the chain
 //! link from record 2 to record 1, the sealed blob of record 2 (its
 //! header, associated data and ciphertext), and the signed checkpoint of
-//! the commit that wrote both (its heads, digest and signature). The
-//! expected values are read
+//! the commit that wrote both (its heads, digest and signature); the
+//! public JSON of each téléexpertise and exchange event kind and the chat
+//! digest; a document's sealed content and name. The expected values are
+//! read
 //! from the document's fenced blocks marked `kat=NAME`, so the document and
 //! the code cannot drift apart: change either and this test fails.
 
@@ -14,13 +16,22 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
+use session::Sha256 as Digest256;
 use session::act::ActKind;
+use session::document::{DocumentType, Upload};
 use session::event::{ActEvent, Event};
+use session::expertise::ExpertAnswer;
 use session::keys::{DataKey, HeadSigner, TrustedKeys};
 use session::participant::{Identity, Participant, Role};
+use session::trace::document::{
+    DOCUMENT_VERSION, document_aad, name_aad, open_document, open_name, seal_document,
+};
 use session::trace::seal::{EVENT_VERSION, SealedAt, event_aad};
-use session::trace::{Checkpoint, Head, TraceRecord, encode_heads, genesis, record_hash};
-use session::{ActId, ParticipantId, Pii, Timestamp};
+use session::trace::{
+    Checkpoint, Head, PreparedEvent, TraceRecord, encode_heads, genesis, record_hash,
+};
+use session::vocab::Urgency;
+use session::{ActId, MessageId, ParticipantId, Pii, ShareId, Timestamp};
 
 const DOC: &str = include_str!("../../docs/TRACE_FORMAT.md");
 
@@ -352,4 +363,210 @@ fn checkpoint_1_signs_record_2_as_documented() {
     TrustedKeys::new([public])
         .verify(c.key_id, &documented, &c.signature)
         .expect("the documented signature verifies");
+}
+
+/// The documented example of each téléexpertise and exchange event, by
+/// the name of its block, with the path of each value it seals.
+fn expertise_and_exchange_events(kat: &Kat) -> Vec<(&'static str, ActEvent, Vec<&'static str>)> {
+    let (p1, p2) = (ParticipantId(1), ParticipantId(2));
+    let document = Digest256::from_bytes(kat.hash("document-sha256"));
+    let share = ShareId::from_bytes(std::array::from_fn(|i| 0x10 * i as u8));
+    let file = Digest256::from_bytes(std::array::from_fn(|i| i as u8));
+    vec![
+        (
+            "expertise-requested-public",
+            ActEvent::ExpertiseRequested {
+                question: Pii::new("Avis sur une lesion cutanee ?".into()),
+                urgency: Urgency::Urgent,
+                respond_by: at().plus(Urgency::Urgent.response_delay()),
+            },
+            vec!["/question"],
+        ),
+        (
+            "expert-answered-public",
+            ActEvent::ExpertAnswered {
+                by: p2,
+                answer: ExpertAnswer::Declined {
+                    reason: Pii::new("Hors de ma specialite".into()),
+                },
+            },
+            vec!["/answer/reason"],
+        ),
+        (
+            "attachment-added-public",
+            ActEvent::AttachmentAdded {
+                document,
+                media_type: DocumentType::Pdf,
+                size: kat.hex("document-content").len() as u64,
+                name: Pii::new("compte-rendu.pdf".into()),
+                by: p1,
+            },
+            vec!["/name"],
+        ),
+        (
+            "review-started-public",
+            ActEvent::ReviewStarted { by: p2 },
+            vec![],
+        ),
+        (
+            "chat-reported-public",
+            ActEvent::ChatReported {
+                message: MessageId::from_bytes(std::array::from_fn(|i| 0xf0 - i as u8)),
+                sender: p1,
+                reporter: p2,
+                digest: Digest256::from_bytes(kat.hash("chat-digest")),
+            },
+            vec![],
+        ),
+        (
+            "share-offered-public",
+            ActEvent::ShareOffered {
+                share,
+                sender: p1,
+                digest: file,
+                media_type: Some(DocumentType::Png),
+                size: 20 << 20,
+                name: Pii::new("coupe-12.png".into()),
+            },
+            vec!["/name"],
+        ),
+        (
+            "share-received-public",
+            ActEvent::ShareReceived {
+                share,
+                by: p2,
+                digest: file,
+            },
+            vec![],
+        ),
+        (
+            "share-cancelled-public",
+            ActEvent::ShareCancelled { share, by: p2 },
+            vec![],
+        ),
+        (
+            "screen-share-started-public",
+            ActEvent::ScreenShareStarted { participant: p1 },
+            vec![],
+        ),
+        (
+            "screen-share-stopped-public",
+            ActEvent::ScreenShareStopped { participant: p1 },
+            vec![],
+        ),
+    ]
+}
+
+#[test]
+fn expertise_and_exchange_events_have_the_documented_public_json() {
+    let kat = Kat::from_doc();
+    let key = DataKey::from_bytes(kat.hex("data-key").try_into().expect("a 32-byte key"));
+    let keys = std::slice::from_ref(&key);
+    for (seq, (name, body, sealed)) in (3..).zip(expertise_and_exchange_events(&kat)) {
+        let event = Event { at: at(), body };
+        let prepared = PreparedEvent::seal(act(), seq, &event, &key).unwrap();
+        assert_bytes(name, &prepared.public, &kat.text(name));
+        assert_eq!(
+            format!("{}-public", prepared.kind.replace('_', "-")),
+            name,
+            "the block is named after the kind"
+        );
+        // What is sealed, and where: marker n at the n-th path.
+        assert_eq!(prepared.sealed.is_empty(), sealed.is_empty(), "{name}");
+        let public: serde_json::Value = serde_json::from_slice(&prepared.public).unwrap();
+        for (n, path) in sealed.iter().enumerate() {
+            assert_eq!(
+                public.pointer(path),
+                Some(&serde_json::json!({ "$sealed": n })),
+                "{name}: {path}"
+            );
+        }
+        let record = prepared.chain(act(), &[0; 32]);
+        assert_eq!(record.open(keys).unwrap(), event, "{name}");
+    }
+}
+
+#[test]
+fn the_chat_digest_is_the_documented_one() {
+    let kat = Kat::from_doc();
+    let input = kat.hex("chat-digest-input");
+    assert_eq!(&input[16..], "Bonjour, voici le cliché.".as_bytes());
+    assert_bytes(
+        "chat digest",
+        Digest256::digest(&input).as_bytes(),
+        &kat.hash("chat-digest"),
+    );
+}
+
+#[test]
+fn a_document_is_sealed_as_documented() {
+    let kat = Kat::from_doc();
+    let key_bytes: [u8; 32] = kat.hex("data-key").try_into().expect("a 32-byte key");
+    let key = DataKey::from_bytes(key_bytes);
+    let keys = std::slice::from_ref(&key);
+    let content = kat.hex("document-content");
+    let upload = Upload::inspect(content.clone()).expect("a PDF");
+    assert_eq!(upload.media_type(), DocumentType::Pdf);
+    let sha256 = upload.sha256();
+    assert_bytes(
+        "document sha256",
+        sha256.as_bytes(),
+        &kat.hash("document-sha256"),
+    );
+    assert_bytes(
+        "document aad",
+        &document_aad(act(), &sha256),
+        &kat.hex("document-aad"),
+    );
+    assert_bytes(
+        "name aad",
+        &name_aad(act(), &sha256),
+        &kat.hex("document-name-aad"),
+    );
+
+    let cipher = XChaCha20Poly1305::new(&key_bytes.into());
+    for (blob, plain, aad) in [
+        (
+            kat.hex("document-sealed"),
+            content.clone(),
+            kat.hex("document-aad"),
+        ),
+        (
+            kat.hex("document-name-sealed"),
+            b"compte-rendu.pdf".to_vec(),
+            kat.hex("document-name-aad"),
+        ),
+    ] {
+        // The header, then XChaCha20-Poly1305 as documented, apart from
+        // the code.
+        assert_eq!(blob[0], DOCUMENT_VERSION);
+        assert_bytes("data key id", &key.id().0, &blob[1..9]);
+        let nonce = XNonce::from(<[u8; 24]>::try_from(&blob[9..33]).unwrap());
+        let sealed = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: &plain,
+                    aad: &aad,
+                },
+            )
+            .unwrap();
+        assert_bytes("ciphertext and tag", &sealed, &blob[33..]);
+    }
+    // The code opens the documented blobs, and seals in their layout.
+    let blob = kat.hex("document-sealed");
+    assert_eq!(open_document(act(), &sha256, &blob, keys).unwrap(), content);
+    assert_eq!(
+        open_name(act(), &sha256, &kat.hex("document-name-sealed"), keys)
+            .unwrap()
+            .expose(),
+        "compte-rendu.pdf"
+    );
+    let sealed = seal_document(act(), &upload, &key).unwrap();
+    assert_eq!(sealed.len(), blob.len());
+    assert_bytes("document blob header", &sealed[..9], &blob[..9]);
+    assert_eq!(
+        open_document(act(), &sha256, &sealed, keys).unwrap(),
+        content
+    );
 }

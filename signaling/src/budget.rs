@@ -10,6 +10,12 @@
 //! Messages that must never be refused (withdrawing consent, concluding,
 //! cancelling, leaving) are charged but not checked: they are bounded by
 //! the act's rules (a withdrawal needs a consent, a conclusion ends the act).
+//!
+//! What the live session exchanges (chat digests, file shares, screen
+//! shares) has a budget of its own ([`Pool::Exchange`], larger, since a
+//! conversation reports each message twice): a busy chat never spends
+//! the budget of consents and modes, and a flood of it is held at its own
+//! rate, under the act's own caps (10 000 chat reports, 1 000 shares).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -32,6 +38,13 @@ pub struct BudgetLimits {
     pub joins_per_minute: u32,
     /// And over the act's life.
     pub joins_total: u32,
+    /// Events one participant's exchange reports (chat digests, shares,
+    /// screen shares) may add per minute, and over the act's life.
+    pub exchange_per_minute: u32,
+    pub exchange_total: u32,
+    /// The same for all participants of one act together.
+    pub exchange_act_per_minute: u32,
+    pub exchange_act_total: u32,
 }
 
 impl Default for BudgetLimits {
@@ -49,6 +62,50 @@ impl Default for BudgetLimits {
             // A flapping network reconnects a few times a minute.
             joins_per_minute: 20,
             joins_total: 200,
+            // Two a second for a participant's chat, sent and received,
+            // and their files; the act's totals sit just above its own
+            // caps of 10 000 chat reports and 1 000 shares.
+            exchange_per_minute: 120,
+            exchange_total: 6_000,
+            exchange_act_per_minute: 300,
+            exchange_act_total: 12_000,
+        }
+    }
+}
+
+/// Which budget a message draws on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pool {
+    /// Consents, modes, media paths, call-back numbers...
+    Records,
+    /// Chat digests, file shares and screen shares.
+    Exchange,
+}
+
+/// The four numbers of one pool.
+#[derive(Clone, Copy, Debug)]
+struct PoolLimits {
+    participant_per_minute: u32,
+    participant_total: u32,
+    act_per_minute: u32,
+    act_total: u32,
+}
+
+impl BudgetLimits {
+    fn pool(&self, pool: Pool) -> PoolLimits {
+        match pool {
+            Pool::Records => PoolLimits {
+                participant_per_minute: self.participant_per_minute,
+                participant_total: self.participant_total,
+                act_per_minute: self.act_per_minute,
+                act_total: self.act_total,
+            },
+            Pool::Exchange => PoolLimits {
+                participant_per_minute: self.exchange_per_minute,
+                participant_total: self.exchange_total,
+                act_per_minute: self.exchange_act_per_minute,
+                act_total: self.exchange_act_total,
+            },
         }
     }
 }
@@ -105,6 +162,25 @@ pub enum Exhausted {
     JoinsMinute(u32),
     #[error("you have joined the most times allowed for this act ({0})")]
     JoinsTotal(u32),
+    #[error(
+        "you have reported too many chat messages and files this minute ({0} events at most); wait a minute"
+    )]
+    ExchangeMinute(u32),
+    #[error("you have reported the most chat messages and files allowed for this act ({0} events)")]
+    ExchangeTotal(u32),
+    #[error(
+        "this act has recorded too many chat messages and files this minute ({0} events at most); wait a minute"
+    )]
+    ExchangeActMinute(u32),
+    #[error("this act has recorded the most chat messages and files allowed ({0} events)")]
+    ExchangeActTotal(u32),
+}
+
+/// One pool's usage: the act's and each participant's.
+#[derive(Debug, Default)]
+struct Counts {
+    act: Option<Usage>,
+    participants: BTreeMap<ParticipantId, Usage>,
 }
 
 /// One act's budgets: its own and each participant's. Holds one entry per
@@ -112,8 +188,8 @@ pub enum Exhausted {
 #[derive(Debug)]
 pub struct TraceBudget {
     limits: BudgetLimits,
-    act: Option<Usage>,
-    participants: BTreeMap<ParticipantId, Usage>,
+    records: Counts,
+    exchange: Counts,
     joins: BTreeMap<ParticipantId, Usage>,
 }
 
@@ -121,9 +197,16 @@ impl TraceBudget {
     pub fn new(limits: BudgetLimits) -> TraceBudget {
         TraceBudget {
             limits,
-            act: None,
-            participants: BTreeMap::new(),
+            records: Counts::default(),
+            exchange: Counts::default(),
             joins: BTreeMap::new(),
+        }
+    }
+
+    fn counts(&self, pool: Pool) -> &Counts {
+        match pool {
+            Pool::Records => &self.records,
+            Pool::Exchange => &self.exchange,
         }
     }
 
@@ -155,39 +238,76 @@ impl TraceBudget {
         u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
     }
 
-    /// Whether `p` may have one more message recorded at `now`.
+    /// Whether `p` may have one more message recorded at `now`, from the
+    /// records' pool.
     pub fn check(&self, p: ParticipantId, now: Timestamp) -> Result<(), Exhausted> {
-        let l = &self.limits;
-        if let Some(u) = self.participants.get(&p) {
+        self.check_in(Pool::Records, p, now)
+    }
+
+    /// Whether `p` may have one more message recorded at `now` from `pool`.
+    pub fn check_in(&self, pool: Pool, p: ParticipantId, now: Timestamp) -> Result<(), Exhausted> {
+        let l = self.limits.pool(pool);
+        let c = self.counts(pool);
+        let exchange = pool == Pool::Exchange;
+        if let Some(u) = c.participants.get(&p) {
             if u.total >= l.participant_total {
-                return Err(Exhausted::ParticipantTotal(l.participant_total));
+                let n = l.participant_total;
+                return Err(if exchange {
+                    Exhausted::ExchangeTotal(n)
+                } else {
+                    Exhausted::ParticipantTotal(n)
+                });
             }
             if u.in_window_at(now) >= l.participant_per_minute {
-                return Err(Exhausted::ParticipantMinute(l.participant_per_minute));
+                let n = l.participant_per_minute;
+                return Err(if exchange {
+                    Exhausted::ExchangeMinute(n)
+                } else {
+                    Exhausted::ParticipantMinute(n)
+                });
             }
         }
-        if let Some(u) = &self.act {
+        if let Some(u) = &c.act {
             if u.total >= l.act_total {
-                return Err(Exhausted::ActTotal(l.act_total));
+                let n = l.act_total;
+                return Err(if exchange {
+                    Exhausted::ExchangeActTotal(n)
+                } else {
+                    Exhausted::ActTotal(n)
+                });
             }
             if u.in_window_at(now) >= l.act_per_minute {
-                return Err(Exhausted::ActMinute(l.act_per_minute));
+                let n = l.act_per_minute;
+                return Err(if exchange {
+                    Exhausted::ExchangeActMinute(n)
+                } else {
+                    Exhausted::ActMinute(n)
+                });
             }
         }
         Ok(())
     }
 
-    /// Counts `n` events `p`'s message added at `now`.
+    /// Counts `n` events `p`'s message added at `now`, to the records' pool.
     pub fn charge(&mut self, p: ParticipantId, n: usize, now: Timestamp) {
+        self.charge_in(Pool::Records, p, n, now);
+    }
+
+    /// Counts `n` events `p`'s message added at `now`, to `pool`.
+    pub fn charge_in(&mut self, pool: Pool, p: ParticipantId, n: usize, now: Timestamp) {
         if n == 0 {
             return;
         }
         let n = u32::try_from(n).unwrap_or(u32::MAX);
-        self.participants
+        let c = match pool {
+            Pool::Records => &mut self.records,
+            Pool::Exchange => &mut self.exchange,
+        };
+        c.participants
             .entry(p)
             .or_insert_with(|| Usage::new(now))
             .add(n, now);
-        self.act.get_or_insert_with(|| Usage::new(now)).add(n, now);
+        c.act.get_or_insert_with(|| Usage::new(now)).add(n, now);
     }
 }
 
@@ -207,6 +327,10 @@ mod tests {
             act_total: 8,
             joins_per_minute: 2,
             joins_total: 3,
+            exchange_per_minute: 4,
+            exchange_total: 6,
+            exchange_act_per_minute: 10,
+            exchange_act_total: 20,
         }
     }
 
@@ -261,5 +385,32 @@ mod tests {
             b.charge(ParticipantId(1), 0, at(0));
         }
         assert!(b.check(ParticipantId(1), at(0)).is_ok());
+    }
+
+    #[test]
+    fn exchanges_have_a_pool_of_their_own() {
+        let mut b = TraceBudget::new(small());
+        let p = ParticipantId(2);
+        for _ in 0..3 {
+            b.charge(p, 1, at(0));
+        }
+        assert_eq!(b.check(p, at(1)), Err(Exhausted::ParticipantMinute(3)));
+        // The records' budget is spent; the exchange one is whole.
+        assert!(b.check_in(Pool::Exchange, p, at(1)).is_ok());
+        b.charge_in(Pool::Exchange, p, 4, at(1));
+        assert_eq!(
+            b.check_in(Pool::Exchange, p, at(2)),
+            Err(Exhausted::ExchangeMinute(4))
+        );
+        b.charge_in(Pool::Exchange, p, 2, at(62));
+        assert_eq!(
+            b.check_in(Pool::Exchange, p, at(130)),
+            Err(Exhausted::ExchangeTotal(6))
+        );
+        assert!(
+            b.check_in(Pool::Exchange, ParticipantId(1), at(130))
+                .is_ok(),
+            "per participant"
+        );
     }
 }

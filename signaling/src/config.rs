@@ -28,6 +28,7 @@
 //! join_burst = 30
 //! max_in_flight = 512         # more at once are answered 503
 //! request_timeout_secs = 30
+//! upload_timeout_secs = 600   # a document upload (up to 50 MiB)
 //! websockets = 10000          # open WebSocket connections at most
 //! websockets_per_client = 256
 //! connections = 16384         # open TCP connections at most (closed on accept beyond)
@@ -40,6 +41,10 @@
 //! trace_events_per_act = 1000
 //! joins_per_participant_per_minute = 20         # hello (join, rejoin) per participant
 //! joins_per_participant = 200
+//! exchange_events_per_participant_per_minute = 120  # chat digests, file and screen
+//! exchange_events_per_participant = 6000            # shares: a budget of their own
+//! exchange_events_per_act_per_minute = 300
+//! exchange_events_per_act = 12000
 //!
 //! [incidents]                 # thresholds; durations in ms (defaults shown)
 //! loss_pct = 5.0              # loss above this share...

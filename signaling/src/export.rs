@@ -34,7 +34,8 @@ pub fn records_of(store: &dyn TraceStore, act: ActId) -> Result<Vec<TraceRecord>
     read_act(store, act)
 }
 
-/// The act's events, opened: what `trace show --json` prints.
+/// The act's events, opened, with its attachments and file shares
+/// gathered from them: what `trace show --json` prints.
 pub fn events(
     store: &dyn TraceStore,
     act: ActId,
@@ -44,7 +45,79 @@ pub fn events(
         .iter()
         .map(|r| record_json(r, keys))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(json!({"act": act.to_string(), "events": events}))
+    Ok(shown(act, events))
+}
+
+/// `trace show --json`'s object for `events` (as [`record_json`] gives
+/// them): the events, then each attachment and each file share with its
+/// `sha256` (see [`attachments_and_shares`]).
+pub fn shown(act: ActId, events: Vec<Value>) -> Value {
+    let (attachments, shares) = attachments_and_shares(&events);
+    json!({
+        "act": act.to_string(),
+        "events": events,
+        "attachments": attachments,
+        "shares": shares,
+    })
+}
+
+/// The documents attached to the act and the files shared in its
+/// session, from its events (opened or public: a sealed name stays
+/// `[sealed]`):
+///
+/// - attachments: `{seq, at, sha256, media_type, size, name, by}`;
+/// - shares: `{share, seq, at, sha256, media_type, size, name, sender,
+///   received: [{by, at, sha256, matches}], cancelled_by: [participant]}`,
+///   `matches` telling whether the receiver's digest is the offer's.
+pub fn attachments_and_shares(events: &[Value]) -> (Vec<Value>, Vec<Value>) {
+    let mut attachments = Vec::new();
+    let mut shares: Vec<Value> = Vec::new();
+    for r in events {
+        let e = &r["event"];
+        match r["kind"].as_str() {
+            Some("attachment_added") => attachments.push(json!({
+                "seq": r["seq"],
+                "at": r["at"],
+                "sha256": e["document"],
+                "media_type": e["media_type"],
+                "size": e["size"],
+                "name": e["name"],
+                "by": e["by"],
+            })),
+            Some("share_offered") => shares.push(json!({
+                "share": e["share"],
+                "seq": r["seq"],
+                "at": r["at"],
+                "sha256": e["digest"],
+                "media_type": e["media_type"],
+                "size": e["size"],
+                "name": e["name"],
+                "sender": e["sender"],
+                "received": [],
+                "cancelled_by": [],
+            })),
+            Some(kind @ ("share_received" | "share_cancelled")) => {
+                let Some(share) = shares.iter_mut().find(|s| s["share"] == e["share"]) else {
+                    continue;
+                };
+                if kind == "share_received" {
+                    let matches = share["sha256"] == e["digest"];
+                    if let Some(list) = share["received"].as_array_mut() {
+                        list.push(json!({
+                            "by": e["by"],
+                            "at": r["at"],
+                            "sha256": e["digest"],
+                            "matches": matches,
+                        }));
+                    }
+                } else if let Some(list) = share["cancelled_by"].as_array_mut() {
+                    list.push(e["by"].clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    (attachments, shares)
 }
 
 /// The full record of an act for archiving or audit, with its
@@ -112,4 +185,56 @@ pub fn summary(act: &Act) -> Result<Value, session::Error> {
         "conclusion": conclusion,
         "cancel_reason": act.cancel_reason,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: u64, kind: &str, event: Value) -> Value {
+        json!({"seq": seq, "at": "2026-01-01T00:00:00Z", "kind": kind, "event": event})
+    }
+
+    #[test]
+    fn attachments_and_shares_carry_their_digests() {
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        let s = "1".repeat(32);
+        let events = vec![
+            record(
+                7,
+                "attachment_added",
+                json!({"type": "attachment_added", "document": a, "media_type": "image/png", "size": 3, "name": "x.png", "by": 1}),
+            ),
+            record(
+                9,
+                "share_offered",
+                json!({"type": "share_offered", "share": s, "sender": 1, "digest": a, "media_type": null, "size": 5, "name": "y.bin"}),
+            ),
+            record(
+                10,
+                "share_received",
+                json!({"type": "share_received", "share": s, "by": 2, "digest": a}),
+            ),
+            record(
+                11,
+                "share_received",
+                json!({"type": "share_received", "share": s, "by": 3, "digest": b}),
+            ),
+            record(
+                12,
+                "share_cancelled",
+                json!({"type": "share_cancelled", "share": s, "by": 3}),
+            ),
+        ];
+        let (attachments, shares) = attachments_and_shares(&events);
+        assert_eq!(attachments.len(), 1);
+        assert_eq!(attachments[0]["sha256"], a.as_str());
+        assert_eq!(attachments[0]["seq"], 7);
+        assert_eq!(shares.len(), 1);
+        assert_eq!(shares[0]["sha256"], a.as_str());
+        assert_eq!(shares[0]["received"][0]["matches"], true);
+        assert_eq!(shares[0]["received"][1]["matches"], false);
+        assert_eq!(shares[0]["cancelled_by"], json!([3]));
+    }
 }

@@ -9,10 +9,11 @@
 use serde::{Deserialize, Serialize};
 use session::act::{MediaRoute, Phase};
 use session::conclusion::PrescriptionKind;
+use session::document::DocumentType;
 use session::incident::{IceState, IncidentKind, Metrics, PeerConnectionState, Sample};
 use session::mode::{MediaMode, ModeCause};
 use session::participant::Role;
-use session::{ActKind, CancelReason};
+use session::{ActKind, CancelReason, MessageId, Sha256, ShareId};
 
 /// The protocol version this server speaks.
 pub const VERSION: u32 = 1;
@@ -79,6 +80,20 @@ pub enum ClientMessage {
     /// The patient (or companion) leaves a call-back number at join, for
     /// the phone route. Digits, spaces, dots, dashes and a leading `+`.
     CallbackNumber { number: String },
+    /// One end of a chat message reports its digest, SHA-256(salt ‖ UTF-8
+    /// text): the sender when it sends (`sender` is itself), each receiver
+    /// when it receives. The text and the salt travel peer to peer only.
+    ChatDigest {
+        message: MessageId,
+        sender: u32,
+        digest: Sha256,
+    },
+    /// A file shared peer to peer: offered by its sender (answered
+    /// `share_recorded` once durable, before any byte leaves), received by
+    /// each receiver with the digest it computed, or cancelled by either.
+    Share(ShareReport),
+    /// The client started (`true`) or stopped (`false`) sharing its screen.
+    ScreenShare { active: bool },
     /// The client leaves on purpose.
     Leave {},
     /// Keeps the connection alive; answered with `pong`.
@@ -90,6 +105,41 @@ pub enum ClientMessage {
 pub struct PrescriptionInput {
     pub kind: PrescriptionKind,
     pub text: String,
+}
+
+/// What a `share` message says of one file share, by its `state`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ShareReport {
+    /// The sender offers the file: its SHA-256, size, type (`null` for a
+    /// file of another type than a document's) and name.
+    Offered {
+        share: ShareId,
+        digest: Sha256,
+        size: u64,
+        #[serde(default)]
+        media_type: Option<DocumentType>,
+        name: String,
+    },
+    /// A receiver got the whole file from `sender` and computed `digest`.
+    Received {
+        share: ShareId,
+        sender: u32,
+        digest: Sha256,
+    },
+    /// The sender or a receiver stopped the share.
+    Cancelled { share: ShareId },
+}
+
+impl ShareReport {
+    /// The share it concerns.
+    pub fn share(&self) -> ShareId {
+        match self {
+            ShareReport::Offered { share, .. }
+            | ShareReport::Received { share, .. }
+            | ShareReport::Cancelled { share } => *share,
+        }
+    }
 }
 
 /// One stats report, from the browser's `getStats` (or the same from a
@@ -215,6 +265,18 @@ pub enum ServerMessage {
         participant: u32,
         number: String,
     },
+    /// The sender's `share` `offered` is recorded: its page may now send
+    /// the file (a refused offer gets an `error` instead).
+    ShareRecorded {
+        share: ShareId,
+    },
+    /// The two ends of a chat message or file share reported different
+    /// digests: what one sent is not what the other got. Sent to both
+    /// ends (the professionals also get the incident).
+    ExchangeMismatch {
+        kind: ExchangeKind,
+        id: String,
+    },
     /// A message was refused. `code` is stable; `message` is for people.
     Error {
         code: ErrorCode,
@@ -240,6 +302,14 @@ pub enum ErrorCode {
     Refused,
     /// The server could not record it; try again.
     Unavailable,
+}
+
+/// What an [`ServerMessage::ExchangeMismatch`] concerns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExchangeKind {
+    Chat,
+    Share,
 }
 
 /// One incident as the professional's page lists it.
@@ -304,6 +374,9 @@ pub struct ParticipantView {
     /// their peer connection for them (an ICE restart follows).
     #[serde(default)]
     pub reconnecting: bool,
+    /// They are sharing their screen (their video shows it).
+    #[serde(default)]
+    pub screen_sharing: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -378,6 +451,12 @@ mod tests {
             r#"{"type":"mode","mode":"phone","cause":"manual","participant":2}"#,
             r#"{"type":"callback_number","number":"+33 6 00 00 00 01"}"#,
             r#"{"type":"stats"}"#,
+            r#"{"type":"chat_digest","message":"00112233445566778899aabbccddeeff","sender":1,"digest":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}"#,
+            r#"{"type":"share","share":"00112233445566778899aabbccddeeff","state":"offered","digest":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad","size":20971520,"media_type":"image/png","name":"genou.png"}"#,
+            r#"{"type":"share","share":"00112233445566778899aabbccddeeff","state":"offered","digest":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad","size":3,"media_type":null,"name":"notes.txt"}"#,
+            r#"{"type":"share","share":"00112233445566778899aabbccddeeff","state":"received","sender":1,"digest":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}"#,
+            r#"{"type":"share","share":"00112233445566778899aabbccddeeff","state":"cancelled"}"#,
+            r#"{"type":"screen_share","active":true}"#,
             r#"{"type":"stats","ice":"connected","peer_connection":"connected","packets_received":1200,"packets_lost":-2,"frames_decoded":300,"video_on":true,"rtt_ms":42.5,"bitrate_kbps":950,"route":"direct"}"#,
         ];
         for c in cases {
@@ -407,6 +486,16 @@ mod tests {
             r#"{"type":"mode","mode":"video"}"#,
             r#"{"type":"callback_number"}"#,
             r#"{"v":1}"#,
+            // Ids of 16 bytes and digests of 32, in hex.
+            r#"{"type":"chat_digest","message":"0011","sender":1,"digest":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}"#,
+            r#"{"type":"chat_digest","message":"00112233445566778899aabbccddeeff","sender":1,"digest":"zz7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}"#,
+            r#"{"type":"chat_digest","message":"00112233445566778899aabbccddeeff","sender":1,"digest":"ba78"}"#,
+            r#"{"type":"share","share":"00112233445566778899aabbccddeeff","state":"sent"}"#,
+            r#"{"type":"share","share":"00112233445566778899aabbccddeeff"}"#,
+            r#"{"type":"share","share":"00112233445566778899aabbccddeeff","state":"cancelled","extra":1}"#,
+            r#"{"type":"share","share":"00112233445566778899aabbccddeeff","state":"offered","digest":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad","size":3,"media_type":"text/html","name":"x.html"}"#,
+            r#"{"type":"share","share":"00112233445566778899aabbccddeeff","state":"offered","digest":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad","size":-3,"name":"x"}"#,
+            r#"{"type":"screen_share","active":"yes"}"#,
         ] {
             assert!(
                 matches!(decode(bad), Err(DecodeError::Malformed(_))),

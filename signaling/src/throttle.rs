@@ -103,6 +103,14 @@ pub struct HttpLimits {
     /// beyond, `hello` is answered `refused` and the connection closed.
     pub joins_per_participant_per_minute: u32,
     pub joins_per_participant: u32,
+    /// Trace events one participant's exchange reports (`chat_digest`,
+    /// `share`, `screen_share`) may add per minute, and over the act; a
+    /// budget apart from the one above.
+    pub exchange_events_per_participant_per_minute: u32,
+    pub exchange_events_per_participant: u32,
+    /// The same for all participants of one act together.
+    pub exchange_events_per_act_per_minute: u32,
+    pub exchange_events_per_act: u32,
 }
 
 impl Default for HttpLimits {
@@ -127,6 +135,10 @@ impl Default for HttpLimits {
             trace_events_per_act: BudgetLimits::default().act_total,
             joins_per_participant_per_minute: BudgetLimits::default().joins_per_minute,
             joins_per_participant: BudgetLimits::default().joins_total,
+            exchange_events_per_participant_per_minute: BudgetLimits::default().exchange_per_minute,
+            exchange_events_per_participant: BudgetLimits::default().exchange_total,
+            exchange_events_per_act_per_minute: BudgetLimits::default().exchange_act_per_minute,
+            exchange_events_per_act: BudgetLimits::default().exchange_act_total,
         }
     }
 }
@@ -172,6 +184,22 @@ impl HttpLimits {
                 "joins_per_participant",
                 u64::from(self.joins_per_participant),
             ),
+            (
+                "exchange_events_per_participant_per_minute",
+                u64::from(self.exchange_events_per_participant_per_minute),
+            ),
+            (
+                "exchange_events_per_participant",
+                u64::from(self.exchange_events_per_participant),
+            ),
+            (
+                "exchange_events_per_act_per_minute",
+                u64::from(self.exchange_events_per_act_per_minute),
+            ),
+            (
+                "exchange_events_per_act",
+                u64::from(self.exchange_events_per_act),
+            ),
         ];
         match positive.iter().find(|(_, v)| *v == 0) {
             Some((name, _)) => Err(format!("http.{name} must be at least 1")),
@@ -190,6 +218,10 @@ impl HttpLimits {
             act_total: self.trace_events_per_act,
             joins_per_minute: self.joins_per_participant_per_minute,
             joins_total: self.joins_per_participant,
+            exchange_per_minute: self.exchange_events_per_participant_per_minute,
+            exchange_total: self.exchange_events_per_participant,
+            exchange_act_per_minute: self.exchange_events_per_act_per_minute,
+            exchange_act_total: self.exchange_events_per_act,
         }
     }
 }
@@ -517,6 +549,41 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::from_secs(2));
         let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
         assert!(String::from_utf8_lossy(&body).contains("took too long"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_upload_has_its_own_deadline() {
+        let limits = HttpLimits {
+            request_timeout_secs: 2,
+            upload_timeout_secs: 5,
+            ..HttpLimits::default()
+        };
+        let slow = || async {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            "stored"
+        };
+        let routes = Router::new()
+            .route("/api/acts/{id}/documents", axum::routing::post(slow))
+            .route("/api/acts/{id}/answer", axum::routing::post(slow));
+        let app = apply(routes, &limits);
+        let post = |path: &str| Request::post(path).body(Body::empty()).unwrap();
+        let res = app.clone().oneshot(post("/api/acts/a/documents")).await;
+        assert_eq!(res.unwrap().status(), StatusCode::OK);
+        let res = app.oneshot(post("/api/acts/a/answer")).await;
+        assert_eq!(res.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(is_upload(&post("/api/acts/x/documents")));
+        for other in [
+            "/api/acts/x/documents/ab",
+            "/api/acts//documents",
+            "/api/acts/x/y/documents",
+        ] {
+            assert!(!is_upload(&post(other)), "{other}");
+        }
+        assert!(!is_upload(
+            &Request::get("/api/acts/x/documents")
+                .body(Body::empty())
+                .unwrap()
+        ));
     }
 
     #[tokio::test]

@@ -30,6 +30,8 @@ fn teleexpertise_registers_both_professionals() {
         EXPERT,
         "--expert-rpps",
         EXPERT_RPPS,
+        "--question",
+        "Avis sur un cliche fictif ?",
         "--json",
     ]);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();

@@ -4,10 +4,12 @@
 pub mod lifecycle;
 pub mod store;
 
-use session::act::{Act, ActKind, CancelReason, Command, MediaPath, MediaRoute, Phase};
+use session::act::{Act, ActKind, CancelReason, Command, MediaPath, MediaRoute, NewAct, Phase};
 use session::conclusion::{Conclusion, Prescription, PrescriptionKind};
 use session::consent::{self, Consent, ConsentMethod, ConsentScope};
+use session::expertise::ExpertiseRequest;
 use session::participant::{Identity, Role};
+use session::vocab::Urgency;
 use session::{ActId, Error, Event, ParticipantId, Pii, Timestamp};
 
 // --- Acts: people, consent, conclusions and a driver --------------------
@@ -32,6 +34,7 @@ pub const CONSENT_TEXT: &str =
 pub const ATTESTATION_TEXT: &str =
     "J'atteste avoir recueilli le consentement du patient a cette teleexpertise.";
 pub const CONCLUSION_REPORT: &str = "Examen sans particularite; controle dans un mois.";
+pub const QUESTION: &str = "Avis sur une lesion pigmentee du dos, evolutive depuis 3 mois ?";
 pub const USER_AGENT: &str =
     "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
 
@@ -206,6 +209,30 @@ impl Scenario {
         s.ok(register(Role::Requester, requester()));
         s.ok(register(Role::Expert, expert()));
         s
+    }
+
+    /// A téléexpertise without the patient opened by [`Act::open`] with an
+    /// urgent [`QUESTION`]: requester p1, expert p2 ([`EXPERT_ID`]),
+    /// patient p3, in the request phase.
+    pub fn teleexpertise_requested() -> Scenario {
+        let new = NewAct {
+            kind: ActKind::Teleexpertise,
+            requester: requester(),
+            expert: Some(expert()),
+            patient: patient(PATIENT_ALIAS_1),
+            patient_present: false,
+            expertise: Some(ExpertiseRequest {
+                question: Pii::new(QUESTION.into()),
+                urgency: Urgency::Urgent,
+            }),
+        };
+        let (act, events) =
+            Act::open(ActId::from_bytes([7; 16]), new, at_ms(0)).expect("the request opens");
+        Scenario {
+            act,
+            events,
+            clock_ms: 0,
+        }
     }
 
     /// [`Scenario::teleconsultation`] driven to `phase`; see

@@ -49,6 +49,17 @@ pub enum Command {
     Demo(serve::ServeArgs),
 }
 
+/// The command-line user, as the access log names them.
+fn cli_actor() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let user: String = user
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(32)
+        .collect();
+    format!("cli:{user}")
+}
+
 pub fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
-use serde_json::{Value, json};
+use serde_json::Value;
 use session::access::AccessStore;
 use session::keys::{DataKey, TrustedKeys};
 use session::store::verify_store;
@@ -81,17 +81,6 @@ fn records_of(store: &dyn TraceStore, act: ActId) -> anyhow::Result<Vec<TraceRec
     Ok(signaling::export::records_of(store, act)?)
 }
 
-/// The command-line reader, as the access log names them.
-fn cli_actor() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let user: String = user
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .take(32)
-        .collect();
-    format!("cli:{user}")
-}
-
 /// Writes the access log entry for a command-line read, before reading.
 /// Reading the trace is audited, so it needs the signing key.
 fn audit(data: &DataDir, action: &str, act: ActId) -> anyhow::Result<()> {
@@ -100,7 +89,13 @@ fn audit(data: &DataDir, action: &str, act: ActId) -> anyhow::Result<()> {
     )?;
     let access = AccessStore::open(&data.db_path(), signer, data_keys(data)?)
         .context("cannot open the access log")?;
-    access.record(&cli_actor(), action, Some(act), "allowed", Timestamp::now())?;
+    access.record(
+        &super::cli_actor(),
+        action,
+        Some(act),
+        "allowed",
+        Timestamp::now(),
+    )?;
     Ok(())
 }
 
@@ -117,9 +112,10 @@ fn show(data: &DataDir, act: ActId, as_json: bool) -> anyhow::Result<ExitCode> {
         .map(|r| record_json(r, &keys))
         .collect::<Result<Vec<_>, _>>()?;
     if as_json {
-        println!("{}", json!({"act": act.to_string(), "events": events}));
+        println!("{}", signaling::export::shown(act, events));
         return Ok(ExitCode::SUCCESS);
     }
+    let (attachments, shares) = signaling::export::attachments_and_shares(&events);
     println!("act {act}");
     for e in &events {
         println!(
@@ -133,7 +129,66 @@ fn show(data: &DataDir, act: ActId, as_json: bool) -> anyhow::Result<ExitCode> {
     for line in super::incidents::summary_lines(&events) {
         println!("{line}");
     }
+    for line in exchange_lines(&attachments, &shares) {
+        println!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The attachments and file shares, one line each, with their SHA-256
+/// (and each receiver's, with whether it matches the offer's).
+fn exchange_lines(attachments: &[Value], shares: &[Value]) -> Vec<String> {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    let mut lines = Vec::new();
+    if !attachments.is_empty() {
+        lines.push("attachments:".to_string());
+    }
+    for a in attachments {
+        lines.push(format!(
+            "  #{:<4} sha256={} {} {} bytes name={} by={}",
+            text(&a["seq"]),
+            text(&a["sha256"]),
+            text(&a["media_type"]),
+            text(&a["size"]),
+            text(&a["name"]),
+            text(&a["by"]),
+        ));
+    }
+    if !shares.is_empty() {
+        lines.push("shares:".to_string());
+    }
+    for s in shares {
+        lines.push(format!(
+            "  #{:<4} share={} sha256={} {} {} bytes name={} sender={}",
+            text(&s["seq"]),
+            text(&s["share"]),
+            text(&s["sha256"]),
+            text(&s["media_type"]),
+            text(&s["size"]),
+            text(&s["name"]),
+            text(&s["sender"]),
+        ));
+        for r in s["received"].as_array().into_iter().flatten() {
+            let verdict = if r["matches"] == Value::Bool(true) {
+                "matches"
+            } else {
+                "DIFFERS"
+            };
+            lines.push(format!(
+                "        received by={} sha256={} ({verdict})",
+                text(&r["by"]),
+                text(&r["sha256"]),
+            ));
+        }
+        for by in s["cancelled_by"].as_array().into_iter().flatten() {
+            lines.push(format!("        cancelled by={}", text(by)));
+        }
+    }
+    lines
 }
 
 /// The event's fields other than its type, as `key=value` pairs.

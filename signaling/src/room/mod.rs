@@ -401,6 +401,25 @@ impl Room {
     }
 }
 
+impl Room {
+    /// `p`'s device leaves the session for `reason`: a screen they were
+    /// sharing stops first (the act leaves that to the room), then the
+    /// leave is recorded.
+    fn depart(&mut self, p: ParticipantId, reason: LeaveReason, now: Timestamp, step: &mut Step) {
+        if self.act.is_sharing_screen(p) {
+            self.apply(Command::StopScreenShare { participant: p }, now, step);
+        }
+        self.apply(
+            Command::Leave {
+                participant: p,
+                reason,
+            },
+            now,
+            step,
+        );
+    }
+}
+
 /// Milliseconds from `since` to `now`, zero if the clock went back.
 fn millis(since: Timestamp, now: Timestamp) -> u64 {
     u64::try_from(now.since(since).as_millis()).unwrap_or(u64::MAX)
@@ -513,5 +532,50 @@ mod tests {
         // A late join to an ended act is told so and closed.
         let s = hello(&mut r, 30, PATIENT);
         assert!(matches!(sent_to(&s, 30)[0], ServerMessage::Ended { .. }));
+    }
+
+    #[test]
+    fn a_command_from_a_route_shows_everyone_and_an_end_closes_them() {
+        let mut r = room();
+        hello(&mut r, 10, PRO);
+        hello(&mut r, 20, PATIENT);
+        // Refused: nothing recorded, nothing said, the act unchanged.
+        let before = r.act().clone();
+        let e = r.command(Command::StartPerformance, t(2));
+        assert!(matches!(e, Err(session::Error::ConsentRequired)), "{e:?}");
+        assert_eq!(r.act(), &before);
+        // Applied: everyone connected sees the new state.
+        let s = r
+            .command(
+                Command::GiveCallbackNumber {
+                    participant: PATIENT,
+                    number: session::Pii::new(
+                        session::mode::PhoneNumber::parse("+33612345678").unwrap(),
+                    ),
+                },
+                t(3),
+            )
+            .unwrap();
+        assert_eq!(s.events.len(), 1);
+        for conn in [10, 20] {
+            assert!(
+                sent_to(&s, conn)
+                    .iter()
+                    .any(|m| matches!(m, ServerMessage::State(_))),
+                "conn {conn}"
+            );
+        }
+        // An act the command ends closes every connection.
+        let s = r
+            .command(Command::Cancel(session::CancelReason::ByProfessional), t(4))
+            .unwrap();
+        assert_eq!(r.act().phase, Phase::Cancelled);
+        for conn in [10, 20] {
+            assert!(s.outputs.contains(&Output::Close {
+                conn,
+                reason: LeaveReason::ActEnded
+            }));
+        }
+        assert_eq!(r.connected(), 0);
     }
 }

@@ -76,14 +76,7 @@ impl Room {
                 reason: LeaveReason::Replaced,
             });
             self.media_on.remove(&p);
-            self.apply(
-                Command::Leave {
-                    participant: p,
-                    reason: LeaveReason::Replaced,
-                },
-                now,
-                step,
-            );
+            self.depart(p, LeaveReason::Replaced, now, step);
         }
         self.returned(p, now, step);
         let user_agent: String = user_agent.chars().take(MAX_USER_AGENT).collect();
@@ -135,14 +128,7 @@ impl Room {
         step.outputs.push(Output::Close { conn, reason });
         if let Some(p) = self.participant_of(conn) {
             self.conns.remove(&p);
-            self.apply(
-                Command::Leave {
-                    participant: p,
-                    reason,
-                },
-                now,
-                step,
-            );
+            self.depart(p, reason, now, step);
             if reason == LeaveReason::ConnectionLost {
                 self.lose(p, now, silent_ms, step);
             }

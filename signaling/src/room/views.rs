@@ -43,6 +43,7 @@ impl Room {
                     admitted: x.role.is_professional() || self.act.admitted.contains(&x.id),
                     connection: self.act.connection_verdict(x.id).filter(|_| viewer_is_pro),
                     reconnecting: self.lost.contains_key(&x.id),
+                    screen_sharing: self.act.is_sharing_screen(x.id),
                 }
             })
             .collect();

@@ -41,13 +41,14 @@ pub fn app(state: AppState) -> Router {
         .route("/i18n.js", get(web::i18n_js))
         .route("/precall.js", get(web::precall_js))
         .route("/quality.js", get(web::quality_js))
+        .route("/exchange.js", get(web::exchange_js))
+        .route("/sharing.js", get(web::sharing_js))
+        .route("/viewer.js", get(web::viewer_js))
+        .route("/hash-worker.js", get(web::hash_worker_js))
         .route("/style.css", get(web::style))
         .route("/pro", get(web::pro))
         .route("/pro.js", get(web::pro_js))
         .route("/request.js", get(web::request_js))
-        .route("/viewer.js", get(web::viewer_js))
-        .route("/exchange.js", get(web::exchange_js))
-        .route("/hash-worker.js", get(web::hash_worker_js))
         .route("/ws", get(ws::upgrade))
         .route("/api/acts", post(api::create_act).get(api::trace::list))
         .route("/api/acts/{id}/trace", get(api::trace::trace))
@@ -94,10 +95,16 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
     let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
         h.insert(k, HeaderValue::from_static(v));
     };
+    // A file shared in the session is shown from a blob: URL the page made
+    // of the bytes it received (viewer.js): an image (`img-src blob:`) or a
+    // PDF in an <iframe> (`frame-src blob:`; 'self' kept for stored
+    // documents, as `default-src` gave it). The hashing worker
+    // (hash-worker.js) is a script of this origin, which `default-src
+    // 'self'` already allows; fetch and connect stay 'self' only.
     // A route that set its own policy keeps it: a stored document's is
     // `sandbox` (see `api::documents::document_headers`).
     h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; frame-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     ));
     set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
     set(h, header::REFERRER_POLICY, "no-referrer");

@@ -178,15 +178,19 @@ impl Expertise {
 
     /// A téléexpertise requested with `urgency`, consent attested: its id.
     pub async fn requested(&self, urgency: &str) -> ActId {
+        self.requested_with_links(urgency).await.0
+    }
+
+    /// The same, with the join links the requester was given (their own
+    /// and the patient's), by name.
+    pub async fn requested_with_links(&self, urgency: &str) -> (ActId, Value) {
         let a = self
             .create(json!({"urgency": urgency, "attest_consent": {"text_sha256": attestation_sha256()}}))
             .await;
         assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.json());
-        a.json()["id"]
-            .as_str()
-            .expect("id")
-            .parse()
-            .expect("act id")
+        let v = a.json();
+        let id = v["id"].as_str().expect("id").parse().expect("act id");
+        (id, v["links"].clone())
     }
 
     /// The act's event kinds, in order.
@@ -251,4 +255,32 @@ pub fn query_escape(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// One HTTP/1.1 exchange over a raw TCP connection to `addr`: sends
+/// `head` (the request line and headers, without the blank line), then
+/// `body`, then closes its sending side when `close` and reads the answer
+/// to its end (within [`TIMEOUT`]). Returns the answer as text (empty if
+/// the server closed without one).
+pub async fn raw_exchange(
+    addr: std::net::SocketAddr,
+    head: &str,
+    body: &[u8],
+    close: bool,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(format!("{head}\r\n\r\n").as_bytes())
+        .await
+        .expect("send the head");
+    stream.write_all(body).await.expect("send the body");
+    if close {
+        stream.shutdown().await.expect("close the sending side");
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut answer))
+        .await
+        .expect("the server answers or closes in time");
+    String::from_utf8_lossy(&answer).into_owned()
 }

@@ -2,6 +2,8 @@
 //! directory and read its output.
 #![allow(dead_code)]
 
+/// The live session's exchange reports (chat, file and screen shares).
+pub mod exchange;
 /// A téléexpertise's people, routes and documents on a test server.
 pub mod expertise;
 /// Professional accounts and sign-in on a test server.

@@ -1,7 +1,8 @@
-//! `leave`: a participant leaves by choice; its relay access goes with it.
+//! `leave`: a participant leaves by choice; its relay access and its
+//! screen share go with it.
 
 use session::Timestamp;
-use session::act::{Command, LeaveReason};
+use session::act::LeaveReason;
 
 use super::{From, Handled};
 use crate::room::{Output, Room, Step};
@@ -11,14 +12,7 @@ impl Room {
         self.conns.remove(&from.p);
         self.media_on.remove(&from.p);
         self.revoke_relay_of(from.p, step);
-        self.apply(
-            Command::Leave {
-                participant: from.p,
-                reason: LeaveReason::LeftByChoice,
-            },
-            now,
-            step,
-        );
+        self.depart(from.p, LeaveReason::LeftByChoice, now, step);
         step.outputs.push(Output::Close {
             conn: from.conn,
             reason: LeaveReason::LeftByChoice,

@@ -4,22 +4,28 @@
 //! [`Room::handle_message`].
 
 use session::act::Command;
+use session::event::ActEvent;
 use session::mode::PhoneNumber;
 use session::participant::Role;
+use session::vocab::IncidentKind;
 use session::{ParticipantId, Timestamp};
 
 use super::{ConnId, Output, Room, Step, error};
-use crate::protocol::{ClientMessage, ErrorCode, ServerMessage};
+use crate::budget::Pool;
+use crate::protocol::{ClientMessage, ErrorCode, ExchangeKind, ServerMessage};
 
 mod admit;
 mod attest_consent;
 mod callback_number;
 mod cancel;
+mod chat_digest;
 mod conclude;
 mod consent;
 mod leave;
 mod media_path;
 mod mode;
+mod screen_share;
+mod share;
 mod signal;
 mod stats;
 mod withdraw_consent;
@@ -66,6 +72,8 @@ impl Room {
     /// except those that must always be recorded (withdrawal, conclusion,
     /// cancellation, leaving) or are bounded by the act's rules (admitting
     /// a participant, the act's first consent). Whatever a message appends is charged.
+    /// What the live session exchanges (`chat_digest`, `share`,
+    /// `screen_share`) draws on a budget of its own ([`Pool::Exchange`]).
     pub(super) fn message(
         &mut self,
         conn: ConnId,
@@ -79,16 +87,17 @@ impl Room {
         // consents (one standing, or after a withdrawal) are budgeted.
         let first_consent =
             !self.act.consent.allows_media() && self.act.consent.withdrawals.is_empty();
-        let budgeted = match &msg {
+        let pool = match &msg {
             ClientMessage::Consent { accept: true, .. } | ClientMessage::AttestConsent { .. } => {
-                !first_consent
+                (!first_consent).then_some(Pool::Records)
             }
-            other => matches!(
-                other,
-                ClientMessage::MediaPath { .. }
-                    | ClientMessage::Mode { .. }
-                    | ClientMessage::CallbackNumber { .. }
-            ),
+            ClientMessage::MediaPath { .. }
+            | ClientMessage::Mode { .. }
+            | ClientMessage::CallbackNumber { .. } => Some(Pool::Records),
+            ClientMessage::ChatDigest { .. }
+            | ClientMessage::Share(_)
+            | ClientMessage::ScreenShare { .. } => Some(Pool::Exchange),
+            _ => None,
         };
         // A call-back number resent unchanged (its confirmation lost with
         // the connection) is already recorded: nothing to do, no error.
@@ -101,15 +110,27 @@ impl Room {
         {
             return;
         }
-        if budgeted && let Err(spent) = self.budget.check(p, now) {
+        // So is an exchange report the act already holds; its handler
+        // answers it (an offer resent gets `share_recorded` again) and
+        // records nothing, so it costs nothing.
+        let repeated = match &msg {
+            ClientMessage::ChatDigest { message, .. } => self.chat_reported_by(p, *message),
+            ClientMessage::Share(report) => self.share_reported_by(p, report),
+            ClientMessage::ScreenShare { active } => self.screen_share_unchanged(p, *active),
+            _ => false,
+        };
+        if let Some(pool) = pool.filter(|_| !repeated)
+            && let Err(spent) = self.budget.check_in(pool, p, now)
+        {
             step.outputs
                 .push(error(conn, ErrorCode::Refused, &spent.to_string()));
             return;
         }
         let before = step.events.len();
         self.handle_message(conn, p, msg, now, step);
+        let added = step.events.len().saturating_sub(before);
         self.budget
-            .charge(p, step.events.len().saturating_sub(before), now);
+            .charge_in(pool.unwrap_or(Pool::Records), p, added, now);
     }
 
     /// Hands the message to its handler, then shows everyone the room if
@@ -168,10 +189,55 @@ impl Room {
             ClientMessage::CallbackNumber { number } => {
                 self.callback_number(from, &number, now, step)
             }
+            ClientMessage::ChatDigest {
+                message,
+                sender,
+                digest,
+            } => self.chat_digest(from, message, sender, digest, now, step),
+            ClientMessage::Share(report) => self.share(from, report, now, step),
+            ClientMessage::ScreenShare { active } => self.screen_share(from, active, now, step),
             ClientMessage::Leave {} => self.leave(from, now, step),
         };
         if handled == Handled::Changed {
             self.broadcast_state(step);
+        }
+    }
+
+    /// Tells `ends` that the digests of one exchange differ, if the events
+    /// the message appended from `before` on hold its mismatch incident
+    /// (the professionals get the incident itself as usual).
+    fn tell_mismatch(
+        &self,
+        step: &mut Step,
+        before: usize,
+        kind: ExchangeKind,
+        id: String,
+        ends: &[ParticipantId],
+    ) {
+        let incident = match kind {
+            ExchangeKind::Chat => IncidentKind::ChatMismatch,
+            ExchangeKind::Share => IncidentKind::ShareMismatch,
+        };
+        let mismatched = step.events[before..]
+            .iter()
+            .any(|e| matches!(&e.body, ActEvent::IncidentOpened { kind: k, .. } if *k == incident));
+        if !mismatched {
+            return;
+        }
+        let mut told = Vec::new();
+        for p in ends {
+            if let Some(&conn) = self.conns.get(p)
+                && !told.contains(&conn)
+            {
+                told.push(conn);
+                step.outputs.push(Output::Send {
+                    conn,
+                    msg: ServerMessage::ExchangeMismatch {
+                        kind,
+                        id: id.clone(),
+                    },
+                });
+            }
         }
     }
 
