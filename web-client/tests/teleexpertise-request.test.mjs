@@ -163,8 +163,12 @@ test("a requester sends a téléexpertise with documents; the expert views the i
     await noticeSays(a, /Liste à jour/);
     assert.equal(await a.locator("#sent tbody tr").first().locator("td").first().textContent(), "préparation, acceptée");
 
-    // The trace: the request, both documents (the files' SHA-256), the acceptance.
     const act = await b.locator("#detail").getAttribute("data-act");
+    // « Rejoindre » takes the expert to the live session with their own link.
+    await b.getByRole("button", { name: "Rejoindre" }).click();
+    await b.waitForURL(/\/join/);
+
+    // The trace: the request, both documents (the files' SHA-256), the acceptance.
     const events = verifiedEvents(data, act);
     const kinds = events.map((e) => e.kind);
     assert.ok(kinds.includes("expertise_requested"), kinds.join(", "));
