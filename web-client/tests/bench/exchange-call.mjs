@@ -55,9 +55,10 @@ const viaRelay = (link) => {
   return `${base}${base.includes("?") ? "&" : "?"}relay=udp#${hash}`;
 };
 
-async function measure(browser, relay, data) {
+async function measure(relay, data) {
   const port = 20443 + Math.floor(Math.random() * 1000);
   const { child } = await startDemo(data, port);
+  let ctx = null;
   try {
     await waitHealthy(port);
     const out = spawnSync(bin, [
@@ -70,7 +71,8 @@ async function measure(browser, relay, data) {
     if (out.status !== 0) throw new Error(out.stderr);
     const act = JSON.parse(out.stdout);
     const link = (l) => (relay ? viaRelay(l) : l);
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    // A fresh browser profile per measure.
+    ctx = await launchChromium();
     const requester = await ctx.newPage();
     const expert = await ctx.newPage();
     await requester.goto(link(act.links.professional));
@@ -98,7 +100,6 @@ async function measure(browser, relay, data) {
     const ms = Date.now() - start;
     const got = await done.evaluate((li) => li.dataset.sha256);
     if (got !== digest) throw new Error(`digest differs: ${got}`);
-    await ctx.close();
     return {
       act: act.id,
       path: relay ? "relay (udp)" : "direct",
@@ -108,6 +109,7 @@ async function measure(browser, relay, data) {
       seconds: ms / 1000,
     };
   } finally {
+    if (ctx) await ctx.close();
     await stopDemo(child);
   }
 }
@@ -118,24 +120,19 @@ function routes(data, act) {
   return [...new Set(JSON.parse(show.stdout).events.filter((e) => e.kind === "media_connected").map((e) => e.event.route))];
 }
 
-const browser = await launchChromium();
 const results = [];
-try {
-  for (let r = 1; r <= rounds; r++) {
-    for (const relay of [false, true]) {
-      const data = mkdtempSync(join(tmpdir(), "tc-bench-data-"));
-      const m = await measure(browser, relay, data);
-      m.routes = routes(data, m.act);
-      results.push(m);
-      console.log(
-        `round ${r} ${m.path.padEnd(11)} ${m.mbps.toFixed(1)} MB/s (${m.seconds.toFixed(1)} s)` +
-          `  video ${m.idleFps.toFixed(1)} fps without, ${m.busyFps.toFixed(1)} fps during` +
-          `  (trace: ${m.routes.join(", ")})`,
-      );
-    }
+for (let r = 1; r <= rounds; r++) {
+  for (const relay of [false, true]) {
+    const data = mkdtempSync(join(tmpdir(), "tc-bench-data-"));
+    const m = await measure(relay, data);
+    m.routes = routes(data, m.act);
+    results.push(m);
+    console.log(
+      `round ${r} ${m.path.padEnd(11)} ${m.mbps.toFixed(1)} MB/s (${m.seconds.toFixed(1)} s)` +
+        `  video ${m.idleFps.toFixed(1)} fps without, ${m.busyFps.toFixed(1)} fps during` +
+        `  (trace: ${m.routes.join(", ")})`,
+    );
   }
-} finally {
-  await browser.close();
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 for (const path of ["direct", "relay (udp)"]) {
