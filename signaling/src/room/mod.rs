@@ -402,6 +402,30 @@ impl Room {
 }
 
 impl Room {
+    /// Starts the performance once consent stands, the patient, if
+    /// present, was admitted, and, for a téléexpertise request, the expert
+    /// is connected: its live performance is the two professionals
+    /// meeting, so a requester who joins alone (having attested consent
+    /// with the request) waits for the expert. Called when consent is
+    /// given, when someone is admitted, and when someone joins.
+    fn maybe_start(&mut self, now: Timestamp, step: &mut Step) {
+        if self.act.phase != session::Phase::Preparation || !self.act.consent.allows_media() {
+            return;
+        }
+        let patient_in = match self.act.participant_with_role(Role::Patient) {
+            Some(patient) if self.act.patient_present => self.act.admitted.contains(&patient.id),
+            _ => true,
+        };
+        let expert_in = self.act.expertise.is_none()
+            || self
+                .act
+                .participant_with_role(Role::Expert)
+                .is_some_and(|expert| self.conns.contains_key(&expert.id));
+        if patient_in && expert_in {
+            self.apply(Command::StartPerformance, now, step);
+        }
+    }
+
     /// `p`'s device leaves the session for `reason`: a screen they were
     /// sharing stops first (the act leaves that to the room), then the
     /// leave is recorded.

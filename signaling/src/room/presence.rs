@@ -91,6 +91,10 @@ impl Room {
         if self.act.phase == Phase::Request {
             self.apply(Command::Prepare, now, step);
         }
+        // Consent may already stand (attested with a téléexpertise
+        // request, or given before a reconnect): joining may be what the
+        // performance was waiting for.
+        self.maybe_start(now, step);
         let consent_texts = match role {
             Role::Patient | Role::Companion => consent_text::patient_texts(),
             Role::Requester if !self.act.patient_present => consent_text::attestation_texts(),

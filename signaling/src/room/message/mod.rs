@@ -3,7 +3,6 @@
 //! A new client message gets its file here and its arm in
 //! [`Room::handle_message`].
 
-use session::act::Command;
 use session::event::ActEvent;
 use session::mode::PhoneNumber;
 use session::participant::Role;
@@ -240,21 +239,6 @@ impl Room {
             }
         }
     }
-
-    /// Starts the performance once consent stands and the patient, if
-    /// present, was admitted.
-    fn maybe_start(&mut self, now: Timestamp, step: &mut Step) {
-        if self.act.phase != session::Phase::Preparation || !self.act.consent.allows_media() {
-            return;
-        }
-        let patient_in = match self.act.participant_with_role(Role::Patient) {
-            Some(patient) if self.act.patient_present => self.act.admitted.contains(&patient.id),
-            _ => true,
-        };
-        if patient_in {
-            self.apply(Command::StartPerformance, now, step);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -411,6 +395,57 @@ mod tests {
         assert_eq!(r.act().phase, Phase::Performance);
         assert!(s.events.iter().any(|e| e.body.kind() == "consent_given"));
         assert!(r.media_allowed(PRO) && r.media_allowed(ParticipantId(2)));
+    }
+
+    #[test]
+    fn a_request_attested_at_creation_starts_when_the_expert_joins() {
+        use session::act::NewAct;
+        use session::consent::{Consent, ConsentMethod, ConsentScope};
+        use session::expertise::ExpertiseRequest;
+        use session::vocab::Urgency;
+
+        let pro = |rpps: &str| Identity::Professional {
+            name: Pii::new("Dr Fictif".into()),
+            rpps: Pii::new(rpps.parse().unwrap()),
+        };
+        let new = NewAct {
+            kind: ActKind::Teleexpertise,
+            requester: pro("10000000009"),
+            expert: Some(pro("10101010105")),
+            patient: Identity::Patient {
+                alias: Pii::new("dossier-3".parse::<PatientAlias>().unwrap()),
+            },
+            patient_present: false,
+            expertise: Some(ExpertiseRequest {
+                question: Pii::new("Lésion sur la radio ?".into()),
+                urgency: Urgency::Urgent,
+            }),
+        };
+        let (mut act, _) = Act::open(ActId::random(), new, t(0)).unwrap();
+        let requester = act.participant_with_role(Role::Requester).unwrap().id;
+        let expert = act.participant_with_role(Role::Expert).unwrap().id;
+        // The requester attested consent with the request, from the page.
+        act.handle(
+            Command::GiveConsent(Consent {
+                scopes: vec![ConsentScope::TelemedicineAct, ConsentScope::DataHosting],
+                given_by: requester,
+                method: ConsentMethod::AttestedByProfessional {
+                    text_sha256: crate::consent_text::attestation_texts()[0].sha256.clone(),
+                },
+            }),
+            t(0),
+        )
+        .unwrap();
+        let mut r = Room::new(act, vec![]);
+        hello(&mut r, 10, requester);
+        assert_eq!(
+            r.act().phase,
+            Phase::Preparation,
+            "alone, the requester waits"
+        );
+        let s = hello(&mut r, 11, expert);
+        assert_eq!(r.act().phase, Phase::Performance, "{:?}", kinds(&s));
+        assert!(r.media_allowed(requester) && r.media_allowed(expert));
     }
 
     #[test]
