@@ -91,13 +91,21 @@ export async function stopDemo(child) {
   await new Promise((r) => child.once("exit", r));
 }
 
+/**
+ * `trace show ACT --json`, parsed: { act, events, attachments, shares }
+ * (the last two each with its `sha256`).
+ */
+export function shownTrace(data, act) {
+  const show = spawnSync(bin, ["--data", data, "trace", "show", act, "--json"], { encoding: "utf8" });
+  assert.equal(show.status, 0, show.stderr);
+  return JSON.parse(show.stdout);
+}
+
 /** Runs `trace verify` (which must pass), then returns the act's events. */
 export function verifiedEvents(data, act) {
   const verify = spawnSync(bin, ["--data", data, "trace", "verify"], { encoding: "utf8" });
   assert.equal(verify.status, 0, verify.stdout + verify.stderr);
-  const show = spawnSync(bin, ["--data", data, "trace", "show", act, "--json"], { encoding: "utf8" });
-  assert.equal(show.status, 0, show.stderr);
-  return JSON.parse(show.stdout).events;
+  return shownTrace(data, act).events;
 }
 
 // axe-core's source, evaluated in the page (not a <script> tag, which the

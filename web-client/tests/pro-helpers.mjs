@@ -1,9 +1,15 @@
-// What the professional page's tests share: fictitious accounts, TOTP codes,
-// signing in, the request form, and small valid documents made here.
+// What the professionals' tests share: fictitious accounts, TOTP codes,
+// signing in, the request form, small valid documents made here, and the
+// steps of a téléexpertise's live session on the call page (chat, shared
+// files, screen, report) with what its trace must then hold.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash, createHmac } from "node:crypto";
-import { bin } from "./helpers.mjs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { deflateSync } from "node:zlib";
+import { bin, checkA11y } from "./helpers.mjs";
 
 /** The requesting professional (the demo act's RPPS) and the expert. Fictitious. */
 export const REQUESTER = { login: "dr-requerant", name: "Dr Exemple Démo", rpps: "10000000009" };
@@ -138,6 +144,50 @@ export function makeDicom() {
   return Buffer.concat([Buffer.alloc(128), Buffer.from("DICM"), element, uid]);
 }
 
+/**
+ * A PNG of `w`×`h` pixels (RGB, a gradient with a cross), chunks and CRCs
+ * computed here, as bytes.
+ */
+export function makePng(w, h) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8 bits, RGB
+  const rows = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    const row = y * (w * 3 + 1);
+    for (let x = 0; x < w; x++) {
+      const cross = Math.abs(x - w / 2) < 6 || Math.abs(y - h / 2) < 6;
+      const v = cross ? 240 : Math.floor((255 * (x + y)) / (w + h));
+      rows.set([v, cross ? 200 : 80, cross ? 40 : 255 - v], row + 1 + x * 3);
+    }
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(rows)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
 /** SHA-256, hex. */
 export const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
 
@@ -147,7 +197,9 @@ export async function noticeSays(page, text, timeout = 20000) {
     ([src, flags]) => new RegExp(src, flags).test(document.getElementById("notice").textContent),
     typeof text === "string" ? [text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), ""] : [text.source, text.flags],
     { timeout },
-  );
+  ).catch(async (e) => {
+    throw new Error(`${e.message}\nwaiting for « ${text} », the notice says « ${await page.locator("#notice").textContent()} »`);
+  });
 }
 
 /**
@@ -166,4 +218,175 @@ export async function tabTo(page, pattern, max = 40) {
     if (pattern.test(name)) return name;
   }
   throw new Error(`${pattern} not reached by Tab in ${max} presses`);
+}
+
+// ------------------------------------------- the live session (call page)
+
+const escaped = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+// Where shareFile writes the files it shares; removed when the process exits.
+let shareDir = null;
+
+/**
+ * Shares `file` ({ name, buffer }) from a call page through its button, as
+ * a person does: picked from the disk. (Handed over as a buffer, Playwright
+ * would decode it in the page's main thread: 20 MiB stalls the page for
+ * seconds on a busy machine, long enough for its heartbeat to give the
+ * connection up.)
+ */
+export async function shareFile(page, file) {
+  if (!shareDir) {
+    shareDir = mkdtempSync(join(tmpdir(), "tc-share-"));
+    process.once("exit", () => rmSync(shareDir, { recursive: true, force: true }));
+  }
+  const path = join(mkdtempSync(join(shareDir, "f-")), file.name);
+  writeFileSync(path, file.buffer);
+  const [chooser] = await Promise.all([
+    page.waitForEvent("filechooser"),
+    page.getByRole("button", { name: "Partager un fichier" }).click(),
+  ]);
+  await chooser.setFiles(path);
+}
+
+/**
+ * Chat both ways on two call pages: `a` sends `first` with its button, `b`
+ * sees it and its live region says it (from `aWho`, as the page names `a`'s
+ * sender); `b` answers `second` with Enter and `a` sees it. `b`'s input is
+ * emptied and keeps the focus; the message `a` receives takes no focus from
+ * the button `a` pressed.
+ */
+export async function chatBothWays(a, b, { first, second, aWho }) {
+  await a.getByLabel("Votre message").fill(first);
+  await a.getByRole("button", { name: "Envoyer" }).click();
+  await b.locator("#chat-log li.chat-theirs").filter({ hasText: first }).waitFor();
+  assert.equal(await b.locator("#exchange-live").textContent(), `Message de ${aWho} : ${first}`);
+  await b.getByLabel("Votre message").fill(second);
+  await b.getByLabel("Votre message").press("Enter");
+  await a.locator("#chat-log li.chat-theirs").filter({ hasText: second }).waitFor();
+  assert.equal(await b.getByLabel("Votre message").inputValue(), "", "the input is emptied");
+  assert.equal(await b.evaluate(() => document.activeElement.id), "chat-input", "the focus stays in the input");
+  assert.equal(await a.evaluate(() => document.activeElement.id), "chat-send", "an incoming message takes no focus from the button pressed");
+}
+
+/**
+ * Shares `files` from `sender`'s call page, in order, and waits until
+ * `receiver` has them all, checked, their digests node's SHA-256; the last
+ * one is also saved through its download link and hashed here. The sender's
+ * page then shows each sent, the receiver's the first received.
+ */
+export async function shareAndCheck(sender, receiver, files, { timeout = 90000 } = {}) {
+  for (const file of files) await shareFile(sender, file);
+  const received = receiver.locator("#received li[data-ok='true']");
+  await received.nth(files.length - 1).waitFor({ timeout }).catch(async (e) => {
+    const where = async (page) => (await page.locator("#transfers li").evaluateAll((lis) =>
+      lis.map((li) => `${li.dataset.dir} ${li.dataset.state} ${li.querySelector("progress")?.value ?? "?"}/${li.querySelector("progress")?.max ?? "?"}: ${li.textContent.trim()}`))).join("; ");
+    throw new Error(`${e.message}\nsender's transfers: ${await where(sender)}\nreceiver's transfers: ${await where(receiver)}`);
+  });
+  const digests = await received.evaluateAll((lis) => lis.map((li) => li.dataset.sha256));
+  assert.deepEqual(digests, files.map((f) => sha256(f.buffer)));
+  const last = files.at(-1);
+  const [download] = await Promise.all([
+    receiver.waitForEvent("download"),
+    receiver.getByRole("link", { name: new RegExp(`Télécharger ${escaped(last.name)}`) }).click(),
+  ]);
+  assert.equal(download.suggestedFilename(), last.name);
+  const saved = readFileSync(await download.path());
+  assert.equal(saved.length, last.buffer.length);
+  assert.equal(sha256(saved), sha256(last.buffer));
+  await sender.waitForFunction((n) =>
+    [...document.querySelectorAll("#transfers li[data-dir='out']")].filter((li) => li.dataset.state === "done").length === n,
+  files.length);
+  assert.match(
+    await receiver.locator("#transfers li[data-dir='in']").first().textContent(),
+    new RegExp(`Réception de ${escaped(files[0].name)}.*terminé`),
+  );
+}
+
+/**
+ * Opens the shared image `name` (`width` pixels wide) in the call page's
+ * viewer, zooms in once, takes the screenshot `shot` if given, runs axe,
+ * and closes it with Escape: the focus is back on its « Ouvrir » button.
+ */
+export async function viewSharedImage(page, name, width, shot) {
+  await page.getByRole("button", { name: `Ouvrir ${name}` }).click();
+  const viewer = page.getByRole("dialog", { name });
+  await viewer.waitFor();
+  await page.waitForFunction((w) => document.querySelector("dialog.viewer img")?.naturalWidth === w, width);
+  await page.waitForFunction(() => Number(document.querySelector("dialog.viewer")?.dataset.scale) > 0);
+  const before = Number(await viewer.getAttribute("data-scale"));
+  await page.keyboard.press("+");
+  const after = Number(await viewer.getAttribute("data-scale"));
+  assert.ok(Math.abs(after / before - 1.25) < 0.01, `zoomed ${before} -> ${after}`);
+  if (shot) await page.screenshot({ path: shot });
+  await checkA11y(page, "viewer on the call page");
+  await page.keyboard.press("Escape");
+  await viewer.waitFor({ state: "detached" });
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), `Ouvrir ${name}`);
+}
+
+/**
+ * `sharer` shows their screen: `viewer`'s video leaves the camera's
+ * `cameraWidth` and its participants list says so (screenshot `shot` if
+ * given); then `sharer` stops, and the camera comes back. Both pages end
+ * with nothing left unconfirmed by the server.
+ */
+export async function shareScreen(sharer, viewer, cameraWidth, shot) {
+  await sharer.getByRole("button", { name: "Partager l'écran" }).click();
+  await sharer.getByRole("button", { name: "Arrêter le partage d'écran" }).waitFor();
+  await viewer.waitForFunction((w) => document.querySelector("#remotes video")?.videoWidth !== w, cameraWidth, { timeout: 20000 });
+  await viewer.locator("#participants li").filter({ hasText: "partage son écran" }).waitFor();
+  if (shot) await viewer.screenshot({ path: shot, fullPage: true });
+  await sharer.getByRole("button", { name: "Arrêter le partage d'écran" }).click();
+  await viewer.waitForFunction((w) => document.querySelector("#remotes video")?.videoWidth === w, cameraWidth, { timeout: 20000 });
+  await viewer.waitForFunction(() => ![...document.querySelectorAll("#participants li")].some((li) => li.textContent.includes("partage son écran")));
+  for (const p of [sharer, viewer]) await p.waitForSelector("body[data-unconfirmed='0']");
+}
+
+/** The expert writes `report` on the call page and ends the act; every page in `all` says it ended. */
+export async function concludeInSession(expert, report, all = [expert]) {
+  await expert.getByLabel("Compte rendu").fill(report);
+  await expert.getByRole("button", { name: "Terminer l'acte" }).click();
+  for (const p of all) await p.getByRole("heading", { name: "Consultation terminée" }).waitFor();
+}
+
+/**
+ * What a live session leaves in the act's trace (`events` as
+ * `verifiedEvents` gives them): `messages` chat messages, each reported by
+ * both ends with the same digest; one offer per file of `shares` ({ file,
+ * mediaType }: the type the sender's page sniffed from the content, null
+ * for none), in order, its digest node's SHA-256, and one receipt for each
+ * with the same digest; the screen share's start then stop, later; no
+ * mismatch incident; and the conclusion, last, with `report`. Returns the
+ * offers.
+ */
+export function assertSessionTrace(events, { messages, shares, report }) {
+  const kinds = events.map((e) => e.kind).join(", ");
+  const of = (kind) => events.filter((e) => e.kind === kind).map((e) => e.event);
+  const chats = of("chat_reported");
+  assert.equal(chats.length, 2 * messages, `${messages} messages, each reported by both ends: ${kinds}`);
+  const ids = new Set(chats.map((c) => c.message));
+  assert.equal(ids.size, messages);
+  for (const message of ids) {
+    const ends = chats.filter((c) => c.message === message);
+    assert.equal(ends.length, 2);
+    assert.match(ends[0].digest, /^[0-9a-f]{64}$/);
+    assert.equal(ends[0].digest, ends[1].digest, "both ends report the same digest");
+    assert.notEqual(ends[0].reporter, ends[1].reporter);
+  }
+  const offers = of("share_offered");
+  assert.deepEqual(
+    offers.map((o) => [o.name, o.size, o.media_type, o.digest]),
+    shares.map(({ file, mediaType }) => [file.name, file.buffer.length, mediaType, sha256(file.buffer)]),
+  );
+  const receipts = of("share_received");
+  assert.deepEqual(receipts.map((r) => [r.share, r.digest]), offers.map((o) => [o.share, o.digest]));
+  const screen = events.filter((e) => e.kind.startsWith("screen_share_"));
+  assert.deepEqual(screen.map((e) => e.kind), ["screen_share_started", "screen_share_stopped"]);
+  assert.ok(Date.parse(screen[1].at) > Date.parse(screen[0].at), `${screen[0].at} then ${screen[1].at}`);
+  assert.equal(of("incident_opened").filter((i) => i.kind.endsWith("_mismatch")).length, 0);
+  const concluded = events.find((e) => e.kind === "concluded");
+  assert.ok(concluded, `no conclusion: ${kinds}`);
+  assert.equal(events.at(-1).kind, "concluded", "the report closes the act");
+  assert.ok(JSON.stringify(concluded.event).includes(report), JSON.stringify(concluded.event));
+  return offers;
 }

@@ -14,56 +14,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { deflateSync } from "node:zlib";
 import { bin, checkA11y, expectPlaying, launchChromium, shots, startDemo, stopDemo, verifiedEvents, waitHealthy } from "./helpers.mjs";
-
-const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
-
-// A PNG of `w`×`h` pixels (RGB, a gradient with a cross), chunks and CRCs
-// computed here.
-function png(w, h) {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc = (buf) => {
-    let c = 0xffffffff;
-    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-    const sum = Buffer.alloc(4);
-    sum.writeUInt32BE(crc(body));
-    return Buffer.concat([len, body, sum]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8); // 8 bits, RGB
-  const rows = Buffer.alloc((w * 3 + 1) * h);
-  for (let y = 0; y < h; y++) {
-    const row = y * (w * 3 + 1);
-    for (let x = 0; x < w; x++) {
-      const cross = Math.abs(x - w / 2) < 6 || Math.abs(y - h / 2) < 6;
-      const v = cross ? 240 : Math.floor((255 * (x + y)) / (w + h));
-      rows.set([v, cross ? 200 : 80, cross ? 40 : 255 - v], row + 1 + x * 3);
-    }
-  }
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(rows)),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
-}
+import { assertSessionTrace, chatBothWays, concludeInSession, makePng, shareAndCheck, shareScreen, viewSharedImage } from "./pro-helpers.mjs";
 
 /** Creates a téléexpertise without the patient on the server's data dir. */
 function createTeleexpertise(data, port) {
@@ -81,23 +37,14 @@ function createTeleexpertise(data, port) {
   return JSON.parse(out.stdout);
 }
 
-/** Shares `file` ({name, mimeType, buffer}) from `page` through its button. */
-async function shareFile(page, file) {
-  const [chooser] = await Promise.all([
-    page.waitForEvent("filechooser"),
-    page.getByRole("button", { name: "Partager un fichier" }).click(),
-  ]);
-  await chooser.setFiles(file);
-}
-
 test("a téléexpertise's live session: chat, files, screen and the expert's report", { timeout: 240000 }, async () => {
   const data = mkdtempSync(join(tmpdir(), "tc-e2e-"));
   const port = 19443 + Math.floor(Math.random() * 1000);
   const { child } = await startDemo(data, port);
   await waitHealthy(port);
   const act = createTeleexpertise(data, port);
-  const image = { name: "radio-genou.png", mimeType: "image/png", buffer: png(640, 480) };
-  const big = { name: "serie-irm.bin", mimeType: "application/octet-stream", buffer: randomBytes(20 * 1024 * 1024) };
+  const image = { name: "radio-genou.png", buffer: makePng(640, 480) };
+  const big = { name: "serie-irm.bin", buffer: randomBytes(20 * 1024 * 1024) };
   const browser = await launchChromium();
   try {
     const requester = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
@@ -116,36 +63,15 @@ test("a téléexpertise's live session: chat, files, screen and the expert's rep
     for (const p of [requester, expert]) await p.waitForSelector("#exchange[data-peers='1']", { timeout: 20000 });
 
     // Chat, both ways; the screen reader hears what the other one writes.
-    await requester.getByLabel("Votre message").fill("Bonjour, voici la radio du genou droit.");
-    await requester.getByRole("button", { name: "Envoyer" }).click();
-    await expert.locator("#chat-log li.chat-theirs").filter({ hasText: "voici la radio" }).waitFor();
-    assert.match(await expert.locator("#exchange-live").textContent(), /Message de Médecin — Dr Requérant Fictif : Bonjour/);
-    await expert.getByLabel("Votre message").fill("Reçue, je regarde la série.");
-    await expert.getByLabel("Votre message").press("Enter");
-    await requester.locator("#chat-log li.chat-theirs").filter({ hasText: "je regarde" }).waitFor();
-    assert.equal(await expert.getByLabel("Votre message").inputValue(), "", "the input is emptied");
-    assert.equal(await expert.evaluate(() => document.activeElement.id), "chat-input", "the focus stays in the input");
-    assert.equal(await requester.evaluate(() => document.activeElement.id), "chat-send", "an incoming message takes no focus from the button pressed");
+    await chatBothWays(requester, expert, {
+      first: "Bonjour, voici la radio du genou droit.",
+      second: "Reçue, je regarde la série.",
+      aWho: "Médecin — Dr Requérant Fictif",
+    });
 
-    // Files: the image, then 20 MiB, each sent once its offer is recorded.
-    await shareFile(requester, image);
-    await shareFile(requester, big);
-    const received = expert.locator("#received li[data-ok='true']");
-    await received.nth(1).waitFor({ timeout: 90000 });
-    const digests = await received.evaluateAll((lis) => lis.map((li) => li.dataset.sha256));
-    assert.deepEqual(digests, [sha256(image.buffer), sha256(big.buffer)]);
-    // The bytes the download link saves, hashed here: node's digest.
-    const [download] = await Promise.all([
-      expert.waitForEvent("download"),
-      expert.getByRole("link", { name: /Télécharger serie-irm\.bin/ }).click(),
-    ]);
-    assert.equal(download.suggestedFilename(), big.name);
-    const saved = readFileSync(await download.path());
-    assert.equal(saved.length, big.buffer.length);
-    assert.equal(sha256(saved), sha256(big.buffer));
-    await requester.waitForFunction(() =>
-      [...document.querySelectorAll("#transfers li[data-dir='out']")].filter((li) => li.dataset.state === "done").length === 2);
-    assert.match(await expert.locator("#transfers li[data-dir='in']").first().textContent(), /Réception de radio-genou\.png.*terminé/);
+    // Files: the image, then 20 MiB, each sent once its offer is recorded;
+    // both arrive with node's SHA-256.
+    await shareAndCheck(requester, expert, [image, big]);
 
     await expert.screenshot({ path: join(shots, "teleexpertise-1-session-chat.png"), fullPage: true });
     // In English, every text of the exchange follows.
@@ -160,64 +86,21 @@ test("a téléexpertise's live session: chat, files, screen and the expert's rep
     await checkA11y(requester, "call page with the chat and files (requester)");
 
     // The image opens in the viewer, focus inside it, and comes back.
-    await expert.getByRole("button", { name: "Ouvrir radio-genou.png" }).click();
-    const viewer = expert.getByRole("dialog", { name: "radio-genou.png" });
-    await viewer.waitFor();
-    await expert.waitForFunction(() => document.querySelector("dialog.viewer img")?.naturalWidth === 640);
-    await expert.keyboard.press("+");
-    await expert.screenshot({ path: join(shots, "teleexpertise-2-viewer.png") });
-    await checkA11y(expert, "viewer on the call page");
-    await expert.keyboard.press("Escape");
-    await viewer.waitFor({ state: "detached" });
-    assert.equal(await expert.evaluate(() => document.activeElement.textContent), "Ouvrir radio-genou.png");
+    await viewSharedImage(expert, image.name, 640, join(shots, "teleexpertise-2-viewer.png"));
 
     // The requester shows their screen: the expert's video becomes it.
-    await requester.getByRole("button", { name: "Partager l'écran" }).click();
-    await requester.getByRole("button", { name: "Arrêter le partage d'écran" }).waitFor();
-    await expert.waitForFunction((w) => document.querySelector("#remotes video")?.videoWidth !== w, cameraWidth, { timeout: 20000 });
-    await expert.locator("#participants li").filter({ hasText: "partage son écran" }).waitFor();
-    await expert.screenshot({ path: join(shots, "teleexpertise-3-screen-shared.png"), fullPage: true });
-    await requester.getByRole("button", { name: "Arrêter le partage d'écran" }).click();
-    await expert.waitForFunction((w) => document.querySelector("#remotes video")?.videoWidth === w, cameraWidth, { timeout: 20000 });
-    await expert.waitForFunction(() => ![...document.querySelectorAll("#participants li")].some((li) => li.textContent.includes("partage son écran")));
-    for (const p of [requester, expert]) await p.waitForSelector("body[data-unconfirmed='0']");
+    await shareScreen(requester, expert, cameraWidth, join(shots, "teleexpertise-3-screen-shared.png"));
 
     // The expert concludes from the session page.
-    await expert.getByLabel("Compte rendu").fill("Lésion méniscale interne probable ; IRM dédiée conseillée.");
-    await expert.getByRole("button", { name: "Terminer l'acte" }).click();
-    await expert.getByRole("heading", { name: "Consultation terminée" }).waitFor();
-    await requester.getByRole("heading", { name: "Consultation terminée" }).waitFor();
+    await concludeInSession(expert, "Lésion méniscale interne probable ; IRM dédiée conseillée.", [expert, requester]);
   } finally {
     await browser.close();
     await stopDemo(child);
   }
 
-  const events = verifiedEvents(data, act.id);
-  const of = (kind) => events.filter((e) => e.kind === kind).map((e) => e.event);
-  const chats = of("chat_reported");
-  assert.equal(chats.length, 4, "two messages, each reported by both ends");
-  for (const message of new Set(chats.map((c) => c.message))) {
-    const ends = chats.filter((c) => c.message === message);
-    assert.equal(ends.length, 2);
-    assert.equal(ends[0].digest, ends[1].digest, "both ends report the same digest");
-    assert.notEqual(ends[0].reporter, ends[1].reporter);
-  }
-  const offers = of("share_offered");
-  assert.deepEqual(
-    offers.map((o) => [o.name, o.size, o.media_type, o.digest]),
-    [
-      [image.name, image.buffer.length, "image/png", sha256(image.buffer)],
-      [big.name, big.buffer.length, null, sha256(big.buffer)],
-    ],
-  );
-  const receipts = of("share_received");
-  assert.deepEqual(receipts.map((r) => [r.share, r.digest]), offers.map((o) => [o.share, o.digest]));
-  const screen = events.filter((e) => e.kind.startsWith("screen_share_"));
-  assert.deepEqual(screen.map((e) => e.kind), ["screen_share_started", "screen_share_stopped"]);
-  assert.ok(Date.parse(screen[1].at) > Date.parse(screen[0].at));
-  assert.equal(of("incident_opened").filter((i) => i.kind.endsWith("_mismatch")).length, 0);
-  const concluded = events.find((e) => e.kind === "concluded");
-  assert.ok(concluded, `no conclusion: ${events.map((e) => e.kind)}`);
-  assert.equal(events.at(-1).kind, "concluded", "the report closes the act");
-  assert.match(JSON.stringify(concluded.event), /Lésion méniscale interne probable/);
+  assertSessionTrace(verifiedEvents(data, act.id), {
+    messages: 2,
+    shares: [{ file: image, mediaType: "image/png" }, { file: big, mediaType: null }],
+    report: "Lésion méniscale interne probable",
+  });
 });
