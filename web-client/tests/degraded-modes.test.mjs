@@ -34,7 +34,7 @@ test("audio only, back to video, then the phone route, all traced", { timeout: 1
     // A few stats reports go by on a healthy link: no incident.
     await pro.waitForTimeout(5000);
     assert.equal(await pro.locator("#incidents li").count(), 0);
-    assert.ok(await pro.getByText("Aucun").isVisible());
+    assert.ok(await pro.locator("#incidents-none").isVisible());
 
     const audioOnly = patient.getByRole("button", { name: "Audio seulement" });
     await audioOnly.click();
