@@ -13,6 +13,7 @@ const $ = (id) => document.getElementById(id);
 const forceRelay = new URLSearchParams(location.search).get("relay");
 const state = {
   lang: "fr",
+  kind: null, // the act's kind, from the invitation then the welcome: "teleexpertise" words its titles
   token: location.hash.slice(1),
   ws: null,
   me: null, // { participant, role, act, consent_texts }
@@ -37,7 +38,16 @@ const state = {
   qualityKey: null, // the quality line's key, written only when it changes
   qualitySeen: null, // the latest reading, shown once seen twice in a row
 };
-const t = (key) => STRINGS[state.lang][key] ?? key;
+// The page's words. A téléexpertise's page says a few of them its own way
+// (« Téléexpertise en cours »…: `STRINGS[lang].teleexpertise`); the rest,
+// and a téléconsultation's page, use the common ones.
+const t = (key) => (state.kind === "teleexpertise" ? STRINGS[state.lang].teleexpertise[key] : undefined) ?? STRINGS[state.lang][key] ?? key;
+// Learns the act's kind; the texts that depend on it follow at once.
+function setKind(kind) {
+  if (!kind || kind === state.kind) return;
+  state.kind = kind;
+  translate();
+}
 
 // ---------------------------------------------------------------- screens
 const SCREENS = ["loading", "error", "devices", "consent", "waiting", "call", "ended"];
@@ -123,6 +133,7 @@ async function checkInvitation() {
   if (!res) return fail({ key: "server_unreachable" });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) return fail({ code: body.code, status: res.status });
+  setKind(body.kind);
   return body;
 }
 
@@ -415,6 +426,7 @@ function onMessage(m) {
   switch (m.type) {
     case "welcome":
       state.me = m;
+      setKind(m.act?.kind);
       state.retries = 0;
       state.lostAt = null;
       state.welcomedOn = state.ws;
@@ -526,12 +538,16 @@ function renderPanel() {
   for (const p of state.room.participants) {
     const li = document.createElement("li");
     const who = `${t("roles")[p.role] ?? p.role}${p.display_name ? ` — ${p.display_name}` : ""}`;
-    const status = p.reconnecting ? t("reconnecting_status") : p.connected ? (p.admitted ? t("connected") : t("waiting")) : t("absent");
+    // The patient of a téléexpertise held without them never joins: they
+    // do not take part, and there is no one to call by phone.
+    const away = p.role === "patient" && !state.me.act.patient_present && !p.connected && !p.reconnecting;
+    const status = away ? t("not_taking_part") : p.reconnecting ? t("reconnecting_status") : p.connected ? (p.admitted ? t("connected") : t("waiting")) : t("absent");
     const network = p.connection ? ` · ${t("network")} : ${t("verdicts")[p.connection] ?? p.connection}` : "";
     const screen = p.screen_sharing ? ` · ${t("screen_shared")}` : "";
     li.textContent = `${who} (${status})${network}${screen}`;
     if (p.connection) li.dataset.connection = p.connection;
-    if (p.role === "patient" || p.role === "companion") li.append(quality.phoneButton(p.id));
+    if (away) li.dataset.away = "true";
+    if ((p.role === "patient" || p.role === "companion") && !away) li.append(quality.phoneButton(p.id));
     if (p.admitted && state.announced.has(`admit-${p.id}`)) announce(`entered-${p.id}`, t("announce_entered").replace("{who}", who));
     if (p.connected && !p.admitted) {
       const b = document.createElement("button");

@@ -195,7 +195,7 @@ fn open_incidents_are_closed_when_the_performance_ends() {
 fn open_incidents_are_closed_when_concluding_from_the_performance() {
     let mut s = Scenario::teleconsultation_in(Phase::Performance);
     let opened = two_incidents_one_open(&mut s);
-    let events = s.ok(Command::Conclude(conclusion()));
+    let events = s.ok(conclude());
     assert_eq!(assert_auto_closed(&events, &s, opened), 0);
     assert_eq!(
         bodies(&events[1..]),
@@ -211,7 +211,7 @@ fn open_incidents_are_closed_when_concluding_from_the_performance() {
 fn open_incidents_are_closed_when_concluding_from_the_conclusion() {
     let mut s = Scenario::teleconsultation_in(Phase::Conclusion);
     let opened = two_incidents_one_open(&mut s);
-    let events = s.ok(Command::Conclude(conclusion()));
+    let events = s.ok(conclude());
     assert_eq!(assert_auto_closed(&events, &s, opened), 0);
     assert_eq!(
         events.last().unwrap().body,

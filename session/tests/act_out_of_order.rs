@@ -44,7 +44,7 @@ fn end_performance_from_request_is_refused() {
 
 #[test]
 fn conclude_from_request_is_refused() {
-    assert_illegal(Phase::Request, Command::Conclude(conclusion()));
+    assert_illegal(Phase::Request, conclude());
 }
 
 #[test]
@@ -59,7 +59,7 @@ fn end_performance_from_preparation_is_refused() {
 
 #[test]
 fn conclude_from_preparation_is_refused() {
-    assert_illegal(Phase::Preparation, Command::Conclude(conclusion()));
+    assert_illegal(Phase::Preparation, conclude());
 }
 
 #[test]

@@ -75,7 +75,7 @@ fn performance_to_conclusion() {
 #[test]
 fn conclusion_to_closed() {
     let mut s = Scenario::teleconsultation_in(Phase::Conclusion);
-    let events = s.ok(Command::Conclude(conclusion()));
+    let events = s.ok(conclude());
     assert_all_at(&events, &s);
     assert_eq!(bodies(&events), vec![ActEvent::Concluded(conclusion())]);
     assert_eq!(s.act.phase, Phase::Closed);
@@ -111,7 +111,7 @@ fn a_teleexpertise_without_the_patient_runs_on_attested_consent() {
     s.ok(Command::GiveConsent(attested_consent(REQUESTER_ID)));
     s.ok(Command::StartPerformance);
     assert!(s.act.media_allowed());
-    s.ok(Command::Conclude(conclusion()));
+    s.ok(conclude());
     assert_eq!(s.act.phase, Phase::Closed);
     assert_eq!(
         phases(&s.act),

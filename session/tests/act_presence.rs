@@ -84,7 +84,7 @@ fn devices_left_connected_after_the_performance_may_still_leave() {
     s.ok(Command::EndPerformance);
     s.ok(leave(PATIENT_ID, LeaveReason::ActEnded));
     s.ok(leave(REQUESTER_ID, LeaveReason::LeftByChoice));
-    s.ok(Command::Conclude(conclusion()));
+    s.ok(conclude());
     // Once closed, a late disconnect can no longer be recorded.
     let err = s.refuse(leave(PATIENT_ID, LeaveReason::ActEnded));
     assert!(

@@ -2,7 +2,8 @@
 //! phase only moves forward, a terminal act refuses everything, a refused
 //! command changes nothing, the trace replays to the live act, no act
 //! reaches the performance without consent, no incident stays open in a
-//! finished act, only registered non-professionals are admitted, by a
+//! finished act, only a professional of the act concludes and the
+//! conclusion names them, only registered non-professionals are admitted, by a
 //! professional, once each, joins and leaves are recorded only in their
 //! phases, media paths only where media is allowed for their participant,
 //! and replay refuses forged admissions and session events. For the
@@ -117,8 +118,11 @@ fn consent() -> impl Strategy<Value = Consent> {
     })
 }
 
-fn conclusion_strategy() -> impl Strategy<Value = Conclusion> {
+/// A conclusion by anyone (mostly a registered participant), with a
+/// report that may be empty.
+fn conclusion_strategy() -> impl Strategy<Value = Command> {
     (
+        session_participant_id(),
         select(vec!["", "  \n", CONCLUSION_REPORT]),
         prop::collection::vec(
             select(vec![
@@ -129,7 +133,8 @@ fn conclusion_strategy() -> impl Strategy<Value = Conclusion> {
             0..=2,
         ),
     )
-        .prop_map(|(report, kinds)| Conclusion {
+        .prop_map(|(by, report, kinds)| Command::Conclude {
+            by,
             report: Pii::new(report.into()),
             prescriptions: kinds
                 .into_iter()
@@ -353,7 +358,7 @@ fn command() -> impl Strategy<Value = Command> {
         2 => withdrawal(),
         3 => Just(Command::StartPerformance),
         2 => Just(Command::EndPerformance),
-        2 => conclusion_strategy().prop_map(Command::Conclude),
+        2 => conclusion_strategy(),
         3 => (incident_kind(), prop::option::of(participant_id()), metrics()).prop_map(
             |(kind, participant, metrics)| Command::OpenIncident {
                 kind,
@@ -940,6 +945,27 @@ proptest! {
         prop_assert_eq!(from_trace, folded);
     }
 
+    /// Only a professional of the act concludes, and the conclusion the
+    /// act keeps names them; the trace's `concluded` event is that
+    /// conclusion.
+    #[test]
+    fn only_a_professional_concludes_and_is_named(case in any_case()) {
+        let r = run(&case);
+        for s in &r.steps {
+            let Command::Conclude { by, .. } = &s.command else { continue };
+            if s.result.is_err() {
+                continue;
+            }
+            prop_assert!(s.before.participant(*by).is_ok_and(|p| p.role.is_professional()));
+            prop_assert_eq!(s.after.conclusion.as_ref().and_then(|c| c.by), Some(*by));
+        }
+        let concluded: Vec<&Conclusion> = r.events.iter().filter_map(|e| match &e.body {
+            ActEvent::Concluded(c) => Some(c),
+            _ => None,
+        }).collect();
+        prop_assert_eq!(concluded, r.act.conclusion.iter().collect::<Vec<_>>());
+    }
+
     /// A chat report or a share receipt whose digest differs from the
     /// first one reported (the offer's, for a share) makes exactly one
     /// incident of its kind about the reporter, opened and closed at once
@@ -1175,17 +1201,33 @@ fn the_generator_reaches_every_phase() {
     let mut runner = TestRunner::new(config());
     let mut reached = BTreeMap::new();
     let mut finished_with_incidents = 0;
+    // Conclusions accepted, and refused for their author.
+    let (mut concluded, mut not_an_author) = (0, 0);
     for _ in 0..256 {
         let case = case().new_tree(&mut runner).unwrap().current();
         let r = run(&case);
         for (phase, _) in &r.act.phase_times {
             *reached.entry(*phase).or_insert(0) += 1;
         }
+        for s in &r.steps {
+            match (&s.command, &s.result) {
+                (Command::Conclude { .. }, Ok(_)) => concluded += 1,
+                (
+                    Command::Conclude { .. },
+                    Err(Error::NotAProfessional(_) | Error::UnknownParticipant(_)),
+                ) => not_an_author += 1,
+                _ => {}
+            }
+        }
         if r.act.phase.is_terminal() && !r.act.incidents.is_empty() {
             finished_with_incidents += 1;
         }
     }
     assert!(finished_with_incidents >= 5, "{finished_with_incidents}");
+    assert!(
+        concluded >= 5 && not_an_author >= 5,
+        "{concluded} conclusions, {not_an_author} refused for their author"
+    );
     for phase in [
         Phase::Request,
         Phase::Preparation,
@@ -1211,7 +1253,7 @@ fn the_generator_exercises_the_expertise_and_exchange_commands() {
     let mut seen: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
     let mut incidents: BTreeMap<IncidentKind, u32> = BTreeMap::new();
     let mut decisions: BTreeMap<&str, u32> = BTreeMap::new();
-    for _ in 0..256 {
+    for _ in 0..512 {
         let case = exchange_case().new_tree(&mut runner).unwrap().current();
         let r = run(&case);
         for s in &r.steps {

@@ -114,7 +114,7 @@ fn the_live_path_with_documents_shares_chat_and_a_screen() {
     s.ok(Command::StopScreenShare {
         participant: REQUESTER_ID,
     });
-    s.ok(Command::Conclude(conclusion()));
+    s.ok(conclude());
 
     assert_eq!(s.act.phase, Phase::Closed);
     assert!(s.act.incidents.is_empty(), "every digest matched");
@@ -160,7 +160,7 @@ fn the_asynchronous_path_more_then_accept_review_and_report() {
     let refused = s.refuse(Command::StartReview { by: REQUESTER_ID });
     assert!(matches!(refused, Error::NotTheExpert { .. }), "{refused:?}");
     s.ok(Command::StartReview { by: EXPERT_ID });
-    s.ok(Command::Conclude(conclusion()));
+    s.ok(conclude());
     assert_eq!(
         phases(&s.act),
         [

@@ -4,8 +4,9 @@
 //! link from record 2 to record 1, the sealed blob of record 2 (its
 //! header, associated data and ciphertext), and the signed checkpoint of
 //! the commit that wrote both (its heads, digest and signature); the
-//! public JSON of each téléexpertise and exchange event kind and the chat
-//! digest; a document's sealed content and name. The expected values are
+//! public JSON of each téléexpertise and exchange event kind, of the
+//! conclusion (with its author, and as written before authors were) and
+//! the chat digest; a document's sealed content and name. The expected values are
 //! read
 //! from the document's fenced blocks marked `kat=NAME`, so the document and
 //! the code cannot drift apart: change either and this test fails.
@@ -18,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use session::Sha256 as Digest256;
 use session::act::ActKind;
+use session::conclusion::{Conclusion, Prescription, PrescriptionKind};
 use session::document::{DocumentType, Upload};
 use session::event::{ActEvent, Event};
 use session::expertise::ExpertAnswer;
@@ -454,7 +456,24 @@ fn expertise_and_exchange_events(kat: &Kat) -> Vec<(&'static str, ActEvent, Vec<
             ActEvent::ScreenShareStopped { participant: p1 },
             vec![],
         ),
+        (
+            "concluded-public",
+            ActEvent::Concluded(concluded(Some(p2))),
+            vec!["/prescriptions/0/text", "/report"],
+        ),
     ]
+}
+
+/// The documented conclusion: its report and one prescription, by `by`.
+fn concluded(by: Option<ParticipantId>) -> Conclusion {
+    Conclusion {
+        report: Pii::new("Naevus benin ; surveillance annuelle.".into()),
+        prescriptions: vec![Prescription {
+            kind: PrescriptionKind::Examination,
+            text: Pii::new("Dermatoscopie dans un an".into()),
+        }],
+        by,
+    }
 }
 
 #[test]
@@ -484,6 +503,30 @@ fn expertise_and_exchange_events_have_the_documented_public_json() {
         let record = prepared.chain(act(), &[0; 32]);
         assert_eq!(record.open(keys).unwrap(), event, "{name}");
     }
+}
+
+/// A `concluded` event written before authors were recorded has no `by`:
+/// the code reads it with no author and, sealing the same event, writes
+/// the same public bytes, so the old records' hashes still hold.
+#[test]
+fn a_conclusion_without_its_author_keeps_the_documented_public_json() {
+    let kat = Kat::from_doc();
+    let key = DataKey::from_bytes(kat.hex("data-key").try_into().expect("a 32-byte key"));
+    let event = Event {
+        at: at(),
+        body: ActEvent::Concluded(concluded(None)),
+    };
+    let prepared = PreparedEvent::seal(act(), 3, &event, &key).unwrap();
+    let old = kat.text("concluded-before-authors-public");
+    assert_bytes("concluded before authors", &prepared.public, &old);
+    let record = prepared.chain(act(), &[0; 32]);
+    assert_eq!(record.computed_hash(), record.hash);
+    let opened = record.open(std::slice::from_ref(&key)).unwrap();
+    assert_eq!(opened, event);
+    let ActEvent::Concluded(c) = opened.body else {
+        unreachable!()
+    };
+    assert_eq!(c.by, None);
 }
 
 #[test]

@@ -1,12 +1,14 @@
-//! Appending to the store: an act round trips through it, concurrent
-//! writers share commits and keep each act's order, and `append_then`
-//! reports every outcome through its callback.
+//! Appending to the store: an act round trips through it (its conclusion
+//! with its author, or without one as written before authors were),
+//! concurrent writers share commits and keep each act's order, and
+//! `append_then` reports every outcome through its callback.
 
 mod common;
 
 use common::store::*;
 use session::act::{Act, ActKind};
-use session::{ActId, Error, Timestamp, TraceStore};
+use session::event::ActEvent;
+use session::{ActId, Error, ParticipantId, Timestamp, TraceStore};
 
 #[test]
 fn act_round_trips_through_the_store() {
@@ -18,11 +20,34 @@ fn act_round_trips_through_the_store() {
     assert_eq!(act.phase, session::Phase::Closed);
     let c = act.conclusion.as_ref().unwrap();
     assert_eq!(c.report.expose(), REPORT);
+    assert_eq!(c.by, Some(ParticipantId(1)), "the requester concluded");
     assert_eq!(act.incidents.len(), 1);
     assert!(act.incidents[0].closed_at.is_some());
     // Reading an act that does not exist is a clear error.
     let e = session::store::load_act(&t.store, ActId::random(), &[]).unwrap_err();
     assert!(matches!(e, Error::UnknownAct(_)));
+}
+
+#[test]
+fn a_conclusion_stored_without_its_author_reads_back_and_verifies() {
+    let t = TestTrace::new();
+    // The act as the code wrote it before the author was recorded.
+    let a = full_act_written(&t.store, |e| {
+        if let ActEvent::Concluded(c) = &mut e.body {
+            c.by = None;
+        }
+    });
+    let records = t.store.records(a).unwrap();
+    let last = records.last().unwrap();
+    assert_eq!(last.kind, "concluded");
+    let public = String::from_utf8(last.public.clone()).unwrap();
+    assert!(!public.contains("\"by\""), "{public}");
+    assert!(t.verify().is_intact(), "{:?}", t.verify());
+    let (act, _) =
+        session::store::load_act(&t.store, a, std::slice::from_ref(&t.keys.data)).unwrap();
+    assert_eq!(act.phase, session::Phase::Closed);
+    let c = act.conclusion.as_ref().unwrap();
+    assert_eq!((c.report.expose().as_str(), c.by), (REPORT, None));
 }
 
 #[test]

@@ -159,6 +159,7 @@ mod tests {
             account: 1,
             login: "x".into(),
             role,
+            name: None,
             rpps: rpps.map(|r| Pii::new(r.parse().unwrap())),
             provider: "local",
         }

@@ -237,4 +237,52 @@ mod tests {
         assert_eq!(shares[0]["received"][1]["matches"], false);
         assert_eq!(shares[0]["cancelled_by"], json!([3]));
     }
+
+    #[test]
+    fn the_summary_names_who_concluded() {
+        use session::consent::{Consent, ConsentMethod, ConsentScope};
+        use session::participant::{Identity, Role};
+        use session::{ActKind, Command, ParticipantId, Pii};
+
+        let at = Timestamp::from_micros(1_795_000_000_000_000);
+        let (mut act, _) = Act::request(ActId::random(), ActKind::Teleconsultation, true, at);
+        let consent = Consent {
+            scopes: vec![ConsentScope::TelemedicineAct, ConsentScope::DataHosting],
+            given_by: ParticipantId(2),
+            method: ConsentMethod::Electronic {
+                text_sha256: crate::consent_text::patient_texts()[0].sha256.clone(),
+                language: "fr".into(),
+            },
+        };
+        for command in [
+            Command::Register {
+                role: Role::Requester,
+                identity: Identity::Professional {
+                    name: Pii::new("Dr Fictif".into()),
+                    rpps: Pii::new("10000000009".parse().unwrap()),
+                },
+            },
+            Command::Register {
+                role: Role::Patient,
+                identity: Identity::Patient {
+                    alias: Pii::new("dossier-1".parse().unwrap()),
+                },
+            },
+            Command::Prepare,
+            Command::GiveConsent(consent),
+            Command::StartPerformance,
+            Command::Conclude {
+                by: ParticipantId(1),
+                report: Pii::new("Rapport fictif.".into()),
+                prescriptions: vec![],
+            },
+        ] {
+            let name = command.name();
+            act.handle(command, at)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let s = summary(&act).unwrap();
+        assert_eq!(s["conclusion"]["by"], 1);
+        assert_eq!(s["conclusion"]["report"], "Rapport fictif.");
+    }
 }

@@ -281,6 +281,7 @@ async fn an_identity_from_another_provider_meets_the_same_policy() {
         account: account.id,
         login: doctor.login.clone(),
         role: AccountRole::Professional,
+        name: None,
         rpps: Some(Pii::new(DOCTOR_RPPS.parse().expect("rpps"))),
         provider: "pro-sante-connect",
     };
@@ -292,6 +293,9 @@ async fn an_identity_from_another_provider_meets_the_same_policy() {
     let (status, body) = s.get("/api/session", Some(&cookie), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["provider"], "pro-sante-connect");
+    // A provider that gave no name: the page asks for it.
+    assert!(body.get("name").is_none(), "{body}");
+    assert_eq!(body["rpps"], DOCTOR_RPPS);
     let (status, _) = s
         .get(
             &format!("/api/acts/{}/trace", act.id()),

@@ -2,8 +2,9 @@
 //! asks a question (urgent, consent attested) and attaches a PDF and a
 //! JPEG; the expert finds it in their work list, reads both documents
 //! back byte for byte with headers that keep a browser from running them,
-//! asks for more, accepts, reviews and reports; the act closes and the
-//! requester reads the answer. Every read and change is in the access
+//! asks for more, accepts, reviews and reports; the act closes, its
+//! conclusion is recorded as the expert's, and the requester reads the
+//! answer. Every read and change is in the access
 //! log, each answer is a trace event, the trace verifies, and the act's
 //! room, started by the routes, stops again.
 
@@ -162,6 +163,27 @@ async fn a_request_is_answered_in_writing_and_the_requester_reads_the_report() {
     assert_eq!(d["phase"], "closed");
     assert_eq!(d["my_role"], "requester");
     assert_eq!(d["report"], report);
+    // The report is the expert's (p2): in the detail and in the trace.
+    let expert = d["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .find(|p| p["role"] == "expert")
+        .expect("the expert")["id"]
+        .clone();
+    assert_eq!(expert, 2);
+    assert_eq!(d["report_by"], expert);
+    let concluded =
+        e.s.server
+            .events(id)
+            .into_iter()
+            .find_map(|ev| match ev.body {
+                session::ActEvent::Concluded(c) => Some(c),
+                _ => None,
+            })
+            .expect("a concluded event");
+    assert_eq!(concluded.by, Some(session::ParticipantId(2)));
+    assert_eq!(concluded.report.expose(), report);
     assert!(d["concluded_at"].is_string());
     assert_eq!(d["answers"][0]["decision"], "more_requested");
     assert_eq!(

@@ -346,7 +346,7 @@ export async function shareScreen(sharer, viewer, cameraWidth, shot) {
 export async function concludeInSession(expert, report, all = [expert]) {
   await expert.getByLabel("Compte rendu").fill(report);
   await expert.getByRole("button", { name: "Terminer l'acte" }).click();
-  for (const p of all) await p.getByRole("heading", { name: "Consultation terminée" }).waitFor();
+  for (const p of all) await p.getByRole("heading", { name: "Téléexpertise terminée" }).waitFor();
 }
 
 /**

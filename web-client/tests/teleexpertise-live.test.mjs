@@ -6,8 +6,11 @@
 // screen (the expert's video shows it) and stops; the expert concludes with
 // a report. Then `trace verify` passes and the trace holds the chat reports
 // (two per message), the shares with both ends' digests equal to node's,
-// the screen share's start and stop, and the conclusion. axe runs on the
-// call page with the chat open. Screenshots: target/e2e/teleexpertise-*.png.
+// the screen share's start and stop, and the conclusion, by the expert. The
+// pages say « Téléexpertise » (title, call heading, end), and the absent
+// patient is listed as not taking part, with no phone button. axe runs on
+// the call page with the chat open. Screenshots:
+// target/e2e/teleexpertise-*.png.
 //
 // Needs: `cargo build -p signaling` (the binary), Debian's `chromium`, and
 // `npm ci` in this folder (playwright-core, axe-core).
@@ -62,6 +65,18 @@ test("a téléexpertise's live session: chat, files, screen and the expert's rep
     const cameraWidth = await expectPlaying(expert, "#remotes video");
     for (const p of [requester, expert]) await p.waitForSelector("#exchange[data-peers='1']", { timeout: 20000 });
 
+    // The page says what the act is: a téléexpertise, not a consultation;
+    // the absent patient does not take part and is not offered a phone call.
+    for (const p of [requester, expert]) {
+      await p.getByRole("heading", { level: 1, name: "Téléexpertise en cours" }).waitFor();
+      assert.equal(await p.locator("#title").textContent(), "Téléexpertise");
+      assert.equal(await p.title(), "Téléexpertise en cours — Téléexpertise");
+      const patient = p.locator("#participants li").filter({ hasText: /^Patient/ });
+      assert.match(await patient.textContent(), /\(ne participe pas\)/);
+      assert.equal(await patient.getByRole("button").count(), 0, "no « Appeler par téléphone » for a patient who takes no part");
+    }
+    assert.equal(await requester.getByRole("button", { name: "Appeler par téléphone" }).count(), 0);
+
     // Chat, both ways; the screen reader hears what the other one writes.
     await chatBothWays(requester, expert, {
       first: "Bonjour, voici la radio du genou droit.",
@@ -77,6 +92,8 @@ test("a téléexpertise's live session: chat, files, screen and the expert's rep
     // In English, every text of the exchange follows.
     await expert.getByRole("button", { name: "Switch to English" }).click();
     await expert.getByRole("heading", { name: "Exchanges" }).waitFor();
+    await expert.getByRole("heading", { level: 1, name: "Tele-expertise in progress" }).waitFor();
+    assert.match(await expert.locator("#participants li").filter({ hasText: /^Patient/ }).textContent(), /\(not taking part\)/);
     await expert.getByLabel("Your message").waitFor();
     await expert.getByRole("button", { name: "Open radio-genou.png" }).waitFor();
     assert.match(await expert.locator("#transfers li").first().textContent(), /Receiving radio-genou\.png.*done/);
@@ -93,14 +110,18 @@ test("a téléexpertise's live session: chat, files, screen and the expert's rep
 
     // The expert concludes from the session page.
     await concludeInSession(expert, "Lésion méniscale interne probable ; IRM dédiée conseillée.", [expert, requester]);
+    assert.equal(await requester.locator("#ended-text").textContent(), "La téléexpertise est terminée. Vous pouvez fermer cette page.");
+    await requester.screenshot({ path: join(shots, "teleexpertise-4-ended.png"), fullPage: true });
   } finally {
     await browser.close();
     await stopDemo(child);
   }
 
-  assertSessionTrace(verifiedEvents(data, act.id), {
+  const events = verifiedEvents(data, act.id);
+  assertSessionTrace(events, {
     messages: 2,
     shares: [{ file: image, mediaType: "image/png" }, { file: big, mediaType: null }],
     report: "Lésion méniscale interne probable",
   });
+  assert.equal(events.find((e) => e.kind === "concluded").event.by, 2, "the expert (p2) concluded");
 });

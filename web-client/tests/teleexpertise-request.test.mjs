@@ -1,6 +1,7 @@
 // The téléexpertise request from the professional's page: the requester
 // signs in, creates a request with a PDF and a JPEG attached and attests
-// the patient's consent; each upload shows its progress and ends
+// the patient's consent (the form takes their name and RPPS from their
+// account); each upload shows its progress and ends
 // « ajouté ». The expert signs in, finds it among the requests received
 // (urgency, time left, 2 documents), and, by keyboard alone, opens it,
 // opens the image in the viewer (zoom once), and accepts. axe on each view; screenshots of the
@@ -34,6 +35,11 @@ test("a requester sends a téléexpertise with documents; the expert views the i
 
     await a.getByRole("button", { name: "Nouvelle demande de téléexpertise" }).click();
     await a.waitForFunction(() => document.activeElement?.id === "new-title");
+    // The account holds the requester's name and RPPS (GET /api/session
+    // gives them): the form does not ask for them again.
+    assert.equal(await a.locator("#self-fields").isHidden(), true, "« Vous » is hidden");
+    assert.equal(await a.locator("#self-name").inputValue(), REQUESTER.name);
+    assert.equal(await a.locator("#self-rpps").inputValue(), REQUESTER.rpps);
     await checkA11y(a, "pro: new request form");
 
     // Sent empty, the form says what is missing, in place.

@@ -1,6 +1,6 @@
 //! What a participant or the system asks of an act.
 
-use crate::conclusion::Conclusion;
+use crate::conclusion::Prescription;
 use crate::consent::{Consent, ConsentScope};
 use crate::document::{DocumentType, Upload};
 use crate::expertise::ExpertAnswer;
@@ -32,9 +32,14 @@ pub enum Command {
     StartPerformance,
     /// Performance → conclusion.
     EndPerformance,
-    /// Record the report and prescriptions and close the act. From
-    /// performance it passes through conclusion first.
-    Conclude(Conclusion),
+    /// Record the report and prescriptions written by `by`, a
+    /// professional of the act, and close the act. From performance it
+    /// passes through conclusion first.
+    Conclude {
+        by: ParticipantId,
+        report: Pii<String>,
+        prescriptions: Vec<Prescription>,
+    },
     OpenIncident {
         kind: IncidentKind,
         participant: Option<ParticipantId>,
@@ -166,7 +171,7 @@ impl Command {
             Command::WithdrawConsent { .. } => "withdraw consent",
             Command::StartPerformance => "start the performance",
             Command::EndPerformance => "end the performance",
-            Command::Conclude(_) => "conclude",
+            Command::Conclude { .. } => "conclude",
             Command::OpenIncident { .. } => "open an incident",
             Command::CloseIncident { .. } => "close an incident",
             Command::Cancel(_) => "cancel",

@@ -307,13 +307,23 @@ mod tests {
         let e = act.handle(Command::StartReview { by: EXPERT }, t(151));
         assert!(matches!(e, Err(Error::IllegalTransition { .. })), "{e:?}");
         // The report concludes, through conclusion to closed.
-        let report = Conclusion {
+        let report = Command::Conclude {
+            by: EXPERT,
             report: Pii::new("Naevus benin; surveillance annuelle.".into()),
             prescriptions: Vec::new(),
         };
-        let events = act.handle(Command::Conclude(report), t(600)).unwrap();
+        let events = act.handle(report, t(600)).unwrap();
         assert_eq!(kinds(&events), ["phase_entered", "concluded"]);
         assert_eq!(act.phase, Phase::Closed);
+        // The report is the expert's.
+        assert_eq!(act.conclusion.as_ref().and_then(|c| c.by), Some(EXPERT));
+        assert!(matches!(
+            &events[1].body,
+            crate::event::ActEvent::Concluded(Conclusion {
+                by: Some(EXPERT),
+                ..
+            })
+        ));
         let e = act.expertise.as_ref().unwrap();
         assert_eq!(e.answers.len(), 2);
         assert_eq!(e.first_answer_at, Some(t(60)));

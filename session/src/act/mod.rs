@@ -321,7 +321,11 @@ impl Act {
             Command::WithdrawConsent { scopes, by } => d.withdraw_consent(scopes, by),
             Command::StartPerformance => d.start_performance(),
             Command::EndPerformance => d.end_performance(),
-            Command::Conclude(conclusion) => d.conclude(conclusion),
+            Command::Conclude {
+                by,
+                report,
+                prescriptions,
+            } => d.conclude(by, report, prescriptions),
             Command::OpenIncident {
                 kind,
                 participant,

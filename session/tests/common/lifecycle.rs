@@ -96,7 +96,7 @@ pub fn one_of_each_command() -> Vec<Command> {
         },
         Command::StartPerformance,
         Command::EndPerformance,
-        Command::Conclude(conclusion()),
+        conclude(),
         open_incident(IncidentKind::PacketLoss),
         close_incident(1),
         Command::Cancel(CancelReason::ByProfessional),
@@ -210,7 +210,7 @@ pub fn busy_act() -> Scenario {
     s.refuse(join(ParticipantId(3)));
     s.ok(leave(PATIENT_ID, LeaveReason::ActEnded));
     s.ok(leave(ParticipantId(4), LeaveReason::LeftByChoice));
-    s.ok(Command::Conclude(conclusion()));
+    s.ok(conclude());
     s
 }
 

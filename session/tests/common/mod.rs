@@ -112,6 +112,7 @@ pub fn attested_consent(by: ParticipantId) -> Consent {
     }
 }
 
+/// `report` and one prescription, written by the requester (p1).
 pub fn conclusion_with_report(report: &str) -> Conclusion {
     Conclusion {
         report: Pii::new(report.into()),
@@ -119,12 +120,33 @@ pub fn conclusion_with_report(report: &str) -> Conclusion {
             kind: PrescriptionKind::Medication,
             text: Pii::new("Paracetamol 1 g, 3 fois par jour pendant 5 jours".into()),
         }],
+        by: Some(REQUESTER_ID),
     }
 }
 
-/// A report and one prescription.
+/// A report and one prescription, written by the requester (p1).
 pub fn conclusion() -> Conclusion {
     conclusion_with_report(CONCLUSION_REPORT)
+}
+
+/// The command that records `c` (its author `c.by`, the requester when
+/// it names none).
+pub fn conclude_with(c: Conclusion) -> Command {
+    Command::Conclude {
+        by: c.by.unwrap_or(REQUESTER_ID),
+        report: c.report,
+        prescriptions: c.prescriptions,
+    }
+}
+
+/// The requester concludes with [`conclusion`].
+pub fn conclude() -> Command {
+    conclude_with(conclusion())
+}
+
+/// The requester concludes with `report` and one prescription.
+pub fn conclude_with_report(report: &str) -> Command {
+    conclude_with(conclusion_with_report(report))
 }
 
 /// `participant`'s device joins the live session with [`USER_AGENT`].
@@ -336,7 +358,7 @@ impl Scenario {
                     self.ok(Command::EndPerformance);
                 }
                 Phase::Conclusion => {
-                    self.ok(Command::Conclude(conclusion()));
+                    self.ok(conclude());
                 }
                 Phase::Closed | Phase::Cancelled => unreachable!("terminal"),
             }

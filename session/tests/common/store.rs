@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use rusqlite::Connection;
 use session::act::{Act, ActKind, CancelReason, Command};
-use session::conclusion::{Conclusion, Prescription, PrescriptionKind};
+use session::conclusion::{Prescription, PrescriptionKind};
 use session::incident::{IncidentKind, Metrics};
 use session::participant::{Identity, Role};
 use session::store::{DataDir, WriterKeys, verify_store};
 use session::trace::VerifyReport;
-use session::{ActId, ParticipantId, Pii, SqliteStore, Timestamp, TraceStore};
+use session::{ActId, Event, ParticipantId, Pii, SqliteStore, Timestamp, TraceStore};
 use tempfile::TempDir;
 
 /// A fictitious patient alias that must never appear in clear on disk.
@@ -66,10 +66,17 @@ fn t(s: i64) -> Timestamp {
 /// Drives a teleconsultation through its whole life, appending each step as
 /// the server would (one append per command). Returns its id.
 pub fn full_act(store: &dyn TraceStore) -> ActId {
+    full_act_written(store, |_| {})
+}
+
+/// [`full_act`], with each event passed through `edit` before it is
+/// appended: to store what earlier code wrote.
+pub fn full_act_written(store: &dyn TraceStore, mut edit: impl FnMut(&mut Event)) -> ActId {
     let (mut act, first) = Act::request(ActId::random(), ActKind::Teleconsultation, true, t(0));
     let id = act.id;
     let mut len = 0u64;
-    let mut push = |events: Vec<session::Event>| {
+    let mut push = |mut events: Vec<Event>| {
+        events.iter_mut().for_each(&mut edit);
         let n = events.len() as u64;
         store.append(id, Some(len), events).expect("append");
         len += n;
@@ -89,13 +96,14 @@ pub fn full_act(store: &dyn TraceStore) -> ActId {
             incident: session::incident::IncidentId(1),
             metrics: Metrics::new(),
         },
-        Command::Conclude(Conclusion {
+        Command::Conclude {
+            by: super::REQUESTER_ID,
             report: Pii::new(REPORT.into()),
             prescriptions: vec![Prescription {
                 kind: PrescriptionKind::Medication,
                 text: Pii::new("Paracetamol 1 g".into()),
             }],
-        }),
+        },
     ]);
     for (i, cmd) in steps.into_iter().enumerate() {
         let events = act.handle(cmd, t(10 * (i as i64 + 1))).expect("command");

@@ -21,7 +21,7 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use session::act::{Command, ExpertAnswer};
-use session::conclusion::{Conclusion, Prescription};
+use session::conclusion::Prescription;
 use session::consent::{Consent, ConsentMethod, ConsentScope};
 use session::expertise::ExpertiseRequest;
 use session::participant::{Identity, Role};
@@ -190,6 +190,7 @@ pub fn detail_json(act: &Act, who: &Authenticated, now: Timestamp) -> Value {
         "attestation_texts": attestation,
         "documents": documents,
         "report": act.conclusion.as_ref().map(|c| c.report.expose()),
+        "report_by": act.conclusion.as_ref().and_then(|c| c.by).map(|p| p.0),
         "prescriptions": act.conclusion.as_ref().map(|c| c.prescriptions.iter().map(|p| json!({"kind": p.kind, "text": p.text.expose()})).collect::<Vec<_>>()).unwrap_or_default(),
         "concluded_at": concluded_at,
         "cancel_reason": act.cancel_reason,
@@ -371,8 +372,8 @@ pub struct ReportInput {
 }
 
 /// `POST /api/acts/{id}/report` `{"report", "prescriptions"?}`: the
-/// expert's written report ends the review: the act's conclusion, then
-/// closed. Audited `report_expertise`.
+/// expert's written report ends the review: the act's conclusion, recorded
+/// as the expert's, then closed. Audited `report_expertise`.
 pub async fn report(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -386,9 +387,10 @@ pub async fn report(
         id,
         "report_expertise",
         Role::Expert,
-        |_, _| {
+        |_, by| {
             let input = body?;
-            Ok(Command::Conclude(Conclusion {
+            Ok(Command::Conclude {
+                by,
                 report: Pii::new(input.report),
                 prescriptions: input
                     .prescriptions
@@ -398,7 +400,7 @@ pub async fn report(
                         text: Pii::new(p.text),
                     })
                     .collect(),
-            }))
+            })
         },
     )
     .await

@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, signed_in};
+use super::{ApiError, NoStore, no_store, signed_in};
 use crate::access::actor;
+use crate::auth::Authenticated;
 use crate::auth::sessions::{clear_cookie, cookie_of, set_cookie};
 use crate::auth::{Credentials, LoginFailure};
 use crate::state::AppState;
@@ -98,15 +99,33 @@ pub async fn sign_in(
     }
 }
 
-/// `GET /api/session`: who is signed in.
+/// `GET /api/session`: who is signed in: `{"login", "role", "provider"}`,
+/// and the account's own `name` and `rpps` when it holds them (the
+/// request form then does not ask for them). Their own data, to them
+/// only, and not cached.
 pub async fn whoami(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<NoStore, ApiError> {
     let who = signed_in(&state, &headers)?;
-    Ok(Json(
-        json!({"login": who.login, "role": who.role, "provider": who.provider}),
-    ))
+    Ok(no_store(whoami_json(&who)))
+}
+
+/// What `GET /api/session` says of `who`.
+fn whoami_json(who: &Authenticated) -> serde_json::Value {
+    let mut v = json!({"login": who.login, "role": who.role, "provider": who.provider});
+    if let Some(name) = who
+        .name
+        .as_ref()
+        .map(|n| n.expose().trim())
+        .filter(|n| !n.is_empty())
+    {
+        v["name"] = json!(name);
+    }
+    if let Some(rpps) = &who.rpps {
+        v["rpps"] = json!(rpps.expose().as_str());
+    }
+    v
 }
 
 /// `DELETE /api/session`: signs out.

@@ -33,6 +33,9 @@ pub struct Authenticated {
     pub account: i64,
     pub login: String,
     pub role: AccountRole,
+    /// The person's name as the account holds it (`None` when the
+    /// provider gave none): shown back to them, never logged.
+    pub name: Option<Pii<String>>,
     /// The RPPS number the account acts under; `None` for an administrator
     /// who is not a practising professional.
     pub rpps: Option<Pii<Rpps>>,
@@ -181,6 +184,7 @@ impl IdentityProvider for LocalAccounts {
                 account: account.id,
                 login: account.login,
                 role: account.role,
+                name: Some(account.secrets.name),
                 rpps: account.secrets.rpps,
                 provider: "local",
             },

@@ -370,6 +370,7 @@ mod tests {
             account: 1,
             login: "a".into(),
             role: AccountRole::Professional,
+            name: None,
             rpps: None,
             provider: "local",
         }
