@@ -17,23 +17,9 @@ fn create_prints_one_json_object_with_the_id() {
 #[test]
 fn teleexpertise_registers_both_professionals() {
     let cli = Cli::new();
-    let out = cli.ok(&[
-        "act",
-        "create",
-        "--kind",
-        "teleexpertise",
-        "--professional",
-        DOCTOR,
-        "--rpps",
-        DOCTOR_RPPS,
-        "--expert",
-        EXPERT,
-        "--expert-rpps",
-        EXPERT_RPPS,
-        "--question",
-        "Avis sur un cliche fictif ?",
-        "--json",
-    ]);
+    let mut args = CREATE_TELEEXPERTISE.to_vec();
+    args.extend(["--question", "Avis sur un cliche fictif ?", "--json"]);
+    let out = cli.ok(&args);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let roles: Vec<&str> = v["participants"]
         .as_array()

@@ -14,19 +14,8 @@ use session::Sha256;
 /// A téléexpertise without the patient, with its question; `--attest-consent`
 /// when `attest`. Returns what `act create --json` printed.
 fn request(cli: &Cli, attest: bool) -> Value {
-    let mut args = vec![
-        "act",
-        "create",
-        "--kind",
-        "teleexpertise",
-        "--professional",
-        DOCTOR,
-        "--rpps",
-        DOCTOR_RPPS,
-        "--expert",
-        EXPERT,
-        "--expert-rpps",
-        EXPERT_RPPS,
+    let mut args = CREATE_TELEEXPERTISE.to_vec();
+    args.extend([
         "--without-patient",
         "--question",
         "Avis sur un cliche fictif ?",
@@ -35,7 +24,7 @@ fn request(cli: &Cli, attest: bool) -> Value {
         "--json",
         "--public-url",
         "http://127.0.0.1:1",
-    ];
+    ]);
     if attest {
         args.push("--attest-consent");
     }
@@ -148,20 +137,7 @@ fn a_request_with_its_question_and_attached_documents() {
 #[test]
 fn a_request_needs_its_question_and_documents_wait_for_consent() {
     let cli = Cli::new();
-    let out = cli.run(&[
-        "act",
-        "create",
-        "--kind",
-        "teleexpertise",
-        "--professional",
-        DOCTOR,
-        "--rpps",
-        DOCTOR_RPPS,
-        "--expert",
-        EXPERT,
-        "--expert-rpps",
-        EXPERT_RPPS,
-    ]);
+    let out = cli.run(&CREATE_TELEEXPERTISE);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--question"), "{}", stderr(&out));
     let act = request(&cli, false);

@@ -275,27 +275,37 @@ impl Act {
         Ok(())
     }
 
+    /// The offered share a `received` or `cancelled` event (`what`) by
+    /// `by` refers to; the trace is refused if either is unknown.
+    fn share_folded(
+        &mut self,
+        share: ShareId,
+        by: ParticipantId,
+        what: &str,
+    ) -> Result<&mut Share, Error> {
+        if self.participant(by).is_err() {
+            return Err(self.bad_trace(format!(
+                "participant {by}: file share {share} {what} by someone never registered"
+            )));
+        }
+        let id = self.id;
+        self.shares
+            .iter_mut()
+            .find(|s| s.share == share)
+            .ok_or_else(|| {
+                Error::InvalidTrace(format!(
+                    "act {id}: file share {share} {what}, never offered"
+                ))
+            })
+    }
+
     pub(super) fn fold_share_received(
         &mut self,
         share: ShareId,
         by: ParticipantId,
         digest: Sha256,
     ) -> Result<(), Error> {
-        if self.participant(by).is_err() {
-            return Err(self.bad_trace(format!(
-                "participant {by} receives a file but was never registered"
-            )));
-        }
-        let id = self.id;
-        let offered = self
-            .shares
-            .iter_mut()
-            .find(|s| s.share == share)
-            .ok_or_else(|| {
-                Error::InvalidTrace(format!(
-                    "act {id}: file share {share} received, never offered"
-                ))
-            })?;
+        let offered = self.share_folded(share, by, "received")?;
         let matched = offered.digest == digest;
         offered.received.push((by, matched));
         Ok(())
@@ -306,21 +316,7 @@ impl Act {
         share: ShareId,
         by: ParticipantId,
     ) -> Result<(), Error> {
-        if self.participant(by).is_err() {
-            return Err(self.bad_trace(format!(
-                "participant {by} cancels a file share but was never registered"
-            )));
-        }
-        let id = self.id;
-        let offered = self
-            .shares
-            .iter_mut()
-            .find(|s| s.share == share)
-            .ok_or_else(|| {
-                Error::InvalidTrace(format!(
-                    "act {id}: file share {share} cancelled, never offered"
-                ))
-            })?;
+        let offered = self.share_folded(share, by, "cancelled")?;
         offered.cancelled_by.get_or_insert(by);
         Ok(())
     }

@@ -90,7 +90,11 @@ impl Expertise {
         if let Some(a) = auth {
             req = req.header(header::AUTHORIZATION, a);
         }
-        let req = req.body(body).expect("request");
+        self.answer(req.body(body).expect("request")).await
+    }
+
+    /// Runs `req` through the router and reads the whole answer.
+    async fn answer(&self, req: Request<Body>) -> Answer {
         let res = tokio::time::timeout(TIMEOUT, self.s.server.app().oneshot(req))
             .await
             .expect("the API answers in time")
@@ -119,20 +123,7 @@ impl Expertise {
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(body.to_string()))
             .expect("request");
-        let res = tokio::time::timeout(TIMEOUT, self.s.server.app().oneshot(req))
-            .await
-            .expect("the API answers in time")
-            .expect("infallible");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
-            .await
-            .expect("read the body");
-        Answer {
-            status,
-            headers,
-            bytes,
-        }
+        self.answer(req).await
     }
 
     /// Uploads `bytes` as `name` to `act`, with `cookie`.
@@ -144,20 +135,7 @@ impl Expertise {
             .header(header::CONTENT_LENGTH, bytes.len())
             .body(Body::from(bytes))
             .expect("request");
-        let res = tokio::time::timeout(TIMEOUT, self.s.server.app().oneshot(req))
-            .await
-            .expect("the API answers in time")
-            .expect("infallible");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
-            .await
-            .expect("read the body");
-        Answer {
-            status,
-            headers,
-            bytes,
-        }
+        self.answer(req).await
     }
 
     /// Creates a téléexpertise as the requester: `extra` fields over a

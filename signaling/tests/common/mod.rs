@@ -25,6 +25,23 @@ pub const EXPERT: &str = "Dr Fictif Expert";
 pub const EXPERT_RPPS: &str = "10101010105";
 pub const PATIENT: &str = "dossier-fictif-0042";
 
+/// `act create` for a téléexpertise between [`DOCTOR`] and [`EXPERT`],
+/// before its question and options.
+pub const CREATE_TELEEXPERTISE: [&str; 12] = [
+    "act",
+    "create",
+    "--kind",
+    "teleexpertise",
+    "--professional",
+    DOCTOR,
+    "--rpps",
+    DOCTOR_RPPS,
+    "--expert",
+    EXPERT,
+    "--expert-rpps",
+    EXPERT_RPPS,
+];
+
 pub struct Cli {
     pub dir: TempDir,
 }
