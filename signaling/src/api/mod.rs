@@ -1,5 +1,6 @@
 //! The REST API: creating acts and checking join links (here), reading
-//! traces ([`trace`]), a téléexpertise's request and answers
+//! traces ([`trace`]), the compte rendu as a PDF ([`report`]), a
+//! téléexpertise's request and answers
 //! ([`expertise`]) and its documents ([`documents`]), signing in
 //! ([`sign_in`]), health and metrics. The handlers fail with [`ApiError`]
 //! (in `error`), and learn who is asking with [`authorized`],
@@ -17,6 +18,7 @@ use session::{Act, ActId, ActKind, PatientAlias, Pii, Rpps, Timestamp, TraceStor
 
 pub mod documents;
 pub mod expertise;
+pub mod report;
 pub mod sign_in;
 pub mod trace;
 
