@@ -240,7 +240,7 @@ impl Writer<'_> {
         let Ok(p) = self.act.participant(id) else {
             return format!("participant n° {}", id.0);
         };
-        let role = labels::role(self.act.kind, p.role).to_lowercase();
+        let role = labels::role_short(self.act.kind, p.role);
         match &p.identity {
             Identity::Professional { name, rpps } => format!(
                 "{} ({role}, RPPS {})",

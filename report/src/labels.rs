@@ -35,6 +35,17 @@ pub fn role(kind: ActKind, role: Role) -> &'static str {
     }
 }
 
+/// A participant's role in a sentence (« par Dr X (expert, RPPS …) »).
+pub fn role_short(kind: ActKind, role: Role) -> &'static str {
+    match (kind, role) {
+        (ActKind::Teleconsultation, Role::Requester) => "médecin téléconsultant",
+        (ActKind::Teleexpertise, Role::Requester) => "professionnel requérant",
+        (_, Role::Expert) => "expert",
+        (_, Role::Patient) => "patient",
+        (_, Role::Companion) => "accompagnant",
+    }
+}
+
 /// The phase an act entered.
 pub fn phase(phase: Phase) -> &'static str {
     match phase {

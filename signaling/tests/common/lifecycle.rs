@@ -147,8 +147,9 @@ pub async fn get_bytes(
 }
 
 /// `pdftotext -layout -enc UTF-8 FILE -` (a label and its value stay on
-/// their line) with every run of white space made one space, so text the
-/// PDF wraps over lines reads as written.
+/// their line) without the pages' footers (the lines ending in « page N /
+/// M », which must be there), every run of white space made one space:
+/// text the PDF wraps over lines or pages reads as written.
 pub fn pdf_text(pdf: &std::path::Path) -> String {
     let out = std::process::Command::new("pdftotext")
         .args(["-layout", "-enc", "UTF-8"])
@@ -161,7 +162,17 @@ pub fn pdf_text(pdf: &std::path::Path) -> String {
         "pdftotext failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    one_line(&String::from_utf8(out.stdout).expect("UTF-8 text"))
+    let text = String::from_utf8(out.stdout).expect("UTF-8 text");
+    assert!(text.contains("page 1 / "), "no page numbers:\n{text}");
+    let body: Vec<&str> = text.lines().filter(|l| !is_footer(l)).collect();
+    one_line(&body.join("\n"))
+}
+
+/// A footer line: it ends with « page N / M ».
+fn is_footer(line: &str) -> bool {
+    let words: Vec<&str> = line.split_whitespace().rev().take(4).collect();
+    matches!(words.as_slice(), [m, "/", n, "page"]
+        if m.bytes().all(|b| b.is_ascii_digit()) && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `text` with each run of white space as one space.
