@@ -41,7 +41,9 @@ pub struct ReportInput<'a> {
     pub act: &'a Act,
     /// The act's events in chain order (opened, or with sealed values
     /// replaced when `withheld`): the consent given and withdrawn, with
-    /// the SHA-256 of the text shown, is read from them.
+    /// the SHA-256 of the text shown, is read from them. (Beyond
+    /// DESIGN.md's input, which names the act only: the replayed
+    /// `ConsentLedger` keeps neither the text's hash nor who gave it.)
     pub events: &'a [Event],
     /// The platform's name, under the title.
     pub platform: &'a str,

@@ -161,7 +161,9 @@ pub const PLATFORM_NAME: &str = "teleconsult — plateforme de télémédecine";
 /// ([`records_of`]).
 ///
 /// This is the one function the FHIR export calls for the PDF of its
-/// report's DocumentReference (DESIGN.md of issue 14).
+/// report's DocumentReference (DESIGN.md of issue 14), with DESIGN.md's
+/// signature; a render failure (a fault of the renderer, not of the
+/// trace) is `session::Error::Render`, added for it.
 pub fn report_pdf(
     store: &dyn TraceStore,
     act: ActId,

@@ -2,7 +2,7 @@
 //! 409 `act_not_concluded`, without a session 401, from a professional
 //! who does not take part 403, an unknown act 404; each refusal by a
 //! signed-in person is in the access log as `export_pdf`. The command
-//! line refuses an act not concluded too.
+//! line refuses an act not concluded too, and a PDF for a terminal.
 
 mod common;
 
@@ -98,4 +98,20 @@ async fn each_bad_request_gets_its_status_and_refusals_are_audited() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not concluded"), "{err}");
     assert!(!secured.server.dir.path().join("never.pdf").exists());
+
+    // A PDF is not written to a terminal: `script` gives the command one.
+    let command = format!(
+        "{} --data {} trace export {concluded} --format pdf",
+        env!("CARGO_BIN_EXE_teleconsult"),
+        secured.server.data.root().display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("TELECONSULT_DATA_KEY")
+        .output()
+        .expect("script(1) from util-linux");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("give --output FILE"), "{said}");
+    assert!(!said.contains("%PDF"), "{said}");
 }
