@@ -15,6 +15,7 @@
 
 pub mod elements;
 mod error;
+pub mod example;
 pub mod facts;
 pub mod ids;
 pub mod record;
@@ -111,3 +112,6 @@ pub fn sign(bundle: &Value, signer: &HeadSigner) -> Result<Value, Error> {
 pub fn export(input: &ExportInput<'_>, signer: &HeadSigner) -> Result<Value, Error> {
     sign(&bundle(input)?, signer)
 }
+
+#[cfg(test)]
+mod tests;

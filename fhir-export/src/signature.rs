@@ -213,3 +213,161 @@ pub fn verify(bundle: &Value, trusted: &TrustedKeys) -> Result<VerifiedExport, E
         withheld,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ExportInput, bundle, example};
+
+    fn signed() -> Value {
+        let records = example::records(false);
+        let b = bundle(&ExportInput {
+            records: &records,
+            public_url: example::PUBLIC_URL,
+            now: example::now(),
+            withheld: false,
+            report_pdf: Some(example::PDF),
+        })
+        .unwrap();
+        sign(&b, &example::signer()).unwrap()
+    }
+
+    fn trusted() -> TrustedKeys {
+        TrustedKeys::new([example::signer().public()])
+    }
+
+    /// Every leaf of `v` with its JSON pointer.
+    fn leaves(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => m
+                .iter()
+                .for_each(|(k, x)| leaves(x, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out)),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| leaves(x, format!("{at}/{i}"), out)),
+            _ => out.push(at),
+        }
+    }
+
+    #[test]
+    fn a_signed_export_verifies_with_the_trace_key() {
+        let s = signed();
+        let v = verify(&s, &trusted()).unwrap();
+        assert_eq!(v.key, example::signer().id());
+        assert_eq!(v.act.as_deref(), Some(example::ACT));
+        assert_eq!(v.resources, s["entry"].as_array().unwrap().len());
+        assert!(!v.withheld);
+        let sig = &s["entry"].as_array().unwrap().last().unwrap()["resource"]["signature"][0];
+        assert_eq!(sig["sigFormat"], "application/jose");
+        assert_eq!(sig["targetFormat"], "application/fhir+json");
+        assert_eq!(sig["when"], s["timestamp"]);
+    }
+
+    #[test]
+    fn changing_any_one_value_fails_verification() {
+        let s = signed();
+        let mut paths = Vec::new();
+        leaves(&s, String::new(), &mut paths);
+        assert!(paths.len() > 300, "{} leaves", paths.len());
+        for p in &paths {
+            let mut t = s.clone();
+            let leaf = t.pointer_mut(p).unwrap();
+            *leaf = match leaf.take() {
+                Value::String(x) if x.is_empty() => Value::String("x".into()),
+                Value::String(x) => {
+                    // Change one character, keeping the length.
+                    let mut c: Vec<char> = x.chars().collect();
+                    c[0] = if c[0] == 'A' { 'B' } else { 'A' };
+                    Value::String(c.into_iter().collect())
+                }
+                Value::Number(n) => Value::from(n.as_u64().unwrap_or(0) + 1),
+                Value::Bool(b) => Value::Bool(!b),
+                Value::Null => Value::Bool(true),
+                other => other,
+            };
+            let e = verify(&t, &trusted()).expect_err(p);
+            assert!(!e.to_string().is_empty(), "{p}");
+        }
+    }
+
+    #[test]
+    fn refusals_name_what_fails() {
+        let s = signed();
+        let other = TrustedKeys::new([session::keys::HeadSigner::from_seed([9; 32]).public()]);
+        assert!(matches!(verify(&s, &other), Err(Error::UntrustedKey(_))));
+
+        let mut t = s.clone();
+        t["entry"][1]["resource"]["identifier"][0]["value"] = json!("dossier-0002");
+        let e = verify(&t, &trusted()).unwrap_err();
+        assert!(matches!(e, Error::SignatureMismatch), "{e}");
+        assert!(e.to_string().contains("changed after signing"));
+
+        let mut t = s.clone();
+        t["entry"].as_array_mut().unwrap().pop();
+        assert!(matches!(verify(&t, &trusted()), Err(Error::NoProvenance)));
+
+        assert!(matches!(
+            verify(&json!({"resourceType": "Patient"}), &trusted()),
+            Err(Error::NotABundle(_))
+        ));
+
+        let n = s["entry"].as_array().unwrap().len();
+        let mut t = s.clone();
+        let data = t["entry"][n - 1]["resource"]["signature"][0]["data"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let compact = String::from_utf8(STANDARD.decode(data).unwrap()).unwrap();
+        let parts: Vec<&str> = compact.split('.').collect();
+        let attached = format!("{}.e30.{}", parts[0], parts[2]);
+        t["entry"][n - 1]["resource"]["signature"][0]["data"] = json!(STANDARD.encode(attached));
+        assert!(matches!(verify(&t, &trusted()), Err(Error::BadJws(_))));
+
+        let mut t = s.clone();
+        t["entry"][n - 1]["resource"]["signature"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("data");
+        assert!(matches!(verify(&t, &trusted()), Err(Error::NoSignature)));
+    }
+
+    #[test]
+    fn a_resource_the_provenance_does_not_target_is_refused() {
+        let records = example::records(false);
+        let mut b = bundle(&ExportInput {
+            records: &records,
+            public_url: example::PUBLIC_URL,
+            now: example::now(),
+            withheld: false,
+            report_pdf: None,
+        })
+        .unwrap();
+        let n = b["entry"].as_array().unwrap().len();
+        b["entry"][n - 1]["resource"]["target"]
+            .as_array_mut()
+            .unwrap()
+            .remove(0);
+        let s = sign(&b, &example::signer()).unwrap();
+        let e = verify(&s, &trusted()).unwrap_err();
+        assert!(matches!(e, Error::NotTargeted(_)), "{e}");
+        assert!(e.to_string().contains("Encounter"), "{e}");
+    }
+
+    #[test]
+    fn the_jws_header_names_eddsa_and_the_key_and_the_payload_is_detached() {
+        let s = signed();
+        let n = s["entry"].as_array().unwrap().len();
+        let data = s["entry"][n - 1]["resource"]["signature"][0]["data"].as_str().unwrap();
+        let compact = String::from_utf8(STANDARD.decode(data).unwrap()).unwrap();
+        let parts: Vec<&str> = compact.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        assert!(parts[1].is_empty());
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        assert_eq!(
+            header,
+            json!({"alg": "EdDSA", "kid": example::signer().id().to_string()})
+        );
+    }
+}
