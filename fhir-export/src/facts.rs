@@ -456,7 +456,10 @@ impl<'a> Reader<'a> {
     }
 
     fn field(&self, name: &'static str) -> Result<&'a Value, Error> {
-        self.record.event.get(name).ok_or_else(|| self.missing(name))
+        self.record
+            .event
+            .get(name)
+            .ok_or_else(|| self.missing(name))
     }
 
     fn get<T: DeserializeOwned>(&self, name: &'static str) -> Result<T, Error> {

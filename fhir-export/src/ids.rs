@@ -2,11 +2,12 @@
 //! (derived from its public URL), the code systems and profiles it
 //! names, and each resource's deterministic id.
 
-use sha2::{Digest, Sha256};
 use session::ActId;
+use sha2::{Digest, Sha256};
 
 /// FR Core's Encounter profile, claimed by the Encounter.
-pub const FR_CORE_ENCOUNTER: &str = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-encounter";
+pub const FR_CORE_ENCOUNTER: &str =
+    "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-encounter";
 /// FR Core's Practitioner profile, claimed by each Practitioner.
 pub const FR_CORE_PRACTITIONER: &str =
     "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-practitioner";
@@ -18,14 +19,14 @@ pub const IDNPS_SYSTEM: &str = "urn:oid:1.2.250.1.71.4.2.1";
 pub const IDNPS_RPPS_PREFIX: &str = "8";
 pub const V2_0203: &str = "http://terminology.hl7.org/CodeSystem/v2-0203";
 pub const V3_ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
-pub const V3_PARTICIPATION_TYPE: &str = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType";
+pub const V3_PARTICIPATION_TYPE: &str =
+    "http://terminology.hl7.org/CodeSystem/v3-ParticipationType";
 pub const V3_OBSERVATION_VALUE: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
 pub const DATA_ABSENT_REASON: &str = "http://hl7.org/fhir/StructureDefinition/data-absent-reason";
 pub const LOINC: &str = "http://loinc.org";
 pub const CONSENT_SCOPE: &str = "http://terminology.hl7.org/CodeSystem/consentscope";
 pub const AUDIT_ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
-pub const SECURITY_SOURCE_TYPE: &str =
-    "http://terminology.hl7.org/CodeSystem/security-source-type";
+pub const SECURITY_SOURCE_TYPE: &str = "http://terminology.hl7.org/CodeSystem/security-source-type";
 pub const DICOM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 pub const PROVENANCE_AGENT_TYPE: &str =
     "http://terminology.hl7.org/CodeSystem/provenance-participant-type";

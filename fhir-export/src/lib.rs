@@ -77,10 +77,8 @@ pub fn bundle(input: &ExportInput<'_>) -> Result<Value, Error> {
     let entries: Vec<Value> = resources
         .into_iter()
         .map(|mut r| {
-            r.body.insert(
-                "id".into(),
-                Value::String(resource_id(facts.act, &r.local)),
-            );
+            r.body
+                .insert("id".into(), Value::String(resource_id(facts.act, &r.local)));
             if r.withheld {
                 any_withheld = true;
                 let meta = r.body.entry("meta").or_insert_with(|| json!({}));

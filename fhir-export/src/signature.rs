@@ -187,7 +187,10 @@ pub fn verify(bundle: &Value, trusted: &TrustedKeys) -> Result<VerifiedExport, E
         .flatten()
         .filter_map(|t| t["reference"].as_str())
         .collect();
-    let entries = bundle["entry"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let entries = bundle["entry"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     for (j, e) in entries.iter().enumerate() {
         let url = e["fullUrl"].as_str().unwrap_or_default();
         if j != i && !targets.contains(&url) {
@@ -239,9 +242,13 @@ mod tests {
     /// Every leaf of `v` with its JSON pointer.
     fn leaves(v: &Value, at: String, out: &mut Vec<String>) {
         match v {
-            Value::Object(m) => m
-                .iter()
-                .for_each(|(k, x)| leaves(x, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out)),
+            Value::Object(m) => m.iter().for_each(|(k, x)| {
+                leaves(
+                    x,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                )
+            }),
             Value::Array(a) => a
                 .iter()
                 .enumerate()
@@ -358,7 +365,9 @@ mod tests {
     fn the_jws_header_names_eddsa_and_the_key_and_the_payload_is_detached() {
         let s = signed();
         let n = s["entry"].as_array().unwrap().len();
-        let data = s["entry"][n - 1]["resource"]["signature"][0]["data"].as_str().unwrap();
+        let data = s["entry"][n - 1]["resource"]["signature"][0]["data"]
+            .as_str()
+            .unwrap();
         let compact = String::from_utf8(STANDARD.decode(data).unwrap()).unwrap();
         let parts: Vec<&str> = compact.split('.').collect();
         assert_eq!(parts.len(), 3);

@@ -40,7 +40,10 @@ fn the_encounter_is_fr_core_class_vr_with_the_act_id_and_a_status_per_phase() {
     assert_eq!(enc.len(), 1);
     let e = enc[0];
     assert_eq!(e["meta"]["profile"][0], ids::FR_CORE_ENCOUNTER);
-    assert_eq!(e["class"]["system"], "http://terminology.hl7.org/CodeSystem/v3-ActCode");
+    assert_eq!(
+        e["class"]["system"],
+        "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+    );
     assert_eq!(e["class"]["code"], "VR");
     assert_eq!(e["identifier"][0]["system"], system("act"));
     assert_eq!(e["identifier"][0]["value"], example::ACT);
@@ -52,7 +55,13 @@ fn the_encounter_is_fr_core_class_vr_with_the_act_id_and_a_status_per_phase() {
         .collect();
     assert_eq!(
         phases,
-        ["request", "preparation", "performance", "conclusion", "closed"]
+        [
+            "request",
+            "preparation",
+            "performance",
+            "conclusion",
+            "closed"
+        ]
     );
     // Each phase lasts until the next one starts.
     for pair in history.windows(2) {
@@ -60,7 +69,10 @@ fn the_encounter_is_fr_core_class_vr_with_the_act_id_and_a_status_per_phase() {
     }
     assert_eq!(e["period"]["start"], "2026-11-18T11:06:40.000000Z");
     assert_eq!(e["period"]["end"], history[4]["period"]["start"]);
-    assert_eq!(e["reasonCode"][0]["text"], "Avis sur cette lésion cutanée ?");
+    assert_eq!(
+        e["reasonCode"][0]["text"],
+        "Avis sur cette lésion cutanée ?"
+    );
     assert_eq!(e["participant"].as_array().unwrap().len(), 2);
 }
 
@@ -110,8 +122,14 @@ fn consents_say_scope_status_after_withdrawal_and_the_text_digest() {
     assert_eq!(c[1]["status"], "inactive");
     assert!(c[1]["provision"]["period"]["end"].is_string());
     let digest = session::consent::text_digest("Le patient a été informé et consent.");
-    assert_eq!(c[0]["sourceAttachment"]["extension"][0]["valueString"], digest);
-    assert_eq!(c[0]["extension"][0]["valueCode"], "attested_by_professional");
+    assert_eq!(
+        c[0]["sourceAttachment"]["extension"][0]["valueString"],
+        digest
+    );
+    assert_eq!(
+        c[0]["extension"][0]["valueCode"],
+        "attested_by_professional"
+    );
 }
 
 #[test]
@@ -147,7 +165,10 @@ fn the_report_is_a_consult_note_with_its_pdf_and_documents_keep_their_sha256() {
     );
     // No SHA-1 is invented for bytes the export does not hold.
     assert!(attached["content"][0]["attachment"].get("hash").is_none());
-    assert_eq!(attached["content"][0]["attachment"]["title"], "photo-lésion.pdf");
+    assert_eq!(
+        attached["content"][0]["attachment"]["title"],
+        "photo-lésion.pdf"
+    );
     assert_eq!(docs[2]["description"], "Fichier partagé en séance");
     // Without a PDF, the report still carries its text.
     let b = build(false, false);
@@ -251,7 +272,10 @@ fn withheld_values_are_masked_and_labelled_and_no_clear_value_leaks() {
     for pr in of_type(&b, "Practitioner") {
         assert_eq!(pr["identifier"][0]["_value"]["extension"], masked);
         assert_eq!(pr["name"][0]["extension"], masked);
-        assert_eq!(pr["meta"]["security"][0]["system"], ids::V3_OBSERVATION_VALUE);
+        assert_eq!(
+            pr["meta"]["security"][0]["system"],
+            ids::V3_OBSERVATION_VALUE
+        );
     }
     let e = of_type(&b, "Encounter")[0];
     assert_eq!(e["reasonCode"][0]["extension"], masked);

@@ -78,7 +78,10 @@ pub fn audit_events(ctx: &Ctx<'_>) -> Vec<Resource> {
     }
     for i in &f.incidents {
         let (outcome, desc) = match &i.closed {
-            Some((_, ms)) => (MINOR_FAILURE, format!("incident {} clos après {ms} ms", i.kind)),
+            Some((_, ms)) => (
+                MINOR_FAILURE,
+                format!("incident {} clos après {ms} ms", i.kind),
+            ),
             None => (SERIOUS_FAILURE, format!("incident {} non clos", i.kind)),
         };
         audits.push(Audit {
@@ -163,7 +166,10 @@ fn resource(ctx: &Ctx<'_>, a: Audit) -> Resource {
         r.set("subtype", json!([coding(&events, code, display)]));
     }
     r.set("action", json!("E"))
-        .set("period", period(a.mark.at, Some(a.end.unwrap_or(a.mark.at))))
+        .set(
+            "period",
+            period(a.mark.at, Some(a.end.unwrap_or(a.mark.at))),
+        )
         .set("recorded", time(a.mark.at))
         .set("outcome", json!(a.outcome))
         .set("outcomeDesc", json!(a.outcome_desc))

@@ -54,10 +54,17 @@ pub fn consents(ctx: &Ctx<'_>) -> Vec<Resource> {
             )
             .set(
                 "status",
-                json!(if withdrawn.is_some() { "inactive" } else { "active" }),
+                json!(if withdrawn.is_some() {
+                    "inactive"
+                } else {
+                    "active"
+                }),
             )
             .set("scope", scope(s))
-            .set("category", json!([concept(LOINC, "59284-0", "Patient Consent")]))
+            .set(
+                "category",
+                json!([concept(LOINC, "59284-0", "Patient Consent")]),
+            )
             .set("patient", ctx.patient())
             .set("dateTime", time(c.mark.at))
             .set("performer", json!([ctx.actor(c.given_by)]))

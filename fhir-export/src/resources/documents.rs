@@ -16,7 +16,9 @@ use sha1::Digest as _;
 
 use super::Ctx;
 use super::encounter::kind_display;
-use crate::elements::{Resource, concept, masked_extension, ni_sha256, period, set_primitive, time};
+use crate::elements::{
+    Resource, concept, masked_extension, ni_sha256, period, set_primitive, time,
+};
 use crate::facts::{DocumentFact, Shown};
 use crate::ids::{LOINC, URI_SYSTEM};
 
@@ -74,7 +76,10 @@ fn report(ctx: &Ctx<'_>) -> Option<Resource> {
         .set("date", time(c.mark.at))
         .set(
             "description",
-            json!(format!("Compte rendu de {}", kind_display(f.kind).to_lowercase())),
+            json!(format!(
+                "Compte rendu de {}",
+                kind_display(f.kind).to_lowercase()
+            )),
         )
         .set("content", Value::Array(content))
         .set(
@@ -93,7 +98,10 @@ fn report(ctx: &Ctx<'_>) -> Option<Resource> {
 fn document(ctx: &Ctx<'_>, d: &DocumentFact) -> Resource {
     let (local, what) = match &d.share {
         Some(_) => (format!("share/{}", d.mark.seq), "Fichier partagé en séance"),
-        None => (format!("document/{}", d.mark.seq), "Document joint à l'acte"),
+        None => (
+            format!("document/{}", d.mark.seq),
+            "Document joint à l'acte",
+        ),
     };
     let mut r = Resource::new("DocumentReference", local);
     let mut att = json!({
@@ -105,7 +113,10 @@ fn document(ctx: &Ctx<'_>, d: &DocumentFact) -> Resource {
     }
     let w = set_primitive(&mut att, "title", &d.name);
     if let Some(ni) = ni_sha256(&d.sha256) {
-        r.set("masterIdentifier", json!({ "system": URI_SYSTEM, "value": ni }));
+        r.set(
+            "masterIdentifier",
+            json!({ "system": URI_SYSTEM, "value": ni }),
+        );
     }
     r.note(w)
         .set(

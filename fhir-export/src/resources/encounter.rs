@@ -87,7 +87,8 @@ pub fn encounter(ctx: &Ctx<'_>) -> Resource {
     }
     if let Some(q) = &f.question {
         let reason = complex(&q.text, |t| json!({ "text": t }));
-        r.note(q.text.is_withheld()).set("reasonCode", json!([reason]));
+        r.note(q.text.is_withheld())
+            .set("reasonCode", json!([reason]));
     }
     r
 }

@@ -73,10 +73,7 @@ pub fn people(ctx: &Ctx<'_>) -> Vec<Resource> {
 
                 let mut role = Resource::new("PractitionerRole", format!("role/{}", p.id));
                 role.set("active", json!(true))
-                    .set(
-                        "practitioner",
-                        reference(&ctx.url(&practitioner_local)),
-                    )
+                    .set("practitioner", reference(&ctx.url(&practitioner_local)))
                     .set("code", json!([role_concept(ctx.facts.kind, &p.role)]));
                 out.push(role);
             }
@@ -88,10 +85,7 @@ pub fn people(ctx: &Ctx<'_>) -> Vec<Resource> {
                 };
                 r.note(name.is_withheld())
                     .set("patient", ctx.patient())
-                    .set(
-                        "relationship",
-                        json!([{ "text": "accompagnant" }]),
-                    )
+                    .set("relationship", json!([{ "text": "accompagnant" }]))
                     .set("name", json!([human]));
                 out.push(r);
             }

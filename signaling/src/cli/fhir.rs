@@ -37,12 +37,14 @@ fn verify(data: &DataDir, file: &PathBuf, public_key: Option<PathBuf>) -> anyhow
             .trusted()
             .context("cannot read the public key (give --public-key FILE)")?,
     };
-    let text =
-        std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let bundle: serde_json::Value = match serde_json::from_slice(&text) {
         Ok(v) => v,
         Err(e) => {
-            println!("FHIR export NOT verified: {} is not JSON ({e})", file.display());
+            println!(
+                "FHIR export NOT verified: {} is not JSON ({e})",
+                file.display()
+            );
             return Ok(ExitCode::from(1));
         }
     };
