@@ -309,3 +309,102 @@ fn two_exports_of_the_same_trace_differ_only_by_their_time() {
     }
     assert_eq!(a, b);
 }
+
+/// The example's first `n` records, then, when `cancel` is given, the
+/// act cancelled for that reason.
+fn prefix(n: usize, withheld: bool, cancel: Option<session::CancelReason>) -> Vec<ExportRecord> {
+    let mut records = example::records(withheld);
+    records.truncate(n);
+    if let Some(reason) = cancel {
+        let last = records.last().expect("a record").clone();
+        let body = session::ActEvent::Cancelled { reason };
+        records.push(ExportRecord {
+            seq: last.seq + 1,
+            at: last.at,
+            kind: body.kind().into(),
+            hash: example::record_hash(last.seq + 1),
+            event: serde_json::to_value(&body).unwrap(),
+            ..last
+        });
+    }
+    records
+}
+
+#[test]
+fn a_cancelled_act_has_no_report_and_says_why() {
+    let records = prefix(7, false, Some(session::CancelReason::ExpertDeclined));
+    let b = bundle(&ExportInput {
+        records: &records,
+        public_url: example::PUBLIC_URL,
+        now: example::now(),
+        withheld: false,
+        report_pdf: None,
+    })
+    .unwrap();
+    let e = of_type(&b, "Encounter")[0];
+    assert_eq!(e["status"], "cancelled");
+    assert!(e["period"]["end"].is_string());
+    // Only the attached document: no report without a conclusion.
+    let docs = of_type(&b, "DocumentReference");
+    assert_eq!(docs.len(), 1);
+    assert_ne!(docs[0]["type"]["coding"][0]["code"], "11488-4");
+    assert!(of_type(&b, "MedicationRequest").is_empty());
+    let last = *of_type(&b, "AuditEvent").last().unwrap();
+    assert_eq!(last["subtype"][0]["code"], "cancelled");
+    assert!(
+        last["outcomeDesc"]
+            .as_str()
+            .unwrap()
+            .contains("expert_declined")
+    );
+}
+
+#[test]
+fn an_empty_trace_is_refused() {
+    let e = bundle(&ExportInput {
+        records: &[],
+        public_url: example::PUBLIC_URL,
+        now: example::now(),
+        withheld: false,
+        report_pdf: None,
+    })
+    .unwrap_err();
+    assert!(matches!(e, Error::NoRequest), "{e}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Whatever point the act reached, opened or withheld, cancelled or
+    /// not: the export builds, every resource has a unique id, the
+    /// Provenance targets all, and the signed Bundle verifies.
+    #[test]
+    fn every_point_of_the_act_exports_signs_and_verifies(
+        n in 1usize..=18,
+        withheld in proptest::bool::ANY,
+        cancel in proptest::bool::ANY,
+    ) {
+        let cancel = (cancel && n < 18).then_some(session::CancelReason::ByProfessional);
+        let records = prefix(n, withheld, cancel);
+        let b = bundle(&ExportInput {
+            records: &records,
+            public_url: example::PUBLIC_URL,
+            now: example::now(),
+            withheld,
+            report_pdf: None,
+        })
+        .unwrap();
+        let entries = b["entry"].as_array().unwrap();
+        let mut urls: Vec<&str> = entries.iter().map(|e| e["fullUrl"].as_str().unwrap()).collect();
+        urls.sort_unstable();
+        urls.dedup();
+        proptest::prop_assert_eq!(urls.len(), entries.len());
+        let s = sign(&b, &example::signer()).unwrap();
+        let trusted = session::keys::TrustedKeys::new([example::signer().public()]);
+        let v = verify(&s, &trusted).unwrap();
+        proptest::prop_assert_eq!(v.resources, entries.len());
+        if withheld && n >= 2 {
+            proptest::prop_assert!(v.withheld);
+        }
+    }
+}
