@@ -408,3 +408,46 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_companion_is_a_related_person_of_the_patient() {
+    let mut records = example::records(false);
+    let last = records[3].clone();
+    let body = session::ActEvent::ParticipantRegistered(session::participant::Participant {
+        id: session::ParticipantId(4),
+        role: session::participant::Role::Companion,
+        identity: session::participant::Identity::Companion {
+            name: session::Pii::new("Accompagnant Fictif".into()),
+        },
+    });
+    let mut event = serde_json::to_value(&body).unwrap();
+    session::trace::seal::strip_markers(&mut event);
+    records.insert(
+        4,
+        ExportRecord {
+            seq: 5,
+            kind: body.kind().into(),
+            event,
+            ..last
+        },
+    );
+    for (i, r) in records.iter_mut().enumerate() {
+        r.seq = i as u64 + 1;
+    }
+    let b = bundle(&ExportInput {
+        records: &records,
+        public_url: example::PUBLIC_URL,
+        now: example::now(),
+        withheld: false,
+        report_pdf: None,
+    })
+    .unwrap();
+    let rp = of_type(&b, "RelatedPerson");
+    assert_eq!(rp.len(), 1);
+    assert_eq!(rp[0]["name"][0]["text"], "Accompagnant Fictif");
+    let patient = format!("urn:uuid:{}", ids::resource_id(example::act(), "patient"));
+    assert_eq!(rp[0]["patient"]["reference"], patient.as_str());
+    let e = of_type(&b, "Encounter")[0];
+    assert_eq!(e["participant"].as_array().unwrap().len(), 3);
+    assert_eq!(e["participant"][2]["type"][0]["text"], "accompagnant");
+}
