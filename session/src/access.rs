@@ -261,6 +261,12 @@ fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
 }
 
 impl AccessStore {
+    /// The key that signs the access log (the trace's signing key), for
+    /// what else it signs (the FHIR export); `None` for a read-only opening.
+    pub fn signer(&self) -> Option<&HeadSigner> {
+        self.signer.as_ref()
+    }
+
     /// Opens (creating the tables if needed) the access tables of the trace
     /// store at `db`. `keys` are the data keys, current first.
     pub fn open(db: &Path, signer: HeadSigner, keys: Vec<DataKey>) -> Result<AccessStore, Error> {

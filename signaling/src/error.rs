@@ -218,6 +218,9 @@ pub enum ApiError {
     Session(session::Error),
     Server(Error),
     Media(media::Error),
+    /// Building or signing a FHIR export failed (not a reading refusal:
+    /// those are `Session`).
+    FhirExport(fhir_export::Error),
 }
 
 impl From<JsonRejection> for ApiError {
@@ -238,6 +241,15 @@ impl From<Error> for ApiError {
             Error::Session(e) => ApiError::Session(e),
             Error::Media(e) => ApiError::Media(e),
             e => ApiError::Server(e),
+        }
+    }
+}
+
+impl From<fhir_export::Error> for ApiError {
+    fn from(e: fhir_export::Error) -> Self {
+        match e {
+            fhir_export::Error::Session(e) => ApiError::Session(e),
+            e => ApiError::FhirExport(e),
         }
     }
 }
@@ -513,6 +525,10 @@ impl ApiError {
             }
             ApiError::Server(e) => {
                 tracing::error!(error = %e, "request failed");
+                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_CODE, INTERNAL)
+            }
+            ApiError::FhirExport(e) => {
+                tracing::error!(error = %e, "FHIR export failed");
                 says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_CODE, INTERNAL)
             }
             ApiError::Media(e) => {

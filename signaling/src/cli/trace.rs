@@ -33,7 +33,9 @@ pub enum TraceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Export an act's full record for archiving or audit.
+    /// Export an act's full record for archiving or audit: `json` (this
+    /// product's format) or `fhir` (one signed FHIR R4 Bundle; sealed
+    /// values withheld when no data key is held).
     Export {
         act: ActId,
         #[arg(long, value_enum)]
@@ -41,12 +43,21 @@ pub enum TraceCommand {
         /// Write here instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// The platform's public URL, under which a FHIR export's
+        /// identifier systems hang.
+        #[arg(
+            long,
+            env = "TELECONSULT_PUBLIC_URL",
+            default_value = "https://localhost:8443"
+        )]
+        public_url: String,
     },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ExportFormat {
     Json,
+    Fhir,
 }
 
 pub fn run(data: &DataDir, cmd: TraceCommand) -> anyhow::Result<ExitCode> {
@@ -61,7 +72,14 @@ pub fn run(data: &DataDir, cmd: TraceCommand) -> anyhow::Result<ExitCode> {
             act,
             format: ExportFormat::Json,
             output,
+            ..
         } => export(data, act, output),
+        TraceCommand::Export {
+            act,
+            format: ExportFormat::Fhir,
+            output,
+            public_url,
+        } => export_fhir(data, act, output, &public_url),
     }
 }
 
@@ -295,6 +313,49 @@ fn export(data: &DataDir, act: ActId, output: Option<PathBuf>) -> anyhow::Result
     audit(data, "export_trace", act)?;
     let doc = export_document(&store, act, &keys, &trusted)?;
     let text = serde_json::to_string_pretty(&doc)?;
+    match output {
+        Some(path) => {
+            std::fs::write(&path, text + "\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None => println!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `trace export --format fhir`: the act's signed FHIR Bundle, sealed
+/// values opened when this operator holds the data keys, else withheld.
+fn export_fhir(
+    data: &DataDir,
+    act: ActId,
+    output: Option<PathBuf>,
+    public_url: &str,
+) -> anyhow::Result<ExitCode> {
+    let store = open_reader(data)?;
+    records_of(&store, act)?;
+    let keys = data_keys(data)?;
+    if keys.is_empty() {
+        eprintln!("note: no data key available; personal and medical values are withheld");
+    }
+    let trusted = data.key_dir().trusted()?;
+    let signer = data
+        .key_dir()
+        .signer()
+        .context("a FHIR export is signed with the trace's signing key")?;
+    audit(data, "export_fhir", act)?;
+    let bundle = signaling::export::fhir_bundle(
+        &store,
+        act,
+        &signaling::export::FhirExport {
+            keys: &keys,
+            trusted: &trusted,
+            withheld: keys.is_empty(),
+            public_url,
+            now: Timestamp::now(),
+            signer: &signer,
+        },
+    )?;
+    let text = serde_json::to_string_pretty(&bundle)?;
     match output {
         Some(path) => {
             std::fs::write(&path, text + "\n")
