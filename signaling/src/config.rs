@@ -57,6 +57,16 @@
 //! clear_after_ms = 3000       # clear this long before an incident closes
 //! relay_silence_ms = 3000     # no datagram through the relay
 //! relay_in_use_packets = 50
+//!
+//! [oidc]                      # sign-in with Pro Santé Connect (see docs/SECURITY.md)
+//! issuer = "https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet"
+//! client_id = "..."
+//! client_secret = "..."
+//! scopes = ["openid", "scope_all"]
+//! acr_values = "eidas1"
+//! rpps_claim = "SubjectNameID"
+//! rpps_prefix = "8"
+//! create_accounts = false
 //! ```
 
 use std::net::SocketAddr;
@@ -67,6 +77,7 @@ use serde::Deserialize;
 use session::incident::Thresholds;
 
 use crate::Error;
+use crate::auth::oidc::OidcSettings;
 use crate::protocol::IceServer;
 use crate::throttle::HttpLimits;
 
@@ -100,6 +111,10 @@ pub struct FileConfig {
     /// The TURN relay's peer policy.
     #[serde(default)]
     pub relay: RelaySettings,
+    /// Professional sign-in over OpenID Connect (Pro Santé Connect); see
+    /// `auth::oidc::settings` for its keys.
+    #[serde(default)]
+    pub oidc: Option<OidcSettings>,
 }
 
 /// The `[relay]` table.
@@ -203,6 +218,7 @@ impl FileConfig {
             .check()
             .and(config.incidents.thresholds().map(|_| ()))
             .and(config.relay.peer_policy().map(|_| ()))
+            .and(config.oidc.as_ref().map_or(Ok(()), OidcSettings::check))
             .map_err(|problem| Error::ConfigValue {
                 path: path.to_path_buf(),
                 problem,
