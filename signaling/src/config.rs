@@ -324,6 +324,31 @@ mod tests {
     }
 
     #[test]
+    fn oidc_settings_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("teleconsult.toml");
+        let psc = "[oidc]\nissuer = \"https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet\"\nclient_id = \"c\"\nclient_secret = \"s\"\nscopes = [\"openid\", \"scope_all\"]\nacr_values = \"eidas1\"\n";
+        std::fs::write(&path, psc).unwrap();
+        let oidc = FileConfig::load(&path).unwrap().oidc.unwrap();
+        assert_eq!(oidc.rpps_claim, "SubjectNameID");
+        assert!(!oidc.create_accounts);
+        std::fs::write(&path, psc.replace("https://auth", "http://auth")).unwrap();
+        let e = FileConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("teleconsult.toml") && e.contains("oidc.issuer"),
+            "{e}"
+        );
+        std::fs::write(&path, format!("{psc}create_accounts = \"yes\"\n")).unwrap();
+        let e = FileConfig::load(&path).unwrap_err().to_string();
+        assert!(e.contains("create_accounts"), "{e}");
+        std::fs::write(&path, "").unwrap();
+        assert!(
+            FileConfig::load(&path).unwrap().oidc.is_none(),
+            "off unless configured"
+        );
+    }
+
+    #[test]
     fn bad_files_name_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");

@@ -548,3 +548,56 @@ impl IdentityProvider for OidcSignIn {
         self.account_for(&verified, now)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_token_problem_has_its_own_cause() {
+        let cases = [
+            (ClaimsVerificationError::Expired("x".into()), "oidc_expired"),
+            (
+                ClaimsVerificationError::InvalidAudience("x".into()),
+                "oidc_audience",
+            ),
+            (
+                ClaimsVerificationError::InvalidIssuer("x".into()),
+                "oidc_issuer",
+            ),
+            (
+                ClaimsVerificationError::InvalidNonce("x".into()),
+                "oidc_nonce",
+            ),
+            (
+                ClaimsVerificationError::InvalidAuthContext("x".into()),
+                "oidc_acr",
+            ),
+            (
+                ClaimsVerificationError::InvalidSubject("x".into()),
+                "oidc_invalid",
+            ),
+        ];
+        for (e, code) in cases {
+            let f = claims_failure(&e);
+            assert_eq!(f.page_code(), code);
+            assert_eq!(f.as_str(), format!("failed:{code}"));
+        }
+        // The password sign-in's causes are not told apart on the page.
+        for f in [
+            LoginFailure::UnknownLogin,
+            LoginFailure::BadPassword,
+            LoginFailure::NotProven,
+        ] {
+            assert_eq!(f.page_code(), "credentials_invalid");
+        }
+    }
+
+    #[test]
+    fn claims_are_never_printed() {
+        let mut claims = Map::new();
+        claims.insert("SubjectNameID".into(), Value::from("810101010105"));
+        let v = Verified { claims };
+        assert!(!format!("{v:?}").contains("8101"));
+    }
+}
