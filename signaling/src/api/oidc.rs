@@ -196,7 +196,11 @@ pub async fn callback(
     match outcome {
         Ok(((who, _), next)) => {
             sec.limiter.succeeded(&limiter_key, &client);
-            let token = sec.sessions.open(who.clone(), now)?;
+            let token = match sec.sessions.open(who.clone(), now) {
+                Ok(t) => t,
+                Err(crate::Error::TooManySessions) => return Ok(page_error("too_many_sessions")),
+                Err(e) => return Err(e.into()),
+            };
             let (a, outcome) = (actor(&who), format!("ok:{}", who.provider));
             tokio::task::spawn_blocking(move || {
                 st.security()?

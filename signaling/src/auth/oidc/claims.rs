@@ -91,8 +91,8 @@ mod tests {
         assert_eq!(rpps_from(&c, "number", "8"), Err(RppsClaimError::Missing));
         assert_eq!(
             rpps_from(&c, "no_prefix", "8"),
-            Err(RppsClaimError::Invalid),
-            "1 + 10 digits"
+            Err(RppsClaimError::Prefix),
+            "the bare RPPS, without the 8"
         );
         assert_eq!(rpps_from(&c, "adeli", "8"), Err(RppsClaimError::Prefix));
         assert_eq!(rpps_from(&c, "luhn", "8"), Err(RppsClaimError::Invalid));
