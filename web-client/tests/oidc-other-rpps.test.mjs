@@ -47,7 +47,7 @@ test("another RPPS number cannot read the act: refused at sign-in, or 403 once a
     assert.equal(who.rpps, "10101010105");
     assert.equal(who.name, "Autre Fictif");
     assert.equal(who.role, "professional");
-    assert.match(who.login, /^pro-sante-connect-/, "a login naming neither the person nor the number");
+    assert.match(who.login, /^pro-sante-connect-[0-9a-f]{16}$/, "a login naming neither the person nor the number");
     // The demo act is not theirs: not listed, and its trace refused.
     assert.equal(await page.locator(`[id="trace-${srv.act}"]`).count(), 0);
     const read = await page.evaluate((id) => fetch(`/api/acts/${id}/trace`).then(async (r) => ({ status: r.status, body: await r.json() })), srv.act);

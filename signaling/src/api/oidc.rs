@@ -13,7 +13,9 @@
 //! Every attempt is written to the access log (action `login`, actor the
 //! account or `oidc:ID`, outcome `ok:ID` or `failed:oidc_...`); never a
 //! token or a claim. The callback is rate-limited as the password sign-in
-//! is (per client address, under the login `oidc:ID`).
+//! is (per client address, under the login `oidc:ID`); starts count in
+//! the same per-address rate (20 attempts a minute), so one address cannot
+//! fill the table of sign-ins under way.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -96,17 +98,28 @@ pub struct StartQuery {
 /// `GET /api/oidc/start[?next=PATH]`: a new sign-in at the provider.
 pub async fn start(
     State(state): State<AppState>,
+    ext: Extensions,
     query: Result<Query<StartQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Some(oidc) = state.security()?.oidc.clone() else {
+    let sec = state.security()?;
+    let Some(oidc) = sec.oidc.clone() else {
         return Ok(page_error("oidc_off"));
     };
+    let now = state.clock().now();
+    // Each start holds an entry for 10 min: counted in the client's
+    // sign-in rate (20 a minute), so one address cannot fill the table.
+    let key = format!("{}:start", nobody(&oidc));
+    let client = client_of(&ext);
+    if sec.limiter.begin(&key, &client, now).is_err() {
+        tracing::warn!("OpenID Connect sign-in starts rate-limited");
+        return Ok(page_error("too_many_requests"));
+    }
+    sec.limiter.succeeded(&key, &client);
     let next = query
         .ok()
         .and_then(|Query(q)| q.next)
         .filter(|n| safe_next(n).is_some())
         .unwrap_or_else(|| DEFAULT_NEXT.to_string());
-    let now = state.clock().now();
     match oidc.start(&next, now).await {
         Ok(started) => {
             let mut res = see_other(started.authorize.as_str());

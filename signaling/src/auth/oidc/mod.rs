@@ -453,11 +453,9 @@ impl OidcSignIn {
         let name = claims::name_from(&verified.claims, &self.settings.name_claims)
             .unwrap_or_else(|| format!("RPPS {}", rpps.as_str()));
         // The login names neither the person nor the number.
-        let login = format!(
-            "{}-{}",
-            self.id,
-            &random_token().map_err(|e| internal(&e))?[..16]
-        );
+        let mut tag = [0u8; 8];
+        getrandom::fill(&mut tag).map_err(|e| internal(&e))?;
+        let login = format!("{}-{}", self.id, hex::encode(tag));
         let mut totp = [0u8; 20];
         getrandom::fill(&mut totp).map_err(|e| internal(&e))?;
         let id = self
