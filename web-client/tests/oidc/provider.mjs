@@ -4,7 +4,8 @@
 // (client_secret_basic, PKCE S256 required), `acr` eidas1, the claims
 // SubjectNameID (`8` + RPPS), given_name and family_name given by the
 // scope `scope_all` at a signed userinfo endpoint, and its built-in login
-// and consent pages (devInteractions) for the browser.
+// and consent pages (devInteractions) for the browser. One login
+// (`pro-sans-ecps`) is given a lower level than eidas1.
 //
 // For the bad-input tests, `setMode(mode)` turns on a test-only Koa
 // middleware that swaps the token endpoint's id_token for one minted with
@@ -30,7 +31,12 @@ export const ACCOUNTS = {
   "pro-demo": { SubjectNameID: "810000000009", given_name: "Exemple", family_name: "Démo" },
   "pro-autre": { SubjectNameID: "810101010105", given_name: "Autre", family_name: "Fictif" },
   "pro-sans-rpps": { given_name: "Sans", family_name: "Numéro" },
+  // The demo professional again, signed in by a weaker means than e-CPS.
+  "pro-sans-ecps": { SubjectNameID: "810000000009", given_name: "Exemple", family_name: "Démo" },
 };
+
+/** The authentication level (`acr`) each login gets: eidas1 unless named here. */
+export const LEVELS = { "pro-sans-ecps": "faible" };
 
 /**
  * Starts the provider on 127.0.0.1:`port` (0: any), letting the client
@@ -62,7 +68,7 @@ export async function startProvider({ port = 0, redirectUri }) {
     }],
     jwks: { keys: [jwk] },
     pkce: { required: () => true },
-    acrValues: ["eidas1"],
+    acrValues: ["eidas1", "faible"],
     scopes: ["openid", "scope_all"],
     claims: {
       acr: null,
@@ -85,10 +91,10 @@ export async function startProvider({ port = 0, redirectUri }) {
   });
   // Pro Santé Connect proves the login with e-CPS at eIDAS "substantial"
   // (`acr` eidas1); the built-in login page says nothing of it, so every
-  // login it finishes is given that level.
+  // login it finishes is given that level, or the one LEVELS names.
   const finished = provider.interactionFinished.bind(provider);
   provider.interactionFinished = (req, res, result, options) => {
-    if (result.login) result.login.acr = "eidas1";
+    if (result.login) result.login.acr = LEVELS[result.login.accountId] ?? "eidas1";
     return finished(req, res, result, options);
   };
 
