@@ -45,6 +45,10 @@ pub enum Error {
     PasswordHash(argon2::password_hash::Error),
     #[error("cannot build the TOTP URI")]
     TotpUri,
+    /// The `[oidc]` settings (or the public URL they need) are not usable;
+    /// the sentence names the key.
+    #[error("settings: {0}")]
+    OidcSettings(String),
     /// [`crate::AppState::secure`] was called twice.
     #[error("the server's security is already set")]
     SecurityAlreadySet,
