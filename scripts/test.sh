@@ -8,10 +8,13 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The FHIR export's test (signaling/tests/fhir_export.rs) runs FHIR.js from
+# web-client/tests/node_modules: install it before cargo test.
+(cd web-client/tests && npm ci --no-audit --no-fund --loglevel=error)
 cargo test --workspace --locked
 cargo build --locked -p signaling -p load-tests
 # Load smoke run: 4 téléconsultations with encoded media for 20 s through the
 # real server; teleconsult-load exits non-zero when an SLO breaks.
 target/debug/teleconsult-load consult --spawn-server target/debug/teleconsult \
     --rooms 4 --rate 2 --duration 20 --clip-frames 15 --json target/load-smoke.json
-(cd web-client/tests && npm ci --no-audit --no-fund --loglevel=error && node --test)
+(cd web-client/tests && node --test)

@@ -34,6 +34,7 @@ const state = {
   trace: null, // { id, events }
   notice: null, // [[key, vars], ...]
   signinError: null,
+  oidc: null, // { label } when the server offers OpenID Connect sign-in
 };
 try {
   const saved = localStorage.getItem("teleconsult.pro.lang");
@@ -125,7 +126,23 @@ function renderSigninError() {
   const err = $("signin-error");
   err.hidden = !state.signinError;
   err.textContent = state.signinError ? apiError(state.signinError) : "";
+  if (state.oidc) $("oidc-signin").textContent = t("oidc_signin", { label: state.oidc.label });
 }
+
+// Sign-in over OpenID Connect (Pro Santé Connect): the button when the
+// server offers it, and the error it sent the browser back with
+// (`?signin_error=CODE`, said in the page's language, then taken out of
+// the address so a reload does not say it again).
+async function loadOidc() {
+  const { status, data } = await api("GET", "/api/oidc");
+  if (status !== 200 || !data?.enabled) return;
+  state.oidc = { label: String(data.label ?? "") };
+  $("oidc").hidden = false;
+  renderSigninError();
+}
+const sentBackCode = new URLSearchParams(location.search).get("signin_error");
+const sentBack = sentBackCode && /^[a-z_]{1,40}$/.test(sentBackCode) ? { code: sentBackCode, status: 401 } : null;
+if (sentBackCode) history.replaceState(null, "", location.pathname);
 
 const ctx = {
   t,
@@ -706,6 +723,12 @@ $("detail-body").addEventListener("input", (e) => {
 $("trace-back").addEventListener("click", showList);
 
 translate();
+loadOidc();
 loadActs().then((signed) => {
   if (signed) showView("acts", "acts-title");
+  else if (sentBack) {
+    state.signinError = sentBack;
+    renderSigninError();
+    $("signin-title").focus();
+  }
 });

@@ -261,6 +261,12 @@ fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
 }
 
 impl AccessStore {
+    /// The key that signs the access log (the trace's signing key), for
+    /// what else it signs (the FHIR export); `None` for a read-only opening.
+    pub fn signer(&self) -> Option<&HeadSigner> {
+        self.signer.as_ref()
+    }
+
     /// Opens (creating the tables if needed) the access tables of the trace
     /// store at `db`. `keys` are the data keys, current first.
     pub fn open(db: &Path, signer: HeadSigner, keys: Vec<DataKey>) -> Result<AccessStore, Error> {
@@ -710,6 +716,35 @@ impl AccessStore {
         }))
     }
 
+    /// The logins of the accounts whose sealed RPPS number is `rpps`, oldest
+    /// first: how a sign-in that proves an RPPS number (OpenID Connect, Pro
+    /// Santé Connect) finds its account. The numbers are sealed, so every
+    /// account's secrets are opened: linear in the number of accounts,
+    /// which a platform counts in hundreds or thousands.
+    pub fn logins_with_rpps(&self, rpps: &Rpps) -> Result<Vec<String>, Error> {
+        let rows: Vec<(String, Vec<u8>)> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare("SELECT login, secrets FROM accounts ORDER BY id")
+                .map_err(db_err(&self.path))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
+                .map_err(db_err(&self.path))?;
+            rows.collect::<Result<_, _>>().map_err(db_err(&self.path))?
+        };
+        let mut out = Vec::new();
+        for (login, sealed) in rows {
+            let plain = open_bytes(&sealed, &self.keys, &Self::context(&login))?;
+            let secrets: AccountSecrets = serde_json::from_slice(&plain)?;
+            if secrets.rpps.as_ref().is_some_and(|r| r.expose() == rpps) {
+                out.push(login);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every login with its role and whether it is enabled.
     pub fn logins(&self) -> Result<Vec<(String, AccountRole, bool)>, Error> {
         let conn = self.conn();
@@ -1050,6 +1085,30 @@ mod tests {
                 .disabled_at
                 .is_some()
         );
+    }
+
+    #[test]
+    fn accounts_are_found_by_their_sealed_rpps() {
+        let (_dir, access, _) = open();
+        let with = |login: &str, rpps: Option<&str>| NewAccount {
+            secrets: AccountSecrets {
+                rpps: rpps.map(|r| Pii::new(r.parse().unwrap())),
+                ..new_account(login, AccountRole::Professional).secrets
+            },
+            ..new_account(login, AccountRole::Professional)
+        };
+        let t = Timestamp::from_micros(1);
+        access
+            .add_account(with("dr-a", Some("10000000009")), t)
+            .unwrap();
+        access.add_account(with("admin", None), t).unwrap();
+        access
+            .add_account(with("dr-b", Some("10101010105")), t)
+            .unwrap();
+        let find = |r: &str| access.logins_with_rpps(&r.parse().unwrap()).unwrap();
+        assert_eq!(find("10101010105"), ["dr-b"]);
+        assert_eq!(find("10000000009"), ["dr-a"]);
+        assert!(find("10000000025").is_empty());
     }
 
     fn new_account(login: &str, role: AccountRole) -> NewAccount {

@@ -97,6 +97,13 @@ impl HeadSigner {
     pub fn sign(&self, digest: &[u8; 32]) -> [u8; 64] {
         self.key.sign(digest).to_bytes()
     }
+
+    /// The Ed25519 key itself, for a JOSE library that signs with it
+    /// (the FHIR export's JWS). Never written anywhere by this crate's
+    /// callers: they hand it to the library and drop it.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
 }
 
 impl fmt::Debug for HeadSigner {
@@ -136,6 +143,12 @@ impl TrustedKeys {
 
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// The public key named `id`, if trusted (for a JOSE library that
+    /// checks a signature with it: the FHIR export's JWS).
+    pub fn key(&self, id: KeyId) -> Option<&VerifyingKey> {
+        self.keys.iter().find(|(k, _)| *k == id).map(|(_, key)| key)
     }
 
     /// Checks `signature` over `digest` with the key named `id`.

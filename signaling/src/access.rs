@@ -34,6 +34,7 @@ use session::act::NewAct;
 use session::keys::{DataKey, TrustedKeys};
 use session::participant::{Identity, Role};
 
+use crate::auth::oidc::OidcSignIn;
 use crate::auth::sessions::{LoginLimiter, Sessions};
 use crate::auth::{Authenticated, IdentityProvider};
 
@@ -43,6 +44,9 @@ use crate::auth::{Authenticated, IdentityProvider};
 pub struct Security {
     pub access: Arc<AccessStore>,
     pub provider: Arc<dyn IdentityProvider>,
+    /// Sign-in over OpenID Connect, when the settings have an `[oidc]`
+    /// table (see [`Security::with_oidc`]).
+    pub oidc: Option<Arc<OidcSignIn>>,
     pub sessions: Sessions,
     pub limiter: LoginLimiter,
     /// The data key first, then retired ones: opens traces of any age.
@@ -61,11 +65,20 @@ impl Security {
         Security {
             access,
             provider,
+            oidc: None,
             sessions: Sessions::default(),
             limiter: LoginLimiter::default(),
             data_keys,
             trusted,
         }
+    }
+}
+
+impl Security {
+    /// Adds sign-in over OpenID Connect beside the local accounts.
+    pub fn with_oidc(mut self, oidc: Arc<OidcSignIn>) -> Security {
+        self.oidc = Some(oidc);
+        self
     }
 }
 

@@ -57,6 +57,16 @@
 //! clear_after_ms = 3000       # clear this long before an incident closes
 //! relay_silence_ms = 3000     # no datagram through the relay
 //! relay_in_use_packets = 50
+//!
+//! [oidc]                      # sign-in with Pro Santé Connect (see docs/SECURITY.md)
+//! issuer = "https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet"
+//! client_id = "..."
+//! client_secret = "..."
+//! scopes = ["openid", "scope_all"]
+//! acr_values = "eidas1"
+//! rpps_claim = "SubjectNameID"
+//! rpps_prefix = "8"
+//! create_accounts = false
 //! ```
 
 use std::net::SocketAddr;
@@ -67,6 +77,7 @@ use serde::Deserialize;
 use session::incident::Thresholds;
 
 use crate::Error;
+use crate::auth::oidc::OidcSettings;
 use crate::protocol::IceServer;
 use crate::throttle::HttpLimits;
 
@@ -100,6 +111,10 @@ pub struct FileConfig {
     /// The TURN relay's peer policy.
     #[serde(default)]
     pub relay: RelaySettings,
+    /// Professional sign-in over OpenID Connect (Pro Santé Connect); see
+    /// `auth::oidc::settings` for its keys.
+    #[serde(default)]
+    pub oidc: Option<OidcSettings>,
 }
 
 /// The `[relay]` table.
@@ -203,6 +218,7 @@ impl FileConfig {
             .check()
             .and(config.incidents.thresholds().map(|_| ()))
             .and(config.relay.peer_policy().map(|_| ()))
+            .and(config.oidc.as_ref().map_or(Ok(()), OidcSettings::check))
             .map_err(|problem| Error::ConfigValue {
                 path: path.to_path_buf(),
                 problem,
@@ -304,6 +320,31 @@ mod tests {
                 && e.contains("relay.allow_peers")
                 && e.contains("127.0.0.0/40"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn oidc_settings_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("teleconsult.toml");
+        let psc = "[oidc]\nissuer = \"https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet\"\nclient_id = \"c\"\nclient_secret = \"s\"\nscopes = [\"openid\", \"scope_all\"]\nacr_values = \"eidas1\"\n";
+        std::fs::write(&path, psc).unwrap();
+        let oidc = FileConfig::load(&path).unwrap().oidc.unwrap();
+        assert_eq!(oidc.rpps_claim, "SubjectNameID");
+        assert!(!oidc.create_accounts);
+        std::fs::write(&path, psc.replace("https://auth", "http://auth")).unwrap();
+        let e = FileConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("teleconsult.toml") && e.contains("oidc.issuer"),
+            "{e}"
+        );
+        std::fs::write(&path, format!("{psc}create_accounts = \"yes\"\n")).unwrap();
+        let e = FileConfig::load(&path).unwrap_err().to_string();
+        assert!(e.contains("create_accounts"), "{e}");
+        std::fs::write(&path, "").unwrap();
+        assert!(
+            FileConfig::load(&path).unwrap().oidc.is_none(),
+            "off unless configured"
         );
     }
 

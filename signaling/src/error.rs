@@ -45,6 +45,10 @@ pub enum Error {
     PasswordHash(argon2::password_hash::Error),
     #[error("cannot build the TOTP URI")]
     TotpUri,
+    /// The `[oidc]` settings (or the public URL they need) are not usable;
+    /// the sentence names the key.
+    #[error("settings: {0}")]
+    OidcSettings(String),
     /// [`crate::AppState::secure`] was called twice.
     #[error("the server's security is already set")]
     SecurityAlreadySet,
@@ -221,6 +225,9 @@ pub enum ApiError {
     Session(session::Error),
     Server(Error),
     Media(media::Error),
+    /// Building or signing a FHIR export failed (not a reading refusal:
+    /// those are `Session`).
+    FhirExport(fhir_export::Error),
 }
 
 impl From<JsonRejection> for ApiError {
@@ -241,6 +248,15 @@ impl From<Error> for ApiError {
             Error::Session(e) => ApiError::Session(e),
             Error::Media(e) => ApiError::Media(e),
             e => ApiError::Server(e),
+        }
+    }
+}
+
+impl From<fhir_export::Error> for ApiError {
+    fn from(e: fhir_export::Error) -> Self {
+        match e {
+            fhir_export::Error::Session(e) => ApiError::Session(e),
+            e => ApiError::FhirExport(e),
         }
     }
 }
@@ -521,6 +537,10 @@ impl ApiError {
             }
             ApiError::Server(e) => {
                 tracing::error!(error = %e, "request failed");
+                says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_CODE, INTERNAL)
+            }
+            ApiError::FhirExport(e) => {
+                tracing::error!(error = %e, "FHIR export failed");
                 says(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_CODE, INTERNAL)
             }
             ApiError::Media(e) => {

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 use session::event::{ActEvent, Event};
-use session::keys::{DataKey, TrustedKeys};
+use session::keys::{DataKey, HeadSigner, TrustedKeys};
 use session::store::{read_act, verify_store};
 use session::trace::TraceRecord;
 use session::trace::seal::{SEALED_KEY, strip_markers};
@@ -285,6 +285,45 @@ pub fn summary(act: &Act) -> Result<Value, session::Error> {
         "conclusion": conclusion,
         "cancel_reason": act.cancel_reason,
     }))
+}
+
+/// What a FHIR export is made with besides the act.
+#[derive(Debug)]
+pub struct FhirExport<'a> {
+    /// The data keys; empty when the reader holds none.
+    pub keys: &'a [DataKey],
+    pub trusted: &'a TrustedKeys,
+    /// Sealed values are withheld from this reader.
+    pub withheld: bool,
+    /// The platform's public URL (the identifier systems).
+    pub public_url: &'a str,
+    pub now: Timestamp,
+    /// The trace's signing key, which signs the Bundle.
+    pub signer: &'a HeadSigner,
+}
+
+/// The act's signed FHIR R4 Bundle (see the `fhir_export` crate): its
+/// verified records, opened unless withheld (or no key is held), and the
+/// report's PDF when there is one.
+pub fn fhir_bundle(
+    store: &dyn TraceStore,
+    act: ActId,
+    with: &FhirExport<'_>,
+) -> Result<Value, fhir_export::Error> {
+    let records = records_of(store, act)?;
+    let withheld = with.withheld || with.keys.is_empty();
+    let exported = fhir_export::ExportRecord::all(&records, with.keys, withheld)?;
+    let pdf = report_pdf(store, act, with.keys, with.trusted, withheld)?;
+    fhir_export::export(
+        &fhir_export::ExportInput {
+            records: &exported,
+            public_url: with.public_url,
+            now: with.now,
+            withheld,
+            report_pdf: pdf.as_deref(),
+        },
+        with.signer,
+    )
 }
 
 #[cfg(test)]

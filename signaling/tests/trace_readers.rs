@@ -1,6 +1,6 @@
 //! Every reader of an act refuses a chain whose store links were tampered
 //! with in SQLite (a relinked `prev_id`, a moved head): `trace show`,
-//! `trace export`, `act list`, the trace and export routes,
+//! `trace export` (JSON and FHIR), `act list`, the trace, export and FHIR routes,
 //! `invitations/check` and a join, each with the finding `trace verify`
 //! prints; a cancelled act whose head is moved back does not reopen.
 
@@ -55,6 +55,7 @@ fn cli_readers_refuse_with_verify_s_finding() {
         for args in [
             vec!["trace", "show", &id],
             vec!["trace", "export", &id, "--format", "json"],
+            vec!["trace", "export", &id, "--format", "fhir"],
         ] {
             let out = cli.run(&args);
             assert!(!out.status.success(), "{args:?} read a broken chain");
@@ -89,9 +90,10 @@ async fn api_invitations_and_joins_refuse_a_tampered_chain() {
     let id = relinked.id();
     let trace = format!("/api/acts/{id}/trace");
     let export = format!("/api/acts/{id}/export");
+    let fhir = format!("/api/acts/{id}/fhir");
     assert_eq!(s.get(&trace, Some(&doc), None).await.0, StatusCode::OK);
     tamper(&db, &id.to_string(), RELINK);
-    for path in [&trace, &export] {
+    for path in [&trace, &export, &fhir] {
         let (status, body) = s.get(path, Some(&doc), None).await;
         assert_eq!(status, StatusCode::CONFLICT, "{path}: {body}");
         assert!(

@@ -2,7 +2,7 @@
 //! traces ([`trace`]), the compte rendu as a PDF ([`report`]), a
 //! téléexpertise's request and answers
 //! ([`expertise`]) and its documents ([`documents`]), signing in
-//! ([`sign_in`]), health and metrics. The handlers fail with [`ApiError`]
+//! ([`sign_in`], over OpenID Connect [`oidc`]), health and metrics. The handlers fail with [`ApiError`]
 //! (in `error`), and learn who is asking with [`authorized`],
 //! [`signed_in`], [`creator`] and [`professional_session`].
 
@@ -18,6 +18,7 @@ use session::{Act, ActId, ActKind, PatientAlias, Pii, Rpps, Timestamp, TraceStor
 
 pub mod documents;
 pub mod expertise;
+pub mod oidc;
 pub mod report;
 pub mod sign_in;
 pub mod trace;

@@ -34,7 +34,7 @@ impl std::fmt::Debug for SignIn {
 
 /// The client's address when the server knows it (tests call the router
 /// without a socket).
-fn client_of(ext: &Extensions) -> String {
+pub fn client_of(ext: &Extensions) -> String {
     ext.get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_else(|| "local".into())

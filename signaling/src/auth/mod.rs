@@ -5,17 +5,20 @@
 //! - [`sessions`]: signed-in sessions behind an HttpOnly, Secure,
 //!   SameSite=Strict cookie, and the login rate limiter.
 //!
-//! Its routes (`POST/GET/DELETE /api/session`) are in `api::sign_in`.
+//! - [`oidc`]: sign-in over OpenID Connect (Pro Santé Connect).
 //!
-//! **The seam for OpenID Connect.** Everything past sign-in (sessions,
-//! roles, the access policy, the audit) works on an [`Authenticated`]
-//! identity and does not know how it was proven. [`IdentityProvider`] turns
-//! [`Credentials`] into one. Today [`LocalAccounts`] checks a password and
-//! a TOTP code against the accounts table; a Pro Santé Connect provider
-//! would take the `AuthorizationCode` variant (after its own redirect
-//! route), check the ID token, map the RPPS claim to an account, and return
-//! the same `Authenticated`.
+//! Its routes (`POST/GET/DELETE /api/session`) are in `api::sign_in`, and
+//! OpenID Connect's (`/api/oidc/...`) in `api::oidc`.
+//!
+//! **The seam.** Everything past sign-in (sessions, roles, the access
+//! policy, the audit) works on an [`Authenticated`] identity and does not
+//! know how it was proven. [`IdentityProvider`] turns [`Credentials`] into
+//! one. [`LocalAccounts`] checks a password and a TOTP code against the
+//! accounts table; [`oidc::OidcSignIn`] takes the `AuthorizationCode`
+//! variant (after its redirect route), checks the ID token, maps the RPPS
+//! claim to an account, and returns the same `Authenticated`.
 
+pub mod oidc;
 pub mod password;
 pub mod sessions;
 pub mod totp;
@@ -39,7 +42,8 @@ pub struct Authenticated {
     /// The RPPS number the account acts under; `None` for an administrator
     /// who is not a practising professional.
     pub rpps: Option<Pii<Rpps>>,
-    /// Which provider proved it (`local`, later `pro-sante-connect`).
+    /// Which provider proved it (`local`, or the OpenID Connect provider's
+    /// configured id, `pro-sante-connect` by default).
     pub provider: &'static str,
 }
 
@@ -53,8 +57,13 @@ pub enum Credentials {
         totp: String,
     },
     /// An OpenID Connect authorization code and state, for a provider
-    /// such as Pro Santé Connect. No provider takes it yet.
-    AuthorizationCode { code: String, state: String },
+    /// such as Pro Santé Connect, with the binding cookie of the browser
+    /// bringing them back (the one that started must finish).
+    AuthorizationCode {
+        code: String,
+        state: String,
+        browser: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for Credentials {
@@ -92,6 +101,40 @@ pub enum LoginFailure {
     NotProven,
     /// The store failed; not the person's fault.
     Internal,
+    // --- OpenID Connect (`auth::oidc`) ----------------------------------
+    /// The state is unknown, expired, used already, or brought back by
+    /// another browser than the one that started.
+    OidcState,
+    /// The provider sent the browser back with an error (the person
+    /// cancelled, or was refused there).
+    OidcDenied,
+    /// The provider did not answer (in time), or answered no discovery.
+    OidcUnreachable,
+    /// The token endpoint refused the code.
+    OidcTokenRefused,
+    /// The ID token's (or signed userinfo's) signature does not verify.
+    OidcSignature,
+    /// It is meant for another client (`aud`).
+    OidcAudience,
+    /// It comes from another issuer (`iss`).
+    OidcIssuer,
+    /// Its nonce is not the one this sign-in sent.
+    OidcNonce,
+    /// It has expired (`exp`).
+    OidcExpired,
+    /// Its `acr` is not one of those asked for (e.g. not `eidas1`).
+    OidcAcr,
+    /// Anything else wrong in what the provider answered.
+    OidcInvalid,
+    /// The RPPS claim is missing, lacks its prefix, or fails the Luhn rule.
+    OidcRpps,
+    /// No account holds this RPPS number, and accounts are not made on
+    /// first sign-in.
+    OidcNoAccount,
+    /// Several accounts hold this RPPS number.
+    OidcAmbiguous,
+    /// Too many sign-ins are under way.
+    OidcBusy,
 }
 
 impl LoginFailure {
@@ -106,6 +149,38 @@ impl LoginFailure {
             LoginFailure::Unsupported => "failed:unsupported",
             LoginFailure::NotProven => "failed:account_not_proven",
             LoginFailure::Internal => "failed:internal",
+            LoginFailure::OidcState => "failed:oidc_state",
+            LoginFailure::OidcDenied => "failed:oidc_denied",
+            LoginFailure::OidcUnreachable => "failed:oidc_unreachable",
+            LoginFailure::OidcTokenRefused => "failed:oidc_token_refused",
+            LoginFailure::OidcSignature => "failed:oidc_signature",
+            LoginFailure::OidcAudience => "failed:oidc_audience",
+            LoginFailure::OidcIssuer => "failed:oidc_issuer",
+            LoginFailure::OidcNonce => "failed:oidc_nonce",
+            LoginFailure::OidcExpired => "failed:oidc_expired",
+            LoginFailure::OidcAcr => "failed:oidc_acr",
+            LoginFailure::OidcInvalid => "failed:oidc_invalid",
+            LoginFailure::OidcRpps => "failed:oidc_rpps",
+            LoginFailure::OidcNoAccount => "failed:oidc_no_account",
+            LoginFailure::OidcAmbiguous => "failed:oidc_ambiguous",
+            LoginFailure::OidcBusy => "failed:oidc_busy",
+        }
+    }
+
+    /// The code the sign-in page is sent back with
+    /// (`/pro.html?signin_error=CODE`), which it translates. Nothing there
+    /// tells apart a login from a password failure.
+    pub fn page_code(self) -> &'static str {
+        match self {
+            LoginFailure::Disabled => "account_disabled",
+            LoginFailure::Internal => "internal",
+            LoginFailure::UnknownLogin
+            | LoginFailure::BadPassword
+            | LoginFailure::BadSecondFactor
+            | LoginFailure::ReplayedSecondFactor
+            | LoginFailure::Unsupported
+            | LoginFailure::NotProven => "credentials_invalid",
+            other => other.as_str().trim_start_matches("failed:"),
         }
     }
 }

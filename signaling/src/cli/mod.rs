@@ -2,6 +2,7 @@
 //! trace is not intact), 2 the command could not run.
 
 mod act;
+mod fhir;
 mod incidents;
 mod keys;
 mod professional;
@@ -37,6 +38,9 @@ pub enum Command {
     /// Read, verify and export the act trace.
     #[command(subcommand)]
     Trace(trace::TraceCommand),
+    /// Check a FHIR export offline.
+    #[command(subcommand)]
+    Fhir(fhir::FhirCommand),
     /// Manage professional accounts (sign-in with password and TOTP).
     #[command(subcommand)]
     Professional(professional::ProfessionalCommand),
@@ -78,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Act(cmd) => act::run(&data, cmd),
         Command::Trace(cmd) => trace::run(&data, cmd),
+        Command::Fhir(cmd) => fhir::run(&data, cmd),
         Command::Professional(cmd) => professional::run(&data, cmd),
         Command::Keys(cmd) => keys::run(&data, cmd),
         Command::Serve(args) => serve::serve(&data, args),

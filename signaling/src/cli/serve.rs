@@ -112,6 +112,7 @@ impl ServeArgs {
             settings.shutdown_grace = std::time::Duration::from_secs(u64::from(s));
         }
         settings.http = file.http;
+        settings.oidc = file.oidc;
         settings.incident_thresholds = file
             .incidents
             .thresholds()

@@ -33,8 +33,10 @@ pub enum TraceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Export an act's full record for archiving or audit (json), or its
-    /// compte rendu as a PDF (pdf; a concluded act only).
+    /// Export an act's full record for archiving or audit: `json` (this
+    /// product's format) or `fhir` (one signed FHIR R4 Bundle; sealed
+    /// values withheld when no data key is held); or its compte rendu as
+    /// a PDF (`pdf`; a concluded act only).
     Export {
         act: ActId,
         #[arg(long, value_enum)]
@@ -43,6 +45,14 @@ pub enum TraceCommand {
         /// standard output is a terminal).
         #[arg(long)]
         output: Option<PathBuf>,
+        /// The platform's public URL, under which a FHIR export's
+        /// identifier systems hang.
+        #[arg(
+            long,
+            env = "TELECONSULT_PUBLIC_URL",
+            default_value = "https://localhost:8443"
+        )]
+        public_url: String,
     },
 }
 
@@ -50,6 +60,8 @@ pub enum TraceCommand {
 pub enum ExportFormat {
     /// The full record with its verification (teleconsult-act-export/1).
     Json,
+    /// The full record as one signed FHIR R4 Bundle.
+    Fhir,
     /// The compte rendu of a concluded act, as a PDF.
     Pdf,
 }
@@ -66,11 +78,19 @@ pub fn run(data: &DataDir, cmd: TraceCommand) -> anyhow::Result<ExitCode> {
             act,
             format: ExportFormat::Json,
             output,
+            ..
         } => export(data, act, output),
+        TraceCommand::Export {
+            act,
+            format: ExportFormat::Fhir,
+            output,
+            public_url,
+        } => export_fhir(data, act, output, &public_url),
         TraceCommand::Export {
             act,
             format: ExportFormat::Pdf,
             output,
+            ..
         } => export_pdf(data, act, output),
     }
 }
@@ -305,6 +325,49 @@ fn export(data: &DataDir, act: ActId, output: Option<PathBuf>) -> anyhow::Result
     audit(data, "export_trace", act)?;
     let doc = export_document(&store, act, &keys, &trusted)?;
     let text = serde_json::to_string_pretty(&doc)?;
+    match output {
+        Some(path) => {
+            std::fs::write(&path, text + "\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None => println!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `trace export --format fhir`: the act's signed FHIR Bundle, sealed
+/// values opened when this operator holds the data keys, else withheld.
+fn export_fhir(
+    data: &DataDir,
+    act: ActId,
+    output: Option<PathBuf>,
+    public_url: &str,
+) -> anyhow::Result<ExitCode> {
+    let store = open_reader(data)?;
+    records_of(&store, act)?;
+    let keys = data_keys(data)?;
+    if keys.is_empty() {
+        eprintln!("note: no data key available; personal and medical values are withheld");
+    }
+    let trusted = data.key_dir().trusted()?;
+    let signer = data
+        .key_dir()
+        .signer()
+        .context("a FHIR export is signed with the trace's signing key")?;
+    audit(data, "export_fhir", act)?;
+    let bundle = signaling::export::fhir_bundle(
+        &store,
+        act,
+        &signaling::export::FhirExport {
+            keys: &keys,
+            trusted: &trusted,
+            withheld: keys.is_empty(),
+            public_url,
+            now: Timestamp::now(),
+            signer: &signer,
+        },
+    )?;
+    let text = serde_json::to_string_pretty(&bundle)?;
     match output {
         Some(path) => {
             std::fs::write(&path, text + "\n")

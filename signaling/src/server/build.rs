@@ -15,6 +15,7 @@ use super::listen::{Tls, self_signed};
 use crate::Error;
 use crate::access::Security;
 use crate::auth::LocalAccounts;
+use crate::auth::oidc::OidcSignIn;
 use crate::protocol::IceServer;
 use crate::relay_access::RelayAccess;
 use crate::state::{AppState, ServerConfig, server_secrets};
@@ -56,6 +57,9 @@ pub struct Settings {
     /// Whether professionals sign in (and the trace routes and the access
     /// log are on).
     pub sign_in: bool,
+    /// Sign-in over OpenID Connect besides the local accounts (with
+    /// `sign_in` only).
+    pub oidc: Option<crate::auth::oidc::OidcSettings>,
     /// How long a participant whose connection dropped during the
     /// performance may stay away before the act is marked interrupted.
     pub recovery_timeout: Duration,
@@ -95,6 +99,7 @@ impl Settings {
             peer_policy: media::PeerPolicy::default(),
             probe: true,
             sign_in: true,
+            oidc: None,
             recovery_timeout: crate::room::DEFAULT_RECOVERY_TIMEOUT,
             http: HttpLimits::default(),
             incident_thresholds: Thresholds::default(),
@@ -137,12 +142,25 @@ pub async fn build(settings: Settings) -> Result<Server, Error> {
             keys.signer.clone(),
             data_keys.clone(),
         )?);
-        Some(Security::new(
+        let security = Security::new(
             access.clone(),
-            Arc::new(LocalAccounts { access }),
+            Arc::new(LocalAccounts {
+                access: access.clone(),
+            }),
             data_keys,
             keys.trusted.clone(),
-        ))
+        );
+        match &settings.oidc {
+            Some(oidc) => {
+                let oidc = Arc::new(OidcSignIn::new(oidc.clone(), &settings.public_url, access)?);
+                // The provider may be down now: the server starts anyway,
+                // and sign-ins fetch its discovery document when it answers.
+                let warm = oidc.clone();
+                tokio::spawn(async move { warm.warm_up().await });
+                Some(security.with_oidc(oidc))
+            }
+            None => Some(security),
+        }
     } else {
         None
     };

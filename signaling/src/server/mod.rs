@@ -47,6 +47,8 @@ pub fn app(state: AppState) -> Router {
         .route("/hash-worker.js", get(web::hash_worker_js))
         .route("/style.css", get(web::style))
         .route("/pro", get(web::pro))
+        // The address the OpenID Connect routes send the browser back to.
+        .route("/pro.html", get(web::pro))
         .route("/pro.js", get(web::pro_js))
         .route("/request.js", get(web::request_js))
         .route("/ws", get(ws::upgrade))
@@ -54,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/acts/{id}/trace", get(api::trace::trace))
         .route("/api/acts/{id}/export", get(api::trace::export))
         .route("/api/acts/{id}/report.pdf", get(api::report::pdf))
+        .route("/api/acts/{id}/fhir", get(api::trace::fhir))
         .route("/api/acts/{id}/link", get(api::trace::own_link))
         .route("/api/acts/{id}", get(api::expertise::detail))
         .route("/api/acts/{id}/answer", post(api::expertise::answer))
@@ -79,6 +82,9 @@ pub fn app(state: AppState) -> Router {
                 .get(api::sign_in::whoami)
                 .delete(api::sign_in::sign_out),
         )
+        .route("/api/oidc", get(api::oidc::info))
+        .route("/api/oidc/start", get(api::oidc::start))
+        .route("/api/oidc/callback", get(api::oidc::callback))
         .route("/api/invitations/check", post(api::check_invitation))
         .route("/api/precall/start", post(precall::start))
         .route("/api/precall/offer", post(precall::offer))
