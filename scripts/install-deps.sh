@@ -15,6 +15,8 @@ command -v turnutils_uclient >/dev/null 2>&1 || need+=(coturn) # media relay tes
 command -v ip       >/dev/null 2>&1 || need+=(iproute2)       # fault-injection tests make network namespaces
 command -v tc       >/dev/null 2>&1 || need+=(iproute2)
 command -v faketime >/dev/null 2>&1 || need+=(faketime)       # the overdue test runs the server hours ahead (libfaketime)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils) # the compte rendu's tests read the PDF (pdftotext) and render page 1 (pdftoppm)
+command -v pdftoppm  >/dev/null 2>&1 || need+=(poppler-utils)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing system packages: ${need[*]}"

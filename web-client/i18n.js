@@ -384,6 +384,7 @@ export const PRO_STRINGS = {
     open: "Ouvrir",
     join: "Rejoindre",
     trace: "Trace",
+    report_pdf: "Télécharger le compte rendu (PDF)",
     back: "Retour à la liste",
     urgencies: { immediate: "Immédiate", urgent: "Urgente", routine: "Programmée" },
     urgency_delays: { immediate: "réponse sous 1 heure", urgent: "réponse sous 24 heures", routine: "réponse sous 7 jours" },
@@ -546,6 +547,7 @@ export const PRO_STRINGS = {
     open: "Open",
     join: "Join",
     trace: "Trace",
+    report_pdf: "Download the report (PDF)",
     back: "Back to the list",
     urgencies: { immediate: "Immediate", urgent: "Urgent", routine: "Scheduled" },
     urgency_delays: { immediate: "answer within 1 hour", urgent: "answer within 24 hours", routine: "answer within 7 days" },
@@ -724,6 +726,7 @@ export const ERRORS = {
       not_the_expert: "Seul l'expert sollicité peut le faire.",
       not_the_requester: "Seul le professionnel requérant peut le faire.",
       unknown_document: "Ce document n'est pas joint à cet acte.",
+      act_not_concluded: "Le compte rendu n'existe pas encore : il est rédigé à la conclusion de l'acte.",
       // Sign-in over OpenID Connect (Pro Santé Connect): /pro.html?signin_error=CODE.
       oidc_off: "La connexion par Pro Santé Connect n'est pas configurée sur ce serveur.",
       oidc_state: "Cette connexion a expiré ou a déjà servi ; recommencez depuis cette page.",
@@ -796,6 +799,7 @@ export const ERRORS = {
       not_the_expert: "Only the expert asked may do this.",
       not_the_requester: "Only the requesting professional may do this.",
       unknown_document: "This document is not attached to this act.",
+      act_not_concluded: "The report does not exist yet: it is written when the act is concluded.",
       // Sign-in over OpenID Connect (Pro Santé Connect): /pro.html?signin_error=CODE.
       oidc_off: "Sign-in with Pro Santé Connect is not configured on this server.",
       oidc_state: "This sign-in has expired or was already used; start again from this page.",

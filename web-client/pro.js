@@ -274,7 +274,25 @@ function actButtons(a, headId) {
   if (a.kind === "teleexpertise") out.push(named(`open-${id}`, t("open"), () => openDetail(id)));
   if (runnable(a)) out.push(named(`join-${id}`, t("join"), () => join(id, `join-${id}`), "secondary"));
   out.push(named(`trace-${id}`, t("trace"), () => loadTrace(id), "secondary"));
+  if (concluded(a)) out.push(reportLink(id, `report-${id}`, headId));
   return h("td", { class: "row-actions" }, out);
+}
+
+/** Whether the act's compte rendu is written (the act is concluded; a cancelled one has none). */
+const concluded = (a) => a.concluded ?? a.phase === "closed";
+/**
+ * « Télécharger le compte rendu (PDF) »: a real link to the PDF the server
+ * renders (GET /api/acts/{id}/report.pdf, downloaded), named with its act
+ * by `labelId` when given.
+ */
+function reportLink(id, linkId, labelId) {
+  return h("a", {
+    href: `/api/acts/${enc(id)}/report.pdf`,
+    download: `compte-rendu-${id}.pdf`,
+    class: "button secondary",
+    id: linkId,
+    "aria-labelledby": labelId ? `${linkId} ${labelId}` : undefined,
+  }, t("report_pdf"));
 }
 
 function expertiseTable(acts, kind) {
@@ -658,6 +676,7 @@ function renderDetail() {
     more.push(h("button", { type: "button", id: "detail-join", class: "secondary", onclick: () => join(id, "detail-join") }, t("join")));
   }
   more.push(h("button", { type: "button", id: "detail-trace", class: "secondary", onclick: () => loadTrace(id) }, t("trace")));
+  if (concluded(d)) more.push(reportLink(id, "detail-report-pdf", null));
   $("detail-more").replaceChildren(...more);
 
   $("detail-body").replaceChildren(...parts.flat().filter(Boolean));

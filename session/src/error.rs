@@ -208,6 +208,16 @@ pub enum Error {
     #[error("a stored document's content does not match its SHA-256 digest")]
     DocumentDigest,
 
+    /// A document made from the trace (the compte rendu's PDF) could not
+    /// be rendered: a fault of the renderer (its fonts, its writer), not
+    /// of the trace. `what` names the document.
+    #[error("cannot render {what}: {source}")]
+    Render {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     #[error("{context}: {source}")]
     Io {
         context: String,

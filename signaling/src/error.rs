@@ -198,6 +198,9 @@ pub enum ApiError {
     UnknownDocument,
     /// The act is over; its phase, for the sentence.
     ActEnded(session::Phase),
+    /// Asking for the compte rendu of an act that has none yet (not
+    /// concluded, or cancelled).
+    ActNotConcluded,
 
     // --- What the server can do now ----------------------------------------
     /// Sign-in and the trace routes are not configured on this server.
@@ -406,6 +409,11 @@ impl ApiError {
                 "act_ended",
                 format!("this consultation has ended ({phase})"),
             ),
+            ApiError::ActNotConcluded => says(
+                StatusCode::CONFLICT,
+                "act_not_concluded",
+                "this act has no compte rendu yet: it is written at its conclusion",
+            ),
             ApiError::SignInOff => says(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "sign_in_off",
@@ -607,6 +615,7 @@ mod tests {
             (ApiError::NotNamed, "not_named"),
             (ApiError::OperatorCannotRead, "operator_cannot_read"),
             (ApiError::ActEnded(Phase::Closed), "act_ended"),
+            (ApiError::ActNotConcluded, "act_not_concluded"),
             (ApiError::SignInOff, "sign_in_off"),
             (ApiError::NoConnectionTest, "no_connection_test"),
             (ApiError::RoomRestarting, "room_restarting"),

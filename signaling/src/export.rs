@@ -2,12 +2,13 @@
 //! and the full export document. Shared by `teleconsult trace show/export`
 //! and the HTTP routes, so both give the same record.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+use session::event::{ActEvent, Event};
 use session::keys::{DataKey, HeadSigner, TrustedKeys};
 use session::store::{read_act, verify_store};
 use session::trace::TraceRecord;
-use session::trace::seal::strip_markers;
-use session::{Act, ActId, Timestamp, TraceStore};
+use session::trace::seal::{SEALED_KEY, strip_markers};
+use session::{Act, ActId, PII_KEY, Timestamp, TraceStore};
 
 /// One record as shown: opened if keys are given, else public only
 /// (sealed fields as `[sealed]`).
@@ -148,6 +149,105 @@ pub fn export_document(
     }))
 }
 
+/// The platform's name at the head of the compte rendu.
+pub const PLATFORM_NAME: &str = "teleconsult — plateforme de télémédecine";
+
+/// The compte rendu of a concluded act as a PDF (see the `report` crate),
+/// from its verified trace: `Ok(None)` when the act is not concluded (no
+/// report yet, or cancelled). Sealed values are opened with `keys`; with
+/// `withheld` (a reader who may not see them), or without any key, they
+/// print as « [masqué] ». The trace's state comes from [`verify_store`]
+/// with `trusted`; a chain that does not verify was refused already
+/// ([`records_of`]).
+///
+/// This is the one function the FHIR export calls for the PDF of its
+/// report's DocumentReference (DESIGN.md of issue 14), with DESIGN.md's
+/// signature; a render failure (a fault of the renderer, not of the
+/// trace) is `session::Error::Render`, added for it.
+pub fn report_pdf(
+    store: &dyn TraceStore,
+    act: ActId,
+    keys: &[DataKey],
+    trusted: &TrustedKeys,
+    withheld: bool,
+) -> Result<Option<Vec<u8>>, session::Error> {
+    let records = records_of(store, act)?;
+    let withheld = withheld || keys.is_empty();
+    let events = records
+        .iter()
+        .map(|r| {
+            if keys.is_empty() {
+                open_withheld(r)
+            } else {
+                r.open(keys)
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let state = Act::replay(act, &events)?;
+    if report::concluded_at(&state).is_none() {
+        return Ok(None);
+    }
+    let verified = verify_store(store, trusted, Some(act))?;
+    let trace = report::TraceState {
+        verification: match verified.problems.first() {
+            None => report::Verification::Intact,
+            Some(p) => report::Verification::Broken(p.to_string()),
+        },
+        head: records
+            .last()
+            .map(|r| hex::encode(r.hash))
+            .unwrap_or_default(),
+        events: records.len() as u64,
+    };
+    report::render(&report::ReportInput {
+        act: &state,
+        events: &events,
+        platform: PLATFORM_NAME,
+        trace: &trace,
+        withheld,
+    })
+    .map(Some)
+    .map_err(|e| session::Error::Render {
+        what: "the compte rendu",
+        source: Box::new(e),
+    })
+}
+
+/// A record's event without the data key: each sealed value replaced by a
+/// stand-in of its type (an RPPS and an alias that parse, text elsewhere),
+/// so the act replays for a report that prints none of them (withheld).
+fn open_withheld(r: &TraceRecord) -> Result<Event, session::Error> {
+    let mut public: Value = serde_json::from_slice(&r.public)?;
+    stand_in(&mut public, "");
+    let body: ActEvent = serde_json::from_value(public)?;
+    Ok(Event { at: r.at, body })
+}
+
+/// Replaces every `{"$sealed": n}` under `value` (found under the key
+/// `key`) by `{"$pii": stand-in}`.
+fn stand_in(value: &mut Value, key: &str) {
+    match value {
+        Value::Object(map) if map.len() == 1 && map.contains_key(SEALED_KEY) => {
+            let placeholder = match key {
+                // 11 digits with a valid check digit; an alias's characters.
+                "rpps" => "00000000000",
+                "alias" => "masque",
+                _ => report::MASKED,
+            };
+            let mut marked = Map::new();
+            marked.insert(PII_KEY.to_string(), Value::String(placeholder.into()));
+            *value = Value::Object(marked);
+        }
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                stand_in(v, k);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| stand_in(v, key)),
+        _ => {}
+    }
+}
+
 /// What R.6316-4 asks to find at a glance.
 pub fn summary(act: &Act) -> Result<Value, session::Error> {
     let mut participants = serde_json::to_value(&act.participants)?;
@@ -185,21 +285,6 @@ pub fn summary(act: &Act) -> Result<Value, session::Error> {
         "conclusion": conclusion,
         "cancel_reason": act.cancel_reason,
     }))
-}
-
-/// The report's PDF for the FHIR export's DocumentReference: `Ok(None)`
-/// when the act is not concluded or no PDF is available. Wired at merge:
-/// the PDF branch provides the real one under this name and signature;
-/// on this branch there is no PDF yet.
-pub fn report_pdf(
-    store: &dyn TraceStore,
-    act: ActId,
-    keys: &[DataKey],
-    trusted: &TrustedKeys,
-    withheld: bool,
-) -> Result<Option<Vec<u8>>, session::Error> {
-    let _ = (store, act, keys, trusted, withheld);
-    Ok(None)
 }
 
 /// What a FHIR export is made with besides the act.

@@ -197,6 +197,18 @@ async fn concluded_acts_export_as_signed_fhir_that_an_independent_validator_acce
         let docs = resources(&bundle, "DocumentReference");
         assert_eq!(docs.len(), 1 + documents, "the report and each document");
         assert_eq!(docs[0]["type"]["coding"][0]["code"], "11488-4");
+        // The report's DocumentReference carries the compte rendu's PDF
+        // (`export::report_pdf`), its size and SHA-1 with it.
+        let pdf_attachment = &docs[0]["content"][0]["attachment"];
+        assert_eq!(pdf_attachment["contentType"], "application/pdf");
+        let pdf_bytes = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(pdf_attachment["data"].as_str().expect("the PDF's data"))
+                .expect("base64")
+        };
+        assert!(pdf_bytes.starts_with(b"%PDF-"), "a PDF");
+        assert_eq!(pdf_attachment["size"], pdf_bytes.len());
 
         // Through the command line, on the same store.
         let file = dir.path().join(format!("{id}-cli.json"));

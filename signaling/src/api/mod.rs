@@ -1,5 +1,6 @@
 //! The REST API: creating acts and checking join links (here), reading
-//! traces ([`trace`]), a téléexpertise's request and answers
+//! traces ([`trace`]), the compte rendu as a PDF ([`report`]), a
+//! téléexpertise's request and answers
 //! ([`expertise`]) and its documents ([`documents`]), signing in
 //! ([`sign_in`], over OpenID Connect [`oidc`]), health and metrics. The handlers fail with [`ApiError`]
 //! (in `error`), and learn who is asking with [`authorized`],
@@ -18,6 +19,7 @@ use session::{Act, ActId, ActKind, PatientAlias, Pii, Rpps, Timestamp, TraceStor
 pub mod documents;
 pub mod expertise;
 pub mod oidc;
+pub mod report;
 pub mod sign_in;
 pub mod trace;
 

@@ -185,7 +185,8 @@ pub async fn own_link(
 /// list: each with the signed-in professional's role in it (`requester`,
 /// `expert`, or null), a téléexpertise's request at a glance (urgency,
 /// when the answer is due, whether the expert answered, whether it is
-/// overdue by the server's clock) and how many documents it holds.
+/// overdue by the server's clock), how many documents it holds and
+/// whether it is concluded (its compte rendu is ready as a PDF).
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<NoStore, ApiError> {
     let who = match creator(&state, &headers) {
         Ok(Creator::Signed(who)) => who,
@@ -212,6 +213,8 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<N
                     "my_role": my_role(&who, &act),
                     "expertise": super::expertise::summary(&act, now),
                     "documents": act.attachments.len(),
+                    // Its compte rendu may be downloaded (report.pdf).
+                    "concluded": act.conclusion.is_some(),
                 }));
             }
         }

@@ -35,12 +35,14 @@ pub enum TraceCommand {
     },
     /// Export an act's full record for archiving or audit: `json` (this
     /// product's format) or `fhir` (one signed FHIR R4 Bundle; sealed
-    /// values withheld when no data key is held).
+    /// values withheld when no data key is held); or its compte rendu as
+    /// a PDF (`pdf`; a concluded act only).
     Export {
         act: ActId,
         #[arg(long, value_enum)]
         format: ExportFormat,
-        /// Write here instead of standard output.
+        /// Write here instead of standard output (needed for a PDF when
+        /// standard output is a terminal).
         #[arg(long)]
         output: Option<PathBuf>,
         /// The platform's public URL, under which a FHIR export's
@@ -56,8 +58,12 @@ pub enum TraceCommand {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ExportFormat {
+    /// The full record with its verification (teleconsult-act-export/1).
     Json,
+    /// The full record as one signed FHIR R4 Bundle.
     Fhir,
+    /// The compte rendu of a concluded act, as a PDF.
+    Pdf,
 }
 
 pub fn run(data: &DataDir, cmd: TraceCommand) -> anyhow::Result<ExitCode> {
@@ -80,6 +86,12 @@ pub fn run(data: &DataDir, cmd: TraceCommand) -> anyhow::Result<ExitCode> {
             output,
             public_url,
         } => export_fhir(data, act, output, &public_url),
+        TraceCommand::Export {
+            act,
+            format: ExportFormat::Pdf,
+            output,
+            ..
+        } => export_pdf(data, act, output),
     }
 }
 
@@ -362,6 +374,42 @@ fn export_fhir(
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
         None => println!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `trace export ACT --format pdf`: the compte rendu, with the personal
+/// and medical values opened when this operator holds the data keys,
+/// withheld (« [masqué] ») otherwise. A PDF is not written to a terminal.
+fn export_pdf(data: &DataDir, act: ActId, output: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    use std::io::{IsTerminal, Write};
+    if output.is_none() && std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "a PDF is not written to a terminal: give --output FILE (or redirect standard output)"
+        );
+    }
+    let store = open_reader(data)?;
+    records_of(&store, act)?;
+    let keys = data_keys(data)?;
+    if keys.is_empty() {
+        eprintln!(
+            "note: no data key available; personal and medical values are withheld ([masqué])"
+        );
+    }
+    let trusted = data.key_dir().trusted()?;
+    audit(data, "export_pdf", act)?;
+    let Some(pdf) = signaling::export::report_pdf(&store, act, &keys, &trusted, keys.is_empty())?
+    else {
+        anyhow::bail!("act {act} is not concluded: its compte rendu is written at its conclusion");
+    };
+    match output {
+        Some(path) => std::fs::write(&path, &pdf)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&pdf)?;
+            out.flush()?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -55,6 +55,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/acts", post(api::create_act).get(api::trace::list))
         .route("/api/acts/{id}/trace", get(api::trace::trace))
         .route("/api/acts/{id}/export", get(api::trace::export))
+        .route("/api/acts/{id}/report.pdf", get(api::report::pdf))
         .route("/api/acts/{id}/fhir", get(api::trace::fhir))
         .route("/api/acts/{id}/link", get(api::trace::own_link))
         .route("/api/acts/{id}", get(api::expertise::detail))

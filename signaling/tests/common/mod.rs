@@ -6,6 +6,8 @@
 pub mod exchange;
 /// A téléexpertise's people, routes and documents on a test server.
 pub mod expertise;
+/// An act taken to its conclusion through the domain; raw answers; PDF text.
+pub mod lifecycle;
 /// Professional accounts and sign-in on a test server.
 pub mod security;
 /// The in-process server, WebSocket client and server process fixtures.

@@ -1,0 +1,96 @@
+//! `GET /api/acts/{id}/report.pdf`: the compte rendu of a concluded act
+//! as a PDF (the `report` crate, through [`crate::export::report_pdf`]).
+//!
+//! - Access: signed in (401); an act the person may read
+//!   ([`may_read`]: a professional who takes part, or an administrator),
+//!   else 403; an unknown act 404; before its conclusion 409
+//!   `act_not_concluded`. An administrator who does not take part gets
+//!   the personal and medical values withheld (« [masqué] »).
+//! - Audit: every refusal and every export is written to the access log
+//!   as `export_pdf` before any byte leaves; if it cannot be written,
+//!   nothing leaves.
+//! - Limits: the server's own (per-client rate, in-flight cap, timeout:
+//!   `throttle`); a render is bounded by the report's 64 KiB.
+//! - Answer: `application/pdf`, downloaded (`Content-Disposition:
+//!   attachment`), never sniffed, never cached.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use session::ActId;
+use session::store::load_act;
+
+use super::{ApiError, blocking, parse_act, signed_in};
+use crate::access::{actor, may_read, takes_part};
+use crate::export;
+use crate::state::AppState;
+
+/// The access log's action for this route.
+const ACTION: &str = "export_pdf";
+
+/// `GET /api/acts/{id}/report.pdf`.
+pub async fn pdf(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let who = signed_in(&state, &headers)?;
+    let act = parse_act(&id)?;
+    let bytes = blocking(move || {
+        let sec = state.security()?;
+        let (loaded, _) = load_act(&*state.store, act, &sec.data_keys)?;
+        let record = |outcome: &str| {
+            sec.access.record(
+                &actor(&who),
+                ACTION,
+                Some(act),
+                outcome,
+                state.clock().now(),
+            )
+        };
+        if !may_read(&who, &loaded) {
+            record("refused")?;
+            return Err(ApiError::NotTakingPart);
+        }
+        let withheld = !takes_part(&who, &loaded);
+        let Some(bytes) =
+            export::report_pdf(&*state.store, act, &sec.data_keys, &sec.trusted, withheld)?
+        else {
+            record("refused:act_not_concluded")?;
+            return Err(ApiError::ActNotConcluded);
+        };
+        // Durable before any byte leaves.
+        record(if withheld {
+            "allowed:withheld"
+        } else {
+            "allowed"
+        })?;
+        Ok(bytes)
+    })
+    .await?;
+    Ok(pdf_response(act, bytes))
+}
+
+/// The PDF's answer: its type, a download named after the act, not
+/// sniffed, not cached.
+fn pdf_response(act: ActId, bytes: Vec<u8>) -> Response {
+    let mut res = Body::from(bytes).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/pdf"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // An act id is hex digits and dashes: nothing to escape.
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("attachment; filename=\"compte-rendu-{act}.pdf\""))
+    {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    res
+}
