@@ -353,5 +353,6 @@ async fn concluded_acts_export_as_signed_fhir_that_an_independent_validator_acce
     };
     assert_eq!(count(consultation, "allowed"), 3, "{exports:?}"); // route x2, CLI
     assert_eq!(count(consultation, "refused"), 1, "{exports:?}");
-    assert_eq!(count(expertise, "allowed"), 3, "{exports:?}"); // route, CLI, admin
+    assert_eq!(count(expertise, "allowed"), 2, "{exports:?}"); // route, CLI
+    assert_eq!(count(expertise, "allowed:withheld"), 1, "{exports:?}"); // admin
 }

@@ -18,6 +18,8 @@ use session::{Act, ActId, ActKind, PatientAlias, Pii, Rpps, Timestamp, TraceStor
 
 pub mod documents;
 pub mod expertise;
+pub mod exports;
+pub mod fhir;
 pub mod oidc;
 pub mod report;
 pub mod sign_in;

@@ -1,9 +1,8 @@
 //! `GET /api/acts/{id}/report.pdf`: the compte rendu of a concluded act
 //! as a PDF (the `report` crate, through [`crate::export::report_pdf`]).
 //!
-//! - Access: signed in (401); an act the person may read
-//!   ([`may_read`]: a professional who takes part, or an administrator),
-//!   else 403; an unknown act 404; before its conclusion 409
+//! - Access: the exports' policy ([`super::exports`]): signed in (401);
+//!   a professional who takes part, or an administrator, else 403; an unknown act 404; before its conclusion 409
 //!   `act_not_concluded`. An administrator who does not take part gets
 //!   the personal and medical values withheld (« [masqué] »).
 //! - Audit: every refusal and every export is written to the access log
@@ -19,10 +18,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use session::ActId;
-use session::store::load_act;
 
-use super::{ApiError, blocking, parse_act, signed_in};
-use crate::access::{actor, may_read, takes_part};
+use super::{ApiError, blocking, exports, parse_act, signed_in};
 use crate::export;
 use crate::state::AppState;
 
@@ -39,33 +36,20 @@ pub async fn pdf(
     let act = parse_act(&id)?;
     let bytes = blocking(move || {
         let sec = state.security()?;
-        let (loaded, _) = load_act(&*state.store, act, &sec.data_keys)?;
-        let record = |outcome: &str| {
-            sec.access.record(
-                &actor(&who),
-                ACTION,
-                Some(act),
-                outcome,
-                state.clock().now(),
-            )
-        };
-        if !may_read(&who, &loaded) {
-            record("refused")?;
-            return Err(ApiError::NotTakingPart);
-        }
-        let withheld = !takes_part(&who, &loaded);
-        let Some(bytes) =
-            export::report_pdf(&*state.store, act, &sec.data_keys, &sec.trusted, withheld)?
+        let grant = exports::grant(&state, sec, who, act, ACTION)?;
+        let Some(bytes) = export::report_pdf(
+            &*state.store,
+            act,
+            &sec.data_keys,
+            &sec.trusted,
+            grant.withheld,
+        )?
         else {
-            record("refused:act_not_concluded")?;
+            grant.record(&state, "refused:act_not_concluded")?;
             return Err(ApiError::ActNotConcluded);
         };
         // Durable before any byte leaves.
-        record(if withheld {
-            "allowed:withheld"
-        } else {
-            "allowed"
-        })?;
+        grant.record_allowed(&state)?;
         Ok(bytes)
     })
     .await?;

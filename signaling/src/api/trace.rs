@@ -3,8 +3,7 @@
 //! or refused, is written to the access log before any data leaves.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
 use serde_json::{Value, json};
 use session::store::load_act;
 use session::{ActId, TraceStore};
@@ -80,59 +79,6 @@ pub async fn export(
     Path(id): Path<String>,
 ) -> Result<NoStore, ApiError> {
     reading(state, headers, id, Reading::Export).await
-}
-
-/// `GET /api/acts/{id}/fhir`: the act as one signed FHIR R4 Bundle
-/// (`application/fhir+json`). Same policy as the export: a professional
-/// of the act gets sealed values opened; an administrator who does not
-/// take part gets them withheld (marked `masked`). Written to the access
-/// log (`export_fhir`, allowed or refused) before any data leaves.
-pub async fn fhir(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let who = signed_in(&state, &headers)?;
-    let act = parse_act(&id)?;
-    let body = blocking(move || {
-        let sec = state.security()?;
-        let (state_of_act, _) = load_act(&*state.store, act, &sec.data_keys)?;
-        let now = state.clock().now();
-        if !may_read(&who, &state_of_act) {
-            sec.access
-                .record(&actor(&who), "export_fhir", Some(act), "refused", now)?;
-            return Err(ApiError::NotTakingPart);
-        }
-        let withheld = !takes_part(&who, &state_of_act);
-        let signer = sec
-            .access
-            .signer()
-            .ok_or(ApiError::Session(session::Error::ReadOnly))?;
-        sec.access
-            .record(&actor(&who), "export_fhir", Some(act), "allowed", now)?;
-        let bundle = export::fhir_bundle(
-            &*state.store,
-            act,
-            &export::FhirExport {
-                keys: &sec.data_keys,
-                trusted: &sec.trusted,
-                withheld,
-                public_url: &state.config.public_url,
-                now,
-                signer,
-            },
-        )?;
-        Ok(bundle.to_string())
-    })
-    .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, fhir_export::MEDIA_TYPE),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response())
 }
 
 /// `GET /api/acts/{id}/link`: the signed-in professional's own join link
