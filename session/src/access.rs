@@ -275,6 +275,10 @@ impl AccessStore {
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(db_err(db))?;
         conn.execute_batch(SCHEMA).map_err(db_err(db))?;
+        // The Merkle tree's tables (the trace store's writer creates them
+        // too, and adds the records of a store made before the tree).
+        conn.execute_batch(crate::tlog::tree::SCHEMA)
+            .map_err(db_err(db))?;
         let trusted = trusted_beside(db).unwrap_or_else(|| TrustedKeys::new([signer.public()]));
         let store = AccessStore {
             path: db.into(),
@@ -861,6 +865,11 @@ impl AccessStore {
             ],
         )
         .map_err(db_err(&self.path))?;
+        // The entry's leaf in the Merkle tree, in the same transaction.
+        crate::tlog::tree::catch_up(&tx).map_err(|e| Error::Database {
+            path: self.path.clone(),
+            reason: format!("cannot append to the Merkle tree: {e}"),
+        })?;
         tx.commit().map_err(db_err(&self.path))?;
         drop(conn);
         self.note_head(seq);
