@@ -211,7 +211,8 @@ pub(crate) fn inclusion_proof(
 }
 
 /// The RFC 6962 consistency proof from the tree of `old` leaves to the
-/// tree of `new`.
+/// tree of `new`; empty from the empty tree (RFC 6962 defines none, and
+/// C2SP tlog-witness sends none for `old 0`).
 pub(crate) fn consistency_proof(
     conn: &Connection,
     old: u64,
@@ -220,6 +221,9 @@ pub(crate) fn consistency_proof(
     check_size(conn, new)?;
     if old > new {
         return Err(TreeError::BadRange { old, new });
+    }
+    if old == 0 {
+        return Ok(Vec::new());
     }
     Ok(prove_tree(new, old, &SqlHashes(conn))?)
 }
