@@ -18,7 +18,9 @@
 //! (µs), `actor` (`account:ID`, `operator`, `cli:USER`, `unknown`: never a
 //! name), `action`, `act` (16-byte act id, or empty), `outcome`,
 //! `prev_hash`, `hash` (see [`entry_hash`]), `key_id`, `signature`
-//! (Ed25519 over `hash`). Triggers refuse UPDATE and DELETE.
+//! (Ed25519 over `hash`). Triggers refuse UPDATE and DELETE. Each entry
+//! is also a leaf of the Merkle tree ([`crate::tlog`]), appended in the
+//! entry's transaction.
 //!
 //! The access log holds no personal data: actors are account numbers, and
 //! the account table's personal fields are sealed.

@@ -258,6 +258,8 @@ pub enum TreeError {
     Note(#[from] signed_note::NoteError),
     #[error("the checkpoint is malformed")]
     MalformedCheckpoint,
+    #[error("the checkpoint's root is not the tree's at size {size}")]
+    RootMismatch { size: u64 },
     #[error("the log origin {0:?} is not a valid note key name")]
     BadOrigin(String),
     #[error("the verifier key is malformed: {0}")]

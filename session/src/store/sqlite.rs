@@ -38,6 +38,11 @@
 //! same transaction as the `attachment_added` event that records it, inside
 //! a savepoint, so a refusal or a failure leaves neither.
 //!
+//! `tlog_leaves`, `tlog_hashes`, `tlog_checkpoints`: the Merkle tree over
+//! every event and access-log entry (see [`crate::tlog::tree`]). Each
+//! commit appends its events' leaves before it commits; a writer opening a
+//! store made before the tree builds it first.
+//!
 //! Triggers refuse `UPDATE` and `DELETE` on `acts`, `events`,
 //! `checkpoints` and `documents`, which stops mistakes; the hash chain and
 //! signatures are what detect intent (a document's content by the digest
@@ -1716,6 +1721,54 @@ impl SqliteStore {
                 conn.execute_batch("COMMIT").map_err(err)?;
                 Ok(c)
             }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Stores a cosigned copy of one of this log's checkpoints (the
+    /// witnesses' lines added with [`SignedCheckpoint::with_cosignatures`]),
+    /// as a new row: the newest row of a size is what
+    /// [`SqliteStore::checkpoint`] and [`SqliteStore::latest_checkpoint`]
+    /// return. Refused unless the log's signature verifies and its root is
+    /// the tree's at that size. Cosignatures are not checked here (the
+    /// caller checked them against its witnesses' keys).
+    pub fn add_cosigned(&self, cosigned: &SignedCheckpoint) -> Result<(), Error> {
+        let log = self.log.as_ref().ok_or(Error::ReadOnly)?;
+        let verifier = crate::tlog::CheckpointVerifier::parse(&log.verifier_key())?;
+        let checkpoint = crate::tlog::note::verify_checkpoint(&cosigned.note, &verifier, &[])?;
+        if checkpoint.size() != cosigned.size || *checkpoint.hash() != cosigned.root {
+            return Err(TreeError::MalformedCheckpoint.into());
+        }
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let err = |e| self.err(e);
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+        let result = crate::tlog::tree::root(&conn, cosigned.size)
+            .map_err(Error::from)
+            .and_then(|root| {
+                if root != cosigned.root {
+                    return Err(TreeError::RootMismatch {
+                        size: cosigned.size,
+                    }
+                    .into());
+                }
+                conn.prepare_cached(
+                    "INSERT INTO tlog_checkpoints (size, at, note) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        cosigned.size as i64,
+                        cosigned.at.as_micros(),
+                        cosigned.note
+                    ])
+                })
+                .map(|_| ())
+                .map_err(err)
+            });
+        match result {
+            Ok(()) => conn.execute_batch("COMMIT").map_err(err),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
                 Err(e)

@@ -120,22 +120,52 @@ pub(crate) fn size(conn: &Connection) -> rusqlite::Result<u64> {
         .map(|n| n as u64)
 }
 
+/// Stored hashes written in the current transaction, read before the
+/// table: a commit's leaves mostly need hashes of the same commit.
+struct Overlay<'a> {
+    conn: &'a Connection,
+    fresh: std::collections::HashMap<u64, Hash>,
+}
+
+impl HashReader for Overlay<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        if let Some(all) = indexes
+            .iter()
+            .map(|i| self.fresh.get(i).copied())
+            .collect::<Option<Vec<_>>>()
+        {
+            return Ok(all);
+        }
+        let mut out = Vec::with_capacity(indexes.len());
+        for &i in indexes {
+            match self.fresh.get(&i) {
+                Some(h) => out.push(*h),
+                None => out.extend(SqlHashes(self.conn).read_hashes(&[i])?),
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Appends leaf `n` (the tree's size) for record `item` of `kind` whose
 /// stored hash is `record_hash`.
 fn append(
-    conn: &Connection,
+    overlay: &mut Overlay<'_>,
     n: u64,
     kind: LeafKind,
     item: i64,
     record_hash: &[u8; 32],
 ) -> Result<(), AppendError> {
-    let hashes = stored_hashes_for_record_hash(n, leaf_hash(kind, record_hash), &SqlHashes(conn))?;
+    let conn = overlay.conn;
+    let hashes = stored_hashes_for_record_hash(n, leaf_hash(kind, record_hash), &*overlay)?;
     conn.prepare_cached("INSERT INTO tlog_leaves (idx, kind, item) VALUES (?1, ?2, ?3)")?
         .execute(params![n as i64, kind.code(), item])?;
     let mut insert = conn.prepare_cached("INSERT INTO tlog_hashes (id, hash) VALUES (?1, ?2)")?;
     let first = stored_hash_index(0, n);
     for (i, h) in hashes.iter().enumerate() {
-        insert.execute(params![(first + i as u64) as i64, h.0.as_slice()])?;
+        let id = first + i as u64;
+        insert.execute(params![id as i64, h.0.as_slice()])?;
+        overlay.fresh.insert(id, *h);
     }
     Ok(())
 }
@@ -158,6 +188,10 @@ pub(crate) enum AppendError {
 pub(crate) fn catch_up(conn: &Connection) -> Result<u64, AppendError> {
     let mut n = size(conn)?;
     let start = n;
+    let mut overlay = Overlay {
+        conn,
+        fresh: std::collections::HashMap::new(),
+    };
     for (kind, table, key) in [
         (LeafKind::Event, "events", "id"),
         (LeafKind::Access, "access_log", "seq"),
@@ -176,7 +210,7 @@ pub(crate) fn catch_up(conn: &Connection) -> Result<u64, AppendError> {
             .collect::<Result<_, _>>()?;
         for (item, hash) in rows {
             let hash: [u8; 32] = hash.try_into().map_err(|_| AppendError::BadRecordHash)?;
-            append(conn, n, kind, item, &hash)?;
+            append(&mut overlay, n, kind, item, &hash)?;
             n += 1;
         }
     }
