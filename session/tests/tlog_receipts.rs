@@ -75,6 +75,17 @@ fn a_cosigned_receipt_needs_each_witness_and_breaks_on_any_byte() {
     let mut lines = w1.cosign(&checkpoint.note, 1_795_000_000);
     lines.extend(w2.cosign(&checkpoint.note, 1_795_000_001));
     let cosigned = checkpoint.with_cosignatures(&lines).unwrap();
+    // Kept in the store, the cosigned copy is what the log hands out.
+    t.store.add_cosigned(&cosigned).unwrap();
+    assert_eq!(t.store.checkpoint(Timestamp::now()).unwrap(), cosigned);
+    let foreign = session::tlog::LogSigner::new(
+        session::tlog::DEFAULT_ORIGIN,
+        &session::keys::HeadSigner::from_seed([9; 32]),
+    )
+    .unwrap()
+    .sign(cosigned.size, cosigned.root, Timestamp::now())
+    .unwrap();
+    assert!(t.store.add_cosigned(&foreign).is_err());
     let receipt = t.store.receipt(a, &cosigned).unwrap();
     let (k1, k2) = (w1.vkey(), w2.vkey());
     receipt.verify(&log_key, &[&k1, &k2]).expect("cosigned");
