@@ -119,7 +119,25 @@ impl Receipt {
                 TreeError::BadVerifierKey("a log key of type 0x01, witness keys of 0x04").into(),
             );
         }
+        // The events against the checkpoint's tree first (hashing only),
+        // then the signatures, which cost the most.
+        let claimed = signed_note::Note::from_bytes(&self.checkpoint)
+            .ok()
+            .and_then(|n| tlog_tiles::Checkpoint::from_bytes(n.text()).ok())
+            .ok_or(TreeError::MalformedCheckpoint)?;
+        self.check_events(claimed.size(), *claimed.hash())?;
         let checkpoint = verify_checkpoint(&self.checkpoint, &log, &witnesses)?;
+        Ok(Verified {
+            act: self.act,
+            events: self.events.len() as u64,
+            size: checkpoint.size(),
+            root: *checkpoint.hash(),
+        })
+    }
+
+    /// The events chain from the act's genesis, numbered from 1, and each
+    /// is at its leaf in the tree of `size` leaves with root `root`.
+    fn check_events(&self, size: u64, root: TreeHash) -> Result<(), Error> {
         if self.events.is_empty() {
             return Err(TreeError::ReceiptInvalid("it proves no event").into());
         }
@@ -138,20 +156,15 @@ impl Receipt {
             let hash = e.record_hash(self.act);
             check_record(
                 &e.proof,
-                checkpoint.size(),
-                *checkpoint.hash(),
+                size,
+                root,
                 e.leaf,
                 leaf_hash(LeafKind::Event, &hash),
             )
             .map_err(TreeError::Proof)?;
             prev = hash;
         }
-        Ok(Verified {
-            act: self.act,
-            events: self.events.len() as u64,
-            size: checkpoint.size(),
-            root: *checkpoint.hash(),
-        })
+        Ok(())
     }
 
     /// The receipt as text (see the module's documentation).
