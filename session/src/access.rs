@@ -18,7 +18,9 @@
 //! (µs), `actor` (`account:ID`, `operator`, `cli:USER`, `unknown`: never a
 //! name), `action`, `act` (16-byte act id, or empty), `outcome`,
 //! `prev_hash`, `hash` (see [`entry_hash`]), `key_id`, `signature`
-//! (Ed25519 over `hash`). Triggers refuse UPDATE and DELETE.
+//! (Ed25519 over `hash`). Triggers refuse UPDATE and DELETE. Each entry
+//! is also a leaf of the Merkle tree ([`crate::tlog`]), appended in the
+//! entry's transaction.
 //!
 //! The access log holds no personal data: actors are account numbers, and
 //! the account table's personal fields are sealed.
@@ -275,6 +277,10 @@ impl AccessStore {
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(db_err(db))?;
         conn.execute_batch(SCHEMA).map_err(db_err(db))?;
+        // The Merkle tree's tables (the trace store's writer creates them
+        // too, and adds the records of a store made before the tree).
+        conn.execute_batch(crate::tlog::tree::SCHEMA)
+            .map_err(db_err(db))?;
         let trusted = trusted_beside(db).unwrap_or_else(|| TrustedKeys::new([signer.public()]));
         let store = AccessStore {
             path: db.into(),
@@ -861,6 +867,11 @@ impl AccessStore {
             ],
         )
         .map_err(db_err(&self.path))?;
+        // The entry's leaf in the Merkle tree, in the same transaction.
+        crate::tlog::tree::catch_up(&tx).map_err(|e| Error::Database {
+            path: self.path.clone(),
+            reason: format!("cannot append to the Merkle tree: {e}"),
+        })?;
         tx.commit().map_err(db_err(&self.path))?;
         drop(conn);
         self.note_head(seq);

@@ -109,6 +109,8 @@ pub enum Error {
     #[error(transparent)]
     ActKind(#[from] UnknownActKind),
     #[error(transparent)]
+    Tree(#[from] TreeError),
+    #[error(transparent)]
     Urgency(#[from] UnknownUrgency),
     /// A request the act's rules or a setting refuse, in a sentence for
     /// the person who made it.
@@ -238,4 +240,42 @@ impl Error {
             source,
         }
     }
+}
+
+/// What went wrong with the transparency log ([`crate::tlog`]): the tree,
+/// a checkpoint or a receipt.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    #[error("leaf {index} is not in a tree of size {size}")]
+    IndexOutOfRange { index: u64, size: u64 },
+    #[error("the tree has {tree} leaves, fewer than the {size} asked for")]
+    SizeBeyondTree { size: u64, tree: u64 },
+    #[error("a consistency proof goes from a smaller tree to a larger one, not {old} to {new}")]
+    BadRange { old: u64, new: u64 },
+    #[error("the Merkle proof does not check: {0}")]
+    Proof(#[from] tlog_tiles::Error),
+    #[error("the signed note: {0}")]
+    Note(#[from] signed_note::NoteError),
+    #[error("the checkpoint is malformed")]
+    MalformedCheckpoint,
+    #[error("the checkpoint's root is not the tree's at size {size}")]
+    RootMismatch { size: u64 },
+    #[error("the log origin {0:?} is not a valid note key name")]
+    BadOrigin(String),
+    #[error("the verifier key is malformed: {0}")]
+    BadVerifierKey(&'static str),
+    #[error("the receipt is malformed: {0}")]
+    MalformedReceipt(&'static str),
+    #[error("the receipt does not verify: {0}")]
+    ReceiptInvalid(&'static str),
+    #[error("the checkpoint is not cosigned by witness {0}")]
+    MissingCosignature(String),
+    #[error("the checkpoint's origin is {found:?}, not the log's {expected:?}")]
+    WrongOrigin { expected: String, found: String },
+    #[error("the act has no event in the tree up to the checkpoint")]
+    NothingToProve,
+    #[error("event #{seq} of the act is not in the tree")]
+    EventNotInTree { seq: u64 },
+    #[error("the store has no Merkle tree (opened read-only before its first writer)")]
+    NoTree,
 }

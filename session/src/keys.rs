@@ -141,6 +141,12 @@ impl TrustedKeys {
         self.keys.iter().map(|(id, _)| *id)
     }
 
+    /// The trusted public keys (to check the tree's checkpoints, signed
+    /// under the log's origin).
+    pub fn keys(&self) -> impl Iterator<Item = &VerifyingKey> + '_ {
+        self.keys.iter().map(|(_, k)| k)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

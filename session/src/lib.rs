@@ -12,6 +12,8 @@
 //! - [`event`]: the typed events every change produces;
 //! - [`trace`]: the hash-chained, signed, partly sealed record of events;
 //! - [`store`]: where the trace lives (SQLite by default);
+//! - [`tlog`]: the Merkle tree over every record, its signed checkpoints
+//!   and the acts' receipts;
 //! - [`keys`]: the signing and data keys, kept outside the database;
 //! - [`access`]: professional accounts and the signed access log.
 
@@ -33,6 +35,7 @@ mod pii;
 pub mod precall;
 pub mod store;
 pub mod timestamp;
+pub mod tlog;
 pub mod trace;
 pub mod vocab;
 

@@ -18,6 +18,7 @@ use crate::event::{ActEvent, Event};
 use crate::ids::{ActId, Sha256};
 use crate::keys::{DataKey, HeadSigner, KeyDir, KeyId, TrustedKeys};
 use crate::pii::Pii;
+use crate::tlog::tree::TreeReport;
 use crate::trace::document::{open_document, open_name};
 use crate::trace::{Checkpoint, Head, TraceRecord, VerifyReport, check_read, verify};
 
@@ -120,6 +121,14 @@ pub trait TraceStore: Send + Sync {
 
     /// The documents stored for `act`, in the order they were attached.
     fn documents(&self, act: ActId) -> Result<Vec<DocumentInfo>, Error>;
+
+    /// The Merkle tree checked against a rebuild from its leaves, with
+    /// its checkpoints (see [`crate::tlog::tree`]); `None` for a store
+    /// without the tree.
+    fn tree_report(&self, trusted: &TrustedKeys) -> Result<Option<TreeReport>, Error> {
+        let _ = trusted;
+        Ok(None)
+    }
 }
 
 /// The one [`ActEvent::AttachmentAdded`] among `events`, checked against
@@ -275,7 +284,10 @@ pub fn load_act(store: &dyn TraceStore, act: ActId, keys: &[DataKey]) -> Result<
     Ok((Act::replay(act, &events)?, records.len() as u64))
 }
 
-/// Verifies the whole store, or one act, with public keys only.
+/// Verifies the whole store, or one act, with public keys only. The whole
+/// store's check includes the Merkle tree (rebuilt from its leaves) and
+/// its signed checkpoints; one act's does not (an export checks its act
+/// without reading every record).
 pub fn verify_store(
     store: &dyn TraceStore,
     trusted: &TrustedKeys,
@@ -314,6 +326,13 @@ pub fn verify_store(
                 report.problems.push(p);
             }
         }
+    }
+    if only.is_none()
+        && let Some(tree) = store.tree_report(trusted)?
+    {
+        report.tree_size = Some(tree.size);
+        report.tree_checkpoints = tree.checkpoints;
+        report.problems.extend(tree.problems);
     }
     Ok(report)
 }

@@ -38,6 +38,11 @@
 //! same transaction as the `attachment_added` event that records it, inside
 //! a savepoint, so a refusal or a failure leaves neither.
 //!
+//! `tlog_leaves`, `tlog_hashes`, `tlog_checkpoints`: the Merkle tree over
+//! every event and access-log entry (see [`crate::tlog::tree`]). Each
+//! commit appends its events' leaves before it commits; a writer opening a
+//! store made before the tree builds it first.
+//!
 //! Triggers refuse `UPDATE` and `DELETE` on `acts`, `events`,
 //! `checkpoints` and `documents`, which stops mistakes; the hash chain and
 //! signatures are what detect intent (a document's content by the digest
@@ -76,6 +81,11 @@ use crate::event::Event;
 use crate::ids::{ActId, Sha256};
 use crate::keys::{DataKey, HeadSigner, KeyId, TrustedKeys};
 use crate::timestamp::Timestamp;
+use crate::tlog::tree::TreeReport;
+use crate::tlog::{
+    DEFAULT_ORIGIN, LeafKind, LogSigner, Receipt, ReceiptEvent, SignedCheckpoint, TreeError,
+    TreeHash,
+};
 use crate::trace::document::{seal_document, seal_name};
 use crate::trace::{
     Checkpoint, Hash, Head, PreparedEvent, TraceRecord, decode_heads, encode_heads, genesis,
@@ -264,6 +274,8 @@ pub struct SqliteStore {
     /// The public keys reads verify checkpoints with; see
     /// [`SqliteStore::with_trusted`].
     trusted: Option<TrustedKeys>,
+    /// Signs the Merkle tree's checkpoints; `None` when read-only.
+    log: Option<LogSigner>,
 }
 
 #[derive(Debug)]
@@ -279,6 +291,18 @@ struct Writer {
 
 impl SqliteStore {
     pub fn open(path: &Path, mode: StoreMode) -> Result<SqliteStore, Error> {
+        Self::open_with_tree(path, mode, true)
+    }
+
+    /// For the append benchmark only: a writer that keeps the Merkle tree
+    /// out of its commits (tree on against off). A store written so fails
+    /// `trace verify` until a normal writer opens it and catches up.
+    #[doc(hidden)]
+    pub fn open_without_tree(path: &Path, mode: StoreMode) -> Result<SqliteStore, Error> {
+        Self::open_with_tree(path, mode, false)
+    }
+
+    fn open_with_tree(path: &Path, mode: StoreMode, tree: bool) -> Result<SqliteStore, Error> {
         let exists = path.exists();
         if exists {
             check_file_header(path)?;
@@ -297,6 +321,7 @@ impl SqliteStore {
                     reader: Mutex::new(reader),
                     writer: None,
                     trusted: None,
+                    log: None,
                 })
             }
             StoreMode::Write { signer, data } => {
@@ -319,6 +344,11 @@ impl SqliteStore {
                 }
                 check_meta(path, &conn, Some(&data))?;
                 conn.execute_batch(DOCUMENTS_SCHEMA).map_err(db_err)?;
+                // The Merkle tree's tables, and the migration of a store
+                // made before it: its records become leaves, in one
+                // transaction.
+                migrate_tree(path, &conn)?;
+                let log = LogSigner::new(DEFAULT_ORIGIN, &signer)?;
                 conn.pragma_update(None, "wal_autocheckpoint", 0)
                     .map_err(db_err)?;
                 let reader = open_conn(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
@@ -336,6 +366,7 @@ impl SqliteStore {
                     last_checkpoint: None,
                     data_version: None,
                     last_batch: 0,
+                    tree,
                 };
                 let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
                     std::thread::Builder::new()
@@ -361,6 +392,7 @@ impl SqliteStore {
                         stop_checkpointer: Mutex::new(Some(stop_tx)),
                     }),
                     trusted: None,
+                    log: Some(log),
                 })
             }
         }
@@ -672,6 +704,10 @@ impl SqliteStore {
 }
 
 impl TraceStore for SqliteStore {
+    fn tree_report(&self, trusted: &TrustedKeys) -> Result<Option<TreeReport>, Error> {
+        self.check_tree(trusted)
+    }
+
     fn append(
         &self,
         act: ActId,
@@ -1172,6 +1208,9 @@ struct WriterState {
     data_version: Option<i64>,
     /// Size of the last batch, to decide whether to wait for a fuller one.
     last_batch: usize,
+    /// Whether commits append the events to the Merkle tree (always, but
+    /// for the benchmark's "off" side).
+    tree: bool,
 }
 
 impl WriterState {
@@ -1301,6 +1340,14 @@ impl WriterState {
                     insert.execute(row).map_err(err)?;
                 }
             }
+        }
+        if self.tree {
+            // The batch's events become leaves in this transaction, in
+            // row order: the tree's order is the commit order.
+            crate::tlog::tree::catch_up(&self.conn).map_err(|e| Error::Database {
+                path: self.path.clone(),
+                reason: format!("cannot append to the Merkle tree: {e}"),
+            })?;
         }
         let heads: Vec<Head> = touched
             .iter()
@@ -1508,4 +1555,288 @@ impl WriterState {
             })
             .map_err(err)
     }
+}
+
+/// Creates the Merkle tree's tables if missing and adds the records not
+/// yet in it (all of them for a store made before the tree), in one
+/// transaction.
+fn migrate_tree(path: &Path, conn: &Connection) -> Result<(), Error> {
+    let db_err = |e: rusqlite::Error| db_error(path, e);
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
+    let done = conn
+        .execute_batch(crate::tlog::tree::SCHEMA)
+        .map_err(db_err)
+        .and_then(|()| {
+            crate::tlog::tree::catch_up(conn).map_err(|e| Error::Database {
+                path: path.into(),
+                reason: format!("cannot build the Merkle tree: {e}"),
+            })
+        });
+    match done {
+        Ok(added) => {
+            conn.execute_batch("COMMIT").map_err(db_err)?;
+            if added > 0 {
+                tracing::info!(leaves = added, "Merkle tree: records added");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// The Merkle tree (see [`crate::tlog`]): what the server reads, proves
+/// and signs.
+impl SqliteStore {
+    /// Uses `origin` (a schema-less URL; default [`DEFAULT_ORIGIN`]) as
+    /// the log's origin and note key name, signing with `signer`.
+    pub fn with_log_origin(mut self, origin: &str, signer: &HeadSigner) -> Result<Self, Error> {
+        self.log = Some(LogSigner::new(origin, signer)?);
+        Ok(self)
+    }
+
+    /// The log's signer (origin and key), for its verifier key string;
+    /// `None` when read-only.
+    pub fn log_signer(&self) -> Option<&LogSigner> {
+        self.log.as_ref()
+    }
+
+    /// Runs `f` in one read transaction on the reader connection.
+    fn in_read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+        let result = crate::tlog::tree::has_tree(&conn)
+            .map_err(|e| self.err(e))
+            .and_then(|has| {
+                if has {
+                    f(&conn)
+                } else {
+                    Err(TreeError::NoTree.into())
+                }
+            });
+        let _ = conn.execute_batch("COMMIT");
+        result
+    }
+
+    /// How many leaves the tree has.
+    pub fn tree_size(&self) -> Result<u64, Error> {
+        self.in_read(|c| crate::tlog::tree::size(c).map_err(|e| self.err(e)))
+    }
+
+    /// The root of the tree's first `size` leaves.
+    pub fn tree_root(&self, size: u64) -> Result<TreeHash, Error> {
+        self.in_read(|c| Ok(crate::tlog::tree::root(c, size)?))
+    }
+
+    /// The inclusion proof of leaf `index` in the tree of `size` leaves.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<TreeHash>, Error> {
+        self.in_read(|c| Ok(crate::tlog::tree::inclusion_proof(c, index, size)?))
+    }
+
+    /// The consistency proof from the tree of `old` leaves to `new`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<TreeHash>, Error> {
+        self.in_read(|c| Ok(crate::tlog::tree::consistency_proof(c, old, new)?))
+    }
+
+    /// The leaf index of `act`'s event `seq`, if in the tree.
+    pub fn event_leaf(&self, act: ActId, seq: u64) -> Result<Option<u64>, Error> {
+        self.in_read(|c| {
+            let Some(id) = self
+                .event_rows(c, act)?
+                .into_iter()
+                .find(|(s, _)| *s == seq)
+                .map(|(_, id)| id)
+            else {
+                return Ok(None);
+            };
+            crate::tlog::tree::leaf_of(c, LeafKind::Event, id).map_err(|e| self.err(e))
+        })
+    }
+
+    /// `(seq, row)` of `act`'s events, walked from its head back through
+    /// the links, oldest first.
+    fn event_rows(&self, conn: &Connection, act: ActId) -> Result<Vec<(u64, i64)>, Error> {
+        let err = |e| self.err(e);
+        let head: Option<Option<i64>> = conn
+            .prepare_cached(
+                "SELECT h.last_id FROM acts a LEFT JOIN heads h ON h.act_no = a.no WHERE a.act = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![act.as_bytes()], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(err)?;
+        let mut next = head.flatten();
+        let mut stmt = conn
+            .prepare_cached("SELECT seq, prev_id FROM events WHERE id = ?1")
+            .map_err(err)?;
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(id) = next.filter(|id| seen.insert(*id)) {
+            let Some((seq, prev)) = stmt
+                .query_row([id], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+                })
+                .optional()
+                .map_err(err)?
+            else {
+                break;
+            };
+            out.push((seq as u64, id));
+            next = prev;
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Signs and stores a checkpoint of the tree as it is; if the tree
+    /// has not grown since the newest stored checkpoint, returns that one.
+    /// Durable when it returns. The server calls it every few seconds
+    /// while events arrive and at each act's conclusion.
+    pub fn checkpoint(&self, now: Timestamp) -> Result<SignedCheckpoint, Error> {
+        let log = self.log.as_ref().ok_or(Error::ReadOnly)?;
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let err = |e| self.err(e);
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+        let result = (|| {
+            let size = crate::tlog::tree::size(&conn).map_err(err)?;
+            if let Some(last) = latest_tree_checkpoint(&conn).map_err(err)?
+                && last.size == size
+            {
+                return Ok(last);
+            }
+            let root = crate::tlog::tree::root(&conn, size)?;
+            let signed = log.sign(size, root, now)?;
+            conn.prepare_cached(
+                "INSERT INTO tlog_checkpoints (size, at, note) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![size as i64, now.as_micros(), signed.note]))
+            .map_err(err)?;
+            Ok(signed)
+        })();
+        match result {
+            Ok(c) => {
+                conn.execute_batch("COMMIT").map_err(err)?;
+                Ok(c)
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Stores a cosigned copy of one of this log's checkpoints (the
+    /// witnesses' lines added with [`SignedCheckpoint::with_cosignatures`]),
+    /// as a new row: the newest row of a size is what
+    /// [`SqliteStore::checkpoint`] and [`SqliteStore::latest_checkpoint`]
+    /// return. Refused unless the log's signature verifies and its root is
+    /// the tree's at that size. Cosignatures are not checked here (the
+    /// caller checked them against its witnesses' keys).
+    pub fn add_cosigned(&self, cosigned: &SignedCheckpoint) -> Result<(), Error> {
+        let log = self.log.as_ref().ok_or(Error::ReadOnly)?;
+        let verifier = crate::tlog::CheckpointVerifier::parse(&log.verifier_key())?;
+        let checkpoint = crate::tlog::note::verify_checkpoint(&cosigned.note, &verifier, &[])?;
+        if checkpoint.size() != cosigned.size || *checkpoint.hash() != cosigned.root {
+            return Err(TreeError::MalformedCheckpoint.into());
+        }
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let err = |e| self.err(e);
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+        let result = crate::tlog::tree::root(&conn, cosigned.size)
+            .map_err(Error::from)
+            .and_then(|root| {
+                if root != cosigned.root {
+                    return Err(TreeError::RootMismatch {
+                        size: cosigned.size,
+                    }
+                    .into());
+                }
+                conn.prepare_cached(
+                    "INSERT INTO tlog_checkpoints (size, at, note) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        cosigned.size as i64,
+                        cosigned.at.as_micros(),
+                        cosigned.note
+                    ])
+                })
+                .map(|_| ())
+                .map_err(err)
+            });
+        match result {
+            Ok(()) => conn.execute_batch("COMMIT").map_err(err),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// The newest stored checkpoint, if any.
+    pub fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, Error> {
+        self.in_read(|c| latest_tree_checkpoint(c).map_err(|e| self.err(e)))
+    }
+
+    /// `act`'s receipt against `checkpoint` (one of this store's): every
+    /// event of the act as stored, with its leaf and inclusion proof in
+    /// the checkpoint's tree. Fails if an event is not in that tree.
+    pub fn receipt(&self, act: ActId, checkpoint: &SignedCheckpoint) -> Result<Receipt, Error> {
+        self.in_read(|c| {
+            let records = self.walk_links(c, act)?.unwrap_or_default();
+            let rows = self.event_rows(c, act)?;
+            if records.is_empty() {
+                return Err(TreeError::NothingToProve.into());
+            }
+            let mut events = Vec::with_capacity(records.len());
+            for (record, (seq, id)) in records.iter().zip(rows) {
+                let leaf = crate::tlog::tree::leaf_of(c, LeafKind::Event, id)
+                    .map_err(|e| self.err(e))?
+                    .filter(|&l| l < checkpoint.size && record.seq == seq)
+                    .ok_or(TreeError::EventNotInTree { seq: record.seq })?;
+                let proof = crate::tlog::tree::inclusion_proof(c, leaf, checkpoint.size)?;
+                events.push(ReceiptEvent::of(record, leaf, proof));
+            }
+            Ok(Receipt {
+                act,
+                events,
+                checkpoint: checkpoint.note.clone(),
+            })
+        })
+    }
+
+    /// Checks the tree against a rebuild from its leaves and every stored
+    /// checkpoint (see [`crate::tlog::tree`]); `None` for a store without
+    /// the tree.
+    pub fn check_tree(&self, trusted: &TrustedKeys) -> Result<Option<TreeReport>, Error> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+        let result = crate::tlog::tree::check(&conn, trusted).map_err(|e| self.err(e));
+        let _ = conn.execute_batch("COMMIT");
+        result
+    }
+}
+
+/// The newest row of `tlog_checkpoints`.
+fn latest_tree_checkpoint(conn: &Connection) -> rusqlite::Result<Option<SignedCheckpoint>> {
+    conn.prepare_cached("SELECT size, at, note FROM tlog_checkpoints ORDER BY no DESC LIMIT 1")?
+        .query_row([], |r| {
+            let size = r.get::<_, i64>(0)? as u64;
+            let note: Vec<u8> = r.get(2)?;
+            let root = signed_note::Note::from_bytes(&note)
+                .ok()
+                .and_then(|n| tlog_tiles::Checkpoint::from_bytes(n.text()).ok())
+                .map(|c| *c.hash())
+                .unwrap_or(TreeHash([0; 32]));
+            Ok(SignedCheckpoint {
+                size,
+                root,
+                at: Timestamp::from_micros(r.get(1)?),
+                note,
+            })
+        })
+        .optional()
 }

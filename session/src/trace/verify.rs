@@ -20,6 +20,11 @@ pub struct VerifyReport {
     pub checkpoints: u64,
     /// Empty when the trace is intact. The first is the first bad event.
     pub problems: Vec<Problem>,
+    /// Leaves of the Merkle tree over every event and access entry, when
+    /// the store has it and the whole store was checked.
+    pub tree_size: Option<u64>,
+    /// The tree's checkpoints checked.
+    pub tree_checkpoints: u64,
 }
 
 impl VerifyReport {

@@ -3,6 +3,7 @@
 
 pub mod lifecycle;
 pub mod store;
+pub mod tlog;
 
 use session::act::{Act, ActKind, CancelReason, Command, MediaPath, MediaRoute, NewAct, Phase};
 use session::conclusion::{Conclusion, Prescription, PrescriptionKind};
