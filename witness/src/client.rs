@@ -77,9 +77,9 @@ impl Client {
                 let lines = std::str::from_utf8(&bytes).map_err(|_| self.answer())?;
                 let well_formed = !lines.is_empty()
                     && lines.ends_with('\n')
-                    && lines.lines().all(|l| {
-                        signed_note::Signature::from_bytes(l.as_bytes()).is_ok()
-                    });
+                    && lines
+                        .lines()
+                        .all(|l| signed_note::Signature::from_bytes(l.as_bytes()).is_ok());
                 well_formed.then_some(bytes).ok_or_else(|| self.answer())
             }
             409 if conflict_type => {

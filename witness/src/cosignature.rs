@@ -69,9 +69,7 @@ impl CosignatureVerifier {
         };
         let key = VerifyingKey::from_bytes(&bytes).map_err(|_| Error::CosignatureKey)?;
         let parsed_id = u32::from_str_radix(id, 16).map_err(|_| Error::CosignatureKey)?;
-        if id.len() != 8
-            || !signed_note::is_key_name_valid(name)
-            || parsed_id != key_id(name, &key)
+        if id.len() != 8 || !signed_note::is_key_name_valid(name) || parsed_id != key_id(name, &key)
         {
             return Err(Error::CosignatureKey);
         }

@@ -98,8 +98,9 @@ impl WitnessKey {
     /// Parses the key file's text.
     fn from_file_text(text: &str) -> Option<Self> {
         let rest = text.trim_end_matches('\n').strip_prefix("PRIVATE+KEY+")?;
-        let mut parts = rest.rsplitn(3, '+');
-        let (b64, id, name) = (parts.next()?, parts.next()?, parts.next()?);
+        // Names and IDs have no '+'; base64 may.
+        let mut parts = rest.splitn(3, '+');
+        let (name, id, b64) = (parts.next()?, parts.next()?, parts.next()?);
         let material = BASE64.decode(b64).ok()?;
         let (&SIGNATURE_TYPE, seed) = material.split_first()? else {
             return None;
@@ -165,8 +166,7 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        fs::set_permissions(dir.path().join(KEY_FILE), fs::Permissions::from_mode(0o644))
-            .unwrap();
+        fs::set_permissions(dir.path().join(KEY_FILE), fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(
             WitnessKey::load(dir.path()),
             Err(Error::KeyFileMode { .. })

@@ -89,7 +89,14 @@ mod tests {
 
     #[test]
     fn old_line_is_canonical() {
-        for bad in ["old 01\n\n", "old  1\n\n", "old -1\n\n", "old 1", "Old 1\n\n", "old +1\n\n"] {
+        for bad in [
+            "old 01\n\n",
+            "old  1\n\n",
+            "old -1\n\n",
+            "old 1",
+            "Old 1\n\n",
+            "old +1\n\n",
+        ] {
             assert_eq!(
                 AddCheckpoint::parse(bad.as_bytes()),
                 Err(Refusal::Malformed(Malformation::OldLine)),
@@ -97,14 +104,20 @@ mod tests {
             );
         }
         let ok = AddCheckpoint::parse(b"old 0\n\nnote").unwrap();
-        assert_eq!((ok.old_size, ok.proof.len(), &ok.note[..]), (0, 0, &b"note"[..]));
+        assert_eq!(
+            (ok.old_size, ok.proof.len(), &ok.note[..]),
+            (0, 0, &b"note"[..])
+        );
     }
 
     #[test]
     fn proof_lines_are_bounded_and_checked() {
         let line = format!("{}\n", BASE64.encode([9u8; 32]));
         let body = format!("old 5\n{}\nx", line.repeat(63));
-        assert_eq!(AddCheckpoint::parse(body.as_bytes()).unwrap().proof.len(), 63);
+        assert_eq!(
+            AddCheckpoint::parse(body.as_bytes()).unwrap().proof.len(),
+            63
+        );
         let body = format!("old 5\n{}\nx", line.repeat(64));
         assert_eq!(
             AddCheckpoint::parse(body.as_bytes()),

@@ -79,8 +79,7 @@ async fn add_checkpoint(State(state): State<Arc<WitnessState>>, body: Bytes) -> 
             .into_response(),
         Err(Error::Refused(refusal)) => {
             tracing::info!(code = refusal.code(), "checkpoint refused");
-            let status = StatusCode::from_u16(refusal.status())
-                .unwrap_or(StatusCode::BAD_REQUEST);
+            let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_REQUEST);
             match refusal {
                 crate::Refusal::Conflict { held } => (
                     status,

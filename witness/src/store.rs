@@ -105,6 +105,9 @@ mod tests {
         fs::write(dir.path().join("checkpoints/.x.tmp"), b"junk").unwrap();
         let files = store.load().unwrap();
         assert_eq!(files.len(), 1);
-        assert_eq!((files[0].1.as_str(), &files[0].2[..]), (&origin_hash("o")[..], &b"two"[..]));
+        assert_eq!(
+            (files[0].1.as_str(), &files[0].2[..]),
+            (&origin_hash("o")[..], &b"two"[..])
+        );
     }
 }

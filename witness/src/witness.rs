@@ -88,7 +88,11 @@ impl fmt::Debug for Witness {
             .field("logs", &self.logs.keys().collect::<Vec<_>>())
             .field(
                 "held",
-                &self.held.iter().map(|(o, h)| (o, h.size)).collect::<Vec<_>>(),
+                &self
+                    .held
+                    .iter()
+                    .map(|(o, h)| (o, h.size))
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -213,8 +217,7 @@ impl Witness {
         let Some(verifiers) = self.logs.get(&origin) else {
             return Ok(None);
         };
-        verify_log_signatures(&note, verifiers)
-            .map_err(|_| StoredCheckpointFault::LogSignature)?;
+        verify_log_signatures(&note, verifiers).map_err(|_| StoredCheckpointFault::LogSignature)?;
         let own = crate::cosignature::CosignatureVerifier::new(&self.key.verifier_key())
             .expect("our own verifier key parses");
         note.verify(&VerifierList::new(vec![Box::new(own)]))
