@@ -109,6 +109,52 @@ impl signed_note::Verifier for CosignatureVerifier {
     }
 }
 
+/// A checkpoint verified as signed by the log and cosigned by a witness.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CosignedCheckpoint {
+    /// The log's origin.
+    pub origin: String,
+    /// The tree size.
+    pub size: u64,
+    /// The root hash.
+    pub hash: tlog_tiles::Hash,
+    /// When the witness cosigned it (POSIX seconds).
+    pub timestamp: u64,
+}
+
+/// Verifies a cosigned checkpoint note (as `GET /<origin hash>/checkpoint`
+/// serves it, or a log's checkpoint with the witness's answer appended):
+/// a valid signature of `log_vkey` (signed-note Ed25519) and a valid
+/// cosignature of `witness_vkey`. What a log needs for its rollback check
+/// (compare `size` and `hash` with its own tree) and a receipt verifier.
+pub fn verify_cosigned(
+    note: &[u8],
+    log_vkey: &str,
+    witness_vkey: &str,
+) -> Result<CosignedCheckpoint, Error> {
+    use signed_note::{Note, StandardVerifier, VerifierList};
+    let log = StandardVerifier::new(log_vkey).map_err(|_| Error::CosignatureKey)?;
+    let cosigner = CosignatureVerifier::new(witness_vkey)?;
+    let note = Note::from_bytes(note).map_err(|_| Error::NotCosigned)?;
+    note.verify(&VerifierList::new(vec![Box::new(log)]))
+        .map_err(|_| Error::NotCosigned)?;
+    let (cosigs, _) = note
+        .verify(&VerifierList::new(vec![Box::new(cosigner)]))
+        .map_err(|_| Error::NotCosigned)?;
+    let timestamp = cosigs
+        .first()
+        .and_then(|s| timestamp_of(s.signature()))
+        .ok_or(Error::NotCosigned)?;
+    let checkpoint =
+        tlog_tiles::Checkpoint::from_bytes(note.text()).map_err(|_| Error::NotCosigned)?;
+    Ok(CosignedCheckpoint {
+        origin: checkpoint.origin().to_owned(),
+        size: checkpoint.size(),
+        hash: *checkpoint.hash(),
+        timestamp,
+    })
+}
+
 /// The timestamp of a cosignature (`timestamped_signature.timestamp`), or None
 /// if `sig` is not 72 bytes or the timestamp exceeds 2^63 - 1.
 pub fn timestamp_of(sig: &[u8]) -> Option<u64> {

@@ -38,9 +38,13 @@ pub enum Error {
     /// A `--log` argument is not `ORIGIN=VKEY`.
     #[error("invalid log {0:?}: expected ORIGIN=VKEY")]
     LogArgument(String),
-    /// A cosigner verifier key that is not an Ed25519 `cosignature/v1` key.
-    #[error("invalid cosignature verifier key")]
+    /// A verifier key that does not parse: a cosigner's (Ed25519
+    /// `cosignature/v1`) or, in [`crate::cosignature::verify_cosigned`], a log's.
+    #[error("invalid verifier key")]
     CosignatureKey,
+    /// A checkpoint note lacks a valid log signature or witness cosignature.
+    #[error("not a checkpoint signed by the log and cosigned by the witness")]
+    NotCosigned,
     /// A file of the data directory does not hold what the witness wrote.
     #[error("{path}: stored checkpoint does not verify: {reason}")]
     StoredCheckpoint {

@@ -47,6 +47,16 @@ async fn state_survives_a_restart() {
         .unwrap();
     let held = client.checkpoint(&log.origin).await.unwrap().unwrap();
     assert_eq!(held, fs::read(&file).unwrap());
+    // What a log checks at start: signed by itself, cosigned, size and root.
+    let cosigned =
+        witness::cosignature::verify_cosigned(&held, &log.signer().vkey(), &vkey).unwrap();
+    assert_eq!((cosigned.size, cosigned.hash), (12, log.root(12)));
+    assert!(cosigned.timestamp > 1_700_000_000);
+    let other = witness::WitnessKey::from_seed("w.example", [9; 32]).unwrap();
+    assert!(matches!(
+        witness::cosignature::verify_cosigned(&held, &log.signer().vkey(), &other.verifier_key()),
+        Err(Error::NotCosigned)
+    ));
     server.stop().await;
 }
 
