@@ -7,7 +7,7 @@
 use std::fmt;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -129,7 +129,11 @@ impl WitnessKey {
             return Self::load(dir);
         }
         let key = Self::generate(name)?;
-        fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| io(dir, source))?;
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)

@@ -105,10 +105,11 @@ async fn checkpoint(
         && origin_hash
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    match well_formed
+    let held = well_formed
         .then(|| state.checkpoint_by_hash(&origin_hash))
-        .flatten()
-    {
+        .flatten();
+    tracing::info!(found = held.is_some(), "held checkpoint requested");
+    match held {
         Some(note) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
