@@ -8,6 +8,7 @@ mod keys;
 mod professional;
 mod serve;
 mod trace;
+mod witness;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Run the server with a demo téléconsultation and print its links.
     Demo(serve::ServeArgs),
+    /// Run a transparency-log witness (C2SP tlog-witness), apart from the server.
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
 }
 
 /// The command-line user, as the access log names them.
@@ -87,5 +91,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(cmd) => keys::run(&data, cmd),
         Command::Serve(args) => serve::serve(&data, args),
         Command::Demo(args) => serve::demo(&data, args),
+        Command::Witness(cmd) => witness::run(data.root(), cmd),
     }
 }
