@@ -23,6 +23,16 @@ pub struct Grant<'a> {
     id: ActId,
 }
 
+impl std::fmt::Debug for Grant<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("act", &self.id)
+            .field("action", &self.action)
+            .field("withheld", &self.withheld)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Grant<'_> {
     /// Writes the access-log entry `outcome` for this export; called
     /// before any byte leaves, so an entry that cannot be written stops
