@@ -62,19 +62,6 @@ fn assert_valid(file: &Path) {
     );
 }
 
-/// Runs `teleconsult --data DIR ARGS...` on the test server's store.
-fn teleconsult(data: &Path, args: &[&str]) -> Output {
-    Process::new(env!("CARGO_BIN_EXE_teleconsult"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env_remove("TELECONSULT_DATA_KEY")
-        .env_remove("TELECONSULT_DATA")
-        .env_remove("TELECONSULT_PUBLIC_URL")
-        .output()
-        .expect("run teleconsult")
-}
-
 /// Concludes a téléconsultation through the act's own rules, as its live
 /// session would: preparation, the patient's consent, the performance,
 /// the doctor's report with a drug and an examination.

@@ -134,21 +134,18 @@ async fn the_compte_rendu_reads_back_with_each_required_element() {
     // The command line gives the same document, byte for byte.
     secured.server.stop(common::server::TIMEOUT).await;
     let exported = dir.join("report-pdf-cli.pdf");
-    let out = Command::new(env!("CARGO_BIN_EXE_teleconsult"))
-        .arg("--data")
-        .arg(secured.server.data.root())
-        .args([
+    let out = common::teleconsult(
+        secured.server.data.root(),
+        &[
             "trace",
             "export",
             &id.to_string(),
             "--format",
             "pdf",
             "--output",
-        ])
-        .arg(&exported)
-        .env_remove("TELECONSULT_DATA_KEY")
-        .output()
-        .expect("run teleconsult");
+            &exported.to_string_lossy(),
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",

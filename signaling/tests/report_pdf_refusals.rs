@@ -79,25 +79,23 @@ async fn each_bad_request_gets_its_status_and_refusals_are_audited() {
 
     // The command line: no compte rendu before the conclusion either.
     secured.server.stop(common::server::TIMEOUT).await;
-    let out = Command::new(env!("CARGO_BIN_EXE_teleconsult"))
-        .arg("--data")
-        .arg(secured.server.data.root())
-        .args([
+    let never = secured.server.dir.path().join("never.pdf");
+    let out = common::teleconsult(
+        secured.server.data.root(),
+        &[
             "trace",
             "export",
             &open.to_string(),
             "--format",
             "pdf",
             "--output",
-        ])
-        .arg(secured.server.dir.path().join("never.pdf"))
-        .env_remove("TELECONSULT_DATA_KEY")
-        .output()
-        .expect("run teleconsult");
+            &never.to_string_lossy(),
+        ],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not concluded"), "{err}");
-    assert!(!secured.server.dir.path().join("never.pdf").exists());
+    assert!(!never.exists());
 
     // A PDF is not written to a terminal: `script` gives the command one.
     let command = format!(

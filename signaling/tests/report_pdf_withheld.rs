@@ -57,21 +57,18 @@ async fn an_administrator_reads_the_compte_rendu_with_values_withheld() {
     )
     .expect("move the data key aside");
     let exported = secured.server.dir.path().join("cli-withheld.pdf");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_teleconsult"))
-        .arg("--data")
-        .arg(secured.server.data.root())
-        .args([
+    let out = common::teleconsult(
+        secured.server.data.root(),
+        &[
             "trace",
             "export",
             &id.to_string(),
             "--format",
             "pdf",
             "--output",
-        ])
-        .arg(&exported)
-        .env_remove("TELECONSULT_DATA_KEY")
-        .output()
-        .expect("run teleconsult");
+            &exported.to_string_lossy(),
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -54,6 +54,18 @@ export async function signIn(page, port, account, { skewMs = 0 } = {}) {
   await page.waitForFunction(() => document.activeElement?.id === "acts-title", null, { timeout: 15000 });
 }
 
+/**
+ * A new page of `browser` at the pro page's size, its script errors logged
+ * as `label`'s, with `account` signed in (see `signIn`).
+ */
+export async function proPage(browser, port, account, label, options) {
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => console.error(`${label} page error:`, e));
+  await page.setViewportSize({ width: 1100, height: 900 });
+  await signIn(page, port, account, options);
+  return page;
+}
+
 /** Chooses `files` ([{ name, mimeType, buffer }] or paths) with the picker's button. */
 export async function chooseFiles(page, files, button = "Choisir des documents…") {
   const [chooser] = await Promise.all([

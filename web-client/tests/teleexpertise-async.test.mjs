@@ -11,7 +11,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkA11y, launchChromium, shots, startDemo, stopDemo, verifiedEvents, waitHealthy } from "./helpers.mjs";
-import { EXPERT, REQUESTER, addProfessional, chooseFiles, fillRequest, makeDicom, makeJpeg, noticeSays, sha256, signIn } from "./pro-helpers.mjs";
+import { EXPERT, REQUESTER, addProfessional, chooseFiles, fillRequest, makeDicom, makeJpeg, noticeSays, proPage, sha256 } from "./pro-helpers.mjs";
 
 const REPORT = "Cliché de face : pas de lésion osseuse visible. Interligne fémoro-tibial interne discrètement pincé. Avis : IRM du genou gauche si la douleur persiste au-delà de six semaines.";
 
@@ -26,10 +26,7 @@ test("the expert answers in writing without a live session; the requester reads 
   const browserB = await launchChromium();
   try {
     // The request, without documents.
-    const a = await browserA.newPage();
-    a.on("pageerror", (e) => console.error("requester page error:", e));
-    await a.setViewportSize({ width: 1100, height: 900 });
-    await signIn(a, port, requester);
+    const a = await proPage(browserA, port, requester, "requester");
     await a.getByRole("button", { name: "Nouvelle demande de téléexpertise" }).click();
     await fillRequest(a, { question: "Avis sur une gonalgie gauche chez un adulte sportif : faut-il une IRM ?", urgency: "Programmée" });
     assert.match(await a.getByRole("radio", { name: /^Programmée/ }).evaluate((r) => r.labels[0].textContent), /sous 7 jours/);
@@ -41,10 +38,7 @@ test("the expert answers in writing without a live session; the requester reads 
     await a.getByText("L'expert n'a pas encore répondu.").waitFor();
 
     // The expert asks for more; the text is required.
-    const b = await browserB.newPage();
-    b.on("pageerror", (e) => console.error("expert page error:", e));
-    await b.setViewportSize({ width: 1100, height: 900 });
-    await signIn(b, port, expert);
+    const b = await proPage(browserB, port, expert, "expert");
     await b.getByRole("button", { name: /^Ouvrir Téléexpertise du / }).click();
     await b.waitForFunction(() => document.activeElement?.id === "detail-title");
     await b.getByRole("button", { name: "Demander des compléments" }).click();

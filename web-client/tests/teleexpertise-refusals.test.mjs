@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ERRORS } from "../i18n.js";
 import { checkA11y, launchChromium, shots, startDemo, stopDemo, verifiedEvents, waitHealthy } from "./helpers.mjs";
-import { EXPERT, REQUESTER, addProfessional, chooseFiles, fillRequest, makeJpeg, noticeSays, signIn } from "./pro-helpers.mjs";
+import { EXPERT, REQUESTER, addProfessional, chooseFiles, fillRequest, makeJpeg, noticeSays, proPage, signIn } from "./pro-helpers.mjs";
 
 const FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 const AHEAD_MS = 2 * 3600e3;
@@ -43,10 +43,7 @@ test("oversized and wrong files are refused with clear messages; an unanswered r
   const browserA = await launchChromium();
   const browserB = await launchChromium();
   try {
-    const a = await browserA.newPage();
-    a.on("pageerror", (e) => console.error("requester page error:", e));
-    await a.setViewportSize({ width: 1100, height: 900 });
-    await signIn(a, port, requester);
+    const a = await proPage(browserA, port, requester, "requester");
     await a.getByRole("button", { name: "Nouvelle demande de téléexpertise" }).click();
 
     // Over 50 MiB: refused at once, said, not listed.
@@ -134,10 +131,7 @@ test("oversized and wrong files are refused with clear messages; an unanswered r
     await checkA11y(a, "pro: overdue (requester)");
     await a.screenshot({ path: join(shots, "worklist-11-overdue-requester.png"), fullPage: true });
 
-    const b = await browserB.newPage();
-    b.on("pageerror", (e) => console.error("expert page error:", e));
-    await b.setViewportSize({ width: 1100, height: 900 });
-    await signIn(b, port, expert, { skewMs: AHEAD_MS });
+    const b = await proPage(browserB, port, expert, "expert", { skewMs: AHEAD_MS });
     const lateB = b.locator("#received tbody tr.is-overdue");
     await lateB.waitFor();
     assert.match(await lateB.locator("td.delay").textContent(), /En retard/);

@@ -14,7 +14,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkA11y, launchChromium, shots, startDemo, stopDemo, verifiedEvents, waitHealthy } from "./helpers.mjs";
-import { EXPERT, REQUESTER, addProfessional, chooseFiles, fillRequest, makeJpeg, makePdf, noticeSays, sha256, signIn, tabTo } from "./pro-helpers.mjs";
+import { EXPERT, REQUESTER, addProfessional, chooseFiles, fillRequest, makeJpeg, makePdf, noticeSays, proPage, sha256, tabTo } from "./pro-helpers.mjs";
 
 test("a requester sends a téléexpertise with documents; the expert views the image and accepts", { timeout: 240000 }, async () => {
   const data = mkdtempSync(join(tmpdir(), "tc-e2e-"));
@@ -27,10 +27,7 @@ test("a requester sends a téléexpertise with documents; the expert views the i
   const browserB = await launchChromium();
   try {
     // --- The requester.
-    const a = await browserA.newPage();
-    a.on("pageerror", (e) => console.error("requester page error:", e));
-    await a.setViewportSize({ width: 1100, height: 900 });
-    await signIn(a, port, requester);
+    const a = await proPage(browserA, port, requester, "requester");
     await checkA11y(a, "pro: work list (requester, before)");
 
     await a.getByRole("button", { name: "Nouvelle demande de téléexpertise" }).click();
@@ -89,10 +86,7 @@ test("a requester sends a téléexpertise with documents; the expert views the i
     await a.screenshot({ path: join(shots, "worklist-1-requester.png"), fullPage: true });
 
     // --- The expert.
-    const b = await browserB.newPage();
-    b.on("pageerror", (e) => console.error("expert page error:", e));
-    await b.setViewportSize({ width: 1100, height: 900 });
-    await signIn(b, port, expert);
+    const b = await proPage(browserB, port, expert, "expert");
     const row = b.locator("#received tbody tr").first();
     await row.waitFor();
     const cells = await row.locator("th, td").allTextContents();

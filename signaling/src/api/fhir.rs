@@ -28,10 +28,10 @@ pub async fn bundle(
     let body = blocking(move || {
         let sec = state.security()?;
         let grant = exports::grant(&state, sec, who, act, "export_fhir")?;
-        let signer = sec
-            .access
-            .signer()
-            .ok_or(ApiError::Session(session::Error::ReadOnly))?;
+        let Some(signer) = sec.access.signer() else {
+            grant.record(&state, "refused:no_signing_key")?;
+            return Err(ApiError::Session(session::Error::ReadOnly));
+        };
         grant.record_allowed(&state)?;
         let bundle = export::fhir_bundle(
             &*state.store,

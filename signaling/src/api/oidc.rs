@@ -23,9 +23,10 @@ use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
+use session::Timestamp;
 
 use super::sign_in::client_of;
-use super::{ApiError, NoStore, no_store};
+use super::{ApiError, NoStore, blocking, no_store};
 use crate::access::actor;
 use crate::auth::oidc::next::{DEFAULT_NEXT, safe_next};
 use crate::auth::oidc::pending::PENDING_TTL;
@@ -78,9 +79,29 @@ fn set_binding(value: &str) -> HeaderValue {
 }
 
 fn clear_binding() -> HeaderValue {
-    HeaderValue::from_static(
-        "__Host-teleconsult-oidc=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0",
-    )
+    HeaderValue::from_str(&format!(
+        "{BINDING_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Writes a sign-in attempt's access-log entry (action `login`), off the
+/// async runtime.
+async fn record_login(
+    state: &AppState,
+    who: String,
+    outcome: impl Into<String>,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let (state, outcome) = (state.clone(), outcome.into());
+    blocking(move || {
+        state
+            .security()?
+            .access
+            .record(&who, "login", None, &outcome, now)?;
+        Ok(())
+    })
+    .await
 }
 
 /// The audit actor of an attempt whose account is not known.
@@ -128,15 +149,8 @@ pub async fn start(
             Ok(res)
         }
         Err(failure) => {
-            let st = state.clone();
             let who = nobody(&oidc);
-            tokio::task::spawn_blocking(move || {
-                st.security()?
-                    .access
-                    .record(&who, "login", None, failure.as_str(), now)
-                    .map_err(ApiError::from)
-            })
-            .await??;
+            record_login(&state, who, failure.as_str(), now).await?;
             Ok(page_error(failure.page_code()))
         }
     }
@@ -205,7 +219,6 @@ pub async fn callback(
         (_, None, Some(_)) => Err((LoginFailure::OidcDenied, None)),
         _ => Err((LoginFailure::OidcState, None)),
     };
-    let st = state.clone();
     match outcome {
         Ok(((who, _), next)) => {
             sec.limiter.succeeded(&limiter_key, &client);
@@ -215,13 +228,7 @@ pub async fn callback(
                 Err(e) => return Err(e.into()),
             };
             let (a, outcome) = (actor(&who), format!("ok:{}", who.provider));
-            tokio::task::spawn_blocking(move || {
-                st.security()?
-                    .access
-                    .record(&a, "login", None, &outcome, now)
-                    .map_err(ApiError::from)
-            })
-            .await??;
+            record_login(&state, a, outcome, now).await?;
             let next = next
                 .filter(|n| safe_next(n).is_some())
                 .unwrap_or_else(|| DEFAULT_NEXT.to_string());
@@ -239,13 +246,7 @@ pub async fn callback(
                 sec.limiter.not_counted(&limiter_key, &client);
             }
             let who = account.map_or_else(|| nobody(&oidc), |id| format!("account:{id}"));
-            tokio::task::spawn_blocking(move || {
-                st.security()?
-                    .access
-                    .record(&who, "login", None, failure.as_str(), now)
-                    .map_err(ApiError::from)
-            })
-            .await??;
+            record_login(&state, who, failure.as_str(), now).await?;
             Ok(page_error(failure.page_code()))
         }
     }

@@ -20,6 +20,20 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
+/// Runs `teleconsult --data DATA ARGS...` (a test server's store, or a
+/// [`Cli`]'s), with none of the settings the environment could give it.
+pub fn teleconsult(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_teleconsult"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("TELECONSULT_DATA_KEY")
+        .env_remove("TELECONSULT_DATA")
+        .env_remove("TELECONSULT_PUBLIC_URL")
+        .output()
+        .expect("run teleconsult")
+}
+
 /// A fictitious professional, and RPPS numbers that pass the check digit.
 pub const DOCTOR: &str = "Dr Fictif Requerant";
 pub const DOCTOR_RPPS: &str = "10000000009";
@@ -65,14 +79,7 @@ impl Cli {
 
     /// Runs `teleconsult --data DIR ARGS...`.
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_teleconsult"))
-            .arg("--data")
-            .arg(self.data())
-            .args(args)
-            .env_remove("TELECONSULT_DATA_KEY")
-            .env_remove("TELECONSULT_DATA")
-            .output()
-            .expect("run teleconsult")
+        teleconsult(&self.data(), args)
     }
 
     /// Runs and expects success; returns stdout.

@@ -456,8 +456,9 @@ impl OidcSignIn {
         let mut tag = [0u8; 8];
         getrandom::fill(&mut tag).map_err(|e| internal(&e))?;
         let login = format!("{}-{}", self.id, hex::encode(tag));
-        let mut totp = [0u8; 20];
-        getrandom::fill(&mut totp).map_err(|e| internal(&e))?;
+        // Never used (this account signs in only through the provider),
+        // but every account holds one.
+        let totp = super::totp::new_secret().map_err(|e| internal(&e))?;
         let id = self
             .access
             .add_account(
@@ -469,7 +470,7 @@ impl OidcSignIn {
                     secrets: AccountSecrets {
                         name: Pii::new(name.clone()),
                         rpps: Some(Pii::new(rpps.clone())),
-                        totp_secret: Pii::new(totp.to_vec()),
+                        totp_secret: Pii::new(totp),
                     },
                 },
                 now,
