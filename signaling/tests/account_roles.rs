@@ -5,25 +5,12 @@
 
 mod common;
 
-use std::process::Command;
-
 use axum::http::StatusCode;
 use common::security::*;
-use common::{sqlite3, stdout};
+use common::{sqlite3, stdout, teleconsult};
 use session::Timestamp;
 use session::access::AccountRole;
 use signaling::auth::totp;
-
-fn teleconsult(data: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_teleconsult"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env_remove("TELECONSULT_DATA_KEY")
-        .env_remove("TELECONSULT_DATA")
-        .output()
-        .expect("run teleconsult")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_edited_in_sqlite_is_refused_at_sign_in_and_reported() {
