@@ -12,7 +12,13 @@ use common::{Cli, stderr};
 fn bad_witness_settings_name_the_entry() {
     let cli = Cli::new();
     cli.create_teleconsultation();
-    let serve = ["serve", "--insecure-http", "--no-relay", "--listen", "127.0.0.1:0"];
+    let serve = [
+        "serve",
+        "--insecure-http",
+        "--no-relay",
+        "--listen",
+        "127.0.0.1:0",
+    ];
     let run = |extra: &[&str]| {
         let args: Vec<&str> = serve.iter().chain(extra).copied().collect();
         teleconsult_exits(&cli.data(), &args)
@@ -43,15 +49,34 @@ fn bad_witness_settings_name_the_entry() {
 
     let out = run(&["--log-origin", "two words"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("log origin \"two words\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("log origin \"two words\""),
+        "{}",
+        stderr(&out)
+    );
 
     let out = teleconsult_exits(&cli.data(), &["trace", "verify", "--witness", "not a url"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not an http:// or https:// URL"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not an http:// or https:// URL"),
+        "{}",
+        stderr(&out)
+    );
     let out = teleconsult_exits(
         &cli.data(),
-        &["trace", "verify", "--witness", "http://127.0.0.1:9", "--witness-key", "k+1+2"],
+        &[
+            "trace",
+            "verify",
+            "--witness",
+            "http://127.0.0.1:9",
+            "--witness-key",
+            "k+1+2",
+        ],
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--witness-key \"k+1+2\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--witness-key \"k+1+2\""),
+        "{}",
+        stderr(&out)
+    );
 }

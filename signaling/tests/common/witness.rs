@@ -58,16 +58,7 @@ impl TestWitness {
             witness::WitnessState::open(dir.path(), "witness.test/w1", &logs)
                 .expect("open the witness"),
         );
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .expect("bind the witness");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(witness::server::run(listener, state.clone(), async {
-            let _ = stopped.await;
-        }));
-        let task = tokio::spawn(async move {
-            task.await.expect("the witness runs").expect("the witness serves");
-        });
+        let (stop, task) = serve(addr, state.clone()).await;
         TestWitness {
             dir,
             addr,
@@ -77,6 +68,24 @@ impl TestWitness {
             stop: Some(stop),
             task,
         }
+    }
+
+    /// Stops answering (its state and files are kept).
+    pub async fn pause(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(TIMEOUT, &mut self.task)
+            .await
+            .expect("the witness stops in time")
+            .expect("the witness stops cleanly");
+    }
+
+    /// Answers again, on the same address, with the same state.
+    pub async fn resume(&mut self) {
+        let (stop, task) = serve(self.addr, self.state.clone()).await;
+        self.stop = Some(stop);
+        self.task = task;
     }
 
     /// The size of the checkpoint it holds for the log.
@@ -92,6 +101,28 @@ impl TestWitness {
     pub fn client(&self) -> witness::client::Client {
         witness::client::Client::new(&self.url).expect("a client")
     }
+}
+
+/// Serves `state` on `addr` until the sender is used or dropped.
+async fn serve(
+    addr: SocketAddr,
+    state: Arc<witness::WitnessState>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("bind the witness");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        witness::server::run(listener, state, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("the witness serves");
+    });
+    (stop, task)
 }
 
 impl Drop for TestWitness {
@@ -190,8 +221,7 @@ impl Running {
             .expect("the server task ends cleanly");
         let store = Arc::downgrade(&state.store);
         drop(state);
-        super::expertise::wait_until("the store is released", || store.upgrade().is_none())
-            .await;
+        super::expertise::wait_until("the store is released", || store.upgrade().is_none()).await;
     }
 }
 
