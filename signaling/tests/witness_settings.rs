@@ -12,6 +12,13 @@ use common::{Cli, stderr};
 fn bad_witness_settings_name_the_entry() {
     let cli = Cli::new();
     cli.create_teleconsultation();
+    // What the witness is configured with: the log's verifier key.
+    let (store, _) = session::DataDir::new(cli.data()).open_writer().unwrap();
+    let vkey = store.log_signer().unwrap().verifier_key();
+    store.close();
+    drop(store);
+    assert_eq!(cli.ok(&["trace", "log-key"]).trim(), vkey);
+
     let serve = [
         "serve",
         "--insecure-http",

@@ -174,11 +174,13 @@ async fn build(settings: &Settings) -> anyhow::Result<Server> {
     let server = server::build(settings.clone()).await?;
     if !settings.witnesses.is_empty() {
         let urls: Vec<&str> = settings.witnesses.iter().map(|w| w.url.as_str()).collect();
-        eprintln!(
-            "trace log {} witnessed by {}",
-            settings.log_origin,
-            urls.join(", ")
-        );
+        let vkey = server
+            .state
+            .store
+            .log_signer()
+            .map(|l| l.verifier_key())
+            .unwrap_or_default();
+        eprintln!("trace log {vkey} witnessed by {}", urls.join(", "));
     }
     if let Some(relay) = &server.state.config.relay {
         eprintln!("TURN relay on {}", relay.urls.join(", "));

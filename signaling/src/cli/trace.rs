@@ -46,6 +46,16 @@ pub enum TraceCommand {
         #[arg(long, env = "TELECONSULT_LOG_ORIGIN", default_value = session::tlog::DEFAULT_ORIGIN)]
         log_origin: String,
     },
+    /// Print the trace log's verifier key (`ORIGIN+id+base64`), what a
+    /// witness is configured with (`witness serve --log ORIGIN=VKEY`).
+    LogKey {
+        /// The public key, instead of DATA/keys/signing.pub.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// The trace log's origin, as the server is configured.
+        #[arg(long, env = "TELECONSULT_LOG_ORIGIN", default_value = session::tlog::DEFAULT_ORIGIN)]
+        log_origin: String,
+    },
     /// Export an act's full record for archiving or audit: `json` (this
     /// product's format) or `fhir` (one signed FHIR R4 Bundle; sealed
     /// values withheld when no data key is held); or its compte rendu as
@@ -100,6 +110,10 @@ pub fn run(data: &DataDir, cmd: TraceCommand) -> anyhow::Result<ExitCode> {
                 origin: log_origin,
             },
         ),
+        TraceCommand::LogKey {
+            public_key,
+            log_origin,
+        } => log_key(data, public_key, &log_origin),
         TraceCommand::Export {
             act,
             format: ExportFormat::Json,
@@ -119,6 +133,23 @@ pub fn run(data: &DataDir, cmd: TraceCommand) -> anyhow::Result<ExitCode> {
             ..
         } => export_pdf(data, act, output),
     }
+}
+
+/// `trace log-key`: the current public key under the log's origin.
+fn log_key(data: &DataDir, public_key: Option<PathBuf>, origin: &str) -> anyhow::Result<ExitCode> {
+    if !signaling::config::is_log_origin(origin) {
+        anyhow::bail!("log origin {origin:?}: non-empty, without spaces or '+'");
+    }
+    let trusted = match &public_key {
+        Some(path) => TrustedKeys::from_file(path)?,
+        None => data
+            .key_dir()
+            .trusted()
+            .context("cannot read the public key (give --public-key FILE)")?,
+    };
+    let key = trusted.keys().next().context("no public key to print")?;
+    println!("{}", session::tlog::verifier_key(origin, key));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn open_reader(data: &DataDir) -> anyhow::Result<session::SqliteStore> {
