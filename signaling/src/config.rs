@@ -12,6 +12,12 @@
 //! no_relay = false
 //! recovery_timeout_secs = 30  # a lost participant's grace before "interrupted"
 //! shutdown_grace_secs = 10    # Ctrl-C/SIGTERM: time to close rooms and flush
+//! log_origin = "teleconsult.localhost/trace"  # the trace log's name in its checkpoints
+//! witness_interval_secs = 2   # checkpoints submitted this often while the tree grows
+//!
+//! [[witness]]                 # repeatable; see docs/WITNESS.md
+//! url = "https://witness.example.org"
+//! key = "witness.example.org+1a2b3c4d+BA..."  # optional: keep only its valid cosignatures
 //!
 //! [relay]
 //! # Peers the relay may reach although they are loopback, private,
@@ -80,6 +86,7 @@ use crate::Error;
 use crate::auth::oidc::OidcSettings;
 use crate::protocol::IceServer;
 use crate::throttle::HttpLimits;
+use crate::witnessing::WitnessConfig;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,6 +122,56 @@ pub struct FileConfig {
     /// `auth::oidc::settings` for its keys.
     #[serde(default)]
     pub oidc: Option<OidcSettings>,
+    /// The trace log's origin (its name in checkpoints), default
+    /// `teleconsult.localhost/trace`.
+    pub log_origin: Option<String>,
+    /// Seconds between checkpoint submissions while the tree grows.
+    pub witness_interval_secs: Option<u32>,
+    /// The witnesses checkpoints are submitted to (`[[witness]]`).
+    #[serde(default)]
+    pub witness: Vec<WitnessSetting>,
+}
+
+/// One `[[witness]]` entry.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessSetting {
+    /// The witness's base URL.
+    pub url: String,
+    /// Its C2SP verifier key (`name+id+base64`, as `teleconsult witness
+    /// key` prints it); when given, only cosignatures that verify with it
+    /// are kept.
+    pub key: Option<String>,
+}
+
+impl FileConfig {
+    /// The `[[witness]]` entries, checked; an error names the entry.
+    pub fn witnesses(&self) -> Result<Vec<WitnessConfig>, String> {
+        self.witness
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                WitnessConfig::new(&w.url, w.key.as_deref())
+                    .map_err(|e| format!("witness entry {}: {e}", i + 1))
+            })
+            .collect()
+    }
+
+    /// The log origin, checked: non-empty, no spaces, no `+` (a signed-note
+    /// key name).
+    pub fn checked_log_origin(&self) -> Result<(), String> {
+        match &self.log_origin {
+            Some(o) if !is_log_origin(o) => Err(format!(
+                "log_origin {o:?}: non-empty, without spaces or '+'"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether `origin` may name the trace log (a signed-note key name).
+pub fn is_log_origin(origin: &str) -> bool {
+    !origin.is_empty() && !origin.chars().any(|c| c.is_whitespace() || c == '+')
 }
 
 /// The `[relay]` table.
@@ -213,12 +270,22 @@ impl FileConfig {
                 problem: "link_ttl_hours must be between 1 and 720".into(),
             });
         }
+        if let Some(s) = config.witness_interval_secs
+            && !(1..=3600).contains(&s)
+        {
+            return Err(Error::ConfigValue {
+                path: path.to_path_buf(),
+                problem: "witness_interval_secs must be between 1 and 3600".into(),
+            });
+        }
         config
             .http
             .check()
             .and(config.incidents.thresholds().map(|_| ()))
             .and(config.relay.peer_policy().map(|_| ()))
             .and(config.oidc.as_ref().map_or(Ok(()), OidcSettings::check))
+            .and(config.witnesses().map(|_| ()))
+            .and(config.checked_log_origin())
             .map_err(|problem| Error::ConfigValue {
                 path: path.to_path_buf(),
                 problem,
@@ -346,6 +413,46 @@ mod tests {
             FileConfig::load(&path).unwrap().oidc.is_none(),
             "off unless configured"
         );
+    }
+
+    #[test]
+    fn witnesses_and_the_log_origin_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("teleconsult.toml");
+        let key = witness::WitnessKey::from_seed("w.example/w1", [1; 32])
+            .unwrap()
+            .verifier_key();
+        std::fs::write(
+            &path,
+            format!("log_origin = \"care.example/trace\"\nwitness_interval_secs = 5\n\n[[witness]]\nurl = \"http://127.0.0.1:7380\"\n\n[[witness]]\nurl = \"https://w.example/\"\nkey = \"{key}\"\n"),
+        )
+        .unwrap();
+        let c = FileConfig::load(&path).unwrap();
+        assert_eq!(c.log_origin.as_deref(), Some("care.example/trace"));
+        let w = c.witnesses().unwrap();
+        assert_eq!(w[0].url, "http://127.0.0.1:7380");
+        assert_eq!(w[1].url, "https://w.example");
+        assert_eq!(w[1].key.as_deref(), Some(key.as_str()));
+        for (text, says) in [
+            (
+                "[[witness]]\nurl = \"ftp://w.example\"\n",
+                "witness entry 1: witness \"ftp://w.example\": not an http",
+            ),
+            (
+                "[[witness]]\nurl = \"http://a\"\n[[witness]]\nurl = \"http://b\"\nkey = \"b+1+2\"\n",
+                "witness entry 2: witness http://b: invalid verifier key",
+            ),
+            ("[[witness]]\nurl = \"http://a\"\nkye = \"x\"\n", "kye"),
+            ("log_origin = \"a b\"\n", "log_origin \"a b\""),
+            (
+                "witness_interval_secs = 0\n",
+                "witness_interval_secs must be between 1 and 3600",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = FileConfig::load(&path).unwrap_err().to_string();
+            assert!(e.contains("teleconsult.toml") && e.contains(says), "{e}");
+        }
     }
 
     #[test]

@@ -94,6 +94,46 @@ pub enum Error {
     #[error("cannot start the TURN relay (use --relay-port or --no-relay): {0}")]
     RelayStart(media::Error),
 
+    // --- Witnesses (see `witnessing`) --------------------------------------
+    /// A witness URL that is not `http://` or `https://` with a host.
+    #[error("witness {url:?}: not an http:// or https:// URL with a host")]
+    WitnessUrl { url: String },
+    /// A witness's verifier key that is not a C2SP `cosignature/v1` key.
+    #[error(
+        "witness {url}: invalid verifier key (expected name+id+base64 of a cosignature/v1 key, as `teleconsult witness key` prints it)"
+    )]
+    WitnessKey { url: String },
+    /// The witness client could not be made.
+    #[error("witness {url}: {source}")]
+    WitnessClient {
+        url: String,
+        #[source]
+        source: witness::Error,
+    },
+    /// The checkpoint a witness holds for this log does not verify with
+    /// this log's keys (or, with a configured witness key, carries no
+    /// valid cosignature of it).
+    #[error(
+        "witness {url}: the checkpoint it holds for {origin} is not signed by this log's key{}",
+        if *cosigned { " and cosigned by the configured witness key" } else { "" }
+    )]
+    WitnessCheckpoint {
+        url: String,
+        origin: String,
+        cosigned: bool,
+    },
+    /// Rollback: a witness holds a larger tree than this store's.
+    #[error(
+        "rollback: witness {url} holds size {held}, this store has {local} (an older copy of the store was put back)"
+    )]
+    Rollback { url: String, held: u64, local: u64 },
+    /// A witness holds a checkpoint whose root differs from this store's
+    /// tree at that size: a forked or replaced store.
+    #[error(
+        "inconsistent: witness {url} holds size {size}, whose root differs from this store's at size {size} (a forked or replaced store)"
+    )]
+    ForkedStore { url: String, size: u64 },
+
     // --- Listening -------------------------------------------------------
     #[error("plain HTTP is allowed only on loopback, not on {0}; give a certificate")]
     PlainHttpOffLoopback(SocketAddr),

@@ -38,6 +38,9 @@ pub trait RoomHost: Clone + Send + Sync + 'static {
     fn forget_room(&self, act: ActId);
     /// The time the room is given: the wall clock, or tokio's in tests.
     fn clock(&self) -> Clock;
+    /// Called once events that end the act are durable: the server makes
+    /// and submits a checkpoint at once (see `witnessing`).
+    fn act_ended(&self) {}
 }
 
 /// What a connection's writer task receives.
@@ -227,6 +230,9 @@ pub async fn run_room<H: RoomHost>(
                 Ok(()) => {
                     stored += n;
                     state.metrics().trace_appends.inc();
+                    if room.act().phase.is_terminal() {
+                        state.act_ended();
+                    }
                     match done {
                         Some(Waiter::ConnectionTest(done)) => {
                             let _ = done.send(Ok(()));

@@ -20,6 +20,8 @@
 //! - [`relay_access`]: TURN credentials per participant, revoked when media stops;
 //! - [`throttle`]: rate, in-flight and time limits on every HTTP route;
 //! - [`clock`]: the time the edges read (the wall clock, or tokio's in tests);
+//! - [`witnessing`]: the trace log's checkpoints submitted to witnesses,
+//!   and the rollback check at start;
 //! - [`state`]: what handlers share; [`config`]: the settings file.
 //!
 //! Dependencies point one way: the handlers (`api`, `precall`, `ws`) and
@@ -53,6 +55,7 @@ pub mod server;
 pub mod state;
 pub mod throttle;
 mod web;
+pub mod witnessing;
 mod ws;
 
 pub use error::{ApiError, Error};

@@ -1,6 +1,6 @@
 //! What operators watch, in Prometheus' text format at `/metrics`.
 
-use prometheus::{Encoder, IntCounter, IntGauge, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 /// The server's gauges and counters. Cheap to clone; all share one registry.
 #[derive(Clone, Debug)]
@@ -10,6 +10,13 @@ pub struct Metrics {
     pub active_acts: IntGauge,
     pub signaling_errors: IntCounter,
     pub trace_appends: IntCounter,
+    /// Checkpoint submissions per witness URL and outcome (`ok`,
+    /// `conflict`, `refused`, `failed`).
+    pub witness_submissions: IntCounterVec,
+    /// The size of the newest cosigned checkpoint.
+    pub witnessed_size: IntGauge,
+    /// Rollbacks or forks seen through a witness while running.
+    pub witness_rollbacks: IntCounter,
     relay_allocations: IntGauge,
     relay_bytes: IntCounter,
     relay_packets: IntCounter,
@@ -85,8 +92,30 @@ impl Metrics {
             "teleconsult_relay_allocations_swept_total",
             "Allocations deleted because their credential expired or was revoked.",
         );
+        let witness_submissions = IntCounterVec::new(
+            Opts::new(
+                "teleconsult_witness_submissions_total",
+                "Checkpoint submissions to witnesses, by witness URL and outcome (ok, conflict, refused, failed).",
+            ),
+            &["witness", "outcome"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(witness_submissions.clone()))
+            .expect("unique metric");
+        let witnessed_size = gauge(
+            "teleconsult_witnessed_size",
+            "Leaves in the newest checkpoint a witness cosigned.",
+        );
+        let witness_rollbacks = counter(
+            "teleconsult_witness_rollbacks_total",
+            "Rollbacks or forks of the store seen through a witness while running.",
+        );
         Metrics {
             registry,
+            witness_submissions,
+            witnessed_size,
+            witness_rollbacks,
             connected_participants,
             active_acts,
             signaling_errors,

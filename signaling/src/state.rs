@@ -84,6 +84,9 @@ pub struct Inner {
     /// The time the edges read; the wall clock unless a test set tokio's
     /// (see [`AppState::set_clock`]).
     clock: OnceLock<Clock>,
+    /// The witnessing task's handle, when witnesses are configured; set
+    /// once by `server::build`.
+    witnessing: OnceLock<crate::witnessing::Witnessing>,
 }
 
 impl Deref for AppState {
@@ -121,6 +124,7 @@ impl AppState {
             probe: OnceLock::new(),
             stopping: tokio::sync::watch::Sender::new(false),
             clock: OnceLock::new(),
+            witnessing: OnceLock::new(),
         }))
     }
 
@@ -134,6 +138,18 @@ impl AppState {
     /// The clock the edges read the time from.
     pub fn clock(&self) -> Clock {
         self.clock.get().copied().unwrap_or_default()
+    }
+
+    /// Submits the trace's checkpoints through `witnessing`. Set once, at
+    /// start; later calls are ignored.
+    pub fn set_witnessing(&self, witnessing: crate::witnessing::Witnessing) {
+        let _ = self.witnessing.set(witnessing);
+    }
+
+    /// The witnessing task's handle (the newest cosigned checkpoint, a
+    /// nudge), or `None` when no witness is configured.
+    pub fn witnessing(&self) -> Option<&crate::witnessing::Witnessing> {
+        self.witnessing.get()
     }
 
     /// Runs `probe` as the pre-call connection test peer. Set once, at
@@ -356,6 +372,12 @@ impl crate::hub::RoomHost for AppState {
 
     fn clock(&self) -> Clock {
         AppState::clock(self)
+    }
+
+    fn act_ended(&self) {
+        if let Some(w) = self.witnessing() {
+            w.nudge();
+        }
     }
 }
 

@@ -414,11 +414,20 @@ pub fn verify_token(
     Ok(state.invitations.verify(token, state.clock().now())?)
 }
 
-pub async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+/// `ok`, or 503 saying so when a witness showed the store was rolled back
+/// or forked while running (see `witnessing`).
+pub async fn healthz(State(state): State<AppState>) -> Result<axum::response::Response, ApiError> {
     // The store answers: a cheap indexed read proves it is readable.
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.records(ActId::random()).map(|_| ())).await??;
-    Ok("ok\n")
+    if let Some(finding) = state.witnessing().and_then(|w| w.rollback()) {
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("rollback detected: {finding}\n"),
+        )
+            .into_response());
+    }
+    Ok("ok\n".into_response())
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

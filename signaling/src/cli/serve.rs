@@ -51,6 +51,22 @@ pub struct ServeArgs {
     /// stay away before the act is marked interrupted [default: 30].
     #[arg(long, env = "TELECONSULT_RECOVERY_TIMEOUT", value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub recovery_timeout: Option<u32>,
+    /// A witness to submit the trace log's checkpoints to (its base URL,
+    /// e.g. http://127.0.0.1:7380); repeatable, or comma-separated in the
+    /// environment; adds to the settings file's `[[witness]]` list. At
+    /// start, a store smaller than or inconsistent with what a witness
+    /// holds is refused (docs/WITNESS.md).
+    #[arg(
+        long = "witness",
+        value_name = "URL",
+        env = "TELECONSULT_WITNESS",
+        value_delimiter = ','
+    )]
+    pub witnesses: Vec<String>,
+    /// The trace log's origin, its name in checkpoints [default:
+    /// teleconsult.localhost/trace].
+    #[arg(long, env = "TELECONSULT_LOG_ORIGIN")]
+    pub log_origin: Option<String>,
 }
 
 impl ServeArgs {
@@ -61,6 +77,22 @@ impl ServeArgs {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
         };
+        let mut witnesses = file
+            .witnesses()
+            .map_err(|e| anyhow::anyhow!("settings: {e}"))?;
+        for url in &self.witnesses {
+            let w = signaling::witnessing::WitnessConfig::new(url, None)?;
+            if !witnesses.iter().any(|known| known.url == w.url) {
+                witnesses.push(w);
+            }
+        }
+        let log_origin = self.log_origin.clone().or(file.log_origin.clone());
+        if let Some(origin) = &log_origin
+            && !signaling::config::is_log_origin(origin)
+        {
+            anyhow::bail!("log origin {origin:?}: non-empty, without spaces or '+'");
+        }
+        let witness_interval = file.witness_interval_secs;
         let listen = self
             .listen
             .or(file.listen)
@@ -111,6 +143,13 @@ impl ServeArgs {
         if let Some(s) = file.shutdown_grace_secs {
             settings.shutdown_grace = std::time::Duration::from_secs(u64::from(s));
         }
+        settings.witnesses = witnesses;
+        if let Some(origin) = log_origin {
+            settings.log_origin = origin;
+        }
+        if let Some(s) = witness_interval {
+            settings.witness_interval = std::time::Duration::from_secs(u64::from(s));
+        }
         settings.http = file.http;
         settings.oidc = file.oidc;
         settings.incident_thresholds = file
@@ -133,6 +172,16 @@ async fn build(settings: &Settings) -> anyhow::Result<Server> {
         eprintln!("TURN relay: peers allowed in {}", ranges.join(", "));
     }
     let server = server::build(settings.clone()).await?;
+    if !settings.witnesses.is_empty() {
+        let urls: Vec<&str> = settings.witnesses.iter().map(|w| w.url.as_str()).collect();
+        let vkey = server
+            .state
+            .store
+            .log_signer()
+            .map(|l| l.verifier_key())
+            .unwrap_or_default();
+        eprintln!("trace log {vkey} witnessed by {}", urls.join(", "));
+    }
     if let Some(relay) = &server.state.config.relay {
         eprintln!("TURN relay on {}", relay.urls.join(", "));
     }

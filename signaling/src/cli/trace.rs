@@ -32,6 +32,29 @@ pub enum TraceCommand {
         public_key: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// Also compare the store with the checkpoint this witness holds
+        /// (its base URL): a larger or inconsistent one is a rollback.
+        /// Repeatable.
+        #[arg(long = "witness", value_name = "URL")]
+        witnesses: Vec<String>,
+        /// A witness's verifier key (`name+id+base64`): the checkpoints the
+        /// witnesses hold must carry a valid cosignature of one of these.
+        /// Repeatable.
+        #[arg(long = "witness-key", value_name = "VKEY")]
+        witness_keys: Vec<String>,
+        /// The trace log's origin, as the server is configured.
+        #[arg(long, env = "TELECONSULT_LOG_ORIGIN", default_value = session::tlog::DEFAULT_ORIGIN)]
+        log_origin: String,
+    },
+    /// Print the trace log's verifier key (`ORIGIN+id+base64`), what a
+    /// witness is configured with (`witness serve --log ORIGIN=VKEY`).
+    LogKey {
+        /// The public key, instead of DATA/keys/signing.pub.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// The trace log's origin, as the server is configured.
+        #[arg(long, env = "TELECONSULT_LOG_ORIGIN", default_value = session::tlog::DEFAULT_ORIGIN)]
+        log_origin: String,
     },
     /// Export an act's full record for archiving or audit: `json` (this
     /// product's format) or `fhir` (one signed FHIR R4 Bundle; sealed
@@ -73,7 +96,24 @@ pub fn run(data: &DataDir, cmd: TraceCommand) -> anyhow::Result<ExitCode> {
             act,
             public_key,
             json,
-        } => verify(data, act, public_key, json),
+            witnesses,
+            witness_keys,
+            log_origin,
+        } => verify(
+            data,
+            act,
+            public_key,
+            json,
+            &Witnesses {
+                urls: witnesses,
+                keys: witness_keys,
+                origin: log_origin,
+            },
+        ),
+        TraceCommand::LogKey {
+            public_key,
+            log_origin,
+        } => log_key(data, public_key, &log_origin),
         TraceCommand::Export {
             act,
             format: ExportFormat::Json,
@@ -93,6 +133,23 @@ pub fn run(data: &DataDir, cmd: TraceCommand) -> anyhow::Result<ExitCode> {
             ..
         } => export_pdf(data, act, output),
     }
+}
+
+/// `trace log-key`: the current public key under the log's origin.
+fn log_key(data: &DataDir, public_key: Option<PathBuf>, origin: &str) -> anyhow::Result<ExitCode> {
+    if !signaling::config::is_log_origin(origin) {
+        anyhow::bail!("log origin {origin:?}: non-empty, without spaces or '+'");
+    }
+    let trusted = match &public_key {
+        Some(path) => TrustedKeys::from_file(path)?,
+        None => data
+            .key_dir()
+            .trusted()
+            .context("cannot read the public key (give --public-key FILE)")?,
+    };
+    let key = trusted.keys().next().context("no public key to print")?;
+    println!("{}", session::tlog::verifier_key(origin, key));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn open_reader(data: &DataDir) -> anyhow::Result<session::SqliteStore> {
@@ -260,11 +317,98 @@ fn describe_connection_test(event: &Value) -> String {
     parts.join(" ")
 }
 
+/// The witnesses `trace verify` compares the store with.
+struct Witnesses {
+    urls: Vec<String>,
+    keys: Vec<String>,
+    origin: String,
+}
+
+/// What one witness said of the store: a sentence, and whether it is fine.
+#[derive(serde::Serialize)]
+struct WitnessFinding {
+    url: String,
+    ok: bool,
+    message: String,
+}
+
+/// Compares the store with what each witness holds for the log (see
+/// `signaling::witnessing::rollback`).
+fn check_witnesses(
+    store: &session::SqliteStore,
+    trusted: &TrustedKeys,
+    witnesses: &Witnesses,
+) -> anyhow::Result<Vec<WitnessFinding>> {
+    use signaling::witnessing::{WitnessConfig, rollback};
+    if witnesses.urls.is_empty() {
+        return Ok(Vec::new());
+    }
+    for key in &witnesses.keys {
+        ::witness::cosignature::CosignatureVerifier::new(key)
+            .map_err(|_| anyhow::anyhow!("--witness-key {key:?}: not a witness verifier key"))?;
+    }
+    let configs = witnesses
+        .urls
+        .iter()
+        .map(|u| WitnessConfig::new(u, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    let log_vkeys = rollback::log_verifier_keys(&witnesses.origin, trusted);
+    let local = store.tree_size()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut findings = Vec::new();
+    for w in configs {
+        let client = ::witness::client::Client::new(&w.url)?;
+        let fetched = rt.block_on(rollback::fetch_held(
+            &client,
+            &witnesses.origin,
+            &log_vkeys,
+            &witnesses.keys,
+        ));
+        let (ok, message) = match fetched {
+            Err(e) => (false, format!("witness {}: cannot check: {e}", w.url)),
+            Ok(Err(e)) => (false, e.to_string()),
+            Ok(Ok(None)) => (
+                true,
+                format!(
+                    "not witnessed yet: witness {} holds no checkpoint of {}",
+                    w.url, witnesses.origin
+                ),
+            ),
+            Ok(Ok(Some(held))) => {
+                match rollback::compare(&w.url, &held, local, |s| store.tree_root(s)) {
+                    Ok(()) => (
+                        true,
+                        format!(
+                            "witnessed: witness {} holds size {}, this store has {local}, consistent",
+                            w.url, held.size
+                        ),
+                    ),
+                    Err(
+                        e @ (signaling::Error::Rollback { .. }
+                        | signaling::Error::ForkedStore { .. }),
+                    ) => (false, e.to_string()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        findings.push(WitnessFinding {
+            url: w.url,
+            ok,
+            message,
+        });
+    }
+    Ok(findings)
+}
+
 fn verify(
     data: &DataDir,
     act: Option<ActId>,
     public_key: Option<PathBuf>,
     as_json: bool,
+    witnesses: &Witnesses,
 ) -> anyhow::Result<ExitCode> {
     let trusted = match &public_key {
         Some(path) => TrustedKeys::from_file(path)?,
@@ -277,10 +421,14 @@ fn verify(
     store.check_file()?;
     let report = verify_store(&store, &trusted, act)?;
     let access = AccessStore::open_reader(&data.db_path())?.verify(&trusted)?;
-    let intact = report.is_intact() && access.problems.is_empty();
+    let witnessed = check_witnesses(&store, &trusted, witnesses)?;
+    let intact = report.is_intact() && access.problems.is_empty() && witnessed.iter().all(|w| w.ok);
     if as_json {
         let mut v = serde_json::to_value(&report)?;
         v["access_log"] = serde_json::to_value(&access)?;
+        if !witnessed.is_empty() {
+            v["witnesses"] = serde_json::to_value(&witnessed)?;
+        }
         println!("{v}");
     } else if report.is_intact() {
         println!(
@@ -305,6 +453,9 @@ fn verify(
             for p in &access.problems {
                 println!("  {p}");
             }
+        }
+        for w in &witnessed {
+            println!("{}", w.message);
         }
     }
     Ok(if intact {

@@ -20,6 +20,7 @@ use crate::protocol::IceServer;
 use crate::relay_access::RelayAccess;
 use crate::state::{AppState, ServerConfig, server_secrets};
 use crate::throttle::HttpLimits;
+use crate::witnessing::WitnessConfig;
 
 /// How long a shutdown may take by default before the server stops anyway.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -70,6 +71,13 @@ pub struct Settings {
     /// How long a shutdown may take (rooms told, trace flushed, sockets
     /// closed) before [`Server::run`] returns anyway.
     pub shutdown_grace: Duration,
+    /// The trace log's origin, its name in checkpoints.
+    pub log_origin: String,
+    /// The witnesses its checkpoints are submitted to; checked at start
+    /// (a smaller or inconsistent store is refused).
+    pub witnesses: Vec<WitnessConfig>,
+    /// How often checkpoints are submitted while the tree grows.
+    pub witness_interval: Duration,
 }
 
 /// Which certificate the server listens with.
@@ -104,16 +112,37 @@ impl Settings {
             http: HttpLimits::default(),
             incident_thresholds: Thresholds::default(),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            log_origin: session::tlog::DEFAULT_ORIGIN.to_owned(),
+            witnesses: Vec::new(),
+            witness_interval: crate::witnessing::DEFAULT_INTERVAL,
         }
     }
 }
 
-/// Opens the trace store and keys of `settings.data`, starts the relay and
-/// the connection test peer, and turns sign-in on, as the settings say.
-/// Nothing listens yet: [`Server::run`] does.
+/// Opens the trace store and keys of `settings.data`, checks it against
+/// the witnesses' checkpoints (a rollback or fork is [`Error::Rollback`]
+/// or [`Error::ForkedStore`]), starts the relay and the connection test
+/// peer, turns sign-in on and starts submitting checkpoints, as the
+/// settings say. Nothing listens yet: [`Server::run`] does.
 pub async fn build(settings: Settings) -> Result<Server, Error> {
     let data = &settings.data;
     let (store, keys) = data.open_writer().map_err(Error::OpenStore)?;
+    let store = store.with_log_origin(&settings.log_origin, &keys.signer)?;
+    // Before anything else starts: a store older than, or forked from,
+    // what a witness holds is refused here.
+    let witnessing = if settings.witnesses.is_empty() {
+        None
+    } else {
+        Some(
+            crate::witnessing::check_at_start(
+                &store,
+                &settings.witnesses,
+                &keys.trusted,
+                settings.witness_interval,
+            )
+            .await?,
+        )
+    };
     let (invitations, api_token) = server_secrets(data)?;
     let tls = match &settings.tls {
         TlsSetting::Off => Tls::Off,
@@ -184,6 +213,13 @@ pub async fn build(settings: Settings) -> Result<Server, Error> {
     }
     if let Some(security) = security {
         state.secure(security)?;
+    }
+    if let Some(checked) = witnessing {
+        state.set_witnessing(checked.spawn(
+            state.store.clone(),
+            state.metrics.clone(),
+            state.stopping(),
+        ));
     }
     Ok(Server {
         state,

@@ -14,6 +14,8 @@ pub mod security;
 pub mod server;
 /// Paused tokio time held still between a test's steps.
 pub mod time;
+/// A witness in-process, servers on a data directory that outlives them.
+pub mod witness;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
