@@ -84,8 +84,8 @@ pub struct Inner {
     /// The time the edges read; the wall clock unless a test set tokio's
     /// (see [`AppState::set_clock`]).
     clock: OnceLock<Clock>,
-    /// The witnessing task's handle, when witnesses are configured; set
-    /// once by `server::build`.
+    /// The checkpointing and witnessing task's handle; set once by
+    /// `server::build` (absent in a state a test assembles without it).
     witnessing: OnceLock<crate::witnessing::Witnessing>,
 }
 
@@ -146,8 +146,8 @@ impl AppState {
         let _ = self.witnessing.set(witnessing);
     }
 
-    /// The witnessing task's handle (the newest cosigned checkpoint, a
-    /// nudge), or `None` when no witness is configured.
+    /// The checkpointing task's handle (the newest cosigned checkpoint, a
+    /// nudge), or `None` when the server was not built by `server::build`.
     pub fn witnessing(&self) -> Option<&crate::witnessing::Witnessing> {
         self.witnessing.get()
     }

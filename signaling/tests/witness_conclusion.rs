@@ -56,3 +56,59 @@ async fn a_conclusion_is_submitted_at_once() {
         .expect("cosigned by the witness");
     assert!(witness.held() > leaf);
 }
+
+/// Without any witness the log still checkpoints itself: the conclusion
+/// gets a checkpoint signed by the log at once (the next tick being an
+/// hour away), which the act's receipt can be proven against.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_witnesses_a_conclusion_is_checkpointed_at_once() {
+    let server = TestServer::start_with(|s| {
+        s.witness_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let w = server
+        .state
+        .witnessing()
+        .expect("the checkpointing task")
+        .clone();
+    assert!(!w.has_witnesses());
+    assert!(
+        w.cosigned_covering(1, Duration::from_secs(60))
+            .await
+            .is_none(),
+        "no cosigned checkpoint to wait for"
+    );
+
+    let (act, mut pro, _patient) = server.in_performance().await;
+    pro.send(json!({"type": "conclude", "report": "Compte rendu fictif."}))
+        .await;
+    assert_eq!(pro.expect_close().await, close::ACT_ENDED);
+    let last = server.state.store.records(act.id()).unwrap().len() as u64;
+    let leaf = server
+        .state
+        .store
+        .event_leaf(act.id(), last - 1)
+        .unwrap()
+        .expect("the conclusion is a leaf");
+
+    let store = server.state.store.clone();
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let checkpoint = loop {
+        if let Some(c) = store.latest_checkpoint().unwrap()
+            && c.size > leaf
+        {
+            break c;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no checkpoint covers the conclusion"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let log_vkey = store.log_signer().unwrap().verifier_key();
+    store
+        .receipt(act.id(), &checkpoint)
+        .unwrap()
+        .verify(&log_vkey, &[])
+        .expect("the act's receipt verifies against the log's own checkpoint");
+}

@@ -130,19 +130,14 @@ pub async fn build(settings: Settings) -> Result<Server, Error> {
     let store = store.with_log_origin(&settings.log_origin, &keys.signer)?;
     // Before anything else starts: a store older than, or forked from,
     // what a witness holds is refused here.
-    let witnessing = if settings.witnesses.is_empty() {
-        None
-    } else {
-        Some(
-            crate::witnessing::check_at_start(
-                &store,
-                &settings.witnesses,
-                &keys.trusted,
-                settings.witness_interval,
-            )
-            .await?,
-        )
-    };
+    // (With no witness this only readies the checkpointing task.)
+    let witnessing = crate::witnessing::check_at_start(
+        &store,
+        &settings.witnesses,
+        &keys.trusted,
+        settings.witness_interval,
+    )
+    .await?;
     let (invitations, api_token) = server_secrets(data)?;
     let tls = match &settings.tls {
         TlsSetting::Off => Tls::Off,
@@ -214,13 +209,11 @@ pub async fn build(settings: Settings) -> Result<Server, Error> {
     if let Some(security) = security {
         state.secure(security)?;
     }
-    if let Some(checked) = witnessing {
-        state.set_witnessing(checked.spawn(
-            state.store.clone(),
-            state.metrics.clone(),
-            state.stopping(),
-        ));
-    }
+    state.set_witnessing(witnessing.spawn(
+        state.store.clone(),
+        state.metrics.clone(),
+        state.stopping(),
+    ));
     Ok(Server {
         state,
         tls,

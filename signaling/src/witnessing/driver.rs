@@ -1,7 +1,9 @@
-//! The witnessing task: wakes when [`Schedule`] says or when nudged, makes
-//! a checkpoint (on a blocking thread: the store is synchronous), submits
-//! it with a consistency proof to each witness due, and stores the copy
-//! with every cosignature it got. Never logs a note or a proof.
+//! The checkpointing and witnessing task: wakes when [`Schedule`] says or
+//! when nudged (an act ended), makes a checkpoint if the tree grew (on a
+//! blocking thread: the store is synchronous), submits it with a
+//! consistency proof to each witness due, and stores the copy with every
+//! cosignature it got. At shutdown it makes a last checkpoint, so the
+//! newest events are in one. Never logs a note or a proof.
 
 use std::sync::{Arc, PoisonError};
 
@@ -32,9 +34,9 @@ pub(super) async fn run(
 ) {
     let start = Instant::now();
     loop {
-        let wake = schedule.next_wake().map(|d| start + d);
+        let wake = start + schedule.next_wake();
         tokio::select! {
-            () = sleep_until(wake) => {}
+            () = tokio::time::sleep_until(wake) => {}
             () = driver.shared.nudge.notified() => schedule.nudge(start.elapsed()),
             changed = stopping.changed() => {
                 if changed.is_err() {
@@ -47,12 +49,10 @@ pub(super) async fn run(
         }
         driver.round(&mut schedule, start).await;
     }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
+    // The events of the last interval: in a checkpoint before the store
+    // closes (the witnesses get it from the next start's first round).
+    if let Err(e) = driver.checkpoint().await {
+        tracing::error!(error = %e, "cannot make the last checkpoint at shutdown");
     }
 }
 
@@ -68,13 +68,26 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Driver {
-    /// One round: the witnesses due, the checkpoint, the submissions, the
-    /// cosigned copy stored.
+    /// A checkpoint of the tree as it is (the newest one if it did not
+    /// grow); `None` while the tree is empty.
+    async fn checkpoint(&self) -> Result<Option<SignedCheckpoint>, session::Error> {
+        blocking(&self.store, |s| {
+            if s.tree_size()? == 0 {
+                return Ok(None);
+            }
+            s.checkpoint(Timestamp::now()).map(Some)
+        })
+        .await
+    }
+
+    /// One round: the checkpoint if due, the witnesses due, the
+    /// submissions, the cosigned copy stored.
     async fn round(&self, schedule: &mut Schedule, start: Instant) {
         let now = start.elapsed();
         if !schedule.any_due(now) {
             return;
         }
+        let make = schedule.take_checkpoint(now);
         let size = match blocking(&self.store, |s| s.tree_size()).await {
             Ok(size) => size,
             Err(e) => {
@@ -83,13 +96,14 @@ impl Driver {
             }
         };
         let due = schedule.due(now, size);
-        if due.is_empty() {
+        if due.is_empty() && !make {
             return;
         }
-        let checkpoint = match blocking(&self.store, |s| s.checkpoint(Timestamp::now())).await {
-            Ok(c) => c,
+        let checkpoint = match self.checkpoint().await {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
             Err(e) => {
-                tracing::error!(error = %e, "witnessing: cannot make a checkpoint");
+                tracing::error!(error = %e, "cannot make a checkpoint of the trace log");
                 return;
             }
         };

@@ -75,6 +75,8 @@ impl WitnessConfig {
 #[derive(Debug)]
 struct Shared {
     nudge: Notify,
+    /// How many witnesses are configured (none: checkpoints only).
+    witnesses: usize,
     /// The newest checkpoint cosigned by at least one witness.
     cosigned: watch::Sender<Option<SignedCheckpoint>>,
     /// The first rollback or fork seen while running, as a sentence.
@@ -97,6 +99,12 @@ impl Witnessing {
         self.0.cosigned.subscribe()
     }
 
+    /// Whether any witness is configured (else checkpoints are only signed
+    /// by the log).
+    pub fn has_witnesses(&self) -> bool {
+        self.0.witnesses > 0
+    }
+
     /// The size of the newest cosigned checkpoint (0 if none).
     pub fn witnessed_size(&self) -> u64 {
         self.0.cosigned.borrow().as_ref().map_or(0, |c| c.size)
@@ -104,13 +112,16 @@ impl Witnessing {
 
     /// A checkpoint cosigned by at least one witness whose tree has at
     /// least `size` leaves: at once if there is one, else after a nudged
-    /// round, or `None` after `timeout`. What an act's receipt is made
-    /// against.
+    /// round, or `None` after `timeout` (at once when no witness is
+    /// configured). What an act's receipt is made against.
     pub async fn cosigned_covering(
         &self,
         size: u64,
         timeout: Duration,
     ) -> Option<SignedCheckpoint> {
+        if !self.has_witnesses() {
+            return None;
+        }
         let mut rx = self.cosigned();
         let covers = |c: &Option<SignedCheckpoint>| c.as_ref().is_some_and(|c| c.size >= size);
         if !covers(&rx.borrow()) {
@@ -221,10 +232,11 @@ impl Checked {
         }
         let shared = Arc::new(Shared {
             nudge: Notify::new(),
+            witnesses: self.witnesses.len(),
             cosigned: watch::Sender::new(self.cosigned.clone()),
             rollback: Mutex::new(None),
         });
-        tracing::info!(origin = %self.origin, witnesses = self.witnesses.len(), "witnessing the trace log");
+        tracing::info!(origin = %self.origin, witnesses = self.witnesses.len(), "checkpointing the trace log");
         tokio::spawn(driver::run(
             driver::Driver {
                 shared: shared.clone(),

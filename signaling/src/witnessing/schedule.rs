@@ -1,6 +1,8 @@
-//! When to submit which checkpoint to which witness: a plain state taking
-//! `now` (time since the task started) and the tree's size, saying what to
-//! submit and when to be woken next. Per witness: the size it holds, when
+//! When to make a checkpoint, and which to submit to which witness: a
+//! plain state taking `now` (time since the task started) and the tree's
+//! size, saying what to do and when to be woken next. The log itself: when
+//! its next checkpoint is due (every interval, and at once when an act
+//! ends, with or without witnesses). Per witness: the size it holds, when
 //! it is next due, how many submissions failed in a row (backoff), and
 //! whether it was stopped (a rollback or fork was detected through it).
 
@@ -57,10 +59,13 @@ pub enum Next {
     Forked { held: u64 },
 }
 
-/// Every witness's state, and the interval between rounds.
+/// The log's checkpoint cadence, every witness's state, and the interval
+/// between rounds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Schedule {
     interval: Duration,
+    /// When the log's next checkpoint is due (made only if the tree grew).
+    checkpoint_due: Duration,
     slots: Vec<Slot>,
 }
 
@@ -69,6 +74,7 @@ impl Schedule {
     pub fn new(interval: Duration, held: &[u64], now: Duration) -> Schedule {
         Schedule {
             interval,
+            checkpoint_due: now,
             slots: held
                 .iter()
                 .map(|&held| Slot {
@@ -85,25 +91,38 @@ impl Schedule {
         &self.slots[witness]
     }
 
-    /// An act concluded: every witness still in service is due now.
+    /// An act concluded: a checkpoint is due now, and so is every witness
+    /// still in service.
     pub fn nudge(&mut self, now: Duration) {
+        self.checkpoint_due = self.checkpoint_due.min(now);
         for s in self.slots.iter_mut().filter(|s| !s.stopped) {
             s.due = s.due.min(now);
         }
     }
 
-    /// When to be woken next; `None` when no witness is in service.
-    pub fn next_wake(&self) -> Option<Duration> {
+    /// When to be woken next: the next checkpoint or the next witness in
+    /// service due, whichever comes first.
+    pub fn next_wake(&self) -> Duration {
         self.slots
             .iter()
             .filter(|s| !s.stopped)
             .map(|s| s.due)
-            .min()
+            .fold(self.checkpoint_due, Duration::min)
     }
 
-    /// Whether some witness is due at `now`.
+    /// Whether a checkpoint or some witness is due at `now`.
     pub fn any_due(&self, now: Duration) -> bool {
-        self.slots.iter().any(|s| !s.stopped && s.due <= now)
+        self.checkpoint_due <= now || self.slots.iter().any(|s| !s.stopped && s.due <= now)
+    }
+
+    /// Whether the log's checkpoint is due at `now` (made if the tree
+    /// grew); if so, it is next due one interval later.
+    pub fn take_checkpoint(&mut self, now: Duration) -> bool {
+        if self.checkpoint_due > now {
+            return false;
+        }
+        self.checkpoint_due = now + self.interval;
+        true
     }
 
     /// The submissions to make at `now` for a tree of `size` leaves: every
@@ -197,7 +216,8 @@ mod tests {
     #[test]
     fn submits_while_the_tree_grows_and_waits_when_it_does_not() {
         let mut s = Schedule::new(2 * S, &[0, 5], at(0));
-        assert_eq!(s.next_wake(), Some(at(0)));
+        assert_eq!(s.next_wake(), at(0));
+        assert!(s.take_checkpoint(at(0)));
         let subs = s.due(at(0), 5);
         assert_eq!(
             subs,
@@ -208,7 +228,7 @@ mod tests {
             s.done(0, at(0), 5, Outcome::Cosigned { size: 5 }, false),
             Next::Wait
         );
-        assert_eq!(s.next_wake(), Some(at(2)));
+        assert_eq!(s.slot(0).due, at(2));
         assert!(!s.any_due(at(1)));
         assert!(s.due(at(2), 5).is_empty(), "nothing new");
         let subs = s.due(at(4), 9);
@@ -225,9 +245,9 @@ mod tests {
     fn a_conclusion_makes_every_witness_due_at_once() {
         let mut s = Schedule::new(2 * S, &[3], at(0));
         s.due(at(0), 3);
-        assert_eq!(s.next_wake(), Some(at(2)));
+        assert_eq!(s.slot(0).due, at(2));
         s.nudge(at(1));
-        assert_eq!(s.next_wake(), Some(at(1)));
+        assert_eq!(s.slot(0).due, at(1));
         assert_eq!(s.due(at(1), 4), [Submission { witness: 0, old: 3 }]);
     }
 
@@ -236,17 +256,17 @@ mod tests {
         let mut s = Schedule::new(2 * S, &[0], at(0));
         s.due(at(0), 1);
         s.done(0, at(0), 1, Outcome::Failed, false);
-        assert_eq!(s.next_wake(), Some(at(4)));
+        assert_eq!(s.slot(0).due, at(4));
         s.due(at(4), 1);
         s.done(0, at(4), 1, Outcome::Failed, false);
-        assert_eq!(s.next_wake(), Some(at(12)));
+        assert_eq!(s.slot(0).due, at(12));
         for _ in 0..20 {
             s.done(0, at(12), 1, Outcome::Failed, false);
         }
-        assert_eq!(s.next_wake(), Some(at(12) + MAX_BACKOFF));
+        assert_eq!(s.slot(0).due, at(12) + MAX_BACKOFF);
         s.done(0, at(80), 1, Outcome::Cosigned { size: 1 }, false);
         assert_eq!(s.slot(0).failures, 0);
-        assert_eq!(s.next_wake(), Some(at(82)));
+        assert_eq!(s.slot(0).due, at(82));
     }
 
     #[test]
@@ -283,8 +303,22 @@ mod tests {
             Next::Forked { held: 4 }
         );
         assert!(s.slot(0).stopped && s.slot(1).stopped);
-        assert_eq!(s.next_wake(), None, "nothing to wake for");
+        assert_eq!(s.next_wake(), at(0), "only the log's own checkpoints");
         s.nudge(at(1));
         assert!(s.due(at(1), 20).is_empty());
+    }
+
+    #[test]
+    fn checkpoints_are_made_every_interval_and_at_a_conclusion_without_witnesses() {
+        let mut s = Schedule::new(2 * S, &[], at(0));
+        assert!(s.any_due(at(0)) && s.take_checkpoint(at(0)));
+        assert!(!s.take_checkpoint(at(1)), "once per interval");
+        assert_eq!(s.next_wake(), at(2));
+        assert!(!s.any_due(at(1)));
+        s.nudge(at(1));
+        assert_eq!(s.next_wake(), at(1), "an act ended");
+        assert!(s.take_checkpoint(at(1)));
+        assert_eq!(s.next_wake(), at(3));
+        assert!(s.due(at(3), 9).is_empty(), "no witness to submit to");
     }
 }
