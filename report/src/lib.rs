@@ -330,7 +330,10 @@ mod tests {
         let a = render(&input(&act, &events, &t, false)).unwrap();
         let b = render(&input(&act, &events, &uncosigned, false)).unwrap();
         assert_ne!(a, b);
-        assert_eq!(b, render(&input(&act, &events, &uncosigned, false)).unwrap());
+        assert_eq!(
+            b,
+            render(&input(&act, &events, &uncosigned, false)).unwrap()
+        );
     }
 
     #[test]
