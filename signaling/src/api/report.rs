@@ -52,7 +52,7 @@ pub async fn pdf(
             tracing::warn!(%act, error = %e, "no checkpoint for the compte rendu");
         }
         let Some(bytes) = export::report_pdf(
-            &*state.store,
+            &state.store,
             act,
             &sec.data_keys,
             &sec.trusted,
