@@ -9,7 +9,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use session::store::read_act;
-use session::tlog::SignedCheckpoint;
+use session::tlog::{Receipt, SignedCheckpoint, TreeError};
 use session::{ActId, SqliteStore, Timestamp};
 
 /// Whether `checkpoint`'s tree holds every event of `act`: the leaf of
@@ -60,6 +60,24 @@ pub fn choose_checkpoint(
         return Ok(latest);
     }
     store.checkpoint(now)
+}
+
+/// `act`'s receipt against the checkpoint [`choose_checkpoint`] picks. An
+/// event appended to the act between the choice and the proofs (the act
+/// goes on after its conclusion only in rare cases) is not in that tree:
+/// then a new checkpoint is signed and the receipt made again, once.
+pub fn receipt_of(
+    store: &SqliteStore,
+    act: ActId,
+    now: Timestamp,
+) -> Result<Receipt, session::Error> {
+    let checkpoint = choose_checkpoint(store, act, now)?;
+    match store.receipt(act, &checkpoint) {
+        Err(session::Error::Tree(TreeError::EventNotInTree { .. })) => {
+            store.receipt(act, &store.checkpoint(now)?)
+        }
+        other => other,
+    }
 }
 
 /// A checkpoint note's signature lines, parsed: each `— name base64`

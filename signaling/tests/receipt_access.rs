@@ -7,6 +7,8 @@
 //! session 401; an unknown act 404; before the conclusion 409
 //! `act_not_concluded`. Every decision by a signed-in person is audited
 //! as `export_receipt`. `GET /api/log-key` answers the log's key to anyone.
+//! `trace export --format receipt` refuses an act no stored checkpoint
+//! covers yet.
 
 mod common;
 
@@ -141,4 +143,32 @@ async fn each_reader_gets_its_answer_and_every_decision_is_audited() {
     );
 
     secured.server.stop(common::server::TIMEOUT).await;
+
+    // The command line signs no checkpoint: an act made after the newest
+    // one has no receipt there yet, and it says why.
+    let data = secured.server.data.root();
+    let out = common::teleconsult(
+        data,
+        &[
+            "act",
+            "create",
+            "--kind",
+            "teleconsultation",
+            "--professional",
+            common::DOCTOR,
+            "--rpps",
+            common::DOCTOR_RPPS,
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let fresh = created["id"].as_str().expect("an id");
+    let out = common::teleconsult(data, &["trace", "export", fresh, "--format", "receipt"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains("is not yet in a signed checkpoint"),
+        "{}",
+        common::stderr(&out)
+    );
 }

@@ -20,6 +20,9 @@
 //! - Answer: `text/plain; charset=utf-8`, downloaded (`Content-Disposition:
 //!   attachment; filename="receipt-<act>.txt"`), never sniffed, never
 //!   cached, with the log's verifier key in `Teleconsult-Log-Key`.
+//! - Checkpoint: [`crate::receipts::choose_checkpoint`] (the newest stored
+//!   one if it covers the act, else one signed now), the same the PDF
+//!   prints.
 //!
 //! The log's verifier key is public: `GET /api/log-key` answers it to
 //! anyone (no personal data, nothing to audit), so that the professional's
@@ -35,7 +38,7 @@ use axum::response::{IntoResponse, Response};
 use session::ActId;
 
 use super::{ApiError, blocking, exports, parse_act, signed_in};
-use crate::receipts::choose_checkpoint;
+use crate::receipts::receipt_of;
 use crate::state::AppState;
 
 /// The access log's action for this route.
@@ -59,8 +62,7 @@ pub async fn receipt(
             grant.record(&state, "refused:act_not_concluded")?;
             return Err(ApiError::ActNotConcluded);
         }
-        let checkpoint = choose_checkpoint(&state.store, act, state.clock().now())?;
-        let receipt = state.store.receipt(act, &checkpoint)?;
+        let receipt = receipt_of(&state.store, act, state.clock().now())?;
         // Durable before any byte leaves.
         grant.record(&state, "allowed")?;
         Ok((receipt.to_bytes(), log_key(&state)))
