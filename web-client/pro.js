@@ -35,6 +35,7 @@ const state = {
   notice: null, // [[key, vars], ...]
   signinError: null,
   oidc: null, // { label } when the server offers OpenID Connect sign-in
+  logKey: null, // GET /api/log-key: the log's verifier key receipts are checked with
 };
 try {
   const saved = localStorage.getItem("teleconsult.pro.lang");
@@ -274,7 +275,7 @@ function actButtons(a, headId) {
   if (a.kind === "teleexpertise") out.push(named(`open-${id}`, t("open"), () => openDetail(id)));
   if (runnable(a)) out.push(named(`join-${id}`, t("join"), () => join(id, `join-${id}`), "secondary"));
   out.push(named(`trace-${id}`, t("trace"), () => loadTrace(id), "secondary"));
-  if (concluded(a)) out.push(reportLink(id, `report-${id}`, headId));
+  if (concluded(a)) out.push(reportLink(id, `report-${id}`, headId), receiptLink(id, `receipt-${id}`, headId));
   return h("td", { class: "row-actions" }, out);
 }
 
@@ -293,6 +294,36 @@ function reportLink(id, linkId, labelId) {
     id: linkId,
     "aria-labelledby": labelId ? `${linkId} ${labelId}` : undefined,
   }, t("report_pdf"));
+}
+
+/**
+ * « Télécharger le reçu de trace »: the act's receipt (GET
+ * /api/acts/{id}/receipt, a text file), which `teleconsult receipt verify`
+ * checks offline with the log's key (see `renderLogKey`).
+ */
+function receiptLink(id, linkId, labelId) {
+  return h("a", {
+    href: `/api/acts/${enc(id)}/receipt`,
+    download: `receipt-${id}.txt`,
+    class: "button secondary",
+    id: linkId,
+    "aria-labelledby": labelId ? `${linkId} ${labelId}` : undefined,
+  }, t("receipt_link"));
+}
+
+/**
+ * The log's verifier key under the work list (and in a concluded act's
+ * detail): what a receipt is checked with, offline. The key is public; the
+ * page shows it so that a professional can hand it over with a receipt.
+ */
+function logKeyLine(id) {
+  if (!state.logKey) return null;
+  return h("p", { class: "hint", id }, t("log_key"), " ", h("code", { class: "log-key" }, state.logKey));
+}
+
+function renderLogKey() {
+  const line = logKeyLine("log-key-line");
+  $("log-key").replaceChildren(...(line ? [line] : []));
 }
 
 function expertiseTable(acts, kind) {
@@ -345,6 +376,7 @@ function renderList() {
   $("received").replaceChildren(expertiseTable(received, "received"));
   $("sent").replaceChildren(expertiseTable(sent, "sent"));
   $("others").replaceChildren(othersTable(others));
+  renderLogKey();
 }
 
 async function loadActs({ announce = false } = {}) {
@@ -361,6 +393,10 @@ async function loadActs({ announce = false } = {}) {
     return true;
   }
   state.acts = data.acts ?? [];
+  if (!state.logKey) {
+    const res = await fetch("/api/log-key").catch(() => null);
+    if (res?.ok) state.logKey = (await res.text()).trim();
+  }
   keeping($("acts"), renderList);
   if (announce) notice("list_updated", { n: state.acts.length });
   return true;
@@ -676,9 +712,10 @@ function renderDetail() {
     more.push(h("button", { type: "button", id: "detail-join", class: "secondary", onclick: () => join(id, "detail-join") }, t("join")));
   }
   more.push(h("button", { type: "button", id: "detail-trace", class: "secondary", onclick: () => loadTrace(id) }, t("trace")));
-  if (concluded(d)) more.push(reportLink(id, "detail-report-pdf", null));
+  if (concluded(d)) more.push(reportLink(id, "detail-report-pdf", null), receiptLink(id, "detail-receipt", null));
   $("detail-more").replaceChildren(...more);
 
+  if (concluded(d)) parts.push(logKeyLine("detail-log-key"));
   $("detail-body").replaceChildren(...parts.flat().filter(Boolean));
 }
 

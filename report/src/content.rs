@@ -14,7 +14,7 @@ use session::{Act, ActKind, ParticipantId};
 
 use crate::clock::{duration, local_time};
 use crate::labels;
-use crate::{Error, ReportInput, Verification};
+use crate::{Error, ReceiptCheckpoint, ReportInput, Verification};
 
 /// What a withheld value prints as.
 pub const MASKED: &str = "[masqué]";
@@ -219,7 +219,57 @@ pub fn blocks(input: &ReportInput<'_>) -> Result<Vec<Block>, Error> {
         "Vérifiable hors ligne avec la clé publique de la plateforme : teleconsult trace verify {}",
         act.id
     )));
+    out.extend(receipt(input.trace.checkpoint.as_ref()));
     Ok(out)
+}
+
+/// « Reçu de trace »: the signed checkpoint of the transparency log the
+/// act's receipt is proven against, and who cosigned it; or that the act
+/// is not yet in a signed checkpoint.
+fn receipt(checkpoint: Option<&ReceiptCheckpoint>) -> Vec<Block> {
+    let mut out = vec![Block::Heading("Reçu de trace".into())];
+    let Some(c) = checkpoint else {
+        out.push(Block::Paragraph(
+            "L'acte n'est pas encore dans un point de contrôle signé du journal de la trace."
+                .into(),
+        ));
+        return out;
+    };
+    out.push(Block::Paragraph(
+        "Les événements de l'acte figurent dans ce point de contrôle signé du journal de la \
+         trace (arbre de Merkle) :"
+            .into(),
+    ));
+    out.push(Block::Field {
+        label: "Journal (origine)".into(),
+        value: c.origin.clone(),
+    });
+    out.push(Block::Field {
+        label: "Taille de l'arbre".into(),
+        value: c.size.to_string(),
+    });
+    out.push(Block::Digest {
+        label: "Racine (SHA-256, base64)".into(),
+        hex: c.root.clone(),
+    });
+    if c.cosigners.is_empty() {
+        out.push(Block::Note(
+            "Aucun témoin n'a encore cosigné ce point de contrôle.".into(),
+        ));
+    }
+    for w in &c.cosigners {
+        out.push(Block::Item(format!(
+            "Cosigné par le témoin {} le {}",
+            w.name,
+            local_time(w.at)
+        )));
+    }
+    out.push(Block::Note(
+        "Le reçu de l'acte se vérifie hors ligne, sans la plateforme : teleconsult receipt \
+         verify FICHIER --public-key CLÉ-DU-JOURNAL [--witness-key CLÉ-DU-TÉMOIN]"
+            .into(),
+    ));
+    out
 }
 
 /// Says things about one act, masking what the reader may not see.

@@ -8,7 +8,8 @@
 //! the phases and their times, the consent given and withdrawn with the
 //! SHA-256 of the text shown, a téléexpertise's request and answers, the
 //! documents, the report, the prescriptions, the incidents and their
-//! durations, and the trace's state and chain head.
+//! durations, the trace's state and chain head, and the signed checkpoint
+//! of the transparency log its receipt is proven against (« Reçu de trace »).
 //!
 //! The output depends on the input alone: no clock is read, the
 //! document's date is the act's conclusion, so the same act gives the
@@ -61,6 +62,33 @@ pub struct TraceState {
     pub head: String,
     /// How many events the act's chain holds.
     pub events: u64,
+    /// The signed checkpoint of the transparency log that covers the
+    /// act's last event, the one its receipt is proven against; `None`
+    /// when the act is not yet in a signed checkpoint.
+    pub checkpoint: Option<ReceiptCheckpoint>,
+}
+
+/// A checkpoint of the transparency log as the compte rendu prints it
+/// (« Reçu de trace »): what a receipt of the act is proven against
+/// (docs/TRACE_FORMAT.md, "Receipts").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptCheckpoint {
+    /// The log's origin (its note key name).
+    pub origin: String,
+    /// The tree size the checkpoint signs.
+    pub size: u64,
+    /// The tree's root hash, base64 as the checkpoint writes it.
+    pub root: String,
+    /// The witnesses that cosigned it, in the note's order.
+    pub cosigners: Vec<Cosigner>,
+}
+
+/// A witness's cosignature of a checkpoint: its key name and the time it
+/// signed (C2SP tlog-cosignature).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cosigner {
+    pub name: String,
+    pub at: Timestamp,
 }
 
 /// What the verification of the trace found.
@@ -200,6 +228,15 @@ mod tests {
             verification: Verification::Intact,
             head: "ab".repeat(32),
             events: 11,
+            checkpoint: Some(ReceiptCheckpoint {
+                origin: "teleconsult.localhost/trace".into(),
+                size: 4242,
+                root: "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k=".into(),
+                cosigners: vec![Cosigner {
+                    name: "witness.example/fictif".into(),
+                    at: Timestamp::from_micros(1_796_396_200_000_000),
+                }],
+            }),
         }
     }
 
@@ -255,9 +292,48 @@ mod tests {
             "durée 2 min 05 s",
             "Intègre",
             &"ab".repeat(32),
+            "Reçu de trace",
+            "teleconsult.localhost/trace",
+            "4242",
+            "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k=",
+            "witness.example/fictif",
+            "04/12/2026 15:56:40 (UTC+01:00)", // cosigned
         ] {
             assert!(text.contains(needle), "{needle:?} missing");
         }
+    }
+
+    #[test]
+    fn an_act_in_no_signed_checkpoint_says_so() {
+        let (act, events) = concluded(REPORT);
+        let t = TraceState {
+            checkpoint: None,
+            ..trace()
+        };
+        let text = all_text(&blocks(&input(&act, &events, &t, false)).unwrap());
+        assert!(text.contains("Reçu de trace"));
+        assert!(
+            text.contains("pas encore dans un point de contrôle signé"),
+            "{text}"
+        );
+        assert!(!text.contains("Cosigné"));
+        let uncosigned = TraceState {
+            checkpoint: trace().checkpoint.map(|c| ReceiptCheckpoint {
+                cosigners: Vec::new(),
+                ..c
+            }),
+            ..trace()
+        };
+        let text = all_text(&blocks(&input(&act, &events, &uncosigned, false)).unwrap());
+        assert!(text.contains("Aucun témoin"), "{text}");
+        // Different checkpoints, different bytes; the same, the same bytes.
+        let a = render(&input(&act, &events, &t, false)).unwrap();
+        let b = render(&input(&act, &events, &uncosigned, false)).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(
+            b,
+            render(&input(&act, &events, &uncosigned, false)).unwrap()
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use session::keys::{DataKey, HeadSigner, TrustedKeys};
 use session::store::{read_act, verify_store};
 use session::trace::TraceRecord;
 use session::trace::seal::{SEALED_KEY, strip_markers};
-use session::{Act, ActId, PII_KEY, Timestamp, TraceStore};
+use session::{Act, ActId, PII_KEY, SqliteStore, Timestamp, TraceStore};
 
 /// One record as shown: opened if keys are given, else public only
 /// (sealed fields as `[sealed]`).
@@ -164,8 +164,16 @@ pub const PLATFORM_NAME: &str = "teleconsult — plateforme de télémédecine";
 /// report's DocumentReference (DESIGN.md of issue 14), with DESIGN.md's
 /// signature; a render failure (a fault of the renderer, not of the
 /// trace) is `session::Error::Render`, added for it.
+///
+/// The « Reçu de trace » section prints the newest stored checkpoint of
+/// the transparency log when it covers the act
+/// ([`crate::receipts::covering_checkpoint`]; no checkpoint is signed
+/// here): the server's route makes sure one is stored first
+/// ([`crate::receipts::choose_checkpoint`]), so that the PDF and the
+/// receipt name the same checkpoint. (The store is the SQLite one, not
+/// `dyn TraceStore`, for the tree.)
 pub fn report_pdf(
-    store: &dyn TraceStore,
+    store: &SqliteStore,
     act: ActId,
     keys: &[DataKey],
     trusted: &TrustedKeys,
@@ -198,6 +206,9 @@ pub fn report_pdf(
             .map(|r| hex::encode(r.hash))
             .unwrap_or_default(),
         events: records.len() as u64,
+        checkpoint: crate::receipts::covering_checkpoint(store, act)?
+            .as_ref()
+            .map(crate::receipts::printed),
     };
     report::render(&report::ReportInput {
         act: &state,
@@ -306,7 +317,7 @@ pub struct FhirExport<'a> {
 /// verified records, opened unless withheld (or no key is held), and the
 /// report's PDF when there is one.
 pub fn fhir_bundle(
-    store: &dyn TraceStore,
+    store: &SqliteStore,
     act: ActId,
     with: &FhirExport<'_>,
 ) -> Result<Value, fhir_export::Error> {

@@ -49,6 +49,7 @@ pub mod logs;
 mod metrics;
 pub mod precall;
 pub mod protocol;
+pub mod receipts;
 pub mod relay_access;
 pub mod room;
 pub mod server;

@@ -1,7 +1,8 @@
 //! The compte rendu of a concluded téléconsultation as a PDF, fetched by
 //! its professional through `GET /api/acts/{id}/report.pdf` and exported
 //! with `teleconsult trace export --format pdf`: `pdftotext` finds each
-//! element the issue asks for, and `pdftoppm` renders page 1 to
+//! element the issue asks for (and issue 15's « Reçu de trace »: the log's
+//! checkpoint the act's receipt is proven against), and `pdftoppm` renders page 1 to
 //! target/e2e/report-pdf-page1-1.png for a person to look at.
 
 mod common;
@@ -9,6 +10,8 @@ mod common;
 use std::process::Command;
 
 use axum::http::{StatusCode, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use common::lifecycle::{self, at, get_bytes, one_line, pdf_text};
 use common::security::Secured;
 use common::{DOCTOR, DOCTOR_RPPS, PATIENT};
@@ -58,6 +61,15 @@ async fn the_compte_rendu_reads_back_with_each_required_element() {
     std::fs::write(&file, &pdf).expect("write the PDF");
     let text = pdf_text(&file);
 
+    // The checkpoint the route stored for the act's receipt, which the
+    // PDF prints (« Reçu de trace »).
+    let checkpoint = secured
+        .server
+        .state
+        .store
+        .latest_checkpoint()
+        .expect("read the checkpoints")
+        .expect("the route stored one");
     // The chain as the store holds it: its head and length.
     let records = secured.server.state.store.records(id).expect("records");
     let head = hex::encode(records.last().expect("a record").hash);
@@ -94,6 +106,20 @@ async fn the_compte_rendu_reads_back_with_each_required_element() {
         ("the event count", format!("Événements {}", records.len())),
         ("the chain head", head.clone()),
         ("the time zone", "UTC+01:00".into()),
+        ("the receipt's section", "Reçu de trace".into()),
+        (
+            "the checkpoint's origin",
+            format!("Journal (origine) {}", session::tlog::DEFAULT_ORIGIN),
+        ),
+        (
+            "the checkpoint's size",
+            format!("Taille de l'arbre {}", checkpoint.size),
+        ),
+        ("the checkpoint's root", BASE64.encode(checkpoint.root.0)),
+        (
+            "no witness yet",
+            "Aucun témoin n'a encore cosigné ce point de contrôle.".into(),
+        ),
     ];
     for (_, t) in &act.phase_times {
         wanted.push(("a phase time", report::local_time(*t)));
@@ -152,8 +178,27 @@ async fn the_compte_rendu_reads_back_with_each_required_element() {
         String::from_utf8_lossy(&out.stderr)
     );
     let from_cli = std::fs::read(&exported).expect("the exported PDF");
-    assert_eq!(
-        from_cli, pdf,
-        "the route and the command line give the same bytes"
-    );
+    // The same checkpoint still the newest, the same bytes; a witnessing
+    // task that signed a newer one in between changes « Reçu de trace »
+    // only.
+    let newest = secured
+        .server
+        .data
+        .open_reader()
+        .expect("a reader")
+        .latest_checkpoint()
+        .expect("read the checkpoints");
+    if newest.as_ref() == Some(&checkpoint) {
+        assert_eq!(
+            from_cli, pdf,
+            "the route and the command line give the same bytes"
+        );
+    } else {
+        let before_receipt = |t: &str| t.split("Reçu de trace").next().map(str::to_string);
+        assert_eq!(
+            before_receipt(&pdf_text(&exported)),
+            before_receipt(&text),
+            "the route and the command line give the same document"
+        );
+    }
 }

@@ -21,6 +21,7 @@ pub mod expertise;
 pub mod exports;
 pub mod fhir;
 pub mod oidc;
+pub mod receipt;
 pub mod report;
 pub mod sign_in;
 pub mod trace;

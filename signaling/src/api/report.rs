@@ -10,6 +10,10 @@
 //!   nothing leaves.
 //! - Limits: the server's own (per-client rate, in-flight cap, timeout:
 //!   `throttle`); a render is bounded by the report's 64 KiB.
+//! - Receipt: the PDF prints the transparency log's checkpoint the act's
+//!   receipt is proven against (`GET /api/acts/{id}/receipt`, chosen by
+//!   [`crate::receipts::choose_checkpoint`], signed here if none covers
+//!   the act yet).
 //! - Answer: `application/pdf`, downloaded (`Content-Disposition:
 //!   attachment`), never sniffed, never cached.
 
@@ -21,6 +25,7 @@ use session::ActId;
 
 use super::{ApiError, blocking, exports, parse_act, signed_in};
 use crate::export;
+use crate::receipts::choose_checkpoint;
 use crate::state::AppState;
 
 /// The access log's action for this route.
@@ -37,8 +42,17 @@ pub async fn pdf(
     let bytes = blocking(move || {
         let sec = state.security()?;
         let grant = exports::grant(&state, sec, who, act, ACTION)?;
+        // The « Reçu de trace » section prints the checkpoint the act's
+        // receipt is proven against: have one stored (the same choice as
+        // the receipt's route). Without it the PDF says the act is not yet
+        // in a signed checkpoint, rather than fail.
+        if report::concluded_at(&grant.act).is_some()
+            && let Err(e) = choose_checkpoint(&state.store, act, state.clock().now())
+        {
+            tracing::warn!(%act, error = %e, "no checkpoint for the compte rendu");
+        }
         let Some(bytes) = export::report_pdf(
-            &*state.store,
+            &state.store,
             act,
             &sec.data_keys,
             &sec.trusted,

@@ -1,5 +1,7 @@
 //! `teleconsult keys rotate signing|data|invite`: replace a secret while
 //! keeping old traces readable and verifiable. Stop the server first.
+//! `teleconsult keys show`: the public keys to hand out, among them the
+//! transparency log's verifier key that receipts are checked with.
 
 use std::process::ExitCode;
 
@@ -11,6 +13,17 @@ pub enum KeysCommand {
     /// Replace a key; the old one is kept under keys/retired/ for reading
     /// and verifying what it protected.
     Rotate { which: Which },
+    /// Print the public keys: the log's verifier key (C2SP form, what
+    /// `teleconsult receipt verify --public-key` takes), then those of
+    /// retired signing keys, which older checkpoints were signed with.
+    /// Needs only the public keys.
+    Show {
+        /// The log's origin, if not the one the store's newest checkpoint
+        /// names (the server's configured log origin; default
+        /// teleconsult.localhost/trace).
+        #[arg(long)]
+        origin: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -27,7 +40,10 @@ pub enum Which {
 }
 
 pub fn run(data: &DataDir, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
-    let KeysCommand::Rotate { which } = cmd;
+    let which = match cmd {
+        KeysCommand::Rotate { which } => which,
+        KeysCommand::Show { origin } => return show(data, origin),
+    };
     // Opening checks the keys match the store before anything moves.
     let (store, _) = data.open_writer()?;
     store.close();
@@ -53,4 +69,37 @@ pub fn run(data: &DataDir, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
     )?;
     println!("{which:?} key rotated: {old} -> {new} (the old one is kept under keys/retired/)");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `keys show`: `log verifier key: ORIGIN+ID+KEY` for the current signing
+/// key, then `retired log verifier key: ...` for each retired one. The
+/// origin is the newest stored checkpoint's (what receipts name), or
+/// `origin`, or the default.
+fn show(data: &DataDir, origin: Option<String>) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    let origin = match origin {
+        Some(o) => o,
+        None => stored_origin(data).unwrap_or_else(|| session::tlog::DEFAULT_ORIGIN.to_string()),
+    };
+    let trusted = data
+        .key_dir()
+        .trusted()
+        .context("cannot read the public signing keys")?;
+    for (n, key) in trusted.keys().enumerate() {
+        let vkey = session::tlog::verifier_key(&origin, key);
+        if n == 0 {
+            println!("log verifier key: {vkey}");
+        } else {
+            println!("retired log verifier key: {vkey}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The origin the store's newest checkpoint names, if any.
+fn stored_origin(data: &DataDir) -> Option<String> {
+    let store = data.open_reader().ok()?;
+    let latest = store.latest_checkpoint().ok()??;
+    let text = String::from_utf8(latest.note).ok()?;
+    text.lines().next().map(str::to_string)
 }

@@ -6,6 +6,7 @@ mod fhir;
 mod incidents;
 mod keys;
 mod professional;
+mod receipt;
 mod serve;
 mod trace;
 mod witness;
@@ -52,6 +53,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Run the server with a demo téléconsultation and print its links.
     Demo(serve::ServeArgs),
+    /// Check an act's receipt offline, without the platform.
+    #[command(subcommand)]
+    Receipt(receipt::ReceiptCommand),
     /// Run a transparency-log witness (C2SP tlog-witness), apart from the server.
     #[command(subcommand)]
     Witness(witness::WitnessCommand),
@@ -92,5 +96,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::serve(&data, args),
         Command::Demo(args) => serve::demo(&data, args),
         Command::Witness(cmd) => witness::run(data.root(), cmd),
+        Command::Receipt(cmd) => receipt::run(cmd),
     }
 }

@@ -87,6 +87,8 @@ pub enum ExportFormat {
     Fhir,
     /// The compte rendu of a concluded act, as a PDF.
     Pdf,
+    /// The act's receipt (events and inclusion proofs, signed checkpoint).
+    Receipt,
 }
 
 pub fn run(data: &DataDir, cmd: TraceCommand) -> anyhow::Result<ExitCode> {
@@ -132,6 +134,12 @@ pub fn run(data: &DataDir, cmd: TraceCommand) -> anyhow::Result<ExitCode> {
             output,
             ..
         } => export_pdf(data, act, output),
+        TraceCommand::Export {
+            act,
+            format: ExportFormat::Receipt,
+            output,
+            ..
+        } => super::receipt::export(data, act, output, audit),
     }
 }
 

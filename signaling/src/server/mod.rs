@@ -56,6 +56,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/acts/{id}/trace", get(api::trace::trace))
         .route("/api/acts/{id}/export", get(api::trace::export))
         .route("/api/acts/{id}/report.pdf", get(api::report::pdf))
+        .route("/api/acts/{id}/receipt", get(api::receipt::receipt))
+        .route("/api/log-key", get(api::receipt::log_key_route))
         .route("/api/acts/{id}/fhir", get(api::fhir::bundle))
         .route("/api/acts/{id}/link", get(api::trace::own_link))
         .route("/api/acts/{id}", get(api::expertise::detail))
