@@ -249,6 +249,10 @@ pub enum ApiError {
     NoConnectionTest,
     /// The act's room stopped while the request waited for it.
     RoomRestarting,
+    /// Witnesses are configured and none has cosigned a checkpoint
+    /// covering the act yet (one is down or slow): a receipt is only
+    /// handed out witnessed; try again in a moment.
+    ReceiptPending,
     /// The in-flight cap refused the request.
     Busy,
     /// The request took longer than the route's timeout.
@@ -464,6 +468,11 @@ impl ApiError {
                 "no_connection_test",
                 "this server runs no connection test; join the call directly",
             ),
+            ApiError::ReceiptPending => says(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "receipt_pending",
+                "the witnesses have not yet countersigned this act's record; try again in a moment",
+            ),
             ApiError::RoomRestarting => says(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "room_restarting",
@@ -610,11 +619,20 @@ impl ApiError {
     }
 }
 
+/// The `Retry-After` of a pending receipt: a witness round is a few
+/// seconds; a witness down is retried with backoff.
+const RECEIPT_RETRY_SECS: u64 = 10;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.status_code_and_message();
         let mut res = (status, Json(json!({ "error": message, "code": code }))).into_response();
-        if let ApiError::TooManyRequests(wait) = self
+        let retry_after = match self {
+            ApiError::TooManyRequests(wait) => Some(wait),
+            ApiError::ReceiptPending => Some(RECEIPT_RETRY_SECS),
+            _ => None,
+        };
+        if let Some(wait) = retry_after
             && let Ok(v) = HeaderValue::from_str(&wait.to_string())
         {
             res.headers_mut().insert(header::RETRY_AFTER, v);
@@ -659,6 +677,7 @@ mod tests {
             (ApiError::SignInOff, "sign_in_off"),
             (ApiError::NoConnectionTest, "no_connection_test"),
             (ApiError::RoomRestarting, "room_restarting"),
+            (ApiError::ReceiptPending, "receipt_pending"),
             (ApiError::Busy, "busy"),
             (ApiError::TimedOut, "timed_out"),
             (

@@ -42,15 +42,10 @@ pub fn covering_checkpoint(
 }
 
 /// The checkpoint `act`'s receipt is proven against, chosen in this one
-/// place: the newest stored checkpoint ([`SqliteStore::latest_checkpoint`],
-/// which is its cosigned copy once the witnesses answered) when its tree
-/// holds the act's last event, else a new one signed now
-/// ([`SqliteStore::checkpoint`], stored before it returns).
-///
-/// A new checkpoint is not cosigned yet. The witnessing task (another
-/// branch) will let this function wait, bounded, for the cosigned copy of
-/// the checkpoint it chose before answering; the lead wires that in at
-/// merge, here, without changing the callers.
+/// place when no witness is configured: the newest stored checkpoint
+/// ([`SqliteStore::latest_checkpoint`]) when its tree holds the act's last
+/// event, else a new one signed now ([`SqliteStore::checkpoint`], stored
+/// before it returns). With witnesses, [`witnessed`] comes first.
 pub fn choose_checkpoint(
     store: &SqliteStore,
     act: ActId,
@@ -62,16 +57,59 @@ pub fn choose_checkpoint(
     store.checkpoint(now)
 }
 
-/// `act`'s receipt against the checkpoint [`choose_checkpoint`] picks. An
-/// event appended to the act between the choice and the proofs (the act
-/// goes on after its conclusion only in rare cases) is not in that tree:
-/// then a new checkpoint is signed and the receipt made again, once.
+/// What the witnesses have of an act's events.
+#[derive(Debug)]
+pub enum Witnessed {
+    /// No witness is configured: the log's own signature is all there is.
+    NoWitnesses,
+    /// A checkpoint cosigned by at least one witness, holding every event
+    /// of the act.
+    Cosigned(SignedCheckpoint),
+    /// Witnesses are configured and none cosigned a checkpoint holding the
+    /// act within the wait (one is down or slow).
+    Pending,
+}
+
+/// How long a download waits for the witnessing task to get a checkpoint
+/// holding the act cosigned (a round is one HTTP exchange per witness).
+pub const COSIGN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// With witnesses configured, a cosigned checkpoint holding every event of
+/// `act`: the newest known at once, else after a round the task is nudged
+/// into, waiting at most `wait`. Call it on a blocking thread of the
+/// server's runtime (it waits on the witnessing task).
+pub fn witnessed(
+    store: &SqliteStore,
+    witnessing: Option<&crate::witnessing::Witnessing>,
+    act: ActId,
+    wait: std::time::Duration,
+) -> Result<Witnessed, session::Error> {
+    let Some(w) = witnessing.filter(|w| w.has_witnesses()) else {
+        return Ok(Witnessed::NoWitnesses);
+    };
+    let last = read_act(store, act)?.len() as u64;
+    let Some(leaf) = store.event_leaf(act, last)? else {
+        return Ok(Witnessed::Pending);
+    };
+    let found = tokio::runtime::Handle::current().block_on(w.cosigned_covering(leaf + 1, wait));
+    Ok(found.map_or(Witnessed::Pending, Witnessed::Cosigned))
+}
+
+/// `act`'s receipt against `cosigned` when the witnesses gave one, else
+/// against the checkpoint [`choose_checkpoint`] picks. An event appended
+/// to the act between the choice and the proofs (the act goes on after
+/// its conclusion only in rare cases) is not in that tree: then a new
+/// checkpoint is signed and the receipt made again, once.
 pub fn receipt_of(
     store: &SqliteStore,
     act: ActId,
     now: Timestamp,
+    cosigned: Option<SignedCheckpoint>,
 ) -> Result<Receipt, session::Error> {
-    let checkpoint = choose_checkpoint(store, act, now)?;
+    let checkpoint = match cosigned {
+        Some(c) => c,
+        None => choose_checkpoint(store, act, now)?,
+    };
     match store.receipt(act, &checkpoint) {
         Err(session::Error::Tree(TreeError::EventNotInTree { .. })) => {
             store.receipt(act, &store.checkpoint(now)?)

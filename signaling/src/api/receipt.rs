@@ -20,9 +20,14 @@
 //! - Answer: `text/plain; charset=utf-8`, downloaded (`Content-Disposition:
 //!   attachment; filename="receipt-<act>.txt"`), never sniffed, never
 //!   cached, with the log's verifier key in `Teleconsult-Log-Key`.
-//! - Checkpoint: [`crate::receipts::choose_checkpoint`] (the newest stored
-//!   one if it covers the act, else one signed now), the same the PDF
-//!   prints.
+//! - Checkpoint: with witnesses configured, one cosigned by at least one
+//!   of them and holding the act ([`crate::receipts::witnessed`], waiting
+//!   up to 5 s for the witnessing task's round); none within the wait is
+//!   503 `receipt_pending` with `Retry-After` (audited
+//!   `refused:receipt_pending`): an unwitnessed receipt never leaves such a
+//!   server. Without witnesses, [`crate::receipts::choose_checkpoint`] (the
+//!   newest stored one if it covers the act, else one signed now), the
+//!   same the PDF prints.
 //!
 //! The log's verifier key is public: `GET /api/log-key` answers it to
 //! anyone (no personal data, nothing to audit), so that the professional's
@@ -38,7 +43,7 @@ use axum::response::{IntoResponse, Response};
 use session::ActId;
 
 use super::{ApiError, blocking, exports, parse_act, signed_in};
-use crate::receipts::receipt_of;
+use crate::receipts::{COSIGN_WAIT, Witnessed, receipt_of, witnessed};
 use crate::state::AppState;
 
 /// The access log's action for this route.
@@ -62,7 +67,17 @@ pub async fn receipt(
             grant.record(&state, "refused:act_not_concluded")?;
             return Err(ApiError::ActNotConcluded);
         }
-        let receipt = receipt_of(&state.store, act, state.clock().now())?;
+        // With witnesses, only a witnessed receipt leaves (waiting a few
+        // seconds for the task's round); without, the log's own signature.
+        let cosigned = match witnessed(&state.store, state.witnessing(), act, COSIGN_WAIT)? {
+            Witnessed::NoWitnesses => None,
+            Witnessed::Cosigned(c) => Some(c),
+            Witnessed::Pending => {
+                grant.record(&state, "refused:receipt_pending")?;
+                return Err(ApiError::ReceiptPending);
+            }
+        };
+        let receipt = receipt_of(&state.store, act, state.clock().now(), cosigned)?;
         // Durable before any byte leaves.
         grant.record(&state, "allowed")?;
         Ok((receipt.to_bytes(), log_key(&state)))

@@ -25,7 +25,7 @@ use session::ActId;
 
 use super::{ApiError, blocking, exports, parse_act, signed_in};
 use crate::export;
-use crate::receipts::choose_checkpoint;
+use crate::receipts::{COSIGN_WAIT, Witnessed, choose_checkpoint, witnessed};
 use crate::state::AppState;
 
 /// The access log's action for this route.
@@ -46,10 +46,18 @@ pub async fn pdf(
         // receipt is proven against: have one stored (the same choice as
         // the receipt's route). Without it the PDF says the act is not yet
         // in a signed checkpoint, rather than fail.
-        if report::concluded_at(&grant.act).is_some()
-            && let Err(e) = choose_checkpoint(&state.store, act, state.clock().now())
-        {
-            tracing::warn!(%act, error = %e, "no checkpoint for the compte rendu");
+        // With witnesses, it waits (as the receipt does) for the cosigned
+        // copy to be stored, so the PDF names its witnesses; if none comes,
+        // it prints the log-signed one (« Aucun témoin »).
+        if report::concluded_at(&grant.act).is_some() {
+            let chosen = match witnessed(&state.store, state.witnessing(), act, COSIGN_WAIT) {
+                Ok(Witnessed::Cosigned(_)) => Ok(()),
+                Ok(_) => choose_checkpoint(&state.store, act, state.clock().now()).map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = chosen {
+                tracing::warn!(%act, error = %e, "no checkpoint for the compte rendu");
+            }
         }
         let Some(bytes) = export::report_pdf(
             &state.store,

@@ -31,7 +31,16 @@ pub struct Secured {
 impl Secured {
     /// A server whose state has sign-in and the access log on.
     pub async fn start() -> Secured {
-        let server = TestServer::start_with(|s| s.sign_in = true).await;
+        Secured::start_with(|_| {}).await
+    }
+
+    /// The same, with other settings changed too.
+    pub async fn start_with(configure: impl FnOnce(&mut signaling::server::Settings)) -> Secured {
+        let server = TestServer::start_with(|s| {
+            s.sign_in = true;
+            configure(s);
+        })
+        .await;
         let access = server
             .state
             .security()
