@@ -27,7 +27,7 @@ fn code(body: &[u8]) -> String {
 async fn a_receipt_leaves_witnessed_or_not_at_all() {
     let addr = free_loopback_addr();
     let url = format!("http://{addr}");
-    let mut secured = Secured::start_with(|s| {
+    let secured = Secured::start_with(|s| {
         s.witnesses = vec![WitnessConfig::new(&url, None).unwrap()];
         // Only nudges (a download, a conclusion) make rounds here.
         s.witness_interval = Duration::from_secs(3600);

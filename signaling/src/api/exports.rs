@@ -2,6 +2,9 @@
 //! who may export, whether sealed values are withheld from them, and the
 //! access-log entry written before any byte leaves.
 
+use axum::body::Body;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use session::store::load_act;
 use session::{Act, ActId};
 
@@ -86,4 +89,23 @@ pub fn grant<'a>(
         return Err(ApiError::NotTakingPart);
     }
     Ok(grant)
+}
+
+/// An export's answer: `bytes` of `content_type`, downloaded under
+/// `filename` (made by the caller from an act id and a fixed stem: hex
+/// digits, dashes and dots, nothing to escape), never sniffed, never
+/// cached.
+pub fn download(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
+    let mut res = Body::from(bytes).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    res
 }

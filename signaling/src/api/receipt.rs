@@ -36,7 +36,6 @@
 //! prints; a verifier should compare the two, or take it from where the
 //! platform publishes it, rather than trust a key that came with the file.
 
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -108,26 +107,17 @@ fn log_key(state: &AppState) -> Option<String> {
     state.store.log_signer().map(|s| s.verifier_key())
 }
 
-/// The receipt's answer: text, a download named after the act, not
-/// sniffed, not cached, the log's key beside it.
+/// The receipt's answer: text, a download named after the act, the log's
+/// key beside it.
 fn receipt_response(act: ActId, bytes: Vec<u8>, log_key: Option<String>) -> Response {
-    let mut res = Body::from(bytes).into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
+    let mut res = exports::download(
+        bytes,
+        "text/plain; charset=utf-8",
+        &format!("receipt-{act}.txt"),
     );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // An act id is hex digits and dashes: nothing to escape.
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"receipt-{act}.txt\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
     if let Some(v) = log_key.and_then(|k| HeaderValue::from_str(&k).ok()) {
-        h.insert(HeaderName::from_static(LOG_KEY_HEADER), v);
+        res.headers_mut()
+            .insert(HeaderName::from_static(LOG_KEY_HEADER), v);
     }
     res
 }

@@ -17,10 +17,9 @@
 //! - Answer: `application/pdf`, downloaded (`Content-Disposition:
 //!   attachment`), never sniffed, never cached.
 
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use session::ActId;
 
 use super::{ApiError, blocking, exports, parse_act, signed_in};
@@ -78,25 +77,7 @@ pub async fn pdf(
     Ok(pdf_response(act, bytes))
 }
 
-/// The PDF's answer: its type, a download named after the act, not
-/// sniffed, not cached.
+/// The PDF's answer: its type, a download named after the act.
 fn pdf_response(act: ActId, bytes: Vec<u8>) -> Response {
-    let mut res = Body::from(bytes).into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/pdf"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // An act id is hex digits and dashes: nothing to escape.
-    if let Ok(v) =
-        HeaderValue::from_str(&format!("attachment; filename=\"compte-rendu-{act}.pdf\""))
-    {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    res
+    exports::download(bytes, "application/pdf", &format!("compte-rendu-{act}.pdf"))
 }
