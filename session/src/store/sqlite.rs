@@ -81,7 +81,7 @@ use crate::event::Event;
 use crate::ids::{ActId, Sha256};
 use crate::keys::{DataKey, HeadSigner, KeyId, TrustedKeys};
 use crate::timestamp::Timestamp;
-use crate::tlog::tree::TreeReport;
+use crate::tlog::tree::{NewLeaf, TreeReport};
 use crate::tlog::{
     DEFAULT_ORIGIN, LeafKind, LogSigner, Receipt, ReceiptEvent, SignedCheckpoint, TreeError,
     TreeHash,
@@ -351,6 +351,9 @@ impl SqliteStore {
                 let log = LogSigner::new(DEFAULT_ORIGIN, &signer)?;
                 conn.pragma_update(None, "wal_autocheckpoint", 0)
                     .map_err(db_err)?;
+                // Every statement of a commit stays prepared (the tree's
+                // multi-row inserts are up to 14 of them).
+                conn.set_prepared_statement_cache_capacity(64);
                 let reader = open_conn(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
                 let checkpointer = open_conn(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
                 let (tx, rx) = mpsc::sync_channel::<AppendRequest>(MAX_BATCH);
@@ -367,6 +370,7 @@ impl SqliteStore {
                     data_version: None,
                     last_batch: 0,
                     tree,
+                    leaves: Vec::new(),
                 };
                 let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
                     std::thread::Builder::new()
@@ -1211,6 +1215,9 @@ struct WriterState {
     /// Whether commits append the events to the Merkle tree (always, but
     /// for the benchmark's "off" side).
     tree: bool,
+    /// The events the current commit has written, in row order: its
+    /// leaves of the Merkle tree.
+    leaves: Vec<NewLeaf>,
 }
 
 impl WriterState {
@@ -1290,6 +1297,7 @@ impl WriterState {
             .prepare_cached("PRAGMA data_version")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(err)?;
+        self.leaves.clear();
         if self.data_version != Some(version) {
             self.heads.clear();
             self.last_checkpoint = None;
@@ -1344,9 +1352,11 @@ impl WriterState {
         if self.tree {
             // The batch's events become leaves in this transaction, in
             // row order: the tree's order is the commit order.
-            crate::tlog::tree::catch_up(&self.conn).map_err(|e| Error::Database {
-                path: self.path.clone(),
-                reason: format!("cannot append to the Merkle tree: {e}"),
+            crate::tlog::tree::append_leaves(&self.conn, &self.leaves).map_err(|e| {
+                Error::Database {
+                    path: self.path.clone(),
+                    reason: format!("cannot append to the Merkle tree: {e}"),
+                }
             })?;
         }
         let heads: Vec<Head> = touched
@@ -1399,12 +1409,14 @@ impl WriterState {
             .prepare_cached("SAVEPOINT attach")
             .and_then(|mut s| s.execute([]))
             .map_err(err)?;
+        let written = self.leaves.len();
         let outcome = self.append_one(req, touched);
         if outcome.is_err() {
             self.conn
                 .prepare_cached("ROLLBACK TO attach")
                 .and_then(|mut s| s.execute([]))
                 .map_err(err)?;
+            self.leaves.truncate(written);
         }
         self.conn
             .prepare_cached("RELEASE attach")
@@ -1513,7 +1525,17 @@ impl WriterState {
             .map_err(err)?;
             end.seq = r.seq;
             end.hash = r.hash;
-            end.last_id = Some(self.conn.last_insert_rowid());
+            let id = self.conn.last_insert_rowid();
+            end.last_id = Some(id);
+            // Each row written, even if a later one fails: what the
+            // transaction holds is what becomes leaves.
+            if self.tree {
+                self.leaves.push(NewLeaf {
+                    kind: LeafKind::Event,
+                    item: id,
+                    record_hash: r.hash,
+                });
+            }
         }
         touched.insert(req.act, end);
         Ok(Appended {
@@ -1563,15 +1585,10 @@ impl WriterState {
 fn migrate_tree(path: &Path, conn: &Connection) -> Result<(), Error> {
     let db_err = |e: rusqlite::Error| db_error(path, e);
     conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
-    let done = conn
-        .execute_batch(crate::tlog::tree::SCHEMA)
-        .map_err(db_err)
-        .and_then(|()| {
-            crate::tlog::tree::catch_up(conn).map_err(|e| Error::Database {
-                path: path.into(),
-                reason: format!("cannot build the Merkle tree: {e}"),
-            })
-        });
+    let done = crate::tlog::tree::migrate(conn).map_err(|e| Error::Database {
+        path: path.into(),
+        reason: format!("cannot build the Merkle tree: {e}"),
+    });
     match done {
         Ok(added) => {
             conn.execute_batch("COMMIT").map_err(db_err)?;
