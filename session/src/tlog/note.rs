@@ -324,17 +324,22 @@ mod tests {
         }
     }
 
+    /// A log under the default origin.
+    fn default_log() -> LogSigner {
+        LogSigner::new(
+            super::super::DEFAULT_ORIGIN,
+            &HeadSigner::from_seed([7; 32]),
+        )
+        .unwrap()
+    }
+
     /// The log and the witness crate check cosignatures with the same
     /// code, up to the spec's last timestamp, 2^63 − 1, and no further.
     #[test]
     fn cosignature_timestamps_end_at_2_63_minus_1() {
         use super::super::cosignature::{self, MAX_TIMESTAMP};
         use ed25519_dalek::Signer as _;
-        let log = LogSigner::new(
-            super::super::DEFAULT_ORIGIN,
-            &HeadSigner::from_seed([7; 32]),
-        )
-        .unwrap();
+        let log = default_log();
         let c = log
             .sign(
                 1,
@@ -374,11 +379,7 @@ mod tests {
 
     #[test]
     fn a_checkpoint_is_signed_under_the_origin() {
-        let signer = LogSigner::new(
-            super::super::DEFAULT_ORIGIN,
-            &HeadSigner::from_seed([7; 32]),
-        )
-        .unwrap();
+        let signer = default_log();
         let root = tlog_tiles::record_hash(b"leaf");
         let c = signer.sign(1, root, Timestamp::from_micros(0)).unwrap();
         let log = CheckpointVerifier::parse(&signer.verifier_key()).unwrap();

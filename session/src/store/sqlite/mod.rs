@@ -313,6 +313,24 @@ impl SqliteStore {
         db_error(&self.path, e)
     }
 
+    /// Runs `f` in one read transaction on the reader connection, so that
+    /// all it reads is of one commit while the writer goes on.
+    fn read_tx<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+        let result = f(&conn);
+        let _ = conn.execute_batch("COMMIT");
+        result
+    }
+
+    /// Runs `f` in a write transaction on the reader connection (see
+    /// [`write_tx`]); the tree's checkpoints are written so, beside the
+    /// group-commit writer.
+    fn immediate<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        write_tx(&self.path, &conn, f)
+    }
+
     /// Stops the writer after the queued appends are committed.
     pub fn close(&self) {
         if let Some(w) = &self.writer {
@@ -366,25 +384,21 @@ impl TraceStore for SqliteStore {
     }
 
     fn walk(&self, act: ActId) -> Result<super::Walk, Error> {
-        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         // One read transaction: the records and the checkpoint that signs
         // their head are from the same commit while the writer goes on.
-        conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
-        let result = self.walk_links(&conn, act).and_then(|records| {
-            let Some(records) = records else {
+        self.read_tx(|conn| {
+            let Some(records) = self.walk_links(conn, act)? else {
                 // Not in the store: no scan of every checkpoint for an id
                 // nobody wrote (`trace verify` reports a deleted act).
                 return Ok(super::Walk::default());
             };
-            let (signed, gap) = self.newest_naming(&conn, act)?;
+            let (signed, gap) = self.newest_naming(conn, act)?;
             Ok(super::Walk {
                 records,
                 signed,
                 gap,
             })
-        });
-        let _ = conn.execute_batch("COMMIT");
-        result
+        })
     }
 
     fn trusted(&self) -> Option<&TrustedKeys> {
@@ -392,25 +406,21 @@ impl TraceStore for SqliteStore {
     }
 
     fn snapshot(&self, only: Option<ActId>) -> Result<Snapshot, Error> {
-        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         // One read transaction, so that checkpoints and events are from the
         // same commit even while the writer goes on.
-        conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
-        let result = read_checkpoints(
-            &conn,
-            "SELECT no, at, prev, heads, key_id, signature FROM checkpoints ORDER BY no",
-        )
-        .map_err(|e| self.err(e))
-        .and_then(|checkpoints| {
-            let (records, links) = self.scan_in(&conn, only)?;
+        self.read_tx(|conn| {
+            let checkpoints = read_checkpoints(
+                conn,
+                "SELECT no, at, prev, heads, key_id, signature FROM checkpoints ORDER BY no",
+            )
+            .map_err(|e| self.err(e))?;
+            let (records, links) = self.scan_in(conn, only)?;
             Ok(Snapshot {
                 checkpoints,
                 records,
                 links,
             })
-        });
-        let _ = conn.execute_batch("COMMIT");
-        result
+        })
     }
 
     fn act_ids(&self) -> Result<Vec<ActId>, Error> {
@@ -529,6 +539,27 @@ impl TraceStore for SqliteStore {
             })
             .collect()
     }
+}
+
+/// Runs `f` in a write transaction on `conn` (`BEGIN IMMEDIATE`, so that
+/// it waits for other writers up front): committed if `f` succeeds, rolled
+/// back if it fails or the commit does.
+fn write_tx<T>(
+    path: &Path,
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| db_error(path, e))?;
+    let result = f(conn).and_then(|value| {
+        conn.execute_batch("COMMIT")
+            .map_err(|e| db_error(path, e))?;
+        Ok(value)
+    });
+    if result.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result
 }
 
 fn open_conn(path: &Path, flags: OpenFlags) -> Result<Connection, Error> {

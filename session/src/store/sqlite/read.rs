@@ -109,6 +109,45 @@ impl SqliteStore {
         conn: &Connection,
         act: ActId,
     ) -> Result<Option<Vec<TraceRecord>>, Error> {
+        Ok(self
+            .walk_records(conn, act)?
+            .map(|rows| rows.into_iter().map(|(record, _)| record).collect()))
+    }
+
+    /// The act's records as [`SqliteStore::walk_links`] finds them, each
+    /// with its row (its leaf in the Merkle tree names the row).
+    pub(super) fn walk_records(
+        &self,
+        conn: &Connection,
+        act: ActId,
+    ) -> Result<Option<Vec<(TraceRecord, i64)>>, Error> {
+        self.walk_chain(conn, act, RECORD_COLUMNS, |r| record_from_row(act, r))
+    }
+
+    /// `(seq, row)` of the act's events, walked as
+    /// [`SqliteStore::walk_links`] does but reading only their seq.
+    pub(super) fn event_rows(
+        &self,
+        conn: &Connection,
+        act: ActId,
+    ) -> Result<Vec<(u64, i64)>, Error> {
+        let rows = self.walk_chain(conn, act, "seq, prev_id", |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+        })?;
+        Ok(rows.unwrap_or_default())
+    }
+
+    /// Walks the act's chain back from its head through `prev_id`, on
+    /// `conn`, stopping at a broken link or a loop; oldest first, each
+    /// event as `read` takes it from `columns` (it also returns the
+    /// `prev_id`) with its row. `None` for an act not in the store.
+    fn walk_chain<T>(
+        &self,
+        conn: &Connection,
+        act: ActId,
+        columns: &str,
+        read: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<(T, Option<i64>)>,
+    ) -> Result<Option<Vec<(T, i64)>>, Error> {
         let err = |e| self.err(e);
         let found: Option<(i64, Option<i64>)> = conn
             .prepare_cached(
@@ -122,23 +161,22 @@ impl SqliteStore {
         let Some((act_no, mut next)) = found else {
             return Ok(None);
         };
-        // Walk the act's chain backwards from its head through `prev_id`.
         let mut stmt = conn
             .prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM events WHERE id = ?1 AND act_no = ?2"
+                "SELECT {columns} FROM events WHERE id = ?1 AND act_no = ?2"
             ))
             .map_err(err)?;
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
         while let Some(id) = next.filter(|id| seen.insert(*id)) {
-            let Some((record, prev_id)) = stmt
-                .query_row(params![id, act_no], |r| record_from_row(act, r))
+            let Some((item, prev_id)) = stmt
+                .query_row(params![id, act_no], &read)
                 .optional()
                 .map_err(err)?
             else {
                 break; // A broken link: verification says what is missing.
             };
-            out.push(record);
+            out.push((item, id));
             next = prev_id;
         }
         out.reverse();

@@ -2,11 +2,10 @@
 //! server reads, proves and signs (see [`crate::tlog`]).
 
 use std::path::Path;
-use std::sync::PoisonError;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{SqliteStore, db_error};
+use super::{SqliteStore, write_tx};
 use crate::Error;
 use crate::ids::ActId;
 use crate::keys::{HeadSigner, TrustedKeys};
@@ -22,25 +21,16 @@ use crate::tlog::{
 /// yet in it (all of them for a store made before the tree), in one
 /// transaction.
 pub(super) fn migrate_tree(path: &Path, conn: &Connection) -> Result<(), Error> {
-    let db_err = |e: rusqlite::Error| db_error(path, e);
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
-    let done = crate::tlog::tree::migrate(conn).map_err(|e| Error::Database {
-        path: path.into(),
-        reason: format!("cannot build the Merkle tree: {e}"),
-    });
-    match done {
-        Ok(added) => {
-            conn.execute_batch("COMMIT").map_err(db_err)?;
-            if added > 0 {
-                tracing::info!(leaves = added, "Merkle tree: records added");
-            }
-            Ok(())
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
+    let added = write_tx(path, conn, |conn| {
+        crate::tlog::tree::migrate(conn).map_err(|e| Error::Database {
+            path: path.into(),
+            reason: format!("cannot build the Merkle tree: {e}"),
+        })
+    })?;
+    if added > 0 {
+        tracing::info!(leaves = added, "Merkle tree: records added");
     }
+    Ok(())
 }
 
 /// The Merkle tree (see [`crate::tlog`]): what the server reads, proves
@@ -59,21 +49,16 @@ impl SqliteStore {
         self.log.as_ref()
     }
 
-    /// Runs `f` in one read transaction on the reader connection.
+    /// Runs `f` in one read transaction on the reader connection, if
+    /// the store has the tree.
     fn in_read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
-        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
-        let result = crate::tlog::tree::has_tree(&conn)
-            .map_err(|e| self.err(e))
-            .and_then(|has| {
-                if has {
-                    f(&conn)
-                } else {
-                    Err(TreeError::NoTree.into())
-                }
-            });
-        let _ = conn.execute_batch("COMMIT");
-        result
+        self.read_tx(|conn| {
+            if crate::tlog::tree::has_tree(conn).map_err(|e| self.err(e))? {
+                f(conn)
+            } else {
+                Err(TreeError::NoTree.into())
+            }
+        })
     }
 
     /// How many leaves the tree has.
@@ -111,59 +96,21 @@ impl SqliteStore {
         })
     }
 
-    /// `(seq, row)` of `act`'s events, walked from its head back through
-    /// the links, oldest first.
-    fn event_rows(&self, conn: &Connection, act: ActId) -> Result<Vec<(u64, i64)>, Error> {
-        let err = |e| self.err(e);
-        let head: Option<Option<i64>> = conn
-            .prepare_cached(
-                "SELECT h.last_id FROM acts a LEFT JOIN heads h ON h.act_no = a.no WHERE a.act = ?1",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![act.as_bytes()], |r| r.get(0))
-                    .optional()
-            })
-            .map_err(err)?;
-        let mut next = head.flatten();
-        let mut stmt = conn
-            .prepare_cached("SELECT seq, prev_id FROM events WHERE id = ?1")
-            .map_err(err)?;
-        let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        while let Some(id) = next.filter(|id| seen.insert(*id)) {
-            let Some((seq, prev)) = stmt
-                .query_row([id], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
-                })
-                .optional()
-                .map_err(err)?
-            else {
-                break;
-            };
-            out.push((seq as u64, id));
-            next = prev;
-        }
-        out.reverse();
-        Ok(out)
-    }
-
     /// Signs and stores a checkpoint of the tree as it is; if the tree
     /// has not grown since the newest stored checkpoint, returns that one.
     /// Durable when it returns. The server calls it every few seconds
     /// while events arrive and at each act's conclusion.
     pub fn checkpoint(&self, now: Timestamp) -> Result<SignedCheckpoint, Error> {
         let log = self.log.as_ref().ok_or(Error::ReadOnly)?;
-        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         let err = |e| self.err(e);
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
-        let result = (|| {
-            let size = crate::tlog::tree::size(&conn).map_err(err)?;
-            if let Some(last) = latest_tree_checkpoint(&conn).map_err(err)?
+        self.immediate(|conn| {
+            let size = crate::tlog::tree::size(conn).map_err(err)?;
+            if let Some(last) = latest_tree_checkpoint(conn).map_err(err)?
                 && last.size == size
             {
                 return Ok(last);
             }
-            let root = crate::tlog::tree::root(&conn, size)?;
+            let root = crate::tlog::tree::root(conn, size)?;
             let signed = log.sign(size, root, now)?;
             conn.prepare_cached(
                 "INSERT INTO tlog_checkpoints (size, at, note) VALUES (?1, ?2, ?3)",
@@ -171,17 +118,7 @@ impl SqliteStore {
             .and_then(|mut s| s.execute(params![size as i64, now.as_micros(), signed.note]))
             .map_err(err)?;
             Ok(signed)
-        })();
-        match result {
-            Ok(c) => {
-                conn.execute_batch("COMMIT").map_err(err)?;
-                Ok(c)
-            }
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
-        }
+        })
     }
 
     /// Stores a cosigned copy of one of this log's checkpoints (the
@@ -198,38 +135,26 @@ impl SqliteStore {
         if checkpoint.size() != cosigned.size || *checkpoint.hash() != cosigned.root {
             return Err(TreeError::MalformedCheckpoint.into());
         }
-        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        let err = |e| self.err(e);
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
-        let result = crate::tlog::tree::root(&conn, cosigned.size)
-            .map_err(Error::from)
-            .and_then(|root| {
-                if root != cosigned.root {
-                    return Err(TreeError::RootMismatch {
-                        size: cosigned.size,
-                    }
-                    .into());
+        self.immediate(|conn| {
+            if crate::tlog::tree::root(conn, cosigned.size)? != cosigned.root {
+                return Err(TreeError::RootMismatch {
+                    size: cosigned.size,
                 }
-                conn.prepare_cached(
-                    "INSERT INTO tlog_checkpoints (size, at, note) VALUES (?1, ?2, ?3)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        cosigned.size as i64,
-                        cosigned.at.as_micros(),
-                        cosigned.note
-                    ])
-                })
-                .map(|_| ())
-                .map_err(err)
-            });
-        match result {
-            Ok(()) => conn.execute_batch("COMMIT").map_err(err),
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(e)
+                .into());
             }
-        }
+            conn.prepare_cached(
+                "INSERT INTO tlog_checkpoints (size, at, note) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    cosigned.size as i64,
+                    cosigned.at.as_micros(),
+                    cosigned.note
+                ])
+            })
+            .map_err(|e| self.err(e))?;
+            Ok(())
+        })
     }
 
     /// The newest stored checkpoint, if any.
@@ -242,16 +167,16 @@ impl SqliteStore {
     /// the checkpoint's tree. Fails if an event is not in that tree.
     pub fn receipt(&self, act: ActId, checkpoint: &SignedCheckpoint) -> Result<Receipt, Error> {
         self.in_read(|c| {
-            let records = self.walk_links(c, act)?.unwrap_or_default();
-            let rows = self.event_rows(c, act)?;
-            if records.is_empty() {
+            // One walk of the chain: each record with its row.
+            let rows = self.walk_records(c, act)?.unwrap_or_default();
+            if rows.is_empty() {
                 return Err(TreeError::NothingToProve.into());
             }
-            let mut events = Vec::with_capacity(records.len());
-            for (record, (seq, id)) in records.iter().zip(rows) {
-                let leaf = crate::tlog::tree::leaf_of(c, LeafKind::Event, id)
+            let mut events = Vec::with_capacity(rows.len());
+            for (record, id) in &rows {
+                let leaf = crate::tlog::tree::leaf_of(c, LeafKind::Event, *id)
                     .map_err(|e| self.err(e))?
-                    .filter(|&l| l < checkpoint.size && record.seq == seq)
+                    .filter(|&l| l < checkpoint.size)
                     .ok_or(TreeError::EventNotInTree { seq: record.seq })?;
                 let proof = crate::tlog::tree::inclusion_proof(c, leaf, checkpoint.size)?;
                 events.push(ReceiptEvent::of(record, leaf, proof));
@@ -268,11 +193,7 @@ impl SqliteStore {
     /// checkpoint (see [`crate::tlog::tree`]); `None` for a store without
     /// the tree.
     pub fn check_tree(&self, trusted: &TrustedKeys) -> Result<Option<TreeReport>, Error> {
-        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
-        let result = crate::tlog::tree::check(&conn, trusted).map_err(|e| self.err(e));
-        let _ = conn.execute_batch("COMMIT");
-        result
+        self.read_tx(|conn| crate::tlog::tree::check(conn, trusted).map_err(|e| self.err(e)))
     }
 }
 

@@ -266,6 +266,16 @@ impl WriterState {
         }
     }
 
+    /// Runs a statement without parameters (`BEGIN IMMEDIATE`, `COMMIT`,
+    /// savepoints), prepared once.
+    fn exec(&self, sql: &str) -> Result<(), Error> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map(|_| ())
+            .map_err(|e| db_error(&self.path, e))
+    }
+
     pub(super) fn run(mut self, rx: Receiver<AppendRequest>, acks: Arc<Acks>) {
         let _gone = WriterGone(acks.clone());
         while let Ok(first) = rx.recv() {
@@ -333,10 +343,7 @@ impl WriterState {
     ) -> Result<Vec<Result<Appended, Error>>, Error> {
         let path = self.path.clone();
         let err = |e: rusqlite::Error| db_error(&path, e);
-        self.conn
-            .prepare_cached("BEGIN IMMEDIATE")
-            .and_then(|mut s| s.execute([]))
-            .map_err(err)?;
+        self.exec("BEGIN IMMEDIATE")?;
         let version: i64 = self
             .conn
             .prepare_cached("PRAGMA data_version")
@@ -428,10 +435,7 @@ impl WriterState {
                 ])
             })
             .map_err(err)?;
-        self.conn
-            .prepare_cached("COMMIT")
-            .and_then(|mut s| s.execute([]))
-            .map_err(err)?;
+        self.exec("COMMIT")?;
         // Only now, with the commit durable, do the caches move forward.
         self.heads.extend(touched);
         self.last_checkpoint = Some((c.no, c.digest()));
@@ -448,25 +452,14 @@ impl WriterState {
         req: &mut AppendRequest,
         touched: &mut HashMap<ActId, ChainEnd>,
     ) -> Result<Result<Appended, Error>, Error> {
-        let path = self.path.clone();
-        let err = |e: rusqlite::Error| db_error(&path, e);
-        self.conn
-            .prepare_cached("SAVEPOINT attach")
-            .and_then(|mut s| s.execute([]))
-            .map_err(err)?;
+        self.exec("SAVEPOINT attach")?;
         let written = self.leaves.len();
         let outcome = self.append_one(req, touched);
         if outcome.is_err() {
-            self.conn
-                .prepare_cached("ROLLBACK TO attach")
-                .and_then(|mut s| s.execute([]))
-                .map_err(err)?;
+            self.exec("ROLLBACK TO attach")?;
             self.leaves.truncate(written);
         }
-        self.conn
-            .prepare_cached("RELEASE attach")
-            .and_then(|mut s| s.execute([]))
-            .map_err(err)?;
+        self.exec("RELEASE attach")?;
         Ok(outcome)
     }
 
