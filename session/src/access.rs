@@ -277,10 +277,17 @@ impl AccessStore {
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(db_err(db))?;
         conn.execute_batch(SCHEMA).map_err(db_err(db))?;
-        // The Merkle tree's tables (the trace store's writer creates them
-        // too, and adds the records of a store made before the tree).
-        conn.execute_batch(crate::tlog::tree::SCHEMA)
-            .map_err(db_err(db))?;
+        // The Merkle tree's tables and, for a store made before the tree,
+        // its records as leaves (the trace store's writer does the same):
+        // each entry then appends only its own leaf.
+        let tx =
+            rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err(db))?;
+        crate::tlog::tree::migrate(&tx).map_err(|e| Error::Database {
+            path: db.into(),
+            reason: format!("cannot build the Merkle tree: {e}"),
+        })?;
+        tx.commit().map_err(db_err(db))?;
         let trusted = trusted_beside(db).unwrap_or_else(|| TrustedKeys::new([signer.public()]));
         let store = AccessStore {
             path: db.into(),
@@ -868,7 +875,12 @@ impl AccessStore {
         )
         .map_err(db_err(&self.path))?;
         // The entry's leaf in the Merkle tree, in the same transaction.
-        crate::tlog::tree::catch_up(&tx).map_err(|e| Error::Database {
+        let leaf = crate::tlog::tree::NewLeaf {
+            kind: crate::tlog::LeafKind::Access,
+            item: seq as i64,
+            record_hash: hash,
+        };
+        crate::tlog::tree::append_leaves(&tx, &[leaf]).map_err(|e| Error::Database {
             path: self.path.clone(),
             reason: format!("cannot append to the Merkle tree: {e}"),
         })?;

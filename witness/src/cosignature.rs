@@ -1,111 +1,51 @@
 //! C2SP `tlog-cosignature`, Ed25519 `cosignature/v1` (signature type 0x04):
-//! the signed message, the signature line and its verification. `signed_note`
-//! covers notes and Ed25519 note signatures (type 0x01) but not cosignatures,
-//! so this is written against <https://c2sp.org/tlog-cosignature>.
-
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use ed25519_dalek::{Signature as Ed25519Signature, VerifyingKey};
+//! the signed message, the signature line and its verification, and
+//! [`verify_cosigned`] for a log's rollback check. `signed_note` covers notes
+//! and Ed25519 note signatures (type 0x01) but not cosignatures; the one
+//! implementation of them is the log's, `session::tlog::cosignature`, which
+//! this module re-exports (a timestamp above 2^63 − 1 is refused, as
+//! <https://c2sp.org/tlog-cosignature> says).
 
 use crate::Error;
 
-/// The signature type byte of Ed25519 `cosignature/v1` keys (key ID and vkey).
-pub const SIGNATURE_TYPE: u8 = 0x04;
-
-/// Length of the signature after the key ID: u64 timestamp + Ed25519 signature.
-pub const SIGNATURE_LEN: usize = 8 + 64;
-
-/// The message an Ed25519 cosigner signs: `cosignature/v1\n`, `time <t>\n`,
-/// then the checkpoint's note text (with its final newline, no signatures).
-pub fn signed_message(checkpoint_text: &[u8], timestamp: u64) -> Vec<u8> {
-    let mut m = format!("cosignature/v1\ntime {timestamp}\n").into_bytes();
-    m.extend_from_slice(checkpoint_text);
-    m
-}
-
-/// The key ID of an Ed25519 cosigner: SHA-256(name || "\n" || 0x04 || key)[:4].
-pub fn key_id(name: &str, key: &VerifyingKey) -> u32 {
-    signed_note::key_id(name, &key_material(key))
-}
-
-/// `0x04 || key`, as hashed into the key ID and encoded in the vkey.
-fn key_material(key: &VerifyingKey) -> Vec<u8> {
-    let mut m = vec![SIGNATURE_TYPE];
-    m.extend_from_slice(key.as_bytes());
-    m
-}
-
-/// The cosigner's verifier key: `name+hex(key ID)+base64(0x04 || key)`.
-pub fn verifier_key(name: &str, key: &VerifyingKey) -> String {
-    format!(
-        "{name}+{:08x}+{}",
-        key_id(name, key),
-        BASE64.encode(key_material(key))
-    )
-}
+pub use session::tlog::cosignature::{
+    MAX_TIMESTAMP, SIGNATURE_LEN, SIGNATURE_TYPE, key_id, signed_message, timestamp_of,
+    verifier_key,
+};
 
 /// Verifies Ed25519 `cosignature/v1` signatures of one cosigner; plugs into
 /// `signed_note::Note::verify` (through a `VerifierList`) like a log key.
+/// The log's implementation (`session::tlog::cosignature`), with this
+/// crate's error.
 #[derive(Clone, Debug)]
-pub struct CosignatureVerifier {
-    name: String,
-    id: u32,
-    key: VerifyingKey,
-}
+pub struct CosignatureVerifier(session::tlog::cosignature::CosignatureVerifier);
 
 impl CosignatureVerifier {
     /// Parses a cosigner verifier key (`name+id+base64(0x04 || key)`).
     pub fn new(vkey: &str) -> Result<Self, Error> {
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(Error::CosignatureKey);
-        };
-        let material = BASE64.decode(b64).map_err(|_| Error::CosignatureKey)?;
-        let (Some(&SIGNATURE_TYPE), Ok(bytes)) = (
-            material.first(),
-            <[u8; 32]>::try_from(material.get(1..).unwrap_or_default()),
-        ) else {
-            return Err(Error::CosignatureKey);
-        };
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| Error::CosignatureKey)?;
-        let parsed_id = u32::from_str_radix(id, 16).map_err(|_| Error::CosignatureKey)?;
-        if id.len() != 8 || !signed_note::is_key_name_valid(name) || parsed_id != key_id(name, &key)
-        {
-            return Err(Error::CosignatureKey);
-        }
-        Ok(CosignatureVerifier {
-            name: name.to_owned(),
-            id: parsed_id,
-            key,
-        })
+        session::tlog::cosignature::CosignatureVerifier::parse(vkey)
+            .map(CosignatureVerifier)
+            .map_err(|_| Error::CosignatureKey)
     }
 
     /// The cosigner's verifier key, as parsed.
     pub fn verifier_key(&self) -> String {
-        verifier_key(&self.name, &self.key)
+        self.0.verifier_key()
     }
 }
 
 impl signed_note::Verifier for CosignatureVerifier {
     fn name(&self) -> &str {
-        &self.name
+        self.0.name()
     }
 
     fn key_id(&self) -> u32 {
-        self.id
+        self.0.key_id()
     }
 
     /// `msg` is the checkpoint's note text, `sig` the timestamped signature.
     fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
-        let Some(timestamp) = timestamp_of(sig) else {
-            return false;
-        };
-        let Ok(signature) = Ed25519Signature::from_slice(&sig[8..]) else {
-            return false;
-        };
-        self.key
-            .verify_strict(&signed_message(msg, timestamp), &signature)
-            .is_ok()
+        self.0.verify(msg, sig)
     }
 }
 
@@ -155,19 +95,11 @@ pub fn verify_cosigned(
     })
 }
 
-/// The timestamp of a cosignature (`timestamped_signature.timestamp`), or None
-/// if `sig` is not 72 bytes or the timestamp exceeds 2^63 - 1.
-pub fn timestamp_of(sig: &[u8]) -> Option<u64> {
-    if sig.len() != SIGNATURE_LEN {
-        return None;
-    }
-    let timestamp = u64::from_be_bytes(sig[..8].try_into().ok()?);
-    (timestamp <= i64::MAX as u64).then_some(timestamp)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
     use ed25519_dalek::SigningKey;
     use signed_note::Verifier;
 
@@ -197,6 +129,8 @@ mod tests {
         let mut sig = [0u8; 72];
         sig[..8].copy_from_slice(&(1u64 << 63).to_be_bytes());
         assert_eq!(timestamp_of(&sig), None);
+        sig[..8].copy_from_slice(&((1u64 << 63) - 1).to_be_bytes());
+        assert_eq!(timestamp_of(&sig), Some(MAX_TIMESTAMP));
         sig[..8].copy_from_slice(&42u64.to_be_bytes());
         assert_eq!(timestamp_of(&sig), Some(42));
     }

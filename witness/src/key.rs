@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::SigningKey;
 
 use crate::Error;
 use crate::cosignature::{self, SIGNATURE_TYPE};
@@ -74,13 +74,8 @@ impl WitnessKey {
     /// Cosigns a checkpoint's note text at `timestamp` (POSIX seconds): the
     /// note signature to append to the checkpoint.
     pub fn cosign(&self, checkpoint_text: &[u8], timestamp: u64) -> signed_note::Signature {
-        let sig = self
-            .key
-            .sign(&cosignature::signed_message(checkpoint_text, timestamp));
-        let mut bytes = timestamp.to_be_bytes().to_vec();
-        bytes.extend_from_slice(&sig.to_bytes());
-        signed_note::Signature::new(self.name.clone(), self.key_id(), bytes)
-            .expect("the name was checked when the key was made")
+        session::tlog::cosignature::cosign(&self.name, &self.key, checkpoint_text, timestamp)
+            .expect("the name was checked when the key was made, and POSIX seconds stay below 2^63")
     }
 
     /// The key file's text (one line).

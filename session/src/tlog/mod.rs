@@ -7,15 +7,18 @@
 //!   `tlog_hashes`, `tlog_checkpoints`), appended in the same transaction
 //!   as the records it covers; inclusion and consistency proofs; the
 //!   rebuild `trace verify` compares it with;
+//! - [`cosignature`]: C2SP tlog-cosignature (Ed25519 `cosignature/v1`):
+//!   the line made, parsed and checked, also for the `witness` crate;
 //! - [`note`]: C2SP checkpoints signed as C2SP signed notes with the
-//!   trace's Ed25519 key, verifier keys, witness cosignatures;
+//!   trace's Ed25519 key, verifier keys, witness cosignatures checked;
 //! - [`receipt`]: an act's receipt and its offline check.
 //!
-//! Hashing, stored-hash layout, proofs and the checkpoint and note formats
-//! come from Cloudflare's azul crates (`tlog_tiles`, `signed_note`); only
-//! the cosignature check (C2SP tlog-cosignature, which they do not cover)
-//! is written here.
+//! Hashing, stored-hash layout, proofs, the checkpoint and note formats and
+//! Ed25519 note keys come from Cloudflare's azul crates (`tlog_tiles`,
+//! `signed_note`); only the cosignature (C2SP tlog-cosignature, which they
+//! do not cover) is written here.
 
+pub mod cosignature;
 pub mod note;
 pub mod receipt;
 pub mod tree;

@@ -3,36 +3,30 @@
 //! log's origin, and checked with the log's verifier key and, for
 //! cosigned checkpoints, the witnesses' (c2sp.org/tlog-cosignature).
 //!
-//! The note format, key ids and the Ed25519 signature lines are the
-//! `signed_note` crate's; the `cosignature/v1` check (key type 0x04, whose
-//! signature line carries a timestamp) is written here from the
-//! specification, as `signed_note` 0.2 does not cover it.
+//! The note format, key ids, Ed25519 note keys (type 0x01: parsing and
+//! checking, `signed_note::StandardVerifier`) and signature lines are the
+//! `signed_note` crate's; the `cosignature/v1` keys and lines (type 0x04,
+//! which it does not cover) are [`super::cosignature`]'s, shared with the
+//! `witness` crate.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
-use signed_note::{Note, VerifierList};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use signed_note::{Note, StandardVerifier, VerifierError, VerifierList};
 use tlog_tiles::{Checkpoint, Hash};
 
 use super::TreeError;
+use super::cosignature::{CosignatureVerifier, vkey};
 use crate::keys::HeadSigner;
 use crate::timestamp::Timestamp;
 
 /// Signature type of an Ed25519 note key (c2sp.org/signed-note).
 const ALG_ED25519: u8 = 0x01;
-/// Signature type of a timestamped Ed25519 cosignature (cosignature/v1).
-const ALG_COSIGNATURE_V1: u8 = 0x04;
 
 /// The verifier key string (`name+hex key id+base64(0x01 || public key)`)
 /// of an Ed25519 note key; for the log, `name` is its origin.
+/// (`signed_note::new_ed25519_verifier_key` does the same for
+/// ed25519-dalek 2 keys; this crate's are ed25519-dalek 3's.)
 pub fn verifier_key(name: &str, key: &VerifyingKey) -> String {
-    let mut encoded = vec![ALG_ED25519];
-    encoded.extend_from_slice(key.as_bytes());
-    format!(
-        "{name}+{:08x}+{}",
-        signed_note::key_id(name, &encoded),
-        BASE64.encode(&encoded)
-    )
+    vkey(name, ALG_ED25519, key)
 }
 
 /// Signs the log's checkpoints: the trace's Ed25519 key under the log's
@@ -141,99 +135,84 @@ impl SignedCheckpoint {
 
 /// A note verifier key: the log's (Ed25519, type 0x01) or a witness's
 /// (cosignature/v1, type 0x04), parsed from its `name+id+base64` string.
-#[derive(Clone, Debug, PartialEq)]
+/// Two are equal when parsed from the same string.
+#[derive(Clone)]
 pub struct CheckpointVerifier {
-    name: String,
-    id: u32,
-    alg: u8,
-    key: VerifyingKey,
+    vkey: String,
+    kind: VerifierKind,
+}
+
+#[derive(Clone)]
+enum VerifierKind {
+    Log(StandardVerifier),
+    Cosigner(CosignatureVerifier),
 }
 
 impl CheckpointVerifier {
     /// Parses a verifier key string; the key id must be the one the
     /// specification derives from the name and key.
     pub fn parse(vkey: &str) -> Result<CheckpointVerifier, TreeError> {
-        let bad = TreeError::BadVerifierKey;
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id16), Some(key64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad("not name+id+key"));
+        let kind = match StandardVerifier::new(vkey) {
+            Ok(log) => VerifierKind::Log(log),
+            // Not a note key: a cosigner's, or an error that says why not.
+            Err(VerifierError::Alg) => VerifierKind::Cosigner(CosignatureVerifier::parse(vkey)?),
+            Err(VerifierError::Id) => {
+                return Err(TreeError::BadVerifierKey(
+                    "the key id does not match the name and key",
+                ));
+            }
+            Err(VerifierError::Format) => {
+                return Err(TreeError::BadVerifierKey(
+                    "not name+8 hex digits+base64 of a 32-byte Ed25519 key, or a bad name",
+                ));
+            }
         };
-        if !signed_note::is_key_name_valid(name) {
-            return Err(bad("the name is empty or has a space or a plus"));
-        }
-        if id16.len() != 8 || !id16.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad("the key id is not 8 hex digits"));
-        }
-        let id = u32::from_str_radix(id16, 16).map_err(|_| bad("the key id is not hex"))?;
-        let encoded = BASE64
-            .decode(key64)
-            .map_err(|_| bad("the key is not base64"))?;
-        if id != signed_note::key_id(name, &encoded) {
-            return Err(bad("the key id does not match the name and key"));
-        }
-        let (&alg, raw) = encoded.split_first().ok_or(bad("the key is empty"))?;
-        if alg != ALG_ED25519 && alg != ALG_COSIGNATURE_V1 {
-            return Err(bad("unknown signature type"));
-        }
-        let raw: &[u8; 32] = raw.try_into().map_err(|_| bad("not a 32-byte key"))?;
-        let key = VerifyingKey::from_bytes(raw).map_err(|_| bad("not an Ed25519 key"))?;
         Ok(CheckpointVerifier {
-            name: name.into(),
-            id,
-            alg,
-            key,
+            vkey: vkey.into(),
+            kind,
         })
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        self.verifier().name()
     }
 
     /// Whether it checks witness cosignatures (type 0x04).
     pub fn is_cosigner(&self) -> bool {
-        self.alg == ALG_COSIGNATURE_V1
+        matches!(self.kind, VerifierKind::Cosigner(_))
+    }
+
+    fn verifier(&self) -> &dyn signed_note::Verifier {
+        match &self.kind {
+            VerifierKind::Log(v) => v,
+            VerifierKind::Cosigner(v) => v,
+        }
+    }
+}
+
+impl std::fmt::Debug for CheckpointVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CheckpointVerifier({})", self.vkey)
+    }
+}
+
+impl PartialEq for CheckpointVerifier {
+    fn eq(&self, other: &Self) -> bool {
+        self.vkey == other.vkey
     }
 }
 
 impl signed_note::Verifier for CheckpointVerifier {
     fn name(&self) -> &str {
-        &self.name
+        self.verifier().name()
     }
 
     fn key_id(&self) -> u32 {
-        self.id
+        self.verifier().key_id()
     }
 
     fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
-        match self.alg {
-            ALG_ED25519 => {
-                let Ok(sig) = <[u8; 64]>::try_from(sig) else {
-                    return false;
-                };
-                self.key
-                    .verify_strict(msg, &Signature::from_bytes(&sig))
-                    .is_ok()
-            }
-            ALG_COSIGNATURE_V1 => {
-                // timestamp (u64 BE seconds) || Ed25519 signature over
-                // "cosignature/v1\ntime <T>\n" || the checkpoint text.
-                if sig.len() != 8 + 64 {
-                    return false;
-                }
-                let (time, sig) = sig.split_at(8);
-                let time = u64::from_be_bytes(time.try_into().unwrap_or([0; 8]));
-                let Ok(sig) = <[u8; 64]>::try_from(sig) else {
-                    return false;
-                };
-                let mut signed = format!("cosignature/v1\ntime {time}\n").into_bytes();
-                signed.extend_from_slice(msg);
-                self.key
-                    .verify_strict(&signed, &Signature::from_bytes(&sig))
-                    .is_ok()
-            }
-            _ => false,
-        }
+        self.verifier().verify(msg, sig)
     }
 }
 
@@ -256,23 +235,24 @@ pub fn verify_checkpoint(
     }
     let (verified, _unknown) = note.verify(&VerifierList::new(list))?;
     let signed_by = |v: &CheckpointVerifier| {
+        use signed_note::Verifier as _;
         verified
             .iter()
-            .any(|s| s.name() == v.name && s.id() == v.id)
+            .any(|s| s.name() == v.name() && s.id() == v.key_id())
     };
     if !signed_by(log) {
         return Err(TreeError::Note(signed_note::NoteError::UnverifiedNote));
     }
     for w in witnesses {
         if !signed_by(w) {
-            return Err(TreeError::MissingCosignature(w.name.clone()));
+            return Err(TreeError::MissingCosignature(w.name().into()));
         }
     }
     let checkpoint =
         Checkpoint::from_bytes(note.text()).map_err(|_| TreeError::MalformedCheckpoint)?;
-    if checkpoint.origin() != log.name {
+    if checkpoint.origin() != log.name() {
         return Err(TreeError::WrongOrigin {
-            expected: log.name.clone(),
+            expected: log.name().into(),
             found: checkpoint.origin().into(),
         });
     }
@@ -281,6 +261,8 @@ pub fn verify_checkpoint(
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as BASE64;
     use signed_note::{Note, Verifier as _};
 
     use super::*;
@@ -342,13 +324,62 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_checkpoint_is_signed_under_the_origin() {
-        let signer = LogSigner::new(
+    /// A log under the default origin.
+    fn default_log() -> LogSigner {
+        LogSigner::new(
             super::super::DEFAULT_ORIGIN,
             &HeadSigner::from_seed([7; 32]),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// The log and the witness crate check cosignatures with the same
+    /// code, up to the spec's last timestamp, 2^63 − 1, and no further.
+    #[test]
+    fn cosignature_timestamps_end_at_2_63_minus_1() {
+        use super::super::cosignature::{self, MAX_TIMESTAMP};
+        use ed25519_dalek::Signer as _;
+        let log = default_log();
+        let c = log
+            .sign(
+                1,
+                tlog_tiles::record_hash(b"leaf"),
+                Timestamp::from_micros(0),
+            )
+            .unwrap();
+        let text = Note::from_bytes(&c.note).unwrap().text().to_vec();
+        let witness = SigningKey::from_bytes(&[9; 32]);
+        let vkey = cosignature::verifier_key("w.example", &witness.verifying_key());
+        let log_key = CheckpointVerifier::parse(&log.verifier_key()).unwrap();
+        let w = CheckpointVerifier::parse(&vkey).unwrap();
+        let checks = |line: signed_note::Signature| {
+            let cosigned = c.with_cosignatures(&line.to_bytes()).unwrap();
+            verify_checkpoint(&cosigned.note, &log_key, std::slice::from_ref(&w))
+        };
+        let last = cosignature::cosign("w.example", &witness, &text, MAX_TIMESTAMP).unwrap();
+        assert!(checks(last).is_ok());
+        // 2^63, signed all the same (cosign refuses to): refused.
+        let t = MAX_TIMESTAMP + 1;
+        let mut bytes = t.to_be_bytes().to_vec();
+        bytes.extend_from_slice(
+            &witness
+                .sign(&cosignature::signed_message(&text, t))
+                .to_bytes(),
+        );
+        let id = cosignature::key_id("w.example", &witness.verifying_key());
+        let beyond = signed_note::Signature::new("w.example".into(), id, bytes).unwrap();
+        // A known key's signature that fails is an invalid note.
+        assert!(matches!(
+            checks(beyond),
+            Err(TreeError::Note(
+                signed_note::NoteError::InvalidSignature { .. }
+            ))
+        ));
+    }
+
+    #[test]
+    fn a_checkpoint_is_signed_under_the_origin() {
+        let signer = default_log();
         let root = tlog_tiles::record_hash(b"leaf");
         let c = signer.sign(1, root, Timestamp::from_micros(0)).unwrap();
         let log = CheckpointVerifier::parse(&signer.verifier_key()).unwrap();

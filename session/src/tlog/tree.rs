@@ -14,14 +14,16 @@
 //! - `tlog_checkpoints(no INTEGER PRIMARY KEY, size, at, note)`: each
 //!   checkpoint made, its size, when (µs), and the signed note.
 //!
-//! Leaves are appended by [`catch_up`], in the transaction that writes the
-//! records (the trace writer's group commit, the access log's
-//! `record`), so that the leaf order is the commit order. The same
-//! function migrates a store made before the tree: at a writer's open, the
-//! records not yet in the tree are added, events in `id` order and then
-//! access entries in `seq` order.
+//! Leaves are appended by [`append_leaves`], in the transaction that writes
+//! the records (the trace writer's group commit, the access log's
+//! `record`), each writer handing over exactly the records it has just
+//! written, in the order it wrote them: the leaf order is the commit
+//! order. [`migrate`] builds the tree of a store made before it: at a
+//! writer's open (the trace store's or the access log's), the records not
+//! yet in the tree are added, events in `id` order and then access entries
+//! in `seq` order.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use tlog_tiles::{
     Hash, HashReader, prove_record, prove_tree, stored_hash_count, stored_hash_index,
     stored_hashes_for_record_hash, tree_hash,
@@ -120,52 +122,139 @@ pub(crate) fn size(conn: &Connection) -> rusqlite::Result<u64> {
         .map(|n| n as u64)
 }
 
-/// Stored hashes written in the current transaction, read before the
-/// table: a commit's leaves mostly need hashes of the same commit.
-struct Overlay<'a> {
-    conn: &'a Connection,
-    fresh: std::collections::HashMap<u64, Hash>,
+/// A record written in the current transaction, to become a leaf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NewLeaf {
+    pub kind: LeafKind,
+    /// The record's row: `events.id` or `access_log.seq`.
+    pub item: i64,
+    /// The record's stored hash.
+    pub record_hash: [u8; 32],
 }
 
-impl HashReader for Overlay<'_> {
+/// Most rows one `INSERT` writes; larger appends take several, of sizes
+/// halving down to one row, so a handful of cached statements serve any
+/// count.
+const MAX_ROWS_PER_INSERT: usize = 64;
+
+/// Reads stored hashes for an append: the ones it has just computed from
+/// memory (they are stored contiguously from `base`), older ones from the
+/// table (at most one per level of the tree per append).
+struct Appending<'a> {
+    conn: &'a Connection,
+    base: u64,
+    fresh: &'a [Hash],
+}
+
+impl HashReader for Appending<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
-        if let Some(all) = indexes
+        indexes
             .iter()
-            .map(|i| self.fresh.get(i).copied())
-            .collect::<Option<Vec<_>>>()
-        {
-            return Ok(all);
-        }
-        let mut out = Vec::with_capacity(indexes.len());
-        for &i in indexes {
-            match self.fresh.get(&i) {
-                Some(h) => out.push(*h),
-                None => out.extend(SqlHashes(self.conn).read_hashes(&[i])?),
-            }
-        }
-        Ok(out)
+            .map(|&i| match i.checked_sub(self.base) {
+                Some(k) => self
+                    .fresh
+                    .get(k as usize)
+                    .copied()
+                    .ok_or(tlog_tiles::Error::IndexesNotInTree),
+                None => SqlHashes(self.conn)
+                    .read_hashes(&[i])
+                    .map(|mut h| h.remove(0)),
+            })
+            .collect()
     }
 }
 
-/// Appends leaf `n` (the tree's size) for record `item` of `kind` whose
-/// stored hash is `record_hash`.
-fn append(
-    overlay: &mut Overlay<'_>,
-    n: u64,
-    kind: LeafKind,
-    item: i64,
-    record_hash: &[u8; 32],
-) -> Result<(), AppendError> {
-    let conn = overlay.conn;
-    let hashes = stored_hashes_for_record_hash(n, leaf_hash(kind, record_hash), &*overlay)?;
-    conn.prepare_cached("INSERT INTO tlog_leaves (idx, kind, item) VALUES (?1, ?2, ?3)")?
-        .execute(params![n as i64, kind.code(), item])?;
-    let mut insert = conn.prepare_cached("INSERT INTO tlog_hashes (id, hash) VALUES (?1, ?2)")?;
-    let first = stored_hash_index(0, n);
-    for (i, h) in hashes.iter().enumerate() {
-        let id = first + i as u64;
-        insert.execute(params![id as i64, h.0.as_slice()])?;
-        overlay.fresh.insert(id, *h);
+/// Appends `leaves`, in order, after the tree's current leaves: one read
+/// of the size, then the leaf rows and their stored hashes in multi-row
+/// inserts. Run inside the transaction that wrote the records, with its
+/// records in the order they were written, so that the leaf order is the
+/// commit order. Returns the index of the first new leaf.
+///
+/// A record numbered at or below the newest leaf of its kind is left out,
+/// as the migration's "not yet in the tree" would: only a store whose
+/// newest rows were deleted behind the tree reuses such numbers, and
+/// `trace verify` reports it (the tree's leaf names the old record).
+pub(crate) fn append_leaves(conn: &Connection, leaves: &[NewLeaf]) -> Result<u64, AppendError> {
+    let (start, newest) = size_and_newest(conn)?;
+    let fresh_record = |l: &NewLeaf| l.item > newest[l.kind.code() as usize];
+    let kept: Vec<NewLeaf>;
+    let leaves = if leaves.iter().all(fresh_record) {
+        leaves
+    } else {
+        kept = leaves.iter().copied().filter(fresh_record).collect();
+        &kept
+    };
+    if leaves.is_empty() {
+        return Ok(start);
+    }
+    let base = stored_hash_index(0, start);
+    let mut fresh: Vec<Hash> = Vec::with_capacity(2 * leaves.len());
+    for (n, leaf) in (start..).zip(leaves) {
+        let reader = Appending {
+            conn,
+            base,
+            fresh: &fresh,
+        };
+        let new =
+            stored_hashes_for_record_hash(n, leaf_hash(leaf.kind, &leaf.record_hash), &reader)?;
+        fresh.extend(new);
+    }
+    let idx: Vec<i64> = (start..).take(leaves.len()).map(|n| n as i64).collect();
+    let codes: Vec<i64> = leaves.iter().map(|l| l.kind.code()).collect();
+    let mut row_values: Vec<&dyn ToSql> = Vec::with_capacity(3 * leaves.len());
+    for ((n, code), leaf) in idx.iter().zip(&codes).zip(leaves) {
+        row_values.extend([n as &dyn ToSql, code, &leaf.item]);
+    }
+    insert_rows(conn, "tlog_leaves (idx, kind, item)", 3, &row_values)?;
+    let ids: Vec<i64> = (base..).take(fresh.len()).map(|i| i as i64).collect();
+    let blobs: Vec<&[u8]> = fresh.iter().map(|h| h.0.as_slice()).collect();
+    let mut hash_values: Vec<&dyn ToSql> = Vec::with_capacity(2 * fresh.len());
+    for (id, blob) in ids.iter().zip(&blobs) {
+        hash_values.extend([id as &dyn ToSql, blob]);
+    }
+    insert_rows(conn, "tlog_hashes (id, hash)", 2, &hash_values)?;
+    Ok(start)
+}
+
+/// The tree's size and the newest record of each kind in it (by
+/// [`LeafKind::code`]), in one statement.
+fn size_and_newest(conn: &Connection) -> rusqlite::Result<(u64, [i64; 2])> {
+    conn.prepare_cached(
+        "SELECT COALESCE(MAX(idx) + 1, 0),
+            (SELECT COALESCE(MAX(item), 0) FROM tlog_leaves WHERE kind = ?1),
+            (SELECT COALESCE(MAX(item), 0) FROM tlog_leaves WHERE kind = ?2)
+         FROM tlog_leaves",
+    )?
+    .query_row([LeafKind::Event.code(), LeafKind::Access.code()], |r| {
+        Ok((r.get::<_, i64>(0)? as u64, [r.get(1)?, r.get(2)?]))
+    })
+}
+
+/// Inserts rows of `width` values each (`values` flat, row after row)
+/// into `into` (`table (columns)`): statements of [`MAX_ROWS_PER_INSERT`]
+/// rows while there are as many, then at most one of each halved size
+/// (32, 16 ... 1 rows), so seven statements, each prepared once per
+/// connection, serve any count.
+fn insert_rows(
+    conn: &Connection,
+    into: &str,
+    width: usize,
+    values: &[&dyn ToSql],
+) -> rusqlite::Result<()> {
+    let row = format!("({})", vec!["?"; width].join(", "));
+    let mut rest = values;
+    let mut chunk = MAX_ROWS_PER_INSERT;
+    while !rest.is_empty() {
+        while chunk * width > rest.len() {
+            chunk /= 2;
+        }
+        let sql = format!(
+            "INSERT INTO {into} VALUES {}",
+            vec![row.as_str(); chunk].join(", ")
+        );
+        let (now, later) = rest.split_at(chunk * width);
+        conn.prepare_cached(&sql)?.execute(now)?;
+        rest = later;
     }
     Ok(())
 }
@@ -181,17 +270,21 @@ pub(crate) enum AppendError {
     BadRecordHash,
 }
 
+/// The migration of a store made before the tree (or written by a writer
+/// without it): creates the tree's tables if missing and appends a leaf
+/// for every record not yet in the tree, events in `id` order, then
+/// access-log entries in `seq` order. Run by every writer at open, inside
+/// a write transaction the caller holds; commits append their own leaves
+/// with [`append_leaves`]. Returns how many leaves it added.
+pub(crate) fn migrate(conn: &Connection) -> Result<u64, AppendError> {
+    conn.execute_batch(SCHEMA)?;
+    catch_up(conn)
+}
+
 /// Appends a leaf for every record not yet in the tree: events in `id`
-/// order, then access-log entries in `seq` order. Run inside the
-/// transaction that wrote them; at a writer's open it migrates a store
-/// made before the tree. Returns how many leaves it added.
-pub(crate) fn catch_up(conn: &Connection) -> Result<u64, AppendError> {
-    let mut n = size(conn)?;
-    let start = n;
-    let mut overlay = Overlay {
-        conn,
-        fresh: std::collections::HashMap::new(),
-    };
+/// order, then access-log entries in `seq` order.
+fn catch_up(conn: &Connection) -> Result<u64, AppendError> {
+    let mut missing = Vec::new();
     for (kind, table, key) in [
         (LeafKind::Event, "events", "id"),
         (LeafKind::Access, "access_log", "seq"),
@@ -202,19 +295,21 @@ pub(crate) fn catch_up(conn: &Connection) -> Result<u64, AppendError> {
         let last: i64 = conn
             .prepare_cached("SELECT COALESCE(MAX(item), 0) FROM tlog_leaves WHERE kind = ?1")?
             .query_row([kind.code()], |r| r.get(0))?;
-        let rows: Vec<(i64, Vec<u8>)> = conn
-            .prepare_cached(&format!(
-                "SELECT {key}, hash FROM {table} WHERE {key} > ?1 ORDER BY {key}"
-            ))?
-            .query_map([last], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        for (item, hash) in rows {
-            let hash: [u8; 32] = hash.try_into().map_err(|_| AppendError::BadRecordHash)?;
-            append(&mut overlay, n, kind, item, &hash)?;
-            n += 1;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {key}, hash FROM {table} WHERE {key} > ?1 ORDER BY {key}"
+        ))?;
+        let mut rows = stmt.query([last])?;
+        while let Some(row) = rows.next()? {
+            let hash: Vec<u8> = row.get(1)?;
+            missing.push(NewLeaf {
+                kind,
+                item: row.get(0)?,
+                record_hash: hash.try_into().map_err(|_| AppendError::BadRecordHash)?,
+            });
         }
     }
-    Ok(n - start)
+    append_leaves(conn, &missing)?;
+    Ok(missing.len() as u64)
 }
 
 /// The root of the tree's first `size` leaves.
@@ -496,6 +591,7 @@ fn check_checkpoint(
 
 #[cfg(test)]
 mod tests {
+    use sha2::{Digest, Sha256};
     use tlog_tiles::{check_record, check_tree, record_hash};
 
     use super::*;
@@ -628,6 +724,65 @@ mod tests {
             )
             .unwrap();
         }
+    }
+
+    /// Appends of every size up to past two full inserts, one after the
+    /// other, give the tree a rebuild gives; the leaves keep their order.
+    #[test]
+    fn batched_appends_are_the_rebuild() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let mut leaves = Vec::new();
+        let mut item = 0i64;
+        for batch in (0..=2 * MAX_ROWS_PER_INSERT + 3).chain([1, 1, 7]) {
+            let new: Vec<NewLeaf> = (0..batch)
+                .map(|_| {
+                    item += 1;
+                    let kind = if item % 3 == 0 {
+                        LeafKind::Access
+                    } else {
+                        LeafKind::Event
+                    };
+                    NewLeaf {
+                        kind,
+                        item,
+                        record_hash: Sha256::digest(item.to_be_bytes()).into(),
+                    }
+                })
+                .collect();
+            let first = append_leaves(&conn, &new).unwrap();
+            assert_eq!(first, leaves.len() as u64);
+            leaves.extend(new.iter().map(|l| leaf_hash(l.kind, &l.record_hash)));
+            assert_eq!(size(&conn).unwrap(), leaves.len() as u64);
+        }
+        let stored = rebuild(&leaves).unwrap();
+        let in_table: Vec<Hash> = conn
+            .prepare("SELECT hash FROM tlog_hashes ORDER BY id")
+            .unwrap()
+            .query_map([], |r| {
+                Ok(Hash(r.get::<_, Vec<u8>>(0)?.try_into().unwrap()))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(in_table, stored);
+        let n = leaves.len() as u64;
+        assert_eq!(root(&conn, n).unwrap(), root_of(&stored, n).unwrap());
+        assert_eq!(leaf_of(&conn, LeafKind::Access, 3).unwrap(), Some(2));
+        // A number already in the tree (rows deleted behind it) is left
+        // out, as the migration leaves it out; a fresh one goes on.
+        let stale = NewLeaf {
+            kind: LeafKind::Access,
+            item: 3,
+            record_hash: [0; 32],
+        };
+        let next = NewLeaf {
+            item: item + 1,
+            ..stale
+        };
+        assert_eq!(append_leaves(&conn, &[stale, next]).unwrap(), n);
+        assert_eq!(size(&conn).unwrap(), n + 1);
+        assert_eq!(leaf_of(&conn, LeafKind::Access, item + 1).unwrap(), Some(n));
     }
 
     #[test]
