@@ -353,7 +353,6 @@ impl Drop for Relay {
 }
 
 /// Deletes, every [`SWEEP_INTERVAL`], the allocations whose credential
-/// Deletes, every [`SWEEP_INTERVAL`], the allocations whose credential
 /// has expired or is refused (revoked, or issued before a reopening), so
 /// that an allocation dies with its credential rather than at the end of
 /// the lifetime it asked for; and forgets the credential records nothing
@@ -373,14 +372,16 @@ async fn sweep(
             if credentials.check_username_at(&username, now).is_ok() {
                 continue;
             }
+            // Counted first: whoever sees the allocations gone sees them
+            // counted.
+            stats
+                .allocations_swept
+                .fetch_add(count as u64, Ordering::Relaxed);
             for server in servers.iter() {
                 if server.delete_allocations_of(&username).await.is_err() {
                     return; // the relay is stopping
                 }
             }
-            stats
-                .allocations_swept
-                .fetch_add(count as u64, Ordering::Relaxed);
         }
         credentials.prune(now);
     }

@@ -600,13 +600,25 @@ fn check_file_header(path: &Path) -> Result<(), Error> {
         header[28], header[29], header[30], header[31],
     ]));
     let size_valid = header[24..28] == header[92..96];
-    if size_valid && len < page_size * pages {
+    // A process killed while checkpointing its write-ahead log may leave
+    // page 1 (with the new size) written and the file not yet extended:
+    // the log still holds every page, and SQLite replays it at the next
+    // opening. Only without such a log is a short file truncated.
+    if size_valid && !wal_holds_frames(path) && len < page_size * pages {
         return Err(not_store(format!(
             "the file is truncated: its header says {} bytes, it holds {len}",
             page_size * pages
         )));
     }
     Ok(())
+}
+
+/// Whether `path`'s write-ahead log (`PATH-wal`) holds at least one frame
+/// (a 32-byte header, then frames).
+fn wal_holds_frames(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(Path::new(&wal)).is_ok_and(|m| m.len() > 32)
 }
 
 fn create_schema(path: &Path, conn: &Connection, data: &DataKey) -> Result<(), Error> {
@@ -715,5 +727,37 @@ fn run_checkpointer(conn: Connection, stop: Receiver<()>) {
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-page file whose header says three pages of 4 KiB.
+    fn short_file(dir: &Path) -> std::path::PathBuf {
+        let mut page = vec![0u8; 4096];
+        page[..16].copy_from_slice(b"SQLite format 3\0");
+        page[16..18].copy_from_slice(&4096u16.to_be_bytes());
+        page[24..28].copy_from_slice(&7u32.to_be_bytes());
+        page[28..32].copy_from_slice(&3u32.to_be_bytes());
+        page[92..96].copy_from_slice(&7u32.to_be_bytes());
+        let path = dir.join("trace.db");
+        std::fs::write(&path, page).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_short_file_is_truncated_unless_its_log_holds_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = short_file(dir.path());
+        let e = check_file_header(&path).unwrap_err().to_string();
+        assert!(e.contains("truncated"), "{e}");
+        // An empty log (or only its header) changes nothing.
+        std::fs::write(dir.path().join("trace.db-wal"), [0u8; 32]).unwrap();
+        assert!(check_file_header(&path).is_err());
+        // A log with frames: killed mid-checkpoint; SQLite replays it.
+        std::fs::write(dir.path().join("trace.db-wal"), [0u8; 32 + 24 + 4096]).unwrap();
+        check_file_header(&path).expect("the log holds the missing pages");
     }
 }
