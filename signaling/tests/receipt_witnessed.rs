@@ -11,17 +11,12 @@ mod common;
 use std::time::Duration;
 
 use axum::http::{StatusCode, header};
-use common::lifecycle::{self, get_bytes};
+use common::lifecycle::{self, error_code, get_bytes};
 use common::security::Secured;
 use common::server::free_loopback_addr;
 use common::witness::TestWitness;
 use session::tlog::Receipt;
 use signaling::witnessing::WitnessConfig;
-
-fn code(body: &[u8]) -> String {
-    let v: serde_json::Value = serde_json::from_slice(body).expect("a JSON error");
-    v["code"].as_str().expect("a code").to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_leaves_witnessed_or_not_at_all() {
@@ -64,7 +59,7 @@ async fn a_receipt_leaves_witnessed_or_not_at_all() {
     let path = format!("/api/acts/{later}/receipt");
     let (status, headers, body) = get_bytes(server, &path, Some(&doctor)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(code(&body), "receipt_pending");
+    assert_eq!(error_code(&body), "receipt_pending");
     assert_eq!(headers[header::RETRY_AFTER], "10");
     let refused = secured
         .entries()
@@ -84,7 +79,7 @@ async fn a_receipt_leaves_witnessed_or_not_at_all() {
         if status == StatusCode::OK {
             break body;
         }
-        assert_eq!(code(&body), "receipt_pending");
+        assert_eq!(error_code(&body), "receipt_pending");
         assert!(tokio::time::Instant::now() < deadline, "never witnessed");
     };
     Receipt::from_bytes(&body)

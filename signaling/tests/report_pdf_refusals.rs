@@ -9,14 +9,9 @@ mod common;
 use std::process::Command;
 
 use axum::http::StatusCode;
-use common::lifecycle::{self, get_bytes};
+use common::lifecycle::{self, error_code, get_bytes};
 use common::security::Secured;
 use session::ActId;
-
-fn code(body: &[u8]) -> String {
-    let v: serde_json::Value = serde_json::from_slice(body).expect("a JSON error");
-    v["code"].as_str().expect("a code").to_string()
-}
 
 #[tokio::test]
 async fn each_bad_request_gets_its_status_and_refusals_are_audited() {
@@ -37,32 +32,32 @@ async fn each_bad_request_gets_its_status_and_refusals_are_audited() {
 
     let (status, _, body) = get_bytes(server, &path(open), Some(&doctor)).await;
     assert_eq!(
-        (status, code(&body).as_str()),
+        (status, error_code(&body).as_str()),
         (StatusCode::CONFLICT, "act_not_concluded")
     );
 
     let (status, _, body) = get_bytes(server, &path(concluded), None).await;
     assert_eq!(
-        (status, code(&body).as_str()),
+        (status, error_code(&body).as_str()),
         (StatusCode::UNAUTHORIZED, "sign_in_required")
     );
 
     let (status, _, body) = get_bytes(server, &path(concluded), Some(&outsider)).await;
     assert_eq!(
-        (status, code(&body).as_str()),
+        (status, error_code(&body).as_str()),
         (StatusCode::FORBIDDEN, "not_taking_part")
     );
 
     let (status, _, body) = get_bytes(server, &path(ActId::random()), Some(&doctor)).await;
     assert_eq!(
-        (status, code(&body).as_str()),
+        (status, error_code(&body).as_str()),
         (StatusCode::NOT_FOUND, "unknown_act")
     );
 
     let (status, _, body) =
         get_bytes(server, "/api/acts/not-an-id/report.pdf", Some(&doctor)).await;
     assert_eq!(
-        (status, code(&body).as_str()),
+        (status, error_code(&body).as_str()),
         (StatusCode::BAD_REQUEST, "not_an_act_id")
     );
 

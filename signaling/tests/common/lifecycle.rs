@@ -146,6 +146,12 @@ pub async fn get_bytes(
     (status, headers, bytes.to_vec())
 }
 
+/// The stable `code` of an API error body (`{"error": ..., "code": ...}`).
+pub fn error_code(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).expect("a JSON error");
+    v["code"].as_str().expect("a code").to_string()
+}
+
 /// `pdftotext -layout -enc UTF-8 FILE -` (a label and its value stay on
 /// their line) without the pages' footers (the lines ending in « page N /
 /// M », which must be there), every run of white space made one space:
