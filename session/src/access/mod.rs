@@ -8,7 +8,7 @@
 //! - [`log`]: the log's entries, their hash chain and its verification;
 //! - [`tables`]: the seam, [`AccessTables`], and its contract;
 //! - [`sqlite`]: the seam on SQLite, [`SqliteAccessTables`];
-//! - [`store`]: [`AccessStore`], the logic above the seam (hashing,
+//! - `store`: [`AccessStore`], the logic above the seam (hashing,
 //!   signing, sealing, proving, verifying);
 //! - `conformance` (tests, feature `test-support`): the contract as a test
 //!   suite any implementation runs.

@@ -5,7 +5,7 @@
 //! [`SqliteAccessTables`](super::SqliteAccessTables), in the trace store's
 //! SQLite file; a deployment beyond one machine keeps the same two tables
 //! in a shared database (PostgreSQL) by implementing this trait, and checks
-//! its implementation with [`conformance`](super::conformance) (feature
+//! its implementation with `conformance` (feature
 //! `test-support`).
 
 use std::sync::Arc;
@@ -79,7 +79,7 @@ pub enum Append {
 ///
 /// # Contract
 ///
-/// Every implementation must keep these; [`conformance`](super::conformance)
+/// Every implementation must keep these; `conformance`
 /// checks each of them.
 ///
 /// - **Durability.** A method that returns `Ok` after a write has
