@@ -47,6 +47,15 @@ pub struct LeaseConfig {
     pub retry_max: Duration,
 }
 
+impl Default for LeaseConfig {
+    /// A 5 s lease: after its node dies, an act waits at most 5 s before
+    /// another node may claim it (the issue asks for both pages back within
+    /// 15 s), renewed every 1.7 s.
+    fn default() -> Self {
+        LeaseConfig::with_ttl(Duration::from_secs(5))
+    }
+}
+
 impl LeaseConfig {
     /// Renew at a third of the TTL; margin 1 % of the TTL + 2 ms (a clock
     /// drift far above what quartz clocks show); retries from a 20th of

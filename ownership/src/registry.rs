@@ -27,6 +27,13 @@ pub struct HeartbeatConfig {
     pub retry: Duration,
 }
 
+impl Default for HeartbeatConfig {
+    /// 5 s, as the lease: a dead node leaves the list within 5 s.
+    fn default() -> Self {
+        HeartbeatConfig::with_ttl(Duration::from_secs(5))
+    }
+}
+
 impl HeartbeatConfig {
     pub fn with_ttl(ttl: Duration) -> Self {
         HeartbeatConfig {
