@@ -36,6 +36,8 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
+    /// Production defaults for `url`: the `teleconsult:` prefix, 1 s
+    /// timeouts.
     pub fn new(url: &str) -> Self {
         RedisConfig {
             url: url.to_owned(),
@@ -204,6 +206,7 @@ impl Redis {
         Ok(redis)
     }
 
+    /// The key names this driver uses.
     pub fn keys(&self) -> &Keys {
         &self.keys
     }

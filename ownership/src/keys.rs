@@ -24,6 +24,7 @@ impl Keys {
         }
     }
 
+    /// The prefix every key starts with.
     pub fn prefix(&self) -> &str {
         &self.prefix
     }

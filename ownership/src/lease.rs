@@ -205,6 +205,7 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// An idle machine for one act on `node`.
     pub fn new(node: NodeId, config: LeaseConfig) -> Self {
         Lease {
             node,
@@ -215,6 +216,7 @@ impl Lease {
         }
     }
 
+    /// The timings it runs with.
     pub fn config(&self) -> &LeaseConfig {
         &self.config
     }

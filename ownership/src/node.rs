@@ -38,6 +38,7 @@ impl NodeId {
         }
     }
 
+    /// The name as given.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -35,6 +35,7 @@ impl Default for HeartbeatConfig {
 }
 
 impl HeartbeatConfig {
+    /// Beat at a third of `ttl`; margin and retry as the lease's.
     pub fn with_ttl(ttl: Duration) -> Self {
         HeartbeatConfig {
             ttl,
@@ -128,6 +129,7 @@ impl Heartbeat {
         self.until.filter(|u| now < *u)
     }
 
+    /// The next heartbeat to send, stamped as sent at `now`.
     pub fn poll_request(&mut self, now: Instant) -> Option<BeatRequest> {
         self.handle_timeout(now);
         if self.in_flight.is_some() || now < self.next_at {
@@ -144,10 +146,12 @@ impl Heartbeat {
         })
     }
 
+    /// The next thing that happened.
     pub fn poll_event(&mut self) -> Option<HeartbeatEvent> {
         self.events.pop_front()
     }
 
+    /// When to call [`Heartbeat::handle_timeout`] (and poll) next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let beat = self.in_flight.is_none().then_some(self.next_at);
         match (beat, self.until) {
@@ -156,6 +160,7 @@ impl Heartbeat {
         }
     }
 
+    /// Time passed: ends a registration whose proven deadline is reached.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(u) = self.until
             && now >= u
@@ -165,6 +170,7 @@ impl Heartbeat {
         }
     }
 
+    /// Redis's answer (or [`NoAnswer`]) to heartbeat `id`, received at `now`.
     pub fn handle_reply(&mut self, now: Instant, id: RequestId, reply: Result<(), NoAnswer>) {
         self.handle_timeout(now);
         let Some((_, sent)) = self.in_flight.filter(|(i, _)| *i == id) else {

@@ -53,6 +53,9 @@ impl LeaseStatus {
 #[derive(Debug)]
 pub struct ActLease {
     status: watch::Receiver<LeaseStatus>,
+    /// Whether Redis answered the lease's last request: the room shows
+    /// "Redis lost" while its lease still runs on its proven deadline.
+    answering: watch::Receiver<bool>,
     release: Option<mpsc::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -62,15 +65,17 @@ impl ActLease {
     pub fn claim(redis: Redis, act: ActId, node: NodeId, config: LeaseConfig) -> ActLease {
         let (status_tx, status) = watch::channel(LeaseStatus::Claiming { retrying: false });
         let (release, release_rx) = mpsc::channel(1);
+        let (answering_tx, answering) = watch::channel(true);
         let task = tokio::spawn(run_lease(
             redis,
             act,
             Lease::new(node, config),
-            status_tx,
+            (status_tx, answering_tx),
             release_rx,
         ));
         ActLease {
             status,
+            answering,
             release: Some(release),
             task: Some(task),
         }
@@ -82,6 +87,12 @@ impl ActLease {
             LeaseStatus::Held(h) if Instant::now() < h.until => Some(*h),
             _ => None,
         }
+    }
+
+    /// Whether Redis answered the last lease request (false while it is
+    /// unreachable; the lease itself ends at its proven deadline).
+    pub fn redis_answering(&self) -> bool {
+        *self.answering.borrow()
     }
 
     /// The last status published by the task.
@@ -128,7 +139,7 @@ async fn run_lease(
     redis: Redis,
     act: ActId,
     mut lease: Lease,
-    status: watch::Sender<LeaseStatus>,
+    (status, answering): (watch::Sender<LeaseStatus>, watch::Sender<bool>),
     mut release_rx: mpsc::Receiver<()>,
 ) {
     let mut in_flight: JoinSet<(RequestId, Result<crate::lease::Reply, NoAnswer>)> = JoinSet::new();
@@ -184,6 +195,11 @@ async fn run_lease(
         tokio::select! {
             Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
                 if let Ok((id, reply)) = done {
+                    answering.send_if_modified(|a| {
+                        let changed = *a != reply.is_ok();
+                        *a = reply.is_ok();
+                        changed
+                    });
                     lease.handle_reply(Instant::now(), id, reply);
                 }
             }

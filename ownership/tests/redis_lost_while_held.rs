@@ -36,6 +36,12 @@ async fn the_holder_gives_up_by_its_deadline_and_claims_work_again_after_restart
         deadline <= Instant::now() + ttl,
         "never proven beyond one TTL"
     );
+    // The failed renews are reported while the lease runs out.
+    common::wait_until("the lease to report Redis lost", ttl * 3, || {
+        let answering = lease.redis_answering();
+        async move { (!answering).then_some(()) }
+    })
+    .await;
     // At the deadline the lease is no longer held, whether or not the
     // task has run since: `held()` reads the proven deadline itself.
     tokio::time::sleep_until(deadline.into()).await;
