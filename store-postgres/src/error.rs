@@ -6,11 +6,14 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The store's address is not a PostgreSQL connection string.
-    #[error("the trace store's address is not a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DB): {0}")]
+    #[error(
+        "the trace store's address is not a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DB): {}",
+        describe(.0)
+    )]
     Url(#[source] tokio_postgres::Error),
     /// No connection: the server is down, unreachable, or refuses the
     /// credentials.
-    #[error("cannot connect to PostgreSQL at {server}: {source}")]
+    #[error("cannot connect to PostgreSQL at {server}: {}", describe(.source))]
     Connect {
         server: String,
         #[source]
@@ -20,7 +23,7 @@ pub enum Error {
     #[error("PostgreSQL at {server}: no connection available: {reason}")]
     Pool { server: String, reason: String },
     /// A statement failed.
-    #[error("PostgreSQL at {server} failed: {source}")]
+    #[error("PostgreSQL at {server} failed: {}", describe(.source))]
     Query {
         server: String,
         #[source]
@@ -56,4 +59,21 @@ impl From<Error> for session::Error {
             e => session::Error::ExternalStore(Box::new(e)),
         }
     }
+}
+
+/// A tokio-postgres error in full: the server's message (with its
+/// SQLSTATE) or the client's, and their causes ("error connecting to
+/// server: Connection refused").
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} ({}: {})", db.message(), db.severity(), db.code().code());
+    }
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
