@@ -40,7 +40,10 @@ pub enum Error {
     },
     /// The database is not a teleconsult trace.
     #[error("the database at {server} is not a teleconsult trace: {reason}")]
-    NotATrace { server: String, reason: &'static str },
+    NotATrace {
+        server: String,
+        reason: &'static str,
+    },
     /// The store's own runtime could not start.
     #[error("cannot start the PostgreSQL store's runtime: {0}")]
     Runtime(#[source] std::io::Error),

@@ -131,7 +131,8 @@ impl PgStore {
         let (writer, log) = match mode {
             PgMode::Write { signer, data } => {
                 let log = LogSigner::new(DEFAULT_ORIGIN, &signer)?;
-                let w = writer::Writer::start(&runtime, pool.clone(), server.clone(), *signer, data);
+                let w =
+                    writer::Writer::start(&runtime, pool.clone(), server.clone(), *signer, data);
                 (Some(w), Some(log))
             }
             PgMode::Read => (None, None),
@@ -154,7 +155,11 @@ impl PgStore {
     }
 
     /// Uses `origin` as the Merkle tree's log origin, signing with `signer`.
-    pub fn with_log_origin(mut self, origin: &str, signer: &HeadSigner) -> Result<Self, session::Error> {
+    pub fn with_log_origin(
+        mut self,
+        origin: &str,
+        signer: &HeadSigner,
+    ) -> Result<Self, session::Error> {
         self.log = Some(LogSigner::new(origin, signer)?);
         Ok(self)
     }
@@ -219,12 +224,11 @@ impl PgStore {
             {
                 return Ok(last);
             }
-            let root = tree::with_hashes(&*tx, Default::default(), |r| {
-                tlog_tiles::tree_hash(size, r)
-            })
-            .await
-            .map_err(q)?
-            .map_err(Error::Tree)?;
+            let root =
+                tree::with_hashes(&*tx, Default::default(), |r| tlog_tiles::tree_hash(size, r))
+                    .await
+                    .map_err(q)?
+                    .map_err(Error::Tree)?;
             let signed = log.sign(size, root, now)?;
             tx.execute(
                 "INSERT INTO tlog_checkpoints (size, at, note) VALUES ($1, $2, $3)",

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use deadpool_postgres::{Object, Pool, Transaction};
-use tokio_postgres::GenericClient;
 use session::document::DocumentType;
 use session::ids::{ActId, Sha256};
 use session::keys::KeyId;
@@ -12,6 +11,7 @@ use session::store::{DocumentInfo, Snapshot, StoredDocument, Walk};
 use session::timestamp::Timestamp;
 use session::tlog::{SignedCheckpoint, TreeHash};
 use session::trace::{Checkpoint, Hash, TraceRecord, decode_heads};
+use tokio_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use crate::server::Server;
@@ -216,8 +216,11 @@ pub async fn act_ids(pool: &Pool, server: &Server) -> Result<Vec<ActId>, session
 }
 
 fn media_type(server: &Server, stored: &str) -> Result<DocumentType, session::Error> {
-    DocumentType::from_media_type(stored)
-        .ok_or_else(|| server.not_a_trace("a document has an unknown media type").into())
+    DocumentType::from_media_type(stored).ok_or_else(|| {
+        server
+            .not_a_trace("a document has an unknown media type")
+            .into()
+    })
 }
 
 pub async fn document(

@@ -19,7 +19,7 @@ pub const SCHEMA_VERSION: i64 = 1;
 pub const MIGRATIONS: [&str; 1] = [include_str!("../migrations/0001_trace.sql")];
 /// The advisory lock key held while the schema is checked or migrated
 /// (`'tcmig'` in ASCII).
-pub const MIGRATION_LOCK: i64 = 0x7463_6d69_67;
+pub const MIGRATION_LOCK: i64 = 0x0074_636d_6967;
 
 /// Checks the database is a trace of a known schema (creating or
 /// migrating it when `data` is given, i.e. for a writer) and that `data`
@@ -51,7 +51,9 @@ pub async fn prepare(
                 .map(|r| r.get::<_, Vec<u8>>(1))
         };
         if get("format").as_deref() != Some(FORMAT.as_bytes()) {
-            return Err(server.not_a_trace("its format marker is missing or foreign").into());
+            return Err(server
+                .not_a_trace("its format marker is missing or foreign")
+                .into());
         }
         version = get("schema_version")
             .and_then(|v| String::from_utf8(v).ok())

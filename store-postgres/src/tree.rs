@@ -6,10 +6,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use tokio_postgres::GenericClient;
 use session::tlog::tree::{TreeEventRow, TreeRows};
 use session::tlog::{LeafKind, TreeHash, leaf_hash};
 use tlog_tiles::{HashReader, stored_hash_index, stored_hashes_for_record_hash};
+use tokio_postgres::GenericClient;
 
 /// The advisory lock every write transaction takes first (`'tctree'` in
 /// ASCII): commits, across nodes, one at a time, so that event ids, leaf
@@ -117,8 +117,7 @@ pub async fn leaves_for<C: GenericClient>(
                 base,
                 fresh: &fresh,
             };
-            let new =
-                stored_hashes_for_record_hash(n, leaf_hash(LeafKind::Event, hash), &reader)?;
+            let new = stored_hashes_for_record_hash(n, leaf_hash(LeafKind::Event, hash), &reader)?;
             fresh.extend(new);
         }
         Ok(fresh)
@@ -192,7 +191,10 @@ pub async fn rows<C: GenericClient>(client: &C) -> Result<TreeRows, tokio_postgr
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     let checkpoints = client
-        .query("SELECT no, size, note FROM tlog_checkpoints ORDER BY no", &[])
+        .query(
+            "SELECT no, size, note FROM tlog_checkpoints ORDER BY no",
+            &[],
+        )
         .await?
         .into_iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))

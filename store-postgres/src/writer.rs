@@ -371,20 +371,22 @@ impl Task {
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut touched: HashMap<ActId, Head> = HashMap::new();
         for (i, req) in batch.iter().enumerate() {
-            let (found, mut prev) = ends
-                .get(&req.act)
-                .copied()
-                .unwrap_or((0, genesis(req.act)));
+            let (found, mut prev) = ends.get(&req.act).copied().unwrap_or((0, genesis(req.act)));
             if let Some(expected) = req.expected_len
                 && expected != found
             {
-                outcomes.push(Outcome::Refused(session::Error::Conflict { expected, found }));
+                outcomes.push(Outcome::Refused(session::Error::Conflict {
+                    expected,
+                    found,
+                }));
                 continue;
             }
             if let Some(d) = &req.document
                 && !stored.insert((req.act, d.sha256))
             {
-                outcomes.push(Outcome::Refused(session::Error::DuplicateDocument(d.sha256)));
+                outcomes.push(Outcome::Refused(session::Error::DuplicateDocument(
+                    d.sha256,
+                )));
                 continue;
             }
             let events = match &req.events {
@@ -470,9 +472,30 @@ impl Task {
             .map_err(Error::Tree)?;
         let heads = encode_heads(&c.heads);
         let (cp_no, cp_at) = (c.no as i64, c.at.as_micros());
-        let ev_p: [&P; 9] = [&rows.id, &rows.act, &rows.seq, &rows.at, &rows.kind, &rows.public, &rows.sealed, &rows.prev_hash, &rows.hash];
-        let doc_p: [&P; 6] = [&rows.doc_act, &rows.doc_sha, &rows.doc_type, &rows.doc_size, &rows.doc_name, &rows.doc_sealed];
-        let leaf_p: [&P; 3] = [&tree_rows.leaf_idx, &tree_rows.leaf_kind, &tree_rows.leaf_item];
+        let ev_p: [&P; 9] = [
+            &rows.id,
+            &rows.act,
+            &rows.seq,
+            &rows.at,
+            &rows.kind,
+            &rows.public,
+            &rows.sealed,
+            &rows.prev_hash,
+            &rows.hash,
+        ];
+        let doc_p: [&P; 6] = [
+            &rows.doc_act,
+            &rows.doc_sha,
+            &rows.doc_type,
+            &rows.doc_size,
+            &rows.doc_name,
+            &rows.doc_sealed,
+        ];
+        let leaf_p: [&P; 3] = [
+            &tree_rows.leaf_idx,
+            &tree_rows.leaf_kind,
+            &tree_rows.leaf_item,
+        ];
         let hash_p: [&P; 2] = [&tree_rows.hash_id, &tree_rows.hash];
         let (prev_s, key_s, sig_s) = (c.prev.to_vec(), c.key_id.0.to_vec(), c.signature.to_vec());
         let cp_p: [&P; 6] = [&cp_no, &cp_at, &prev_s, &heads, &key_s, &sig_s];
@@ -513,10 +536,8 @@ impl Task {
             .map(|(_, owner)| *owner)
             .collect();
         if docs_inserted.len() != rows.doc_act.len() {
-            let written: HashSet<(Vec<u8>, Vec<u8>)> = docs_inserted
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
+            let written: HashSet<(Vec<u8>, Vec<u8>)> =
+                docs_inserted.iter().map(|r| (r.get(0), r.get(1))).collect();
             for ((act, sha), owner) in rows.doc_act.iter().zip(&rows.doc_sha).zip(&rows.doc_owner) {
                 if !written.contains(&(act.clone(), sha.clone())) {
                     fenced.insert(*owner);

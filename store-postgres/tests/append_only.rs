@@ -36,7 +36,11 @@ fn grants_then_triggers_refuse_update_and_delete() {
             let e = c.try_batch(&sql).expect_err(&sql);
             let e = e.as_db_error().expect("a database error");
             assert_eq!(e.code().code(), "42501", "{sql}: {}", e.message());
-            assert!(e.message().contains("permission denied"), "{sql}: {}", e.message());
+            assert!(
+                e.message().contains("permission denied"),
+                "{sql}: {}",
+                e.message()
+            );
         }
     }
     // The owner may grant itself back what it revoked: the triggers hold.
@@ -51,7 +55,11 @@ fn grants_then_triggers_refuse_update_and_delete() {
             format!("TRUNCATE {table}"),
         ] {
             let e = c.try_batch(&sql).expect_err(&sql);
-            let e = e.as_db_error().expect("a database error").message().to_string();
+            let e = e
+                .as_db_error()
+                .expect("a database error")
+                .message()
+                .to_string();
             assert!(e.contains("the trace is append-only"), "{sql}: {e}");
         }
     }

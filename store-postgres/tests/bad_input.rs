@@ -30,7 +30,10 @@ fn a_wrong_url_is_refused() {
 #[test]
 fn an_unreachable_server_is_named() {
     // Port 1: nothing listens there.
-    let e = open_err("postgres://teleconsult:secret@127.0.0.1:1/trace", &Keys::new());
+    let e = open_err(
+        "postgres://teleconsult:secret@127.0.0.1:1/trace",
+        &Keys::new(),
+    );
     assert!(e.contains("PostgreSQL at 127.0.0.1:1/trace"), "{e}");
     assert!(e.contains("onnection refused"), "{e}");
     assert!(!e.contains("secret"), "{e}");
@@ -62,14 +65,18 @@ fn a_newer_schema_is_refused() {
         e.contains(&format!("schema version {}", SCHEMA_VERSION + 1)) && e.contains("upgrade"),
         "{e}"
     );
-    let e = PgStore::open(&db.url, PgMode::Read).unwrap_err().to_string();
+    let e = PgStore::open(&db.url, PgMode::Read)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("schema version"), "{e}");
 }
 
 #[test]
 fn a_foreign_database_a_wrong_key_and_an_empty_reader_are_refused() {
     let db = TestDb::new();
-    let e = PgStore::open(&db.url, PgMode::Read).unwrap_err().to_string();
+    let e = PgStore::open(&db.url, PgMode::Read)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no trace tables"), "{e}");
     let keys = Keys::new();
     drop(keys.writer(&db.url));
@@ -93,7 +100,9 @@ fn appending_to_a_database_gone_fails_naming_the_server() {
         name: db.name.clone(),
         url: db.url.clone(),
     });
-    let e = session::TraceStore::append(&store, a, None, vec![filler(1)]).unwrap_err().to_string();
+    let e = session::TraceStore::append(&store, a, None, vec![filler(1)])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("PostgreSQL at 127.0.0.1:"), "{e}");
     std::mem::forget(db);
 }

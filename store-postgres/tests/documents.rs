@@ -20,8 +20,17 @@ fn documents_are_sealed_and_written_with_their_event() {
         .expect("attach");
     assert_eq!(appended.first_seq, len + 1);
     let stored = store.document(a, &doc.sha256()).unwrap().expect("stored");
-    assert_eq!(stored.open(&[keys.data.clone()]).unwrap(), doc.bytes());
-    assert_eq!(stored.name(&[keys.data.clone()]).unwrap().expose(), "cr-fictif.pdf");
+    assert_eq!(
+        stored.open(std::slice::from_ref(&keys.data)).unwrap(),
+        doc.bytes()
+    );
+    assert_eq!(
+        stored
+            .name(std::slice::from_ref(&keys.data))
+            .unwrap()
+            .expose(),
+        "cr-fictif.pdf"
+    );
     assert_eq!(store.documents(a).unwrap(), vec![stored.info()]);
     // Sealed in the database: neither the content nor the name in clear.
     let c = raw(&db.url);
@@ -34,7 +43,12 @@ fn documents_are_sealed_and_written_with_their_event() {
 
     // The same document again: refused, nothing written.
     let e = store
-        .attach(a, len + 1, doc.clone(), vec![attachment(&doc, "encore.pdf")])
+        .attach(
+            a,
+            len + 1,
+            doc.clone(),
+            vec![attachment(&doc, "encore.pdf")],
+        )
         .unwrap_err();
     assert!(matches!(e, session::Error::DuplicateDocument(_)), "{e}");
     // A stale length: refused, nothing written.

@@ -21,7 +21,9 @@ fn concurrent_writers_share_commits() {
             std::thread::spawn(move || {
                 let act = ActId::random();
                 for i in 0..EACH {
-                    store.append(act, Some(i), vec![filler(w * 100 + i)]).expect("append");
+                    store
+                        .append(act, Some(i), vec![filler(w * 100 + i)])
+                        .expect("append");
                 }
                 act
             })
@@ -36,7 +38,10 @@ fn concurrent_writers_share_commits() {
     assert_eq!(report.events, appends);
     assert_eq!(report.checkpoints, commits, "one checkpoint per commit");
     // The database agrees: one transaction per checkpoint.
-    assert_eq!(raw(&db.url).query("SELECT count(*) FROM checkpoints", &[])[0].get::<_, i64>(0) as u64, commits);
+    assert_eq!(
+        raw(&db.url).query("SELECT count(*) FROM checkpoints", &[])[0].get::<_, i64>(0) as u64,
+        commits
+    );
     for act in acts {
         assert_eq!(store.records(act).unwrap().len() as u64, EACH);
     }

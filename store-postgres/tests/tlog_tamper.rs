@@ -29,7 +29,8 @@ fn tree_problems(db: &TestDb, keys: &Keys) -> Vec<String> {
 #[test]
 fn a_changed_stored_hash_is_reported() {
     let (db, keys) = setup();
-    forger(&db.url).batch("UPDATE tlog_hashes SET hash = decode(repeat('00', 32), 'hex') WHERE id = 3");
+    forger(&db.url)
+        .batch("UPDATE tlog_hashes SET hash = decode(repeat('00', 32), 'hex') WHERE id = 3");
     let p = tree_problems(&db, &keys);
     assert!(p.iter().any(|p| p.contains("stored tree hash 3")), "{p:?}");
 }
@@ -39,7 +40,10 @@ fn a_dropped_tail_is_reported_against_the_checkpoint() {
     let (db, keys) = setup();
     forger(&db.url).batch("DELETE FROM tlog_leaves WHERE idx = (SELECT MAX(idx) FROM tlog_leaves)");
     let p = tree_problems(&db, &keys);
-    assert!(p.iter().any(|p| p.contains("the event is not in the tree")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.contains("the event is not in the tree")),
+        "{p:?}"
+    );
     assert!(p.iter().any(|p| p.contains("tree checkpoint 1")), "{p:?}");
 }
 
@@ -51,7 +55,14 @@ fn a_forged_checkpoint_is_reported() {
     let mut forged = note.clone();
     let at = forged.iter().position(|&b| b == b'\n').unwrap() + 1;
     forged[at] = if forged[at] == b'9' { b'8' } else { b'9' };
-    c.execute("UPDATE tlog_checkpoints SET note = $1 WHERE no = 1", &[&forged]).unwrap();
+    c.execute(
+        "UPDATE tlog_checkpoints SET note = $1 WHERE no = 1",
+        &[&forged],
+    )
+    .unwrap();
     let p = tree_problems(&db, &keys);
-    assert!(p.iter().any(|p| p.contains("not signed by a trusted key")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.contains("not signed by a trusted key")),
+        "{p:?}"
+    );
 }

@@ -73,14 +73,27 @@ fn forge_insert(c: &postgres_raw::Client, r: &TraceRecord) {
 #[test]
 fn changed_content_time_or_sealed_bytes_are_detected() {
     for (seq, sql) in [
-        (2, "UPDATE events SET public = public || ' '::bytea WHERE act = $1 AND seq = 2"),
-        (2, "UPDATE events SET at = at - 3600000000 WHERE act = $1 AND seq = 2"),
-        (3, "UPDATE events SET sealed = sealed || '\\x00'::bytea WHERE act = $1 AND seq = 3"),
+        (
+            2,
+            "UPDATE events SET public = public || ' '::bytea WHERE act = $1 AND seq = 2",
+        ),
+        (
+            2,
+            "UPDATE events SET at = at - 3600000000 WHERE act = $1 AND seq = 2",
+        ),
+        (
+            3,
+            "UPDATE events SET sealed = sealed || '\\x00'::bytea WHERE act = $1 AND seq = 3",
+        ),
     ] {
         let s = setup();
         forger(&s.db.url).execute(sql, &[&s.act()]).unwrap();
         let p = s.problems();
-        assert_eq!(p[0].0.as_deref(), Some(s.a.to_string().as_str()), "{sql}: {p:?}");
+        assert_eq!(
+            p[0].0.as_deref(),
+            Some(s.a.to_string().as_str()),
+            "{sql}: {p:?}"
+        );
         assert_eq!(p[0].1, Some(seq), "{sql}: {p:?}");
     }
 }
@@ -112,7 +125,8 @@ fn changed_event_with_recomputed_hash_is_detected() {
     let p = s.problems();
     assert_eq!(p[0].1, Some(4), "{p:?}");
     assert!(
-        p.iter().any(|(_, seq, w)| *seq == Some(5) && w.contains("does not follow event #4")),
+        p.iter()
+            .any(|(_, seq, w)| *seq == Some(5) && w.contains("does not follow event #4")),
         "{p:?}"
     );
 }
@@ -121,8 +135,16 @@ fn changed_event_with_recomputed_hash_is_detected() {
 fn inserted_event_is_detected() {
     let s = setup();
     let c = forger(&s.db.url);
-    c.execute("UPDATE events SET seq = seq + 1000 WHERE act = $1 AND seq >= 5", &[&s.act()]).unwrap();
-    c.execute("UPDATE events SET seq = seq - 999 WHERE act = $1 AND seq > 1000", &[&s.act()]).unwrap();
+    c.execute(
+        "UPDATE events SET seq = seq + 1000 WHERE act = $1 AND seq >= 5",
+        &[&s.act()],
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE events SET seq = seq - 999 WHERE act = $1 AND seq > 1000",
+        &[&s.act()],
+    )
+    .unwrap();
     let prev = stored_hash(&c, s.a, 4);
     let event = session::Event {
         at: Timestamp::from_micros(1_795_000_035_000_000),
@@ -130,9 +152,16 @@ fn inserted_event_is_detected() {
             phase: session::Phase::Preparation,
         },
     };
-    forge_insert(&c, &TraceRecord::build(s.a, 5, &prev, &event, &s.keys.data).unwrap());
+    forge_insert(
+        &c,
+        &TraceRecord::build(s.a, 5, &prev, &event, &s.keys.data).unwrap(),
+    );
     let p = s.problems();
-    assert!(p.iter().all(|(act, _, _)| act.as_deref() == Some(&s.a.to_string())), "{p:?}");
+    assert!(
+        p.iter()
+            .all(|(act, _, _)| act.as_deref() == Some(&s.a.to_string())),
+        "{p:?}"
+    );
     assert_eq!(p[0].1, Some(5), "{p:?}");
 }
 
@@ -156,13 +185,20 @@ fn deleted_events_or_acts_are_detected() {
     // The middle, the most recent, the whole act.
     for (sql, seq) in [
         ("DELETE FROM events WHERE act = $1 AND seq = 3", Some(3)),
-        ("DELETE FROM events WHERE act = $1 AND seq = (SELECT MAX(seq) FROM events WHERE act = $1)", None),
+        (
+            "DELETE FROM events WHERE act = $1 AND seq = (SELECT MAX(seq) FROM events WHERE act = $1)",
+            None,
+        ),
         ("DELETE FROM events WHERE act = $1", None),
     ] {
         let s = setup();
         forger(&s.db.url).execute(sql, &[&s.act()]).unwrap();
         let p = s.problems();
-        assert_eq!(p[0].0.as_deref(), Some(s.a.to_string().as_str()), "{sql}: {p:?}");
+        assert_eq!(
+            p[0].0.as_deref(),
+            Some(s.a.to_string().as_str()),
+            "{sql}: {p:?}"
+        );
         if let Some(seq) = seq {
             assert_eq!(p[0].1, Some(seq), "{sql}: {p:?}");
         }
@@ -188,7 +224,10 @@ fn events_appended_without_a_signed_head_are_detected() {
             phase: session::Phase::Preparation,
         },
     };
-    forge_insert(&c, &TraceRecord::build(s.a, s.len + 1, &prev, &event, &s.keys.data).unwrap());
+    forge_insert(
+        &c,
+        &TraceRecord::build(s.a, s.len + 1, &prev, &event, &s.keys.data).unwrap(),
+    );
     let p = s.problems();
     assert_eq!(p[0].1, Some(s.len + 1), "{p:?}");
     assert!(p[0].2.contains("no signed checkpoint"), "{p:?}");
@@ -236,7 +275,11 @@ fn checkpoints_resigned_with_another_key_are_detected() {
         .unwrap();
     }
     let p = s.problems();
-    assert!(p.iter().any(|(_, _, w)| w.contains("not among the trusted keys")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|(_, _, w)| w.contains("not among the trusted keys")),
+        "{p:?}"
+    );
 }
 
 #[test]

@@ -7,9 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::*;
+use session::ActId;
 use session::keys::KeyDir;
 use session::store::read_act;
-use session::ActId;
 
 #[test]
 fn every_acknowledged_event_survives_a_sigkill() {
@@ -19,7 +19,11 @@ fn every_acknowledged_event_survives_a_sigkill() {
     key_dir.create(false).unwrap();
     let act = ActId::random();
     let mut child = Command::new(env!("CARGO_BIN_EXE_pg_append_loop"))
-        .args([&db.url, &key_dir.path().display().to_string(), &act.to_string()])
+        .args([
+            &db.url,
+            &key_dir.path().display().to_string(),
+            &act.to_string(),
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the writer");

@@ -21,10 +21,10 @@ fn acts_read_back_and_the_trace_verifies() {
         records.iter().map(|r| r.seq).collect::<Vec<_>>(),
         (1..=records.len() as u64).collect::<Vec<_>>()
     );
-    let (act, len) = load_act(&store, a, &[keys.data.clone()]).expect("load_act");
+    let (act, len) = load_act(&store, a, std::slice::from_ref(&keys.data)).expect("load_act");
     assert_eq!(len, records.len() as u64);
     assert_eq!(act.phase, session::Phase::Closed);
-    let (cancelled, _) = load_act(&store, b, &[keys.data.clone()]).expect("load_act");
+    let (cancelled, _) = load_act(&store, b, std::slice::from_ref(&keys.data)).expect("load_act");
     assert_eq!(cancelled.phase, session::Phase::Cancelled);
     let mut ids = vec![a, b];
     ids.sort();

@@ -68,7 +68,10 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let admin = raw(&server_url());
-        admin.batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        admin.batch(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
     }
 }
 
