@@ -29,6 +29,11 @@ pub enum Error {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// A group commit failed: every append in it gets this (the cause is
+    /// logged once, and said here), none was acknowledged.
+    /// `reason` is the failure's own message, which names the server.
+    #[error("the trace commit failed, none of its appends was acknowledged: {reason}")]
+    CommitFailed { reason: String },
     /// The database holds a trace of a schema this program does not know.
     #[error(
         "the trace database at {server} has schema version {found}; this program knows up to {known}: upgrade teleconsult"

@@ -287,7 +287,10 @@ impl Task {
                     tracing::error!(error = %e, "trace commit failed");
                     let reason = e.to_string();
                     for req in batch {
-                        (req.done)(Err(session::Error::ExternalStore(reason.clone().into())));
+                        (req.done)(Err(Error::CommitFailed {
+                            reason: reason.clone(),
+                        }
+                        .into()));
                     }
                     return;
                 }

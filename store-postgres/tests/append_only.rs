@@ -77,3 +77,25 @@ fn first_column(table: &str) -> &'static str {
         _ => "note",
     }
 }
+
+#[test]
+fn the_fence_refuses_a_second_event_at_a_seq() {
+    let db = TestDb::new();
+    let keys = Keys::new();
+    let store = keys.writer(&db.url);
+    let a = full_act(&store);
+    // A writer that skipped the store's checks (no tree lock, no head
+    // read) and wrote event 2 again: the unique (act, seq) refuses it.
+    let c = raw(&db.url);
+    let e = c
+        .execute(
+            "INSERT INTO events (id, act, seq, at, kind, public, sealed, prev_hash, hash)
+             SELECT (SELECT MAX(id) + 1 FROM events), act, seq, at, kind, public, sealed, prev_hash, hash
+             FROM events WHERE act = $1 AND seq = 2",
+            &[&a.as_bytes().as_slice()],
+        )
+        .unwrap_err();
+    let e = e.as_db_error().expect("a database error");
+    assert_eq!(e.code().code(), "23505", "{}", e.message());
+    assert_eq!(e.constraint(), Some("events_act_seq"));
+}
