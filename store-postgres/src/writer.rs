@@ -7,13 +7,24 @@
 //!
 //! **Multi-row insert: `unnest`, not `COPY`.** Each table gets one
 //! `INSERT ... SELECT * FROM unnest($1::..[], ...)` per commit, one
-//! statement prepared once however many rows. `COPY` was not chosen: the
-//! events insert needs `ON CONFLICT (act, seq) DO NOTHING RETURNING id`
-//! (the fence tells which acts lost, and the rest of the batch is retried
-//! without them), which `COPY` cannot do, and a batch is at most a few
-//! hundred small rows, where `COPY`'s advantage (bulk loads) does not
-//! show. Not measured against `COPY`; measured: see docs/TRACE_POSTGRES.md.
-
+//! statement prepared once however many rows. Measured
+//! (`examples/insert_measure.rs`, 2026-12-05, debug build, the test
+//! cluster of `scripts/services.sh` on this 2-core machine under load, one
+//! committed transaction of `events`-shaped rows each, µs per commit):
+//!
+//! | rows | unnest | binary COPY |
+//! |---:|---:|---:|
+//! | 1 | 5,900-7,200 | 6,000-8,200 |
+//! | 16 | 5,050 | 4,300 |
+//! | 64 | 7,000-7,600 | 5,000-5,700 |
+//! | 256 | 13,100-13,600 | 10,700-12,200 |
+//!
+//! The commit's fsync dominates; COPY saves 10-25 % from 16 rows on. We
+//! keep `unnest`: the events insert needs `ON CONFLICT (act, seq) DO
+//! NOTHING RETURNING id` (the fence says which acts lost, and the rest of
+//! the batch is retried without them), which `COPY` cannot do; and an
+//! `INSERT` is pipelined with the batch's other inserts in one round trip,
+//! where `COPY` holds the connection in its own sub-protocol.
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
