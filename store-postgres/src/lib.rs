@@ -22,6 +22,7 @@
 //! and callers wait on a channel, from any thread, async ones included.
 
 mod error;
+mod proofs;
 mod read;
 mod schema;
 mod server;
@@ -188,6 +189,44 @@ impl PgStore {
     ) -> Result<T, session::Error> {
         let runtime = self.runtime.as_ref().ok_or(session::Error::StoreClosed)?;
         run_on(runtime, fut)
+    }
+
+    /// Runs `f` in a read-only snapshot transaction, with the tree's size
+    /// as of it.
+    fn in_snapshot<T: Send + 'static>(
+        &self,
+        f: impl for<'a> FnOnce(
+            u64,
+            &'a tokio_postgres::Transaction<'a>,
+        ) -> std::pin::Pin<
+            Box<dyn Future<Output = Result<T, session::Error>> + Send + 'a>,
+        > + Send
+        + 'static,
+    ) -> Result<T, session::Error> {
+        let (pool, server) = (self.pool.clone(), self.server.clone());
+        self.run(async move {
+            let q = |e| server.query(e);
+            let mut client = pool.get().await.map_err(|e| server.pool(e))?;
+            let tx = read::snapshot_tx(&mut client).await.map_err(q)?;
+            let size = tree::size(&*tx).await.map_err(q)?;
+            let out = f(size, &tx).await?;
+            tx.commit().await.map_err(q)?;
+            Ok(out)
+        })
+    }
+
+    /// A setting of the store's connections as the server reports it
+    /// (`synchronous_commit`...), for tests and `/healthz`.
+    pub fn connection_setting(&self, name: &str) -> Result<String, session::Error> {
+        let (pool, server, name) = (self.pool.clone(), self.server.clone(), name.to_string());
+        self.run(async move {
+            let client = pool.get().await.map_err(|e| server.pool(e))?;
+            let row = client
+                .query_one("SELECT current_setting($1)", &[&name])
+                .await
+                .map_err(|e| server.query(e))?;
+            Ok(row.get(0))
+        })
     }
 
     /// Stops the writer after the queued appends are committed.

@@ -42,7 +42,7 @@ fn act_of(bytes: &[u8]) -> Option<ActId> {
     <[u8; 16]>::try_from(bytes).ok().map(ActId::from_bytes)
 }
 
-fn record(r: &Row) -> Option<TraceRecord> {
+pub(crate) fn record_row(r: &Row) -> Option<TraceRecord> {
     Some(TraceRecord {
         act: act_of(r.get(0))?,
         seq: r.get::<_, i64>(1) as u64,
@@ -95,7 +95,7 @@ async fn act_records<C: GenericClient>(
     )
     .await?
     .iter()
-    .filter_map(record)
+    .filter_map(record_row)
     .collect())
 }
 
@@ -184,7 +184,7 @@ pub async fn snapshot(
             .await
             .map_err(q)?
             .iter()
-            .filter_map(record)
+            .filter_map(record_row)
             .collect(),
     };
     tx.commit().await.map_err(q)?;
