@@ -48,8 +48,9 @@ use session::trace::Checkpoint;
 use session::trace::TraceRecord;
 
 pub use error::Error;
-pub use schema::{FORMAT, MIGRATIONS, SCHEMA_VERSION};
+pub use schema::{FORMAT, MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION};
 use server::Server;
+pub use tree::TREE_LOCK;
 
 /// How long a connection attempt may take before the store says the
 /// server does not answer.
