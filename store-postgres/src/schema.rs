@@ -108,3 +108,38 @@ pub async fn prepare(
     tx.commit().await.map_err(q)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The migration holds what the store's guarantees rest on.
+    #[test]
+    fn the_first_migration_fences_and_forbids_changes() {
+        let sql = MIGRATIONS[0];
+        assert!(sql.contains("CONSTRAINT events_act_seq UNIQUE (act, seq)"));
+        for table in [
+            "events",
+            "checkpoints",
+            "documents",
+            "tlog_leaves",
+            "tlog_hashes",
+            "tlog_checkpoints",
+        ] {
+            assert!(
+                sql.contains(&format!(
+                    "CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}"
+                )),
+                "{table}"
+            );
+            assert!(
+                sql.contains(&format!(
+                    "CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}"
+                )),
+                "{table}"
+            );
+        }
+        assert!(sql.contains("GRANT SELECT, INSERT ON events, checkpoints, documents, tlog_leaves, tlog_hashes, tlog_checkpoints TO CURRENT_USER;"));
+        assert_eq!(MIGRATIONS.len() as i64, SCHEMA_VERSION);
+    }
+}

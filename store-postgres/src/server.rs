@@ -66,3 +66,26 @@ impl fmt::Display for Server {
         f.write_str(&self.name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    #[test]
+    fn the_name_has_host_port_and_database_never_the_password() {
+        let config =
+            tokio_postgres::Config::from_str("postgres://tc:s3cret@db.example:6543/trace").unwrap();
+        let server = Server::of(&config);
+        assert_eq!(server.to_string(), "db.example:6543/trace");
+        let e = server.not_a_trace("why").to_string();
+        assert!(
+            e.contains("db.example:6543/trace") && !e.contains("s3cret"),
+            "{e}"
+        );
+        // Defaults: port 5432, the user's database.
+        let config = tokio_postgres::Config::from_str("postgres://tc@localhost").unwrap();
+        assert_eq!(Server::of(&config).to_string(), "localhost:5432/tc");
+    }
+}
