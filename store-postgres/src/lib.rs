@@ -47,7 +47,7 @@ use session::tlog::{DEFAULT_ORIGIN, LogSigner, SignedCheckpoint};
 use session::trace::Checkpoint;
 use session::trace::TraceRecord;
 
-pub use error::Error;
+pub use error::{Error, describe};
 pub use schema::{FORMAT, MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION};
 use server::Server;
 pub use tree::TREE_LOCK;

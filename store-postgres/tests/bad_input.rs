@@ -96,13 +96,9 @@ fn appending_to_a_database_gone_fails_naming_the_server() {
     let store = keys.writer(&db.url);
     let a = full_act(&store);
     // The database goes away under the store.
-    drop(TestDb {
-        name: db.name.clone(),
-        url: db.url.clone(),
-    });
+    db.drop_now().expect("drop the database");
     let e = session::TraceStore::append(&store, a, None, vec![filler(1)])
         .unwrap_err()
         .to_string();
     assert!(e.contains("PostgreSQL at 127.0.0.1:"), "{e}");
-    std::mem::forget(db);
 }
