@@ -17,13 +17,34 @@ command -v tc       >/dev/null 2>&1 || need+=(iproute2)
 command -v faketime >/dev/null 2>&1 || need+=(faketime)       # the overdue test runs the server hours ahead (libfaketime)
 command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils) # the compte rendu's tests read the PDF (pdftotext) and render page 1 (pdftoppm)
 command -v pdftoppm  >/dev/null 2>&1 || need+=(poppler-utils)
+# The trace on PostgreSQL and act ownership on Redis: scripts/services.sh
+# runs clusters of its own, so Debian's own services are stopped below.
+servers=()
+[ -x /usr/lib/postgresql/15/bin/initdb ] || servers+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || servers+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || servers+=(redis-tools)
+command -v ss       >/dev/null 2>&1 || need+=(iproute2)       # services-test.sh checks nothing listens after down
+need+=("${servers[@]}")
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing system packages: ${need[*]}"
   sudo_cmd=""
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
   $sudo_cmd apt-get update -qq
+  # Debian starts a package's service at install (where it can): forbid it
+  # for the duration, the project runs its own servers.
+  policy=""
+  if [ ${#servers[@]} -gt 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee "$policy" >/dev/null
+    $sudo_cmd chmod 755 "$policy"
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
+  if [ -n "$policy" ]; then $sudo_cmd rm -f "$policy"; fi
+  # Where a service started anyway (systemd), stop it: nothing depends on it.
+  for s in "${servers[@]}"; do
+    $sudo_cmd service "$s" stop >/dev/null 2>&1 || true
+  done
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -132,6 +132,11 @@ pub enum Error {
     Database { path: PathBuf, reason: String },
     #[error("the trace store is closed")]
     StoreClosed,
+    /// A failure of a trace store kept outside this crate (the PostgreSQL
+    /// store of `store-postgres`): that crate's own error, whose message
+    /// names the server (never its password).
+    #[error(transparent)]
+    ExternalStore(Box<dyn std::error::Error + Send + Sync>),
     /// A reader met a chain that does not verify; the finding is the one
     /// `trace verify` prints for it. Boxed to keep the error small.
     #[error("trace integrity: {0}")]

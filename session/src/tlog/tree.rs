@@ -398,83 +398,143 @@ pub struct TreeReport {
     pub problems: Vec<Problem>,
 }
 
-/// Checks, in one read transaction the caller holds: the leaves are
-/// numbered without hole, each names a stored record (events in `id`
-/// order, access entries in `seq` order) and every record has one; the
-/// stored hashes equal a rebuild from the leaves; and every stored
-/// checkpoint is signed by a trusted key under its origin, with a size
-/// within the tree and the rebuilt root of that size. `None` for a store
-/// without the tree (never opened by a writer since the tree exists).
+/// Checks, in one read transaction the caller holds, what [`check_rows`]
+/// checks. `None` for a store without the tree (never opened by a writer
+/// since the tree exists).
 pub(crate) fn check(
     conn: &Connection,
     trusted: &crate::keys::TrustedKeys,
 ) -> rusqlite::Result<Option<TreeReport>> {
-    use std::collections::{HashMap, HashSet};
     if !has_tree(conn)? {
         return Ok(None);
     }
-    let mut found = Vec::new();
-    let mut hashes: [HashMap<i64, Vec<u8>>; 2] = [HashMap::new(), HashMap::new()];
-    // Where each event is, to name it if the tree left it out.
-    let mut event_at: HashMap<i64, (Vec<u8>, i64)> = HashMap::new();
+    let mut rows = TreeRows::default();
     {
         let mut stmt = conn.prepare(
             "SELECT e.id, e.hash, a.act, e.seq FROM events e LEFT JOIN acts a ON a.no = e.act_no",
         )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            hashes[0].insert(id, row.get(1)?);
-            let act: Option<Vec<u8>> = row.get(2)?;
-            event_at.insert(id, (act.unwrap_or_default(), row.get(3)?));
+        let mut r = stmt.query([])?;
+        while let Some(row) = r.next()? {
+            rows.events.push(TreeEventRow {
+                id: row.get(0)?,
+                hash: row.get(1)?,
+                act: row.get(2)?,
+                seq: row.get(3)?,
+            });
         }
     }
     if table_exists(conn, "access_log")? {
         let mut stmt = conn.prepare("SELECT seq, hash FROM access_log")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        for row in rows {
-            let (k, h) = row?;
-            hashes[1].insert(k, h);
+        let r = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        for row in r {
+            rows.access.push(row?);
         }
+    }
+    {
+        let mut stmt = conn.prepare("SELECT idx, kind, item FROM tlog_leaves ORDER BY idx")?;
+        let r = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        for row in r {
+            rows.leaves.push(row?);
+        }
+    }
+    {
+        let mut stmt = conn.prepare("SELECT id, hash FROM tlog_hashes ORDER BY id")?;
+        let r = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        for row in r {
+            rows.hashes.push(row?);
+        }
+    }
+    {
+        let mut stmt = conn.prepare("SELECT no, size, note FROM tlog_checkpoints ORDER BY no")?;
+        let r = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        for row in r {
+            rows.checkpoints.push(row?);
+        }
+    }
+    Ok(Some(check_rows(&rows, trusted)))
+}
+
+/// One trace event as the tree's check needs it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TreeEventRow {
+    /// The event's row number, which its leaf names (`item`).
+    pub id: i64,
+    /// The record's stored hash.
+    pub hash: Vec<u8>,
+    /// Its act's 16-byte id (`None` if the store lost the act's row), to
+    /// name an event left out of the tree.
+    pub act: Option<Vec<u8>>,
+    pub seq: i64,
+}
+
+/// The tree's tables and the records they cover, read from a store in one
+/// transaction, for [`check_rows`]: any store keeping the tree (SQLite,
+/// PostgreSQL) reads these and shares the one check.
+#[derive(Clone, Debug, Default)]
+pub struct TreeRows {
+    /// Every trace event, in any order.
+    pub events: Vec<TreeEventRow>,
+    /// Every access-log entry: `(seq, hash)`.
+    pub access: Vec<(i64, Vec<u8>)>,
+    /// Every leaf `(idx, kind, item)`, by `idx`.
+    pub leaves: Vec<(i64, i64, i64)>,
+    /// Every stored hash `(id, hash)`, by `id`.
+    pub hashes: Vec<(i64, Vec<u8>)>,
+    /// Every checkpoint `(no, size, note)`, by `no`.
+    pub checkpoints: Vec<(i64, i64, Vec<u8>)>,
+}
+
+/// Checks: the leaves are numbered without hole, each names a stored
+/// record (events in `id` order, access entries in `seq` order) and every
+/// record has one; the stored hashes equal a rebuild from the leaves; and
+/// every stored checkpoint is signed by a trusted key under its origin,
+/// with a size within the tree and the rebuilt root of that size.
+pub fn check_rows(rows: &TreeRows, trusted: &crate::keys::TrustedKeys) -> TreeReport {
+    use std::collections::{HashMap, HashSet};
+    let mut found = Vec::new();
+    let mut hashes: [HashMap<i64, &Vec<u8>>; 2] = [HashMap::new(), HashMap::new()];
+    // Where each event is, to name it if the tree left it out.
+    let mut event_at: HashMap<i64, (&[u8], i64)> = HashMap::new();
+    for e in &rows.events {
+        hashes[0].insert(e.id, &e.hash);
+        event_at.insert(e.id, (e.act.as_deref().unwrap_or_default(), e.seq));
+    }
+    for (k, h) in &rows.access {
+        hashes[1].insert(*k, h);
     }
     let mut in_tree: [HashSet<i64>; 2] = [HashSet::new(), HashSet::new()];
     let mut leaves = Vec::new();
     let mut last = [0i64; 2];
-    {
-        let mut stmt = conn.prepare("SELECT idx, kind, item FROM tlog_leaves ORDER BY idx")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let (idx, kind, item): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
-            let n = leaves.len() as i64;
-            if idx != n {
-                found.push(format!("leaf {n} is missing (the next is {idx})"));
-                break;
+    for &(idx, kind, item) in &rows.leaves {
+        let n = leaves.len() as i64;
+        if idx != n {
+            found.push(format!("leaf {n} is missing (the next is {idx})"));
+            break;
+        }
+        let (slot, kind) = match kind {
+            0 => (0, LeafKind::Event),
+            1 => (1, LeafKind::Access),
+            _ => {
+                found.push(format!("leaf {n} has an unknown kind"));
+                leaves.push(Hash([0; 32]));
+                continue;
             }
-            let (slot, kind) = match kind {
-                0 => (0, LeafKind::Event),
-                1 => (1, LeafKind::Access),
-                _ => {
-                    found.push(format!("leaf {n} has an unknown kind"));
-                    leaves.push(Hash([0; 32]));
-                    continue;
-                }
-            };
-            if item <= last[slot] {
-                found.push(format!("leaf {n} is out of commit order"));
+        };
+        if item <= last[slot] {
+            found.push(format!("leaf {n} is out of commit order"));
+        }
+        last[slot] = last[slot].max(item);
+        let record: Option<[u8; 32]> = hashes[slot]
+            .get(&item)
+            .and_then(|h| h.as_slice().try_into().ok());
+        match record {
+            Some(h) => {
+                in_tree[slot].insert(item);
+                leaves.push(leaf_hash(kind, &h));
             }
-            last[slot] = last[slot].max(item);
-            let record: Option<[u8; 32]> = hashes[slot]
-                .get(&item)
-                .and_then(|h| h.as_slice().try_into().ok());
-            match record {
-                Some(h) => {
-                    in_tree[slot].insert(item);
-                    leaves.push(leaf_hash(kind, &h));
-                }
-                None => {
-                    found.push(format!("leaf {n} names a record that is not in the store"));
-                    leaves.push(Hash([0; 32]));
-                }
+            None => {
+                found.push(format!("leaf {n} names a record that is not in the store"));
+                leaves.push(Hash([0; 32]));
             }
         }
     }
@@ -482,14 +542,14 @@ pub(crate) fn check(
         size: leaves.len() as u64,
         ..TreeReport::default()
     };
-    let mut left_out: Vec<(&Vec<u8>, i64)> = event_at
+    let mut left_out: Vec<(&[u8], i64)> = event_at
         .iter()
         .filter(|(id, _)| !in_tree[0].contains(id))
-        .map(|(_, (act, seq))| (act, *seq))
+        .map(|(_, (act, seq))| (*act, *seq))
         .collect();
     left_out.sort();
     for (act, seq) in left_out {
-        let act = <[u8; 16]>::try_from(act.as_slice())
+        let act = <[u8; 16]>::try_from(act)
             .map(|a| crate::ids::ActId::from_bytes(a).to_string())
             .ok();
         report.problems.push(Problem {
@@ -507,15 +567,12 @@ pub(crate) fn check(
     let Ok(rebuilt) = rebuilt else {
         found.push("the tree cannot be rebuilt".into());
         report.problems.extend(found.into_iter().map(tree_problem));
-        return Ok(Some(report));
+        return report;
     };
     {
-        let mut stmt = conn.prepare("SELECT id, hash FROM tlog_hashes ORDER BY id")?;
-        let mut rows = stmt.query([])?;
         let mut i = 0usize;
-        while let Some(row) = rows.next()? {
-            let (id, h): (i64, Vec<u8>) = (row.get(0)?, row.get(1)?);
-            if id != i as i64
+        for (id, h) in &rows.hashes {
+            if *id != i as i64
                 || rebuilt
                     .get(i)
                     .is_none_or(|r| r.0.as_slice() != h.as_slice())
@@ -534,17 +591,14 @@ pub(crate) fn check(
             ));
         }
     }
-    let mut stmt = conn.prepare("SELECT no, size, note FROM tlog_checkpoints ORDER BY no")?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
+    for (no, size, note) in &rows.checkpoints {
         report.checkpoints += 1;
-        let (no, size, note): (i64, i64, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
-        if let Err(what) = check_checkpoint(&note, size as u64, &rebuilt, report.size, trusted) {
+        if let Err(what) = check_checkpoint(note, *size as u64, &rebuilt, report.size, trusted) {
             found.push(format!("tree checkpoint {no} (size {size}): {what}"));
         }
     }
     report.problems.extend(found.into_iter().map(tree_problem));
-    Ok(Some(report))
+    report
 }
 
 /// A finding about the tree as a whole.

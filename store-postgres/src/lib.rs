@@ -1,0 +1,443 @@
+//! The act trace on PostgreSQL: [`PgStore`], a second implementation of
+//! [`session::TraceStore`] for deployments beyond one machine. Same
+//! records, chain hashes, checkpoints and Merkle tree as the SQLite store,
+//! so `session::store::verify_store`, `read_act` and `load_act` work on it
+//! unchanged. Schema: `migrations/0001_trace.sql`, documented field by
+//! field in `docs/TRACE_POSTGRES.md`.
+//!
+//! - **Durable.** Every connection runs with `synchronous_commit = on`; an
+//!   append is acknowledged only after its `COMMIT` returned.
+//! - **Group commit.** Callers seal their events on their own threads and
+//!   queue them; one writer task takes everything queued while the
+//!   previous commit was in flight and writes it in one transaction with
+//!   one checkpoint (see [`writer`]).
+//! - **One chain per act across nodes.** Each write transaction first takes
+//!   an advisory lock on the tree, then reads the heads of its acts: a
+//!   stale `expected_len` gets [`session::Error::Conflict`]. A unique
+//!   `(act, seq)` is the fence should anything write around the lock.
+//! - **Append-only.** Triggers and grants refuse `UPDATE` and `DELETE`.
+//!
+//! The `session` crate has no async runtime and [`session::TraceStore`] is
+//! synchronous: the store runs its own tokio runtime (two worker threads)
+//! and callers wait on a channel, from any thread, async ones included.
+
+mod error;
+mod proofs;
+mod read;
+mod schema;
+mod server;
+mod tree;
+pub mod writer;
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use session::document::Upload;
+use session::event::Event;
+use session::ids::{ActId, Sha256};
+use session::keys::{DataKey, HeadSigner, TrustedKeys};
+use session::store::{
+    Appended, DocumentInfo, OnAppended, Snapshot, StoredDocument, TraceStore, Walk,
+};
+use session::timestamp::Timestamp;
+use session::tlog::tree::TreeReport;
+use session::tlog::{DEFAULT_ORIGIN, LogSigner, SignedCheckpoint};
+use session::trace::Checkpoint;
+use session::trace::TraceRecord;
+
+pub use error::{Error, describe};
+pub use schema::{FORMAT, MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION};
+use server::Server;
+pub use tree::TREE_LOCK;
+
+/// How long a connection attempt may take before the store says the
+/// server does not answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections the pool keeps at most: the writer's, and readers'.
+const POOL_SIZE: usize = 8;
+
+/// How a store is opened.
+#[derive(Debug)]
+pub enum PgMode {
+    /// Appends allowed; creates the schema in an empty database.
+    Write {
+        signer: Box<HeadSigner>,
+        data: DataKey,
+    },
+    /// An existing trace, read-only; needs no key.
+    Read,
+}
+
+/// The PostgreSQL trace store.
+#[derive(Debug)]
+pub struct PgStore {
+    server: Server,
+    pool: Pool,
+    /// Owns the store's tasks; shut down when the store is dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+    writer: Option<writer::Writer>,
+    trusted: Option<TrustedKeys>,
+    /// Signs the Merkle tree's checkpoints; `None` when read-only.
+    log: Option<LogSigner>,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://USER:PASSWORD@HOST:PORT/DB`),
+    /// checks the database is a trace of a known schema (creating it, for a
+    /// writer, in an empty database) and, for a writer, that `data` is its
+    /// data key; then starts the group-commit writer.
+    pub fn open(url: &str, mode: PgMode) -> Result<PgStore, session::Error> {
+        let mut config = tokio_postgres::Config::from_str(url).map_err(Error::Url)?;
+        config
+            .connect_timeout(CONNECT_TIMEOUT)
+            .application_name("teleconsult")
+            // Durable on acknowledgement, whatever the server's default.
+            .options("-c synchronous_commit=on");
+        let server = Server::of(&config);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("trace-postgres")
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .build()
+            .map_err(|e| Error::Pool {
+                server: server.to_string(),
+                reason: e.to_string(),
+            })?;
+        let data = match &mode {
+            PgMode::Write { data, .. } => Some(data.clone()),
+            PgMode::Read => None,
+        };
+        {
+            let (pool, server) = (pool.clone(), server.clone());
+            run_on(&runtime, async move {
+                let mut client = pool.get().await.map_err(|e| server.pool(e))?;
+                schema::prepare(&server, &mut client, data.as_ref()).await
+            })?;
+        }
+        let (writer, log) = match mode {
+            PgMode::Write { signer, data } => {
+                let log = LogSigner::new(DEFAULT_ORIGIN, &signer)?;
+                let w =
+                    writer::Writer::start(&runtime, pool.clone(), server.clone(), *signer, data);
+                (Some(w), Some(log))
+            }
+            PgMode::Read => (None, None),
+        };
+        Ok(PgStore {
+            server,
+            pool,
+            runtime: Some(runtime),
+            writer,
+            trusted: None,
+            log,
+        })
+    }
+
+    /// Sets the public keys reads verify checkpoints with
+    /// ([`session::store::read_act`]); without them reads are refused.
+    pub fn with_trusted(mut self, trusted: TrustedKeys) -> PgStore {
+        self.trusted = Some(trusted);
+        self
+    }
+
+    /// Uses `origin` as the Merkle tree's log origin, signing with `signer`.
+    pub fn with_log_origin(
+        mut self,
+        origin: &str,
+        signer: &HeadSigner,
+    ) -> Result<Self, session::Error> {
+        self.log = Some(LogSigner::new(origin, signer)?);
+        Ok(self)
+    }
+
+    /// The log's signer (origin and key); `None` when read-only.
+    pub fn log_signer(&self) -> Option<&LogSigner> {
+        self.log.as_ref()
+    }
+
+    /// `host:port/database`, as messages name it.
+    pub fn server(&self) -> String {
+        self.server.to_string()
+    }
+
+    /// How many write transactions the writer committed, for tests and
+    /// metrics (group commit: fewer than the appends when writers are
+    /// many).
+    pub fn commits(&self) -> u64 {
+        self.writer.as_ref().map_or(0, writer::Writer::commits)
+    }
+
+    /// Runs `fut` on the store's runtime and waits for it, from any thread.
+    fn run<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T, session::Error>> + Send + 'static,
+    ) -> Result<T, session::Error> {
+        let runtime = self.runtime.as_ref().ok_or(session::Error::StoreClosed)?;
+        run_on(runtime, fut)
+    }
+
+    /// Runs `f` in a read-only snapshot transaction, with the tree's size
+    /// as of it.
+    fn in_snapshot<T: Send + 'static>(
+        &self,
+        f: impl for<'a> FnOnce(
+            u64,
+            &'a tokio_postgres::Transaction<'a>,
+        ) -> std::pin::Pin<
+            Box<dyn Future<Output = Result<T, session::Error>> + Send + 'a>,
+        > + Send
+        + 'static,
+    ) -> Result<T, session::Error> {
+        let (pool, server) = (self.pool.clone(), self.server.clone());
+        self.run(async move {
+            let q = |e| server.query(e);
+            let mut client = pool.get().await.map_err(|e| server.pool(e))?;
+            let tx = read::snapshot_tx(&mut client).await.map_err(q)?;
+            let size = tree::size(&*tx).await.map_err(q)?;
+            let out = f(size, &tx).await?;
+            tx.commit().await.map_err(q)?;
+            Ok(out)
+        })
+    }
+
+    /// A setting of the store's connections as the server reports it
+    /// (`synchronous_commit`...), for tests and `/healthz`.
+    pub fn connection_setting(&self, name: &str) -> Result<String, session::Error> {
+        let (pool, server, name) = (self.pool.clone(), self.server.clone(), name.to_string());
+        self.run(async move {
+            let client = pool.get().await.map_err(|e| server.pool(e))?;
+            let row = client
+                .query_one("SELECT current_setting($1)", &[&name])
+                .await
+                .map_err(|e| server.query(e))?;
+            Ok(row.get(0))
+        })
+    }
+
+    /// Stops the writer after the queued appends are committed.
+    pub fn close(&self) {
+        if let Some(w) = &self.writer {
+            w.close();
+        }
+    }
+
+    /// How many leaves the Merkle tree has.
+    pub fn tree_size(&self) -> Result<u64, session::Error> {
+        let (pool, server) = (self.pool.clone(), self.server.clone());
+        self.run(async move {
+            let client = pool.get().await.map_err(|e| server.pool(e))?;
+            Ok(tree::size(&**client).await.map_err(|e| server.query(e))?)
+        })
+    }
+
+    /// Signs and stores a checkpoint of the tree as it is; if the tree has
+    /// not grown since the newest stored checkpoint, returns that one.
+    pub fn checkpoint(&self, now: Timestamp) -> Result<SignedCheckpoint, session::Error> {
+        let log = self.log.clone().ok_or(session::Error::ReadOnly)?;
+        let (pool, server) = (self.pool.clone(), self.server.clone());
+        self.run(async move {
+            let q = |e| server.query(e);
+            let mut client = pool.get().await.map_err(|e| server.pool(e))?;
+            let tx = client.transaction().await.map_err(q)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&tree::TREE_LOCK])
+                .await
+                .map_err(q)?;
+            let size = tree::size(&*tx).await.map_err(q)?;
+            if let Some(last) = read::latest_tree_checkpoint(&*tx).await.map_err(q)?
+                && last.size == size
+            {
+                return Ok(last);
+            }
+            let root =
+                tree::with_hashes(&*tx, Default::default(), |r| tlog_tiles::tree_hash(size, r))
+                    .await
+                    .map_err(q)?
+                    .map_err(Error::Tree)?;
+            let signed = log.sign(size, root, now)?;
+            tx.execute(
+                "INSERT INTO tlog_checkpoints (size, at, note) VALUES ($1, $2, $3)",
+                &[&(size as i64), &now.as_micros(), &signed.note],
+            )
+            .await
+            .map_err(q)?;
+            tx.commit().await.map_err(q)?;
+            Ok(signed)
+        })
+    }
+
+    /// The newest stored tree checkpoint, if any.
+    pub fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, session::Error> {
+        let (pool, server) = (self.pool.clone(), self.server.clone());
+        self.run(async move {
+            let client = pool.get().await.map_err(|e| server.pool(e))?;
+            Ok(read::latest_tree_checkpoint(&**client)
+                .await
+                .map_err(|e| server.query(e))?)
+        })
+    }
+}
+
+/// Runs `fut` on `runtime` and waits for its outcome on a channel: unlike
+/// `block_on`, this works from a thread that is itself in a runtime.
+fn run_on<T: Send + 'static>(
+    runtime: &tokio::runtime::Runtime,
+    fut: impl Future<Output = Result<T, session::Error>> + Send + 'static,
+) -> Result<T, session::Error> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv().unwrap_or(Err(session::Error::StoreClosed))
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.close();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl TraceStore for PgStore {
+    fn append(
+        &self,
+        act: ActId,
+        expected_len: Option<u64>,
+        events: Vec<Event>,
+    ) -> Result<Appended, session::Error> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.append_then(
+            act,
+            expected_len,
+            events,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().unwrap_or(Err(session::Error::StoreClosed))
+    }
+
+    fn append_then(
+        &self,
+        act: ActId,
+        expected_len: Option<u64>,
+        events: Vec<Event>,
+        done: OnAppended,
+    ) {
+        match &self.writer {
+            Some(w) => w.submit(act, expected_len, events, None, done),
+            None => done(Err(session::Error::ReadOnly)),
+        }
+    }
+
+    fn records(&self, act: ActId) -> Result<Vec<TraceRecord>, session::Error> {
+        let (pool, server) = (self.pool.clone(), self.server.clone());
+        self.run(async move { read::records(&pool, &server, act).await })
+    }
+
+    fn walk(&self, act: ActId) -> Result<Walk, session::Error> {
+        let (pool, server) = (self.pool.clone(), self.server.clone());
+        self.run(async move { read::walk(&pool, &server, act).await })
+    }
+
+    fn trusted(&self) -> Option<&TrustedKeys> {
+        self.trusted.as_ref()
+    }
+
+    fn snapshot(&self, only: Option<ActId>) -> Result<Snapshot, session::Error> {
+        let (pool, server) = (self.pool.clone(), self.server.clone());
+        self.run(async move { read::snapshot(&pool, &server, only).await })
+    }
+
+    fn act_ids(&self) -> Result<Vec<ActId>, session::Error> {
+        let (pool, server) = (self.pool.clone(), self.server.clone());
+        self.run(async move { read::act_ids(&pool, &server).await })
+    }
+
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, session::Error> {
+        let (pool, server) = (self.pool.clone(), self.server.clone());
+        self.run(async move {
+            let client = pool.get().await.map_err(|e| server.pool(e))?;
+            Ok(read::checkpoints(&**client)
+                .await
+                .map_err(|e| server.query(e))?)
+        })
+    }
+
+    fn attach(
+        &self,
+        act: ActId,
+        expected_len: u64,
+        document: Upload,
+        events: Vec<Event>,
+    ) -> Result<Appended, session::Error> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.attach_then(
+            act,
+            expected_len,
+            document,
+            events,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().unwrap_or(Err(session::Error::StoreClosed))
+    }
+
+    fn attach_then(
+        &self,
+        act: ActId,
+        expected_len: u64,
+        document: Upload,
+        events: Vec<Event>,
+        done: OnAppended,
+    ) {
+        match &self.writer {
+            Some(w) => w.submit(act, Some(expected_len), events, Some(document), done),
+            None => done(Err(session::Error::ReadOnly)),
+        }
+    }
+
+    fn document(
+        &self,
+        act: ActId,
+        sha256: &Sha256,
+    ) -> Result<Option<StoredDocument>, session::Error> {
+        let (pool, server, sha256) = (self.pool.clone(), self.server.clone(), *sha256);
+        self.run(async move { read::document(&pool, &server, act, sha256).await })
+    }
+
+    fn documents(&self, act: ActId) -> Result<Vec<DocumentInfo>, session::Error> {
+        let (pool, server) = (self.pool.clone(), self.server.clone());
+        self.run(async move { read::documents(&pool, &server, act).await })
+    }
+
+    fn tree_report(&self, trusted: &TrustedKeys) -> Result<Option<TreeReport>, session::Error> {
+        let (pool, server, trusted) = (self.pool.clone(), self.server.clone(), trusted.clone());
+        self.run(async move {
+            let q = |e| server.query(e);
+            let mut client = pool.get().await.map_err(|e| server.pool(e))?;
+            let tx = read::snapshot_tx(&mut client).await.map_err(q)?;
+            let rows = tree::rows(&*tx).await.map_err(q)?;
+            tx.commit().await.map_err(q)?;
+            Ok(Some(session::tlog::tree::check_rows(&rows, &trusted)))
+        })
+    }
+}
