@@ -73,10 +73,22 @@ impl TestDb {
     pub fn drop_now(&self) -> Result<(), String> {
         let admin = postgres_raw::Client::try_connect(&server_url()).map_err(|e| e.to_string())?;
         let plain = format!("DROP DATABASE IF EXISTS {}", self.name);
-        admin
-            .try_batch(&plain)
-            .or_else(|_| admin.try_batch(&format!("{plain} WITH (FORCE)")))
-            .map_err(|e| store_postgres::describe(&e))
+        // A backend this role may not end (autovacuum's, a superuser's)
+        // can hold the database for a moment: wait for the drop to go
+        // through, up to a deadline, rather than fail on the first try.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let tried = admin
+                .try_batch(&plain)
+                .or_else(|_| admin.try_batch(&format!("{plain} WITH (FORCE)")))
+                .map_err(|e| store_postgres::describe(&e));
+            match tried {
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(100))
+                }
+                done => return done,
+            }
+        }
     }
 }
 
