@@ -149,19 +149,25 @@ fn serve_refuses_a_bad_node_id_redis_url_or_settings_store() {
         "--insecure-http",
         "--no-relay",
     ];
-    let with = |extra: &[&str]| -> Vec<&str> {
+    fn with<'a>(serve: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = serve.to_vec();
         args.extend_from_slice(extra);
         args
-    };
+    }
     let data = cli.data();
     for (args, says) in [
-        (with(&["--node-id", "bad id"]), "node id \"bad id\""),
-        (with(&["--node-id", &"n".repeat(65)]), "1 to 64 characters"),
-        (with(&["--redis", "http://cache:6379"]), "--redis"),
-        (with(&["--redis", "redis://:hunter2@"]), "redis://HOST:PORT"),
+        (with(&serve, &["--node-id", "bad id"]), "node id \"bad id\""),
         (
-            with(&["--store", "mysql://root:hunter2@db/x"]),
+            with(&serve, &["--node-id", &"n".repeat(65)]),
+            "1 to 64 characters",
+        ),
+        (with(&serve, &["--redis", "http://cache:6379"]), "--redis"),
+        (
+            with(&serve, &["--redis", "redis://:hunter2@"]),
+            "redis://HOST:PORT",
+        ),
+        (
+            with(&serve, &["--store", "mysql://root:hunter2@db/x"]),
             "unknown scheme",
         ),
     ] {
@@ -177,14 +183,14 @@ fn serve_refuses_a_bad_node_id_redis_url_or_settings_store() {
     let settings = cli.dir.path().join("teleconsult.toml");
     std::fs::write(&settings, "store = \"mysql://x\"\nnode_id = \"tc-1\"\n").unwrap();
     let config = settings.to_str().unwrap();
-    let out = teleconsult_exits_with_env(&data, &with(&["--config", config]), &[]);
+    let out = teleconsult_exits_with_env(&data, &with(&serve, &["--config", config]), &[]);
     let err = refused(&out);
     assert!(
         err.contains("settings file's `store`") && err.contains("mysql"),
         "{err}"
     );
     std::fs::write(&settings, "node_id = \"has space\"\n").unwrap();
-    let out = teleconsult_exits_with_env(&data, &with(&["--config", config]), &[]);
+    let out = teleconsult_exits_with_env(&data, &with(&serve, &["--config", config]), &[]);
     assert!(refused(&out).contains("node id \"has space\""));
     // Nothing was created by a refused start.
     assert!(!cli.db().exists());

@@ -21,7 +21,7 @@ use session::act::NewAct;
 use session::keys::TrustedKeys;
 use session::participant::{Identity, Role};
 use session::store::verify_store;
-use session::{Act, ActEvent, ActId, ActKind, DataDir, Event, Pii, Timestamp, TraceStore};
+use session::{Act, ActEvent, ActId, ActKind, DataDir, Event, Pii, Timestamp};
 use signaling::AppState;
 use signaling::invitation::{Invitation, InvitationKeys};
 use signaling::links::{DEFAULT_TTL, links_for};

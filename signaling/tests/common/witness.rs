@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use session::{Act, ActId, DataDir, TraceStore};
+use session::{Act, ActId, DataDir};
 use signaling::AppState;
 use signaling::witnessing::WitnessConfig;
 use tempfile::TempDir;
