@@ -579,3 +579,27 @@ impl DataDir {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_keys_makes_the_keys_once_and_no_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("data"));
+        let first = data.open_keys().unwrap();
+        assert!(!data.db_path().exists(), "keys only");
+        let again = data.open_keys().unwrap();
+        assert_eq!(first.signer.id(), again.signer.id());
+        assert_eq!(first.data.id(), again.data.id());
+    }
+
+    #[test]
+    fn a_store_path_keeps_the_keys_in_the_directory() {
+        let data = DataDir::new("/data").with_db_path("/elsewhere/trace.db");
+        assert_eq!(data.db_path(), Path::new("/elsewhere/trace.db"));
+        assert_eq!(data.key_dir().path(), Path::new("/data/keys"));
+        assert_eq!(DataDir::new("/data").db_path(), Path::new("/data/trace.db"));
+    }
+}
