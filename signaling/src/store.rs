@@ -149,15 +149,6 @@ impl StoreSetting {
             _ => data.clone(),
         }
     }
-
-    /// Where the trace is, for messages: a path, or the URL without its
-    /// password.
-    pub fn describe(&self, data: &DataDir) -> String {
-        match self {
-            StoreSetting::Embedded(_) => self.data_dir(data).db_path().display().to_string(),
-            StoreSetting::Postgres(url) => url.to_string(),
-        }
-    }
 }
 
 /// A PostgreSQL connection URL (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB
@@ -427,10 +418,6 @@ mod tests {
         assert_eq!(url.to_string(), "postgresql://tc@db/trace");
         let setting = StoreSetting::Postgres(pg("postgres://tc:pw@db/trace"));
         assert!(!format!("{setting:?}").contains(":pw@"));
-        assert_eq!(
-            setting.describe(&DataDir::new("/d")),
-            "postgres://tc:***@db/trace"
-        );
     }
 
     #[test]
@@ -472,7 +459,6 @@ mod tests {
             named.data_dir(&data).key_dir().path(),
             Path::new("/data/keys")
         );
-        assert_eq!(named.describe(&data), "/elsewhere/t.db");
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub async fn build(settings: Settings) -> Result<Server, Error> {
     let (store, keys) = crate::store::open_writer(&settings.store, data, &settings.log_origin)?;
     tracing::info!(
         node = %settings.node_id,
-        store = %settings.store.describe(data),
+        store = %store.location(),
         redis = %settings.redis.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string),
         "starting"
     );
