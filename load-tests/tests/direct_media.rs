@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use common::{assert_media_both_ways, consult, server};
 use load_tests::participant::Plan;
-use session::TraceStore;
 use session::store::verify_store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,6 @@ mod common;
 
 use common::{assert_media_both_ways, consult, server_with};
 use load_tests::participant::Plan;
-use session::TraceStore;
 use session::store::verify_store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,9 @@
 //! shutdown_grace_secs = 10    # Ctrl-C/SIGTERM: time to close rooms and flush
 //! log_origin = "teleconsult.localhost/trace"  # the trace log's name in its checkpoints
 //! witness_interval_secs = 2   # checkpoints submitted this often while the tree grows
+//! store = "postgres://teleconsult@db.example.org/teleconsult"  # default: DATA/trace.db
+//! redis = "redis://127.0.0.1:6379"  # act ownership among nodes (issue 16)
+//! node_id = "tc-1"            # this node's name among them; default: the host name
 //!
 //! [[witness]]                 # repeatable; see docs/WITNESS.md
 //! url = "https://witness.example.org"
@@ -130,6 +133,17 @@ pub struct FileConfig {
     /// The witnesses checkpoints are submitted to (`[[witness]]`).
     #[serde(default)]
     pub witness: Vec<WitnessSetting>,
+    /// Where the trace lives, as `--store` takes it (see
+    /// [`crate::store::StoreSetting::parse`]); `--store` and
+    /// `TELECONSULT_STORE` override it.
+    pub store: Option<String>,
+    /// The Redis that nodes share act ownership through (`redis://` or
+    /// `rediss://`); `--redis` and `TELECONSULT_REDIS` override it.
+    pub redis: Option<String>,
+    /// This node's name among the nodes sharing the store (see
+    /// [`crate::node::NodeId`]); `--node-id` and `TELECONSULT_NODE_ID`
+    /// override it.
+    pub node_id: Option<String>,
 }
 
 /// One `[[witness]]` entry.

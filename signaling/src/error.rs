@@ -83,9 +83,33 @@ pub enum Error {
     #[error("settings: {}: {problem}", path.display())]
     ConfigValue { path: PathBuf, problem: String },
 
+    /// A `--store` value (or the settings file's `store`) that names no
+    /// store this program opens; `from` says where it was given. The value
+    /// is not repeated: it may hold a password.
+    #[error("{from}: {problem}; give a file path, sqlite:PATH or postgres://USER@HOST/DB")]
+    StoreSetting {
+        from: &'static str,
+        problem: crate::store::StoreSettingError,
+    },
+    /// A node id (`--node-id`, `node_id`) outside 1 to 64 characters of
+    /// `A-Z a-z 0-9 . _ -`.
+    #[error("node id {0:?}: 1 to 64 characters among A-Z a-z 0-9 . _ -")]
+    NodeId(String),
+    /// A Redis URL (`--redis`, `redis`) that is not `redis://` or
+    /// `rediss://` with a host; the value is not repeated (it may hold a
+    /// password).
+    #[error("--redis: not a redis:// or rediss:// URL with a host (redis://HOST:PORT)")]
+    RedisUrl,
+
     // --- Starting --------------------------------------------------------
     #[error("cannot open the trace store: {0}")]
     OpenStore(session::Error),
+    /// A PostgreSQL store was asked for, and this build cannot open one.
+    #[error("cannot open the trace store {url}: this build has no PostgreSQL store yet")]
+    PostgresUnavailable {
+        /// The URL, password masked.
+        url: String,
+    },
     /// The relay binds on the server's address, which must be a concrete one.
     #[error(
         "the relay needs a concrete listen address, not {0}; give --listen IP:PORT or --no-relay"

@@ -8,7 +8,7 @@ use session::keys::{DataKey, HeadSigner, TrustedKeys};
 use session::store::{read_act, verify_store};
 use session::trace::TraceRecord;
 use session::trace::seal::{SEALED_KEY, strip_markers};
-use session::{Act, ActId, PII_KEY, SqliteStore, Timestamp, TraceStore};
+use session::{Act, ActId, PII_KEY, Timestamp, TraceStore};
 
 /// One record as shown: opened if keys are given, else public only
 /// (sealed fields as `[sealed]`).
@@ -170,10 +170,9 @@ pub const PLATFORM_NAME: &str = "teleconsult — plateforme de télémédecine";
 /// ([`crate::receipts::covering_checkpoint`]; no checkpoint is signed
 /// here): the server's route makes sure one is stored first
 /// ([`crate::receipts::choose_checkpoint`]), so that the PDF and the
-/// receipt name the same checkpoint. (The store is the SQLite one, not
-/// `dyn TraceStore`, for the tree.)
+/// receipt name the same checkpoint.
 pub fn report_pdf(
-    store: &SqliteStore,
+    store: &dyn TraceStore,
     act: ActId,
     keys: &[DataKey],
     trusted: &TrustedKeys,
@@ -317,7 +316,7 @@ pub struct FhirExport<'a> {
 /// verified records, opened unless withheld (or no key is held), and the
 /// report's PDF when there is one.
 pub fn fhir_bundle(
-    store: &SqliteStore,
+    store: &dyn TraceStore,
     act: ActId,
     with: &FhirExport<'_>,
 ) -> Result<Value, fhir_export::Error> {

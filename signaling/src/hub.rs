@@ -17,7 +17,7 @@ use std::time::Duration;
 use session::act::{Command, LeaveReason};
 use session::document::Upload;
 use session::store::OnAppended;
-use session::{Act, ActId, SqliteStore, TraceStore};
+use session::{Act, ActId, TraceStore};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
@@ -30,7 +30,7 @@ use crate::room::{ConnId, Input, Output, Room};
 /// gives it; the hub knows rooms, not the server's state.
 pub trait RoomHost: Clone + Send + Sync + 'static {
     /// Where the room's events are appended.
-    fn store(&self) -> &SqliteStore;
+    fn store(&self) -> &dyn TraceStore;
     fn metrics(&self) -> &Metrics;
     /// The TURN relay, when the server runs one.
     fn relay(&self) -> Option<&RelayAccess>;

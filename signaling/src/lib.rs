@@ -22,7 +22,9 @@
 //! - [`clock`]: the time the edges read (the wall clock, or tokio's in tests);
 //! - [`witnessing`]: the trace log's checkpoints submitted to witnesses,
 //!   and the rollback check at start;
-//! - [`state`]: what handlers share; [`config`]: the settings file.
+//! - [`state`]: what handlers share; [`config`]: the settings file;
+//! - [`store`]: where the trace lives (`--store`) and the one way it is
+//!   opened; [`node`]: this server's node id and Redis (`--node-id`, `--redis`).
 //!
 //! Dependencies point one way: the handlers (`api`, `precall`, `ws`) and
 //! `server` use [`state`]; [`state`] holds the parts of the others
@@ -47,6 +49,7 @@ pub mod links;
 pub mod live;
 pub mod logs;
 mod metrics;
+pub mod node;
 pub mod precall;
 pub mod protocol;
 pub mod receipts;
@@ -54,6 +57,7 @@ pub mod relay_access;
 pub mod room;
 pub mod server;
 pub mod state;
+pub mod store;
 pub mod throttle;
 mod web;
 pub mod witnessing;

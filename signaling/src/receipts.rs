@@ -4,19 +4,19 @@
 //! command line (`trace export --format receipt`), so that a receipt and
 //! the compte rendu downloaded together name the same checkpoint.
 //!
-//! The store is synchronous (SQLite): call these from blocking code.
+//! The store is synchronous: call these from blocking code.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use session::store::read_act;
 use session::tlog::{Receipt, SignedCheckpoint, TreeError};
-use session::{ActId, SqliteStore, Timestamp};
+use session::{ActId, Timestamp, TraceStore};
 
 /// Whether `checkpoint`'s tree holds every event of `act`: the leaf of
 /// its last event is below the checkpoint's size. An act without events,
 /// or whose last event has no leaf, is covered by none.
 pub fn covers(
-    store: &SqliteStore,
+    store: &dyn TraceStore,
     act: ActId,
     checkpoint: &SignedCheckpoint,
 ) -> Result<bool, session::Error> {
@@ -32,7 +32,7 @@ pub fn covers(
 /// The newest stored checkpoint if it covers `act` (see [`covers`]),
 /// without signing one: what a reader (the command line, the PDF) uses.
 pub fn covering_checkpoint(
-    store: &SqliteStore,
+    store: &dyn TraceStore,
     act: ActId,
 ) -> Result<Option<SignedCheckpoint>, session::Error> {
     let Some(latest) = store.latest_checkpoint()? else {
@@ -43,11 +43,11 @@ pub fn covering_checkpoint(
 
 /// The checkpoint `act`'s receipt is proven against, chosen in this one
 /// place when no witness is configured: the newest stored checkpoint
-/// ([`SqliteStore::latest_checkpoint`]) when its tree holds the act's last
-/// event, else a new one signed now ([`SqliteStore::checkpoint`], stored
+/// ([`TraceStore::latest_checkpoint`]) when its tree holds the act's last
+/// event, else a new one signed now ([`TraceStore::checkpoint`], stored
 /// before it returns). With witnesses, [`witnessed`] comes first.
 pub fn choose_checkpoint(
-    store: &SqliteStore,
+    store: &dyn TraceStore,
     act: ActId,
     now: Timestamp,
 ) -> Result<SignedCheckpoint, session::Error> {
@@ -79,7 +79,7 @@ pub const COSIGN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// into, waiting at most `wait`. Call it on a blocking thread of the
 /// server's runtime (it waits on the witnessing task).
 pub fn witnessed(
-    store: &SqliteStore,
+    store: &dyn TraceStore,
     witnessing: Option<&crate::witnessing::Witnessing>,
     act: ActId,
     wait: std::time::Duration,
@@ -101,7 +101,7 @@ pub fn witnessed(
 /// its conclusion only in rare cases) is not in that tree: then a new
 /// checkpoint is signed and the receipt made again, once.
 pub fn receipt_of(
-    store: &SqliteStore,
+    store: &dyn TraceStore,
     act: ActId,
     now: Timestamp,
     cosigned: Option<SignedCheckpoint>,
@@ -140,7 +140,7 @@ fn signature_lines(note: &[u8]) -> Vec<(String, Vec<u8>)> {
 /// note: each witness's key name and the time it signed, in the note's
 /// order. The signatures are not checked here: the witnessing task checks
 /// them against its witnesses' keys before storing a cosigned copy
-/// ([`SqliteStore::add_cosigned`]), and `teleconsult receipt verify
+/// ([`TraceStore::add_cosigned`]), and `teleconsult receipt verify
 /// --witness-key` checks them offline.
 pub fn cosigners(note: &[u8]) -> Vec<report::Cosigner> {
     signature_lines(note)

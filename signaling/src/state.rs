@@ -11,7 +11,7 @@ use std::time::Duration;
 use session::incident::{Detector, Thresholds};
 use session::keys::DataKey;
 use session::store::load_act;
-use session::{ActId, DataDir, SqliteStore};
+use session::{ActId, DataDir, TraceStore};
 
 use crate::Error;
 use crate::clock::Clock;
@@ -57,7 +57,7 @@ pub struct AppState(Arc<Inner>);
 
 #[derive(Debug)]
 pub struct Inner {
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn TraceStore>,
     pub data_key: DataKey,
     pub invitations: InvitationKeys,
     /// Bearer token for the operator API (creating acts over REST).
@@ -99,7 +99,7 @@ impl Deref for AppState {
 
 impl AppState {
     pub fn new(
-        store: Arc<SqliteStore>,
+        store: Arc<dyn TraceStore>,
         data_key: DataKey,
         invitations: InvitationKeys,
         api_token: String,
@@ -354,8 +354,8 @@ impl AppState {
 }
 
 impl crate::hub::RoomHost for AppState {
-    fn store(&self) -> &SqliteStore {
-        &self.store
+    fn store(&self) -> &dyn TraceStore {
+        &*self.store
     }
 
     fn metrics(&self) -> &Metrics {

@@ -13,7 +13,6 @@ use common::security::*;
 use common::server::token_of;
 use common::{DOCTOR, DOCTOR_RPPS, EXPERT, EXPERT_RPPS, PATIENT};
 use serde_json::{Value, json};
-use session::TraceStore;
 
 fn create(cookie: Option<&str>, auth: Option<&str>, body: &Value) -> Request<Body> {
     let mut req = Request::post("/api/acts").header(header::CONTENT_TYPE, "application/json");

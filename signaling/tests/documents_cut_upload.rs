@@ -8,7 +8,6 @@ mod common;
 
 use axum::http::StatusCode;
 use common::expertise::*;
-use session::TraceStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_a_body_then_closing_stores_nothing() {

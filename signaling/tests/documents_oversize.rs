@@ -8,7 +8,6 @@ mod common;
 use axum::body::{Body, Bytes};
 use axum::http::{Method, StatusCode};
 use common::expertise::*;
-use session::TraceStore;
 use session::document::MAX_DOCUMENT_BYTES;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

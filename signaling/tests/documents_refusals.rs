@@ -14,7 +14,7 @@ use axum::http::{Method, StatusCode};
 use common::expertise::*;
 use common::server::token_of;
 use serde_json::json;
-use session::{Sha256, TraceStore};
+use session::Sha256;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_leave_nothing_and_are_audited() {

@@ -10,7 +10,6 @@ mod common;
 use axum::http::StatusCode;
 use common::expertise::*;
 use serde_json::json;
-use session::TraceStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_is_created_with_its_fields_or_refused_whole() {

@@ -23,7 +23,7 @@ use session::act::Command;
 use session::conclusion::{Prescription, PrescriptionKind};
 use session::consent::{Consent, ConsentMethod, ConsentScope, text_digest};
 use session::store::load_act;
-use session::{ActId, Pii, Timestamp, TraceStore};
+use session::{ActId, Pii, Timestamp};
 
 /// The folder of the browser tests, where `npm ci` installs FHIR.js.
 fn node_tests() -> PathBuf {

@@ -11,7 +11,7 @@ use axum::http::{Request, StatusCode, header};
 use common::server::*;
 use serde_json::{Value, json};
 use session::act::{CancelReason, Command};
-use session::{ActEvent, Timestamp, TraceStore};
+use session::{ActEvent, Timestamp};
 
 fn post(path: &str, body: Value) -> Request<Body> {
     Request::post(path)

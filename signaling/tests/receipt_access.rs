@@ -15,8 +15,8 @@ mod common;
 use axum::http::{StatusCode, header};
 use common::lifecycle::{self, error_code, get_bytes};
 use common::security::Secured;
+use session::ActId;
 use session::tlog::Receipt;
-use session::{ActId, TraceStore};
 
 #[tokio::test]
 async fn each_reader_gets_its_answer_and_every_decision_is_audited() {

@@ -15,7 +15,6 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use common::lifecycle::{self, at, get_bytes, one_line, pdf_text};
 use common::security::Secured;
 use common::{DOCTOR, DOCTOR_RPPS, PATIENT};
-use session::TraceStore;
 
 /// A report with the French letters a font must have, over several lines.
 const REPORT: &str = "Patiente vue en téléconsultation pour une douleur de la cheville gauche \

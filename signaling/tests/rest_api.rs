@@ -9,7 +9,6 @@ use axum::http::{Request, StatusCode, header};
 use common::server::*;
 use common::{DOCTOR, DOCTOR_RPPS, PATIENT};
 use serde_json::{Value, json};
-use session::TraceStore;
 use session::participant::Role;
 
 fn create(auth: Option<&str>, body: impl Into<Body>) -> Request<Body> {

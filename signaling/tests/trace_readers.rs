@@ -9,9 +9,9 @@ mod common;
 use axum::http::StatusCode;
 use common::security::Secured;
 use common::*;
+use session::Timestamp;
 use session::act::{CancelReason, Command};
 use session::store::load_act;
-use session::{Timestamp, TraceStore};
 use signaling::protocol::ErrorCode;
 
 /// `UPDATE`s an act's rows with the `sqlite3` shell, `{act}` standing for

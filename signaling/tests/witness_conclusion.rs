@@ -10,7 +10,6 @@ use std::time::Duration;
 use common::server::*;
 use common::witness::TestWitness;
 use serde_json::json;
-use session::TraceStore;
 use signaling::witnessing::WitnessConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

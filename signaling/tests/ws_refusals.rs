@@ -6,7 +6,6 @@ mod common;
 
 use common::server::*;
 use serde_json::{Value, json};
-use session::TraceStore;
 use session::conclusion::Conclusion;
 use signaling::protocol::{ErrorCode, ServerMessage};
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use load_tests::participant::{self, Outcome, Plan};
 use session::act::NewAct;
 use session::participant::{Identity, Role};
-use session::{Act, ActId, ActKind, DataDir, PatientAlias, Pii, Timestamp, TraceStore};
+use session::{Act, ActId, ActKind, DataDir, PatientAlias, Pii, Timestamp};
 use signaling::invitation::Invitation;
 use signaling::relay_access::RelayAccess;
 use signaling::state::server_secrets;

@@ -18,7 +18,9 @@ use crate::event::{ActEvent, Event};
 use crate::ids::{ActId, Sha256};
 use crate::keys::{DataKey, HeadSigner, KeyDir, KeyId, TrustedKeys};
 use crate::pii::Pii;
+use crate::timestamp::Timestamp;
 use crate::tlog::tree::TreeReport;
+use crate::tlog::{LogSigner, Receipt, SignedCheckpoint, TreeHash};
 use crate::trace::document::{open_document, open_name};
 use crate::trace::{Checkpoint, Head, TraceRecord, VerifyReport, check_read, verify};
 
@@ -37,7 +39,7 @@ pub struct Appended {
 pub type OnAppended = Box<dyn FnOnce(Result<Appended, Error>) + Send>;
 
 /// An append-only store of trace records and checkpoints.
-pub trait TraceStore: Send + Sync {
+pub trait TraceStore: Send + Sync + fmt::Debug {
     /// Appends `events` to `act`'s chain and returns once they are durable.
     ///
     /// `expected_len` is how many events the caller believes the act has
@@ -129,6 +131,69 @@ pub trait TraceStore: Send + Sync {
         let _ = trusted;
         Ok(None)
     }
+
+    // --- The Merkle tree over the trace (see [`crate::tlog`]) -------------
+    // What the server signs, proves and has witnessed: checkpoints for the
+    // witnesses, receipts for an act. Every store keeps the tree.
+
+    /// The log's signer (origin and key), for its verifier key string;
+    /// `None` when read-only.
+    fn log_signer(&self) -> Option<&LogSigner>;
+
+    /// How many leaves the tree has.
+    fn tree_size(&self) -> Result<u64, Error>;
+
+    /// The root of the tree's first `size` leaves.
+    fn tree_root(&self, size: u64) -> Result<TreeHash, Error>;
+
+    /// The consistency proof from the tree of `old` leaves to `new`.
+    fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<TreeHash>, Error>;
+
+    /// The leaf index of `act`'s event `seq`, if in the tree.
+    fn event_leaf(&self, act: ActId, seq: u64) -> Result<Option<u64>, Error>;
+
+    /// Signs and stores a checkpoint of the tree as it is; if the tree
+    /// has not grown since the newest stored checkpoint, returns that one.
+    /// Durable when it returns; [`Error::ReadOnly`] without a signer.
+    fn checkpoint(&self, now: Timestamp) -> Result<SignedCheckpoint, Error>;
+
+    /// Stores a cosigned copy of one of this log's checkpoints, which
+    /// becomes the newest of its size. Refused unless the log's signature
+    /// verifies and its root is the tree's at that size.
+    fn add_cosigned(&self, cosigned: &SignedCheckpoint) -> Result<(), Error>;
+
+    /// The newest stored checkpoint, if any.
+    fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, Error>;
+
+    /// `act`'s receipt against `checkpoint` (one of this store's): every
+    /// event of the act with its leaf and inclusion proof in the
+    /// checkpoint's tree; [`crate::tlog::TreeError::EventNotInTree`] if an
+    /// event is not in that tree.
+    fn receipt(&self, act: ActId, checkpoint: &SignedCheckpoint) -> Result<Receipt, Error>;
+
+    // --- Life of the store -------------------------------------------------
+
+    /// Where the store is, for messages: a file path, or a database URL
+    /// without its password. Never a secret.
+    fn location(&self) -> String;
+
+    /// Whether the store answers, for `/healthz`: a cheap read. The
+    /// default reads the records of an act that does not exist.
+    fn ping(&self) -> Result<(), Error> {
+        self.records(ActId::random()).map(|_| ())
+    }
+
+    /// The storage engine's own structural check, which `trace verify`
+    /// runs before the chain's (SQLite's `quick_check`); the default has
+    /// none to run.
+    fn check_storage(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Stops taking appends and returns once those already queued are
+    /// durable (at shutdown, or before another process uses the store).
+    /// The default has nothing queued.
+    fn close(&self) {}
 }
 
 /// The one [`ActEvent::AttachmentAdded`] among `events`, checked against
@@ -341,6 +406,9 @@ pub fn verify_store(
 #[derive(Clone, Debug)]
 pub struct DataDir {
     root: PathBuf,
+    /// The embedded store's file when it is not `root/trace.db` (see
+    /// [`DataDir::with_db_path`]).
+    db: Option<PathBuf>,
 }
 
 /// The keys a writer needs.
@@ -355,7 +423,17 @@ impl DataDir {
     pub const DB_FILE: &str = "trace.db";
 
     pub fn new(root: impl Into<PathBuf>) -> DataDir {
-        DataDir { root: root.into() }
+        DataDir {
+            root: root.into(),
+            db: None,
+        }
+    }
+
+    /// The same keys with the embedded store in another file (an
+    /// operator's `--store PATH`).
+    pub fn with_db_path(mut self, db: impl Into<PathBuf>) -> DataDir {
+        self.db = Some(db.into());
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -363,7 +441,10 @@ impl DataDir {
     }
 
     pub fn db_path(&self) -> PathBuf {
-        self.root.join(Self::DB_FILE)
+        match &self.db {
+            Some(db) => db.clone(),
+            None => self.root.join(Self::DB_FILE),
+        }
     }
 
     pub fn key_dir(&self) -> KeyDir {
@@ -429,16 +510,7 @@ impl DataDir {
             // Refuse a damaged or foreign file before touching any key.
             drop(SqliteStore::open(&db, StoreMode::Read)?);
         }
-        let writer = WriterKeys {
-            signer: keys.signer()?,
-            data: keys.data_key()?,
-            trusted: keys.trusted()?,
-        };
-        if !writer.trusted.ids().any(|id| id == writer.signer.id()) {
-            return Err(Error::SigningKeyMismatch {
-                public: keys.path().join("signing.pub"),
-            });
-        }
+        let writer = self.writer_keys()?;
         let store = SqliteStore::open(
             &db,
             StoreMode::Write {
@@ -449,6 +521,38 @@ impl DataDir {
         .with_trusted(writer.trusted.clone());
         self.restrict_db_files()?;
         Ok((store, writer))
+    }
+
+    /// The keys a writer of a store outside the data directory (a
+    /// database server) needs, created on first use with the directory
+    /// (0700). The embedded store's writer uses [`DataDir::open_writer`],
+    /// which also refuses keys without their store.
+    pub fn open_keys(&self) -> Result<WriterKeys, Error> {
+        let keys = self.key_dir();
+        if !keys.path().join("signing.key").exists() {
+            crate::keys::create_private_dir(&self.root)?;
+            keys.create(std::env::var_os(crate::keys::DATA_KEY_ENV).is_some())?;
+        }
+        crate::keys::check_not_shared_writable(&self.root, "700")?;
+        crate::keys::check_not_shared_writable(keys.path(), "700")?;
+        self.writer_keys()
+    }
+
+    /// The signing, data and public keys of `keys/`, the signer checked
+    /// to be among the trusted keys.
+    fn writer_keys(&self) -> Result<WriterKeys, Error> {
+        let keys = self.key_dir();
+        let writer = WriterKeys {
+            signer: keys.signer()?,
+            data: keys.data_key()?,
+            trusted: keys.trusted()?,
+        };
+        if !writer.trusted.ids().any(|id| id == writer.signer.id()) {
+            return Err(Error::SigningKeyMismatch {
+                public: keys.path().join("signing.pub"),
+            });
+        }
+        Ok(writer)
     }
 
     /// Rotates the data key: the old one is kept under `keys/retired/`,
@@ -473,5 +577,29 @@ impl DataDir {
             Ok(trusted) => store.with_trusted(trusted),
             Err(_) => store,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_keys_makes_the_keys_once_and_no_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("data"));
+        let first = data.open_keys().unwrap();
+        assert!(!data.db_path().exists(), "keys only");
+        let again = data.open_keys().unwrap();
+        assert_eq!(first.signer.id(), again.signer.id());
+        assert_eq!(first.data.id(), again.data.id());
+    }
+
+    #[test]
+    fn a_store_path_keeps_the_keys_in_the_directory() {
+        let data = DataDir::new("/data").with_db_path("/elsewhere/trace.db");
+        assert_eq!(data.db_path(), Path::new("/elsewhere/trace.db"));
+        assert_eq!(data.key_dir().path(), Path::new("/data/keys"));
+        assert_eq!(DataDir::new("/data").db_path(), Path::new("/data/trace.db"));
     }
 }

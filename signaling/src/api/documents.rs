@@ -32,7 +32,7 @@ use session::document::{
     DocumentType, MAX_ACT_DOCUMENT_BYTES, MAX_ATTACHMENTS, MAX_DOCUMENT_BYTES, Upload, clean_name,
 };
 use session::participant::Role;
-use session::{Act, ActId, ParticipantId, Pii, Sha256, TraceStore};
+use session::{Act, ActId, ParticipantId, Pii, Sha256};
 
 use super::expertise::load;
 use super::{ApiError, audit, blocking, outcome, parse_act, professional_session};

@@ -34,7 +34,7 @@ pub async fn bundle(
         };
         grant.record_allowed(&state)?;
         let bundle = export::fhir_bundle(
-            &state.store,
+            &*state.store,
             act,
             &export::FhirExport {
                 keys: &sec.data_keys,

@@ -68,7 +68,7 @@ pub async fn receipt(
         }
         // With witnesses, only a witnessed receipt leaves (waiting a few
         // seconds for the task's round); without, the log's own signature.
-        let cosigned = match witnessed(&state.store, state.witnessing(), act, COSIGN_WAIT)? {
+        let cosigned = match witnessed(&*state.store, state.witnessing(), act, COSIGN_WAIT)? {
             Witnessed::NoWitnesses => None,
             Witnessed::Cosigned(c) => Some(c),
             Witnessed::Pending => {
@@ -76,7 +76,7 @@ pub async fn receipt(
                 return Err(ApiError::ReceiptPending);
             }
         };
-        let receipt = receipt_of(&state.store, act, state.clock().now(), cosigned)?;
+        let receipt = receipt_of(&*state.store, act, state.clock().now(), cosigned)?;
         // Durable before any byte leaves.
         grant.record(&state, "allowed")?;
         Ok((receipt.to_bytes(), log_key(&state)))

@@ -49,9 +49,9 @@ pub async fn pdf(
         // copy to be stored, so the PDF names its witnesses; if none comes,
         // it prints the log-signed one (« Aucun témoin »).
         if report::concluded_at(&grant.act).is_some() {
-            let chosen = match witnessed(&state.store, state.witnessing(), act, COSIGN_WAIT) {
+            let chosen = match witnessed(&*state.store, state.witnessing(), act, COSIGN_WAIT) {
                 Ok(Witnessed::Cosigned(_)) => Ok(()),
-                Ok(_) => choose_checkpoint(&state.store, act, state.clock().now()).map(|_| ()),
+                Ok(_) => choose_checkpoint(&*state.store, act, state.clock().now()).map(|_| ()),
                 Err(e) => Err(e),
             };
             if let Err(e) = chosen {
@@ -59,7 +59,7 @@ pub async fn pdf(
             }
         }
         let Some(bytes) = export::report_pdf(
-            &state.store,
+            &*state.store,
             act,
             &sec.data_keys,
             &sec.trusted,

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::Place;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -13,7 +14,7 @@ use session::expertise::ExpertiseRequest;
 use session::participant::{Identity, Role};
 use session::store::load_act;
 use session::vocab::Urgency;
-use session::{Act, ActId, ActKind, DataDir, PatientAlias, Pii, Rpps, Timestamp, TraceStore};
+use session::{Act, ActId, ActKind, PatientAlias, Pii, Rpps, Timestamp};
 use signaling::api;
 use signaling::links::{DEFAULT_TTL, links_for};
 use signaling::state::server_secrets;
@@ -99,7 +100,7 @@ pub struct CreateArgs {
     public_url: String,
 }
 
-pub fn run(data: &DataDir, cmd: ActCommand) -> anyhow::Result<ExitCode> {
+pub fn run(data: &Place, cmd: ActCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ActCommand::Create(args) => create(data, args),
         ActCommand::Attach(args) => attach(data, args),
@@ -107,7 +108,7 @@ pub fn run(data: &DataDir, cmd: ActCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn create(data: &DataDir, args: CreateArgs) -> anyhow::Result<ExitCode> {
+fn create(data: &Place, args: CreateArgs) -> anyhow::Result<ExitCode> {
     if args.kind == ActKind::Teleconsultation && (args.expert.is_some() || args.without_patient) {
         anyhow::bail!(
             "a teleconsultation has no expert and always has the patient; use --kind teleexpertise"
@@ -155,7 +156,7 @@ fn create(data: &DataDir, args: CreateArgs) -> anyhow::Result<ExitCode> {
 
     // Works whether or not a server runs on this data directory: the store
     // takes appends from several processes.
-    let (store, _keys) = data.open_writer().context("cannot open the trace store")?;
+    let (store, _keys) = data.open_writer()?;
     store
         .append(act.id, Some(0), events)
         .context("cannot record the act")?;
@@ -176,7 +177,7 @@ fn create(data: &DataDir, args: CreateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn attach(data: &DataDir, args: AttachArgs) -> anyhow::Result<ExitCode> {
+fn attach(data: &Place, args: AttachArgs) -> anyhow::Result<ExitCode> {
     let path = &args.file;
     let size = std::fs::metadata(path)
         .with_context(|| format!("cannot read {}", path.display()))?
@@ -199,9 +200,9 @@ fn attach(data: &DataDir, args: AttachArgs) -> anyhow::Result<ExitCode> {
     };
     // As `act create`: the store takes appends from several processes, and
     // the act's length fences this one against a running server's.
-    let (store, writer) = data.open_writer().context("cannot open the trace store")?;
+    let (store, writer) = data.open_writer()?;
     let keys = data.key_dir().data_keys()?;
-    let (mut act, stored) = load_act(&store, args.act, &keys)?;
+    let (mut act, stored) = load_act(&*store, args.act, &keys)?;
     let by = match &args.by {
         None => act.participant_with_role(Role::Requester),
         Some(rpps) => act.participants.iter().find(|p| {
@@ -243,8 +244,8 @@ fn attach(data: &DataDir, args: AttachArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn list(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
-    let store = data.open_reader().context("cannot open the trace store")?;
+fn list(data: &Place, json: bool) -> anyhow::Result<ExitCode> {
+    let store = data.open_reader()?;
     // Current and retired data keys: acts sealed before a rotation too.
     // None without a data key at all (public keys only); a key that is
     // there but refused (too open) stops the command with the fix to run.
@@ -252,7 +253,7 @@ fn list(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     for id in store.act_ids()? {
         let (kind, phase) = match &keys {
-            Some(k) => match load_act(&store, id, k) {
+            Some(k) => match load_act(&*store, id, k) {
                 Ok((act, _)) => (act.kind.to_string(), act.phase.to_string()),
                 Err(e @ session::Error::TraceIntegrity(_)) => {
                     eprintln!("act {id} refused: {e}");

@@ -6,7 +6,9 @@
 use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
-use session::{DataDir, Timestamp};
+use session::Timestamp;
+
+use super::Place;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -39,7 +41,7 @@ pub enum Which {
     Invite,
 }
 
-pub fn run(data: &DataDir, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
+pub fn run(data: &Place, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
     let which = match cmd {
         KeysCommand::Rotate { which } => which,
         KeysCommand::Show { origin } => return show(data, origin),
@@ -75,7 +77,7 @@ pub fn run(data: &DataDir, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
 /// key, then `retired log verifier key: ...` for each retired one. The
 /// origin is the newest stored checkpoint's (what receipts name), or
 /// `origin`, or the default.
-fn show(data: &DataDir, origin: Option<String>) -> anyhow::Result<ExitCode> {
+fn show(data: &Place, origin: Option<String>) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
     let origin = match origin {
         Some(o) => o,
@@ -97,7 +99,7 @@ fn show(data: &DataDir, origin: Option<String>) -> anyhow::Result<ExitCode> {
 }
 
 /// The origin the store's newest checkpoint names, if any.
-fn stored_origin(data: &DataDir) -> Option<String> {
+fn stored_origin(data: &Place) -> Option<String> {
     let store = data.open_reader().ok()?;
     let latest = store.latest_checkpoint().ok()??;
     let text = String::from_utf8(latest.note).ok()?;

@@ -11,10 +11,15 @@ mod serve;
 mod trace;
 mod witness;
 
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use session::store::WriterKeys;
+use session::{DataDir, TraceStore};
+use signaling::store::StoreSetting;
 
 /// Live medical video sessions with a tamper-evident act trace.
 #[derive(Debug, Parser)]
@@ -23,6 +28,19 @@ pub struct Cli {
     /// The data directory: the trace store (trace.db) and its keys.
     #[arg(long, global = true, env = "TELECONSULT_DATA", default_value = "data")]
     pub data: PathBuf,
+
+    /// Where the trace lives: a file path or sqlite:PATH (the embedded
+    /// store; default DATA/trace.db), or postgres://USER@HOST/DB. Keys
+    /// stay in the data directory. For `serve`, also the settings file's
+    /// `store`.
+    #[arg(
+        long,
+        global = true,
+        env = "TELECONSULT_STORE",
+        hide_env_values = true,
+        value_name = "PATH|URL"
+    )]
+    pub store: Option<String>,
 
     /// Log more (repeat for more detail). Logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -85,16 +103,70 @@ pub fn init_logging(verbose: u8) {
         .init();
 }
 
+/// Where a command finds the trace: the store `--store` names, and the
+/// data directory (its keys; the embedded store's file when `--store`
+/// names one). Derefs to that [`DataDir`], so that the commands read keys
+/// and the access log as before, and open the trace with
+/// [`Place::open_reader`] and [`Place::open_writer`] only.
+#[derive(Debug)]
+pub struct Place {
+    data: DataDir,
+    store: StoreSetting,
+}
+
+impl Place {
+    /// `--store` (or `TELECONSULT_STORE`) over the embedded default.
+    fn new(data: &DataDir, store: Option<&str>) -> anyhow::Result<Place> {
+        let store = StoreSetting::resolve(store, None)?;
+        Ok(Place {
+            data: store.data_dir(data),
+            store,
+        })
+    }
+
+    /// The trace for reading, verified with the data directory's public
+    /// keys when present.
+    fn open_reader(&self) -> anyhow::Result<Arc<dyn TraceStore>> {
+        signaling::store::open_reader(&self.store, &self.data).map_err(open_error)
+    }
+
+    /// The trace for appending, with its keys (created on first use).
+    fn open_writer(&self) -> anyhow::Result<(Arc<dyn TraceStore>, WriterKeys)> {
+        signaling::store::open_writer(&self.store, &self.data, session::tlog::DEFAULT_ORIGIN)
+            .map_err(open_error)
+    }
+}
+
+/// An opening failure, said once: "cannot open the trace store: ...".
+fn open_error(e: signaling::Error) -> anyhow::Error {
+    match e {
+        signaling::Error::OpenStore(cause) => {
+            anyhow::Error::new(cause).context("cannot open the trace store")
+        }
+        other => other.into(),
+    }
+}
+
+impl Deref for Place {
+    type Target = DataDir;
+
+    fn deref(&self) -> &DataDir {
+        &self.data
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let data = session::DataDir::new(cli.data);
+    let data = DataDir::new(cli.data);
+    let store = cli.store.as_deref();
+    let place = || Place::new(&data, store);
     match cli.command {
-        Command::Act(cmd) => act::run(&data, cmd),
-        Command::Trace(cmd) => trace::run(&data, cmd),
+        Command::Act(cmd) => act::run(&place()?, cmd),
+        Command::Trace(cmd) => trace::run(&place()?, cmd),
         Command::Fhir(cmd) => fhir::run(&data, cmd),
-        Command::Professional(cmd) => professional::run(&data, cmd),
-        Command::Keys(cmd) => keys::run(&data, cmd),
-        Command::Serve(args) => serve::serve(&data, args),
-        Command::Demo(args) => serve::demo(&data, args),
+        Command::Professional(cmd) => professional::run(&place()?, cmd),
+        Command::Keys(cmd) => keys::run(&place()?, cmd),
+        Command::Serve(args) => serve::serve(&data, store, args),
+        Command::Demo(args) => serve::demo(&data, store, args),
         Command::Witness(cmd) => witness::run(data.root(), cmd),
         Command::Receipt(cmd) => receipt::run(cmd),
     }

@@ -9,7 +9,9 @@ use clap::Subcommand;
 use serde_json::json;
 use session::access::{AccessStore, AccountRole, AccountSecrets, NewAccount};
 use session::participant::Identity;
-use session::{DataDir, Pii, Timestamp};
+use session::{Pii, Timestamp};
+
+use super::Place;
 use signaling::auth::{password, totp};
 
 #[derive(Debug, Subcommand)]
@@ -53,8 +55,8 @@ pub enum ProfessionalCommand {
 }
 
 /// Opens the access tables, creating the store and keys on first use.
-pub fn open_access(data: &DataDir) -> anyhow::Result<AccessStore> {
-    let (store, keys) = data.open_writer().context("cannot open the trace store")?;
+pub fn open_access(data: &Place) -> anyhow::Result<AccessStore> {
+    let (store, keys) = data.open_writer()?;
     store.close();
     drop(store);
     let data_keys = data.key_dir().data_keys()?;
@@ -68,7 +70,7 @@ fn random_password() -> anyhow::Result<String> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
 }
 
-pub fn run(data: &DataDir, cmd: ProfessionalCommand) -> anyhow::Result<ExitCode> {
+pub fn run(data: &Place, cmd: ProfessionalCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ProfessionalCommand::Add {
             login,

@@ -15,8 +15,10 @@ use anyhow::Context;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Subcommand;
+use session::ActId;
 use session::tlog::{CheckpointVerifier, Receipt};
-use session::{ActId, DataDir};
+
+use super::Place;
 
 #[derive(Debug, Subcommand)]
 pub enum ReceiptCommand {
@@ -135,13 +137,13 @@ fn verify(file: &Path, public_key: &str, witness_keys: &[String]) -> anyhow::Res
 /// the server signs one at the act's conclusion and when the receipt is
 /// downloaded). Audited as `export_receipt` by `audit` before it leaves.
 pub fn export(
-    data: &DataDir,
+    data: &Place,
     act: ActId,
     output: Option<PathBuf>,
-    audit: impl FnOnce(&DataDir, &str, ActId) -> anyhow::Result<()>,
+    audit: impl FnOnce(&Place, &str, ActId) -> anyhow::Result<()>,
 ) -> anyhow::Result<ExitCode> {
-    let store = data.open_reader().context("cannot open the trace store")?;
-    let Some(checkpoint) = signaling::receipts::covering_checkpoint(&store, act)? else {
+    let store = data.open_reader()?;
+    let Some(checkpoint) = signaling::receipts::covering_checkpoint(&*store, act)? else {
         anyhow::bail!(
             "act {act} is not yet in a signed checkpoint of the log: the server signs one at \
              the act's conclusion (or download the receipt from GET /api/acts/{act}/receipt)"

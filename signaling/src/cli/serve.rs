@@ -7,10 +7,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use session::participant::Identity;
-use session::{Act, ActId, ActKind, DataDir, PatientAlias, Pii, Timestamp, TraceStore};
+use session::{Act, ActId, ActKind, DataDir, PatientAlias, Pii, Timestamp};
 use signaling::config::FileConfig;
 use signaling::links::links_for;
+use signaling::node::{NodeId, RedisUrl};
 use signaling::server::{self, Server, Settings, TlsSetting};
+use signaling::store::StoreSetting;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -67,15 +69,39 @@ pub struct ServeArgs {
     /// teleconsult.localhost/trace].
     #[arg(long, env = "TELECONSULT_LOG_ORIGIN")]
     pub log_origin: Option<String>,
+    /// The Redis that nodes share act ownership through
+    /// (redis://HOST:PORT, or rediss:// for TLS); also the settings
+    /// file's `redis`. Checked and logged at start; not used yet.
+    #[arg(
+        long,
+        env = "TELECONSULT_REDIS",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub redis: Option<String>,
+    /// This node's name among the nodes sharing the store: 1 to 64 of
+    /// A-Z a-z 0-9 . _ - [default: the host name]; also the settings
+    /// file's `node_id`.
+    #[arg(long, env = "TELECONSULT_NODE_ID", value_name = "NAME")]
+    pub node_id: Option<String>,
 }
 
 impl ServeArgs {
     /// The settings in force: flags and environment over the file over
     /// defaults.
-    fn settings(&self, data: &DataDir) -> anyhow::Result<Settings> {
+    fn settings(&self, data: &DataDir, store: Option<&str>) -> anyhow::Result<Settings> {
         let file = match &self.config {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
+        };
+        let store = StoreSetting::resolve(store, file.store.as_deref())?;
+        let redis = match self.redis.as_deref().or(file.redis.as_deref()) {
+            Some(url) => Some(RedisUrl::parse(url)?),
+            None => None,
+        };
+        let node_id = match self.node_id.as_deref().or(file.node_id.as_deref()) {
+            Some(id) => NodeId::new(id)?,
+            None => NodeId::from_hostname(),
         };
         let mut witnesses = file
             .witnesses()
@@ -150,6 +176,9 @@ impl ServeArgs {
         if let Some(s) = witness_interval {
             settings.witness_interval = std::time::Duration::from_secs(u64::from(s));
         }
+        settings.store = store;
+        settings.redis = redis;
+        settings.node_id = node_id;
         settings.http = file.http;
         settings.oidc = file.oidc;
         settings.incident_thresholds = file
@@ -199,8 +228,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-pub fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let settings = args.settings(data)?;
+pub fn serve(data: &DataDir, store: Option<&str>, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.settings(data, store)?;
     let rt = runtime()?;
     rt.block_on(async {
         let server = build(&settings).await?;
@@ -241,8 +270,8 @@ async fn stop_signal() {
 }
 
 /// Starts the server with a demo téléconsultation and prints its links.
-pub fn demo(data: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let mut settings = args.settings(data)?;
+pub fn demo(data: &DataDir, store: Option<&str>, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut settings = args.settings(data, store)?;
     // The demo runs both participants on this machine: on loopback, it
     // opts in to loopback peers, and says so (a server never does).
     if settings.listen.ip().is_loopback() && settings.peer_policy.allow.is_empty() {

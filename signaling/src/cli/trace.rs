@@ -10,7 +10,9 @@ use session::access::AccessStore;
 use session::keys::{DataKey, TrustedKeys};
 use session::store::verify_store;
 use session::trace::TraceRecord;
-use session::{ActId, DataDir, Timestamp, TraceStore};
+use session::{ActId, Timestamp, TraceStore};
+
+use super::Place;
 use signaling::export::{export_document, record_json};
 
 #[derive(Debug, Subcommand)]
@@ -91,7 +93,7 @@ pub enum ExportFormat {
     Receipt,
 }
 
-pub fn run(data: &DataDir, cmd: TraceCommand) -> anyhow::Result<ExitCode> {
+pub fn run(data: &Place, cmd: TraceCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         TraceCommand::Show { act, json } => show(data, act, json),
         TraceCommand::Verify {
@@ -144,7 +146,7 @@ pub fn run(data: &DataDir, cmd: TraceCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// `trace log-key`: the current public key under the log's origin.
-fn log_key(data: &DataDir, public_key: Option<PathBuf>, origin: &str) -> anyhow::Result<ExitCode> {
+fn log_key(data: &Place, public_key: Option<PathBuf>, origin: &str) -> anyhow::Result<ExitCode> {
     if !signaling::config::is_log_origin(origin) {
         anyhow::bail!("log origin {origin:?}: non-empty, without spaces or '+'");
     }
@@ -160,13 +162,9 @@ fn log_key(data: &DataDir, public_key: Option<PathBuf>, origin: &str) -> anyhow:
     Ok(ExitCode::SUCCESS)
 }
 
-fn open_reader(data: &DataDir) -> anyhow::Result<session::SqliteStore> {
-    data.open_reader().context("cannot open the trace store")
-}
-
 /// The data keys (current and retired), if this operator has them;
 /// without them sealed fields show as `[sealed]`.
-fn data_keys(data: &DataDir) -> anyhow::Result<Vec<DataKey>> {
+fn data_keys(data: &Place) -> anyhow::Result<Vec<DataKey>> {
     Ok(data.key_dir().data_keys_if_present()?)
 }
 
@@ -178,7 +176,7 @@ fn records_of(store: &dyn TraceStore, act: ActId) -> anyhow::Result<Vec<TraceRec
 
 /// Writes the access log entry for a command-line read, before reading.
 /// Reading the trace is audited, so it needs the signing key.
-fn audit(data: &DataDir, action: &str, act: ActId) -> anyhow::Result<()> {
+fn audit(data: &Place, action: &str, act: ActId) -> anyhow::Result<()> {
     let signer = data.key_dir().signer().context(
         "reading the trace is recorded in the signed access log, which needs the signing key",
     )?;
@@ -194,9 +192,9 @@ fn audit(data: &DataDir, action: &str, act: ActId) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn show(data: &DataDir, act: ActId, as_json: bool) -> anyhow::Result<ExitCode> {
-    let store = open_reader(data)?;
-    let records = records_of(&store, act)?;
+fn show(data: &Place, act: ActId, as_json: bool) -> anyhow::Result<ExitCode> {
+    let store = data.open_reader()?;
+    let records = records_of(&*store, act)?;
     audit(data, "read_trace", act)?;
     let keys = data_keys(data)?;
     if keys.is_empty() {
@@ -343,7 +341,7 @@ struct WitnessFinding {
 /// Compares the store with what each witness holds for the log (see
 /// `signaling::witnessing::rollback`).
 fn check_witnesses(
-    store: &session::SqliteStore,
+    store: &dyn TraceStore,
     trusted: &TrustedKeys,
     witnesses: &Witnesses,
 ) -> anyhow::Result<Vec<WitnessFinding>> {
@@ -412,7 +410,7 @@ fn check_witnesses(
 }
 
 fn verify(
-    data: &DataDir,
+    data: &Place,
     act: Option<ActId>,
     public_key: Option<PathBuf>,
     as_json: bool,
@@ -425,11 +423,11 @@ fn verify(
             .trusted()
             .context("cannot read the public key (give --public-key FILE)")?,
     };
-    let store = open_reader(data)?;
-    store.check_file()?;
-    let report = verify_store(&store, &trusted, act)?;
+    let store = data.open_reader()?;
+    store.check_storage()?;
+    let report = verify_store(&*store, &trusted, act)?;
     let access = AccessStore::open_reader(&data.db_path())?.verify(&trusted)?;
-    let witnessed = check_witnesses(&store, &trusted, witnesses)?;
+    let witnessed = check_witnesses(&*store, &trusted, witnesses)?;
     let intact = report.is_intact() && access.problems.is_empty() && witnessed.iter().all(|w| w.ok);
     if as_json {
         let mut v = serde_json::to_value(&report)?;
@@ -473,16 +471,16 @@ fn verify(
     })
 }
 
-fn export(data: &DataDir, act: ActId, output: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let store = open_reader(data)?;
-    records_of(&store, act)?;
+fn export(data: &Place, act: ActId, output: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let store = data.open_reader()?;
+    records_of(&*store, act)?;
     let keys = data
         .key_dir()
         .data_keys()
         .context("an export holds the full record and needs the data key")?;
     let trusted = data.key_dir().trusted()?;
     audit(data, "export_trace", act)?;
-    let doc = export_document(&store, act, &keys, &trusted)?;
+    let doc = export_document(&*store, act, &keys, &trusted)?;
     let text = serde_json::to_string_pretty(&doc)?;
     match output {
         Some(path) => {
@@ -497,13 +495,13 @@ fn export(data: &DataDir, act: ActId, output: Option<PathBuf>) -> anyhow::Result
 /// `trace export --format fhir`: the act's signed FHIR Bundle, sealed
 /// values opened when this operator holds the data keys, else withheld.
 fn export_fhir(
-    data: &DataDir,
+    data: &Place,
     act: ActId,
     output: Option<PathBuf>,
     public_url: &str,
 ) -> anyhow::Result<ExitCode> {
-    let store = open_reader(data)?;
-    records_of(&store, act)?;
+    let store = data.open_reader()?;
+    records_of(&*store, act)?;
     let keys = data_keys(data)?;
     if keys.is_empty() {
         eprintln!("note: no data key available; personal and medical values are withheld");
@@ -515,7 +513,7 @@ fn export_fhir(
         .context("a FHIR export is signed with the trace's signing key")?;
     audit(data, "export_fhir", act)?;
     let bundle = signaling::export::fhir_bundle(
-        &store,
+        &*store,
         act,
         &signaling::export::FhirExport {
             keys: &keys,
@@ -540,15 +538,15 @@ fn export_fhir(
 /// `trace export ACT --format pdf`: the compte rendu, with the personal
 /// and medical values opened when this operator holds the data keys,
 /// withheld (« [masqué] ») otherwise. A PDF is not written to a terminal.
-fn export_pdf(data: &DataDir, act: ActId, output: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+fn export_pdf(data: &Place, act: ActId, output: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use std::io::{IsTerminal, Write};
     if output.is_none() && std::io::stdout().is_terminal() {
         anyhow::bail!(
             "a PDF is not written to a terminal: give --output FILE (or redirect standard output)"
         );
     }
-    let store = open_reader(data)?;
-    records_of(&store, act)?;
+    let store = data.open_reader()?;
+    records_of(&*store, act)?;
     let keys = data_keys(data)?;
     if keys.is_empty() {
         eprintln!(
@@ -557,7 +555,7 @@ fn export_pdf(data: &DataDir, act: ActId, output: Option<PathBuf>) -> anyhow::Re
     }
     let trusted = data.key_dir().trusted()?;
     audit(data, "export_pdf", act)?;
-    let Some(pdf) = signaling::export::report_pdf(&store, act, &keys, &trusted, keys.is_empty())?
+    let Some(pdf) = signaling::export::report_pdf(&*store, act, &keys, &trusted, keys.is_empty())?
     else {
         anyhow::bail!("act {act} is not concluded: its compte rendu is written at its conclusion");
     };

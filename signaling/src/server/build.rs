@@ -16,9 +16,11 @@ use crate::Error;
 use crate::access::Security;
 use crate::auth::LocalAccounts;
 use crate::auth::oidc::OidcSignIn;
+use crate::node::{NodeId, RedisUrl};
 use crate::protocol::IceServer;
 use crate::relay_access::RelayAccess;
 use crate::state::{AppState, ServerConfig, server_secrets};
+use crate::store::StoreSetting;
 use crate::throttle::HttpLimits;
 use crate::witnessing::WitnessConfig;
 
@@ -78,6 +80,13 @@ pub struct Settings {
     pub witnesses: Vec<WitnessConfig>,
     /// How often checkpoints are submitted while the tree grows.
     pub witness_interval: Duration,
+    /// Where the trace lives; the embedded store in `data` by default.
+    pub store: StoreSetting,
+    /// The Redis nodes share act ownership through (issue 16); checked,
+    /// logged at start, not used yet.
+    pub redis: Option<RedisUrl>,
+    /// This node's name among the nodes sharing the store; logged at start.
+    pub node_id: NodeId,
 }
 
 /// Which certificate the server listens with.
@@ -115,6 +124,9 @@ impl Settings {
             log_origin: session::tlog::DEFAULT_ORIGIN.to_owned(),
             witnesses: Vec::new(),
             witness_interval: crate::witnessing::DEFAULT_INTERVAL,
+            store: StoreSetting::default(),
+            redis: None,
+            node_id: NodeId::from_hostname(),
         }
     }
 }
@@ -125,14 +137,21 @@ impl Settings {
 /// peer, turns sign-in on and starts submitting checkpoints, as the
 /// settings say. Nothing listens yet: [`Server::run`] does.
 pub async fn build(settings: Settings) -> Result<Server, Error> {
-    let data = &settings.data;
-    let (store, keys) = data.open_writer().map_err(Error::OpenStore)?;
-    let store = store.with_log_origin(&settings.log_origin, &keys.signer)?;
+    // The access tables live in the embedded store's file (wherever
+    // `--store` puts it).
+    let data = &settings.store.data_dir(&settings.data);
+    let (store, keys) = crate::store::open_writer(&settings.store, data, &settings.log_origin)?;
+    tracing::info!(
+        node = %settings.node_id,
+        store = %store.location(),
+        redis = %settings.redis.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string),
+        "starting"
+    );
     // Before anything else starts: a store older than, or forked from,
     // what a witness holds is refused here.
     // (With no witness this only readies the checkpointing task.)
     let witnessing = crate::witnessing::check_at_start(
-        &store,
+        &*store,
         &settings.witnesses,
         &keys.trusted,
         settings.witness_interval,
@@ -189,7 +208,7 @@ pub async fn build(settings: Settings) -> Result<Server, Error> {
         None
     };
     let state = AppState::new(
-        Arc::new(store),
+        store,
         keys.data,
         invitations,
         api_token,

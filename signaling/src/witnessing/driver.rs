@@ -8,7 +8,7 @@
 use std::sync::{Arc, PoisonError};
 
 use session::tlog::SignedCheckpoint;
-use session::{SqliteStore, Timestamp};
+use session::{Timestamp, TraceStore};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 /// What the task holds.
 pub(super) struct Driver {
     pub shared: Arc<Shared>,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn TraceStore>,
     pub metrics: Metrics,
     /// The log's verifier key, to check cosigned notes with.
     pub log_vkey: String,
@@ -58,11 +58,11 @@ pub(super) async fn run(
 
 /// Runs `f` on the store on a blocking thread.
 async fn blocking<T: Send + 'static>(
-    store: &Arc<SqliteStore>,
-    f: impl FnOnce(&SqliteStore) -> Result<T, session::Error> + Send + 'static,
+    store: &Arc<dyn TraceStore>,
+    f: impl FnOnce(&dyn TraceStore) -> Result<T, session::Error> + Send + 'static,
 ) -> Result<T, session::Error> {
     let store = store.clone();
-    tokio::task::spawn_blocking(move || f(&store))
+    tokio::task::spawn_blocking(move || f(&*store))
         .await
         .map_err(|_| session::Error::StoreClosed)?
 }

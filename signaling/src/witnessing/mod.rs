@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::http::Uri;
-use session::SqliteStore;
+use session::TraceStore;
 use session::keys::TrustedKeys;
 use session::tlog::SignedCheckpoint;
 use tokio::sync::{Notify, watch};
@@ -164,7 +164,7 @@ pub struct Checked {
 /// answer is warned about, not fatal: the task's submissions check it
 /// when it answers.
 pub async fn check_at_start(
-    store: &SqliteStore,
+    store: &dyn TraceStore,
     witnesses: &[WitnessConfig],
     trusted: &TrustedKeys,
     interval: Duration,
@@ -221,7 +221,7 @@ impl Checked {
     /// Starts the witnessing task on `store` until `stopping` turns true.
     pub fn spawn(
         self,
-        store: Arc<SqliteStore>,
+        store: Arc<dyn TraceStore>,
         metrics: Metrics,
         stopping: watch::Receiver<bool>,
     ) -> Witnessing {

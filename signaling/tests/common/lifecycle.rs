@@ -11,7 +11,7 @@ use session::conclusion::{Prescription, PrescriptionKind};
 use session::consent::{Consent, ConsentMethod, ConsentScope};
 use session::participant::Role;
 use session::vocab::IncidentKind;
-use session::{Act, ActId, Command, IncidentId, ParticipantId, Pii, Timestamp, TraceStore};
+use session::{Act, ActId, Command, IncidentId, ParticipantId, Pii, Timestamp};
 use tower::ServiceExt;
 
 use super::server::{TIMEOUT, TestServer};

@@ -25,15 +25,25 @@ use tempfile::TempDir;
 /// Runs `teleconsult --data DATA ARGS...` (a test server's store, or a
 /// [`Cli`]'s), with none of the settings the environment could give it.
 pub fn teleconsult(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_teleconsult"))
-        .arg("--data")
+    teleconsult_with_env(data, args, &[])
+}
+
+/// [`teleconsult`] with these environment variables set.
+pub fn teleconsult_with_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_teleconsult"));
+    cmd.arg("--data")
         .arg(data)
         .args(args)
         .env_remove("TELECONSULT_DATA_KEY")
         .env_remove("TELECONSULT_DATA")
         .env_remove("TELECONSULT_PUBLIC_URL")
-        .output()
-        .expect("run teleconsult")
+        .env_remove("TELECONSULT_STORE")
+        .env_remove("TELECONSULT_REDIS")
+        .env_remove("TELECONSULT_NODE_ID");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run teleconsult")
 }
 
 /// A fictitious professional, and RPPS numbers that pass the check digit.
@@ -82,6 +92,11 @@ impl Cli {
     /// Runs `teleconsult --data DIR ARGS...`.
     pub fn run(&self, args: &[&str]) -> Output {
         teleconsult(&self.data(), args)
+    }
+
+    /// The same with environment variables set (e.g. `TELECONSULT_STORE`).
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        teleconsult_with_env(&self.data(), args, env)
     }
 
     /// Runs and expects success; returns stdout.

@@ -21,7 +21,7 @@ use session::act::NewAct;
 use session::keys::TrustedKeys;
 use session::participant::{Identity, Role};
 use session::store::verify_store;
-use session::{Act, ActEvent, ActId, ActKind, DataDir, Event, Pii, Timestamp, TraceStore};
+use session::{Act, ActEvent, ActId, ActKind, DataDir, Event, Pii, Timestamp};
 use signaling::AppState;
 use signaling::invitation::{Invitation, InvitationKeys};
 use signaling::links::{DEFAULT_TTL, links_for};
@@ -723,6 +723,9 @@ impl ServerProcess {
             .env_remove("TELECONSULT_PUBLIC_URL")
             .env_remove("TELECONSULT_CONFIG")
             .env_remove("TELECONSULT_LISTEN")
+            .env_remove("TELECONSULT_STORE")
+            .env_remove("TELECONSULT_REDIS")
+            .env_remove("TELECONSULT_NODE_ID")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)

@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use session::{Act, ActId, DataDir, TraceStore};
+use session::{Act, ActId, DataDir};
 use signaling::AppState;
 use signaling::witnessing::WitnessConfig;
 use tempfile::TempDir;
@@ -303,8 +303,13 @@ impl History {
 /// [`TIMEOUT`] (killed and failed otherwise: a server that should have
 /// refused to start).
 pub fn teleconsult_exits(data: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_teleconsult"))
-        .arg("--data")
+    teleconsult_exits_with_env(data, args, &[])
+}
+
+/// [`teleconsult_exits`] with these environment variables set.
+pub fn teleconsult_exits_with_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_teleconsult"));
+    cmd.arg("--data")
         .arg(data)
         .args(args)
         .env_remove("TELECONSULT_DATA_KEY")
@@ -314,6 +319,13 @@ pub fn teleconsult_exits(data: &Path, args: &[&str]) -> Output {
         .env_remove("TELECONSULT_LISTEN")
         .env_remove("TELECONSULT_WITNESS")
         .env_remove("TELECONSULT_LOG_ORIGIN")
+        .env_remove("TELECONSULT_STORE")
+        .env_remove("TELECONSULT_REDIS")
+        .env_remove("TELECONSULT_NODE_ID");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

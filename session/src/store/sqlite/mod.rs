@@ -87,7 +87,7 @@ use crate::ids::{ActId, Sha256};
 use crate::keys::{DataKey, HeadSigner, TrustedKeys};
 use crate::timestamp::Timestamp;
 use crate::tlog::tree::TreeReport;
-use crate::tlog::{DEFAULT_ORIGIN, LogSigner};
+use crate::tlog::{DEFAULT_ORIGIN, LogSigner, Receipt, SignedCheckpoint, TreeHash};
 #[cfg(doc)]
 use crate::trace::encode_heads;
 use crate::trace::{Checkpoint, TraceRecord};
@@ -357,6 +357,54 @@ impl Drop for SqliteStore {
 impl TraceStore for SqliteStore {
     fn tree_report(&self, trusted: &TrustedKeys) -> Result<Option<TreeReport>, Error> {
         self.check_tree(trusted)
+    }
+
+    fn log_signer(&self) -> Option<&LogSigner> {
+        SqliteStore::log_signer(self)
+    }
+
+    fn tree_size(&self) -> Result<u64, Error> {
+        SqliteStore::tree_size(self)
+    }
+
+    fn tree_root(&self, size: u64) -> Result<TreeHash, Error> {
+        SqliteStore::tree_root(self, size)
+    }
+
+    fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<TreeHash>, Error> {
+        SqliteStore::consistency_proof(self, old, new)
+    }
+
+    fn event_leaf(&self, act: ActId, seq: u64) -> Result<Option<u64>, Error> {
+        SqliteStore::event_leaf(self, act, seq)
+    }
+
+    fn checkpoint(&self, now: Timestamp) -> Result<SignedCheckpoint, Error> {
+        SqliteStore::checkpoint(self, now)
+    }
+
+    fn add_cosigned(&self, cosigned: &SignedCheckpoint) -> Result<(), Error> {
+        SqliteStore::add_cosigned(self, cosigned)
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, Error> {
+        SqliteStore::latest_checkpoint(self)
+    }
+
+    fn receipt(&self, act: ActId, checkpoint: &SignedCheckpoint) -> Result<Receipt, Error> {
+        SqliteStore::receipt(self, act, checkpoint)
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn check_storage(&self) -> Result<(), Error> {
+        self.check_file()
+    }
+
+    fn close(&self) {
+        SqliteStore::close(self)
     }
 
     fn append(
