@@ -104,12 +104,6 @@ pub enum Error {
     // --- Starting --------------------------------------------------------
     #[error("cannot open the trace store: {0}")]
     OpenStore(session::Error),
-    /// A PostgreSQL store was asked for, and this build cannot open one.
-    #[error("cannot open the trace store {url}: this build has no PostgreSQL store yet")]
-    PostgresUnavailable {
-        /// The URL, password masked.
-        url: String,
-    },
     /// The relay binds on the server's address, which must be a concrete one.
     #[error(
         "the relay needs a concrete listen address, not {0}; give --listen IP:PORT or --no-relay"

@@ -291,25 +291,44 @@ pub fn open_reader(setting: &StoreSetting, data: &DataDir) -> Result<Arc<dyn Tra
 
 /// The PostgreSQL store's one opening point.
 mod postgres {
+    use store_postgres::{PgMode, PgStore};
+
     use super::*;
 
     /// Opens the PostgreSQL trace at `url`: for writing with `writer`'s
     /// keys and log origin, else read-only (verifying with the public keys
     /// of `data_root/keys/`, as the embedded reader does).
     ///
-    /// INTEGRATION POINT for `store-postgres`: replace the body with
-    /// `PgStore` (connect, check the schema, `with_trusted`, and for a
-    /// writer its signer, data key and log origin), mapping its error into
-    /// [`Error::OpenStore`] or a variant of its own.
+    /// A trace written or read by several nodes at once: the database
+    /// fences each act's chain (see `store-postgres`), the keys stay in the
+    /// data directory, the same on every node.
     pub(super) fn open(
         url: &PostgresUrl,
         writer: Option<(&WriterKeys, &str)>,
         data_root: &Path,
     ) -> Result<Arc<dyn TraceStore>, Error> {
-        let _ = (writer, data_root);
-        Err(Error::PostgresUnavailable {
-            url: url.to_string(),
-        })
+        let store = match writer {
+            Some((keys, origin)) => PgStore::open(
+                url.connection_string(),
+                PgMode::Write {
+                    signer: Box::new(keys.signer.clone()),
+                    data: keys.data.clone(),
+                },
+            )
+            .map_err(Error::OpenStore)?
+            .with_trusted(keys.trusted.clone())
+            .with_log_origin(origin, &keys.signer)
+            .map_err(Error::OpenStore)?,
+            None => {
+                let store = PgStore::open(url.connection_string(), PgMode::Read)
+                    .map_err(Error::OpenStore)?;
+                match DataDir::new(data_root).key_dir().trusted() {
+                    Ok(trusted) => store.with_trusted(trusted),
+                    Err(_) => store,
+                }
+            }
+        };
+        Ok(Arc::new(store))
     }
 }
 
@@ -462,14 +481,15 @@ mod tests {
     }
 
     #[test]
-    fn postgres_is_a_dedicated_error_until_its_store_lands() {
+    fn an_unreachable_postgres_is_named_without_its_password() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path().join("data"));
-        let setting = StoreSetting::Postgres(pg("postgres://tc:pw@db/trace"));
+        let setting = StoreSetting::Postgres(pg("postgres://tc:pw@127.0.0.1:1/trace"));
         let Err(e) = open_reader(&setting, &data) else {
             panic!("opened");
         };
-        assert!(matches!(e, Error::PostgresUnavailable { .. }), "{e}");
-        assert!(!e.to_string().contains(":pw@"), "{e}");
+        assert!(matches!(e, Error::OpenStore(_)), "{e}");
+        assert!(e.to_string().contains("PostgreSQL at 127.0.0.1:1"), "{e}");
+        assert!(!e.to_string().contains("pw"), "{e}");
     }
 }

@@ -43,7 +43,7 @@ use session::store::{
 };
 use session::timestamp::Timestamp;
 use session::tlog::tree::TreeReport;
-use session::tlog::{DEFAULT_ORIGIN, LogSigner, SignedCheckpoint};
+use session::tlog::{DEFAULT_ORIGIN, LogSigner, Receipt, SignedCheckpoint, TreeHash};
 use session::trace::Checkpoint;
 use session::trace::TraceRecord;
 
@@ -439,5 +439,57 @@ impl TraceStore for PgStore {
             tx.commit().await.map_err(q)?;
             Ok(Some(session::tlog::tree::check_rows(&rows, &trusted)))
         })
+    }
+
+    // The Merkle tree and shutdown, through the trait for the server's
+    // witnessing and receipts: the inherent methods above do the work.
+
+    fn log_signer(&self) -> Option<&LogSigner> {
+        PgStore::log_signer(self)
+    }
+
+    fn tree_size(&self) -> Result<u64, session::Error> {
+        PgStore::tree_size(self)
+    }
+
+    fn tree_root(&self, size: u64) -> Result<TreeHash, session::Error> {
+        PgStore::tree_root(self, size)
+    }
+
+    fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<TreeHash>, session::Error> {
+        PgStore::consistency_proof(self, old, new)
+    }
+
+    fn event_leaf(&self, act: ActId, seq: u64) -> Result<Option<u64>, session::Error> {
+        PgStore::event_leaf(self, act, seq)
+    }
+
+    fn checkpoint(&self, now: Timestamp) -> Result<SignedCheckpoint, session::Error> {
+        PgStore::checkpoint(self, now)
+    }
+
+    fn add_cosigned(&self, cosigned: &SignedCheckpoint) -> Result<(), session::Error> {
+        PgStore::add_cosigned(self, cosigned)
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, session::Error> {
+        PgStore::latest_checkpoint(self)
+    }
+
+    fn receipt(
+        &self,
+        act: ActId,
+        checkpoint: &SignedCheckpoint,
+    ) -> Result<Receipt, session::Error> {
+        PgStore::receipt(self, act, checkpoint)
+    }
+
+    /// `host:port/database`, never the password.
+    fn location(&self) -> String {
+        self.server()
+    }
+
+    fn close(&self) {
+        PgStore::close(self)
     }
 }
