@@ -380,7 +380,7 @@ impl AccessTables for PgAccessTables {
             let leaf_p: [&(dyn ToSql + Sync); 3] =
                 [&leaves.leaf_idx, &leaves.leaf_kind, &leaves.leaf_item];
             let hash_p: [&(dyn ToSql + Sync); 2] = [&leaves.hash_id, &leaves.hash];
-            futures_util::try_join!(
+            let inserted = futures_util::try_join!(
                 tx.execute(
                     "INSERT INTO access_log (seq, at, actor, action, act, outcome, prev_hash, hash, key_id, signature)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -394,8 +394,15 @@ impl AccessTables for PgAccessTables {
                     "INSERT INTO tlog_hashes (id, hash) SELECT * FROM unnest($1::int8[], $2::bytea[])",
                     &hash_p,
                 ),
-            )
-            .map_err(q)?;
+            );
+            match inserted {
+                Ok(_) => {}
+                // The fence: an entry `seq` written around the lock.
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    return Ok(Append::Stale);
+                }
+                Err(e) => return Err(q(e).into()),
+            }
             tx.commit().await.map_err(q)?;
             Ok(Append::Written)
         })
