@@ -16,11 +16,17 @@
 //!   stale `expected_len` gets [`session::Error::Conflict`]. A unique
 //!   `(act, seq)` is the fence should anything write around the lock.
 //! - **Append-only.** Triggers and grants refuse `UPDATE` and `DELETE`.
+//! - **Access log beside the trace.** [`PgAccessTables`] keeps the
+//!   professional accounts and the access log
+//!   ([`session::access::AccessTables`]) in the same database
+//!   (`migrations/0002_access.sql`); each entry's Merkle leaf joins the
+//!   trace's in commit order, under the same tree lock.
 //!
 //! The `session` crate has no async runtime and [`session::TraceStore`] is
 //! synchronous: the store runs its own tokio runtime (two worker threads)
 //! and callers wait on a channel, from any thread, async ones included.
 
+mod access;
 mod error;
 mod proofs;
 mod read;
@@ -47,6 +53,7 @@ use session::tlog::{DEFAULT_ORIGIN, LogSigner, Receipt, SignedCheckpoint, TreeHa
 use session::trace::Checkpoint;
 use session::trace::TraceRecord;
 
+pub use access::PgAccessTables;
 pub use error::{Error, describe};
 pub use schema::{FORMAT, MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION};
 use server::Server;
@@ -89,45 +96,24 @@ impl PgStore {
     /// writer, in an empty database) and, for a writer, that `data` is its
     /// data key; then starts the group-commit writer.
     pub fn open(url: &str, mode: PgMode) -> Result<PgStore, session::Error> {
-        let mut config = tokio_postgres::Config::from_str(url).map_err(Error::Url)?;
-        config
-            .connect_timeout(CONNECT_TIMEOUT)
-            .application_name("teleconsult")
-            // Durable on acknowledgement, whatever the server's default.
-            .options("-c synchronous_commit=on");
-        let server = Server::of(&config);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("trace-postgres")
-            .enable_all()
-            .build()
-            .map_err(Error::Runtime)?;
-        let manager = Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .wait_timeout(Some(Duration::from_secs(30)))
-            .build()
-            .map_err(|e| Error::Pool {
-                server: server.to_string(),
-                reason: e.to_string(),
-            })?;
+        let Connection {
+            server,
+            pool,
+            runtime,
+        } = Connection::open(url)?;
         let data = match &mode {
             PgMode::Write { data, .. } => Some(data.clone()),
             PgMode::Read => None,
         };
         {
             let (pool, server) = (pool.clone(), server.clone());
-            run_on(&runtime, async move {
+            run_on(runtime.handle(), async move {
                 let mut client = pool.get().await.map_err(|e| server.pool(e))?;
-                schema::prepare(&server, &mut client, data.as_ref()).await
+                let mode = match &data {
+                    Some(data) => schema::Prepare::Write(data),
+                    None => schema::Prepare::Read,
+                };
+                schema::prepare(&server, &mut client, mode).await
             })?;
         }
         let (writer, log) = match mode {
@@ -176,6 +162,23 @@ impl PgStore {
         self.server.to_string()
     }
 
+    /// The access tables (accounts and the access log) of this database,
+    /// on this store's connection pool and runtime: one pool per node for
+    /// the trace and the access log, and their Merkle leaves interleaved
+    /// under the same tree lock. For a writer the schema is already
+    /// current; on a read-only store over an older database the access
+    /// log reads as empty. The tables work while this store is open; once
+    /// it is dropped they answer [`session::Error::StoreClosed`]. Wrap
+    /// them in an `Arc` or a `Box` for
+    /// [`session::access::AccessStore::with_tables`].
+    pub fn access_tables(&self) -> PgAccessTables {
+        PgAccessTables::shared(
+            self.server.clone(),
+            self.pool.clone(),
+            self.runtime.as_ref().map(|rt| rt.handle().clone()),
+        )
+    }
+
     /// How many write transactions the writer committed, for tests and
     /// metrics (group commit: fewer than the appends when writers are
     /// many).
@@ -189,7 +192,7 @@ impl PgStore {
         fut: impl Future<Output = Result<T, session::Error>> + Send + 'static,
     ) -> Result<T, session::Error> {
         let runtime = self.runtime.as_ref().ok_or(session::Error::StoreClosed)?;
-        run_on(runtime, fut)
+        run_on(runtime.handle(), fut)
     }
 
     /// Runs `f` in a read-only snapshot transaction, with the tree's size
@@ -293,10 +296,61 @@ impl PgStore {
     }
 }
 
+/// A pool on one database, with the runtime its connections run on.
+struct Connection {
+    server: Server,
+    pool: Pool,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Connection {
+    /// Parses `url`, and makes a pool of connections that each run with
+    /// `synchronous_commit = on`, driven by a runtime of two threads.
+    /// Connects lazily: the caller's first statement says whether the
+    /// server answers.
+    fn open(url: &str) -> Result<Connection, session::Error> {
+        let mut config = tokio_postgres::Config::from_str(url).map_err(Error::Url)?;
+        config
+            .connect_timeout(CONNECT_TIMEOUT)
+            .application_name("teleconsult")
+            // Durable on acknowledgement, whatever the server's default.
+            .options("-c synchronous_commit=on");
+        let server = Server::of(&config);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("trace-postgres")
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .build()
+            .map_err(|e| Error::Pool {
+                server: server.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Connection {
+            server,
+            pool,
+            runtime,
+        })
+    }
+}
+
 /// Runs `fut` on `runtime` and waits for its outcome on a channel: unlike
 /// `block_on`, this works from a thread that is itself in a runtime.
 fn run_on<T: Send + 'static>(
-    runtime: &tokio::runtime::Runtime,
+    runtime: &tokio::runtime::Handle,
     fut: impl Future<Output = Result<T, session::Error>> + Send + 'static,
 ) -> Result<T, session::Error> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);

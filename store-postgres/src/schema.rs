@@ -1,7 +1,8 @@
-//! The schema: `migrations/0001_trace.sql`, applied at open in one
-//! transaction under an advisory lock (two nodes opening a new database at
-//! once apply it once), and the `trace_meta` rows that say what the
-//! database is.
+//! The schema: `migrations/0001_trace.sql` (the trace) and
+//! `migrations/0002_access.sql` (accounts and the access log), applied at
+//! open in one transaction under an advisory lock (two nodes opening a new
+//! database at once apply them once), and the `trace_meta` rows that say
+//! what the database is.
 
 use deadpool_postgres::Object;
 use session::keys::DataKey;
@@ -13,22 +14,44 @@ use crate::server::Server;
 /// What `trace_meta.format` holds.
 pub const FORMAT: &str = "teleconsult-trace-postgres";
 /// The schema version this program writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// The migrations, in version order: `MIGRATIONS[v - 1]` brings a
 /// database from version `v - 1` to `v`.
-pub const MIGRATIONS: [&str; 1] = [include_str!("../migrations/0001_trace.sql")];
+pub const MIGRATIONS: [&str; 2] = [
+    include_str!("../migrations/0001_trace.sql"),
+    include_str!("../migrations/0002_access.sql"),
+];
 /// The advisory lock key held while the schema is checked or migrated
 /// (`'tcmig'` in ASCII).
 pub const MIGRATION_LOCK: i64 = 0x0074_636d_6967;
 
+/// What an opening may do to the schema.
+#[derive(Clone, Copy, Debug)]
+pub enum Prepare<'a> {
+    /// A trace writer: creates the schema in an empty database, migrates an
+    /// older one, and checks `data` is the trace's data key.
+    Write(&'a DataKey),
+    /// The access tables' writer: migrates an existing trace database to
+    /// this version; an empty database is refused (a trace writer creates
+    /// it, with its data key).
+    Migrate,
+    /// A reader: changes nothing; reads a database of any known version
+    /// (an older one has no access log: it reads as empty).
+    Read,
+}
+
 /// Checks the database is a trace of a known schema (creating or
-/// migrating it when `data` is given, i.e. for a writer) and that `data`
-/// is its data key.
+/// migrating it as `mode` allows) and, for a trace writer, that its data
+/// key is the trace's.
 pub async fn prepare(
     server: &Server,
     client: &mut Object,
-    data: Option<&DataKey>,
+    mode: Prepare<'_>,
 ) -> Result<(), session::Error> {
+    let data = match mode {
+        Prepare::Write(data) => Some(data),
+        Prepare::Migrate | Prepare::Read => None,
+    };
     let q = |e| server.query(e);
     let tx = client.transaction().await.map_err(q)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -76,16 +99,16 @@ pub async fn prepare(
             });
         }
     }
-    if version < SCHEMA_VERSION {
-        let Some(data) = data else {
-            return Err(server
-                .not_a_trace("it has no trace tables yet (a writer creates them)")
-                .into());
-        };
+    if version == 0 && data.is_none() {
+        return Err(server
+            .not_a_trace("it has no trace tables yet (a trace writer creates them)")
+            .into());
+    }
+    if version < SCHEMA_VERSION && !matches!(mode, Prepare::Read) {
         for migration in &MIGRATIONS[version as usize..] {
             tx.batch_execute(migration).await.map_err(q)?;
         }
-        if version == 0 {
+        if let (0, Some(data)) = (version, data) {
             tx.execute(
                 "INSERT INTO trace_meta (key, value) VALUES ('format', $1), ('data_key_id', $2), ('created_at', $3)",
                 &[
@@ -141,5 +164,26 @@ mod tests {
         }
         assert!(sql.contains("GRANT SELECT, INSERT ON events, checkpoints, documents, tlog_leaves, tlog_hashes, tlog_checkpoints TO CURRENT_USER;"));
         assert_eq!(MIGRATIONS.len() as i64, SCHEMA_VERSION);
+    }
+
+    /// The access log is append-only by triggers and grants, the accounts
+    /// changeable in their three mutable columns only.
+    #[test]
+    fn the_second_migration_keeps_the_access_log_append_only() {
+        let sql = MIGRATIONS[1];
+        assert!(sql.contains(
+            "CREATE TRIGGER access_log_append_only BEFORE UPDATE OR DELETE ON access_log"
+        ));
+        assert!(
+            sql.contains("CREATE TRIGGER access_log_no_truncate BEFORE TRUNCATE ON access_log")
+        );
+        assert!(sql.contains("REVOKE ALL ON accounts, access_log FROM CURRENT_USER;"));
+        assert!(sql.contains("GRANT SELECT, INSERT ON accounts, access_log TO CURRENT_USER;"));
+        assert!(
+            sql.contains(
+                "GRANT UPDATE (role, disabled_at, totp_step) ON accounts TO CURRENT_USER;"
+            )
+        );
+        assert!(!sql.contains("GRANT UPDATE ON") && !sql.contains("GRANT DELETE"));
     }
 }

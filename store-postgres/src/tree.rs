@@ -1,7 +1,10 @@
 //! The Merkle tree on PostgreSQL: the same RFC 6962 tree as the SQLite
 //! store's (`session::tlog::tree`), in `tlog_leaves`, `tlog_hashes` and
 //! `tlog_checkpoints`, appended in each commit under the tree lock so that
-//! the leaf order is the commit order across every node.
+//! the leaf order is the commit order across every node. Its leaves are
+//! trace events (kind 0, written by the group-commit writer) and
+//! access-log entries (kind 1, written by [`crate::PgAccessTables`]),
+//! interleaved in commit order.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -101,11 +104,21 @@ pub struct TreeRowsToAdd {
     pub hash: Vec<Vec<u8>>,
 }
 
-/// The leaves for `events` (`(events.id, record hash)`, in id order) after
-/// a tree of `start` leaves, with their stored hashes.
+/// What `tlog_leaves.kind` holds for a leaf of `kind`.
+pub fn kind_code(kind: LeafKind) -> i16 {
+    match kind {
+        LeafKind::Event => 0,
+        LeafKind::Access => 1,
+    }
+}
+
+/// The leaves of `kind` for `events` (`(item, record hash)`: for trace
+/// events `(events.id, hash)` in id order, for access entries
+/// `(seq, hash)`) after a tree of `start` leaves, with their stored hashes.
 pub async fn leaves_for<C: GenericClient>(
     client: &C,
     start: u64,
+    kind: LeafKind,
     events: &[(i64, [u8; 32])],
 ) -> Result<Result<TreeRowsToAdd, tlog_tiles::Error>, tokio_postgres::Error> {
     let base = stored_hash_index(0, start);
@@ -117,7 +130,7 @@ pub async fn leaves_for<C: GenericClient>(
                 base,
                 fresh: &fresh,
             };
-            let new = stored_hashes_for_record_hash(n, leaf_hash(LeafKind::Event, hash), &reader)?;
+            let new = stored_hashes_for_record_hash(n, leaf_hash(kind, hash), &reader)?;
             fresh.extend(new);
         }
         Ok(fresh)
@@ -125,7 +138,7 @@ pub async fn leaves_for<C: GenericClient>(
     .await?;
     Ok(fresh.map(|fresh| TreeRowsToAdd {
         leaf_idx: (start..).take(events.len()).map(|n| n as i64).collect(),
-        leaf_kind: vec![0; events.len()],
+        leaf_kind: vec![kind_code(kind); events.len()],
         leaf_item: events.iter().map(|(id, _)| *id).collect(),
         hash_id: (base..).take(fresh.len()).map(|i| i as i64).collect(),
         hash: fresh.iter().map(|h| h.0.to_vec()).collect(),
@@ -178,6 +191,22 @@ pub async fn rows<C: GenericClient>(client: &C) -> Result<TreeRows, tokio_postgr
             seq: r.get(3),
         })
         .collect();
+    // A database older than the access log (schema version 1, opened
+    // read-only) has none.
+    let has_access: bool = client
+        .query_one("SELECT to_regclass('access_log') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    let access = if has_access {
+        client
+            .query("SELECT seq, hash FROM access_log", &[])
+            .await?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let leaves = client
         .query("SELECT idx, kind, item FROM tlog_leaves ORDER BY idx", &[])
         .await?
@@ -201,7 +230,7 @@ pub async fn rows<C: GenericClient>(client: &C) -> Result<TreeRows, tokio_postgr
         .collect();
     Ok(TreeRows {
         events,
-        access: Vec::new(),
+        access,
         leaves,
         hashes,
         checkpoints,

@@ -480,7 +480,7 @@ impl Task {
             .zip(&rows.hash)
             .map(|(id, h)| (*id, h.as_slice().try_into().unwrap_or([0; 32])))
             .collect();
-        let tree_rows = tree::leaves_for(&*tx, tree_start, &leaves)
+        let tree_rows = tree::leaves_for(&*tx, tree_start, session::tlog::LeafKind::Event, &leaves)
             .await
             .map_err(q)?
             .map_err(Error::Tree)?;

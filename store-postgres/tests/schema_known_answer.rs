@@ -8,6 +8,34 @@ use common::*;
 
 const COLUMNS: &[(&str, &[&str])] = &[
     (
+        "access_log",
+        &[
+            "seq",
+            "at",
+            "actor",
+            "action",
+            "act",
+            "outcome",
+            "prev_hash",
+            "hash",
+            "key_id",
+            "signature",
+        ],
+    ),
+    (
+        "accounts",
+        &[
+            "id",
+            "login",
+            "role",
+            "created_at",
+            "disabled_at",
+            "password",
+            "secrets",
+            "totp_step",
+        ],
+    ),
+    (
         "checkpoints",
         &["no", "at", "prev", "heads", "key_id", "signature"],
     ),
@@ -84,7 +112,7 @@ fn the_schema_is_the_documented_one() {
             .get(1)
     };
     assert_eq!(value("format"), b"teleconsult-trace-postgres");
-    assert_eq!(value("schema_version"), b"1");
+    assert_eq!(value("schema_version"), b"2");
     assert_eq!(value("data_key_id"), keys.data.id().0);
     // The fence is the documented constraint.
     let fence = c.query(
@@ -92,4 +120,43 @@ fn the_schema_is_the_documented_one() {
         &[],
     );
     assert_eq!(fence[0].get::<_, String>(0), "UNIQUE (act, seq)");
+}
+
+/// The documented privileges: the role keeps SELECT and INSERT on the
+/// access log and the trace; on `accounts` it may UPDATE `role`,
+/// `disabled_at` and `totp_step` only, and DELETE nothing.
+#[test]
+fn the_grants_are_the_documented_ones() {
+    let db = TestDb::new();
+    let keys = Keys::new();
+    drop(keys.writer(&db.url));
+    let c = raw(&db.url);
+    let table_privileges = |table: &str| -> Vec<String> {
+        c.query(
+            "SELECT privilege_type::text FROM information_schema.role_table_grants
+             WHERE table_schema = 'public' AND table_name = $1 AND grantee = current_user
+             ORDER BY privilege_type",
+            &[&table],
+        )
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    for table in ["access_log", "accounts", "events", "tlog_leaves"] {
+        assert_eq!(table_privileges(table), ["INSERT", "SELECT"], "{table}");
+    }
+    let updatable: Vec<String> = c
+        .query(
+            "SELECT column_name::text FROM information_schema.column_privileges
+             WHERE table_schema = 'public' AND table_name = 'accounts'
+               AND grantee = current_user AND privilege_type = 'UPDATE'
+             ORDER BY column_name",
+            &[],
+        )
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(updatable, ["disabled_at", "role", "totp_step"]);
+    let doc = include_str!("../../docs/TRACE_POSTGRES.md");
+    assert!(doc.contains("`UPDATE (role, disabled_at, totp_step)`"));
 }

@@ -333,3 +333,25 @@ pub fn attachment(doc: &session::document::Upload, name: &str) -> Event {
         },
     }
 }
+
+/// A raw client on the test's database as its owner, with the access
+/// tables' guards lifted (privileges granted back, triggers disabled):
+/// what a forger holding the owner's role (or a superuser) can do. Put
+/// them back with [`access_guards_back`].
+pub fn access_forger(url: &str) -> postgres_raw::Client {
+    let c = raw(url);
+    c.batch(
+        "GRANT UPDATE, DELETE ON access_log, accounts TO CURRENT_USER;
+         ALTER TABLE access_log DISABLE TRIGGER USER;",
+    );
+    c
+}
+
+/// Restores what [`access_forger`] lifted.
+pub fn access_guards_back(c: &postgres_raw::Client) {
+    c.batch(
+        "ALTER TABLE access_log ENABLE TRIGGER USER;
+         REVOKE UPDATE, DELETE ON access_log, accounts FROM CURRENT_USER;
+         GRANT UPDATE (role, disabled_at, totp_step) ON accounts TO CURRENT_USER;",
+    );
+}
