@@ -15,7 +15,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use session::access::AccessStore;
+use session::keys::{DataKey, HeadSigner, KeyId, TrustedKeys};
 use session::store::WriterKeys;
+use session::tlog::DEFAULT_ORIGIN;
 use session::{DataDir, TraceStore};
 
 use crate::Error;
@@ -248,6 +251,72 @@ impl fmt::Debug for PostgresUrl {
     }
 }
 
+/// A trace as opened, with where its access store (professional
+/// accounts and the signed access log) lives beside it: the same SQLite
+/// file, or the same PostgreSQL database on the same connection pool.
+/// Keep it (or a clone of [`Opened::trace`]) while the access store is in
+/// use: PostgreSQL access tables answer through the trace's pool.
+pub struct Opened {
+    /// The trace.
+    pub trace: Arc<dyn TraceStore>,
+    access: AccessPlace,
+}
+
+/// Where an [`Opened`] trace's access tables are.
+enum AccessPlace {
+    /// The embedded store's file.
+    Sqlite(PathBuf),
+    /// The PostgreSQL store the trace is, whose pool the tables share.
+    Postgres(Arc<store_postgres::PgStore>),
+}
+
+impl fmt::Debug for Opened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.access {
+            AccessPlace::Sqlite(path) => write!(f, "Opened(sqlite:{})", path.display()),
+            AccessPlace::Postgres(pg) => write!(f, "Opened(postgres {})", pg.server()),
+        }
+    }
+}
+
+impl Opened {
+    /// The access store, to sign entries and manage accounts with
+    /// `signer`, reading documents sealed with `keys`. `trusted` verifies
+    /// the accounts' signed rows on PostgreSQL; the embedded store reads
+    /// them from the key directory beside its file, as before.
+    pub fn access(
+        &self,
+        signer: HeadSigner,
+        keys: Vec<DataKey>,
+        trusted: TrustedKeys,
+    ) -> Result<AccessStore, Error> {
+        Ok(match &self.access {
+            AccessPlace::Sqlite(db) => AccessStore::open(db, signer, keys)?,
+            AccessPlace::Postgres(pg) => {
+                AccessStore::with_tables(pg.access_tables(), signer, keys, trusted)?
+            }
+        })
+    }
+
+    /// The access store read-only, for verification.
+    pub fn access_reader(&self, trusted: TrustedKeys) -> Result<AccessStore, Error> {
+        Ok(match &self.access {
+            AccessPlace::Sqlite(db) => AccessStore::open_reader(db)?,
+            AccessPlace::Postgres(pg) => {
+                AccessStore::reader_with_tables(pg.access_tables(), trusted)
+            }
+        })
+    }
+
+    /// The PostgreSQL store behind [`Opened::trace`], if it is one.
+    pub fn postgres_store(&self) -> Option<&Arc<store_postgres::PgStore>> {
+        match &self.access {
+            AccessPlace::Postgres(pg) => Some(pg),
+            AccessPlace::Sqlite(_) => None,
+        }
+    }
+}
+
 /// Opens the trace for writing with its keys (created with the embedded
 /// store on first use, as before): what `serve` and the commands that
 /// append (`act create`, `act attach`, ...) use. `log_origin` names the
@@ -257,19 +326,32 @@ pub fn open_writer(
     data: &DataDir,
     log_origin: &str,
 ) -> Result<(Arc<dyn TraceStore>, WriterKeys), Error> {
+    open_writer_with_access(setting, data, log_origin).map(|(opened, keys)| (opened.trace, keys))
+}
+
+/// [`open_writer`], keeping where the access store is: what opens both
+/// the trace and the access store (`serve` with sign-in, `act attach`,
+/// `professional`, `keys`).
+pub fn open_writer_with_access(
+    setting: &StoreSetting,
+    data: &DataDir,
+    log_origin: &str,
+) -> Result<(Opened, WriterKeys), Error> {
     match setting {
         StoreSetting::Embedded(_) => {
-            let (store, keys) = setting
-                .data_dir(data)
-                .open_writer()
-                .map_err(Error::OpenStore)?;
+            let data = setting.data_dir(data);
+            let (store, keys) = data.open_writer().map_err(Error::OpenStore)?;
             let store = store.with_log_origin(log_origin, &keys.signer)?;
-            Ok((Arc::new(store), keys))
+            let opened = Opened {
+                trace: Arc::new(store),
+                access: AccessPlace::Sqlite(data.db_path()),
+            };
+            Ok((opened, keys))
         }
         StoreSetting::Postgres(url) => {
             let keys = data.open_keys().map_err(Error::OpenStore)?;
             let store = postgres::open(url, Some((&keys, log_origin)), data.root())?;
-            Ok((store, keys))
+            Ok((Opened::on_postgres(store), keys))
         }
     }
 }
@@ -278,14 +360,68 @@ pub fn open_writer(
 /// directory's public keys when present. What `trace show|verify|export`,
 /// `act list` and `receipt` use.
 pub fn open_reader(setting: &StoreSetting, data: &DataDir) -> Result<Arc<dyn TraceStore>, Error> {
+    open_reader_with_access(setting, data).map(|opened| opened.trace)
+}
+
+/// [`open_reader`], keeping where the access store is (`trace verify`
+/// checks the access log, `trace show` records the read in it).
+pub fn open_reader_with_access(setting: &StoreSetting, data: &DataDir) -> Result<Opened, Error> {
     match setting {
-        StoreSetting::Embedded(_) => Ok(Arc::new(
-            setting
-                .data_dir(data)
-                .open_reader()
-                .map_err(Error::OpenStore)?,
-        )),
-        StoreSetting::Postgres(url) => postgres::open(url, None, data.root()),
+        StoreSetting::Embedded(_) => {
+            let data = setting.data_dir(data);
+            let store = data.open_reader().map_err(Error::OpenStore)?;
+            Ok(Opened {
+                trace: Arc::new(store),
+                access: AccessPlace::Sqlite(data.db_path()),
+            })
+        }
+        StoreSetting::Postgres(url) => {
+            Ok(Opened::on_postgres(postgres::open(url, None, data.root())?))
+        }
+    }
+}
+
+/// `keys rotate data` on any store: a new data key in the key directory
+/// (the old one retired), recorded in the store as the one documents are
+/// sealed with. The store must be opened with the current key first,
+/// which checks it is the one the store records. Returns the old and new
+/// key ids.
+pub fn rotate_data_key(setting: &StoreSetting, data: &DataDir) -> Result<(KeyId, KeyId), Error> {
+    match setting {
+        StoreSetting::Embedded(_) => setting
+            .data_dir(data)
+            .rotate_data_key()
+            .map_err(Error::OpenStore),
+        StoreSetting::Postgres(url) => {
+            let keys = data.open_keys().map_err(Error::OpenStore)?;
+            let store = postgres::open_pg(url, Some((&keys, DEFAULT_ORIGIN)), data.root())?;
+            store.close();
+            let key_dir = data.key_dir();
+            let (old, new) = key_dir.rotate_data()?;
+            store.set_data_key_id(&old, &new)?;
+            key_dir.install_data_key(&new)?;
+            Ok((old.id(), new.id()))
+        }
+    }
+}
+
+/// Opens the PostgreSQL database at `url` for writing with the data
+/// directory's keys (created on first use), creating the trace schema in
+/// an empty database: what `store migrate` imports into.
+pub fn open_postgres_writer(
+    url: &PostgresUrl,
+    data: &DataDir,
+) -> Result<store_postgres::PgStore, Error> {
+    let keys = data.open_keys().map_err(Error::OpenStore)?;
+    postgres::open_pg(url, Some((&keys, DEFAULT_ORIGIN)), data.root())
+}
+
+impl Opened {
+    fn on_postgres(store: Arc<store_postgres::PgStore>) -> Opened {
+        Opened {
+            trace: store.clone(),
+            access: AccessPlace::Postgres(store),
+        }
     }
 }
 
@@ -306,8 +442,17 @@ mod postgres {
         url: &PostgresUrl,
         writer: Option<(&WriterKeys, &str)>,
         data_root: &Path,
-    ) -> Result<Arc<dyn TraceStore>, Error> {
-        let store = match writer {
+    ) -> Result<Arc<PgStore>, Error> {
+        open_pg(url, writer, data_root).map(Arc::new)
+    }
+
+    /// [`open`], unshared.
+    pub(super) fn open_pg(
+        url: &PostgresUrl,
+        writer: Option<(&WriterKeys, &str)>,
+        data_root: &Path,
+    ) -> Result<PgStore, Error> {
+        Ok(match writer {
             Some((keys, origin)) => PgStore::open(
                 url.connection_string(),
                 PgMode::Write {
@@ -327,8 +472,7 @@ mod postgres {
                     Err(_) => store,
                 }
             }
-        };
-        Ok(Arc::new(store))
+        })
     }
 }
 

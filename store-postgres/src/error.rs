@@ -49,6 +49,26 @@ pub enum Error {
         server: String,
         reason: &'static str,
     },
+    /// An import (`store migrate`) into a database that already holds a
+    /// trace: it copies into an empty one only.
+    #[error(
+        "the trace database at {server} is not empty ({rows} rows in {table}): `store migrate` copies into an empty database only"
+    )]
+    NotEmpty {
+        server: String,
+        table: &'static str,
+        rows: i64,
+    },
+    /// An import of rows sealed with another data key than the one the
+    /// destination was opened with.
+    #[error(
+        "the rows to import are sealed with data key {source_key}, the trace database at {server} with {destination_key}"
+    )]
+    ImportDataKey {
+        server: String,
+        source_key: String,
+        destination_key: String,
+    },
     /// The store's own runtime could not start.
     #[error("cannot start the PostgreSQL store's runtime: {0}")]
     Runtime(#[source] std::io::Error),

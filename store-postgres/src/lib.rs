@@ -28,6 +28,7 @@
 
 mod access;
 mod error;
+mod import;
 mod proofs;
 mod read;
 mod schema;
@@ -177,6 +178,64 @@ impl PgStore {
             self.pool.clone(),
             self.runtime.as_ref().map(|rt| rt.handle().clone()),
         )
+    }
+
+    /// Records `new` as the data key the trace's documents are sealed
+    /// with from now on (`trace_meta.data_key_id`), when `old` is the one
+    /// recorded: the database's half of `keys rotate data` (the key
+    /// directory's half is [`session::keys::KeyDir::rotate_data`]). Refused with
+    /// [`session::Error::WrongDataKey`] when `old` is not the recorded key.
+    /// Open the store for writing with `old` first, and reopen it with
+    /// `new` after: the running writer seals with the key it was given.
+    pub fn set_data_key_id(&self, old: &DataKey, new: &DataKey) -> Result<(), session::Error> {
+        let (pool, server) = (self.pool.clone(), self.server.clone());
+        let (old_id, new_id) = (old.id(), new.id());
+        self.run(async move {
+            let q = |e| server.query(e);
+            let client = pool.get().await.map_err(|e| server.pool(e))?;
+            let changed = client
+                .execute(
+                    "UPDATE trace_meta SET value = $1 WHERE key = 'data_key_id' AND value = $2",
+                    &[&new_id.0.as_slice(), &old_id.0.as_slice()],
+                )
+                .await
+                .map_err(q)?;
+            if changed == 1 {
+                return Ok(());
+            }
+            let recorded: Option<Vec<u8>> = client
+                .query_opt(
+                    "SELECT value FROM trace_meta WHERE key = 'data_key_id'",
+                    &[],
+                )
+                .await
+                .map_err(q)?
+                .map(|row| row.get(0));
+            Err(session::Error::WrongDataKey {
+                expected: recorded
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect(),
+                given: old_id.to_string(),
+            })
+        })
+    }
+
+    /// Copies a trace's rows as stored (read from another store with
+    /// [`session::SqliteStore::dump`]) into this database, which must be
+    /// empty (no event, checkpoint, document, leaf, account or access
+    /// entry: else [`Error::NotEmpty`]) and record the same data key
+    /// ([`Error::ImportDataKey`]). One transaction under the tree lock:
+    /// all the rows or none. Open the store for writing (which creates
+    /// the schema), import, then reopen it: a running writer does not
+    /// see the imported rows' ids. For `teleconsult store migrate`.
+    pub fn import(&self, dump: session::store::dump::StoreDump) -> Result<(), session::Error> {
+        let (pool, server) = (self.pool.clone(), self.server.clone());
+        self.run(async move {
+            let mut client = pool.get().await.map_err(|e| server.pool(e))?;
+            import::import(&server, &mut client, &dump).await
+        })
     }
 
     /// How many write transactions the writer committed, for tests and

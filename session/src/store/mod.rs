@@ -3,6 +3,7 @@
 //! SQLite file in WAL mode; a PostgreSQL store can implement the same trait
 //! for deployments beyond one machine.
 
+pub mod dump;
 mod sqlite;
 
 use std::collections::BTreeMap;

@@ -7,7 +7,6 @@ use super::Place;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
-use session::access::AccessStore;
 use session::act::{Command, NewAct};
 use session::document::{MAX_DOCUMENT_BYTES, Upload};
 use session::expertise::ExpertiseRequest;
@@ -200,7 +199,8 @@ fn attach(data: &Place, args: AttachArgs) -> anyhow::Result<ExitCode> {
     };
     // As `act create`: the store takes appends from several processes, and
     // the act's length fences this one against a running server's.
-    let (store, writer) = data.open_writer()?;
+    let (opened, writer) = data.open_writer_with_access()?;
+    let store = opened.trace.clone();
     let keys = data.key_dir().data_keys()?;
     let (mut act, stored) = load_act(&*store, args.act, &keys)?;
     let by = match &args.by {
@@ -218,7 +218,8 @@ fn attach(data: &Place, args: AttachArgs) -> anyhow::Result<ExitCode> {
     store
         .attach(act.id, stored, upload, events)
         .context("cannot record the document")?;
-    let access = AccessStore::open(&data.db_path(), writer.signer, keys)
+    let access = opened
+        .access(writer.signer, keys, writer.trusted)
         .context("cannot open the access log")?;
     access.record(
         &super::cli_actor(),

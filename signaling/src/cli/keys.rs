@@ -56,7 +56,7 @@ pub fn run(data: &Place, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             (o.to_string(), n.to_string())
         }
         Which::Data => {
-            let (o, n) = data.rotate_data_key()?;
+            let (o, n) = signaling::store::rotate_data_key(data.store_setting(), data)?;
             (o.to_string(), n.to_string())
         }
         Which::Invite => signaling::state::rotate_invitation_key(data)?,

@@ -5,6 +5,7 @@ mod act;
 mod fhir;
 mod incidents;
 mod keys;
+mod migrate;
 mod professional;
 mod receipt;
 mod serve;
@@ -17,9 +18,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use session::access::AccessStore;
 use session::store::WriterKeys;
 use session::{DataDir, TraceStore};
-use signaling::store::StoreSetting;
+use signaling::store::{Opened, StoreSetting};
 
 /// Live medical video sessions with a tamper-evident act trace.
 #[derive(Debug, Parser)]
@@ -74,6 +76,9 @@ pub enum Command {
     /// Check an act's receipt offline, without the platform.
     #[command(subcommand)]
     Receipt(receipt::ReceiptCommand),
+    /// Move the trace between stores (`store migrate`: SQLite to PostgreSQL).
+    #[command(subcommand)]
+    Store(migrate::StoreCommand),
     /// Run a transparency-log witness (C2SP tlog-witness), apart from the server.
     #[command(subcommand)]
     Witness(witness::WitnessCommand),
@@ -137,6 +142,57 @@ impl Place {
     }
 }
 
+impl Place {
+    /// [`Place::open_writer`], with where the access store lives.
+    fn open_writer_with_access(&self) -> anyhow::Result<(Opened, WriterKeys)> {
+        signaling::store::open_writer_with_access(
+            &self.store,
+            &self.data,
+            session::tlog::DEFAULT_ORIGIN,
+        )
+        .map_err(open_error)
+    }
+
+    /// [`Place::open_reader`], with where the access store lives.
+    fn open_reader_with_access(&self) -> anyhow::Result<Opened> {
+        signaling::store::open_reader_with_access(&self.store, &self.data).map_err(open_error)
+    }
+
+    /// The access store for signing entries, in the store `--store`
+    /// names: the trace is opened for writing first (creating the store
+    /// and keys on first use, and checking they match).
+    fn open_access(&self) -> anyhow::Result<Access> {
+        let (opened, keys) = self.open_writer_with_access()?;
+        opened.trace.close();
+        let data_keys = self.key_dir().data_keys()?;
+        let access = opened.access(keys.signer, data_keys, keys.trusted)?;
+        Ok(Access {
+            access,
+            _opened: opened,
+        })
+    }
+
+    /// The store `--store` names.
+    fn store_setting(&self) -> &StoreSetting {
+        &self.store
+    }
+}
+
+/// An access store with the trace it lives beside, kept open as long as
+/// it is used (PostgreSQL access tables answer through the trace's pool).
+pub struct Access {
+    access: AccessStore,
+    _opened: Opened,
+}
+
+impl Deref for Access {
+    type Target = AccessStore;
+
+    fn deref(&self) -> &AccessStore {
+        &self.access
+    }
+}
+
 /// An opening failure, said once: "cannot open the trace store: ...".
 fn open_error(e: signaling::Error) -> anyhow::Error {
     match e {
@@ -167,6 +223,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(cmd) => keys::run(&place()?, cmd),
         Command::Serve(args) => serve::serve(&data, store, args),
         Command::Demo(args) => serve::demo(&data, store, args),
+        Command::Store(cmd) => migrate::run(&data, store, cmd),
         Command::Witness(cmd) => witness::run(data.root(), cmd),
         Command::Receipt(cmd) => receipt::run(cmd),
     }

@@ -55,12 +55,8 @@ pub enum ProfessionalCommand {
 }
 
 /// Opens the access tables, creating the store and keys on first use.
-pub fn open_access(data: &Place) -> anyhow::Result<AccessStore> {
-    let (store, keys) = data.open_writer()?;
-    store.close();
-    drop(store);
-    let data_keys = data.key_dir().data_keys()?;
-    Ok(AccessStore::open(&data.db_path(), keys.signer, data_keys)?)
+pub fn open_access(data: &Place) -> anyhow::Result<super::Access> {
+    data.open_access()
 }
 
 fn random_password() -> anyhow::Result<String> {

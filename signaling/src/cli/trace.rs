@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use serde_json::Value;
-use session::access::AccessStore;
 use session::keys::{DataKey, TrustedKeys};
 use session::store::verify_store;
 use session::trace::TraceRecord;
@@ -180,7 +179,13 @@ fn audit(data: &Place, action: &str, act: ActId) -> anyhow::Result<()> {
     let signer = data.key_dir().signer().context(
         "reading the trace is recorded in the signed access log, which needs the signing key",
     )?;
-    let access = AccessStore::open(&data.db_path(), signer, data_keys(data)?)
+    let trusted = data
+        .key_dir()
+        .trusted()
+        .unwrap_or_else(|_| TrustedKeys::new([signer.public()]));
+    let opened = data.open_reader_with_access()?;
+    let access = opened
+        .access(signer, data_keys(data)?, trusted)
         .context("cannot open the access log")?;
     access.record(
         &super::cli_actor(),
@@ -423,10 +428,11 @@ fn verify(
             .trusted()
             .context("cannot read the public key (give --public-key FILE)")?,
     };
-    let store = data.open_reader()?;
+    let opened = data.open_reader_with_access()?;
+    let store = opened.trace.clone();
     store.check_storage()?;
     let report = verify_store(&*store, &trusted, act)?;
-    let access = AccessStore::open_reader(&data.db_path())?.verify(&trusted)?;
+    let access = opened.access_reader(trusted.clone())?.verify(&trusted)?;
     let witnessed = check_witnesses(&*store, &trusted, witnesses)?;
     let intact = report.is_intact() && access.problems.is_empty() && witnessed.iter().all(|w| w.ok);
     if as_json {

@@ -137,10 +137,13 @@ impl Settings {
 /// peer, turns sign-in on and starts submitting checkpoints, as the
 /// settings say. Nothing listens yet: [`Server::run`] does.
 pub async fn build(settings: Settings) -> Result<Server, Error> {
-    // The access tables live in the embedded store's file (wherever
-    // `--store` puts it).
+    // The access tables live beside the trace: in the embedded store's
+    // file (wherever `--store` puts it), or in the same PostgreSQL
+    // database, on the trace's pool.
     let data = &settings.store.data_dir(&settings.data);
-    let (store, keys) = crate::store::open_writer(&settings.store, data, &settings.log_origin)?;
+    let (opened, keys) =
+        crate::store::open_writer_with_access(&settings.store, data, &settings.log_origin)?;
+    let store = opened.trace.clone();
     tracing::info!(
         node = %settings.node_id,
         store = %store.location(),
@@ -180,10 +183,10 @@ pub async fn build(settings: Settings) -> Result<Server, Error> {
         .flatten();
     let security = if settings.sign_in {
         let data_keys = data.key_dir().data_keys()?;
-        let access = Arc::new(session::access::AccessStore::open(
-            &data.db_path(),
+        let access = Arc::new(opened.access(
             keys.signer.clone(),
             data_keys.clone(),
+            keys.trusted.clone(),
         )?);
         let security = Security::new(
             access.clone(),

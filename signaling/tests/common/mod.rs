@@ -8,6 +8,8 @@ pub mod exchange;
 pub mod expertise;
 /// An act taken to its conclusion through the domain; raw answers; PDF text.
 pub mod lifecycle;
+/// A fresh PostgreSQL database per test on `TELECONSULT_TEST_PG`.
+pub mod postgres;
 /// Professional accounts and sign-in on a test server.
 pub mod security;
 /// The in-process server, WebSocket client and server process fixtures.

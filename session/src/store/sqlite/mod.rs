@@ -62,6 +62,7 @@
 //! background thread, so a commit never pays for one.
 
 mod documents;
+mod dump;
 mod read;
 mod tree;
 mod writer;
@@ -181,6 +182,12 @@ struct Writer {
 }
 
 impl SqliteStore {
+    /// Every row of the store at `path` as stored, read in one snapshot,
+    /// for copying it to another back end (`store migrate`). Needs no key.
+    pub fn dump(path: &Path) -> Result<crate::store::dump::StoreDump, Error> {
+        dump::dump(path)
+    }
+
     pub fn open(path: &Path, mode: StoreMode) -> Result<SqliteStore, Error> {
         Self::open_with_tree(path, mode, true)
     }

@@ -1,0 +1,61 @@
+//! `keys rotate data` on a PostgreSQL store: the new key is recorded in
+//! the database's `trace_meta` (as SQLite records it in `meta`), what the
+//! old key sealed still reads, and new acts are sealed with the new one.
+
+mod common;
+
+use common::postgres::PgDb;
+use common::*;
+
+#[test]
+fn the_data_key_rotates_on_postgres() {
+    let cli = Cli::new();
+    let db = PgDb::new();
+    let store = db.url.as_str();
+    let create = |patient: &str| {
+        cli.ok(&[
+            "--store",
+            store,
+            "act",
+            "create",
+            "--kind",
+            "teleconsultation",
+            "--professional",
+            DOCTOR,
+            "--rpps",
+            DOCTOR_RPPS,
+            "--patient",
+            patient,
+            "--json",
+        ])
+    };
+    let before: serde_json::Value = serde_json::from_str(create(PATIENT).trim()).expect("JSON");
+    let before = before["id"].as_str().expect("id").to_string();
+    let data = session::DataDir::new(cli.data());
+    let old = data.key_dir().data_key().expect("key").id().to_string();
+    let recorded =
+        || db.sql("SELECT encode(value, 'hex') FROM trace_meta WHERE key = 'data_key_id'");
+    assert_eq!(recorded(), [old.clone()]);
+
+    let out = cli.ok(&["--store", store, "keys", "rotate", "data"]);
+    assert!(out.contains("rotated"), "{out}");
+    let new = data.key_dir().data_key().expect("key").id().to_string();
+    assert_ne!(new, old);
+    assert_eq!(
+        recorded(),
+        [new.clone()],
+        "the database records the new key"
+    );
+
+    // What the old key sealed still reads; new acts use the new key.
+    let shown = cli.ok(&["--store", store, "trace", "show", &before]);
+    assert!(shown.contains(PATIENT), "{shown}");
+    let after: serde_json::Value =
+        serde_json::from_str(create("dossier-fictif-0043").trim()).expect("JSON");
+    let after = after["id"].as_str().expect("id").to_string();
+    let shown = cli.ok(&["--store", store, "trace", "show", &after]);
+    assert!(shown.contains("dossier-fictif-0043"), "{shown}");
+    let verified = cli.ok(&["--store", store, "trace", "verify"]);
+    assert!(verified.contains("intact"), "{verified}");
+
+}
