@@ -57,5 +57,4 @@ fn the_data_key_rotates_on_postgres() {
     assert!(shown.contains("dossier-fictif-0043"), "{shown}");
     let verified = cli.ok(&["--store", store, "trace", "verify"]);
     assert!(verified.contains("intact"), "{verified}");
-
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 use serde_json::json;
-use session::access::{AccessStore, AccountRole, AccountSecrets, NewAccount};
+use session::access::{AccountRole, AccountSecrets, NewAccount};
 use session::participant::Identity;
 use session::{Pii, Timestamp};
 

@@ -29,6 +29,14 @@ pub fn sql(url: &str, sql: &str) -> Vec<String> {
 }
 
 fn try_sql(url: &str, sql: &str) -> Result<Vec<String>, tokio_postgres::Error> {
+    // On a thread of its own: callable from inside a test's runtime too.
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    std::thread::spawn(move || try_sql_here(&url, &sql))
+        .join()
+        .expect("the SQL thread")
+}
+
+fn try_sql_here(url: &str, sql: &str) -> Result<Vec<String>, tokio_postgres::Error> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
