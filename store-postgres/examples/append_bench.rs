@@ -12,7 +12,9 @@
 //! loop (closed loop): with 64 of them, what is measured is group commit.
 //! Events alternate between an incident (kind, participant, three
 //! metrics) and a reported chat message (ids and a SHA-256 digest), the
-//! act events a live consultation appends most.
+//! act events a live consultation appends most. PostgreSQL cells also
+//! report the WAL written per commit (`pg_current_wal_lsn()` at the
+//! window's ends).
 //!
 //! ```text
 //! cargo run --release -p store-postgres --example append_bench -- \
@@ -135,6 +137,10 @@ pub struct Cell {
     /// Mean size of an event's row as stored (`public` JSON plus `sealed`
     /// bytes), PostgreSQL only.
     pub row_bytes: Option<f64>,
+    /// WAL the server wrote within the window (`pg_current_wal_lsn()` at
+    /// its ends; the whole cluster's, which only the benchmark uses),
+    /// PostgreSQL only.
+    pub wal_bytes: Option<u64>,
 }
 
 impl Cell {
@@ -144,6 +150,12 @@ impl Cell {
 
     pub fn commits_per_sec(&self) -> f64 {
         self.commits as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// WAL bytes per commit, where measured.
+    pub fn wal_per_commit(&self) -> Option<f64> {
+        self.wal_bytes
+            .map(|b| b as f64 / self.commits.max(1) as f64)
     }
 }
 
@@ -157,7 +169,7 @@ fn main() -> Result<(), BoxError> {
     let config = Config::from_args(std::env::args().skip(1))?;
     let report = run(&config, |cell| {
         println!(
-            "round {} {:>10} {:>2} writers: {:>8.0} appends/s, {:>6.0} commits/s ({:.1} appends per commit), p50 {:.2} ms, p99 {:.2} ms",
+            "round {} {:>10} {:>2} writers: {:>8.0} appends/s, {:>6.0} commits/s ({:.1} appends per commit), p50 {:.2} ms, p99 {:.2} ms{}",
             cell.round + 1,
             cell.engine.name(),
             cell.writers,
@@ -166,6 +178,9 @@ fn main() -> Result<(), BoxError> {
             cell.appends as f64 / cell.commits.max(1) as f64,
             percentile(&cell.latencies_us, 0.50) as f64 / 1000.0,
             percentile(&cell.latencies_us, 0.99) as f64 / 1000.0,
+            cell.wal_per_commit()
+                .map(|b| format!(", {:.0} kB of WAL per commit", b / 1000.0))
+                .unwrap_or_default(),
         );
     })?;
     println!();
@@ -182,7 +197,7 @@ pub fn run(config: &Config, mut each: impl FnMut(&Cell)) -> Result<Report, BoxEr
         // Alternate which store goes first, so that neither always follows
         // the other's disk work (the WAL checkpoint of SQLite, the
         // checkpointer of PostgreSQL).
-        let engines = if round % 2 == 0 {
+        let engines = if round.is_multiple_of(2) {
             [Engine::Sqlite, Engine::Postgres]
         } else {
             [Engine::Postgres, Engine::Sqlite]
@@ -206,7 +221,7 @@ fn sqlite_cell(config: &Config, round: usize, writers: usize) -> Result<Cell, Bo
     let dir = config.dir.join(format!("round{round}-{writers}"));
     let (store, _keys) = DataDir::new(&dir).open_writer()?;
     let store = Arc::new(store);
-    let (mut cell, window) = measure(config, store.clone(), writers, || 0)?;
+    let (mut cell, window) = measure(config, store.clone(), writers, || Ok((0, None)))?;
     let (from, to) = (window.0.as_micros(), window.1.as_micros());
     cell.commits = store
         .checkpoints()?
@@ -242,11 +257,8 @@ fn postgres_cell(config: &Config, round: usize, writers: usize) -> Result<Cell, 
                 data: DataKey::generate()?,
             },
         )?);
-        let commits = {
-            let store = store.clone();
-            move || store.commits()
-        };
-        let (mut cell, _) = measure(config, store.clone(), writers, commits)?;
+        let probe = || Ok((store.commits(), Some(admin.wal_position()?)));
+        let (mut cell, _) = measure(config, store.clone(), writers, probe)?;
         store.close();
         drop(store);
         let on_db = Admin::connect(&url)?;
@@ -265,13 +277,13 @@ fn postgres_cell(config: &Config, round: usize, writers: usize) -> Result<Cell, 
 
 /// Runs `writers` closed-loop writers on `store`, each on a fresh act,
 /// and measures the window. Returns the cell (engine and round to be set
-/// by the caller; commits from `commits` read at the window's ends) and
-/// the window in wall-clock time.
+/// by the caller; commits and WAL position from `probe`, read at the
+/// window's ends) and the window in wall-clock time.
 fn measure<S: TraceStore + 'static>(
     config: &Config,
     store: Arc<S>,
     writers: usize,
-    commits: impl Fn() -> u64,
+    probe: impl Fn() -> Result<(u64, Option<u64>), BoxError>,
 ) -> Result<(Cell, (Timestamp, Timestamp)), BoxError> {
     let epoch = Instant::now();
     let ready = Arc::new(Barrier::new(writers + 1));
@@ -284,9 +296,9 @@ fn measure<S: TraceStore + 'static>(
         .collect();
     ready.wait();
     std::thread::sleep(config.warmup);
-    let (wall0, start, c0) = (Timestamp::now(), Instant::now(), commits());
+    let (wall0, start, p0) = (Timestamp::now(), Instant::now(), probe());
     std::thread::sleep(config.window);
-    let (wall1, end, c1) = (Timestamp::now(), Instant::now(), commits());
+    let (wall1, end, p1) = (Timestamp::now(), Instant::now(), probe());
     stop.store(true, Ordering::Relaxed);
     let (from, to) = (since(epoch, start), since(epoch, end));
     let mut latencies_us = Vec::new();
@@ -305,6 +317,7 @@ fn measure<S: TraceStore + 'static>(
     if let Some(e) = failure {
         return Err(e.into());
     }
+    let ((c0, w0), (c1, w1)) = (p0?, p1?);
     latencies_us.sort_unstable();
     let cell = Cell {
         engine: Engine::Sqlite,
@@ -315,6 +328,7 @@ fn measure<S: TraceStore + 'static>(
         commits: c1 - c0,
         latencies_us,
         row_bytes: None,
+        wal_bytes: w0.zip(w1).map(|(a, b)| b - a),
     };
     Ok((cell, (wall0, wall1)))
 }
@@ -357,7 +371,7 @@ fn writer(
 /// The `n`th event of a benchmark act: an incident with the metrics the
 /// detector records, or a chat message's digest, in turn.
 pub fn typical_event(n: u64) -> Event {
-    let body = if n % 2 == 0 {
+    let body = if n.is_multiple_of(2) {
         let metrics: Metrics = [
             ("loss_pct".to_string(), 12.5),
             ("rtt_ms".to_string(), 184.0),
@@ -428,7 +442,7 @@ impl Report {
     /// PostgreSQL/SQLite per writer count (median of the per-round ratios).
     pub fn table(&self, writers: &[usize]) -> String {
         let mut out = String::from(
-            "| store | writers | durable appends/s, median (min–max) | p50 latency | p99 latency | commits/s (median) | appends per commit (median) |\n|---|---:|---:|---:|---:|---:|---:|\n",
+            "| store | writers | durable appends/s, median (min–max) | p50 latency | p99 latency | commits/s (median) | appends per commit (median) | WAL per commit (median) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for &w in writers {
             for engine in [Engine::Sqlite, Engine::Postgres] {
@@ -447,8 +461,14 @@ impl Report {
                         .map(|c| c.appends as f64 / c.commits.max(1) as f64)
                         .collect(),
                 );
+                let wal: Vec<f64> = cells.iter().filter_map(|c| c.wal_per_commit()).collect();
+                let wal = if wal.is_empty() {
+                    "—".to_string()
+                } else {
+                    format!("{:.1} kB", median(wal) / 1000.0)
+                };
                 out += &format!(
-                    "| {} | {w} | **{:.0}** ({:.0}–{:.0}) | {:.2} ms | {:.2} ms | {:.0} | {:.1} |\n",
+                    "| {} | {w} | **{:.0}** ({:.0}–{:.0}) | {:.2} ms | {:.2} ms | {:.0} | {:.1} | {wal} |\n",
                     engine.name(),
                     median(rates),
                     lo,
@@ -518,6 +538,15 @@ impl Admin {
         self.rt
             .block_on(self.client.batch_execute(sql))
             .map_err(|e| format!("{sql}: {}", store_postgres::describe(&e)).into())
+    }
+
+    /// The server's current WAL position, in bytes.
+    fn wal_position(&self) -> Result<u64, BoxError> {
+        let row = self.rt.block_on(self.client.query_one(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8",
+            &[],
+        ))?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 
     /// Mean bytes of an event row's payload (`public` + `sealed`).

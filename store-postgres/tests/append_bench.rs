@@ -41,6 +41,10 @@ fn one_short_round_measures_every_cell() {
             // the window's ends.
             assert!(cell.commits <= cell.appends + 1, "{cell:?}");
             assert!(cell.elapsed >= config.window);
+            match engine {
+                Engine::Postgres => assert!(cell.wal_bytes.is_some_and(|b| b > 0), "{cell:?}"),
+                Engine::Sqlite => assert_eq!(cell.wal_bytes, None),
+            }
         }
     }
     let rows = report.cells_of(Engine::Postgres, 1)[0]
