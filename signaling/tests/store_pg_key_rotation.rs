@@ -35,7 +35,7 @@ fn the_data_key_rotates_on_postgres() {
     let old = data.key_dir().data_key().expect("key").id().to_string();
     let recorded =
         || db.sql("SELECT encode(value, 'hex') FROM trace_meta WHERE key = 'data_key_id'");
-    assert_eq!(recorded(), [old.clone()]);
+    assert_eq!(recorded(), std::slice::from_ref(&old));
 
     let out = cli.ok(&["--store", store, "keys", "rotate", "data"]);
     assert!(out.contains("rotated"), "{out}");
@@ -43,7 +43,7 @@ fn the_data_key_rotates_on_postgres() {
     assert_ne!(new, old);
     assert_eq!(
         recorded(),
-        [new.clone()],
+        std::slice::from_ref(&new),
         "the database records the new key"
     );
 
