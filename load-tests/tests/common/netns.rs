@@ -211,7 +211,7 @@ impl FaultCall {
                 break;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(15),
+                started.elapsed() < Duration::from_secs(45),
                 "media never connected"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
