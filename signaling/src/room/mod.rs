@@ -158,6 +158,10 @@ pub struct Room {
     /// The next time on that cadence (kept on one grid from the first
     /// input, as a fixed tick would be).
     relay_due: Option<Timestamp>,
+    /// Whether the participants the trace left connected (the previous
+    /// room's server stopped without closing them) were recorded as lost:
+    /// done at the first input (see `Room::orphaned`).
+    orphans_checked: bool,
 }
 
 /// How long a lost participant may stay away, by default, before the act
@@ -193,6 +197,7 @@ impl Room {
             relay_left: BTreeSet::new(),
             relay_ended: false,
             lost: BTreeMap::new(),
+            orphans_checked: false,
             recovery_timeout: DEFAULT_RECOVERY_TIMEOUT,
             detector: Detector::default(),
             relay_detector: RelayDetector::default(),
@@ -263,6 +268,10 @@ impl Room {
     /// the next wake-up follow what it changed.
     pub fn handle(&mut self, input: Input, now: Timestamp) -> Step {
         let mut step = Step::default();
+        if !self.orphans_checked {
+            self.orphans_checked = true;
+            self.orphaned(now, &mut step);
+        }
         let sampled = matches!(input, Input::RelayTraffic(_));
         match input {
             Input::Hello {

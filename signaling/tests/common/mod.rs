@@ -2,6 +2,8 @@
 //! directory and read its output.
 #![allow(dead_code)]
 
+/// Nodes sharing a PostgreSQL trace and a Redis (act ownership).
+pub mod cluster;
 /// The live session's exchange reports (chat, file and screen shares).
 pub mod exchange;
 /// A téléexpertise's people, routes and documents on a test server.
@@ -41,7 +43,8 @@ pub fn teleconsult_with_env(data: &Path, args: &[&str], env: &[(&str, &str)]) ->
         .env_remove("TELECONSULT_PUBLIC_URL")
         .env_remove("TELECONSULT_STORE")
         .env_remove("TELECONSULT_REDIS")
-        .env_remove("TELECONSULT_NODE_ID");
+        .env_remove("TELECONSULT_NODE_ID")
+        .env_remove("TELECONSULT_ADVERTISE");
     for (k, v) in env {
         cmd.env(k, v);
     }
