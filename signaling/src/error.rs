@@ -89,7 +89,7 @@ pub enum Error {
     #[error("{from}: {problem}; give a file path, sqlite:PATH or postgres://USER@HOST/DB")]
     StoreSetting {
         from: &'static str,
-        problem: crate::store::StoreSettingError,
+        problem: crate::store_setting::StoreSettingError,
     },
     /// A node id (`--node-id`, `node_id`) outside 1 to 64 characters of
     /// `A-Z a-z 0-9 . _ -`.

@@ -60,6 +60,8 @@ pub mod room;
 pub mod server;
 pub mod state;
 pub mod store;
+/// Why a `--store` value is refused (shared by `store` and `error`).
+pub mod store_setting;
 pub mod throttle;
 mod web;
 pub mod witnessing;
