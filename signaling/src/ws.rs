@@ -10,7 +10,7 @@ use session::{ActId, ParticipantId};
 use session::act::LeaveReason;
 use tokio::time::Instant;
 
-use crate::cluster::{Route, forward};
+use crate::cluster::{OWNERSHIP_RETRY_SECS, Route, forward};
 use crate::hub::{Frame, RoomCmd, conn_channel};
 use crate::limits::{self, RateLimiter};
 use crate::protocol::{self, ClientMessage, DecodeError, ErrorCode, ServerMessage, VERSION};
@@ -107,8 +107,6 @@ fn join_refused_close(retry_after_secs: Option<u32>) -> (u16, String) {
     }
 }
 
-/// How long a client refused for ownership waits before joining again.
-pub const OWNERSHIP_RETRY_SECS: u32 = 2;
 
 /// The error and close of a connection this node may not serve as the
 /// act's owner: `act_elsewhere` and 4010 `act_elsewhere` when another node

@@ -8,11 +8,28 @@
 
 mod common;
 
-use common::cluster::{OwnRedis, eventually, free_port, node, node_name};
+use common::cluster::{OwnRedis, free_port, node, node_name};
 use common::postgres::PgDb;
-use common::server::close;
+use common::server::{Client, TIMEOUT, close};
 use serde_json::json;
 use signaling::protocol::{ErrorCode, ServerMessage, SignalData};
+
+/// The call going on: signaling both ways every 200 ms (which also keeps
+/// both connections from the server's idle timeout) until `done`.
+async fn call_until(pro: &mut Client, patient: &mut Client, what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + TIMEOUT + std::time::Duration::from_secs(6);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        pro.signal(2, &SignalData::Offer { sdp: "v=0".into() })
+            .await;
+        assert_eq!(patient.expect_signal().await.0, 1);
+        patient
+            .signal(1, &SignalData::Answer { sdp: "v=0".into() })
+            .await;
+        assert_eq!(pro.expect_signal().await.0, 2);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_act_goes_on_without_redis_and_joins_wait() {
@@ -23,18 +40,12 @@ async fn a_live_act_goes_on_without_redis_and_joins_wait() {
     let (act, mut pro, mut patient) = a.in_performance().await;
 
     own.kill();
-    // Past the lease's proven deadline: counted lost, the room goes on.
-    eventually("the lease to be counted lost", || async {
-        (a.state.metrics.lease_lost.get() == 1).then_some(())
+    // Past the lease's proven deadline: counted lost, the call goes on.
+    let metrics = a.state.metrics.clone();
+    call_until(&mut pro, &mut patient, "the lease to be counted lost", || {
+        metrics.lease_lost.get() == 1 && metrics.lease_held.get() == 0
     })
     .await;
-    eventually("the held gauge to drop", || async {
-        (a.state.metrics.lease_held.get() == 0).then_some(())
-    })
-    .await;
-    pro.signal(2, &SignalData::Offer { sdp: "v=0".into() })
-        .await;
-    assert_eq!(patient.expect_signal().await.0, 1);
     assert!(
         !pro.seen
             .iter()
@@ -59,8 +70,8 @@ async fn a_live_act_goes_on_without_redis_and_joins_wait() {
     // Redis back (empty): the room claims its lease again; a join retried
     // as the client does is welcomed.
     let _own = OwnRedis::start(port).await;
-    eventually("the lease to be held again", || async {
-        (a.state.metrics.lease_held.get() == 1).then_some(())
+    call_until(&mut pro, &mut patient, "the lease to be held again", || {
+        metrics.lease_held.get() == 1
     })
     .await;
     let (mut pro2, welcome) = a.join(&act.token("professional")).await;
@@ -86,8 +97,9 @@ async fn an_act_concluded_while_redis_is_lost_is_recorded() {
     let a = node(&db, &own.url(), &node_name("a"), None).await;
     let (act, mut pro, mut patient) = a.in_performance().await;
     own.kill();
-    eventually("the lease to be counted lost", || async {
-        (a.state.metrics.lease_lost.get() == 1).then_some(())
+    let metrics = a.state.metrics.clone();
+    call_until(&mut pro, &mut patient, "the lease to be counted lost", || {
+        metrics.lease_lost.get() == 1
     })
     .await;
     pro.send(json!({"type": "conclude", "report": "Compte rendu fictif."}))

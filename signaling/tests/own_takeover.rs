@@ -14,7 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{eventually, get, node_name, test_redis};
+use common::cluster::{eventually, get, node_name, test_redis, wait_warm};
 use common::postgres::PgDb;
 use common::server::{Client, Got, ServerProcess, close, token_of};
 use common::*;
@@ -118,6 +118,7 @@ async fn a_consultation_goes_on_after_its_owner_node_is_killed() {
         ServerProcess::start_with(&cli.data(), &logs.path().join("a.log"), &refs(&args_a)).await;
     let b =
         ServerProcess::start_with(&cli.data(), &logs.path().join("b.log"), &refs(&args_b)).await;
+    wait_warm(&redis).await;
 
     // The professional through A (A claims the act), the patient through
     // B (forwarded to A); consent, admission, the call's signaling.

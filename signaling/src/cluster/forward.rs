@@ -269,7 +269,7 @@ fn close_to_participant(frame: tungstenite::protocol::CloseFrame) -> ws::CloseFr
 pub fn retry_close() -> ws::Message {
     ws::Message::Close(Some(ws::CloseFrame {
         code: 4011,
-        reason: format!("retry_after:{}", crate::ws::OWNERSHIP_RETRY_SECS).into(),
+        reason: format!("retry_after:{}", super::OWNERSHIP_RETRY_SECS).into(),
     }))
 }
 

@@ -25,6 +25,11 @@ pub use advertise::{check_advertise, default_advertise};
 pub use forward::{Peer, PeerTls};
 pub use owner_check::{CLAIM_WAIT, Ownership};
 
+/// How long a client refused for ownership (or whose link to the owner
+/// broke) waits before joining again: the `N` of close 4011's
+/// `retry_after:N`.
+pub const OWNERSHIP_RETRY_SECS: u32 = 2;
+
 /// How long a node link token minted for one forwarded connection is
 /// valid: only for opening that connection (the owner checks it once,
 /// before the upgrade).

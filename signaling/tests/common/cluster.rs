@@ -44,10 +44,41 @@ pub async fn node(db: &PgDb, redis: &str, node: &str, data: Option<&DataDir>) ->
         s.redis = Some(RedisUrl::parse(redis).expect("a redis:// URL"));
         s.node_id = NodeId::new(node).expect("a node id");
     };
-    match data {
+    let server = match data {
         Some(data) => TestServer::start_on(data.clone(), configure).await,
         None => TestServer::start_with(configure).await,
-    }
+    };
+    wait_warm(redis).await;
+    server
+}
+
+/// Waits until Redis at `url` takes claims: its restart guard (the
+/// production key prefix's `since`, set by the first heartbeat or claim)
+/// holds every claim for one lease TTL (5 s) after a fresh start, during
+/// which joins are told to retry. Tests that join at once wait it out.
+pub async fn wait_warm(url: &str) {
+    let client = redis::Client::open(url).expect("a Redis URL");
+    let conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("the Redis answers");
+    wait_for("Redis's restart guard to pass", TIMEOUT + Duration::from_secs(6), || {
+        let mut conn = conn.clone();
+        async move {
+            let since: Option<String> = redis::cmd("GET")
+                .arg("teleconsult:since")
+                .query_async(&mut conn)
+                .await
+                .ok()?;
+            let (secs, micros): (String, String) =
+                redis::cmd("TIME").query_async(&mut conn).await.ok()?;
+            let now_us = secs.parse::<u64>().ok()? * 1_000_000 + micros.parse::<u64>().ok()?;
+            let since_us = since?.parse::<u64>().ok()?;
+            // The guard's TTL, with a margin for the claim's own clock read.
+            (now_us.saturating_sub(since_us) > 5_200_000).then_some(())
+        }
+    })
+    .await;
 }
 
 /// A driver on `url` with the production key prefix, to read what the
