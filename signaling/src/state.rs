@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use session::incident::{Detector, Thresholds};
 use session::keys::DataKey;
-use session::store::load_act;
-use session::{ActId, DataDir, TraceStore};
+use session::store::load_events;
+use session::{Act, ActId, DataDir, TraceStore};
 
 use crate::Error;
 use crate::clock::Clock;
@@ -253,9 +253,13 @@ impl AppState {
     async fn rebuild(&self, act: ActId) -> Result<RoomHandle, session::Error> {
         let store = self.store.clone();
         let keys = self.data_keys();
-        let (state, stored) = tokio::task::spawn_blocking(move || load_act(&*store, act, &keys))
-            .await
-            .map_err(|_| session::Error::StoreClosed)??;
+        let (state, stored, left) = tokio::task::spawn_blocking(move || {
+            let events = load_events(&*store, act, &keys)?;
+            let left = crate::room::LeftConnected::from_events(&events);
+            Ok::<_, session::Error>((Act::replay(act, &events)?, events.len() as u64, left))
+        })
+        .await
+        .map_err(|_| session::Error::StoreClosed)??;
         let statics = self.config.ice_servers.clone();
         let relay = self.config.relay.clone();
         let ice: IceProvider = Arc::new(move |act, participant| {
@@ -265,6 +269,7 @@ impl AppState {
         });
         let detector = Detector::new(self.config.incident_thresholds.clone())?;
         let room = Room::with_ice_provider(state, ice)
+            .with_left_connected(left)
             .with_detector(detector)
             .with_recovery_timeout(self.config.recovery_timeout)
             .with_budget(self.config.http.trace_budget());

@@ -127,13 +127,6 @@ pub struct Act {
     pub shares: Vec<Share>,
     /// Who is sharing their screen now.
     pub screen_sharing: Vec<ParticipantId>,
-    /// Who was connected as the trace last recorded it: joined, and not
-    /// left since. A room rebuilt after its server stopped without closing
-    /// them (killed, or a node lost) records their outage from this.
-    pub connected: Vec<ParticipantId>,
-    /// When the latest event was recorded: the last moment the act's
-    /// previous room is known to have run.
-    pub last_event_at: Timestamp,
 }
 
 fn duration_ms(from: Timestamp, to: Timestamp) -> u64 {
@@ -221,8 +214,6 @@ impl Act {
             chat_reports: 0,
             shares: Vec::new(),
             screen_sharing: Vec::new(),
-            connected: Vec::new(),
-            last_event_at: now,
         };
         (act, event)
     }
@@ -408,7 +399,6 @@ impl Act {
     /// event's fold lives with the rule that makes it.
     pub fn apply(&mut self, event: &Event) -> Result<(), Error> {
         let at = event.at;
-        self.last_event_at = self.last_event_at.max(at);
         match &event.body {
             ActEvent::Requested { .. } => Err(self.bad_trace("a second request event".into())),
             ActEvent::ParticipantRegistered(p) => self.fold_registered(p),

@@ -197,25 +197,21 @@ impl Act {
         Ok(())
     }
 
-    pub(super) fn fold_joined(&mut self, participant: ParticipantId) -> Result<(), Error> {
+    pub(super) fn fold_joined(&self, participant: ParticipantId) -> Result<(), Error> {
         if self.participant(participant).is_err() {
             return Err(self.bad_trace(format!(
                 "participant {participant} joins but was never registered"
             )));
         }
-        if !self.connected.contains(&participant) {
-            self.connected.push(participant);
-        }
         Ok(())
     }
 
-    pub(super) fn fold_left(&mut self, participant: ParticipantId) -> Result<(), Error> {
+    pub(super) fn fold_left(&self, participant: ParticipantId) -> Result<(), Error> {
         if self.participant(participant).is_err() {
             return Err(self.bad_trace(format!(
                 "participant {participant} leaves but was never registered"
             )));
         }
-        self.connected.retain(|p| *p != participant);
         Ok(())
     }
 

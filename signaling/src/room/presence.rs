@@ -8,7 +8,7 @@ use session::incident::IncidentKind;
 use session::participant::Role;
 use session::{ParticipantId, Pii, Timestamp};
 
-use super::{ConnId, Output, Room, Step, error, millis};
+use super::{ConnId, LeftConnected, Output, Room, Step, error, millis};
 use crate::budget::Exhausted;
 use crate::consent_text;
 use crate::protocol::{ActView, ErrorCode, ServerMessage, VERSION};
@@ -193,12 +193,12 @@ impl Room {
     /// event (as far as the trace knows, when the outage began); their
     /// return closes it with the whole outage's length, and a recovery
     /// timeout passed without them interrupts the act, as for any loss.
-    pub(super) fn orphaned(&mut self, now: Timestamp, step: &mut Step) {
-        if self.act.phase.is_terminal() || self.act.connected.is_empty() {
+    pub(super) fn orphaned(&mut self, left: LeftConnected, now: Timestamp, step: &mut Step) {
+        if self.act.phase.is_terminal() {
             return;
         }
-        let silent_ms = millis(self.act.last_event_at, now);
-        for p in self.act.connected.clone() {
+        let silent_ms = left.since.map_or(0, |since| millis(since, now));
+        for p in left.participants {
             if self.conns.contains_key(&p) || self.lost.contains_key(&p) {
                 continue;
             }
@@ -447,9 +447,14 @@ mod tests {
         // Both joined at t(1); the server dies with them connected. A new
         // room (another node's, or a restarted server's) runs the act as
         // the trace left it.
-        let act = live_room(30).act().clone();
-        assert_eq!(act.connected, [PRO, PATIENT]);
-        let mut r = Room::new(act, vec![]).with_recovery_timeout(Duration::from_secs(30));
+        let live = live_room(30);
+        let left = LeftConnected {
+            participants: vec![PRO, PATIENT],
+            since: Some(t(1)),
+        };
+        let mut r = Room::new(live.act().clone(), vec![])
+            .with_recovery_timeout(Duration::from_secs(30))
+            .with_left_connected(left);
         let s = r.handle(
             Input::Hello {
                 conn: 30,
@@ -502,11 +507,35 @@ mod tests {
                 t(5),
             );
         }
-        let act = r.act().clone();
-        assert!(act.connected.is_empty());
-        let mut r = Room::new(act, vec![]);
+        let mut r = Room::new(r.act().clone(), vec![]).with_left_connected(LeftConnected {
+            participants: vec![],
+            since: Some(t(5)),
+        });
         let s = hello(&mut r, 30, PRO);
         assert_eq!(kinds(&s), ["joined"]);
+    }
+
+    #[test]
+    fn who_was_left_connected_is_read_from_the_events() {
+        let mut r = room();
+        let mut events = Vec::new();
+        events.extend(hello(&mut r, 10, PRO).events);
+        events.extend(hello(&mut r, 20, PATIENT).events);
+        events.extend(
+            r.handle(
+                Input::Closed {
+                    conn: 10,
+                    reason: LeaveReason::LeftByChoice,
+                    silent_ms: 0,
+                },
+                t(4),
+            )
+            .events,
+        );
+        let left = LeftConnected::from_events(&events);
+        assert_eq!(left.participants, [PATIENT]);
+        assert_eq!(left.since, Some(t(4)));
+        assert_eq!(LeftConnected::from_events(&[]), LeftConnected::default());
     }
 
     #[test]
