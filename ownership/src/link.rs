@@ -142,7 +142,12 @@ mod tests {
         let act = ActId::random();
         let token = secret(1).mint(&NodeId::new("node-a").unwrap(), &act, 1_000);
         assert_eq!(ClusterSecret::act_of(&token), Some(act));
-        for bad in ["", "v1.a.b.c", "v2.node-a.x.1.mac", "v1.node-a.not-an-act.1.mac"] {
+        for bad in [
+            "",
+            "v1.a.b.c",
+            "v2.node-a.x.1.mac",
+            "v1.node-a.not-an-act.1.mac",
+        ] {
             assert_eq!(ClusterSecret::act_of(bad), None, "{bad}");
         }
     }

@@ -6,8 +6,8 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use session::{ActId, ParticipantId};
 use session::act::LeaveReason;
+use session::{ActId, ParticipantId};
 use tokio::time::Instant;
 
 use crate::cluster::{OWNERSHIP_RETRY_SECS, Route, forward};
@@ -28,8 +28,13 @@ pub async fn upgrade(
     let linked = match headers.get(forward::LINK_HEADER) {
         None => None,
         Some(token) => match check_link(&state, token) {
-            Ok(act) => Some(act),
-            Err(refusal) => return refusal,
+            Some(act) => Some(act),
+            None => {
+                return axum::response::IntoResponse::into_response((
+                    axum::http::StatusCode::FORBIDDEN,
+                    "node link refused\n",
+                ));
+            }
         },
     };
     // Refused before the upgrade: a full server or a greedy client. A
@@ -59,29 +64,27 @@ pub async fn upgrade(
         })
 }
 
-/// Checks a forwarded connection's node link token: the act it is for, or
-/// a 403 (audited, with the reason; the token is never logged).
-fn check_link(state: &AppState, token: &axum::http::HeaderValue) -> Result<ActId, Response> {
+/// Checks a forwarded connection's node link token: the act it is for,
+/// or `None` for a 403 (audited with the reason; the token is never
+/// logged).
+fn check_link(state: &AppState, token: &axum::http::HeaderValue) -> Option<ActId> {
     let refuse = |why: &dyn std::fmt::Display| {
         tracing::warn!(target: "audit", outcome = "refused", reason = %why, "node link refused");
         state.metrics.signaling_errors.inc();
-        axum::response::IntoResponse::into_response((
-            axum::http::StatusCode::FORBIDDEN,
-            "node link refused\n",
-        ))
+        None
     };
     let Some(cluster) = state.cluster() else {
-        return Err(refuse(&"this node runs alone (no --redis)"));
+        return refuse(&"this node runs alone (no --redis)");
     };
     let Ok(token) = token.to_str() else {
-        return Err(refuse(&ownership::LinkError::Malformed));
+        return refuse(&ownership::LinkError::Malformed);
     };
     match cluster.check_link(token) {
         Ok((node, act)) => {
             tracing::debug!(%act, from = %node, "forwarded connection accepted");
-            Ok(act)
+            Some(act)
         }
-        Err(e) => Err(refuse(&e)),
+        Err(e) => refuse(&e),
     }
 }
 
@@ -106,7 +109,6 @@ fn join_refused_close(retry_after_secs: Option<u32>) -> (u16, String) {
         None => (4009, "joins_spent".to_string()),
     }
 }
-
 
 /// The error and close of a connection this node may not serve as the
 /// act's owner: `act_elsewhere` and 4010 `act_elsewhere` when another node
@@ -215,14 +217,26 @@ async fn connection(state: AppState, mut socket: WebSocket, linked: Option<ActId
         Some(act) if act != invitation.act => {
             state.metrics.signaling_errors.inc();
             tracing::warn!(target: "audit", act = %invitation.act, outcome = "refused", "node link for another act");
-            return send_and_close(&mut socket, ErrorCode::Forbidden, "node link for another consultation").await;
+            return send_and_close(
+                &mut socket,
+                ErrorCode::Forbidden,
+                "node link for another consultation",
+            )
+            .await;
         }
         Some(_) => {}
         None => {
             if let Some(cluster) = state.cluster()
                 && let Route::Forward(peer) = cluster.route(&invitation.act).await
             {
-                return forward_to(&state, socket, invitation.act, peer, text.as_str().to_owned()).await;
+                return forward_to(
+                    &state,
+                    socket,
+                    invitation.act,
+                    peer,
+                    text.as_str().to_owned(),
+                )
+                .await;
             }
         }
     }

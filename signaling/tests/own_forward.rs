@@ -43,7 +43,10 @@ async fn a_participant_joining_through_another_node_is_forwarded_to_the_owner() 
     assert_eq!(b.state.metrics.active_acts.get(), 0, "no room on B");
     assert_eq!(b.state.metrics.lease_held.get(), 0);
     assert!(
-        !patient.seen.iter().any(|m| format!("{m:?}").contains(&name_a)),
+        !patient
+            .seen
+            .iter()
+            .any(|m| format!("{m:?}").contains(&name_a)),
         "no node named to the participant"
     );
 
@@ -53,7 +56,8 @@ async fn a_participant_joining_through_another_node_is_forwarded_to_the_owner() 
     pro.send(json!({"type": "admit", "participant": 2})).await;
     pro.expect_ice_servers().await;
     patient.expect_ice_servers().await;
-    pro.signal(2, &SignalData::Offer { sdp: "v=0".into() }).await;
+    pro.signal(2, &SignalData::Offer { sdp: "v=0".into() })
+        .await;
     assert_eq!(patient.expect_signal().await.0, 1);
     patient
         .signal(1, &SignalData::Answer { sdp: "v=0".into() })
@@ -82,9 +86,10 @@ async fn a_participant_joining_through_another_node_is_forwarded_to_the_owner() 
 /// link: the HTTP status it gets, or 101 when upgraded.
 async fn upgrade_with_link(server: &TestServer, link: &str) -> u16 {
     let mut request = server.ws_url().into_client_request().expect("a request");
-    request
-        .headers_mut()
-        .insert("teleconsult-node-link", link.parse().expect("a header value"));
+    request.headers_mut().insert(
+        "teleconsult-node-link",
+        link.parse().expect("a header value"),
+    );
     match tokio_tungstenite::connect_async(request).await {
         Ok(_) => 101,
         Err(tungstenite::Error::Http(response)) => response.status().as_u16(),

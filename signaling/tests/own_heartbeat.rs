@@ -15,17 +15,15 @@ async fn the_heartbeat_lists_both_nodes_until_one_stops() {
     let url = test_redis();
     let (name_a, name_b) = (node_name("a"), node_name("b"));
     let a = node(&db, &url, &name_a, None).await;
-    let mut b = {
-        let configure_advertise = "http://10.1.2.3:8443";
-        let b = common::server::TestServer::start_on(a.data.clone(), |s| {
-            s.store = signaling::store::StoreSetting::parse(&db.url).expect("a postgres:// store setting");
-            s.redis = Some(signaling::node::RedisUrl::parse(&url).unwrap());
-            s.node_id = signaling::node::NodeId::new(&name_b).unwrap();
-            s.advertise = Some(configure_advertise.into());
-        })
-        .await;
-        b
-    };
+    // B advertises an address of its own choosing.
+    let mut b = common::server::TestServer::start_on(a.data.clone(), |s| {
+        s.store =
+            signaling::store::StoreSetting::parse(&db.url).expect("a postgres:// store setting");
+        s.redis = Some(signaling::node::RedisUrl::parse(&url).unwrap());
+        s.node_id = signaling::node::NodeId::new(&name_b).unwrap();
+        s.advertise = Some("http://10.1.2.3:8443".into());
+    })
+    .await;
     let r = redis(&url).await;
     let listed = |name: String| {
         let r = r.clone();

@@ -19,7 +19,10 @@ use signaling::protocol::{ErrorCode, ServerMessage, SignalData};
 async fn call_until(pro: &mut Client, patient: &mut Client, what: &str, done: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + TIMEOUT + std::time::Duration::from_secs(6);
     while !done() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         pro.signal(2, &SignalData::Offer { sdp: "v=0".into() })
             .await;
         assert_eq!(patient.expect_signal().await.0, 1);
@@ -42,9 +45,12 @@ async fn a_live_act_goes_on_without_redis_and_joins_wait() {
     own.kill();
     // Past the lease's proven deadline: counted lost, the call goes on.
     let metrics = a.state.metrics.clone();
-    call_until(&mut pro, &mut patient, "the lease to be counted lost", || {
-        metrics.lease_lost.get() == 1 && metrics.lease_held.get() == 0
-    })
+    call_until(
+        &mut pro,
+        &mut patient,
+        "the lease to be counted lost",
+        || metrics.lease_lost.get() == 1 && metrics.lease_held.get() == 0,
+    )
     .await;
     assert!(
         !pro.seen
@@ -98,9 +104,12 @@ async fn an_act_concluded_while_redis_is_lost_is_recorded() {
     let (act, mut pro, mut patient) = a.in_performance().await;
     own.kill();
     let metrics = a.state.metrics.clone();
-    call_until(&mut pro, &mut patient, "the lease to be counted lost", || {
-        metrics.lease_lost.get() == 1
-    })
+    call_until(
+        &mut pro,
+        &mut patient,
+        "the lease to be counted lost",
+        || metrics.lease_lost.get() == 1,
+    )
     .await;
     pro.send(json!({"type": "conclude", "report": "Compte rendu fictif."}))
         .await;

@@ -38,14 +38,10 @@ async fn rejoin(ws_url: &str, token: &str, deadline: Instant) -> (Client, u32) {
         loop {
             match c.next().await {
                 Got::Msg(ServerMessage::Welcome { participant, .. }) => return (c, participant),
-                Got::Msg(ServerMessage::Error { code, .. })
-                    if matches!(
-                        code,
-                        ErrorCode::ActElsewhere | ErrorCode::OwnershipUnavailable
-                    ) =>
-                {
-                    continue;
-                }
+                Got::Msg(ServerMessage::Error {
+                    code: ErrorCode::ActElsewhere | ErrorCode::OwnershipUnavailable,
+                    ..
+                }) => continue,
                 Got::Msg(ServerMessage::Error { code, message }) => {
                     panic!("refused: {code:?}: {message}")
                 }
@@ -166,7 +162,10 @@ async fn a_consultation_goes_on_after_its_owner_node_is_killed() {
     let back_after = killed.elapsed();
     assert!(back_after < BACK_WITHIN, "back after {back_after:?}");
     let value = get(&redis, &key).await.expect("the act is leased");
-    assert!(value.ends_with(&format!(":{name_b}")), "B holds it: {value}");
+    assert!(
+        value.ends_with(&format!(":{name_b}")),
+        "B holds it: {value}"
+    );
 
     // The call goes on: media allowed again, signaling flows.
     pro.expect_ice_servers().await;

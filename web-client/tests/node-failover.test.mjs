@@ -201,7 +201,7 @@ test("a node killed mid-call: both pages back on the other node, trace whole", {
   } finally {
     for (const br of browsers) await br.close().catch(() => {});
     for (const n of nodes) {
-      if (n.exitCode === null) {
+      if (n.exitCode === null && n.signalCode === null) {
         n.kill("SIGTERM");
         await new Promise((r) => n.once("exit", r));
       }

@@ -354,10 +354,7 @@ pub fn load_events(
     act: ActId,
     keys: &[DataKey],
 ) -> Result<Vec<Event>, Error> {
-    read_act(store, act)?
-        .iter()
-        .map(|r| r.open(keys))
-        .collect()
+    read_act(store, act)?.iter().map(|r| r.open(keys)).collect()
 }
 
 /// Verifies the whole store, or one act, with public keys only. The whole

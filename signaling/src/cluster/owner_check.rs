@@ -64,4 +64,3 @@ async fn settle(lease: &mut ActLease) {
         .await;
     }
 }
-

@@ -181,10 +181,10 @@ impl LeftConnected {
         let mut left = LeftConnected::default();
         for event in events {
             match &event.body {
-                session::ActEvent::Joined { participant, .. } => {
-                    if !left.participants.contains(participant) {
-                        left.participants.push(*participant);
-                    }
+                session::ActEvent::Joined { participant, .. }
+                    if !left.participants.contains(participant) =>
+                {
+                    left.participants.push(*participant);
                 }
                 session::ActEvent::Left { participant, .. } => {
                     left.participants.retain(|p| p != participant);

@@ -62,22 +62,26 @@ pub async fn wait_warm(url: &str) {
         .get_multiplexed_async_connection()
         .await
         .expect("the Redis answers");
-    wait_for("Redis's restart guard to pass", TIMEOUT + Duration::from_secs(6), || {
-        let mut conn = conn.clone();
-        async move {
-            let since: Option<String> = redis::cmd("GET")
-                .arg("teleconsult:since")
-                .query_async(&mut conn)
-                .await
-                .ok()?;
-            let (secs, micros): (String, String) =
-                redis::cmd("TIME").query_async(&mut conn).await.ok()?;
-            let now_us = secs.parse::<u64>().ok()? * 1_000_000 + micros.parse::<u64>().ok()?;
-            let since_us = since?.parse::<u64>().ok()?;
-            // The guard's TTL, with a margin for the claim's own clock read.
-            (now_us.saturating_sub(since_us) > 5_200_000).then_some(())
-        }
-    })
+    wait_for(
+        "Redis's restart guard to pass",
+        TIMEOUT + Duration::from_secs(6),
+        || {
+            let mut conn = conn.clone();
+            async move {
+                let since: Option<String> = redis::cmd("GET")
+                    .arg("teleconsult:since")
+                    .query_async(&mut conn)
+                    .await
+                    .ok()?;
+                let (secs, micros): (String, String) =
+                    redis::cmd("TIME").query_async(&mut conn).await.ok()?;
+                let now_us = secs.parse::<u64>().ok()? * 1_000_000 + micros.parse::<u64>().ok()?;
+                let since_us = since?.parse::<u64>().ok()?;
+                // The guard's TTL, with a margin for the claim's own clock read.
+                (now_us.saturating_sub(since_us) > 5_200_000).then_some(())
+            }
+        },
+    )
     .await;
 }
 
