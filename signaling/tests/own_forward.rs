@@ -11,10 +11,9 @@ mod common;
 
 use common::cluster::{eventually, get, node, node_name, test_redis};
 use common::postgres::PgDb;
-use common::server::{TestServer, close};
+use common::server::{TestServer, close, offer_and_answer};
 use ownership::{ClusterSecret, LeaseValue};
 use serde_json::json;
-use signaling::protocol::SignalData;
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,13 +55,7 @@ async fn a_participant_joining_through_another_node_is_forwarded_to_the_owner() 
     pro.send(json!({"type": "admit", "participant": 2})).await;
     pro.expect_ice_servers().await;
     patient.expect_ice_servers().await;
-    pro.signal(2, &SignalData::Offer { sdp: "v=0".into() })
-        .await;
-    assert_eq!(patient.expect_signal().await.0, 1);
-    patient
-        .signal(1, &SignalData::Answer { sdp: "v=0".into() })
-        .await;
-    assert_eq!(pro.expect_signal().await.0, 2);
+    offer_and_answer(&mut pro, &mut patient).await;
     assert_eq!(get(&redis, &key).await.as_deref(), Some(value.as_str()));
 
     // The act ends on A: both get A's close, the patient through B.

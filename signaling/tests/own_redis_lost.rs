@@ -10,7 +10,7 @@ mod common;
 
 use common::cluster::{OwnRedis, free_port, node, node_name};
 use common::postgres::PgDb;
-use common::server::{Client, TIMEOUT, close};
+use common::server::{Client, TIMEOUT, close, offer_and_answer};
 use serde_json::json;
 use signaling::protocol::{ErrorCode, ServerMessage, SignalData};
 
@@ -23,13 +23,7 @@ async fn call_until(pro: &mut Client, patient: &mut Client, what: &str, done: im
             std::time::Instant::now() < deadline,
             "timed out waiting for {what}"
         );
-        pro.signal(2, &SignalData::Offer { sdp: "v=0".into() })
-            .await;
-        assert_eq!(patient.expect_signal().await.0, 1);
-        patient
-            .signal(1, &SignalData::Answer { sdp: "v=0".into() })
-            .await;
-        assert_eq!(pro.expect_signal().await.0, 2);
+        offer_and_answer(pro, patient).await;
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }

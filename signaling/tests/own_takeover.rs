@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{eventually, get, node_name, test_redis, wait_warm};
 use common::postgres::PgDb;
-use common::server::{Client, Got, ServerProcess, close, token_of};
+use common::server::{Client, Got, ServerProcess, close, offer_and_answer, token_of};
 use common::*;
 use serde_json::{Value, json};
 use signaling::protocol::{ErrorCode, ServerMessage, SignalData};
@@ -71,24 +71,10 @@ async fn a_consultation_goes_on_after_its_owner_node_is_killed() {
     let cli = Cli::new();
     let store = db.url.as_str();
     // The act, created on the shared store by the command line.
-    let out = cli.ok(&[
-        "--store",
-        store,
-        "act",
-        "create",
-        "--kind",
-        "teleconsultation",
-        "--professional",
-        DOCTOR,
-        "--rpps",
-        DOCTOR_RPPS,
-        "--patient",
+    let created = cli.create_teleconsultation_with(
         PATIENT,
-        "--json",
-        "--public-url",
-        "http://127.0.0.1:1",
-    ]);
-    let created: Value = serde_json::from_str(out.trim()).expect("one JSON object");
+        &["--store", store, "--public-url", "http://127.0.0.1:1"],
+    );
     let act = created["id"].as_str().expect("id").to_owned();
     let link = |name: &str| token_of(created["links"][name].as_str().expect("a link"));
     let (pro_token, patient_token) = (link("professional"), link("patient"));
@@ -170,13 +156,7 @@ async fn a_consultation_goes_on_after_its_owner_node_is_killed() {
     // The call goes on: media allowed again, signaling flows.
     pro.expect_ice_servers().await;
     patient.expect_ice_servers().await;
-    pro.signal(2, &SignalData::Offer { sdp: "v=0".into() })
-        .await;
-    assert_eq!(patient.expect_signal().await.0, 1);
-    patient
-        .signal(1, &SignalData::Answer { sdp: "v=0".into() })
-        .await;
-    assert_eq!(pro.expect_signal().await.0, 2);
+    offer_and_answer(&mut pro, &mut patient).await;
     pro.send(json!({"type": "conclude", "report": "Compte rendu fictif."}))
         .await;
     assert_eq!(pro.expect_close().await, close::ACT_ENDED);

@@ -124,7 +124,14 @@ impl Cli {
     /// Creates a teleconsultation and returns what `act create --json`
     /// prints (id, links...).
     pub fn create_teleconsultation_json(&self) -> serde_json::Value {
-        let out = self.ok(&[
+        self.create_teleconsultation_with(PATIENT, &[])
+    }
+
+    /// Creates a teleconsultation of [`DOCTOR`] with `patient`, with
+    /// `extra` arguments (`--store URL`, `--public-url URL`...), and
+    /// returns what `act create --json` prints.
+    pub fn create_teleconsultation_with(&self, patient: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec![
             "act",
             "create",
             "--kind",
@@ -134,10 +141,11 @@ impl Cli {
             "--rpps",
             DOCTOR_RPPS,
             "--patient",
-            PATIENT,
+            patient,
             "--json",
-        ]);
-        serde_json::from_str(out.trim()).expect("one JSON object")
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(self.ok(&args).trim()).expect("one JSON object")
     }
 }
 

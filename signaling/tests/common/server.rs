@@ -704,6 +704,19 @@ impl Client {
     }
 }
 
+/// A call's signaling round: the professional (participant 1) offers to
+/// the patient (2), who answers; each receives the other's, relayed by
+/// the server(s) between them.
+pub async fn offer_and_answer(pro: &mut Client, patient: &mut Client) {
+    pro.signal(2, &SignalData::Offer { sdp: "v=0".into() })
+        .await;
+    assert_eq!(patient.expect_signal().await.0, 1);
+    patient
+        .signal(1, &SignalData::Answer { sdp: "v=0".into() })
+        .await;
+    assert_eq!(pro.expect_signal().await.0, 2);
+}
+
 pub fn is_signal(m: &ServerMessage) -> bool {
     matches!(m, ServerMessage::Signal { .. })
 }
