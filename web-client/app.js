@@ -363,6 +363,10 @@ function connect() {
     if (e.code === 4006 || e.code === 4002) return; // violation, or replaced by a newer tab
     if (e.code === 4009) return end("joins_spent"); // this link may not join again
     if (e.code === 4008) return joinLater(e.reason);
+    // Ownership unavailable (Redis down, the act's node lost and its lease
+    // not yet expired): wait as told, showing a reconnection.
+    if (e.code === 4011) return joinLater(e.reason, "reconnecting");
+    // 4010 act_elsewhere (another node runs the act): reconnect, below.
     if (e.code === 4004) closePeers(); // consent withdrawn: media stops for good
     reconnect();
   };
@@ -387,12 +391,12 @@ function reconnect() {
 }
 // Joined too often this minute (close 4008, reason `retry_after:SECONDS`):
 // wait as told, saying so, then join again.
-function joinLater(reason) {
+function joinLater(reason, message = "join_later") {
   const secs = Math.min(120, Math.max(1, Number(/^retry_after:(\d+)$/.exec(reason ?? "")?.[1] ?? 60)));
   state.ws = null;
   state.lostAt ??= performance.now();
   state.joinAgainAt = performance.now() + secs * 1000;
-  banner("join_later", secs);
+  banner(message, secs);
   renderLink();
   clearTimeout(state.retryTimer);
   state.retryTimer = setTimeout(connect, secs * 1000);

@@ -129,8 +129,12 @@ export function createQuality({ state, send, record, $, t }) {
       const kind = t("incident_kinds")[i.kind] ?? i.kind;
       const who = i.participant ? ` (p${i.participant})` : "";
       const since = new Date(i.opened_at).toLocaleTimeString(state.lang);
+      // A lost connection's whole outage (from the last frame heard, or,
+      // when the server itself was lost, from its last recorded event) is
+      // longer than the incident, which opens once the loss is noticed.
+      const ms = i.metrics?.outage_ms ?? i.duration_ms;
       li.textContent = i.closed_at
-        ? `${kind}${who} — ${since}, ${(i.duration_ms / 1000).toFixed(1)} s`
+        ? `${kind}${who} — ${since}, ${(ms / 1000).toFixed(1)} s`
         : `${kind}${who} — ${t("incident_ongoing")} ${since}`;
       li.className = i.closed_at ? "incident closed" : "incident open";
       list.append(li);

@@ -315,6 +315,23 @@ impl Redis {
         Ok(value.map(|v| LeaseValue::decode(&v)).transpose()?)
     }
 
+    /// Where node `node` said peers reach it, if its heartbeat is current
+    /// (`GET` of its node key, which expires with its heartbeat).
+    pub async fn node_address(&self, node: &NodeId) -> Result<Option<String>, Error> {
+        let mut conn = self.conn.clone();
+        let value: Option<String> = self.bounded(conn.get(self.keys.node(node))).await?;
+        value
+            .map(|v| {
+                v.strip_prefix("v1:")
+                    .map(str::to_owned)
+                    .ok_or_else(|| Error::Protocol {
+                        addr: self.addr.clone(),
+                        script: "node",
+                    })
+            })
+            .transpose()
+    }
+
     /// Sends one heartbeat.
     pub async fn beat(&self, req: &BeatRequest) -> Result<(), Error> {
         check_address(&req.address)?;

@@ -29,6 +29,7 @@ pub use error::Error;
 pub use fence::{FencingToken, LeaseValue};
 pub use keys::Keys;
 pub use lease::{Held, Lease, LeaseConfig, LeaseEvent, LostReason};
+pub use link::{ClusterSecret, LinkError};
 pub use node::NodeId;
 pub use registry::{Heartbeat, HeartbeatConfig, NodeEntry};
 pub use task::{ActLease, HeartbeatTask, LeaseStatus};

@@ -73,6 +73,17 @@ impl ClusterSecret {
         format!("v1.{node}.{act}.{expiry}.{mac}")
     }
 
+    /// The act a token names, read without checking anything: to know
+    /// which act to [`ClusterSecret::check`] it for before the participant
+    /// has said. `None` when the token is not `v1.NODE.ACT.EXPIRY.MAC`.
+    pub fn act_of(token: &str) -> Option<ActId> {
+        let parts: Vec<&str> = token.split('.').collect();
+        match parts[..] {
+            ["v1", _, act, _, _] => act.parse().ok(),
+            _ => None,
+        }
+    }
+
     /// Checks a token for `act` at `now` (Unix seconds); returns the node
     /// that minted it.
     pub fn check(&self, token: &str, act: &ActId, now: u64) -> Result<NodeId, LinkError> {
@@ -124,6 +135,21 @@ mod tests {
             Err(LinkError::OtherAct)
         );
         assert_eq!(secret(2).check(&token, &act, 999), Err(LinkError::BadMac));
+    }
+
+    #[test]
+    fn the_act_is_read_from_a_token_before_it_is_checked() {
+        let act = ActId::random();
+        let token = secret(1).mint(&NodeId::new("node-a").unwrap(), &act, 1_000);
+        assert_eq!(ClusterSecret::act_of(&token), Some(act));
+        for bad in [
+            "",
+            "v1.a.b.c",
+            "v2.node-a.x.1.mac",
+            "v1.node-a.not-an-act.1.mac",
+        ] {
+            assert_eq!(ClusterSecret::act_of(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! store = "postgres://teleconsult@db.example.org/teleconsult"  # default: DATA/trace.db
 //! redis = "redis://127.0.0.1:6379"  # act ownership among nodes (issue 16)
 //! node_id = "tc-1"            # this node's name among them; default: the host name
+//! advertise = "https://10.0.0.5:8443"  # where the other nodes reach it; default: the listen address
 //!
 //! [[witness]]                 # repeatable; see docs/WITNESS.md
 //! url = "https://witness.example.org"
@@ -144,6 +145,10 @@ pub struct FileConfig {
     /// [`crate::node::NodeId`]); `--node-id` and `TELECONSULT_NODE_ID`
     /// override it.
     pub node_id: Option<String>,
+    /// The URL other nodes reach this one at (see
+    /// [`crate::cluster::check_advertise`]); `--advertise` and
+    /// `TELECONSULT_ADVERTISE` override it.
+    pub advertise: Option<String>,
 }
 
 /// One `[[witness]]` entry.

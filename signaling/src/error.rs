@@ -100,6 +100,24 @@ pub enum Error {
     /// password).
     #[error("--redis: not a redis:// or rediss:// URL with a host (redis://HOST:PORT)")]
     RedisUrl,
+    /// An advertised address (`--advertise`, `advertise`) that is not an
+    /// `http://` or `https://` URL with a host, of at most 256 printable
+    /// characters.
+    #[error(
+        "--advertise: not an http:// or https:// URL with a host (https://HOST:PORT), at most 256 printable characters"
+    )]
+    Advertise,
+    /// Redis (`--redis`) does not answer at start, or refused what this
+    /// node asked; the message names Redis and its host:port.
+    #[error("act ownership (--redis): {0}")]
+    Redis(#[source] ownership::Error),
+    /// The certificate a node trusts its peers with (its own, `--tls-cert`
+    /// or the self-signed one) could not be read as PEM certificates.
+    #[error("cannot read {0} as PEM certificates for node links")]
+    PeerCertificate(std::path::PathBuf),
+    /// The cluster secret (`keys/cluster.key`) is not what a node wrote.
+    #[error("{0} is not a cluster secret (64 hex digits); copy it from another node")]
+    ClusterSecret(std::path::PathBuf),
 
     // --- Starting --------------------------------------------------------
     #[error("cannot open the trace store: {0}")]

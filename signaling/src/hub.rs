@@ -14,13 +14,15 @@ use std::collections::HashMap;
 
 use std::time::Duration;
 
+use ownership::{ActLease, LeaseStatus, LostReason};
 use session::act::{Command, LeaveReason};
 use session::document::Upload;
 use session::store::OnAppended;
 use session::{Act, ActId, TraceStore};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::Clock;
+use crate::cluster::Ownership;
 use crate::metrics::Metrics;
 use crate::protocol::ServerMessage;
 use crate::relay_access::RelayAccess;
@@ -41,6 +43,12 @@ pub trait RoomHost: Clone + Send + Sync + 'static {
     /// Called once events that end the act are durable: the server makes
     /// and submits a checkpoint at once (see `witnessing`).
     fn act_ended(&self) {}
+    /// Starts claiming the act's ownership lease on Redis, when the server
+    /// runs among several nodes; `None` when it is alone (it owns every
+    /// act it serves).
+    fn claim(&self, _act: ActId) -> Option<ActLease> {
+        None
+    }
 }
 
 /// What a connection's writer task receives.
@@ -51,6 +59,12 @@ pub enum Frame {
     /// A `hello` refused by the join budget (see [`Output::RefuseJoin`]).
     RefuseJoin {
         retry_after_secs: Option<u32>,
+    },
+    /// A `hello`, or a live connection, this node may not serve as the
+    /// act's owner (see [`crate::cluster::Ownership`]): `elsewhere` when
+    /// another node holds the act, else ownership is unavailable now.
+    NotOwner {
+        elsewhere: bool,
     },
 }
 
@@ -148,6 +162,18 @@ pub async fn run_room<H: RoomHost>(
     let mut joined = false;
     let mut handled = false;
     state.metrics().active_acts.inc();
+    // The act's lease, with `--redis`: claimed now, renewed by its task,
+    // checked before admitting a participant or appending as owner.
+    let mut lease = state.claim(act);
+    let mut lease_changes = lease.as_ref().map(ActLease::subscribe);
+    // Whether this room counts in `lease_held`.
+    let mut counted = false;
+    // Set when the room stops because it may not act as owner: what
+    // queued joins are then told.
+    let mut not_owner: Option<bool> = None;
+    // Set while Redis is lost: the room goes on without a proven lease,
+    // its appends fenced by the trace's unique (act, seq), claiming again.
+    let mut fenced = false;
     loop {
         let wake = room.poll_timeout().map(|at| clock.instant_at(at));
         let idle = !joined && conns.is_empty() && wake.is_none();
@@ -173,6 +199,69 @@ pub async fn run_room<H: RoomHost>(
                 None => break,
             },
             () = sleep_if(idle, IDLE_STOP) => break,
+            status = lease_change(&mut lease_changes) => {
+                match status {
+                    LeaseStatus::Held(_) => {
+                        if fenced {
+                            fenced = false;
+                            tracing::info!(%act, "act lease claimed again; joins admitted");
+                        }
+                        if !counted {
+                            counted = true;
+                            state.metrics().lease_held.inc();
+                        }
+                        continue;
+                    }
+                    LeaseStatus::Claiming { .. } => continue,
+                    LeaseStatus::Taken { .. } if fenced => {
+                        // Another node claimed the act while this one had
+                        // lost Redis: it runs there now.
+                        tracing::warn!(%act, "act claimed by another node while Redis was lost here; closing the room");
+                        for frames in conns.values() {
+                            let _ = frames.try_send(Frame::NotOwner { elsewhere: false });
+                        }
+                        conns.clear();
+                        not_owner = Some(false);
+                        break;
+                    }
+                    LeaseStatus::Taken { .. } => {
+                        // Answered to the join waiting on it, if any.
+                        lease_changes = None;
+                        continue;
+                    }
+                    LeaseStatus::Lost { reason: LostReason::Expired, .. } if joined => {
+                        // Redis stopped answering past the lease's proven
+                        // deadline. The live act goes on here: a node that
+                        // claims it meanwhile (Redis cut off from this
+                        // node only) would fail at the trace's unique
+                        // (act, seq) on the first append after this one's,
+                        // or this one on its; joins wait (4011) until the
+                        // lease is claimed again.
+                        state.metrics().lease_lost.inc();
+                        if counted {
+                            counted = false;
+                            state.metrics().lease_held.dec();
+                        }
+                        tracing::warn!(%act, "Redis lost: the act goes on here, fenced by the trace, until its lease is claimed again");
+                        lease = state.claim(act);
+                        lease_changes = lease.as_ref().map(ActLease::subscribe);
+                        fenced = true;
+                        continue;
+                    }
+                    LeaseStatus::Lost { .. } | LeaseStatus::Released => {
+                        // This node may no longer act for the act: its
+                        // participants reconnect, and land where it runs.
+                        state.metrics().lease_lost.inc();
+                        tracing::warn!(%act, "act lease lost; closing the room");
+                        for frames in conns.values() {
+                            let _ = frames.try_send(Frame::NotOwner { elsewhere: false });
+                        }
+                        conns.clear();
+                        not_owner = Some(false);
+                        break;
+                    }
+                }
+            }
         };
         let now = clock.now();
         let mut done = None;
@@ -184,6 +273,31 @@ pub async fn run_room<H: RoomHost>(
                 frames,
                 input,
             } => {
+                if let Some(lease) = lease.as_mut() {
+                    // While Redis is lost, at once: the live room must not
+                    // wait on a claim Redis cannot answer.
+                    let ownership = if fenced {
+                        Ownership::Unavailable
+                    } else {
+                        Ownership::of_join(lease).await
+                    };
+                    if ownership != Ownership::Owner {
+                        let elsewhere = ownership == Ownership::Elsewhere;
+                        refused_join(&state, act, &input, elsewhere);
+                        let _ = frames.try_send(Frame::NotOwner { elsewhere });
+                        if matches!(ownership, Ownership::Elsewhere | Ownership::Ended) {
+                            // This room will never own the act: the next
+                            // join makes a new room, which claims again.
+                            for frames in conns.values() {
+                                let _ = frames.try_send(Frame::NotOwner { elsewhere });
+                            }
+                            conns.clear();
+                            not_owner = Some(elsewhere);
+                            break;
+                        }
+                        continue;
+                    }
+                }
                 joined = true;
                 conns.insert(conn, frames);
                 room.handle(input, now)
@@ -224,6 +338,33 @@ pub async fn run_room<H: RoomHost>(
             },
         };
         let recorded: Vec<&'static str> = step.events.iter().map(|e| e.body.kind()).collect();
+        if !step.events.is_empty()
+            && !fenced
+            && let Some(lease) = lease.as_mut()
+        {
+            let ownership = Ownership::of_append(lease).await;
+            if ownership != Ownership::Owner {
+                // Nothing is appended by a node that cannot prove it owns
+                // the act; the room stops and its clients reconnect.
+                let elsewhere = ownership == Ownership::Elsewhere;
+                tracing::warn!(%act, ?ownership, "not the act's proven owner; closing the room without appending");
+                match done {
+                    Some(Waiter::ConnectionTest(done)) => {
+                        let _ = done.send(Err(session::Error::StoreClosed));
+                    }
+                    Some(Waiter::Command(done)) => {
+                        let _ = done.send(CommandReply::Refused(session::Error::StoreClosed));
+                    }
+                    None => {}
+                }
+                for frames in conns.values() {
+                    let _ = frames.try_send(Frame::NotOwner { elsewhere });
+                }
+                conns.clear();
+                not_owner = Some(elsewhere);
+                break;
+            }
+        }
         if !step.events.is_empty() {
             let n = step.events.len() as u64;
             match append(&state, act, stored, step.events, document).await {
@@ -327,7 +468,12 @@ pub async fn run_room<H: RoomHost>(
         {
             // The route sends it to the act's next room.
             let _ = done.send(CommandReply::NotHandled { command, document });
-        } else if let RoomCmd::Attach { frames, .. } = cmd {
+        } else if let RoomCmd::Attach { frames, input, .. } = cmd {
+            if let Some(elsewhere) = not_owner {
+                refused_join(&state, act, &input, elsewhere);
+                let _ = frames.try_send(Frame::NotOwner { elsewhere });
+                continue;
+            }
             let msg = if ended {
                 ServerMessage::Ended {
                     reason: format!("this consultation has ended ({})", room.act().phase),
@@ -348,7 +494,52 @@ pub async fn run_room<H: RoomHost>(
         }
     }
     state.forget_room(act);
+    if let Some(lease) = lease {
+        let status = lease.release().await;
+        match status {
+            LeaseStatus::Taken { .. } | LeaseStatus::Claiming { .. } => {
+                state.metrics().lease_claim_failures.inc();
+            }
+            _ => {}
+        }
+        tracing::debug!(%act, ?status, "act lease given back");
+    }
+    if counted {
+        state.metrics().lease_held.dec();
+    }
     state.metrics().active_acts.dec();
+}
+
+/// The next status of the room's lease, or never without one (or once
+/// its task ended).
+async fn lease_change(changes: &mut Option<watch::Receiver<LeaseStatus>>) -> LeaseStatus {
+    let Some(rx) = changes.as_mut() else {
+        return std::future::pending().await;
+    };
+    match rx.changed().await {
+        Ok(()) => rx.borrow_and_update().clone(),
+        Err(_) => {
+            // The task ended; its last status was seen already.
+            *changes = None;
+            std::future::pending().await
+        }
+    }
+}
+
+/// Records a join refused for ownership: the audit log line (target
+/// `audit`, act and participant number only) and the metric.
+fn refused_join<H: RoomHost>(state: &H, act: ActId, input: &Input, elsewhere: bool) {
+    let participant = match input {
+        Input::Hello { participant, .. } => Some(participant.0),
+        _ => None,
+    };
+    let code = if elsewhere {
+        "act_elsewhere"
+    } else {
+        "ownership_unavailable"
+    };
+    tracing::info!(target: "audit", %act, participant, outcome = "refused", code, "join refused: ownership");
+    state.metrics().signaling_errors.inc();
 }
 
 /// Sleeps `d` when `cond`, else for ever.

@@ -24,7 +24,8 @@
 //!   and the rollback check at start;
 //! - [`state`]: what handlers share; [`config`]: the settings file;
 //! - [`store`]: where the trace lives (`--store`) and the one way it is
-//!   opened; [`node`]: this server's node id and Redis (`--node-id`, `--redis`).
+//!   opened; [`node`]: this server's node id and Redis (`--node-id`, `--redis`);
+//!   [`cluster`]: act ownership on that Redis (heartbeat, rooms' leases).
 //!
 //! Dependencies point one way: the handlers (`api`, `precall`, `ws`) and
 //! `server` use [`state`]; [`state`] holds the parts of the others
@@ -37,6 +38,7 @@ pub mod api;
 pub mod auth;
 pub mod budget;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 mod consent_text;
 mod error;

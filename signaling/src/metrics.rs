@@ -17,6 +17,22 @@ pub struct Metrics {
     pub witnessed_size: IntGauge,
     /// Rollbacks or forks seen through a witness while running.
     pub witness_rollbacks: IntCounter,
+    /// Acts whose lease this node holds (rooms owning their act on Redis).
+    pub lease_held: IntGauge,
+    /// Leases lost without a release (Redis unreachable past the deadline,
+    /// or taken over).
+    pub lease_lost: IntCounter,
+    /// Claims that did not end held: the act is elsewhere, or Redis did
+    /// not answer.
+    pub lease_claim_failures: IntCounter,
+    /// 1 while Redis answers this node's requests, 0 when not; absent
+    /// meaning (stays 0) without `--redis`.
+    pub redis_up: IntGauge,
+    /// Participant connections this node forwards to their act's owner now.
+    pub forwarded_connections: IntGauge,
+    /// Forwarded connections refused or broken: the owner could not be
+    /// reached, refused the link, or the link broke without a close.
+    pub forward_failures: IntCounter,
     relay_allocations: IntGauge,
     relay_bytes: IntCounter,
     relay_packets: IntCounter,
@@ -111,8 +127,38 @@ impl Metrics {
             "teleconsult_witness_rollbacks_total",
             "Rollbacks or forks of the store seen through a witness while running.",
         );
+        let lease_held = gauge(
+            "teleconsult_lease_held",
+            "Acts whose ownership lease on Redis this node holds.",
+        );
+        let lease_lost = counter(
+            "teleconsult_lease_lost_total",
+            "Act leases lost without a release (Redis unreachable past their deadline, or taken).",
+        );
+        let lease_claim_failures = counter(
+            "teleconsult_lease_claim_failures_total",
+            "Act lease claims that did not end held (act owned elsewhere, or Redis not answering).",
+        );
+        let redis_up = gauge(
+            "teleconsult_lease_redis_answering",
+            "1 while Redis (act ownership) answers this node, else 0.",
+        );
+        let forwarded_connections = gauge(
+            "teleconsult_forwarded_connections",
+            "Participant connections this node forwards to their act's owner node now.",
+        );
+        let forward_failures = counter(
+            "teleconsult_forward_failures_total",
+            "Forwarded connections whose owner could not be reached, refused the link, or broke it.",
+        );
         Metrics {
             registry,
+            forwarded_connections,
+            forward_failures,
+            lease_held,
+            lease_lost,
+            lease_claim_failures,
+            redis_up,
             witness_submissions,
             witnessed_size,
             witness_rollbacks,

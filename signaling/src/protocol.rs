@@ -302,6 +302,15 @@ pub enum ErrorCode {
     Refused,
     /// The server could not record it; try again.
     Unavailable,
+    /// Another node runs this consultation (act ownership on Redis, issue
+    /// 16); no node is named. The connection closes with 4010
+    /// `act_elsewhere`: reconnect with the same link (a later version
+    /// forwards instead).
+    ActElsewhere,
+    /// This node cannot prove it owns the consultation now (Redis does not
+    /// answer, or the ownership lease is being claimed or was lost). The
+    /// connection closes with 4011 `retry_after:SECONDS`: reconnect then.
+    OwnershipUnavailable,
 }
 
 /// What an [`ServerMessage::ExchangeMismatch`] concerns.

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use session::incident::{Detector, Thresholds};
 use session::keys::DataKey;
-use session::store::load_act;
-use session::{ActId, DataDir, TraceStore};
+use session::store::load_events;
+use session::{Act, ActId, DataDir, TraceStore};
 
 use crate::Error;
 use crate::clock::Clock;
@@ -87,6 +87,9 @@ pub struct Inner {
     /// The checkpointing and witnessing task's handle; set once by
     /// `server::build` (absent in a state a test assembles without it).
     witnessing: OnceLock<crate::witnessing::Witnessing>,
+    /// Act ownership on Redis, with `--redis`; set once by `server::build`.
+    /// Absent: this node is alone and owns every act it serves.
+    cluster: OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl Deref for AppState {
@@ -125,6 +128,7 @@ impl AppState {
             stopping: tokio::sync::watch::Sender::new(false),
             clock: OnceLock::new(),
             witnessing: OnceLock::new(),
+            cluster: OnceLock::new(),
         }))
     }
 
@@ -150,6 +154,17 @@ impl AppState {
     /// nudge), or `None` when the server was not built by `server::build`.
     pub fn witnessing(&self) -> Option<&crate::witnessing::Witnessing> {
         self.witnessing.get()
+    }
+
+    /// Takes part in act ownership through `cluster`. Set once, at start,
+    /// before serving; later calls are ignored.
+    pub fn set_cluster(&self, cluster: Arc<crate::cluster::Cluster>) {
+        let _ = self.cluster.set(cluster);
+    }
+
+    /// Act ownership on Redis, when the server runs with `--redis`.
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.cluster.get()
     }
 
     /// Runs `probe` as the pre-call connection test peer. Set once, at
@@ -238,9 +253,13 @@ impl AppState {
     async fn rebuild(&self, act: ActId) -> Result<RoomHandle, session::Error> {
         let store = self.store.clone();
         let keys = self.data_keys();
-        let (state, stored) = tokio::task::spawn_blocking(move || load_act(&*store, act, &keys))
-            .await
-            .map_err(|_| session::Error::StoreClosed)??;
+        let (state, stored, left) = tokio::task::spawn_blocking(move || {
+            let events = load_events(&*store, act, &keys)?;
+            let left = crate::room::LeftConnected::from_events(&events);
+            Ok::<_, session::Error>((Act::replay(act, &events)?, events.len() as u64, left))
+        })
+        .await
+        .map_err(|_| session::Error::StoreClosed)??;
         let statics = self.config.ice_servers.clone();
         let relay = self.config.relay.clone();
         let ice: IceProvider = Arc::new(move |act, participant| {
@@ -250,6 +269,7 @@ impl AppState {
         });
         let detector = Detector::new(self.config.incident_thresholds.clone())?;
         let room = Room::with_ice_provider(state, ice)
+            .with_left_connected(left)
             .with_detector(detector)
             .with_recovery_timeout(self.config.recovery_timeout)
             .with_budget(self.config.http.trace_budget());
@@ -379,6 +399,10 @@ impl crate::hub::RoomHost for AppState {
             w.nudge();
         }
     }
+
+    fn claim(&self, act: ActId) -> Option<ownership::ActLease> {
+        self.cluster().map(|c| c.claim(act))
+    }
 }
 
 /// Removes an act's loading gate when the [`AppState::room`] call that
@@ -425,6 +449,20 @@ pub fn server_secrets(data: &DataDir) -> Result<(InvitationKeys, String), Error>
         InvitationKeys::new(key, retired_invitation_keys(&dir)?),
         token.trim().to_string(),
     ))
+}
+
+/// The cluster secret node link tokens are signed with
+/// (`keys/cluster.key`, mode 0600), created on first use: every node of a
+/// cluster holds the same file, as it holds the same keys.
+pub fn cluster_secret(data: &DataDir) -> Result<ownership::ClusterSecret, Error> {
+    let path = data.key_dir().path().join("cluster.key");
+    let text = read_or_create(&path, || {
+        let mut k = [0u8; 32];
+        getrandom::fill(&mut k).map_err(Error::Randomness)?;
+        Ok(hex::encode(k))
+    })?;
+    let bytes = parse_key(&text, &path).map_err(|_| Error::ClusterSecret(path.clone()))?;
+    ownership::ClusterSecret::new(bytes.to_vec()).map_err(|_| Error::ClusterSecret(path))
 }
 
 fn parse_key(text: &str, path: &Path) -> Result<[u8; 32], Error> {

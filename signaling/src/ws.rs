@@ -6,10 +6,11 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use session::ParticipantId;
 use session::act::LeaveReason;
+use session::{ActId, ParticipantId};
 use tokio::time::Instant;
 
+use crate::cluster::{OWNERSHIP_RETRY_SECS, Route, forward};
 use crate::hub::{Frame, RoomCmd, conn_channel};
 use crate::limits::{self, RateLimiter};
 use crate::protocol::{self, ClientMessage, DecodeError, ErrorCode, ServerMessage, VERSION};
@@ -19,12 +20,30 @@ use crate::state::AppState;
 pub async fn upgrade(
     State(state): State<AppState>,
     ext: axum::http::Extensions,
+    headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    // Refused before the upgrade: a full server or a greedy client.
+    // A connection another node forwards carries a node link token: it is
+    // checked now, before anything else (docs/OWNERSHIP.md).
+    let linked = match headers.get(forward::LINK_HEADER) {
+        None => None,
+        Some(token) => match check_link(&state, token) {
+            Some(act) => Some(act),
+            None => {
+                return axum::response::IntoResponse::into_response((
+                    axum::http::StatusCode::FORBIDDEN,
+                    "node link refused\n",
+                ));
+            }
+        },
+    };
+    // Refused before the upgrade: a full server or a greedy client. A
+    // forwarded connection counts against the server's limit only: every
+    // one comes from the forwarding node's address.
     let client = ext
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| c.0.ip())
+        .filter(|_| linked.is_none());
     let permit = match state.connections.acquire(client) {
         Ok(p) => p,
         Err(why) => {
@@ -40,9 +59,33 @@ pub async fn upgrade(
     ws.max_message_size(2 * protocol::MAX_FRAME_BYTES)
         .max_frame_size(2 * protocol::MAX_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
-            connection(state, socket).await;
+            connection(state, socket, linked).await;
             drop(permit);
         })
+}
+
+/// Checks a forwarded connection's node link token: the act it is for,
+/// or `None` for a 403 (audited with the reason; the token is never
+/// logged).
+fn check_link(state: &AppState, token: &axum::http::HeaderValue) -> Option<ActId> {
+    let refuse = |why: &dyn std::fmt::Display| {
+        tracing::warn!(target: "audit", outcome = "refused", reason = %why, "node link refused");
+        state.metrics.signaling_errors.inc();
+        None
+    };
+    let Some(cluster) = state.cluster() else {
+        return refuse(&"this node runs alone (no --redis)");
+    };
+    let Ok(token) = token.to_str() else {
+        return refuse(&ownership::LinkError::Malformed);
+    };
+    match cluster.check_link(token) {
+        Ok((node, act)) => {
+            tracing::debug!(%act, from = %node, "forwarded connection accepted");
+            Some(act)
+        }
+        Err(e) => refuse(&e),
+    }
 }
 
 fn close_code(reason: LeaveReason) -> (u16, &'static str) {
@@ -64,6 +107,32 @@ fn join_refused_close(retry_after_secs: Option<u32>) -> (u16, String) {
     match retry_after_secs {
         Some(secs) => (4008, format!("retry_after:{secs}")),
         None => (4009, "joins_spent".to_string()),
+    }
+}
+
+/// The error and close of a connection this node may not serve as the
+/// act's owner: `act_elsewhere` and 4010 `act_elsewhere` when another node
+/// holds it (no node named), else `ownership_unavailable` and 4011
+/// `retry_after:SECONDS`. The web client reconnects with the same link.
+fn not_owner(elsewhere: bool) -> (ServerMessage, (u16, String)) {
+    if elsewhere {
+        (
+            ServerMessage::Error {
+                code: ErrorCode::ActElsewhere,
+                message: "this consultation runs on another node; reconnect".into(),
+            },
+            (4010, "act_elsewhere".into()),
+        )
+    } else {
+        (
+            ServerMessage::Error {
+                code: ErrorCode::OwnershipUnavailable,
+                message: format!(
+                    "the server cannot confirm it runs this consultation now; retry in {OWNERSHIP_RETRY_SECS} s"
+                ),
+            },
+            (4011, format!("retry_after:{OWNERSHIP_RETRY_SECS}")),
+        )
     }
 }
 
@@ -95,7 +164,9 @@ async fn close_for_shutdown(socket: &mut WebSocket) {
         .await;
 }
 
-async fn connection(state: AppState, mut socket: WebSocket) {
+/// Serves one participant connection: `linked` is the act a forwarding
+/// node's link token names, for a connection forwarded by a peer.
+async fn connection(state: AppState, mut socket: WebSocket, linked: Option<ActId>) {
     // 1. The hello, with the invitation; a server stopping meanwhile
     // closes the connection.
     let mut stopping = state.stopping();
@@ -139,6 +210,36 @@ async fn connection(state: AppState, mut socket: WebSocket) {
             return send_and_close(&mut socket, ErrorCode::Forbidden, &e.to_string()).await;
         }
     };
+    // 1b. Which node serves it: a forwarded connection here (its link
+    // must be for this act), any other at the act's owner, which may be
+    // another node.
+    match linked {
+        Some(act) if act != invitation.act => {
+            state.metrics.signaling_errors.inc();
+            tracing::warn!(target: "audit", act = %invitation.act, outcome = "refused", "node link for another act");
+            return send_and_close(
+                &mut socket,
+                ErrorCode::Forbidden,
+                "node link for another consultation",
+            )
+            .await;
+        }
+        Some(_) => {}
+        None => {
+            if let Some(cluster) = state.cluster()
+                && let Route::Forward(peer) = cluster.route(&invitation.act).await
+            {
+                return forward_to(
+                    &state,
+                    socket,
+                    invitation.act,
+                    peer,
+                    text.as_str().to_owned(),
+                )
+                .await;
+            }
+        }
+    }
     let room = match state.room(invitation.act).await {
         Ok(r) => r,
         // The server began stopping while the room was being opened.
@@ -230,6 +331,19 @@ async fn connection(state: AppState, mut socket: WebSocket) {
                 }
                 Frame::RefuseJoin { retry_after_secs } => {
                     let (code, reason) = join_refused_close(retry_after_secs);
+                    let _ = sink
+                        .send(Message::Close(Some(CloseFrame {
+                            code,
+                            reason: reason.into(),
+                        })))
+                        .await;
+                    break;
+                }
+                Frame::NotOwner { elsewhere } => {
+                    let (error, (code, reason)) = not_owner(elsewhere);
+                    let _ = sink
+                        .send(Message::Text(protocol::encode(&error).into()))
+                        .await;
                     let _ = sink
                         .send(Message::Close(Some(CloseFrame {
                             code,
@@ -352,4 +466,41 @@ async fn connection(state: AppState, mut socket: WebSocket) {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
     }
     state.metrics.connected_participants.dec();
+}
+
+/// Forwards the participant (whose `hello` is `hello`) to `peer`, the
+/// act's owner, until either closes. An owner that cannot be reached, or
+/// refuses the link, leaves the participant told to retry.
+async fn forward_to(
+    state: &AppState,
+    mut socket: WebSocket,
+    act: ActId,
+    peer: forward::Peer,
+    hello: String,
+) {
+    let Some(cluster) = state.cluster() else {
+        return;
+    };
+    let link = cluster.mint_link(&act);
+    let owner = match forward::connect(&peer, &link, cluster.peer_tls()).await {
+        Ok(owner) => owner,
+        Err(e) => {
+            state.metrics.forward_failures.inc();
+            tracing::warn!(%act, to = %peer.node, error = %e, "could not forward a participant to the act's owner");
+            let (error, _) = not_owner(false);
+            let _ = socket
+                .send(Message::Text(protocol::encode(&error).into()))
+                .await;
+            let _ = socket.send(forward::retry_close()).await;
+            return;
+        }
+    };
+    tracing::info!(target: "audit", %act, to = %peer.node, outcome = "forwarded", "participant forwarded to the act's owner");
+    state.metrics.forwarded_connections.inc();
+    let ended = forward::pump(socket, owner, hello, state.stopping()).await;
+    state.metrics.forwarded_connections.dec();
+    if ended == forward::Ended::LinkLost {
+        state.metrics.forward_failures.inc();
+        tracing::warn!(%act, to = %peer.node, "the link to the act's owner broke; the participant was told to retry");
+    }
 }

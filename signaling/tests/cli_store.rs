@@ -59,22 +59,7 @@ fn a_store_elsewhere_keeps_the_keys_in_the_data_directory() {
     let cli = Cli::new();
     let elsewhere = cli.dir.path().join("elsewhere.db");
     let store = elsewhere.to_str().expect("utf-8 path");
-    let out = cli.ok(&[
-        "--store",
-        store,
-        "act",
-        "create",
-        "--kind",
-        "teleconsultation",
-        "--professional",
-        DOCTOR,
-        "--rpps",
-        DOCTOR_RPPS,
-        "--patient",
-        PATIENT,
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    let v = cli.create_teleconsultation_with(PATIENT, &["--store", store]);
     let id = v["id"].as_str().expect("id").to_string();
     assert!(elsewhere.exists(), "the trace went to --store");
     assert!(!cli.db().exists(), "not to DATA/trace.db");

@@ -90,21 +90,8 @@ fn a_migrated_store_verifies_and_reads_as_the_original() {
     assert_ne!(rows, ["0"], "the events are in PostgreSQL");
 
     // New appends continue the copied trace, and it still verifies.
-    let third = cli.ok(&[
-        "--store",
-        &db.url,
-        "act",
-        "create",
-        "--kind",
-        "teleconsultation",
-        "--professional",
-        DOCTOR,
-        "--rpps",
-        DOCTOR_RPPS,
-        "--patient",
-        PATIENT,
-    ]);
-    assert!(!third.is_empty());
+    let third = cli.create_teleconsultation_with(PATIENT, &["--store", &db.url]);
+    assert!(third["id"].is_string());
     let after: Value =
         serde_json::from_str(&cli.ok(&["--store", &db.url, "trace", "verify", "--json"]))
             .expect("JSON");

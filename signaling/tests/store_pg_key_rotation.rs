@@ -12,24 +12,8 @@ fn the_data_key_rotates_on_postgres() {
     let cli = Cli::new();
     let db = PgDb::new();
     let store = db.url.as_str();
-    let create = |patient: &str| {
-        cli.ok(&[
-            "--store",
-            store,
-            "act",
-            "create",
-            "--kind",
-            "teleconsultation",
-            "--professional",
-            DOCTOR,
-            "--rpps",
-            DOCTOR_RPPS,
-            "--patient",
-            patient,
-            "--json",
-        ])
-    };
-    let before: serde_json::Value = serde_json::from_str(create(PATIENT).trim()).expect("JSON");
+    let create = |patient: &str| cli.create_teleconsultation_with(patient, &["--store", store]);
+    let before = create(PATIENT);
     let before = before["id"].as_str().expect("id").to_string();
     let data = session::DataDir::new(cli.data());
     let old = data.key_dir().data_key().expect("key").id().to_string();
@@ -50,8 +34,7 @@ fn the_data_key_rotates_on_postgres() {
     // What the old key sealed still reads; new acts use the new key.
     let shown = cli.ok(&["--store", store, "trace", "show", &before]);
     assert!(shown.contains(PATIENT), "{shown}");
-    let after: serde_json::Value =
-        serde_json::from_str(create("dossier-fictif-0043").trim()).expect("JSON");
+    let after: serde_json::Value = create("dossier-fictif-0043");
     let after = after["id"].as_str().expect("id").to_string();
     let shown = cli.ok(&["--store", store, "trace", "show", &after]);
     assert!(shown.contains("dossier-fictif-0043"), "{shown}");

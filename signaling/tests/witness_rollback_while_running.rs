@@ -22,20 +22,24 @@ async fn a_rollback_seen_later_marks_health_and_stops_submissions() {
         .await
         .expect("a witness not answering does not stop the start");
     let w = server.state.witnessing().expect("witnessing").clone();
-    assert_eq!(
-        get(&server, "/healthz").await,
-        (StatusCode::OK, "ok\n".into())
-    );
+    let (status, body) = get(&server, "/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["witness"], "ok");
+    assert_eq!(body["store"], "ok");
 
     h.witness.resume().await;
     w.nudge();
     common::expertise::wait_until("the rollback is seen", || w.rollback().is_some()).await;
     let (status, body) = get(&server, "/healthz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(body["status"], "unavailable");
     assert_eq!(
-        body,
+        body["witness"],
         format!(
-            "rollback detected: rollback: witness {} holds size {held}, this store has {} (an older copy of the store was put back)\n",
+            "rollback detected: rollback: witness {} holds size {held}, this store has {} (an older copy of the store was put back)",
             h.witness.url, h.early_size
         )
     );

@@ -342,12 +342,19 @@ pub fn read_act(store: &dyn TraceStore, act: ActId) -> Result<Vec<TraceRecord>, 
 /// Rebuilds an act from its verified trace (see [`read_act`]); also
 /// returns its event count, for the next append's `expected_len`.
 pub fn load_act(store: &dyn TraceStore, act: ActId, keys: &[DataKey]) -> Result<(Act, u64), Error> {
-    let records = read_act(store, act)?;
-    let events = records
-        .iter()
-        .map(|r| r.open(keys))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((Act::replay(act, &events)?, records.len() as u64))
+    let events = load_events(store, act, keys)?;
+    Ok((Act::replay(act, &events)?, events.len() as u64))
+}
+
+/// An act's events from its verified trace (see [`read_act`]), opened
+/// with `keys`: for a reader that needs more than the act's state (a room
+/// rebuilt after its server died looks at who was left connected).
+pub fn load_events(
+    store: &dyn TraceStore,
+    act: ActId,
+    keys: &[DataKey],
+) -> Result<Vec<Event>, Error> {
+    read_act(store, act)?.iter().map(|r| r.open(keys)).collect()
 }
 
 /// Verifies the whole store, or one act, with public keys only. The whole

@@ -415,20 +415,63 @@ pub fn verify_token(
     Ok(state.invitations.verify(token, state.clock().now())?)
 }
 
-/// `ok`, or 503 saying so when a witness showed the store was rolled back
-/// or forked while running (see `witnessing`).
-pub async fn healthz(State(state): State<AppState>) -> Result<axum::response::Response, ApiError> {
-    // The store answers: a cheap read proves it is readable.
+/// Whether this node can serve: a JSON object naming each dependency
+/// checked, `"ok"` or what failed, and `status` `"ok"` (200) or
+/// `"unavailable"` (503) when any failed:
+///
+/// - `store`: the trace store answers a cheap read (`TraceStore::ping`);
+/// - `redis` (only with `--redis`): Redis answers `PING` within its
+///   command timeout;
+/// - `witness`: `"ok"`, or the rollback or fork a witness showed while
+///   running (see `witnessing`).
+///
+/// Failures are named, never detailed with a URL or password (they are
+/// logged).
+pub async fn healthz(State(state): State<AppState>) -> axum::response::Response {
     let store = state.store.clone();
-    tokio::task::spawn_blocking(move || store.ping()).await??;
-    if let Some(finding) = state.witnessing().and_then(|w| w.rollback()) {
-        return Ok((
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("rollback detected: {finding}\n"),
-        )
-            .into_response());
+    let store_check = async move {
+        match tokio::task::spawn_blocking(move || store.ping()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "healthz: the trace store does not answer");
+                false
+            }
+            Err(_) => false,
+        }
+    };
+    let redis_check = async {
+        match state.cluster() {
+            Some(cluster) => Some(match cluster.redis().ping().await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "healthz: Redis does not answer");
+                    false
+                }
+            }),
+            None => None,
+        }
+    };
+    let (store_ok, redis_ok) = tokio::join!(store_check, redis_check);
+    let rollback = state.witnessing().and_then(|w| w.rollback());
+    let word = |ok: bool| if ok { "ok" } else { "down" };
+    let healthy = store_ok && redis_ok != Some(false) && rollback.is_none();
+    let mut body = serde_json::json!({
+        "status": if healthy { "ok" } else { "unavailable" },
+        "store": word(store_ok),
+        "witness": match &rollback {
+            None => "ok".to_owned(),
+            Some(finding) => format!("rollback detected: {finding}"),
+        },
+    });
+    if let Some(ok) = redis_ok {
+        body["redis"] = word(ok).into();
     }
-    Ok("ok\n".into_response())
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

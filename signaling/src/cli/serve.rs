@@ -71,7 +71,8 @@ pub struct ServeArgs {
     pub log_origin: Option<String>,
     /// The Redis that nodes share act ownership through
     /// (redis://HOST:PORT, or rediss:// for TLS); also the settings
-    /// file's `redis`. Checked and logged at start; not used yet.
+    /// file's `redis`. Redis must answer at start; act ownership goes
+    /// through it (docs/OWNERSHIP.md).
     #[arg(
         long,
         env = "TELECONSULT_REDIS",
@@ -84,6 +85,11 @@ pub struct ServeArgs {
     /// file's `node_id`.
     #[arg(long, env = "TELECONSULT_NODE_ID", value_name = "NAME")]
     pub node_id: Option<String>,
+    /// The URL other nodes reach this one at, registered in Redis with
+    /// `--redis` (http:// or https://, with a host) [default: the listen
+    /// address]; also the settings file's `advertise`.
+    #[arg(long, env = "TELECONSULT_ADVERTISE", value_name = "URL")]
+    pub advertise: Option<String>,
 }
 
 impl ServeArgs {
@@ -102,6 +108,13 @@ impl ServeArgs {
         let node_id = match self.node_id.as_deref().or(file.node_id.as_deref()) {
             Some(id) => NodeId::new(id)?,
             None => NodeId::from_hostname(),
+        };
+        let advertise = match self.advertise.as_deref().or(file.advertise.as_deref()) {
+            Some(url) => {
+                signaling::cluster::check_advertise(url)?;
+                Some(url.to_owned())
+            }
+            None => None,
         };
         let mut witnesses = file
             .witnesses()
@@ -179,6 +192,7 @@ impl ServeArgs {
         settings.store = store;
         settings.redis = redis;
         settings.node_id = node_id;
+        settings.advertise = advertise;
         settings.http = file.http;
         settings.oidc = file.oidc;
         settings.incident_thresholds = file

@@ -158,6 +158,43 @@ pub struct Room {
     /// The next time on that cadence (kept on one grid from the first
     /// input, as a fixed tick would be).
     relay_due: Option<Timestamp>,
+    /// Who the trace left connected when the act's previous room stopped
+    /// without closing them (its server killed, or its node lost): recorded
+    /// as lost at the first input, then `None` (see `Room::orphaned`).
+    orphans: Option<LeftConnected>,
+}
+
+/// Who an act's trace shows connected at its end (joined, not left since),
+/// and when its last event was recorded: what a room rebuilt after its
+/// server died takes over.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeftConnected {
+    pub participants: Vec<ParticipantId>,
+    /// The act's last recorded event: the last moment its previous room
+    /// is known to have run.
+    pub since: Option<Timestamp>,
+}
+
+impl LeftConnected {
+    /// Reads it from an act's events, in trace order.
+    pub fn from_events(events: &[session::Event]) -> LeftConnected {
+        let mut left = LeftConnected::default();
+        for event in events {
+            match &event.body {
+                session::ActEvent::Joined { participant, .. }
+                    if !left.participants.contains(participant) =>
+                {
+                    left.participants.push(*participant);
+                }
+                session::ActEvent::Left { participant, .. } => {
+                    left.participants.retain(|p| p != participant);
+                }
+                _ => {}
+            }
+            left.since = Some(left.since.map_or(event.at, |s| s.max(event.at)));
+        }
+        left
+    }
 }
 
 /// How long a lost participant may stay away, by default, before the act
@@ -180,6 +217,13 @@ impl Room {
         Room::with_ice_provider(act, Arc::new(move |_, _| ice_servers.clone()))
     }
 
+    /// The room takes over an act whose trace left `left` connected: at
+    /// its first input they are recorded as lost (see `Room::orphaned`).
+    pub fn with_left_connected(mut self, left: LeftConnected) -> Room {
+        self.orphans = Some(left);
+        self
+    }
+
     /// A room that asks `ice` for each participant's ICE servers.
     pub fn with_ice_provider(act: Act, ice: IceProvider) -> Room {
         let act_media = act.media_allowed();
@@ -193,6 +237,7 @@ impl Room {
             relay_left: BTreeSet::new(),
             relay_ended: false,
             lost: BTreeMap::new(),
+            orphans: None,
             recovery_timeout: DEFAULT_RECOVERY_TIMEOUT,
             detector: Detector::default(),
             relay_detector: RelayDetector::default(),
@@ -263,6 +308,9 @@ impl Room {
     /// the next wake-up follow what it changed.
     pub fn handle(&mut self, input: Input, now: Timestamp) -> Step {
         let mut step = Step::default();
+        if let Some(left) = self.orphans.take() {
+            self.orphaned(left, now, &mut step);
+        }
         let sampled = matches!(input, Input::RelayTraffic(_));
         match input {
             Input::Hello {

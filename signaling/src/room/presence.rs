@@ -8,7 +8,7 @@ use session::incident::IncidentKind;
 use session::participant::Role;
 use session::{ParticipantId, Pii, Timestamp};
 
-use super::{ConnId, Output, Room, Step, error, millis};
+use super::{ConnId, LeftConnected, Output, Room, Step, error, millis};
 use crate::budget::Exhausted;
 use crate::consent_text;
 use crate::protocol::{ActView, ErrorCode, ServerMessage, VERSION};
@@ -152,19 +152,59 @@ impl Room {
         silent_ms: u64,
         step: &mut Step,
     ) {
+        self.open_loss(p, now, silent_ms, false, step);
+    }
+
+    /// Opens a lost participant's incident (`server_outage` when their
+    /// server stopped, not their connection) and starts waiting for them.
+    fn open_loss(
+        &mut self,
+        p: ParticipantId,
+        now: Timestamp,
+        silent_ms: u64,
+        server_outage: bool,
+        step: &mut Step,
+    ) {
         if self.act.phase.is_terminal() || self.lost.contains_key(&p) {
             return;
         }
         self.lost.insert(p, (now, silent_ms));
+        let mut metrics = vec![("silent_before_ms".to_string(), silent_ms as f64)];
+        if server_outage {
+            metrics.push(("server_outage".to_string(), 1.0));
+        }
         self.apply(
             Command::OpenIncident {
                 kind: IncidentKind::SignalingDisconnected,
                 participant: Some(p),
-                metrics: [("silent_before_ms".to_string(), silent_ms as f64)].into(),
+                metrics: metrics.into_iter().collect(),
             },
             now,
             step,
         );
+    }
+
+    /// The room runs an act whose previous room never closed its
+    /// participants' connections: that room's server stopped without a
+    /// word (killed, or a node lost, its act taken over here). Each
+    /// participant the trace shows connected is recorded as gone with a
+    /// lost connection, and an incident opens for each, marked
+    /// `server_outage`, counting the silence from the act's last recorded
+    /// event (as far as the trace knows, when the outage began); their
+    /// return closes it with the whole outage's length, and a recovery
+    /// timeout passed without them interrupts the act, as for any loss.
+    pub(super) fn orphaned(&mut self, left: LeftConnected, now: Timestamp, step: &mut Step) {
+        if self.act.phase.is_terminal() {
+            return;
+        }
+        let silent_ms = left.since.map_or(0, |since| millis(since, now));
+        for p in left.participants {
+            if self.conns.contains_key(&p) || self.lost.contains_key(&p) {
+                continue;
+            }
+            self.depart(p, LeaveReason::ConnectionLost, now, step);
+            self.open_loss(p, now, silent_ms, true, step);
+        }
     }
 
     /// A lost participant is back: their incident closes (its duration is
@@ -400,6 +440,102 @@ mod tests {
         );
         assert_eq!(kinds(&s), ["left", "incident_opened"]);
         assert!(r.handle(Input::Tick, t(100)).events.is_empty());
+    }
+
+    #[test]
+    fn a_room_rebuilt_after_its_server_died_records_the_outage() {
+        // Both joined at t(1); the server dies with them connected. A new
+        // room (another node's, or a restarted server's) runs the act as
+        // the trace left it.
+        let live = live_room(30);
+        let left = LeftConnected {
+            participants: vec![PRO, PATIENT],
+            since: Some(t(1)),
+        };
+        let mut r = Room::new(live.act().clone(), vec![])
+            .with_recovery_timeout(Duration::from_secs(30))
+            .with_left_connected(left);
+        let s = r.handle(
+            Input::Hello {
+                conn: 30,
+                participant: PATIENT,
+                user_agent: "test".into(),
+            },
+            t(21),
+        );
+        assert_eq!(
+            kinds(&s)[..4],
+            ["left", "incident_opened", "left", "incident_opened"],
+            "each participant left connected is lost, with an incident"
+        );
+        let opened: Vec<_> = s
+            .events
+            .iter()
+            .filter_map(|e| match &e.body {
+                ActEvent::IncidentOpened { metrics, .. } => Some(metrics.clone()),
+                _ => None,
+            })
+            .collect();
+        for metrics in &opened {
+            assert_eq!(metrics.get("server_outage"), Some(&1.0));
+            // Silent since the last recorded event (the admission, at t(1)).
+            assert_eq!(metrics.get("silent_before_ms"), Some(&20_000.0));
+        }
+        // The patient's return closes theirs with the whole outage.
+        let closed = s.events.iter().find_map(|e| match &e.body {
+            ActEvent::IncidentClosed { metrics, .. } => Some(metrics.clone()),
+            _ => None,
+        });
+        assert_eq!(closed.expect("closed").get("outage_ms"), Some(&20_000.0));
+        assert!(kinds(&s).contains(&"joined"));
+        // Once only: the next input records no second outage.
+        let s = hello(&mut r, 31, PRO);
+        assert!(!kinds(&s).contains(&"incident_opened"), "{:?}", kinds(&s));
+        assert!(r.act().incidents.iter().all(|i| i.closed_at.is_some()));
+    }
+
+    #[test]
+    fn a_room_on_a_trace_that_closed_its_connections_records_no_outage() {
+        let mut r = live_room(30);
+        for conn in [10, 20] {
+            r.handle(
+                Input::Closed {
+                    conn,
+                    reason: LeaveReason::LeftByChoice,
+                    silent_ms: 0,
+                },
+                t(5),
+            );
+        }
+        let mut r = Room::new(r.act().clone(), vec![]).with_left_connected(LeftConnected {
+            participants: vec![],
+            since: Some(t(5)),
+        });
+        let s = hello(&mut r, 30, PRO);
+        assert_eq!(kinds(&s), ["joined"]);
+    }
+
+    #[test]
+    fn who_was_left_connected_is_read_from_the_events() {
+        let mut r = room();
+        let mut events = Vec::new();
+        events.extend(hello(&mut r, 10, PRO).events);
+        events.extend(hello(&mut r, 20, PATIENT).events);
+        events.extend(
+            r.handle(
+                Input::Closed {
+                    conn: 10,
+                    reason: LeaveReason::LeftByChoice,
+                    silent_ms: 0,
+                },
+                t(4),
+            )
+            .events,
+        );
+        let left = LeftConnected::from_events(&events);
+        assert_eq!(left.participants, [PATIENT]);
+        assert_eq!(left.since, Some(t(4)));
+        assert_eq!(LeftConnected::from_events(&[]), LeftConnected::default());
     }
 
     #[test]

@@ -82,11 +82,16 @@ pub struct Settings {
     pub witness_interval: Duration,
     /// Where the trace lives; the embedded store in `data` by default.
     pub store: StoreSetting,
-    /// The Redis nodes share act ownership through (issue 16); checked,
-    /// logged at start, not used yet.
+    /// The Redis nodes share act ownership through (issue 16): connected
+    /// at start (a Redis down is refused), the node registered there, and
+    /// every live room's act leased there. `None`: a single node.
     pub redis: Option<RedisUrl>,
     /// This node's name among the nodes sharing the store; logged at start.
     pub node_id: NodeId,
+    /// The URL other nodes reach this one at, registered with the
+    /// heartbeat (with `redis`); `None`: the listen address (see
+    /// [`crate::cluster::default_advertise`]).
+    pub advertise: Option<String>,
 }
 
 /// Which certificate the server listens with.
@@ -127,6 +132,7 @@ impl Settings {
             store: StoreSetting::default(),
             redis: None,
             node_id: NodeId::from_hostname(),
+            advertise: None,
         }
     }
 }
@@ -150,6 +156,42 @@ pub async fn build(settings: Settings) -> Result<Server, Error> {
         redis = %settings.redis.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string),
         "starting"
     );
+    let tls = match &settings.tls {
+        TlsSetting::Off => Tls::Off,
+        TlsSetting::Files { cert, key } => Tls::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        TlsSetting::SelfSigned => self_signed(&data.root().join("tls"))?,
+    };
+    // Redis down at start is refused, naming it and its host:port.
+    let cluster = match &settings.redis {
+        Some(url) => {
+            let advertise = match &settings.advertise {
+                Some(a) => {
+                    crate::cluster::check_advertise(a)?;
+                    a.clone()
+                }
+                None => crate::cluster::default_advertise(
+                    settings.listen,
+                    !matches!(settings.tls, TlsSetting::Off),
+                ),
+            };
+            let own_cert = match &tls {
+                Tls::Files { cert, .. } => Some(cert.as_path()),
+                Tls::Off => None,
+            };
+            let link = crate::cluster::NodeLink {
+                secret: crate::state::cluster_secret(data)?,
+                tls: crate::cluster::forward::peer_tls(own_cert)?,
+            };
+            let cluster =
+                crate::cluster::Cluster::start(url, &settings.node_id, &advertise, link).await?;
+            tracing::info!(node = %settings.node_id, %advertise, "registered with Redis");
+            Some(Arc::new(cluster))
+        }
+        None => None,
+    };
     // Before anything else starts: a store older than, or forked from,
     // what a witness holds is refused here.
     // (With no witness this only readies the checkpointing task.)
@@ -161,14 +203,6 @@ pub async fn build(settings: Settings) -> Result<Server, Error> {
     )
     .await?;
     let (invitations, api_token) = server_secrets(data)?;
-    let tls = match &settings.tls {
-        TlsSetting::Off => Tls::Off,
-        TlsSetting::Files { cert, key } => Tls::Files {
-            cert: cert.clone(),
-            key: key.clone(),
-        },
-        TlsSetting::SelfSigned => self_signed(&data.root().join("tls"))?,
-    };
     // The relay lets connection-test credentials reach the probe's
     // sockets, and nothing else.
     let probe_peers = Arc::new(media::ProbePeers::default());
@@ -231,6 +265,14 @@ pub async fn build(settings: Settings) -> Result<Server, Error> {
     if let Some(security) = security {
         state.secure(security)?;
     }
+    if let Some(cluster) = cluster {
+        state.set_cluster(cluster.clone());
+        tokio::spawn(watch_redis(
+            cluster,
+            state.metrics.clone(),
+            state.stopping(),
+        ));
+    }
     state.set_witnessing(witnessing.spawn(
         state.store.clone(),
         state.metrics.clone(),
@@ -242,6 +284,31 @@ pub async fn build(settings: Settings) -> Result<Server, Error> {
         trusted: keys.trusted,
         shutdown_grace: settings.shutdown_grace,
     })
+}
+
+/// How often the Redis answering gauge is refreshed.
+const REDIS_WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Keeps `teleconsult_lease_redis_answering` current until the server
+/// stops.
+async fn watch_redis(
+    cluster: Arc<crate::cluster::Cluster>,
+    metrics: crate::metrics::Metrics,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(REDIS_WATCH_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                let up = cluster.redis().ping().await.is_ok();
+                metrics.redis_up.set(i64::from(up));
+            }
+            stopped = async { stopping.wait_for(|s| *s).await.is_ok() } => {
+                let _ = stopped;
+                return;
+            }
+        }
+    }
 }
 
 /// Starts the TURN relay beside the server: UDP and TCP on one port, TLS

@@ -191,7 +191,20 @@ impl Server {
             );
             handle.shutdown();
         }
-        // 4. The store's writer finishes what it holds. Every append a room
+        // 4. Leave the cluster: the rooms gave their leases back as they
+        // ended; the node's entry goes now rather than after its TTL.
+        if let Some(cluster) = state.cluster() {
+            let until = tokio::time::Instant::now() + Duration::from_secs(2);
+            if tokio::time::timeout_at(until.max(deadline), cluster.stop())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "Redis did not answer the deregistration in time; the entry expires by itself"
+                );
+            }
+        }
+        // 5. The store's writer finishes what it holds. Every append a room
         // was told of is already committed, so waiting is bounded too: past
         // the grace (at least FLUSH_AT_LEAST), the process stops without it.
         let store = state.store.clone();

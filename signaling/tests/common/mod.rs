@@ -2,6 +2,8 @@
 //! directory and read its output.
 #![allow(dead_code)]
 
+/// Nodes sharing a PostgreSQL trace and a Redis (act ownership).
+pub mod cluster;
 /// The live session's exchange reports (chat, file and screen shares).
 pub mod exchange;
 /// A téléexpertise's people, routes and documents on a test server.
@@ -41,7 +43,8 @@ pub fn teleconsult_with_env(data: &Path, args: &[&str], env: &[(&str, &str)]) ->
         .env_remove("TELECONSULT_PUBLIC_URL")
         .env_remove("TELECONSULT_STORE")
         .env_remove("TELECONSULT_REDIS")
-        .env_remove("TELECONSULT_NODE_ID");
+        .env_remove("TELECONSULT_NODE_ID")
+        .env_remove("TELECONSULT_ADVERTISE");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -121,7 +124,14 @@ impl Cli {
     /// Creates a teleconsultation and returns what `act create --json`
     /// prints (id, links...).
     pub fn create_teleconsultation_json(&self) -> serde_json::Value {
-        let out = self.ok(&[
+        self.create_teleconsultation_with(PATIENT, &[])
+    }
+
+    /// Creates a teleconsultation of [`DOCTOR`] with `patient`, with
+    /// `extra` arguments (`--store URL`, `--public-url URL`...), and
+    /// returns what `act create --json` prints.
+    pub fn create_teleconsultation_with(&self, patient: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec![
             "act",
             "create",
             "--kind",
@@ -131,10 +141,11 @@ impl Cli {
             "--rpps",
             DOCTOR_RPPS,
             "--patient",
-            PATIENT,
+            patient,
             "--json",
-        ]);
-        serde_json::from_str(out.trim()).expect("one JSON object")
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(self.ok(&args).trim()).expect("one JSON object")
     }
 }
 

@@ -59,6 +59,10 @@ pub mod close {
     pub const JOIN_LATER: u16 = 4008;
     /// A `hello` refused by the act's total join budget.
     pub const JOINS_SPENT: u16 = 4009;
+    /// Another node holds the act's lease.
+    pub const ACT_ELSEWHERE: u16 = 4010;
+    /// Ownership cannot be proven now (Redis down): retry.
+    pub const OWNERSHIP_UNAVAILABLE: u16 = 4011;
 }
 
 /// The ICE server the test servers hand out once media is allowed.
@@ -154,6 +158,22 @@ impl TestServer {
     async fn launch(tls: bool, configure: impl FnOnce(&mut Settings)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = DataDir::new(dir.path().join("data"));
+        TestServer::launch_in(dir, data, tls, configure).await
+    }
+
+    /// A server on the data directory `data` (another server's: nodes
+    /// sharing a PostgreSQL trace share its keys), plain HTTP.
+    pub async fn start_on(data: DataDir, configure: impl FnOnce(&mut Settings)) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        TestServer::launch_in(dir, data, false, configure).await
+    }
+
+    async fn launch_in(
+        dir: TempDir,
+        data: DataDir,
+        tls: bool,
+        configure: impl FnOnce(&mut Settings),
+    ) -> TestServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let addr = listener.local_addr().expect("local address");
         let scheme = if tls { "https" } else { "http" };
@@ -684,6 +704,19 @@ impl Client {
     }
 }
 
+/// A call's signaling round: the professional (participant 1) offers to
+/// the patient (2), who answers; each receives the other's, relayed by
+/// the server(s) between them.
+pub async fn offer_and_answer(pro: &mut Client, patient: &mut Client) {
+    pro.signal(2, &SignalData::Offer { sdp: "v=0".into() })
+        .await;
+    assert_eq!(patient.expect_signal().await.0, 1);
+    patient
+        .signal(1, &SignalData::Answer { sdp: "v=0".into() })
+        .await;
+    assert_eq!(pro.expect_signal().await.0, 2);
+}
+
 pub fn is_signal(m: &ServerMessage) -> bool {
     matches!(m, ServerMessage::Signal { .. })
 }
@@ -712,12 +745,19 @@ impl ServerProcess {
     /// Starts the binary on `data` and a free loopback port, and waits
     /// until it accepts connections.
     pub async fn start(data: &Path, log: &Path) -> ServerProcess {
+        ServerProcess::start_with(data, log, &[]).await
+    }
+
+    /// [`ServerProcess::start`] with more `serve` arguments (`--store`,
+    /// `--redis`, `--node-id`...).
+    pub async fn start_with(data: &Path, log: &Path, args: &[&str]) -> ServerProcess {
         let addr = free_loopback_addr();
         let log_file = std::fs::File::create(log).expect("create the server log");
         let child = Command::new(env!("CARGO_BIN_EXE_teleconsult"))
             .arg("--data")
             .arg(data)
             .args(["serve", "--listen", &addr.to_string(), "--insecure-http"])
+            .args(args)
             .env_remove("TELECONSULT_DATA_KEY")
             .env_remove("TELECONSULT_DATA")
             .env_remove("TELECONSULT_PUBLIC_URL")
@@ -726,6 +766,7 @@ impl ServerProcess {
             .env_remove("TELECONSULT_STORE")
             .env_remove("TELECONSULT_REDIS")
             .env_remove("TELECONSULT_NODE_ID")
+            .env_remove("TELECONSULT_ADVERTISE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
