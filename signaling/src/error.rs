@@ -107,6 +107,12 @@ pub enum Error {
         "--advertise: not an http:// or https:// URL with a host (https://HOST:PORT), at most 256 printable characters"
     )]
     Advertise,
+    /// `--redis` on a node listening on every address without
+    /// `--advertise`: its peers would have no address to reach it at.
+    #[error(
+        "--redis: this node listens on {0}, which its peers cannot connect to; give --advertise https://HOST:PORT"
+    )]
+    AdvertiseNeeded(std::net::SocketAddr),
     /// Redis (`--redis`) does not answer at start, or refused what this
     /// node asked; the message names Redis and its host:port.
     #[error("act ownership (--redis): {0}")]

@@ -1,6 +1,7 @@
 //! `teleconsult serve --redis URL` with nothing answering there refuses to
 //! start: exit status not 0, and an error naming Redis and its host:port;
-//! a bad `--advertise` is refused before anything starts. Without
+//! a bad `--advertise`, or none on a node listening on every address, is
+//! refused before anything starts. Without
 //! `--redis` nothing about Redis is asked.
 
 mod common;
@@ -70,5 +71,25 @@ async fn the_library_names_redis_in_its_error() {
     assert!(
         text.contains("Redis") && text.contains(&format!("127.0.0.1:{port}")),
         "{text}"
+    );
+}
+
+#[test]
+fn serve_on_every_address_with_redis_needs_an_advertised_address() {
+    let cli = Cli::new();
+    let redis = format!("redis://127.0.0.1:{}", free_port());
+    let out = cli.run(&[
+        "serve",
+        "--listen",
+        "0.0.0.0:0",
+        "--no-relay",
+        "--redis",
+        &redis,
+    ]);
+    assert!(!out.status.success(), "started with nothing to advertise");
+    let err = stderr(&out);
+    assert!(
+        err.contains("--advertise") && err.contains("0.0.0.0"),
+        "{err}"
     );
 }

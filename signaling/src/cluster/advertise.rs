@@ -19,10 +19,15 @@ pub fn check_advertise(url: &str) -> Result<(), Error> {
 }
 
 /// The default advertised address: the listen address, as `https://` (or
-/// `http://` without TLS).
-pub fn default_advertise(listen: std::net::SocketAddr, tls: bool) -> String {
+/// `http://` without TLS). A node listening on every address (`0.0.0.0`,
+/// `[::]`) has no address its peers could use: it must be told one
+/// (`--advertise`).
+pub fn default_advertise(listen: std::net::SocketAddr, tls: bool) -> Result<String, Error> {
+    if listen.ip().is_unspecified() {
+        return Err(Error::AdvertiseNeeded(listen));
+    }
     let scheme = if tls { "https" } else { "http" };
-    format!("{scheme}://{listen}")
+    Ok(format!("{scheme}://{listen}"))
 }
 
 #[cfg(test)]
@@ -58,8 +63,24 @@ mod tests {
     #[test]
     fn the_default_advertised_address_is_the_listen_address() {
         let listen: std::net::SocketAddr = "127.0.0.1:8443".parse().unwrap();
-        assert_eq!(default_advertise(listen, true), "https://127.0.0.1:8443");
-        assert_eq!(default_advertise(listen, false), "http://127.0.0.1:8443");
-        check_advertise(&default_advertise(listen, true)).unwrap();
+        assert_eq!(
+            default_advertise(listen, true).unwrap(),
+            "https://127.0.0.1:8443"
+        );
+        assert_eq!(
+            default_advertise(listen, false).unwrap(),
+            "http://127.0.0.1:8443"
+        );
+        check_advertise(&default_advertise(listen, true).unwrap()).unwrap();
+        for everywhere in ["0.0.0.0:443", "[::]:443"] {
+            let listen: std::net::SocketAddr = everywhere.parse().unwrap();
+            assert!(
+                matches!(
+                    default_advertise(listen, true),
+                    Err(Error::AdvertiseNeeded(_))
+                ),
+                "{everywhere}"
+            );
+        }
     }
 }

@@ -175,7 +175,7 @@ pub async fn build(settings: Settings) -> Result<Server, Error> {
                 None => crate::cluster::default_advertise(
                     settings.listen,
                     !matches!(settings.tls, TlsSetting::Off),
-                ),
+                )?,
             };
             let own_cert = match &tls {
                 Tls::Files { cert, .. } => Some(cert.as_path()),
