@@ -136,6 +136,14 @@ fn not_owner(elsewhere: bool) -> (ServerMessage, (u16, String)) {
     }
 }
 
+/// A close frame with `code` and `reason`.
+fn close_frame((code, reason): (u16, String)) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
 async fn send_and_close(socket: &mut WebSocket, code: ErrorCode, message: &str) {
     let msg = ServerMessage::Error {
         code,
@@ -330,36 +338,22 @@ async fn connection(state: AppState, mut socket: WebSocket, linked: Option<ActId
                     }
                 }
                 Frame::RefuseJoin { retry_after_secs } => {
-                    let (code, reason) = join_refused_close(retry_after_secs);
                     let _ = sink
-                        .send(Message::Close(Some(CloseFrame {
-                            code,
-                            reason: reason.into(),
-                        })))
+                        .send(close_frame(join_refused_close(retry_after_secs)))
                         .await;
                     break;
                 }
                 Frame::NotOwner { elsewhere } => {
-                    let (error, (code, reason)) = not_owner(elsewhere);
+                    let (error, close) = not_owner(elsewhere);
                     let _ = sink
                         .send(Message::Text(protocol::encode(&error).into()))
                         .await;
-                    let _ = sink
-                        .send(Message::Close(Some(CloseFrame {
-                            code,
-                            reason: reason.into(),
-                        })))
-                        .await;
+                    let _ = sink.send(close_frame(close)).await;
                     break;
                 }
                 Frame::Close(reason) => {
                     let (code, reason) = close_code(reason);
-                    let _ = sink
-                        .send(Message::Close(Some(CloseFrame {
-                            code,
-                            reason: reason.into(),
-                        })))
-                        .await;
+                    let _ = sink.send(close_frame((code, reason.to_owned()))).await;
                     break;
                 }
             }

@@ -10,7 +10,7 @@ mod common;
 
 use common::cluster::{OwnRedis, free_port, node, node_name};
 use common::postgres::PgDb;
-use common::server::{Client, TIMEOUT, close, offer_and_answer};
+use common::server::{Client, TIMEOUT, TestAct, TestServer, close, offer_and_answer};
 use serde_json::json;
 use signaling::protocol::{ErrorCode, ServerMessage, SignalData};
 
@@ -28,15 +28,22 @@ async fn call_until(pro: &mut Client, patient: &mut Client, what: &str, done: im
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_live_act_goes_on_without_redis_and_joins_wait() {
+/// A node on a Redis of the test's own (on `port`, returned) and a fresh
+/// database (kept alive by the caller), an act in performance on it, and
+/// then that Redis killed.
+async fn in_performance_then_redis_killed() -> (u16, PgDb, TestServer, TestAct, Client, Client) {
     let port = free_port();
     let mut own = OwnRedis::start(port).await;
     let db = PgDb::new();
     let a = node(&db, &own.url(), &node_name("a"), None).await;
-    let (act, mut pro, mut patient) = a.in_performance().await;
-
+    let (act, pro, patient) = a.in_performance().await;
     own.kill();
+    (port, db, a, act, pro, patient)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_act_goes_on_without_redis_and_joins_wait() {
+    let (port, _db, a, act, mut pro, mut patient) = in_performance_then_redis_killed().await;
     // Past the lease's proven deadline: counted lost, the call goes on.
     let metrics = a.state.metrics.clone();
     call_until(
@@ -91,12 +98,7 @@ async fn a_live_act_goes_on_without_redis_and_joins_wait() {
 /// lease's deadline passed, is recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_act_concluded_while_redis_is_lost_is_recorded() {
-    let port = free_port();
-    let mut own = OwnRedis::start(port).await;
-    let db = PgDb::new();
-    let a = node(&db, &own.url(), &node_name("a"), None).await;
-    let (act, mut pro, mut patient) = a.in_performance().await;
-    own.kill();
+    let (_port, _db, a, act, mut pro, mut patient) = in_performance_then_redis_killed().await;
     let metrics = a.state.metrics.clone();
     call_until(
         &mut pro,
