@@ -135,6 +135,9 @@ pub enum Error {
     /// The spawned server did not answer in time.
     #[error("the server did not answer /healthz within 10 s")]
     ServerSilent,
+    /// A load step was given no server to load.
+    #[error("no server to load: give at least one --url")]
+    NoTarget,
 
     /// Building or reading a STUN message.
     #[error(transparent)]

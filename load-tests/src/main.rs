@@ -51,18 +51,20 @@ enum Command {
 #[derive(Debug, Args)]
 struct TargetArgs {
     /// The server's base URL (plain HTTP on loopback), e.g.
-    /// http://127.0.0.1:8080.
+    /// http://127.0.0.1:8080. Repeat it for nodes sharing one store and
+    /// one Redis: room i goes to the i-th URL, modulo their number.
     #[arg(long, conflicts_with = "spawn_server")]
-    url: Option<String>,
+    url: Vec<String>,
     /// The operator token (else read from --data DIR/keys/api.token).
     #[arg(long, env = "TELECONSULT_API_TOKEN")]
     api_token: Option<String>,
     /// The server's data directory, to read the operator token.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// The server's process id, to sample its CPU and memory.
+    /// The server's process id, to sample its CPU and memory; repeat it
+    /// in the order of the --url it belongs to.
     #[arg(long)]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
     /// Start this `teleconsult` binary (`serve --insecure-http` on a free
     /// loopback port with a fresh data directory) and load it.
     #[arg(long)]
@@ -306,6 +308,8 @@ struct RoomsReport<'a> {
     room_size: u32,
     rate_rooms_per_second: f64,
     play_seconds: u64,
+    /// The nodes loaded (room i on the i-th, modulo their number).
+    targets: Vec<String>,
     relay_only: bool,
     ice_turn: Option<String>,
     video_kbps_target: u32,
@@ -329,32 +333,43 @@ struct Step<R> {
     breaches: Vec<Breach>,
 }
 
-async fn target_of(args: &TargetArgs) -> anyhow::Result<(Target, Option<scenario::SpawnedServer>)> {
+async fn targets_of(
+    args: &TargetArgs,
+) -> anyhow::Result<(Vec<Target>, Option<scenario::SpawnedServer>)> {
     if let Some(bin) = &args.spawn_server {
         let server = scenario::spawn_server(bin, &[]).await?;
-        return Ok((server.target.clone(), Some(server)));
+        return Ok((vec![server.target.clone()], Some(server)));
     }
-    let url = args
-        .url
-        .clone()
-        .context("give --url (with --api-token or --data) or --spawn-server")?;
+    anyhow::ensure!(
+        !args.url.is_empty(),
+        "give --url (with --api-token or --data) or --spawn-server"
+    );
+    anyhow::ensure!(
+        args.server_pid.len() <= args.url.len(),
+        "{} --server-pid for {} --url: give at most one per URL, in the same order",
+        args.server_pid.len(),
+        args.url.len()
+    );
     let api_token = match (&args.api_token, &args.data) {
         (Some(t), _) => t.clone(),
         (None, Some(d)) => scenario::api_token_from(d)?,
         (None, None) => anyhow::bail!("give --api-token or --data to create acts"),
     };
-    Ok((
-        Target {
-            base_url: url,
-            api_token,
-            pid: args.server_pid,
-        },
-        None,
-    ))
+    let targets = args
+        .url
+        .iter()
+        .enumerate()
+        .map(|(i, url)| Target {
+            base_url: url.clone(),
+            api_token: api_token.clone(),
+            pid: args.server_pid.get(i).copied(),
+        })
+        .collect();
+    Ok((targets, None))
 }
 
 async fn rooms_command(name: &str, room_size: u32, args: RoomsArgs) -> anyhow::Result<bool> {
-    let (target, _server) = target_of(&args.target).await?;
+    let (targets, _server) = targets_of(&args.target).await?;
     eprintln!(
         "media (rav1e AV1 640x360, opus): from the clip cache in {} if there, else encoding...",
         clip_cache::default_dir().display()
@@ -435,7 +450,7 @@ async fn rooms_command(name: &str, room_size: u32, args: RoomsArgs) -> anyhow::R
         bar.set_prefix(format!("{name} {load}×{room_size}"));
         let b = bar.clone();
         let result =
-            scenario::run_rooms(&target, media.clone(), &cfg, next_act, move || b.inc(1)).await?;
+            scenario::run_rooms(&targets, media.clone(), &cfg, next_act, move || b.inc(1)).await?;
         bar.finish();
         next_act += u64::from(load);
         let breaches = slo.evaluate(&result.observed());
@@ -459,6 +474,7 @@ async fn rooms_command(name: &str, room_size: u32, args: RoomsArgs) -> anyhow::R
         room_size,
         rate_rooms_per_second: args.rate,
         play_seconds: args.duration,
+        targets: targets.iter().map(|t| t.base_url.clone()).collect(),
         relay_only: args.target.relay_only,
         ice_turn: args.target.ice_turn.clone(),
         video_kbps_target: args.media.video_kbps,
@@ -515,6 +531,23 @@ fn print_rooms(load: u32, r: &RoomsResult, breaches: &[Breach]) {
             "server: peak CPU {:.0} % of a core, peak RSS {:.1} MiB",
             peak_cpu * 100.0,
             peak_rss as f64 / 1048576.0
+        );
+        if r.nodes.len() > 1 {
+            for n in &r.nodes {
+                println!(
+                    "  node {}: mean CPU {:.0} %, peak {:.0} % of a core",
+                    n.base_url,
+                    n.mean_cpu() * 100.0,
+                    n.peak_cpu() * 100.0
+                );
+            }
+        }
+    }
+    if !r.harness.cpu.is_empty() {
+        println!(
+            "harness: mean CPU {:.0} %, peak {:.0} % of a core",
+            r.harness.mean_cpu() * 100.0,
+            r.harness.peak_cpu() * 100.0
         );
     }
     for e in r.errors.iter().take(5) {
@@ -915,4 +948,66 @@ async fn relay_command(args: RelayArgs) -> anyhow::Result<bool> {
     tokio::signal::ctrl_c().await?;
     relay.stop().await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command, targets_of};
+
+    fn target_args(args: &[&str]) -> super::TargetArgs {
+        let cli = Cli::try_parse_from(
+            ["teleconsult-load", "consult", "--api-token", "t"]
+                .iter()
+                .chain(args),
+        )
+        .expect("the arguments parse");
+        match cli.command {
+            Command::Consult(a) => a.target,
+            other => panic!("not consult: {other:?}"),
+        }
+    }
+
+    fn targets(args: &[&str]) -> anyhow::Result<Vec<load_tests::scenario::Target>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async { targets_of(&target_args(args)).await.map(|(t, _)| t) })
+    }
+
+    #[test]
+    fn repeated_urls_are_nodes_each_with_its_own_pid_in_order() {
+        let t = targets(&[
+            "--url",
+            "http://127.0.0.1:1",
+            "--url",
+            "http://127.0.0.1:2",
+            "--server-pid",
+            "11",
+        ])
+        .expect("two targets");
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].base_url, "http://127.0.0.1:1");
+        assert_eq!(t[0].pid, Some(11));
+        assert_eq!(t[1].base_url, "http://127.0.0.1:2");
+        assert_eq!(t[1].pid, None);
+        assert!(t.iter().all(|t| t.api_token == "t"));
+    }
+
+    #[test]
+    fn more_pids_than_urls_or_no_url_is_refused_with_a_clear_error() {
+        let e = targets(&[
+            "--url",
+            "http://127.0.0.1:1",
+            "--server-pid",
+            "1",
+            "--server-pid",
+            "2",
+        ])
+        .expect_err("two pids for one URL");
+        assert!(e.to_string().contains("2 --server-pid for 1 --url"), "{e}");
+        let e = targets(&[]).expect_err("no URL");
+        assert!(e.to_string().contains("give --url"), "{e}");
+    }
 }

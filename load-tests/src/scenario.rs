@@ -247,12 +247,88 @@ pub struct RoomsResult {
     pub frames_expected: u64,
     pub frames_complete: u64,
     pub frame_completeness: f64,
-    /// Server CPU, cores, and RSS, per second.
+    /// Server CPU, cores, and RSS, per second, summed over the nodes.
     pub server_cpu: Vec<f64>,
     pub server_rss_bytes: Vec<u64>,
+    /// The same per node, in the order of the targets (only nodes whose
+    /// process id was given).
+    pub nodes: Vec<NodeUsage>,
+    /// This harness process's own CPU and RSS: when it nears the cores it
+    /// may use, the bots and not the server set the figures.
+    pub harness: NodeUsage,
     /// Per second: received packets, lost, latency p50/p99.
     pub timeline: Vec<TimelinePoint>,
     pub errors: Vec<String>,
+}
+
+/// One node's CPU (cores) and RSS, sampled once a second during a step.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NodeUsage {
+    pub base_url: String,
+    pub cpu: Vec<f64>,
+    pub rss_bytes: Vec<u64>,
+}
+
+impl NodeUsage {
+    /// The highest one-second CPU share, cores.
+    pub fn peak_cpu(&self) -> f64 {
+        self.cpu.iter().copied().fold(0.0, f64::max)
+    }
+
+    /// The mean one-second CPU share, cores.
+    pub fn mean_cpu(&self) -> f64 {
+        if self.cpu.is_empty() {
+            0.0
+        } else {
+            self.cpu.iter().sum::<f64>() / self.cpu.len() as f64
+        }
+    }
+}
+
+/// Samples a process's CPU and RSS once a second until aborted.
+fn sample_node(
+    target: &Target,
+    pid: u32,
+) -> (
+    Arc<std::sync::Mutex<NodeUsage>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let usage = Arc::new(std::sync::Mutex::new(NodeUsage {
+        base_url: target.base_url.clone(),
+        ..NodeUsage::default()
+    }));
+    let shared = usage.clone();
+    let task = tokio::spawn(async move {
+        let mut prev = ProcSample::read(pid).ok();
+        let mut at = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = ProcSample::read(pid).ok();
+            if let (Some(a), Some(b)) = (prev, now)
+                && let Ok(mut u) = shared.lock()
+            {
+                u.cpu
+                    .push(ProcSample::cpu_between(&a, &b, at.elapsed().as_secs_f64()));
+                u.rss_bytes.push(b.rss_bytes);
+            }
+            at = Instant::now();
+            prev = now;
+        }
+    });
+    (usage, task)
+}
+
+/// Sums the nodes' samples second by second (a node with fewer samples
+/// counts for the seconds it has).
+fn sum_nodes(nodes: &[NodeUsage]) -> (Vec<f64>, Vec<u64>) {
+    let len = nodes.iter().map(|n| n.cpu.len()).max().unwrap_or(0);
+    let cpu = (0..len)
+        .map(|i| nodes.iter().filter_map(|n| n.cpu.get(i)).sum())
+        .collect();
+    let rss = (0..len)
+        .map(|i| nodes.iter().filter_map(|n| n.rss_bytes.get(i)).sum())
+        .collect();
+    (cpu, rss)
 }
 
 /// One second of a step, for charts.
@@ -277,51 +353,41 @@ impl RoomsResult {
     }
 }
 
-/// Runs one step and gathers what every participant measured.
+/// Runs one step and gathers what every participant measured. Room `i`
+/// goes to `targets[i % targets.len()]`: its act is created there and its
+/// participants connect there (nodes sharing a store and Redis take the
+/// act over or forward as they would for people).
 pub async fn run_rooms(
-    target: &Target,
+    targets: &[Target],
     media: Arc<EncodedMedia>,
     cfg: &RoomsConfig,
     first_act: u64,
     on_room_done: impl Fn() + Send + Sync + 'static,
 ) -> Result<RoomsResult> {
+    if targets.is_empty() {
+        return Err(Error::NoTarget);
+    }
     let start = Instant::now();
     let on_room_done = Arc::new(on_room_done);
-    let ws_url = target.ws_url();
     let mut rooms = tokio::task::JoinSet::new();
-    // The server's CPU (cores) and RSS, once a second.
-    let samples: Arc<std::sync::Mutex<(Vec<f64>, Vec<u64>)>> = Arc::default();
-    let sampler = target.pid.map(|pid| {
-        let samples = samples.clone();
-        tokio::spawn(async move {
-            let mut prev = ProcSample::read(pid).ok();
-            let mut at = Instant::now();
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let now = ProcSample::read(pid).ok();
-                if let (Some(a), Some(b)) = (prev, now)
-                    && let Ok(mut s) = samples.lock()
-                {
-                    s.0.push(ProcSample::cpu_between(&a, &b, at.elapsed().as_secs_f64()));
-                    s.1.push(b.rss_bytes);
-                }
-                at = Instant::now();
-                prev = now;
-            }
-        })
-    });
+    let samplers: Vec<_> = targets
+        .iter()
+        .filter_map(|t| t.pid.map(|pid| sample_node(t, pid)))
+        .collect();
+    let harness = Target {
+        base_url: "harness".into(),
+        api_token: String::new(),
+        pid: Some(std::process::id()),
+    };
+    let (harness_usage, harness_task) = sample_node(&harness, std::process::id());
     for i in 0..cfg.rooms {
         let due = start + Duration::from_secs_f64(f64::from(i) / cfg.rate.max(0.001));
         tokio::time::sleep_until(due.into()).await;
-        let (target, media, cfg, ws_url, done) = (
-            target.clone(),
-            media.clone(),
-            cfg.clone(),
-            ws_url.clone(),
-            on_room_done.clone(),
-        );
+        let target = targets[i as usize % targets.len()].clone();
+        let (media, cfg, done) = (media.clone(), cfg.clone(), on_room_done.clone());
         let act_no = first_act + u64::from(i);
         rooms.spawn(async move {
+            let ws_url = target.ws_url();
             let r = run_room(&target, &ws_url, media, &cfg, act_no, start).await;
             done();
             r
@@ -339,13 +405,19 @@ pub async fn run_rooms(
             }
         }
     }
-    if let Some(h) = sampler {
-        h.abort();
+    let mut nodes = Vec::new();
+    for (usage, task) in samplers {
+        task.abort();
+        if let Ok(u) = usage.lock() {
+            nodes.push(u.clone());
+        }
     }
+    harness_task.abort();
     let mut result = summarize(cfg, outcomes, errors, failed_rooms_participants);
-    if let Ok(s) = samples.lock() {
-        result.server_cpu = s.0.clone();
-        result.server_rss_bytes = s.1.clone();
+    (result.server_cpu, result.server_rss_bytes) = sum_nodes(&nodes);
+    result.nodes = nodes;
+    if let Ok(h) = harness_usage.lock() {
+        result.harness = h.clone();
     }
     Ok(result)
 }
@@ -491,6 +563,8 @@ fn summarize(
         },
         server_cpu: Vec::new(),
         server_rss_bytes: Vec::new(),
+        nodes: Vec::new(),
+        harness: NodeUsage::default(),
         timeline,
         errors,
     }
@@ -498,6 +572,26 @@ fn summarize(
 
 #[cfg(test)]
 mod tests {
+    use super::{NodeUsage, sum_nodes};
+
+    #[test]
+    fn node_samples_add_up_second_by_second() {
+        let node = |cpu: &[f64], rss: &[u64]| NodeUsage {
+            base_url: String::new(),
+            cpu: cpu.to_vec(),
+            rss_bytes: rss.to_vec(),
+        };
+        let (cpu, rss) = sum_nodes(&[
+            node(&[0.5, 0.25, 0.125], &[10, 20, 30]),
+            node(&[0.25, 0.5], &[1, 2]),
+        ]);
+        assert_eq!(cpu, vec![0.75, 0.75, 0.125]);
+        assert_eq!(rss, vec![11, 22, 30]);
+        assert_eq!(node(&[0.5, 0.25], &[]).peak_cpu(), 0.5);
+        assert_eq!(node(&[0.5, 0.25], &[]).mean_cpu(), 0.375);
+        assert_eq!(sum_nodes(&[]), (vec![], vec![]));
+    }
+
     #[test]
     fn the_harness_settings_are_a_valid_settings_file_lifting_the_limits() {
         let dir = tempfile::tempdir().unwrap();
