@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use load_tests::clip_cache;
 use load_tests::media_source::{ClipOrigin, EncodedMedia, MediaSpec};
+use load_tests::participant::IceTiming;
 use load_tests::relay_stress::{self, StressConfig, StressResult};
 use load_tests::report::{self, Panel, Series};
 use load_tests::scenario::{self, IceOverride, RoomsConfig, RoomsResult, Target};
@@ -80,6 +81,36 @@ struct TargetArgs {
     /// The TURN REST API secret of --ice-turn.
     #[arg(long)]
     ice_secret: Option<String>,
+    /// The bots' ICE check interval, ms (webrtc-rs sends a relayed packet
+    /// on its next wake-up, paced by this while checking).
+    #[arg(long, default_value_t = 200)]
+    ice_check_interval_ms: u64,
+    /// Checks on a candidate pair before it fails.
+    #[arg(long, default_value_t = 7)]
+    ice_max_binding_requests: u16,
+    /// The bots' consent-check interval once connected, ms (the driver's
+    /// tick then is the lesser of this and 200 ms).
+    #[arg(long, default_value_t = 500)]
+    ice_keepalive_ms: u64,
+}
+
+impl TargetArgs {
+    fn ice_timing(&self) -> anyhow::Result<IceTiming> {
+        anyhow::ensure!(
+            (1..=10_000).contains(&self.ice_check_interval_ms)
+                && (1..=10_000).contains(&self.ice_keepalive_ms),
+            "--ice-check-interval-ms and --ice-keepalive-ms must be 1 to 10000"
+        );
+        anyhow::ensure!(
+            self.ice_max_binding_requests >= 1,
+            "--ice-max-binding-requests must be at least 1"
+        );
+        Ok(IceTiming {
+            check_interval: Duration::from_millis(self.ice_check_interval_ms),
+            max_binding_requests: self.ice_max_binding_requests,
+            keepalive: Duration::from_millis(self.ice_keepalive_ms),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -417,6 +448,7 @@ async fn rooms_command(name: &str, room_size: u32, args: RoomsArgs) -> anyhow::R
         );
     }
     let slo = args.slo.slo();
+    let ice_timing = args.target.ice_timing()?;
     let ice_override = match (&args.target.ice_turn, &args.target.ice_secret) {
         (Some(url), Some(secret)) => Some(IceOverride {
             url: url.clone(),
@@ -439,6 +471,7 @@ async fn rooms_command(name: &str, room_size: u32, args: RoomsArgs) -> anyhow::R
             play_for: Duration::from_secs(args.duration),
             relay_only: args.target.relay_only,
             ice_override: ice_override.clone(),
+            ice_timing,
         };
         let bar = ProgressBar::new(u64::from(load));
         bar.set_style(

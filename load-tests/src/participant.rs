@@ -95,6 +95,37 @@ pub struct Plan {
     /// Use these ICE servers instead of the server's (e.g. coturn with
     /// REST credentials the harness made).
     pub ice_override: Option<Vec<signaling::protocol::IceServer>>,
+    /// The ICE agent's timers (see [`IceTiming`]).
+    pub ice_timing: IceTiming,
+}
+
+/// The ICE agent's timers. `webrtc` 0.21's driver sends a packet bound for
+/// a TURN relay only on its next wake-up, and between datagrams it wakes
+/// on the ICE agent's tick: the check interval while checking, the
+/// keepalive interval (at most 200 ms) once connected. So these set how
+/// long each relayed round trip of ICE and DTLS waits
+/// (docs/design/relay-fast-path.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IceTiming {
+    /// Between two connectivity checks (the crate's default: 200 ms).
+    pub check_interval: Duration,
+    /// Checks sent on a pair before it fails (the crate's default: 7).
+    pub max_binding_requests: u16,
+    /// Between two consent checks once connected; 1.5 s without an answer
+    /// shows as ICE disconnected, as in a browser.
+    pub keepalive: Duration,
+}
+
+impl Default for IceTiming {
+    /// The crate's check timing, and a browser's consent checks (every
+    /// half second).
+    fn default() -> Self {
+        IceTiming {
+            check_interval: Duration::from_millis(200),
+            max_binding_requests: 7,
+            keepalive: Duration::from_millis(500),
+        }
+    }
 }
 
 /// What happened.
@@ -314,13 +345,17 @@ async fn new_peer(
         .with_srflx_acceptance_min_wait(Some(Duration::ZERO))
         .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
         .with_relay_acceptance_min_wait(Some(Duration::ZERO))
-        // As a browser does: consent checks every half second, so a dead
-        // path shows as ICE disconnected within 1.5 s, and failed only
-        // after 40 s (longer than a blackout the act should survive).
+        // As a browser does: a dead path shows as ICE disconnected within
+        // 1.5 s, and failed only after 40 s (longer than a blackout the
+        // act should survive); consent checks as `ice_timing` says.
         .with_ice_timeouts(
             Some(Duration::from_millis(1500)),
             Some(Duration::from_secs(40)),
-            Some(Duration::from_millis(500)),
+            Some(plan.ice_timing.keepalive),
+        )
+        .with_ice_connection_attempts(
+            Some(plan.ice_timing.check_interval),
+            Some(plan.ice_timing.max_binding_requests),
         )
         .build();
     let pc = PeerConnectionBuilder::new()

@@ -212,6 +212,8 @@ pub struct RoomsConfig {
     /// ICE servers to use instead of the server's, made per participant
     /// (e.g. coturn with REST credentials).
     pub ice_override: Option<IceOverride>,
+    /// The bots' ICE timers.
+    pub ice_timing: participant::IceTiming,
 }
 
 /// A TURN server and its REST API secret, for bots to use in place of the
@@ -444,6 +446,7 @@ async fn run_room(
             play_for: cfg.play_for,
             expect_peers: peers,
             run_start: Some(start),
+            ice_timing: cfg.ice_timing,
             ice_override: cfg.ice_override.as_ref().map(|o| {
                 let c = media::TurnCredentials::new(o.secret.clone()).and_then(|c| {
                     c.issue(

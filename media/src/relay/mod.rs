@@ -23,12 +23,15 @@
 //!   cap, traffic counting) and the `Allocator` that opens it;
 //! - `quota`: quotas and slots, the live allocations by participant;
 //!   [`peer`]: the peer policy;
+//! - [`fastpath`]: the data path's sans-IO core (in-place codecs, routing
+//!   tables); not yet driven;
 //! - leaves: [`credentials`] (TURN REST API credentials and revocation),
 //!   [`traffic`] (a participant's counters), [`config`], [`stats`],
 //!   `socket`, `log`, `tls`.
 
 pub mod config;
 pub mod credentials;
+pub mod fastpath;
 pub mod framing;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
