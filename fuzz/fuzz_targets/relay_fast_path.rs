@@ -8,7 +8,7 @@
 //! Checks, beyond "no panic": a range the reader returns lies inside the
 //! datagram; ChannelData and a Data indication written in place read back
 //! to the same channel, peer and payload; the table routes a channel only
-//! to an address some input named.
+//! for the allocation that asked, and nothing after expiry.
 #![no_main]
 
 use std::net::SocketAddr;

@@ -289,14 +289,14 @@ impl NodeUsage {
 
 /// Samples a process's CPU and RSS once a second until aborted.
 fn sample_node(
-    target: &Target,
+    base_url: String,
     pid: u32,
 ) -> (
     Arc<std::sync::Mutex<NodeUsage>>,
     tokio::task::JoinHandle<()>,
 ) {
     let usage = Arc::new(std::sync::Mutex::new(NodeUsage {
-        base_url: target.base_url.clone(),
+        base_url,
         ..NodeUsage::default()
     }));
     let shared = usage.clone();
@@ -374,14 +374,9 @@ pub async fn run_rooms(
     let mut rooms = tokio::task::JoinSet::new();
     let samplers: Vec<_> = targets
         .iter()
-        .filter_map(|t| t.pid.map(|pid| sample_node(t, pid)))
+        .filter_map(|t| t.pid.map(|pid| sample_node(t.base_url.clone(), pid)))
         .collect();
-    let harness = Target {
-        base_url: "harness".into(),
-        api_token: String::new(),
-        pid: Some(std::process::id()),
-    };
-    let (harness_usage, harness_task) = sample_node(&harness, std::process::id());
+    let (harness_usage, harness_task) = sample_node("harness".into(), std::process::id());
     for i in 0..cfg.rooms {
         let due = start + Duration::from_secs_f64(f64::from(i) / cfg.rate.max(0.001));
         tokio::time::sleep_until(due.into()).await;
