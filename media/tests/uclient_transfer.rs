@@ -67,8 +67,23 @@ async fn transfer(transport: Transport) {
     assert_eq!(stats.peer_packets_denied, 0);
     assert_eq!(stats.auth_refused, 0);
     assert_eq!(stats.stream_frame_errors, 0);
-    if transport != Transport::Udp {
+    if transport == Transport::Udp {
+        // Each message crosses the data path twice (client to relayed
+        // socket, relayed socket to client); uclient binds its channels
+        // before sending, so all of it is the shards' own work, and only
+        // requests reach the `turn` server.
+        assert_eq!(stats.fastpath_datagrams, 2 * EXPECTED, "{stats:?}");
+        assert_eq!(stats.fastpath_dropped, 0, "{stats:?}");
+        assert!(
+            stats.recv_batches > 0 && stats.send_batches > 0,
+            "{stats:?}"
+        );
+    } else {
         assert!(stats.stream_connections_accepted >= u64::from(CLIENTS * 2));
+        // Over TCP and TLS the `turn` server relays: the relayed sockets'
+        // shard hands it every peer datagram.
+        assert_eq!(stats.fastpath_datagrams, 0, "{stats:?}");
+        assert!(stats.fastpath_misses >= EXPECTED, "{stats:?}");
     }
     if transport == Transport::Tls {
         // uclient tries older TLS versions first, which rustls refuses.

@@ -60,6 +60,10 @@ pub struct RelayConfig {
     /// a second; datagrams over it are dropped, as a congested link would
     /// (coturn's `--max-bps`). `None`: no cap.
     pub max_bitrate_per_allocation: Option<u64>,
+    /// Threads of the UDP data path, each with its own listener socket
+    /// (`SO_REUSEPORT`) and the relayed sockets of its clients. 0: one per
+    /// core this process may run on.
+    pub udp_shards: usize,
 }
 
 /// How long a TCP or TLS stream may stay silent: a browser refreshes its
@@ -99,6 +103,7 @@ impl RelayConfig {
             probe_peers: Arc::default(),
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
             max_stream_connections_per_address: DEFAULT_STREAM_CONNECTIONS_PER_ADDRESS,
+            udp_shards: 0,
         }
     }
 

@@ -12,19 +12,23 @@
 //! - [`Relay`] (here): binds the listeners, starts one TURN server per
 //!   listener, revokes, sweeps expired and revoked allocations, stops;
 //! - the transports, each a datagram socket (`socket::Datagrams`) the TURN
-//!   server reads from: `listener` (UDP) and [`stream`] (TCP and TLS: the
-//!   accept loop, and the streams of a listener as one socket, cut by
-//!   [`framing`], sans IO); both lower over-long allocation lifetimes in
-//!   requests (`lifetime`) before the TURN server reads them. A new
-//!   transport is one more such module, handed to `TurnServer::start`;
+//!   server reads from: `listener` (UDP, one socket per shard) and
+//!   [`stream`] (TCP and TLS: the accept loop, and the streams of a
+//!   listener as one socket, cut by [`framing`], sans IO); both lower
+//!   over-long allocation lifetimes in requests (`lifetime`) before the
+//!   TURN server reads them. A new transport is one more such module,
+//!   handed to `TurnServer::start`;
+//! - `shard`: the UDP data path, one thread per core: it reads the
+//!   listener and the relayed sockets in batches and relays the media the
+//!   routing table knows itself, handing the rest to the TURN server;
 //! - `turn_server`: the only file that speaks to the `turn` crate, putting
 //!   our sockets, credentials check and allocator behind its interfaces;
 //! - `relayed`: the relayed socket of one allocation (peer check, bitrate
 //!   cap, traffic counting) and the `Allocator` that opens it;
 //! - `quota`: quotas and slots, the live allocations by participant;
 //!   [`peer`]: the peer policy;
-//! - [`fastpath`]: the data path's sans-IO core (in-place codecs, routing
-//!   tables); not yet driven;
+//! - [`fastpath`]: the data path's core (in-place codecs, routing tables,
+//!   batched system calls);
 //! - leaves: [`credentials`] (TURN REST API credentials and revocation),
 //!   [`traffic`] (a participant's counters), [`config`], [`stats`],
 //!   `socket`, `log`, `tls`.
@@ -41,6 +45,7 @@ mod log;
 pub mod peer;
 mod quota;
 mod relayed;
+mod shard;
 mod socket;
 pub mod stats;
 pub mod stream;
@@ -53,7 +58,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::Error;
@@ -64,6 +69,7 @@ pub use config::{
 use credentials::TurnCredentials;
 pub use peer::{IpRange, PeerPolicy};
 use quota::Admission;
+use shard::{Shard, ShardContext};
 pub use stats::{RelayStats, StatsSnapshot};
 use stream::{StreamConn, StreamLimits};
 pub use traffic::TrafficSnapshot;
@@ -75,10 +81,9 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A running relay. Dropping it stops the listeners too; [`Relay::stop`]
 /// also waits for the allocations to close.
-/// A running relay. Dropping it stops the listeners too; [`Relay::stop`]
-/// also waits for the allocations to close.
 pub struct Relay {
     servers: Arc<Vec<TurnServer>>,
+    shards: Vec<Shard>,
     accept_tasks: Vec<JoinHandle<()>>,
     udp_addr: Option<SocketAddr>,
     tcp_addr: Option<SocketAddr>,
@@ -129,18 +134,20 @@ impl Relay {
 
         // Everything is bound first: the peer filter refuses the relay's
         // own listeners.
+        let shard_count = match config.udp_shards {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         let udp = match config.udp_listen {
-            Some(addr) => {
-                let socket = UdpSocket::bind(addr)
-                    .await
-                    .map_err(|e| Error::io(format!("binding the UDP listener on {addr}"), e))?;
-                listener::enlarge_buffers(&socket);
-                Some(
-                    listener::ListenerConn::new(socket, Arc::clone(&stats))
-                        .map_err(|e| Error::io("reading the UDP listener address", e))?
-                        .with_lifetime_cap(Arc::clone(&cap)),
-                )
-            }
+            Some(addr) => listener::bind(addr, shard_count)
+                .map_err(|e| Error::io(format!("binding the UDP listener on {addr}"), e))?,
+            None => Vec::new(),
+        };
+        let udp_local = match udp.first() {
+            Some(s) => Some(
+                s.local_addr()
+                    .map_err(|e| Error::io("reading the UDP listener address", e))?,
+            ),
             None => None,
         };
         let mut streams = Vec::new();
@@ -158,7 +165,7 @@ impl Relay {
                 .map_err(|e| Error::io("reading the TCP listener address", e))?;
             streams.push((i, listener, local, acceptor));
         }
-        let mut own_sockets: Vec<SocketAddr> = udp.iter().map(|u| u.addr()).collect();
+        let mut own_sockets: Vec<SocketAddr> = udp_local.into_iter().collect();
         own_sockets.extend(streams.iter().map(|(_, _, local, _)| *local));
         for s in own_sockets.clone() {
             own_sockets.push(SocketAddr::new(advertised_ip, s.port()));
@@ -178,6 +185,7 @@ impl Relay {
             probe: Arc::clone(&config.probe_peers),
         });
 
+        let claims = Arc::new(relayed::Claims::default());
         let allocator = Arc::new(relayed::Allocator {
             relay_ip: config.relay_ip,
             advertised_ip,
@@ -187,12 +195,27 @@ impl Relay {
             bandwidth: config
                 .max_bitrate_per_allocation
                 .map(relayed::bytes_per_second),
+            claims: Arc::clone(&claims),
         });
         let mut servers = Vec::new();
         let mut accept_tasks = Vec::new();
-        let (mut udp_addr, mut tcp_addr, mut tls_addr) = (None, None, None);
-        if let Some(conn) = udp {
-            udp_addr = Some(conn.addr());
+        let (mut tcp_addr, mut tls_addr) = (None, None);
+        let udp_addr = udp_local;
+        let context = || ShardContext {
+            claims: Arc::clone(&claims),
+            stats: Arc::clone(&stats),
+            cap: Some(Arc::clone(&cap)),
+        };
+        let mut shards = Vec::new();
+        for (i, socket) in udp.into_iter().enumerate() {
+            let (shard, from_shard) = Shard::start(i, Some(socket), context())
+                .map_err(|e| Error::io("starting a UDP shard", e))?;
+            let conn = listener::ListenerConn::new(
+                udp_local.expect("a UDP socket was bound"),
+                from_shard,
+                shard.link(),
+            );
+            shards.push(shard);
             servers.push(
                 TurnServer::start(
                     Arc::new(conn),
@@ -204,6 +227,13 @@ impl Relay {
                 .await?,
             );
         }
+        if shards.is_empty() {
+            // No UDP listener: one shard still reads the relayed sockets
+            // of TCP and TLS allocations.
+            let (shard, _) = Shard::start(0, None, context())
+                .map_err(|e| Error::io("starting the relayed sockets' shard", e))?;
+            shards.push(shard);
+        }
         let limits = StreamLimits {
             total: config.max_stream_connections,
             per_address: config.max_stream_connections_per_address,
@@ -212,7 +242,8 @@ impl Relay {
         for (i, listener, local, acceptor) in streams {
             let conn = Arc::new(
                 StreamConn::new(local, Arc::clone(&stats), limits.idle)
-                    .with_lifetime_cap(Arc::clone(&cap)),
+                    .with_lifetime_cap(Arc::clone(&cap))
+                    .with_adoption(Arc::clone(&claims), shards[i % shards.len()].link()),
             );
             servers.push(
                 TurnServer::start(
@@ -246,6 +277,7 @@ impl Relay {
         )));
         Ok(Relay {
             servers,
+            shards,
             accept_tasks,
             udp_addr,
             tcp_addr,
@@ -329,9 +361,8 @@ impl Relay {
         }
     }
 
-    /// Stops the listeners and closes every allocation. The TCP and TLS
-    /// ports are free when it returns; the UDP listener's socket is
-    /// released by `turn`'s read loop shortly after.
+    /// Stops the listeners and closes every allocation. The TCP, TLS and
+    /// UDP ports are free when it returns.
     pub async fn stop(mut self) -> Result<(), Error> {
         for task in self.accept_tasks.drain(..) {
             task.abort();
@@ -340,6 +371,9 @@ impl Relay {
         }
         for server in self.servers.iter() {
             server.close().await?;
+        }
+        for shard in self.shards.drain(..) {
+            shard.stop().await;
         }
         Ok(())
     }

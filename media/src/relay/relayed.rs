@@ -4,15 +4,26 @@
 //! participant, through its quota slot's traffic counters), and gives the
 //! slot back when the allocation closes. [`Allocator`] opens one, within
 //! the quotas.
+//!
+//! The socket itself ([`RelayedSocket`]) is read by a shard of the data
+//! path (`shard`), never by the `turn` server: the shard relays what its
+//! routing table knows and hands the rest (a peer the table has no
+//! permission for yet) to the allocation's [`RelayConn`], which is what
+//! `turn` reads. Until a shard adopts it (when the Allocate success goes
+//! back to the client) nobody reads it: no peer may send before then.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::net::UdpSocket;
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, SockaddrStorage, sendto};
+use tokio::sync::mpsc;
 
 use super::RelayStats;
 use super::credentials::TurnUsername;
@@ -35,7 +46,30 @@ pub(crate) struct Allocator {
     pub(crate) stats: Arc<RelayStats>,
     /// Each way's cap of one allocation, if any.
     pub(crate) bandwidth: Option<Quota>,
+    /// Relayed sockets opened and not yet adopted by a shard.
+    pub(crate) claims: Arc<Claims>,
 }
+
+/// Relayed sockets opened and not yet read by any shard, by port (they
+/// are all bound on the relay IP). A shard takes one when it sees the
+/// Allocate success that announces its address go back to the client.
+#[derive(Default)]
+pub(crate) struct Claims(Mutex<HashMap<u16, Arc<RelayedSocket>>>);
+
+impl Claims {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u16, Arc<RelayedSocket>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The socket on `port`, taken: from now on its taker reads it.
+    pub(crate) fn take(&self, port: u16) -> Option<Arc<RelayedSocket>> {
+        self.map().remove(&port)
+    }
+}
+
+/// Datagrams from peers queued for `turn` (those the shard did not relay
+/// itself) per allocation, before further ones are dropped.
+const MISS_QUEUE: usize = 64;
 
 /// Why no relayed socket was opened.
 #[derive(Debug, thiserror::Error)]
@@ -78,18 +112,31 @@ impl Allocator {
             _ => Scope::Call,
         };
         let socket = UdpSocket::bind(SocketAddr::new(self.relay_ip, requested_port))
-            .await
+            .and_then(|s| s.set_nonblocking(true).map(|()| s))
             .map_err(AllocateError::Bind)?;
-        let mut relayed = socket.local_addr().map_err(AllocateError::LocalAddr)?;
+        let local = socket.local_addr().map_err(AllocateError::LocalAddr)?;
+        let mut relayed = local;
         relayed.set_ip(self.advertised_ip);
-        let conn = RelayConn::new(
+        let (misses, misses_rx) = mpsc::channel(MISS_QUEUE);
+        let shared = Arc::new(RelayedSocket {
             socket,
-            Arc::clone(&self.filter),
+            local,
+            filter: Arc::clone(&self.filter),
             scope,
-            Arc::clone(&self.stats),
+            stats: Arc::clone(&self.stats),
             slot,
-        )
-        .with_bandwidth(self.bandwidth);
+            caps: self
+                .bandwidth
+                .map(|q| (Cap(RateLimiter::direct(q)), Cap(RateLimiter::direct(q)))),
+            misses,
+        });
+        self.claims.map().insert(local.port(), Arc::clone(&shared));
+        let conn = RelayConn {
+            shared,
+            misses: tokio::sync::Mutex::new(misses_rx),
+            started: AtomicBool::new(false),
+            claims: Arc::clone(&self.claims),
+        };
         Ok((conn, relayed))
     }
 }
@@ -115,51 +162,42 @@ impl Cap {
     }
 }
 
-/// The relayed transport address of one allocation.
-pub(crate) struct RelayConn {
+/// What the per-datagram checks decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Relay it (it is counted).
+    Pass,
+    /// Drop it: a refused peer, or over the bitrate cap (counted).
+    Drop,
+    /// The allocation is closed: nothing goes through any more.
+    Closed,
+}
+
+/// The relayed transport address of one allocation, shared by the shard
+/// that reads it and the allocation's [`RelayConn`].
+pub(crate) struct RelayedSocket {
+    /// Non-blocking, read only by the shard that adopted it.
     socket: UdpSocket,
+    local: SocketAddr,
     filter: Arc<PeerFilter>,
     scope: Scope,
     stats: Arc<RelayStats>,
     slot: AllocationSlot,
-    started: AtomicBool,
     /// Caps on what goes to peers and what comes from them.
     caps: Option<(Cap, Cap)>,
+    /// Peer datagrams the shard leaves to `turn`.
+    misses: mpsc::Sender<(Vec<u8>, SocketAddr)>,
 }
 
-impl std::fmt::Debug for RelayConn {
+impl std::fmt::Debug for RelayedSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RelayConn")
-            .field("local", &self.socket.local_addr().ok())
+        f.debug_struct("RelayedSocket")
+            .field("local", &self.local)
             .finish_non_exhaustive()
     }
 }
 
-impl RelayConn {
-    pub(crate) fn new(
-        socket: UdpSocket,
-        filter: Arc<PeerFilter>,
-        scope: Scope,
-        stats: Arc<RelayStats>,
-        slot: AllocationSlot,
-    ) -> Self {
-        RelayConn {
-            socket,
-            filter,
-            scope,
-            stats,
-            slot,
-            started: AtomicBool::new(false),
-            caps: None,
-        }
-    }
-
-    /// Caps each direction at `quota`.
-    pub(crate) fn with_bandwidth(mut self, quota: Option<Quota>) -> Self {
-        self.caps = quota.map(|q| (Cap(RateLimiter::direct(q)), Cap(RateLimiter::direct(q))));
-        self
-    }
-
+impl RelayedSocket {
     /// Whether a datagram of `n` bytes is within the cap of its direction;
     /// counts it when it is not.
     fn within(&self, n: usize, to_peers: bool) -> bool {
@@ -182,57 +220,47 @@ impl RelayConn {
             .fetch_add(1, Ordering::Relaxed);
         tracing::debug!(%peer, "relay to or from a refused peer address dropped");
     }
-}
 
-impl Datagrams for RelayConn {
-    async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        // `turn` starts reading at once from the socket of a real
-        // allocation, never from an EVEN-PORT probe's (see `quota`).
-        if !self.started.load(Ordering::Relaxed) && !self.started.swap(true, Ordering::Relaxed) {
-            self.stats
-                .allocations_created
-                .fetch_add(1, Ordering::Relaxed);
+    /// The checks of a datagram of `n` bytes `peer` sent: counted when it
+    /// passes.
+    pub(crate) fn check_from_peer(&self, n: usize, peer: SocketAddr) -> Verdict {
+        if self.slot.is_released() {
+            return Verdict::Closed;
         }
-        loop {
-            let (n, peer) = self.socket.recv_from(buf).await?;
-            if self.slot.is_released() {
-                return Err(io::Error::other("the allocation is closed"));
-            }
-            if !self.filter.allows_in(self.scope, peer) {
-                self.denied(peer);
-                continue;
-            }
-            if !self.within(n, false) {
-                continue;
-            }
-            self.stats
-                .relayed_bytes_from_peers
-                .fetch_add(n as u64, Ordering::Relaxed);
-            self.stats
-                .relayed_packets_from_peers
-                .fetch_add(1, Ordering::Relaxed);
-            self.slot.traffic().on_received(n);
-            return Ok((n, peer));
+        if !self.filter.allows_in(self.scope, peer) {
+            self.denied(peer);
+            return Verdict::Drop;
         }
+        if !self.within(n, false) {
+            return Verdict::Drop;
+        }
+        self.stats
+            .relayed_bytes_from_peers
+            .fetch_add(n as u64, Ordering::Relaxed);
+        self.stats
+            .relayed_packets_from_peers
+            .fetch_add(1, Ordering::Relaxed);
+        self.slot.traffic().on_received(n);
+        Verdict::Pass
     }
 
-    /// Data for a refused peer is dropped silently (and counted), as a
-    /// datagram would be.
-    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+    /// The checks of a datagram of `n` bytes for `target`: counted when
+    /// it passes (as sent: a datagram the kernel then refuses is counted
+    /// by the sender as dropped).
+    pub(crate) fn check_to_peer(&self, n: usize, target: SocketAddr) -> Verdict {
         // `turn` may still hold the allocation it looked up just before
         // closing it (revocation): nothing leaves once it is closed.
         if self.slot.is_released() {
-            return Err(io::Error::other("the allocation is closed"));
+            return Verdict::Closed;
         }
         if !self.filter.allows_in(self.scope, target) {
             self.denied(target);
-            return Ok(buf.len());
+            return Verdict::Drop;
         }
         // Over the cap, the datagram is lost, as on a congested link.
-        if !self.within(buf.len(), true) {
-            return Ok(buf.len());
+        if !self.within(n, true) {
+            return Verdict::Drop;
         }
-        let n = self.socket.send_to(buf, target).await?;
         self.stats
             .relayed_bytes_to_peers
             .fetch_add(n as u64, Ordering::Relaxed);
@@ -240,17 +268,122 @@ impl Datagrams for RelayConn {
             .relayed_packets_to_peers
             .fetch_add(1, Ordering::Relaxed);
         self.slot.traffic().on_sent(n);
-        Ok(n)
+        Verdict::Pass
+    }
+
+    /// Hands a peer's datagram (already checked and counted) to `turn`,
+    /// which relays it or drops it for want of a permission. Dropped if
+    /// `turn` is that far behind.
+    pub(crate) fn miss(&self, datagram: &[u8], peer: SocketAddr) {
+        if self.misses.try_send((datagram.to_vec(), peer)).is_err() {
+            self.stats.fastpath_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the allocation has closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.slot.is_released()
+    }
+
+    /// The socket, for the shard's epoll and batched calls.
+    pub(crate) fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
+    /// The socket's descriptor.
+    pub(crate) fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+/// The allocation's relayed socket as the `turn` server sees it: what it
+/// reads are the peer datagrams the shard left to it; what it sends goes
+/// out on the socket after the same checks.
+pub(crate) struct RelayConn {
+    shared: Arc<RelayedSocket>,
+    misses: tokio::sync::Mutex<mpsc::Receiver<(Vec<u8>, SocketAddr)>>,
+    started: AtomicBool,
+    claims: Arc<Claims>,
+}
+
+impl std::fmt::Debug for RelayConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayConn")
+            .field("local", &self.shared.local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Datagrams for RelayConn {
+    async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        // `turn` starts reading at once from the socket of a real
+        // allocation, never from an EVEN-PORT probe's (see `quota`).
+        if !self.started.load(Ordering::Relaxed) && !self.started.swap(true, Ordering::Relaxed) {
+            self.shared
+                .stats
+                .allocations_created
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let closed = || io::Error::other("the allocation is closed");
+        let (datagram, peer) = self.misses.lock().await.recv().await.ok_or_else(closed)?;
+        if self.shared.is_closed() {
+            return Err(closed());
+        }
+        let n = datagram.len().min(buf.len());
+        buf[..n].copy_from_slice(&datagram[..n]);
+        Ok((n, peer))
+    }
+
+    /// Data for a refused peer is dropped silently (and counted), as a
+    /// datagram would be.
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        match self.shared.check_to_peer(buf.len(), target) {
+            Verdict::Closed => return Err(io::Error::other("the allocation is closed")),
+            Verdict::Drop => return Ok(buf.len()),
+            Verdict::Pass => {}
+        }
+        match sendto(
+            self.shared.fd(),
+            buf,
+            &SockaddrStorage::from(target),
+            MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(n) => Ok(n),
+            // A full buffer loses the datagram, as a congested link would.
+            Err(Errno::EAGAIN) => {
+                self.shared
+                    .stats
+                    .fastpath_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+                Ok(buf.len())
+            }
+            Err(e) => Err(io::Error::from(e)),
+        }
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.local_addr()
+        Ok(self.shared.local)
     }
 
     /// Called when the allocation closes (deleted, expired or revoked):
-    /// the quota slot is given back at once. The socket itself closes when
-    /// the last reference goes.
+    /// the quota slot is given back at once; the shard reading the socket
+    /// lets it go at its next sweep.
     fn close(&self) {
-        self.slot.release();
+        self.shared.slot.release();
+        self.claims.map().remove(&self.shared.local.port());
+    }
+}
+
+impl Drop for RelayConn {
+    fn drop(&mut self) {
+        // An allocation `turn` gave up on before answering was never
+        // adopted: its socket must not wait for a claim for ever.
+        let mut claims = self.claims.map();
+        if claims
+            .get(&self.shared.local.port())
+            .is_some_and(|s| Arc::ptr_eq(s, &self.shared))
+        {
+            claims.remove(&self.shared.local.port());
+        }
     }
 }

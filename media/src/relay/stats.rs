@@ -48,6 +48,21 @@ pub struct RelayStats {
     /// Allocations deleted because their credential expired or was
     /// revoked.
     pub allocations_swept: AtomicU64,
+    /// Datagrams the data path's shards relayed themselves, both ways
+    /// (ChannelData, Send and Data indications on a known route).
+    pub fastpath_datagrams: AtomicU64,
+    /// Datagrams the shards handed to the `turn` server (requests, and
+    /// data on a route the shard did not know).
+    pub fastpath_misses: AtomicU64,
+    /// Datagrams dropped on the data path: the kernel refused them (a
+    /// full buffer) or the `turn` server was too far behind to take them.
+    pub fastpath_dropped: AtomicU64,
+    /// Datagrams dropped for being longer than the data path takes.
+    pub datagrams_truncated: AtomicU64,
+    /// `recvmmsg` calls that returned datagrams, and `sendmmsg` calls:
+    /// divided into the datagrams, the batching achieved.
+    pub recv_batches: AtomicU64,
+    pub send_batches: AtomicU64,
 }
 
 /// A plain copy of [`RelayStats`].
@@ -72,6 +87,12 @@ pub struct StatsSnapshot {
     pub stream_connections_refused_per_address: u64,
     pub stream_idle_closed: u64,
     pub allocations_swept: u64,
+    pub fastpath_datagrams: u64,
+    pub fastpath_misses: u64,
+    pub fastpath_dropped: u64,
+    pub datagrams_truncated: u64,
+    pub recv_batches: u64,
+    pub send_batches: u64,
 }
 
 impl RelayStats {
@@ -98,6 +119,12 @@ impl RelayStats {
             stream_connections_refused_per_address: r(&self.stream_connections_refused_per_address),
             stream_idle_closed: r(&self.stream_idle_closed),
             allocations_swept: r(&self.allocations_swept),
+            fastpath_datagrams: r(&self.fastpath_datagrams),
+            fastpath_misses: r(&self.fastpath_misses),
+            fastpath_dropped: r(&self.fastpath_dropped),
+            datagrams_truncated: r(&self.datagrams_truncated),
+            recv_batches: r(&self.recv_batches),
+            send_batches: r(&self.send_batches),
         }
     }
 }

@@ -18,9 +18,12 @@ use tokio::task::JoinSet;
 use super::RelayStats;
 use super::framing::FrameDecoder;
 // The framing's path before it had its own module (the tests use it).
+use super::fastpath::table::granted_relayed_address;
 pub use super::framing::{Frame, FrameError, MAX_FRAME_LEN, next_frame};
 use super::lifetime::LifetimeCap;
 use super::log::RateLimitedLog;
+use super::relayed::Claims;
+use super::shard::{Command, ShardLink};
 use super::socket::Datagrams;
 
 /// Frames queued towards one stream before further ones are dropped (like
@@ -57,6 +60,9 @@ pub(crate) struct StreamConn {
     junk_log: StdMutex<RateLimitedLog>,
     /// Lowers over-long allocation lifetimes (see `lifetime`).
     cap: Option<Arc<LifetimeCap>>,
+    /// Where the relayed sockets of allocations made over this listener
+    /// are handed, to be read (see `shard`).
+    adoption: Option<(Arc<Claims>, ShardLink)>,
 }
 
 impl std::fmt::Debug for StreamConn {
@@ -86,12 +92,20 @@ impl StreamConn {
                 "TURN streams closed for frames that are not TURN",
             )),
             cap: None,
+            adoption: None,
         }
     }
 
     /// Caps the lifetimes clients ask for.
     pub(crate) fn with_lifetime_cap(mut self, cap: Arc<LifetimeCap>) -> Self {
         self.cap = Some(cap);
+        self
+    }
+
+    /// Hands the relayed socket of each allocation made over this listener
+    /// to `shard` when the Allocate success goes back to the client.
+    pub(crate) fn with_adoption(mut self, claims: Arc<Claims>, shard: ShardLink) -> Self {
+        self.adoption = Some((claims, shard));
         self
     }
 
@@ -206,6 +220,12 @@ impl Datagrams for StreamConn {
         let Some(sender) = sender else {
             return Err(io::Error::other(format!("no TURN stream from {target}")));
         };
+        if let Some((claims, shard)) = &self.adoption
+            && let Some(relayed) = granted_relayed_address(buf)
+            && let Some(socket) = claims.take(relayed.port())
+        {
+            shard.send(Command::Adopt(socket));
+        }
         match sender.try_send(buf.to_vec()) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {

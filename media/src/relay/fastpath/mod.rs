@@ -1,5 +1,4 @@
-//! The relayed-media data path, sans IO (issue 17, in progress): what a
-//! relay must do for each ChannelData, Send indication and peer datagram,
+//! The relayed-media data path's core: what a relay must do for each ChannelData, Send indication and peer datagram,
 //! without a lock, a scan or an allocation per packet.
 //!
 //! - [`wire`]: the three messages that carry media, read and written in
@@ -8,10 +7,12 @@
 //!   from the control plane's requests and success answers, with their
 //!   lifetimes.
 //!
-//! The driver that feeds them batches of datagrams (`recvmmsg`/GRO in,
-//! `sendmmsg`/GSO out) and hands every miss to the `turn` server is the
-//! next step; until then the relay's packets all take the `turn` server's
-//! path. See `docs/design/relay-fast-path.md`.
+//! - [`batch`]: the only IO here, `recvmmsg` into a pool of slots with
+//!   headroom and `sendmmsg` of ranges of them.
+//!
+//! The driver that runs them, one thread per shard of clients, is
+//! `relay::shard`. See `docs/design/relay-fast-path.md`.
 
+pub mod batch;
 pub mod table;
 pub mod wire;

@@ -276,6 +276,24 @@ impl Table {
     }
 }
 
+/// Allocate success answer.
+const ALLOCATE_SUCCESS: u16 = 0x0103;
+/// The XOR-RELAYED-ADDRESS attribute.
+const ATTR_XOR_RELAYED_ADDRESS: u16 = 0x0016;
+
+/// The relayed address an Allocate success answer grants, if `buf` is
+/// one: how the data path learns that an allocation is live, and which
+/// relayed socket it holds.
+pub fn granted_relayed_address(buf: &[u8]) -> Option<SocketAddr> {
+    let (kind, txid) = stun_header(buf)?;
+    if kind != ALLOCATE_SUCCESS {
+        return None;
+    }
+    attributes(buf)
+        .find(|(k, _)| *k == ATTR_XOR_RELAYED_ADDRESS)
+        .and_then(|(_, v)| wire::read_xor_address(v, &txid))
+}
+
 /// A STUN message's type and transaction id.
 fn stun_header(buf: &[u8]) -> Option<(u16, [u8; 12])> {
     if buf.len() < 20
@@ -325,6 +343,25 @@ fn read_channel_bind(buf: &[u8], txid: &[u8; 12]) -> Option<Noted> {
 mod tests {
     use super::*;
     use crate::relay::fastpath::wire::{test_message, write_xor_address};
+
+    #[test]
+    fn an_allocate_success_names_its_relayed_address() {
+        let txid = [9u8; 12];
+        let relayed: SocketAddr = "192.0.2.15:50000".parse().unwrap();
+        let mut v = [0u8; 20];
+        let n = write_xor_address(relayed, &txid, &mut v);
+        let ok = test_message(
+            ALLOCATE_SUCCESS,
+            txid,
+            &[(ATTR_XOR_RELAYED_ADDRESS, &v[..n])],
+        );
+        assert_eq!(granted_relayed_address(&ok), Some(relayed));
+        let refresh = test_message(0x0104, txid, &[(ATTR_XOR_RELAYED_ADDRESS, &v[..n])]);
+        assert_eq!(granted_relayed_address(&refresh), None);
+        assert_eq!(granted_relayed_address(&ok[..ok.len() - 1]), None);
+        let bare = test_message(ALLOCATE_SUCCESS, txid, &[]);
+        assert_eq!(granted_relayed_address(&bare), None);
+    }
 
     const CLIENT: &str = "10.0.0.1:5000";
 

@@ -1,0 +1,599 @@
+//! One shard of the UDP data path: a thread that owns one UDP listener
+//! socket and the relayed sockets of the allocations its clients hold,
+//! and relays their media itself, in batches, without going through the
+//! `turn` server.
+//!
+//! The relay opens one shard per core, each with its own listener socket
+//! bound to the same address with `SO_REUSEPORT`: the kernel spreads
+//! clients over the shards by their address and keeps each client on one.
+//! Each shard has its own `turn` server (`turn_server`), which sees the
+//! shard's listener as a datagram socket (`listener::ListenerConn`).
+//!
+//! One wake-up of the thread (`epoll`, level-triggered):
+//! - datagrams from clients are read in batches (`recvmmsg`, into the
+//!   slots of a [`Pool`]); ChannelData and Send indications the routing
+//!   [`Table`] knows go out on the allocation's relayed socket after the
+//!   allocation's checks ([`RelayedSocket::check_to_peer`]); everything else
+//!   (requests, data on a route the table does not know) goes to the
+//!   shard's `turn` server, the requests noted by the table first;
+//! - datagrams from peers, read the same way from every ready relayed
+//!   socket, are checked ([`RelayedSocket::check_from_peer`]), framed in place
+//!   as ChannelData or a Data indication and sent to the client; those
+//!   without a route go to `turn` through the allocation's queue;
+//! - what `turn` sends to clients comes as a [`Command::Send`]: the table
+//!   reads the answers (a ChannelBind or CreatePermission success installs
+//!   its route; an Allocate success makes the shard adopt the allocation's
+//!   relayed socket), then the shard sends it;
+//! - the sends queued in the wake-up go out, one `sendmmsg` per socket.
+//!
+//! Nothing on that path takes a lock, scans, or allocates per datagram
+//! (the misses handed to `turn` are copied: they are the control plane).
+//! Once a second the table forgets what expired and the sockets of closed
+//! allocations are let go.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::PollTimeout;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::sys::socket::{MsgFlags, SockaddrStorage, sendto};
+
+use super::RelayStats;
+use super::fastpath::batch::{BATCH, Outbox, Pool};
+use super::fastpath::table::{AllocationId, PeerRoute, Table, granted_relayed_address};
+use super::fastpath::wire::{self, ClientDatagram, HEADROOM};
+use super::lifetime::LifetimeCap;
+use super::log::RateLimitedLog;
+use super::relayed::{Claims, RelayedSocket, Verdict};
+
+/// The `epoll` token of the shard's wake-up event.
+const WAKE: u64 = 0;
+/// The `epoll` token of the listener; relayed sockets take the next ones.
+const LISTENER: u64 = 1;
+/// Batches read from one socket per wake-up, at most (then the next
+/// ready socket's turn: level-triggered `epoll` comes back to it).
+const BATCHES_PER_SOCKET: usize = 4;
+/// How often expired routes are forgotten and closed allocations' sockets
+/// let go.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+/// Datagrams queued for the `turn` server (requests, misses) before
+/// further ones are dropped: a flood of requests must not stall media.
+const TO_TURN_QUEUE: usize = 1024;
+
+/// A datagram and who sent it (or whom it is for).
+pub(crate) type Datagram = (Vec<u8>, SocketAddr);
+
+/// What the rest of the relay asks of a shard.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// A datagram the `turn` server sends to a client of this shard's
+    /// listener: its answers, which the table reads before the shard sends
+    /// them, and what it relays itself.
+    Send { to: SocketAddr, datagram: Vec<u8> },
+    /// Read the relayed socket of an allocation made over TCP or TLS:
+    /// every datagram from its peers goes to `turn`.
+    Adopt(Arc<RelayedSocket>),
+    /// End the thread.
+    Stop,
+}
+
+/// How to give a shard work: a queue and the event that wakes it.
+#[derive(Clone)]
+pub(crate) struct ShardLink {
+    commands: mpsc::Sender<Command>,
+    wake: Arc<EventFd>,
+}
+
+impl ShardLink {
+    /// Queues `command` and wakes the shard; false if the shard is gone.
+    pub(crate) fn send(&self, command: Command) -> bool {
+        let queued = self.commands.send(command).is_ok();
+        // A full counter (never, in practice) still wakes the thread.
+        let _ = self.wake.write(1);
+        queued
+    }
+}
+
+/// A running shard. Dropping it stops the thread.
+pub(crate) struct Shard {
+    link: ShardLink,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What a shard's creator needs besides the sockets.
+pub(crate) struct ShardContext {
+    pub(crate) claims: Arc<Claims>,
+    pub(crate) stats: Arc<RelayStats>,
+    /// Lowers over-long allocation lifetimes in requests (see `lifetime`).
+    pub(crate) cap: Option<Arc<LifetimeCap>>,
+}
+
+impl Shard {
+    /// Starts a shard on `listener` (non-blocking; `None`: a shard that
+    /// only reads the relayed sockets of TCP and TLS allocations). Returns
+    /// the queue of datagrams for the shard's `turn` server.
+    pub(crate) fn start(
+        index: usize,
+        listener: Option<UdpSocket>,
+        context: ShardContext,
+    ) -> io::Result<(Shard, tokio::sync::mpsc::Receiver<Datagram>)> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        let wake = Arc::new(EventFd::from_flags(
+            EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC,
+        )?);
+        epoll.add(&*wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE))?;
+        if let Some(l) = &listener {
+            epoll.add(l, EpollEvent::new(EpollFlags::EPOLLIN, LISTENER))?;
+        }
+        let (commands, commands_rx) = mpsc::channel();
+        let (to_turn, to_turn_rx) = tokio::sync::mpsc::channel(TO_TURN_QUEUE);
+        let seed = std::hash::BuildHasher::hash_one(
+            &foldhash::fast::RandomState::default(),
+            Instant::now(),
+        );
+        let thread_wake = Arc::clone(&wake);
+        let parts = move || {
+            Driver {
+            epoll,
+            wake: thread_wake,
+            commands: commands_rx,
+            listener: listener.map(|socket| Listener {
+                socket,
+                to_turn,
+                junk_log: RateLimitedLog::new(
+                    "junk datagrams (neither STUN nor ChannelData) dropped on the TURN UDP listener",
+                ),
+            }),
+            claims: context.claims,
+            stats: context.stats,
+            cap: context.cap,
+            table: Table::default(),
+            sockets: Default::default(),
+            by_allocation: Default::default(),
+            next_token: LISTENER + 1,
+            pool: Pool::default(),
+            to_peers: Outbox::default(),
+            to_clients: Outbox::default(),
+            counts: Counts::default(),
+            indication_seq: seed,
+        }
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("relay-shard-{index}"))
+            // The batch buffers hold raw pointers (not `Send`): they are
+            // made in the thread that uses them.
+            .spawn(move || parts().run())?;
+        Ok((
+            Shard {
+                link: ShardLink { commands, wake },
+                thread: Some(thread),
+            },
+            to_turn_rx,
+        ))
+    }
+
+    /// How to give this shard work.
+    pub(crate) fn link(&self) -> ShardLink {
+        self.link.clone()
+    }
+
+    /// Stops the thread and waits for it: its sockets are closed when
+    /// this returns.
+    pub(crate) async fn stop(mut self) {
+        self.link.send(Command::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+impl Drop for Shard {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.link.send(Command::Stop);
+        }
+    }
+}
+
+/// Whether a datagram can be TURN: a STUN message (first bits `00`, the
+/// magic cookie, a length that matches) or ChannelData (first bits `01`,
+/// a length that fits).
+pub(crate) fn is_turn_datagram(buf: &[u8]) -> bool {
+    match buf.first().map(|b| b >> 6) {
+        Some(0b00) => {
+            buf.len() >= 20
+                && buf[4..8] == 0x2112_A442u32.to_be_bytes()
+                && 20 + usize::from(u16::from_be_bytes([buf[2], buf[3]])) == buf.len()
+        }
+        Some(0b01) => {
+            buf.len() >= 4 && 4 + usize::from(u16::from_be_bytes([buf[2], buf[3]])) <= buf.len()
+        }
+        _ => false,
+    }
+}
+
+/// The shard's listener socket and its way to the `turn` server.
+struct Listener {
+    socket: UdpSocket,
+    to_turn: tokio::sync::mpsc::Sender<Datagram>,
+    junk_log: RateLimitedLog,
+}
+
+/// A relayed socket the shard reads, and the allocation it routes for
+/// (`None`: a TCP or TLS client's, whose datagrams all go to `turn`).
+struct Adopted {
+    socket: Arc<RelayedSocket>,
+    route: Option<(AllocationId, SocketAddr)>,
+}
+
+/// Counters kept in the thread and added to [`RelayStats`] once per
+/// wake-up.
+#[derive(Default)]
+struct Counts {
+    relayed: u64,
+    misses: u64,
+    dropped: u64,
+    junk: u64,
+}
+
+type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The thread's state.
+struct Driver {
+    epoll: Epoll,
+    wake: Arc<EventFd>,
+    commands: mpsc::Receiver<Command>,
+    listener: Option<Listener>,
+    claims: Arc<Claims>,
+    stats: Arc<RelayStats>,
+    cap: Option<Arc<LifetimeCap>>,
+    table: Table,
+    /// Relayed sockets by `epoll` token.
+    sockets: Map<u64, Adopted>,
+    /// The relayed socket of each allocation the table routes for.
+    by_allocation: Map<AllocationId, Arc<RelayedSocket>>,
+    next_token: u64,
+    pool: Pool,
+    to_peers: Outbox,
+    to_clients: Outbox,
+    counts: Counts,
+    /// Transaction ids of the Data indications the shard builds (an
+    /// indication is not a transaction: unique is enough).
+    indication_seq: u64,
+}
+
+impl Driver {
+    fn run(mut self) {
+        let mut events = [EpollEvent::empty(); 64];
+        let mut housekeeping = Instant::now() + HOUSEKEEPING;
+        loop {
+            let wait = housekeeping.saturating_duration_since(Instant::now());
+            let ms = u16::try_from(wait.as_millis() + 1).unwrap_or(u16::MAX);
+            let n = match self.epoll.wait(&mut events, PollTimeout::from(ms)) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => 0,
+                Err(e) => {
+                    tracing::error!("relay shard: epoll failed, the shard stops: {e}");
+                    return;
+                }
+            };
+            let now = Instant::now();
+            for event in &events[..n] {
+                match event.data() {
+                    WAKE => {
+                        if !self.on_commands(now) {
+                            return;
+                        }
+                    }
+                    LISTENER => self.on_listener(now),
+                    token => self.on_relayed(token, now),
+                }
+            }
+            self.flush();
+            self.publish_counts();
+            if now >= housekeeping {
+                self.housekeeping(now);
+                housekeeping = now + HOUSEKEEPING;
+            }
+        }
+    }
+
+    /// Runs the queued commands; false when the shard must stop.
+    fn on_commands(&mut self, now: Instant) -> bool {
+        let _ = self.wake.read();
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::Send { to, datagram }) => self.send_for_turn(now, to, &datagram),
+                Ok(Command::Adopt(socket)) => self.adopt(socket, None),
+                Ok(Command::Stop) | Err(mpsc::TryRecvError::Disconnected) => return false,
+                Err(mpsc::TryRecvError::Empty) => return true,
+            }
+        }
+    }
+
+    /// Shows `turn`'s datagram for `to` to the table, adopts the relayed
+    /// socket an Allocate success announces, and sends it.
+    fn send_for_turn(&mut self, now: Instant, to: SocketAddr, datagram: &[u8]) {
+        if self.listener.is_none() {
+            return;
+        }
+        self.table.observe_answer(now, to, datagram);
+        if let Some(relayed) = granted_relayed_address(datagram)
+            && let Some(socket) = self.claims.take(relayed.port())
+        {
+            self.adopt(socket, Some(to));
+        }
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        match sendto(
+            listener.socket.as_raw_fd(),
+            datagram,
+            &SockaddrStorage::from(to),
+            MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(_) => {}
+            // Lost, as on the wire: the client retransmits its request.
+            Err(_) => self.counts.dropped += 1,
+        }
+    }
+
+    /// Starts reading `socket`; with `client`, routes for its allocation.
+    fn adopt(&mut self, socket: Arc<RelayedSocket>, client: Option<SocketAddr>) {
+        let token = self.next_token;
+        self.next_token += 1;
+        if let Err(e) = self
+            .epoll
+            .add(socket.socket(), EpollEvent::new(EpollFlags::EPOLLIN, token))
+        {
+            tracing::error!("relay shard: cannot watch a relayed socket: {e}");
+            return;
+        }
+        let route = client.map(|client| {
+            // `turn` grants a client one allocation at a time: anything
+            // the table still holds for this address is a closed one's.
+            self.table.remove_allocation(client);
+            let id = self.table.add_allocation(client);
+            self.by_allocation.insert(id, Arc::clone(&socket));
+            (id, client)
+        });
+        self.sockets.insert(token, Adopted { socket, route });
+    }
+
+    /// Reads what clients sent, relays what the table routes, hands the
+    /// rest to `turn`.
+    fn on_listener(&mut self, now: Instant) {
+        let Some(listener) = &mut self.listener else {
+            return;
+        };
+        let fd = listener.socket.as_raw_fd();
+        for _ in 0..BATCHES_PER_SOCKET {
+            if self.pool.free() < BATCH {
+                flush(&mut self.pool, &mut self.to_peers, &mut self.to_clients);
+            }
+            let slots = match self.pool.recv(fd) {
+                Ok(slots) => slots,
+                Err(e) => {
+                    tracing::debug!("relay shard: reading the listener: {e}");
+                    return;
+                }
+            };
+            let full = slots.len() == BATCH;
+            for i in slots {
+                let (from, datagram) = self.pool.datagram(i);
+                if datagram.is_empty() {
+                    continue;
+                }
+                if !is_turn_datagram(datagram) {
+                    self.counts.junk += 1;
+                    listener.junk_log.count();
+                    continue;
+                }
+                let forward = match wire::read_client(datagram) {
+                    ClientDatagram::ChannelData { channel, payload } => self
+                        .table
+                        .channel_peer(now, from, channel)
+                        .map(|(id, peer)| (id, peer, payload)),
+                    ClientDatagram::Send { peer, data } => self
+                        .table
+                        .allocation(from)
+                        .filter(|id| self.table.permits(now, *id, peer.ip()))
+                        .map(|id| (id, peer, data)),
+                    ClientDatagram::Control => {
+                        self.table.observe_request(now, from, datagram);
+                        if let Some(cap) = &self.cap {
+                            cap.apply(datagram);
+                        }
+                        None
+                    }
+                };
+                if let Some((id, peer, payload)) = forward
+                    && let Some(socket) = self.by_allocation.get(&id)
+                {
+                    if socket.check_to_peer(payload.len(), peer) == Verdict::Pass {
+                        self.to_peers.push(
+                            socket.fd(),
+                            i,
+                            HEADROOM + payload.start..HEADROOM + payload.end,
+                            peer,
+                        );
+                        self.counts.relayed += 1;
+                    }
+                    continue;
+                }
+                if listener.to_turn.try_send((datagram.to_vec(), from)).is_ok() {
+                    self.counts.misses += 1;
+                } else {
+                    self.counts.dropped += 1;
+                }
+            }
+            if !full {
+                return;
+            }
+        }
+    }
+
+    /// Reads what peers sent to one relayed socket and relays it to the
+    /// client, or hands it to `turn`.
+    fn on_relayed(&mut self, token: u64, now: Instant) {
+        let Some(adopted) = self.sockets.get(&token) else {
+            return;
+        };
+        let socket = Arc::clone(&adopted.socket);
+        let route = adopted.route;
+        let listener_fd: Option<RawFd> = self.listener.as_ref().map(|l| l.socket.as_raw_fd());
+        for _ in 0..BATCHES_PER_SOCKET {
+            if self.pool.free() < BATCH {
+                flush(&mut self.pool, &mut self.to_peers, &mut self.to_clients);
+            }
+            let Ok(slots) = self.pool.recv(socket.fd()) else {
+                return;
+            };
+            let full = slots.len() == BATCH;
+            for i in slots {
+                let (peer, datagram) = self.pool.datagram(i);
+                let len = datagram.len();
+                if len == 0 {
+                    continue;
+                }
+                match socket.check_from_peer(len, peer) {
+                    Verdict::Pass => {}
+                    Verdict::Drop => continue,
+                    // Swept at the next housekeeping.
+                    Verdict::Closed => return,
+                }
+                let target = match (route, listener_fd) {
+                    (Some((id, client)), Some(fd)) => match self.table.peer_route(now, id, peer) {
+                        PeerRoute::Channel(channel) => {
+                            let (slot, len) = self.pool.slot(i);
+                            wire::wrap_channel_data(slot, len, channel).map(|r| (fd, client, r))
+                        }
+                        PeerRoute::Indication => {
+                            self.indication_seq = self.indication_seq.wrapping_add(1);
+                            let mut txid = [0u8; 12];
+                            txid[4..].copy_from_slice(&self.indication_seq.to_be_bytes());
+                            let (slot, len) = self.pool.slot(i);
+                            wire::wrap_data_indication(slot, len, peer, &txid)
+                                .map(|r| (fd, client, r))
+                        }
+                        PeerRoute::Control => None,
+                    },
+                    _ => None,
+                };
+                match target {
+                    Some((fd, client, range)) => {
+                        self.to_clients.push(fd, i, range, client);
+                        self.counts.relayed += 1;
+                    }
+                    None => {
+                        let (_, datagram) = self.pool.datagram(i);
+                        socket.miss(datagram, peer);
+                        self.counts.misses += 1;
+                    }
+                }
+            }
+            if !full {
+                return;
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        flush(&mut self.pool, &mut self.to_peers, &mut self.to_clients);
+    }
+
+    /// Adds the thread's counters to the relay's.
+    fn publish_counts(&mut self) {
+        let s = &self.stats;
+        let c = std::mem::take(&mut self.counts);
+        let add = |a: &std::sync::atomic::AtomicU64, n: u64| {
+            if n > 0 {
+                a.fetch_add(n, Ordering::Relaxed);
+            }
+        };
+        add(&s.fastpath_datagrams, c.relayed);
+        add(&s.fastpath_misses, c.misses);
+        add(
+            &s.fastpath_dropped,
+            c.dropped
+                + std::mem::take(&mut self.to_peers.dropped)
+                + std::mem::take(&mut self.to_clients.dropped),
+        );
+        add(&s.junk_datagrams, c.junk);
+        add(
+            &s.datagrams_truncated,
+            std::mem::take(&mut self.pool.truncated),
+        );
+        add(&s.recv_batches, std::mem::take(&mut self.pool.calls));
+        add(
+            &s.send_batches,
+            std::mem::take(&mut self.to_peers.calls) + std::mem::take(&mut self.to_clients.calls),
+        );
+    }
+
+    /// Forgets expired routes and lets go of closed allocations' sockets.
+    fn housekeeping(&mut self, now: Instant) {
+        self.table.expire(now);
+        let closed: Vec<u64> = self
+            .sockets
+            .iter()
+            .filter(|(_, a)| a.socket.is_closed())
+            .map(|(t, _)| *t)
+            .collect();
+        for token in closed {
+            let Some(a) = self.sockets.remove(&token) else {
+                continue;
+            };
+            let _ = self.epoll.delete(a.socket.socket());
+            if let Some((id, client)) = a.route
+                && self
+                    .by_allocation
+                    .get(&id)
+                    .is_some_and(|s| Arc::ptr_eq(s, &a.socket))
+            {
+                self.by_allocation.remove(&id);
+                self.table.remove_allocation(client);
+            }
+        }
+    }
+}
+
+/// Sends what is queued and frees the pool's slots.
+fn flush(pool: &mut Pool, to_peers: &mut Outbox, to_clients: &mut Outbox) {
+    to_peers.flush(pool);
+    to_clients.flush(pool);
+    pool.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_stun_and_channel_data_are_turn() {
+        let mut stun = vec![0u8, 1, 0, 4, 0x21, 0x12, 0xA4, 0x42];
+        stun.extend([0u8; 16]);
+        assert!(is_turn_datagram(&stun));
+        assert!(!is_turn_datagram(&stun[..23]), "length mismatch");
+        let mut no_cookie = stun.clone();
+        no_cookie[4] = 0;
+        assert!(!is_turn_datagram(&no_cookie));
+        assert!(is_turn_datagram(b"\x40\x01\x00\x02hi"));
+        assert!(!is_turn_datagram(b"\x40\x01\x00\x09hi"));
+        for junk in [
+            &b""[..],
+            b"\x80abc",
+            b"\xffxxxx",
+            b"GET / HTTP/1.1",
+            b"\x00\x01",
+        ] {
+            assert!(!is_turn_datagram(junk), "{junk:?}");
+        }
+    }
+}
