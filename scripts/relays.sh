@@ -1,17 +1,32 @@
-# Sourced by the relay benchmarks: `start_relay ours|coturn PORT SECRET`
-# starts that relay on CPU 0, listening on 127.0.0.1:PORT, and sets PID.
+# Sourced by the relay benchmarks: `start_relay RELAY PORT SECRET` starts
+# that relay on CPU 0 (inside the cgroup RELAY_CGROUP when set), listening
+# on 127.0.0.1:PORT, and sets PID. RELAY is one of:
+#   ours         teleconsult-load relay (the media crate's relay alone)
+#   coturn       Debian's coturn 4.6.1 (`turnserver` on the PATH)
+#   coturn417    coturn 4.17.1 built by ../shared/anchors/build-coturn.sh
+#                (COTURN417, default /opt/coturn-4.17.1/bin/turnserver),
+#                its defaults (batched receive on)
+#   coturn417mp  the same with --multiplex-peer --udp-gso (its fastest)
 # Needs LOAD (the teleconsult-load binary); logs append to RELAY_LOG.
+COTURN417=${COTURN417:-/opt/coturn-4.17.1/bin/turnserver}
 start_relay() {
-  local log=${RELAY_LOG:-/dev/null}
-  if [ "$1" = ours ]; then
-    taskset -c 0 "$LOAD" relay --listen "127.0.0.1:$2" --secret "$3" >>"$log" 2>&1 &
-  else
-    taskset -c 0 turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 \
-      --listening-port="$2" --use-auth-secret --static-auth-secret="$3" \
-      --realm=bench --fingerprint --no-tls --no-dtls --no-cli --allow-loopback-peers \
-      --no-stdout-log --log-file=/dev/null --min-port=20000 --max-port=39999 \
-      --total-quota=0 --user-quota=0 >>"$log" 2>&1 &
+  local log=${RELAY_LOG:-/dev/null} relay=$1 port=$2 secret=$3
+  local -a run=(taskset -c 0)
+  if [ -n "${RELAY_CGROUP:-}" ]; then
+    run=(sh -c 'echo $$ > "$0/cgroup.procs"; exec "$@"' "$RELAY_CGROUP" taskset -c 0)
   fi
+  local -a coturn_flags=(-n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1
+    --listening-port="$port" --use-auth-secret --static-auth-secret="$secret"
+    --realm=bench --fingerprint --no-tls --no-dtls --no-cli --allow-loopback-peers
+    --no-stdout-log --log-file=/dev/null --min-port=20000 --max-port=39999
+    --total-quota=0 --user-quota=0)
+  case "$relay" in
+    ours) "${run[@]}" "$LOAD" relay --listen "127.0.0.1:$port" --secret "$secret" >>"$log" 2>&1 & ;;
+    coturn) "${run[@]}" turnserver "${coturn_flags[@]}" >>"$log" 2>&1 & ;;
+    coturn417) "${run[@]}" "$COTURN417" "${coturn_flags[@]}" >>"$log" 2>&1 & ;;
+    coturn417mp) "${run[@]}" "$COTURN417" "${coturn_flags[@]}" --multiplex-peer --udp-gso >>"$log" 2>&1 & ;;
+    *) echo "unknown relay $relay" >&2; return 1 ;;
+  esac
   PID=$!
   sleep 1
 }

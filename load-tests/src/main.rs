@@ -248,6 +248,11 @@ struct StressArgs {
     /// the relay adds.
     #[arg(long)]
     baseline: bool,
+    /// One TURN client and a plain UDP peer per session (each packet
+    /// crosses the relay once), instead of two TURN clients: the traffic
+    /// coturn's `--multiplex-peer` relays.
+    #[arg(long)]
+    peers_outside: bool,
     #[command(flatten)]
     slo: SloArgs,
     #[command(flatten)]
@@ -731,6 +736,7 @@ async fn stress_command(args: StressArgs) -> anyhow::Result<bool> {
             flows: flows.clone(),
             duration: Duration::from_secs(args.duration),
             direct: false,
+            peers_outside: args.peers_outside,
             relay_pid: args.relay_pid,
         };
         let bar = ProgressBar::new(args.duration);

@@ -9,6 +9,12 @@
 //! direction, 1 Mbps of video in 1100-byte packets and 50 Opus packets of
 //! 100 bytes a second.
 //!
+//! With `peers_outside`, a session is one TURN client and a plain UDP
+//! peer outside the relay (A → relay → P and P → relay → A): each packet
+//! crosses the relay once. Relays that keep peer traffic on shared sockets
+//! (coturn's `--multiplex-peer`) relay nothing client to client, so this
+//! is the traffic that compares them all.
+//!
 //! Each packet carries its session, sequence number and send time; every
 //! receiving client measures loss, jitter and one-way latency. With
 //! `direct`, the same clients send to each other without the relay: the
@@ -50,6 +56,9 @@ pub struct StressConfig {
     pub duration: Duration,
     /// Skip the relay: the baseline.
     pub direct: bool,
+    /// One TURN client and a plain peer per session, instead of two TURN
+    /// clients.
+    pub peers_outside: bool,
     /// The relay's process, to sample its CPU and memory.
     pub relay_pid: Option<u32>,
 }
@@ -157,8 +166,11 @@ fn decode(data: &[u8]) -> Option<(u32, u32, u64)> {
 struct Client {
     socket: Arc<UdpSocket>,
     turn: Option<TurnClient>,
-    /// Where to send: the relay (with ChannelData) or, direct, the peer.
+    /// Where to send: the relay (with ChannelData) or, direct or from a
+    /// peer outside the relay, the other end.
     to: SocketAddr,
+    /// Whether it speaks ChannelData to the relay (a TURN client).
+    framed: bool,
     session: u32,
 }
 
@@ -176,9 +188,32 @@ async fn setup_pair(
             socket: Arc::new(socket),
             turn: None,
             to,
+            framed: false,
             session,
         };
         return Ok((client(a, ba), client(b, aa), 0.0));
+    }
+    if cfg.peers_outside {
+        let ca = credentials.issue(&format!("stress-{session}"), "a", Duration::from_secs(3600))?;
+        let a = TurnClient::allocate(cfg.server, &ca.username, &ca.password).await?;
+        let peer = UdpSocket::bind("127.0.0.1:0").await?;
+        a.bind_peer(peer.local_addr()?).await?;
+        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        let outside = Client {
+            socket: Arc::new(peer),
+            turn: None,
+            to: a.relayed,
+            framed: false,
+            session,
+        };
+        let inside = Client {
+            socket: a.socket.clone(),
+            to: a.server,
+            turn: Some(a),
+            framed: true,
+            session,
+        };
+        return Ok((inside, outside, ms));
     }
     let cred =
         |who: &str| credentials.issue(&format!("stress-{session}"), who, Duration::from_secs(3600));
@@ -193,6 +228,7 @@ async fn setup_pair(
         socket: t.socket.clone(),
         to: t.server,
         turn: Some(t),
+        framed: true,
         session,
     };
     Ok((client(a), client(b), ms))
@@ -269,7 +305,7 @@ pub async fn run(cfg: &StressConfig, progress: impl Fn(u64) + Send) -> crate::Re
     // Let the relay settle its allocation work before reading memory.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_allocated = sample(cfg.relay_pid).map(|s| s.rss_bytes);
-    let allocations = if cfg.direct { 0 } else { clients.len() };
+    let allocations = clients.iter().filter(|c| c.turn.is_some()).count();
 
     let received = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
@@ -281,7 +317,7 @@ pub async fn run(cfg: &StressConfig, progress: impl Fn(u64) + Send) -> crate::Re
         .map(|c| {
             tokio::spawn(receive(
                 c.socket.clone(),
-                !cfg.direct,
+                c.framed,
                 stop_receiving,
                 received.clone(),
             ))
@@ -294,12 +330,11 @@ pub async fn run(cfg: &StressConfig, progress: impl Fn(u64) + Send) -> crate::Re
     // sessions, a synchronisation that independent consultations do not
     // have.)
     let sender = {
-        let targets: Vec<(Arc<UdpSocket>, SocketAddr, u32)> = clients
+        let targets: Vec<(Arc<UdpSocket>, SocketAddr, u32, bool)> = clients
             .iter()
-            .map(|c| (c.socket.clone(), c.to, c.session))
+            .map(|c| (c.socket.clone(), c.to, c.session, c.framed))
             .collect();
         let flows = cfg.flows.clone();
-        let direct = cfg.direct;
         let sent = sent.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(1));
@@ -318,18 +353,18 @@ pub async fn run(cfg: &StressConfig, progress: impl Fn(u64) + Send) -> crate::Re
                 let now = tokio::time::Instant::now();
                 let dt = now.duration_since(last).as_secs_f64();
                 last = now;
-                for (i, (socket, to, session)) in targets.iter().enumerate() {
+                for (i, (socket, to, session, framed)) in targets.iter().enumerate() {
                     for (f, flow) in flows.iter().enumerate() {
                         owed[i][f] += flow.packets_per_second * dt;
                         while owed[i][f] >= 1.0 {
                             owed[i][f] -= 1.0;
                             encode(*session, seqs[i], flow.size, &mut payload);
                             seqs[i] = seqs[i].wrapping_add(1);
-                            let bytes = if direct {
-                                &payload
-                            } else {
+                            let bytes = if *framed {
                                 channel_data(CHANNEL, &payload, &mut frame);
                                 &frame
+                            } else {
+                                &payload
                             };
                             if socket.send_to(bytes, *to).await.is_ok() {
                                 sent.fetch_add(1, Ordering::Relaxed);

@@ -93,6 +93,7 @@ async fn injected_delay_and_loss_are_reported_within_ten_percent() {
         }],
         duration: Duration::from_secs(4),
         direct: false,
+        peers_outside: false,
         relay_pid: Some(std::process::id()),
     };
     // The same load without the shim: the baseline to subtract.
@@ -132,6 +133,7 @@ async fn direct_baseline_loses_nothing_and_is_fast() {
         flows: StressConfig::consultation_flows(1_000_000),
         duration: Duration::from_secs(2),
         direct: true,
+        peers_outside: false,
         relay_pid: None,
     };
     let r = relay_stress::run(&cfg, |_| {}).await.unwrap();

@@ -1,0 +1,59 @@
+//! Relay-stress with peers outside the relay: each session is one TURN
+//! client and a plain UDP peer, every packet crosses the relay once, and
+//! all of it takes the relay's fast path (the shard relays it; the `turn`
+//! server sees only the requests).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use load_tests::relay_stress::{self, Flow, StressConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_packet_crosses_the_relay_once_on_the_fast_path() {
+    let secret = b"stress-outside-secret".to_vec();
+    let credentials = Arc::new(media::TurnCredentials::new(secret.clone()).unwrap());
+    let mut config = media::RelayConfig::loopback("teleconsult-test");
+    config.tcp_listen = None;
+    // Two shards: the kernel spreads the clients over both listener
+    // sockets, each shard relays its own.
+    config.udp_shards = 2;
+    let relay = media::Relay::start(config, credentials).await.unwrap();
+    let cfg = StressConfig {
+        server: relay.udp_addr().unwrap(),
+        secret,
+        sessions: 6,
+        flows: vec![Flow {
+            packets_per_second: 100.0,
+            size: 300,
+        }],
+        duration: Duration::from_secs(3),
+        direct: false,
+        peers_outside: true,
+        relay_pid: Some(std::process::id()),
+    };
+    let r = relay_stress::run(&cfg, |_| {}).await.unwrap();
+    assert_eq!((r.lost, r.setup_failures), (0, 0), "{r:?}");
+    // 12 ends × 100 packets/s × 3 s.
+    assert!((3300..=3700).contains(&r.sent), "{}", r.sent);
+    // The shards add their counts after each wake-up's sends: wait for
+    // them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while relay.stats().snapshot().fastpath_datagrams < r.sent
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Six allocations (one per session), not twelve.
+    let stats = relay.stats().snapshot();
+    assert_eq!(stats.allocations_created, 6, "{stats:?}");
+    // Once across: to peers and from peers, half the packets each, all
+    // relayed by the shards.
+    assert_eq!(
+        stats.relayed_packets_to_peers + stats.relayed_packets_from_peers,
+        r.sent,
+        "{stats:?}"
+    );
+    assert_eq!(stats.fastpath_datagrams, r.sent, "{stats:?}");
+    assert_eq!(stats.fastpath_dropped, 0, "{stats:?}");
+    relay.stop().await.unwrap();
+}
