@@ -1,8 +1,10 @@
 //! The relay's data path, sans IO, with the relay's own code
-//! (`media::relay::fastpath`): each input is read as a datagram from a
-//! client (`wire::read_client`), noted and answered in a routing table
-//! (`table::Table::observe_request` / `observe_answer`), and what the
-//! reader returned is wrapped back as ChannelData and as a Data
+//! (`media::relay::fastpath`), as the shard (`relay::shard`) calls it:
+//! each input is screened (`wire::is_turn_datagram`), routed as a
+//! datagram from a client (`table::Table::route_client`, which notes
+//! requests), answered in the routing table (`observe_answer`, and read
+//! as an Allocate success by `granted_relayed_address`), routed again, and
+//! what the reader returned is wrapped back as ChannelData and as a Data
 //! indication in a buffer with the data path's headroom.
 //!
 //! Checks, beyond "no panic": a range the reader returns lies inside the
@@ -15,7 +17,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use media::relay::fastpath::table::Table;
+use media::relay::fastpath::table::{self, ClientRoute, Table};
 use media::relay::fastpath::wire::{self, ClientDatagram, HEADROOM};
 
 fuzz_target!(|data: &[u8]| {
@@ -23,14 +25,28 @@ fuzz_target!(|data: &[u8]| {
     let now = Instant::now();
     let mut table = Table::default();
     let id = table.add_allocation(client);
+    let _ = wire::is_turn_datagram(data);
+    let _ = table::granted_relayed_address(data);
+    let routed = |route: ClientRoute| {
+        if let ClientRoute::Peer {
+            allocation,
+            payload,
+            ..
+        } = route
+        {
+            assert_eq!(allocation, id);
+            assert!(payload.start <= payload.end && payload.end <= data.len());
+        }
+    };
     // The input as a request, then as its own answer with the success
     // type of its method (the low bit of the first byte flipped on).
-    table.observe_request(now, client, data);
+    routed(table.route_client(now, client, data));
     if data.len() >= 2 {
         let mut answer = data.to_vec();
         answer[0] |= 0x01;
         table.observe_answer(now, client, &answer);
     }
+    routed(table.route_client(now, client, data));
     for ch in 0x4000..0x4004u16 {
         if let Some((a, _peer)) = table.channel_peer(now, client, ch) {
             assert_eq!(a, id);

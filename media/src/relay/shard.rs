@@ -46,8 +46,10 @@ use nix::sys::socket::{MsgFlags, SockaddrStorage, sendto};
 
 use super::RelayStats;
 use super::fastpath::batch::{BATCH, Outbox, Pool};
-use super::fastpath::table::{AllocationId, PeerRoute, Table, granted_relayed_address};
-use super::fastpath::wire::{self, ClientDatagram, HEADROOM};
+use super::fastpath::table::{
+    AllocationId, ClientRoute, PeerRoute, Table, granted_relayed_address,
+};
+use super::fastpath::wire::{self, HEADROOM};
 use super::lifetime::LifetimeCap;
 use super::log::RateLimitedLog;
 use super::relayed::{Claims, RelayedSocket, Verdict};
@@ -198,23 +200,6 @@ impl Drop for Shard {
         if self.thread.is_some() {
             self.link.send(Command::Stop);
         }
-    }
-}
-
-/// Whether a datagram can be TURN: a STUN message (first bits `00`, the
-/// magic cookie, a length that matches) or ChannelData (first bits `01`,
-/// a length that fits).
-pub(crate) fn is_turn_datagram(buf: &[u8]) -> bool {
-    match buf.first().map(|b| b >> 6) {
-        Some(0b00) => {
-            buf.len() >= 20
-                && buf[4..8] == 0x2112_A442u32.to_be_bytes()
-                && 20 + usize::from(u16::from_be_bytes([buf[2], buf[3]])) == buf.len()
-        }
-        Some(0b01) => {
-            buf.len() >= 4 && 4 + usize::from(u16::from_be_bytes([buf[2], buf[3]])) <= buf.len()
-        }
-        _ => false,
     }
 }
 
@@ -390,23 +375,18 @@ impl Driver {
                 if datagram.is_empty() {
                     continue;
                 }
-                if !is_turn_datagram(datagram) {
+                if !wire::is_turn_datagram(datagram) {
                     self.counts.junk += 1;
                     listener.junk_log.count();
                     continue;
                 }
-                let forward = match wire::read_client(datagram) {
-                    ClientDatagram::ChannelData { channel, payload } => self
-                        .table
-                        .channel_peer(now, from, channel)
-                        .map(|(id, peer)| (id, peer, payload)),
-                    ClientDatagram::Send { peer, data } => self
-                        .table
-                        .allocation(from)
-                        .filter(|id| self.table.permits(now, *id, peer.ip()))
-                        .map(|id| (id, peer, data)),
-                    ClientDatagram::Control => {
-                        self.table.observe_request(now, from, datagram);
+                let forward = match self.table.route_client(now, from, datagram) {
+                    ClientRoute::Peer {
+                        allocation,
+                        peer,
+                        payload,
+                    } => Some((allocation, peer, payload)),
+                    ClientRoute::Control => {
                         if let Some(cap) = &self.cap {
                             cap.apply(datagram);
                         }
@@ -569,31 +549,4 @@ fn flush(pool: &mut Pool, to_peers: &mut Outbox, to_clients: &mut Outbox) {
     to_peers.flush(pool);
     to_clients.flush(pool);
     pool.clear();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_stun_and_channel_data_are_turn() {
-        let mut stun = vec![0u8, 1, 0, 4, 0x21, 0x12, 0xA4, 0x42];
-        stun.extend([0u8; 16]);
-        assert!(is_turn_datagram(&stun));
-        assert!(!is_turn_datagram(&stun[..23]), "length mismatch");
-        let mut no_cookie = stun.clone();
-        no_cookie[4] = 0;
-        assert!(!is_turn_datagram(&no_cookie));
-        assert!(is_turn_datagram(b"\x40\x01\x00\x02hi"));
-        assert!(!is_turn_datagram(b"\x40\x01\x00\x09hi"));
-        for junk in [
-            &b""[..],
-            b"\x80abc",
-            b"\xffxxxx",
-            b"GET / HTTP/1.1",
-            b"\x00\x01",
-        ] {
-            assert!(!is_turn_datagram(junk), "{junk:?}");
-        }
-    }
 }

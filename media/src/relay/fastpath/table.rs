@@ -19,9 +19,10 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use super::wire::{self, ATTR_XOR_PEER_ADDRESS, CHANNELS, MAGIC_COOKIE};
+use super::wire::{self, ATTR_XOR_PEER_ADDRESS, CHANNELS, ClientDatagram, MAGIC_COOKIE};
 
 /// The `turn` server's channel binding lifetime (RFC 8656 §12: 10 min).
 pub const CHANNEL_LIFETIME: Duration = Duration::from_secs(600);
@@ -60,6 +61,21 @@ pub enum PeerRoute {
     Indication,
     /// Not known here: the control plane decides (it drops what has no
     /// permission).
+    Control,
+}
+
+/// Where a datagram from a client goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientRoute {
+    /// `datagram[payload]` goes to `peer` from `allocation`'s relayed
+    /// socket.
+    Peer {
+        allocation: AllocationId,
+        peer: SocketAddr,
+        payload: Range<usize>,
+    },
+    /// The control plane reads it (a request, which the table has noted,
+    /// or data on a route the table does not know).
     Control,
 }
 
@@ -160,6 +176,39 @@ impl Table {
             PeerRoute::Indication
         } else {
             PeerRoute::Control
+        }
+    }
+
+    /// What to do with `datagram` from `client`: ChannelData on a live
+    /// channel and a Send indication to a permitted peer go to the peer;
+    /// anything else is the control plane's, and a ChannelBind or
+    /// CreatePermission among it is noted ([`Table::observe_request`]).
+    pub fn route_client(
+        &mut self,
+        now: Instant,
+        client: SocketAddr,
+        datagram: &[u8],
+    ) -> ClientRoute {
+        let to_peer = match wire::read_client(datagram) {
+            ClientDatagram::ChannelData { channel, payload } => self
+                .channel_peer(now, client, channel)
+                .map(|(allocation, peer)| (allocation, peer, payload)),
+            ClientDatagram::Send { peer, data } => self
+                .allocation(client)
+                .filter(|id| self.permits(now, *id, peer.ip()))
+                .map(|allocation| (allocation, peer, data)),
+            ClientDatagram::Control => {
+                self.observe_request(now, client, datagram);
+                None
+            }
+        };
+        match to_peer {
+            Some((allocation, peer, payload)) => ClientRoute::Peer {
+                allocation,
+                peer,
+                payload,
+            },
+            None => ClientRoute::Control,
         }
     }
 
@@ -384,6 +433,58 @@ mod tests {
             txid,
             &[(ATTR_CHANNEL_NUMBER, ch), peer_attr(peer, txid)],
         )
+    }
+
+    #[test]
+    fn client_datagrams_go_to_a_peer_only_on_a_route_the_server_granted() {
+        let now = Instant::now();
+        let client: SocketAddr = CLIENT.parse().unwrap();
+        let mut t = Table::default();
+        let id = t.add_allocation(client);
+        let peer: SocketAddr = "10.0.0.2:6000".parse().unwrap();
+        let data = b"\x40\x01\x00\x03abc\x00";
+        // Before the bind: the control plane's.
+        assert_eq!(t.route_client(now, client, data), ClientRoute::Control);
+        // The request is noted on its way to the server.
+        let request = bind(0x4001, "10.0.0.2:6000", [3; 12]);
+        assert_eq!(t.route_client(now, client, &request), ClientRoute::Control);
+        assert_eq!(t.pending(), 1);
+        t.observe_answer(now, client, &message(CHANNEL_BIND_SUCCESS, [3; 12], &[]));
+        assert_eq!(
+            t.route_client(now, client, data),
+            ClientRoute::Peer {
+                allocation: id,
+                peer,
+                payload: 4..7
+            }
+        );
+        // Another client, another channel: not routed.
+        let other: SocketAddr = "10.0.0.3:5000".parse().unwrap();
+        assert_eq!(t.route_client(now, other, data), ClientRoute::Control);
+        assert_eq!(
+            t.route_client(now, client, b"\x40\x02\x00\x03abc\x00"),
+            ClientRoute::Control
+        );
+        // A Send indication to the permitted IP (another port) goes; to
+        // another IP it is the server's.
+        let txid = [4u8; 12];
+        let send = |to: &str| {
+            message(
+                wire::SEND_INDICATION,
+                txid,
+                &[peer_attr(to, txid), (wire::ATTR_DATA, b"xyz".to_vec())],
+            )
+        };
+        match t.route_client(now, client, &send("10.0.0.2:7000")) {
+            ClientRoute::Peer {
+                allocation, peer, ..
+            } => assert_eq!((allocation, peer), (id, "10.0.0.2:7000".parse().unwrap())),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            t.route_client(now, client, &send("10.0.0.4:7000")),
+            ClientRoute::Control
+        );
     }
 
     #[test]

@@ -67,6 +67,23 @@ pub enum ClientDatagram {
     Control,
 }
 
+/// Whether a datagram can be TURN: a STUN message (first bits `00`, the
+/// magic cookie, a length that matches) or ChannelData (first bits `01`,
+/// a length that fits).
+pub fn is_turn_datagram(buf: &[u8]) -> bool {
+    match buf.first().map(|b| b >> 6) {
+        Some(0b00) => {
+            buf.len() >= 20
+                && buf[4..8] == MAGIC_COOKIE.to_be_bytes()
+                && 20 + usize::from(u16::from_be_bytes([buf[2], buf[3]])) == buf.len()
+        }
+        Some(0b01) => {
+            buf.len() >= 4 && 4 + usize::from(u16::from_be_bytes([buf[2], buf[3]])) <= buf.len()
+        }
+        _ => false,
+    }
+}
+
 /// Reads a datagram a client sent over UDP.
 pub fn read_client(buf: &[u8]) -> ClientDatagram {
     match buf.first().map(|b| b >> 6) {
@@ -246,6 +263,28 @@ pub(crate) fn test_message(kind: u16, txid: [u8; 12], attrs: &[(u16, &[u8])]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_stun_and_channel_data_are_turn() {
+        let mut stun = vec![0u8, 1, 0, 4, 0x21, 0x12, 0xA4, 0x42];
+        stun.extend([0u8; 16]);
+        assert!(is_turn_datagram(&stun));
+        assert!(!is_turn_datagram(&stun[..23]), "length mismatch");
+        let mut no_cookie = stun.clone();
+        no_cookie[4] = 0;
+        assert!(!is_turn_datagram(&no_cookie));
+        assert!(is_turn_datagram(b"\x40\x01\x00\x02hi"));
+        assert!(!is_turn_datagram(b"\x40\x01\x00\x09hi"));
+        for junk in [
+            &b""[..],
+            b"\x80abc",
+            b"\xffxxxx",
+            b"GET / HTTP/1.1",
+            b"\x00\x01",
+        ] {
+            assert!(!is_turn_datagram(junk), "{junk:?}");
+        }
+    }
 
     const TXID: [u8; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
