@@ -14,9 +14,11 @@ OUT=${OUT:-target/bench-first-frame}
 cargo build --release --locked -p signaling -p load-tests --bins
 mkdir -p "$OUT"
 # name|flags
+# (Since issue 17, --relay-only bots default to the third setting; each
+# setting is spelt out in full.)
 SETTINGS=(
-  "default|"
-  "check-20ms|--ice-check-interval-ms 20 --ice-max-binding-requests 100"
+  "default|--ice-check-interval-ms 200 --ice-max-binding-requests 7 --ice-keepalive-ms 500"
+  "check-20ms|--ice-check-interval-ms 20 --ice-max-binding-requests 100 --ice-keepalive-ms 500"
   "check-20ms+keepalive-50ms|--ice-check-interval-ms 20 --ice-max-binding-requests 100 --ice-keepalive-ms 50"
 )
 for round in $(seq "$ROUNDS"); do

@@ -39,6 +39,8 @@ fi
 flags=(--peers-outside)
 [ "$MODE" = both-legs ] && flags=()
 SECRET=fastpath-$$
+PID=
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null' EXIT
 read -r -a relays <<<"$RELAYS"
 n=${#relays[@]}
 echo "mode $MODE, ${CAP:-100} % of a core per relay, $DURATION s per level, levels $LEVELS"

@@ -28,5 +28,11 @@ start_relay() {
     *) echo "unknown relay $relay" >&2; return 1 ;;
   esac
   PID=$!
+  # coturn 4.17.1 takes over a second to open its listener: wait for it
+  # (then one more second for its other threads).
+  for _ in $(seq 100); do
+    ss -Hlun "sport = :$port" | grep -q . && break
+    sleep 0.1
+  done
   sleep 1
 }

@@ -82,33 +82,53 @@ struct TargetArgs {
     #[arg(long)]
     ice_secret: Option<String>,
     /// The bots' ICE check interval, ms (webrtc-rs sends a relayed packet
-    /// on its next wake-up, paced by this while checking).
-    #[arg(long, default_value_t = 200)]
-    ice_check_interval_ms: u64,
-    /// Checks on a candidate pair before it fails.
-    #[arg(long, default_value_t = 7)]
-    ice_max_binding_requests: u16,
+    /// on its next wake-up, paced by this while checking). Default: 200,
+    /// or 20 with --relay-only.
+    #[arg(long)]
+    ice_check_interval_ms: Option<u64>,
+    /// Checks on a candidate pair before it fails. Default: 7, or 100
+    /// with --relay-only (2 s of checks at 20 ms; 1.4 s by default).
+    #[arg(long)]
+    ice_max_binding_requests: Option<u16>,
     /// The bots' consent-check interval once connected, ms (the driver's
-    /// tick then is the lesser of this and 200 ms).
-    #[arg(long, default_value_t = 500)]
-    ice_keepalive_ms: u64,
+    /// tick then is the lesser of this and 200 ms). Default: 500, or 50
+    /// with --relay-only.
+    #[arg(long)]
+    ice_keepalive_ms: Option<u64>,
 }
 
 impl TargetArgs {
+    /// The bots' ICE timers: the crate's and a browser's, or, when media
+    /// is forced through a relay, the quick ones that bring the relayed
+    /// first frame under a second (docs/BENCHMARKS.md, "Relayed first
+    /// frame"); each flag overrides its own.
     fn ice_timing(&self) -> anyhow::Result<IceTiming> {
+        let base = if self.relay_only {
+            IceTiming::RELAYED
+        } else {
+            IceTiming::default()
+        };
+        let check = self
+            .ice_check_interval_ms
+            .unwrap_or(base.check_interval.as_millis() as u64);
+        let keepalive = self
+            .ice_keepalive_ms
+            .unwrap_or(base.keepalive.as_millis() as u64);
         anyhow::ensure!(
-            (1..=10_000).contains(&self.ice_check_interval_ms)
-                && (1..=10_000).contains(&self.ice_keepalive_ms),
+            (1..=10_000).contains(&check) && (1..=10_000).contains(&keepalive),
             "--ice-check-interval-ms and --ice-keepalive-ms must be 1 to 10000"
         );
+        let requests = self
+            .ice_max_binding_requests
+            .unwrap_or(base.max_binding_requests);
         anyhow::ensure!(
-            self.ice_max_binding_requests >= 1,
+            requests >= 1,
             "--ice-max-binding-requests must be at least 1"
         );
         Ok(IceTiming {
-            check_interval: Duration::from_millis(self.ice_check_interval_ms),
-            max_binding_requests: self.ice_max_binding_requests,
-            keepalive: Duration::from_millis(self.ice_keepalive_ms),
+            check_interval: Duration::from_millis(check),
+            max_binding_requests: requests,
+            keepalive: Duration::from_millis(keepalive),
         })
     }
 }
@@ -272,6 +292,9 @@ struct RelayArgs {
     /// The TURN realm.
     #[arg(long, default_value = "teleconsult")]
     realm: String,
+    /// The UDP data path's gathering time, µs (`RelayConfig::udp_coalesce`).
+    #[arg(long, default_value_t = media::DEFAULT_UDP_COALESCE.as_micros() as u64)]
+    coalesce_us: u64,
 }
 
 fn main() -> ExitCode {
@@ -978,6 +1001,7 @@ async fn relay_command(args: RelayArgs) -> anyhow::Result<bool> {
     // turnutils_uclient runs all its clients under one username.
     config.max_allocations_per_participant = 1_000;
     config.max_allocations_per_act = 1_000;
+    config.udp_coalesce = Duration::from_micros(args.coalesce_us);
     let relay = media::Relay::start(config, credentials).await?;
     println!(
         "relay listening on {} (pid {})",
@@ -1013,6 +1037,22 @@ mod tests {
             .build()
             .expect("a runtime");
         runtime.block_on(async { targets_of(&target_args(args)).await.map(|(t, _)| t) })
+    }
+
+    #[test]
+    fn relay_only_bots_take_the_quick_ice_timers_unless_told_otherwise() {
+        use load_tests::participant::IceTiming;
+        use std::time::Duration;
+        let t = |args: &[&str]| target_args(args).ice_timing();
+        assert_eq!(t(&[]).unwrap(), IceTiming::default());
+        assert_eq!(t(&["--relay-only"]).unwrap(), IceTiming::RELAYED);
+        let mixed = t(&["--relay-only", "--ice-keepalive-ms", "500"]).unwrap();
+        assert_eq!(mixed.keepalive, Duration::from_millis(500));
+        assert_eq!(mixed.check_interval, Duration::from_millis(20));
+        let e = t(&["--ice-check-interval-ms", "0"]).unwrap_err();
+        assert!(e.to_string().contains("1 to 10000"), "{e}");
+        let e = t(&["--relay-only", "--ice-max-binding-requests", "0"]).unwrap_err();
+        assert!(e.to_string().contains("at least 1"), "{e}");
     }
 
     #[test]

@@ -17,7 +17,8 @@ pub use probe::{Probe, ProbeConfig, ProbePeers};
 pub use relay::credentials::{Credentials, TurnCredentials, TurnUsername};
 pub use relay::framing::{Frame, FrameError};
 pub use relay::{
-    IpRange, PeerPolicy, Relay, RelayConfig, RelayStats, StatsSnapshot, TlsConfig, TrafficSnapshot,
+    DEFAULT_UDP_COALESCE, IpRange, PeerPolicy, Relay, RelayConfig, RelayStats, StatsSnapshot,
+    TlsConfig, TrafficSnapshot,
 };
 
 /// Everything that can go wrong in this crate.
