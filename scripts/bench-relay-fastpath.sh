@@ -25,8 +25,12 @@ DURATION=${DURATION:-15}
 RELAYS=${RELAYS:-"ours coturn coturn417 coturn417mp"}
 MODE=${MODE:-outside}
 CAP=${CAP:-}
-cargo build --release --locked -p load-tests
-LOAD=target/release/teleconsult-load
+# LOAD: a copy of the harness binary to use (so that builds during a run
+# do not change it); by default, built here.
+if [ -z "${LOAD:-}" ]; then
+  cargo build --release --locked -p load-tests
+  LOAD=target/release/teleconsult-load
+fi
 source scripts/relays.sh
 [ -x "$COTURN417" ] || COTURN417=$(bash ../shared/anchors/build-coturn.sh | tail -1)
 if [ -n "$CAP" ]; then

@@ -21,7 +21,8 @@ start_relay() {
     --no-stdout-log --log-file=/dev/null --min-port=20000 --max-port=39999
     --total-quota=0 --user-quota=0)
   case "$relay" in
-    ours) "${run[@]}" "$LOAD" relay --listen "127.0.0.1:$port" --secret "$secret" >>"$log" 2>&1 & ;;
+    # shellcheck disable=SC2086
+    ours) "${run[@]}" "$LOAD" relay --listen "127.0.0.1:$port" --secret "$secret" ${OURS_FLAGS:-} >>"$log" 2>&1 & ;;
     coturn) "${run[@]}" turnserver "${coturn_flags[@]}" >>"$log" 2>&1 & ;;
     coturn417) "${run[@]}" "$COTURN417" "${coturn_flags[@]}" >>"$log" 2>&1 & ;;
     coturn417mp) "${run[@]}" "$COTURN417" "${coturn_flags[@]}" --multiplex-peer --udp-gso >>"$log" 2>&1 & ;;

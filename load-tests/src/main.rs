@@ -292,9 +292,6 @@ struct RelayArgs {
     /// The TURN realm.
     #[arg(long, default_value = "teleconsult")]
     realm: String,
-    /// The UDP data path's gathering time, µs (`RelayConfig::udp_coalesce`).
-    #[arg(long, default_value_t = media::DEFAULT_UDP_COALESCE.as_micros() as u64)]
-    coalesce_us: u64,
 }
 
 fn main() -> ExitCode {
@@ -1001,7 +998,6 @@ async fn relay_command(args: RelayArgs) -> anyhow::Result<bool> {
     // turnutils_uclient runs all its clients under one username.
     config.max_allocations_per_participant = 1_000;
     config.max_allocations_per_act = 1_000;
-    config.udp_coalesce = Duration::from_micros(args.coalesce_us);
     let relay = media::Relay::start(config, credentials).await?;
     println!(
         "relay listening on {} (pid {})",

@@ -17,7 +17,7 @@ pub use probe::{Probe, ProbeConfig, ProbePeers};
 pub use relay::credentials::{Credentials, TurnCredentials, TurnUsername};
 pub use relay::framing::{Frame, FrameError};
 pub use relay::{
-    DEFAULT_UDP_COALESCE, IpRange, PeerPolicy, Relay, RelayConfig, RelayStats, StatsSnapshot,
+    IpRange, PeerPolicy, Relay, RelayConfig, RelayStats, StatsSnapshot,
     TlsConfig, TrafficSnapshot,
 };
 

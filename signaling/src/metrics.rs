@@ -41,6 +41,9 @@ pub struct Metrics {
     relay_streams_refused: IntCounter,
     relay_streams_idle_closed: IntCounter,
     relay_allocations_swept: IntCounter,
+    relay_fastpath: IntCounter,
+    relay_fastpath_misses: IntCounter,
+    relay_fastpath_dropped: IntCounter,
 }
 
 impl Metrics {
@@ -108,6 +111,18 @@ impl Metrics {
             "teleconsult_relay_allocations_swept_total",
             "Allocations deleted because their credential expired or was revoked.",
         );
+        let relay_fastpath = counter(
+            "teleconsult_relay_fastpath_datagrams_total",
+            "Datagrams the relay's UDP data path relayed itself (ChannelData, Send and Data indications on a known route).",
+        );
+        let relay_fastpath_misses = counter(
+            "teleconsult_relay_fastpath_misses_total",
+            "Datagrams the UDP data path handed to the TURN server (requests, data on a route it did not know).",
+        );
+        let relay_fastpath_dropped = counter(
+            "teleconsult_relay_fastpath_dropped_total",
+            "Datagrams the UDP data path dropped: refused by the kernel (full buffer) or the TURN server too far behind.",
+        );
         let witness_submissions = IntCounterVec::new(
             Opts::new(
                 "teleconsult_witness_submissions_total",
@@ -174,6 +189,9 @@ impl Metrics {
             relay_streams_refused,
             relay_streams_idle_closed,
             relay_allocations_swept,
+            relay_fastpath,
+            relay_fastpath_misses,
+            relay_fastpath_dropped,
         }
     }
 
@@ -203,6 +221,9 @@ impl Metrics {
             ),
             (&self.relay_streams_idle_closed, relay.stream_idle_closed),
             (&self.relay_allocations_swept, relay.allocations_swept),
+            (&self.relay_fastpath, relay.fastpath_datagrams),
+            (&self.relay_fastpath_misses, relay.fastpath_misses),
+            (&self.relay_fastpath_dropped, relay.fastpath_dropped),
         ] {
             metric.inc_by(value.saturating_sub(metric.get()));
         }
@@ -234,6 +255,9 @@ mod tests {
             stream_connections_refused_per_address: 20,
             stream_idle_closed: 3,
             allocations_swept: 2,
+            fastpath_datagrams: 900,
+            fastpath_misses: 40,
+            fastpath_dropped: 1,
             ..Default::default()
         };
         m.observe_relay(&s);
@@ -245,6 +269,9 @@ mod tests {
             "teleconsult_relay_streams_refused_total 20",
             "teleconsult_relay_streams_idle_closed_total 3",
             "teleconsult_relay_allocations_swept_total 2",
+            "teleconsult_relay_fastpath_datagrams_total 900",
+            "teleconsult_relay_fastpath_misses_total 40",
+            "teleconsult_relay_fastpath_dropped_total 1",
         ] {
             assert!(text.contains(line), "{line} not in:\n{text}");
         }

@@ -64,11 +64,6 @@ pub struct RelayConfig {
     /// (`SO_REUSEPORT`) and the relayed sockets of its clients. 0: one per
     /// core this process may run on.
     pub udp_shards: usize,
-    /// How long a shard lets datagrams gather after a wake-up that found
-    /// only a few, before it looks again: larger batches per system call
-    /// and fewer wake-ups, for at most this much added delay (interrupt
-    /// coalescing, in software). Zero: none.
-    pub udp_coalesce: Duration,
 }
 
 /// How long a TCP or TLS stream may stay silent: a browser refreshes its
@@ -80,11 +75,6 @@ pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Streams one client address may hold open on a listener: a browser
 /// opens one per peer connection, a few behind one NAT.
 pub const DEFAULT_STREAM_CONNECTIONS_PER_ADDRESS: usize = 64;
-
-/// The default gathering time of the UDP data path (see
-/// [`RelayConfig::udp_coalesce`]): a fraction of the 1 ms of added latency
-/// the relay may cost at p99 (docs/BENCHMARKS.md, issue 17).
-pub const DEFAULT_UDP_COALESCE: Duration = Duration::from_micros(200);
 
 /// The default cap per allocation and direction: room for HD video, and a
 /// bound on what one stolen credential can push through the relay.
@@ -114,7 +104,6 @@ impl RelayConfig {
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
             max_stream_connections_per_address: DEFAULT_STREAM_CONNECTIONS_PER_ADDRESS,
             udp_shards: 0,
-            udp_coalesce: DEFAULT_UDP_COALESCE,
         }
     }
 
@@ -143,9 +132,6 @@ impl RelayConfig {
         }
         if self.max_stream_connections == 0 || self.max_stream_connections_per_address == 0 {
             return bad("max_stream_connections(_per_address) must be at least 1");
-        }
-        if self.udp_coalesce > Duration::from_millis(5) {
-            return bad("udp_coalesce must be at most 5 ms");
         }
         if self.stream_idle_timeout.is_zero() {
             return bad("stream_idle_timeout must not be zero");

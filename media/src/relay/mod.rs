@@ -64,7 +64,7 @@ use tokio::task::JoinHandle;
 use crate::Error;
 pub use config::{
     DEFAULT_MAX_BITRATE, DEFAULT_STREAM_CONNECTIONS_PER_ADDRESS, DEFAULT_STREAM_IDLE_TIMEOUT,
-    DEFAULT_UDP_COALESCE, RelayConfig, TlsConfig,
+    RelayConfig, TlsConfig,
 };
 use credentials::TurnCredentials;
 pub use peer::{IpRange, PeerPolicy};
@@ -205,7 +205,6 @@ impl Relay {
             claims: Arc::clone(&claims),
             stats: Arc::clone(&stats),
             cap: Some(Arc::clone(&cap)),
-            coalesce: config.udp_coalesce,
         };
         let mut shards = Vec::new();
         for (i, socket) in udp.into_iter().enumerate() {

@@ -114,9 +114,6 @@ pub(crate) struct ShardContext {
     pub(crate) stats: Arc<RelayStats>,
     /// Lowers over-long allocation lifetimes in requests (see `lifetime`).
     pub(crate) cap: Option<Arc<LifetimeCap>>,
-    /// How long to let datagrams gather after a wake-up that found few
-    /// (`RelayConfig::udp_coalesce`).
-    pub(crate) coalesce: Duration,
 }
 
 impl Shard {
@@ -158,7 +155,6 @@ impl Shard {
             claims: context.claims,
             stats: context.stats,
             cap: context.cap,
-            coalesce: context.coalesce,
             table: Table::default(),
             sockets: Default::default(),
             by_allocation: Default::default(),
@@ -242,7 +238,6 @@ struct Driver {
     claims: Arc<Claims>,
     stats: Arc<RelayStats>,
     cap: Option<Arc<LifetimeCap>>,
-    coalesce: Duration,
     table: Table,
     /// Relayed sockets by `epoll` token.
     sockets: Map<u64, Adopted>,
@@ -286,18 +281,10 @@ impl Driver {
                 }
             }
             self.flush();
-            let handled = self.counts.relayed + self.counts.misses;
             self.publish_counts();
             if now >= housekeeping {
                 self.housekeeping(now);
                 housekeeping = now + HOUSEKEEPING;
-            }
-            // A wake-up for a few datagrams costs about as much as one
-            // for a full batch: under moderate load, let the next ones
-            // gather first. Idle (nothing handled) or busy (full batches)
-            // shards go straight back to `epoll`.
-            if handled > 0 && handled < BATCH as u64 && !self.coalesce.is_zero() {
-                std::thread::sleep(self.coalesce);
             }
         }
     }
@@ -527,6 +514,11 @@ impl Driver {
         add(
             &s.send_batches,
             std::mem::take(&mut self.to_peers.calls) + std::mem::take(&mut self.to_clients.calls),
+        );
+        add(
+            &s.gso_messages,
+            std::mem::take(&mut self.to_peers.gso_messages)
+                + std::mem::take(&mut self.to_clients.gso_messages),
         );
     }
 

@@ -63,6 +63,9 @@ pub struct RelayStats {
     /// divided into the datagrams, the batching achieved.
     pub recv_batches: AtomicU64,
     pub send_batches: AtomicU64,
+    /// UDP GSO messages sent (each several datagrams to one destination,
+    /// cut by the kernel).
+    pub gso_messages: AtomicU64,
 }
 
 /// A plain copy of [`RelayStats`].
@@ -93,6 +96,7 @@ pub struct StatsSnapshot {
     pub datagrams_truncated: u64,
     pub recv_batches: u64,
     pub send_batches: u64,
+    pub gso_messages: u64,
 }
 
 impl RelayStats {
@@ -125,6 +129,7 @@ impl RelayStats {
             datagrams_truncated: r(&self.datagrams_truncated),
             recv_batches: r(&self.recv_batches),
             send_batches: r(&self.send_batches),
+            gso_messages: r(&self.gso_messages),
         }
     }
 }

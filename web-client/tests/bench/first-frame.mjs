@@ -6,35 +6,46 @@
 //
 //   TELECONSULT_BIN=/work/main/target/release/teleconsult ROOMS=5 node bench/first-frame.mjs
 //
-// ROOMS consultations (default 5), one after the other, each with a fresh
-// `teleconsult demo` server (its own data directory, port 47443 + run) and
-// a fresh browser profile. The flow is consultation.test.mjs's: the
+// Environment: ROOMS (5), PORT (47443: run N listens on PORT + N), LABEL
+// (names the screenshots), VIEWPORT (1280x1800), STATS_POLL=0 (no getStats
+// poll of the media counters), DEBUG=1 (the <video> events too).
+//
+// ROOMS consultations, one after the other, each with a fresh `teleconsult
+// demo` server (its own data directory) and two fresh Chromiums, one per
+// participant, as on two machines (two tabs of one browser leave the first
+// in the background, where Chromium shows its remote video ~0.7 s late,
+// whichever role it holds). The flow is consultation.test.mjs's: the
 // professional opens their link and continues, the patient opens theirs,
 // continues, consents and waits; the professional lets them in. Before each
 // « Continuer », the page's pre-call connection test is waited out (its
-// verdict shown), so its peer connections do not overlap the call's.
+// verdict shown), so its peer connections do not overlap the call's. The
+// viewport is tall so that the professional's remote video is on screen
+// (a 720 px page scrolls down to « Faire entrer »).
 //
 // The pages are instrumented from the outside (Playwright init script, no
 // change to app.js): WebSocket and RTCPeerConnection are subclassed to
 // timestamp messages and connection events; each remote <video> is watched
-// for its first frame. All times are performance.timeOrigin + now() of the
-// page, the same wall clock in both pages.
+// for its first frame. Times are performance.timeOrigin + now() of each
+// page: the host's wall clock, in both browsers.
 //
 // START (t0): the patient's page receives `ice_servers`, the server telling
-//   it that media is allowed (sent in the same step as the admission). The
-//   professional's click on « Faire entrer » is shown too ("admit→t0").
+//   it that media is allowed (sent in the step that handles the admission).
+//   The professional's click on « Faire entrer » is printed relative to it
+//   (negative: before), and the first frames are also summed from the click.
 // END, per page, first frame of the remote video:
-//   - "frame": the first requestVideoFrameCallback's presentationTime
+//   - "first frame": the first requestVideoFrameCallback's presentationTime
 //     (the first decoded frame handed to the compositor);
-//   - "playing": the first animation frame where videoWidth > 0 &&
-//     currentTime > 0 (rAF poll, ≤ 16 ms late), printed as a cross-check.
-// ICE: the peer connection's iceconnectionstatechange → "connected" (exact
-//   event time); "dtls": connectionstatechange → "connected". From ICE
-//   connected on, getStats is polled (20 ms) until the transport names a
-//   selected pair; the run fails unless that pair is relay ↔ relay.
-// The timeline line of each page shows where the time goes: pc created,
-//   offer/answer, first relay candidate (TURN allocation), ICE, DTLS, and the
-//   first frame's receiveTime (its last packet in) vs presentation.
+//   - "playing check": the first animation frame where videoWidth > 0 &&
+//     currentTime > 0 (rAF poll, ≤ 16 ms late), as a cross-check.
+// ICE: the peer connection's iceconnectionstatechange → "connected" (event
+//   time); "DTLS": connectionstatechange → "connected". From ICE connected
+//   on, getStats is polled every 20 ms: the run fails unless the transport's
+//   selected pair is relay ↔ relay; until the first frame (+200 ms) the poll
+//   also notes when the video counters first move (sent, received, decoded,
+//   PLI, NACK), coarse: Chromium caches getStats results for a while.
+// The timeline lines of each page show where the time goes: pc created,
+//   offer/answer, first relay candidate (TURN allocation done), ICE, DTLS,
+//   and the first frame's receiveTime (its last packet in) vs presentation.
 // p50 / p95 are nearest-rank (with 5 runs, p95 is the slowest run).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -43,9 +54,12 @@ import { launchChromium, shots, startDemo, stopDemo, waitHealthy } from "../help
 
 const rooms = Number(process.env.ROOMS ?? 5);
 const basePort = Number(process.env.PORT ?? 47443);
-const label = process.env.LABEL ?? "";
-const viewport = process.env.VIEWPORT ? { width: +process.env.VIEWPORT.split("x")[0], height: +process.env.VIEWPORT.split("x")[1] } : null;
-const statsPoll = process.env.STATS_POLL !== "0"; // getStats every 20 ms from ICE connected to first frame // names the screenshots, e.g. "max-bundle"
+const label = process.env.LABEL ?? ""; // names the screenshots, e.g. "max-bundle"
+// Tall enough that the professional's remote video stays on screen when the
+// click on « Faire entrer » (at the panel's bottom) would scroll a 720 px page.
+const [vw, vh] = (process.env.VIEWPORT ?? "1280x1800").split("x").map(Number);
+const viewport = { width: vw, height: vh };
+const statsPoll = process.env.STATS_POLL !== "0"; // getStats every 20 ms from ICE connected to first frame
 
 /** Adds `?relay=udp` before the link's `#`. */
 const viaRelay = (link) => {
@@ -234,7 +248,7 @@ async function run(n) {
     const patient = ctxs[1].pages()[0] ?? (await ctxs[1].newPage());
     for (const p of [pro, patient]) {
       p.on("pageerror", (e) => console.error("page error:", e));
-      if (viewport) await p.setViewportSize(viewport);
+      await p.setViewportSize(viewport);
     }
 
     await pro.goto(viaRelay(links.professional));
@@ -308,8 +322,10 @@ for (let n = 1; n <= rooms; n++) {
         `${pro.pc.pair.transports} transport(s)`,
     );
   }
+  const inView = [r.pro, r.patient].map((x) => (x.videos[0]?.inViewAtPlaying ? "on screen" : "OFF SCREEN")).join(" / ");
   const row = {
     admit: r.pro.admitClick - t0,
+    proFromClick: pro.frame - (r.pro.admitClick - t0), patFromClick: pat.frame - (r.pro.admitClick - t0),
     proFrame: pro.frame, patFrame: pat.frame, proPlaying: pro.playing, patPlaying: pat.playing,
     proIce: pro.ice, patIce: pat.ice, proDtls: pro.dtls, patDtls: pat.dtls,
   };
@@ -317,7 +333,7 @@ for (let n = 1; n <= rooms; n++) {
   console.log(
     `run ${n}: first frame professional ${ms(pro.frame)} ms, patient ${ms(pat.frame)} ms ` +
       `(playing check ${ms(pro.playing)} / ${ms(pat.playing)}); ICE connected ${ms(pro.ice)} / ${ms(pat.ice)} ms, ` +
-      `DTLS ${ms(pro.dtls)} / ${ms(pat.dtls)} ms; relay ↔ relay; admit click at ${ms(row.admit)} ms`,
+      `DTLS ${ms(pro.dtls)} / ${ms(pat.dtls)} ms; relay ↔ relay; admit click at ${ms(row.admit)} ms, professional's ice_servers at ${ms(r.pro.ws.iceServers - t0)} ms; videos ${inView}`,
   );
   if (process.env.DEBUG) {
     for (const [name, rec] of [["professional", r.pro], ["patient", r.patient]]) {
@@ -326,9 +342,6 @@ for (let n = 1; n <= rooms; n++) {
       const vis = rec.visibility.map(([k, x]) => `${k} ${ms(x - t0)}`).join(", ");
       console.log(`    ${name}: video added ${ms(v.added - t0)}; ${ev}; visibility ${vis}`);
     }
-  }
-  if (process.env.DEBUG) {
-    for (const [name, rec] of [["professional", r.pro], ["patient", r.patient]]) console.log(`    ${name}: remote video in view at playing: ${rec.videos[0]?.inViewAtPlaying}`);
   }
   for (const [name, s] of [["professional", pro], ["patient", pat]]) {
     console.log(
@@ -339,7 +352,7 @@ for (let n = 1; n <= rooms; n++) {
     if (statsPoll) {
       const c = s.pc.counts ?? {};
       console.log(
-        `    ${"".padEnd(12)} getStats: sends video pkt ${ms(s.txPacket)} encoded ${ms(s.txEncoded)} (PLI in ${ms(s.txPliIn)}, ` +
+        `    ${"".padEnd(12)} getStats (20 ms poll, its cache may lag): sends video pkt ${ms(s.txPacket)} encoded ${ms(s.txEncoded)} (PLI in ${ms(s.txPliIn)}, ` +
           `key frames ${c.txKey}); receives pkt ${ms(s.rxPacket)} frame ${ms(s.rxFrame)} decoded ${ms(s.rxDecoded)} ` +
           `(PLI out ${ms(s.rxPliOut)} ×${c.rxPli}, NACK ${ms(s.rxNack)} ×${c.rxNack}, lost ${c.rxLost}, key ${c.rxKey})`,
       );
@@ -350,6 +363,7 @@ for (let n = 1; n <= rooms; n++) {
 const stat = (k) => `${ms(pct(rows.map((r) => r[k]), 0.5))} / ${ms(pct(rows.map((r) => r[k]), 0.95))}`;
 console.log(`p50 / p95 of ${rows.length} (ms from the patient's ice_servers):`);
 console.log(`  first frame   professional ${stat("proFrame")}   patient ${stat("patFrame")}`);
+console.log(`  first frame from the admit click: professional ${stat("proFromClick")}   patient ${stat("patFromClick")}`);
 console.log(`  playing check professional ${stat("proPlaying")}   patient ${stat("patPlaying")}`);
 console.log(`  ICE connected professional ${stat("proIce")}   patient ${stat("patIce")}`);
 console.log(`  DTLS          professional ${stat("proDtls")}   patient ${stat("patDtls")}`);

@@ -16,7 +16,7 @@ use std::os::fd::RawFd;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
+    ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg, sendto,
 };
 
 use super::wire::HEADROOM;
@@ -169,6 +169,12 @@ impl Pool {
     }
 }
 
+/// Datagrams in one GSO message at most (the kernel's
+/// `UDP_MAX_SEGMENTS` is 64).
+const GSO_SEGMENTS: usize = 32;
+/// Bytes in one GSO message at most (an IP datagram's payload).
+const GSO_BYTES: usize = 60_000;
+
 /// One datagram to send: a range of a pool slot, to `to` from socket `fd`.
 #[derive(Debug, Clone)]
 struct Out {
@@ -180,12 +186,28 @@ struct Out {
     to: SocketAddr,
 }
 
+impl Out {
+    fn len(&self) -> u16 {
+        self.range.end - self.range.start
+    }
+}
+
 /// Datagrams waiting to be sent, grouped by socket at flush time so that
 /// each socket gets one `sendmmsg` per [`BATCH`].
 pub struct Outbox {
     queue: Vec<Out>,
     headers: MultiHeaders<SockaddrStorage>,
-    /// `sendmmsg` calls made.
+    /// The same, with room for a `UDP_SEGMENT` control message each.
+    gso_headers: MultiHeaders<SockaddrStorage>,
+    /// The destinations of one `sendmmsg`, kept between calls so that a
+    /// call writes as many as it sends (a whole batch of them is 4 KiB).
+    addrs: Vec<Option<SockaddrStorage>>,
+    /// Whether to group datagrams with UDP GSO (off once the kernel
+    /// refuses it).
+    gso: bool,
+    /// GSO messages sent (each several datagrams).
+    pub gso_messages: u64,
+    /// Send calls made (`sendmmsg`, or `sendto` for a lone datagram).
     pub calls: u64,
     /// Datagrams sent.
     pub sent: u64,
@@ -207,6 +229,10 @@ impl Default for Outbox {
         Outbox {
             queue: Vec::with_capacity(POOL),
             headers: MultiHeaders::preallocate(BATCH, None),
+            gso_headers: MultiHeaders::preallocate(BATCH, Some(nix::cmsg_space!(u16))),
+            addrs: Vec::with_capacity(BATCH),
+            gso: true,
+            gso_messages: 0,
             calls: 0,
             sent: 0,
             dropped: 0,
@@ -238,7 +264,9 @@ impl Outbox {
         self.queue.is_empty()
     }
 
-    /// Sends everything queued, one `sendmmsg` per socket and batch.
+    /// Sends everything queued: per socket, one call per batch, where
+    /// datagrams of one size to one destination travel as one UDP GSO
+    /// message (the kernel cuts them; `UDP_SEGMENT`).
     pub fn flush(&mut self, pool: &Pool) {
         if self.queue.is_empty() {
             return;
@@ -253,38 +281,24 @@ impl Outbox {
                 .position(|o| o.fd != fd)
                 .map_or(self.queue.len(), |p| at + p);
             while at < run_end {
-                let n = (run_end - at).min(BATCH);
-                let items = &self.queue[at..at + n];
-                let mut it = items.iter();
-                let iovs: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|_| {
-                    [IoSlice::new(match it.next() {
-                        Some(o) => pool.bytes(usize::from(o.slot), &o.range),
-                        None => &[],
-                    })]
-                });
-                let addrs: [Option<SockaddrStorage>; BATCH] =
-                    std::array::from_fn(|i| items.get(i).map(|o| SockaddrStorage::from(o.to)));
-                let cmsgs: [ControlMessage<'_>; 0] = [];
-                let result = sendmmsg(
-                    fd,
-                    &mut self.headers,
-                    iovs.iter().take(n),
-                    &addrs[..n],
-                    cmsgs,
-                    MsgFlags::MSG_DONTWAIT,
-                )
-                .map(|r| r.count());
+                let (sent, result) = self.send_some(fd, pool, at, run_end);
                 self.calls += 1;
                 match result {
                     // Interrupted before sending: again.
                     Err(Errno::EINTR) => {}
-                    Ok(sent) if sent > 0 => {
+                    // A kernel without UDP GSO for this socket: without it.
+                    Err(Errno::EINVAL | Errno::EIO | Errno::ENOPROTOOPT) if self.gso => {
+                        tracing::debug!("relay: UDP GSO refused, sending datagram by datagram");
+                        self.gso = false;
+                    }
+                    Ok(()) if sent > 0 => {
                         self.sent += sent as u64;
                         at += sent;
                     }
-                    // The first datagram was refused: drop it, go on
-                    // with the rest (a full buffer refuses them all).
-                    Ok(_) | Err(Errno::EAGAIN) => {
+                    // The first datagram was refused: a full buffer
+                    // refuses them all, drop the socket's; anything else
+                    // drops that one and goes on.
+                    Ok(()) | Err(Errno::EAGAIN) => {
                         self.dropped += (run_end - at) as u64;
                         at = run_end;
                     }
@@ -296,6 +310,103 @@ impl Outbox {
             }
         }
         self.queue.clear();
+    }
+
+    /// One system call for the datagrams `queue[at..end]` (all from `fd`),
+    /// or as many of them as fit; returns how many datagrams it sent.
+    fn send_some(
+        &mut self,
+        fd: RawFd,
+        pool: &Pool,
+        at: usize,
+        end: usize,
+    ) -> (usize, nix::Result<()>) {
+        let run = &self.queue[at..end];
+        if run.len() == 1 {
+            // One datagram: a plain `sendto` costs less.
+            let o = &run[0];
+            let r = sendto(
+                fd,
+                pool.bytes(usize::from(o.slot), &o.range),
+                &SockaddrStorage::from(o.to),
+                MsgFlags::MSG_DONTWAIT,
+            );
+            return (usize::from(r.is_ok()), r.map(|_| ()));
+        }
+        // The segment size of this call: its longest datagram. A message
+        // is a run to one destination whose datagrams all have that size
+        // but the last (the kernel's rule for GSO); others go alone.
+        let segment = run.iter().map(Out::len).max().unwrap_or(0);
+        let gso = self.gso && segment > 0;
+        let mut bounds = [(0usize, 0usize); BATCH];
+        let (mut messages, mut i) = (0, 0);
+        while i < run.len() && messages < BATCH {
+            let first = i;
+            i += 1;
+            while gso
+                && i < run.len()
+                && run[i].to == run[first].to
+                && run[i - 1].len() == segment
+                && i - first < GSO_SEGMENTS
+                && (i + 1 - first) * usize::from(segment) <= GSO_BYTES
+            {
+                i += 1;
+            }
+            bounds[messages] = (first, i);
+            messages += 1;
+        }
+        let datagrams = i;
+        let mut it = run[..datagrams].iter();
+        let iovs: [IoSlice<'_>; POOL] = std::array::from_fn(|_| {
+            IoSlice::new(match it.next() {
+                Some(o) => pool.bytes(usize::from(o.slot), &o.range),
+                None => &[],
+            })
+        });
+        let slices: [&[IoSlice<'_>]; BATCH] = std::array::from_fn(|m| {
+            let (a, b) = bounds[m];
+            &iovs[a..b]
+        });
+        self.addrs.clear();
+        self.addrs.extend(
+            bounds[..messages]
+                .iter()
+                .map(|(a, _)| Some(SockaddrStorage::from(run[*a].to))),
+        );
+        let grouped = bounds[..messages].iter().any(|(a, b)| b - a > 1);
+        let result = if grouped {
+            let cmsgs = [ControlMessage::UdpGsoSegments(&segment)];
+            sendmmsg(
+                fd,
+                &mut self.gso_headers,
+                slices.iter().take(messages),
+                &self.addrs,
+                cmsgs,
+                MsgFlags::MSG_DONTWAIT,
+            )
+            .map(|r| r.count())
+        } else {
+            let cmsgs: [ControlMessage<'_>; 0] = [];
+            sendmmsg(
+                fd,
+                &mut self.headers,
+                slices.iter().take(messages),
+                &self.addrs,
+                cmsgs,
+                MsgFlags::MSG_DONTWAIT,
+            )
+            .map(|r| r.count())
+        };
+        match result {
+            Ok(0) => (0, Ok(())),
+            Ok(m) => {
+                if grouped {
+                    self.gso_messages += bounds[..m].iter().filter(|(a, b)| b - a > 1).count() as u64;
+                }
+                (bounds[m - 1].1, Ok(()))
+            }
+            Err(e) => (0, Err(e)),
+        }
     }
 }
 
@@ -362,7 +473,10 @@ mod tests {
         }
         out.flush(&pool);
         pool.clear();
-        assert_eq!((out.sent, out.dropped, out.calls), (40, 0, 2));
+        // One call: forty datagrams of one size to one place are two GSO
+        // messages (32 segments at most each).
+        assert_eq!((out.sent, out.dropped, out.calls), (40, 0, 1));
+        assert_eq!(out.gso_messages, 2);
         b.set_nonblocking(false).unwrap();
         b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut buf = [0u8; 200];
@@ -372,6 +486,53 @@ mod tests {
             assert_eq!(n, 104);
             assert_eq!(&buf[..4], &[0x40, 0, 0, i], "in order");
             assert!(buf[4..n].iter().all(|x| *x == i));
+        }
+    }
+
+    #[test]
+    fn same_size_datagrams_to_one_destination_go_as_one_gso_message() {
+        let (relay, a, b, c) = (bound(), bound(), bound(), bound());
+        // To b: five of 300 bytes then one of 100 (one GSO message); to
+        // c: two of 300 (another); then one of 50 to b alone.
+        let plan: [(&UdpSocket, usize); 9] = [
+            (&b, 300),
+            (&b, 300),
+            (&b, 300),
+            (&b, 300),
+            (&b, 300),
+            (&b, 100),
+            (&c, 300),
+            (&c, 300),
+            (&b, 50),
+        ];
+        for (i, (_, len)) in plan.iter().enumerate() {
+            a.send_to(&vec![i as u8; *len], relay.local_addr().unwrap())
+                .unwrap();
+        }
+        let mut pool = Pool::default();
+        let slots = recv_some(&mut pool, relay.as_raw_fd(), plan.len());
+        let mut out = Outbox::default();
+        for (i, (to, _)) in slots.iter().zip(plan.iter()) {
+            let (_, len) = pool.slot(*i);
+            out.push(
+                relay.as_raw_fd(),
+                *i,
+                HEADROOM..HEADROOM + len,
+                to.local_addr().unwrap(),
+            );
+        }
+        out.flush(&pool);
+        assert_eq!((out.sent, out.dropped, out.calls), (9, 0, 1));
+        assert_eq!(out.gso_messages, 2, "b's six, c's two");
+        let mut buf = [0u8; 2048];
+        for (to, expect) in [(&b, vec![0, 1, 2, 3, 4, 5, 8]), (&c, vec![6, 7])] {
+            to.set_nonblocking(false).unwrap();
+            to.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            for i in expect {
+                let n = to.recv(&mut buf).unwrap();
+                assert_eq!(n, plan[i].1, "datagram {i} whole, in order");
+                assert!(buf[..n].iter().all(|x| *x == i as u8));
+            }
         }
     }
 
