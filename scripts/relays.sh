@@ -7,6 +7,8 @@
 #                (COTURN417, default /opt/coturn-4.17.1/bin/turnserver),
 #                its defaults (batched receive on)
 #   coturn417mp  the same with --multiplex-peer --udp-gso (its fastest)
+#   before       our relay from another build: OURS_BEFORE, a teleconsult-load
+#                binary (e.g. built at the commit before a change)
 # Needs LOAD (the teleconsult-load binary); logs append to RELAY_LOG.
 COTURN417=${COTURN417:-/opt/coturn-4.17.1/bin/turnserver}
 start_relay() {
@@ -23,6 +25,8 @@ start_relay() {
   case "$relay" in
     # shellcheck disable=SC2086
     ours) "${run[@]}" "$LOAD" relay --listen "127.0.0.1:$port" --secret "$secret" ${OURS_FLAGS:-} >>"$log" 2>&1 & ;;
+    # shellcheck disable=SC2086
+    before) "${run[@]}" "$OURS_BEFORE" relay --listen "127.0.0.1:$port" --secret "$secret" ${OURS_FLAGS:-} >>"$log" 2>&1 & ;;
     coturn) "${run[@]}" turnserver "${coturn_flags[@]}" >>"$log" 2>&1 & ;;
     coturn417) "${run[@]}" "$COTURN417" "${coturn_flags[@]}" >>"$log" 2>&1 & ;;
     coturn417mp) "${run[@]}" "$COTURN417" "${coturn_flags[@]}" --multiplex-peer --udp-gso >>"$log" 2>&1 & ;;

@@ -17,8 +17,7 @@ pub use probe::{Probe, ProbeConfig, ProbePeers};
 pub use relay::credentials::{Credentials, TurnCredentials, TurnUsername};
 pub use relay::framing::{Frame, FrameError};
 pub use relay::{
-    IpRange, PeerPolicy, Relay, RelayConfig, RelayStats, StatsSnapshot,
-    TlsConfig, TrafficSnapshot,
+    IpRange, PeerPolicy, Relay, RelayConfig, RelayStats, StatsSnapshot, TlsConfig, TrafficSnapshot,
 };
 
 /// Everything that can go wrong in this crate.

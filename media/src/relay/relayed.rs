@@ -12,7 +12,7 @@
 //! `turn` reads. Until a shard adopts it (when the Allocate success goes
 //! back to the client) nobody reads it: no peer may send before then.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::num::NonZeroU32;
@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, SockaddrStorage, sendto};
-use tokio::sync::mpsc;
 
 use super::RelayStats;
 use super::credentials::TurnUsername;
@@ -117,7 +116,6 @@ impl Allocator {
         let local = socket.local_addr().map_err(AllocateError::LocalAddr)?;
         let mut relayed = local;
         relayed.set_ip(self.advertised_ip);
-        let (misses, misses_rx) = mpsc::channel(MISS_QUEUE);
         let shared = Arc::new(RelayedSocket {
             socket,
             local,
@@ -128,12 +126,11 @@ impl Allocator {
             caps: self
                 .bandwidth
                 .map(|q| (Cap(RateLimiter::direct(q)), Cap(RateLimiter::direct(q)))),
-            misses,
+            misses: MissQueue::default(),
         });
         self.claims.map().insert(local.port(), Arc::clone(&shared));
         let conn = RelayConn {
             shared,
-            misses: tokio::sync::Mutex::new(misses_rx),
             started: AtomicBool::new(false),
             claims: Arc::clone(&self.claims),
         };
@@ -186,7 +183,48 @@ pub(crate) struct RelayedSocket {
     /// Caps on what goes to peers and what comes from them.
     caps: Option<(Cap, Cap)>,
     /// Peer datagrams the shard leaves to `turn`.
-    misses: mpsc::Sender<(Vec<u8>, SocketAddr)>,
+    misses: MissQueue,
+}
+
+/// Peer datagrams waiting for `turn`: a queue that costs nothing until
+/// used (an allocation's media normally never takes it; a channel would
+/// cost each allocation a 2 KiB block from the start).
+#[derive(Default)]
+struct MissQueue {
+    queue: Mutex<VecDeque<(Vec<u8>, SocketAddr)>>,
+    ready: tokio::sync::Notify,
+}
+
+impl MissQueue {
+    /// Queues a datagram; false (dropped) when [`MISS_QUEUE`] are waiting.
+    fn push(&self, datagram: (Vec<u8>, SocketAddr)) -> bool {
+        {
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if q.len() >= MISS_QUEUE {
+                return false;
+            }
+            q.push_back(datagram);
+        }
+        self.ready.notify_one();
+        true
+    }
+
+    /// The next datagram, when there is one.
+    async fn pop(&self) -> (Vec<u8>, SocketAddr) {
+        loop {
+            // Registered before looking: a push in between wakes it.
+            let ready = self.ready.notified();
+            let next = self
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
+            if let Some(d) = next {
+                return d;
+            }
+            ready.await;
+        }
+    }
 }
 
 impl std::fmt::Debug for RelayedSocket {
@@ -275,7 +313,7 @@ impl RelayedSocket {
     /// which relays it or drops it for want of a permission. Dropped if
     /// `turn` is that far behind.
     pub(crate) fn miss(&self, datagram: &[u8], peer: SocketAddr) {
-        if self.misses.try_send((datagram.to_vec(), peer)).is_err() {
+        if !self.misses.push((datagram.to_vec(), peer)) {
             self.stats.fastpath_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -301,7 +339,6 @@ impl RelayedSocket {
 /// out on the socket after the same checks.
 pub(crate) struct RelayConn {
     shared: Arc<RelayedSocket>,
-    misses: tokio::sync::Mutex<mpsc::Receiver<(Vec<u8>, SocketAddr)>>,
     started: AtomicBool,
     claims: Arc<Claims>,
 }
@@ -325,7 +362,7 @@ impl Datagrams for RelayConn {
                 .fetch_add(1, Ordering::Relaxed);
         }
         let closed = || io::Error::other("the allocation is closed");
-        let (datagram, peer) = self.misses.lock().await.recv().await.ok_or_else(closed)?;
+        let (datagram, peer) = self.shared.misses.pop().await;
         if self.shared.is_closed() {
             return Err(closed());
         }
@@ -385,5 +422,31 @@ impl Drop for RelayConn {
         {
             claims.remove(&self.shared.local.port());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_miss_queue_is_bounded_ordered_and_wakes_its_reader() {
+        let q = Arc::new(MissQueue::default());
+        let peer: SocketAddr = "192.0.2.1:9".parse().unwrap();
+        for i in 0..MISS_QUEUE {
+            assert!(q.push((vec![i as u8], peer)));
+        }
+        assert!(!q.push((vec![0xff], peer)), "full: dropped");
+        for i in 0..MISS_QUEUE {
+            assert_eq!(q.pop().await.0, vec![i as u8]);
+        }
+        // An empty queue waits for the next push.
+        let reader = tokio::spawn({
+            let q = Arc::clone(&q);
+            async move { q.pop().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(q.push((b"late".to_vec(), peer)));
+        assert_eq!(reader.await.unwrap(), (b"late".to_vec(), peer));
     }
 }

@@ -401,7 +401,8 @@ impl Outbox {
             Ok(0) => (0, Ok(())),
             Ok(m) => {
                 if grouped {
-                    self.gso_messages += bounds[..m].iter().filter(|(a, b)| b - a > 1).count() as u64;
+                    self.gso_messages +=
+                        bounds[..m].iter().filter(|(a, b)| b - a > 1).count() as u64;
                 }
                 (bounds[m - 1].1, Ok(()))
             }
