@@ -12,7 +12,8 @@
 # the relays that carry it).
 #
 #   ROUNDS=3 LEVELS="40 160" DURATION=15 scripts/bench-relay-fastpath.sh
-#   CAP=25 LEVELS="40 60 80 100 120 140" DURATION=8 scripts/bench-relay-fastpath.sh   # capacity, relay held to 25 % of its core
+#   CAP=25 BASELINE=0 RELAYS="ours coturn" LEVELS="60 80 100 120 140 160" DURATION=8 scripts/bench-relay-fastpath.sh
+#     (capacity: each relay held to 25 % of its core)
 #
 # CAP (optional, needs root and the cgroup v1 cpu controller at
 # /sys/fs/cgroup/cpu): holds each relay to CAP % of its core, so that a
@@ -42,6 +43,8 @@ if [ -n "$CAP" ]; then
 fi
 flags=(--peers-outside)
 [ "$MODE" = both-legs ] && flags=()
+# BASELINE=0: no direct run after each measurement (capacity searches).
+[ "${BASELINE:-1}" = 1 ] && flags+=(--baseline)
 SECRET=fastpath-$$
 PID=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null' EXIT
@@ -55,13 +58,13 @@ for round in $(seq "$ROUNDS"); do
       PORT=$((3600 + k))
       start_relay "$relay" "$PORT" "$SECRET"
       if out=$(taskset -c 1 $LOAD relay-stress --turn 127.0.0.1:$PORT --secret "$SECRET" \
-        --relay-pid "$PID" --sessions "$level" --duration "$DURATION" --baseline "${flags[@]}" 2>&1); then held=held; else held=BROKE; fi
-      loss=$(echo "$out" | grep -aE 'sessions,' | sed 's/.*loss \([0-9.]*\) %.*/\1/' | head -1)
-      p99=$(echo "$out" | grep -aE '^one-way latency via relay' | awk '{print $7}')
-      p99d=$(echo "$out" | grep -aE '^one-way latency direct' | awk '{print $7}')
-      core=$(echo "$out" | grep -aE '^relay:' | sed 's/.*(\([0-9]*\) % of a core).*/\1/')
-      per=$(echo "$out" | grep -aE '^relay:' | sed 's/.*, \([0-9.]*\) µs per packet.*/\1/')
-      rss=$(echo "$out" | grep -aE '^relay RSS' | sed 's/.*, \([0-9.]*\) KiB per allocation.*/\1/')
+        --relay-pid "$PID" --sessions "$level" --duration "$DURATION" "${flags[@]}" 2>&1); then held=held; else held=BROKE; fi
+      loss=$(echo "$out" | grep -aE 'sessions,' | sed 's/.*loss \([0-9.]*\) %.*/\1/' | head -1 || true)
+      p99=$(echo "$out" | grep -aE '^one-way latency via relay' | awk '{print $7}' || true)
+      p99d=$(echo "$out" | grep -aE '^one-way latency direct' | awk '{print $7}' || true)
+      core=$(echo "$out" | grep -aE '^relay:' | sed 's/.*(\([0-9]*\) % of a core).*/\1/' || true)
+      per=$(echo "$out" | grep -aE '^relay:' | sed 's/.*, \([0-9.]*\) µs per packet.*/\1/' || true)
+      rss=$(echo "$out" | grep -aE '^relay RSS' | sed 's/.*, \([0-9.]*\) KiB per allocation.*/\1/' || true)
       echo "round $round $level $relay: $held loss $loss % p99 $p99 ms (direct $p99d ms), relay at $core % of a core, $per µs/packet, $rss KiB/allocation"
       kill "$PID"; wait "$PID" 2>/dev/null || true
     done
