@@ -156,6 +156,7 @@ impl TurnClient {
         loop {
             let socket = UdpSocket::bind("127.0.0.1:0").await?;
             socket.connect(server).await?;
+            let socket = std::sync::Arc::new(socket);
             match Self::allocate_from(socket, server, username, password).await? {
                 Some(client) => return Ok(client),
                 None if new_ports < 2 => new_ports += 1,
@@ -169,9 +170,22 @@ impl TurnClient {
         }
     }
 
+    /// Allocates again from this client's socket (after [`Self::release`]):
+    /// the same client address, a new allocation, as a browser's TURN
+    /// client does after deleting one. `None` when the server answers 437.
+    pub async fn allocate_again(&self) -> Result<Option<Self>> {
+        Self::allocate_from(
+            std::sync::Arc::clone(&self.socket),
+            self.server,
+            &self.auth.username,
+            &self.auth.password,
+        )
+        .await
+    }
+
     /// Allocates from `socket`; `None` when the server answers 437.
     async fn allocate_from(
-        socket: UdpSocket,
+        socket: std::sync::Arc<UdpSocket>,
         server: SocketAddr,
         username: &str,
         password: &str,
@@ -233,7 +247,7 @@ impl TurnClient {
                 source,
             })?;
         Ok(Some(TurnClient {
-            socket: std::sync::Arc::new(socket),
+            socket,
             server,
             relayed: SocketAddr::new(relayed.ip, relayed.port),
             auth,

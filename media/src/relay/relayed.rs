@@ -67,8 +67,11 @@ impl Claims {
 }
 
 /// Datagrams from peers queued for `turn` (those the shard did not relay
-/// itself) per allocation, before further ones are dropped.
-const MISS_QUEUE: usize = 64;
+/// itself) per allocation, before further ones are dropped: about what the
+/// kernel's default socket buffer held when `turn` read the socket itself
+/// (all of a TCP or TLS client's media takes this queue). Memory only
+/// while used.
+const MISS_QUEUE: usize = 256;
 
 /// Why no relayed socket was opened.
 #[derive(Debug, thiserror::Error)]
@@ -212,8 +215,11 @@ impl MissQueue {
     /// The next datagram, when there is one.
     async fn pop(&self) -> (Vec<u8>, SocketAddr) {
         loop {
-            // Registered before looking: a push in between wakes it.
+            // Registered before looking, so a push in between wakes it
+            // (`notify_one`'s stored permit would too).
             let ready = self.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
             let next = self
                 .queue
                 .lock()
@@ -310,12 +316,10 @@ impl RelayedSocket {
     }
 
     /// Hands a peer's datagram (already checked and counted) to `turn`,
-    /// which relays it or drops it for want of a permission. Dropped if
-    /// `turn` is that far behind.
-    pub(crate) fn miss(&self, datagram: &[u8], peer: SocketAddr) {
-        if !self.misses.push((datagram.to_vec(), peer)) {
-            self.stats.fastpath_dropped.fetch_add(1, Ordering::Relaxed);
-        }
+    /// which relays it or drops it for want of a permission; false (it is
+    /// dropped) if `turn` is that far behind.
+    pub(crate) fn miss(&self, datagram: &[u8], peer: SocketAddr) -> bool {
+        self.misses.push((datagram.to_vec(), peer))
     }
 
     /// Whether the allocation has closed.

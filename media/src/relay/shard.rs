@@ -45,7 +45,7 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::socket::{MsgFlags, SockaddrStorage, sendto};
 
 use super::RelayStats;
-use super::fastpath::batch::{BATCH, Outbox, Pool};
+use super::fastpath::batch::{BATCH, Outbox, Pool, Source};
 use super::fastpath::table::{
     AllocationId, ClientRoute, PeerRoute, Table, granted_relayed_address,
 };
@@ -67,6 +67,9 @@ const HOUSEKEEPING: Duration = Duration::from_secs(1);
 /// Datagrams queued for the `turn` server (requests, misses) before
 /// further ones are dropped: a flood of requests must not stall media.
 const TO_TURN_QUEUE: usize = 1024;
+
+/// What the summary of junk datagrams says.
+const JUNK: &str = "junk datagrams (neither STUN nor ChannelData) dropped on the TURN UDP listener";
 
 /// A datagram and who sent it (or whom it is for).
 pub(crate) type Datagram = (Vec<u8>, SocketAddr);
@@ -140,17 +143,14 @@ impl Shard {
             Instant::now(),
         );
         let thread_wake = Arc::clone(&wake);
-        let parts = move || {
-            Driver {
+        let parts = move || Driver {
             epoll,
             wake: thread_wake,
             commands: commands_rx,
             listener: listener.map(|socket| Listener {
                 socket,
                 to_turn,
-                junk_log: RateLimitedLog::new(
-                    "junk datagrams (neither STUN nor ChannelData) dropped on the TURN UDP listener",
-                ),
+                junk_log: RateLimitedLog::new(JUNK),
             }),
             claims: context.claims,
             stats: context.stats,
@@ -164,7 +164,6 @@ impl Shard {
             to_clients: Outbox::default(),
             counts: Counts::default(),
             indication_seq: seed,
-        }
         };
         let thread = std::thread::Builder::new()
             .name(format!("relay-shard-{index}"))
@@ -221,7 +220,6 @@ struct Adopted {
 /// wake-up.
 #[derive(Default)]
 struct Counts {
-    relayed: u64,
     misses: u64,
     dropped: u64,
     junk: u64,
@@ -342,7 +340,11 @@ impl Driver {
         }
         let route = client.map(|client| {
             // `turn` grants a client one allocation at a time: anything
-            // the table still holds for this address is a closed one's.
+            // the table still holds for this address is a closed one's
+            // (its socket is let go at the next housekeeping).
+            if let Some(old) = self.table.allocation(client) {
+                self.by_allocation.remove(&old);
+            }
             self.table.remove_allocation(client);
             let id = self.table.add_allocation(client);
             self.by_allocation.insert(id, Arc::clone(&socket));
@@ -362,7 +364,7 @@ impl Driver {
             if self.pool.free() < BATCH {
                 flush(&mut self.pool, &mut self.to_peers, &mut self.to_clients);
             }
-            let slots = match self.pool.recv(fd) {
+            let slots = match self.pool.recv(fd, Source::Listener) {
                 Ok(slots) => slots,
                 Err(e) => {
                     tracing::debug!("relay shard: reading the listener: {e}");
@@ -403,7 +405,6 @@ impl Driver {
                             HEADROOM + payload.start..HEADROOM + payload.end,
                             peer,
                         );
-                        self.counts.relayed += 1;
                     }
                     continue;
                 }
@@ -432,7 +433,7 @@ impl Driver {
             if self.pool.free() < BATCH {
                 flush(&mut self.pool, &mut self.to_peers, &mut self.to_clients);
             }
-            let Ok(slots) = self.pool.recv(socket.fd()) else {
+            let Ok(slots) = self.pool.recv(socket.fd(), Source::Relayed) else {
                 return;
             };
             let full = slots.len() == BATCH;
@@ -469,12 +470,14 @@ impl Driver {
                 match target {
                     Some((fd, client, range)) => {
                         self.to_clients.push(fd, i, range, client);
-                        self.counts.relayed += 1;
                     }
                     None => {
                         let (_, datagram) = self.pool.datagram(i);
-                        socket.miss(datagram, peer);
-                        self.counts.misses += 1;
+                        if socket.miss(datagram, peer) {
+                            self.counts.misses += 1;
+                        } else {
+                            self.counts.dropped += 1;
+                        }
                     }
                 }
             }
@@ -497,7 +500,10 @@ impl Driver {
                 a.fetch_add(n, Ordering::Relaxed);
             }
         };
-        add(&s.fastpath_datagrams, c.relayed);
+        add(
+            &s.fastpath_datagrams,
+            std::mem::take(&mut self.to_peers.sent) + std::mem::take(&mut self.to_clients.sent),
+        );
         add(&s.fastpath_misses, c.misses);
         add(
             &s.fastpath_dropped,
@@ -536,11 +542,10 @@ impl Driver {
                 continue;
             };
             let _ = self.epoll.delete(a.socket.socket());
+            // Only if the client's entry is still this allocation's: a new
+            // allocation from the same address replaced it at adoption.
             if let Some((id, client)) = a.route
-                && self
-                    .by_allocation
-                    .get(&id)
-                    .is_some_and(|s| Arc::ptr_eq(s, &a.socket))
+                && self.table.allocation(client) == Some(id)
             {
                 self.by_allocation.remove(&id);
                 self.table.remove_allocation(client);

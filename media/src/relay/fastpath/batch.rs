@@ -42,6 +42,18 @@ struct Meta {
     len: usize,
 }
 
+/// Which kind of socket a receive reads: each keeps its own headers,
+/// because the kernel writes back the length of the address it filled and
+/// the next call offers only that much room (a listener on `[::]` gives
+/// 28-byte addresses, relayed sockets on an IPv4 relay IP 16-byte ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The UDP listener (clients).
+    Listener,
+    /// A relayed socket (peers).
+    Relayed,
+}
+
 /// Receive buffers: [`POOL`] slots of [`SLOT`] bytes, filled from the
 /// front, emptied all at once by [`Pool::clear`] after the sends that
 /// point into them are flushed.
@@ -49,7 +61,8 @@ pub struct Pool {
     bufs: Box<[u8]>,
     meta: [Meta; POOL],
     used: usize,
-    headers: MultiHeaders<SockaddrStorage>,
+    /// `recvmmsg` headers, by [`Source`].
+    headers: [MultiHeaders<SockaddrStorage>; 2],
     /// Datagrams dropped because they were longer than [`MAX_DATAGRAM`].
     pub truncated: u64,
     /// `recvmmsg` calls that returned at least one datagram.
@@ -71,7 +84,10 @@ impl Default for Pool {
                 len: 0,
             }; POOL],
             used: 0,
-            headers: MultiHeaders::preallocate(BATCH, None),
+            headers: [
+                MultiHeaders::preallocate(BATCH, None),
+                MultiHeaders::preallocate(BATCH, None),
+            ],
             truncated: 0,
             calls: 0,
         }
@@ -87,7 +103,7 @@ impl Pool {
     /// Reads up to a batch of what `fd` has queued into the free slots;
     /// returns the slots filled (empty when nothing was queued or no slot
     /// is free). Truncated datagrams fill a slot of length 0.
-    pub fn recv(&mut self, fd: RawFd) -> io::Result<Range<usize>> {
+    pub fn recv(&mut self, fd: RawFd, source: Source) -> io::Result<Range<usize>> {
         let start = self.used;
         let want = self.free().min(BATCH);
         if want == 0 {
@@ -104,7 +120,7 @@ impl Pool {
         // brings the caller back.
         let got = match recvmmsg(
             fd,
-            &mut self.headers,
+            &mut self.headers[source as usize],
             iovs.iter_mut().take(want),
             MsgFlags::MSG_DONTWAIT,
             None,
@@ -174,6 +190,9 @@ impl Pool {
 const GSO_SEGMENTS: usize = 32;
 /// Bytes in one GSO message at most (an IP datagram's payload).
 const GSO_BYTES: usize = 60_000;
+/// The largest segment grouped: the kernel refuses a segment that does
+/// not fit the route's MTU with its headers (1500 − 40 − 8 for IPv6).
+const GSO_MAX_SEGMENT: usize = 1452;
 
 /// One datagram to send: a range of a pool slot, to `to` from socket `fd`.
 #[derive(Debug, Clone)]
@@ -281,13 +300,15 @@ impl Outbox {
                 .position(|o| o.fd != fd)
                 .map_or(self.queue.len(), |p| at + p);
             while at < run_end {
-                let (sent, result) = self.send_some(fd, pool, at, run_end);
+                let (sent, grouped, result) = self.send_some(fd, pool, at, run_end);
                 self.calls += 1;
                 match result {
                     // Interrupted before sending: again.
                     Err(Errno::EINTR) => {}
-                    // A kernel without UDP GSO for this socket: without it.
-                    Err(Errno::EINVAL | Errno::EIO | Errno::ENOPROTOOPT) if self.gso => {
+                    // A kernel without UDP GSO for this socket refuses a
+                    // grouped call: from now on, without it. (An error
+                    // of a call without GSO is that datagram's.)
+                    Err(Errno::EINVAL | Errno::EIO | Errno::ENOPROTOOPT) if grouped => {
                         tracing::debug!("relay: UDP GSO refused, sending datagram by datagram");
                         self.gso = false;
                     }
@@ -313,14 +334,15 @@ impl Outbox {
     }
 
     /// One system call for the datagrams `queue[at..end]` (all from `fd`),
-    /// or as many of them as fit; returns how many datagrams it sent.
+    /// or as many of them as fit; returns how many datagrams it sent and
+    /// whether the call grouped some with GSO.
     fn send_some(
         &mut self,
         fd: RawFd,
         pool: &Pool,
         at: usize,
         end: usize,
-    ) -> (usize, nix::Result<()>) {
+    ) -> (usize, bool, nix::Result<()>) {
         let run = &self.queue[at..end];
         if run.len() == 1 {
             // One datagram: a plain `sendto` costs less.
@@ -331,13 +353,14 @@ impl Outbox {
                 &SockaddrStorage::from(o.to),
                 MsgFlags::MSG_DONTWAIT,
             );
-            return (usize::from(r.is_ok()), r.map(|_| ()));
+            return (usize::from(r.is_ok()), false, r.map(|_| ()));
         }
         // The segment size of this call: its longest datagram. A message
         // is a run to one destination whose datagrams all have that size
         // but the last (the kernel's rule for GSO); others go alone.
         let segment = run.iter().map(Out::len).max().unwrap_or(0);
-        let gso = self.gso && segment > 0;
+        // Segments must fit a 1500-byte path with IPv6's headers.
+        let gso = self.gso && segment > 0 && usize::from(segment) <= GSO_MAX_SEGMENT;
         let mut bounds = [(0usize, 0usize); BATCH];
         let (mut messages, mut i) = (0, 0);
         while i < run.len() && messages < BATCH {
@@ -347,6 +370,7 @@ impl Outbox {
                 && i < run.len()
                 && run[i].to == run[first].to
                 && run[i - 1].len() == segment
+                && run[i].len() > 0
                 && i - first < GSO_SEGMENTS
                 && (i + 1 - first) * usize::from(segment) <= GSO_BYTES
             {
@@ -398,15 +422,15 @@ impl Outbox {
             .map(|r| r.count())
         };
         match result {
-            Ok(0) => (0, Ok(())),
+            Ok(0) => (0, grouped, Ok(())),
             Ok(m) => {
                 if grouped {
                     self.gso_messages +=
                         bounds[..m].iter().filter(|(a, b)| b - a > 1).count() as u64;
                 }
-                (bounds[m - 1].1, Ok(()))
+                (bounds[m - 1].1, grouped, Ok(()))
             }
-            Err(e) => (0, Err(e)),
+            Err(e) => (0, grouped, Err(e)),
         }
     }
 }
@@ -437,7 +461,7 @@ mod tests {
     fn recv_some(pool: &mut Pool, fd: RawFd, want: usize) -> Vec<usize> {
         let mut got = Vec::new();
         for _ in 0..2000 {
-            got.extend(pool.recv(fd).unwrap());
+            got.extend(pool.recv(fd, Source::Listener).unwrap());
             if got.len() >= want {
                 break;
             }
@@ -538,6 +562,76 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_lone_datagram_does_not_turn_gso_off() {
+        let (relay, a, b) = (bound(), bound(), bound());
+        for _ in 0..4 {
+            a.send_to(&[1u8; 200], relay.local_addr().unwrap()).unwrap();
+        }
+        let mut pool = Pool::default();
+        let slots = recv_some(&mut pool, relay.as_raw_fd(), 4);
+        let mut out = Outbox::default();
+        // Port 0: the kernel refuses it (EINVAL), as it would a GSO call.
+        let (_, len) = pool.slot(slots[0]);
+        out.push(
+            relay.as_raw_fd(),
+            slots[0],
+            HEADROOM..HEADROOM + len,
+            "127.0.0.1:0".parse().unwrap(),
+        );
+        out.flush(&pool);
+        assert_eq!((out.sent, out.dropped), (0, 1));
+        for i in &slots[1..] {
+            let (_, len) = pool.slot(*i);
+            out.push(
+                relay.as_raw_fd(),
+                *i,
+                HEADROOM..HEADROOM + len,
+                b.local_addr().unwrap(),
+            );
+        }
+        out.flush(&pool);
+        assert_eq!((out.sent, out.gso_messages), (3, 1), "GSO still on");
+    }
+
+    #[test]
+    fn each_kind_of_socket_gets_whole_addresses_of_its_own_family() {
+        // A listener on IPv6 and relayed sockets on IPv4, read through
+        // one pool: the kernel's address lengths (28 and 16 bytes) must
+        // not leak from one to the other.
+        let listener = UdpSocket::bind("[::1]:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let client = UdpSocket::bind("[::1]:0").unwrap();
+        let (relayed, peer) = (bound(), bound());
+        let mut pool = Pool::default();
+        for round in 0..3 {
+            peer.send_to(b"p", relayed.local_addr().unwrap()).unwrap();
+            let got = recv_some_from(&mut pool, relayed.as_raw_fd(), Source::Relayed);
+            assert_eq!(pool.datagram(got).0, peer.local_addr().unwrap(), "{round}");
+            client
+                .send_to(b"c", listener.local_addr().unwrap())
+                .unwrap();
+            let got = recv_some_from(&mut pool, listener.as_raw_fd(), Source::Listener);
+            assert_eq!(
+                pool.datagram(got).0,
+                client.local_addr().unwrap(),
+                "{round}"
+            );
+            pool.clear();
+        }
+    }
+
+    /// Waits (bounded) for one datagram on `fd`; its slot.
+    fn recv_some_from(pool: &mut Pool, fd: RawFd, source: Source) -> usize {
+        for _ in 0..2000 {
+            if let Some(i) = pool.recv(fd, source).unwrap().next() {
+                return i;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("nothing received");
+    }
+
+    #[test]
     fn over_long_datagrams_are_dropped_and_counted() {
         let (relay, a) = (bound(), bound());
         a.send_to(&vec![7u8; MAX_DATAGRAM + 1], relay.local_addr().unwrap())
@@ -561,7 +655,12 @@ mod tests {
         let mut pool = Pool::default();
         let slots = recv_some(&mut pool, relay.as_raw_fd(), POOL);
         assert_eq!(slots.len(), POOL);
-        assert_eq!(pool.recv(relay.as_raw_fd()).unwrap().len(), 0);
+        assert_eq!(
+            pool.recv(relay.as_raw_fd(), Source::Listener)
+                .unwrap()
+                .len(),
+            0
+        );
         pool.clear();
         assert_eq!(recv_some(&mut pool, relay.as_raw_fd(), 5).len(), 5);
     }
@@ -570,7 +669,10 @@ mod tests {
     fn an_empty_socket_reads_nothing() {
         let relay = bound();
         let mut pool = Pool::default();
-        assert_eq!(pool.recv(relay.as_raw_fd()).unwrap(), 0..0);
+        assert_eq!(
+            pool.recv(relay.as_raw_fd(), Source::Listener).unwrap(),
+            0..0
+        );
         assert_eq!(pool.calls, 0);
     }
 }

@@ -190,6 +190,8 @@ impl Table {
         datagram: &[u8],
     ) -> ClientRoute {
         let to_peer = match wire::read_client(datagram) {
+            // Port 0 is no peer (the kernel refuses to send there).
+            ClientDatagram::Send { peer, .. } if peer.port() == 0 => None,
             ClientDatagram::ChannelData { channel, payload } => self
                 .channel_peer(now, client, channel)
                 .map(|(allocation, peer)| (allocation, peer, payload)),
@@ -202,7 +204,7 @@ impl Table {
                 None
             }
         };
-        match to_peer {
+        match to_peer.filter(|(_, peer, _)| peer.port() != 0) {
             Some((allocation, peer, payload)) => ClientRoute::Peer {
                 allocation,
                 peer,
@@ -215,6 +217,12 @@ impl Table {
     /// Notes a ChannelBind or CreatePermission `client` sent (any other
     /// datagram is ignored). Nothing is installed until the answer.
     pub fn observe_request(&mut self, now: Instant, client: SocketAddr, buf: &[u8]) {
+        // The server answers nothing to a client without an allocation: a
+        // note from one would only wait out ANSWER_WAIT, and a flood of
+        // them would fill `pending` for everyone.
+        if !self.allocations.contains_key(&client) {
+            return;
+        }
         let Some((kind, txid)) = stun_header(buf) else {
             return;
         };
@@ -488,6 +496,37 @@ mod tests {
     }
 
     #[test]
+    fn requests_from_addresses_without_an_allocation_are_not_noted() {
+        let now = Instant::now();
+        let mut t = Table::default();
+        let stranger: SocketAddr = "10.0.0.66:4000".parse().unwrap();
+        for i in 0..100u8 {
+            t.observe_request(now, stranger, &bind(0x4001, "10.0.0.2:6000", [i; 12]));
+        }
+        assert_eq!(t.pending(), 0, "a flood from strangers fills nothing");
+        // Port 0 is no peer: a Send indication to it is the server's.
+        let client: SocketAddr = CLIENT.parse().unwrap();
+        let id = t.add_allocation(client);
+        let txid = [5u8; 12];
+        t.observe_request(
+            now,
+            client,
+            &message(CREATE_PERMISSION, txid, &[peer_attr("10.0.0.2:1", txid)]),
+        );
+        t.observe_answer(now, client, &message(CREATE_PERMISSION_SUCCESS, txid, &[]));
+        assert!(t.permits(now, id, "10.0.0.2".parse().unwrap()));
+        let send = message(
+            wire::SEND_INDICATION,
+            txid,
+            &[
+                peer_attr("10.0.0.2:0", txid),
+                (wire::ATTR_DATA, b"x".to_vec()),
+            ],
+        );
+        assert_eq!(t.route_client(now, client, &send), ClientRoute::Control);
+    }
+
+    #[test]
     fn a_channel_is_routed_only_after_the_servers_success_answer() {
         let now = Instant::now();
         let client: SocketAddr = CLIENT.parse().unwrap();
@@ -574,6 +613,7 @@ mod tests {
         let now = Instant::now();
         let client: SocketAddr = CLIENT.parse().unwrap();
         let mut t = Table::default();
+        t.add_allocation(client);
         for i in 0..(MAX_PENDING as u32 + 10) {
             let mut txid = [0u8; 12];
             txid[..4].copy_from_slice(&i.to_be_bytes());
