@@ -35,12 +35,14 @@ async fn every_packet_crosses_the_relay_once_on_the_fast_path() {
     assert_eq!((r.lost, r.setup_failures), (0, 0), "{r:?}");
     // 12 ends × 100 packets/s × 3 s.
     assert!((3300..=3700).contains(&r.sent), "{}", r.sent);
-    // The shards add their counts after each wake-up's sends: wait for
-    // them.
+    // The shards add their counts after each wake-up's sends, and an
+    // allocation is counted when `turn`'s task for it first reads: wait
+    // for both.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while relay.stats().snapshot().fastpath_datagrams < r.sent
-        && std::time::Instant::now() < deadline
-    {
+    while std::time::Instant::now() < deadline && {
+        let s = relay.stats().snapshot();
+        s.fastpath_datagrams < r.sent || s.allocations_created < 6
+    } {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // Six allocations (one per session), not twelve.

@@ -16,8 +16,8 @@ use std::os::fd::AsFd;
 use nix::sys::socket::{setsockopt, sockopt};
 use tokio::sync::{Mutex, mpsc};
 
-use super::shard::{Command, Datagram, ShardLink};
-use super::socket::Datagrams;
+use super::shard::{Command, ShardLink};
+use super::socket::{Datagram, Datagrams, deliver};
 
 /// One shard's listener as the `turn` server sees it.
 pub(crate) struct ListenerConn {
@@ -49,9 +49,7 @@ impl Datagrams for ListenerConn {
             .recv()
             .await
             .ok_or_else(|| io::Error::other("the relay's UDP listener is closed"))?;
-        let n = datagram.len().min(buf.len());
-        buf[..n].copy_from_slice(&datagram[..n]);
-        Ok((n, from))
+        Ok((deliver(&datagram, buf), from))
     }
 
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {

@@ -28,7 +28,7 @@ use super::RelayStats;
 use super::credentials::TurnUsername;
 use super::peer::{PeerFilter, Scope};
 use super::quota::{Admission, AllocationSlot, Refused};
-use super::socket::Datagrams;
+use super::socket::{Datagram, Datagrams, deliver};
 
 /// Opens relayed sockets on the relay IP, within the quotas: one per
 /// relay, shared by every listener.
@@ -194,13 +194,13 @@ pub(crate) struct RelayedSocket {
 /// cost each allocation a 2 KiB block from the start).
 #[derive(Default)]
 struct MissQueue {
-    queue: Mutex<VecDeque<(Vec<u8>, SocketAddr)>>,
+    queue: Mutex<VecDeque<Datagram>>,
     ready: tokio::sync::Notify,
 }
 
 impl MissQueue {
     /// Queues a datagram; false (dropped) when [`MISS_QUEUE`] are waiting.
-    fn push(&self, datagram: (Vec<u8>, SocketAddr)) -> bool {
+    fn push(&self, datagram: Datagram) -> bool {
         {
             let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             if q.len() >= MISS_QUEUE {
@@ -213,7 +213,7 @@ impl MissQueue {
     }
 
     /// The next datagram, when there is one.
-    async fn pop(&self) -> (Vec<u8>, SocketAddr) {
+    async fn pop(&self) -> Datagram {
         loop {
             // Registered before looking, so a push in between wakes it
             // (`notify_one`'s stored permit would too).
@@ -370,9 +370,7 @@ impl Datagrams for RelayConn {
         if self.shared.is_closed() {
             return Err(closed());
         }
-        let n = datagram.len().min(buf.len());
-        buf[..n].copy_from_slice(&datagram[..n]);
-        Ok((n, peer))
+        Ok((deliver(&datagram, buf), peer))
     }
 
     /// Data for a refused peer is dropped silently (and counted), as a

@@ -53,6 +53,7 @@ use super::fastpath::wire::{self, HEADROOM};
 use super::lifetime::LifetimeCap;
 use super::log::RateLimitedLog;
 use super::relayed::{Claims, RelayedSocket, Verdict};
+use super::socket::Datagram;
 
 /// The `epoll` token of the shard's wake-up event.
 const WAKE: u64 = 0;
@@ -70,9 +71,6 @@ const TO_TURN_QUEUE: usize = 1024;
 
 /// What the summary of junk datagrams says.
 const JUNK: &str = "junk datagrams (neither STUN nor ChannelData) dropped on the TURN UDP listener";
-
-/// A datagram and who sent it (or whom it is for).
-pub(crate) type Datagram = (Vec<u8>, SocketAddr);
 
 /// What the rest of the relay asks of a shard.
 #[derive(Debug)]
@@ -278,7 +276,7 @@ impl Driver {
                     token => self.on_relayed(token, now),
                 }
             }
-            self.flush();
+            flush(&mut self.pool, &mut self.to_peers, &mut self.to_clients);
             self.publish_counts();
             if now >= housekeeping {
                 self.housekeeping(now);
@@ -303,20 +301,17 @@ impl Driver {
     /// Shows `turn`'s datagram for `to` to the table, adopts the relayed
     /// socket an Allocate success announces, and sends it.
     fn send_for_turn(&mut self, now: Instant, to: SocketAddr, datagram: &[u8]) {
-        if self.listener.is_none() {
+        let Some(fd) = self.listener.as_ref().map(|l| l.socket.as_raw_fd()) else {
             return;
-        }
+        };
         self.table.observe_answer(now, to, datagram);
         if let Some(relayed) = granted_relayed_address(datagram)
             && let Some(socket) = self.claims.take(relayed.port())
         {
             self.adopt(socket, Some(to));
         }
-        let Some(listener) = &self.listener else {
-            return;
-        };
         match sendto(
-            listener.socket.as_raw_fd(),
+            fd,
             datagram,
             &SockaddrStorage::from(to),
             MsgFlags::MSG_DONTWAIT,
@@ -485,10 +480,6 @@ impl Driver {
                 return;
             }
         }
-    }
-
-    fn flush(&mut self) {
-        flush(&mut self.pool, &mut self.to_peers, &mut self.to_clients);
     }
 
     /// Adds the thread's counters to the relay's.

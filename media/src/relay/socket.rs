@@ -7,6 +7,18 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 
+/// A datagram and its sender (or its destination), queued between the
+/// relay's tasks: the shards, the streams and the `turn` server.
+pub(crate) type Datagram = (Vec<u8>, SocketAddr);
+
+/// Copies a queued datagram into the `turn` server's buffer; what does not
+/// fit (over its 1,500 bytes) is cut, as its own socket reads would.
+pub(crate) fn deliver(datagram: &[u8], buf: &mut [u8]) -> usize {
+    let n = datagram.len().min(buf.len());
+    buf[..n].copy_from_slice(&datagram[..n]);
+    n
+}
+
 /// A datagram socket as the relay's TURN server uses it.
 pub(crate) trait Datagrams: Send + Sync + 'static {
     /// The next datagram and where it came from. An error ends the

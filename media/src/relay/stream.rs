@@ -24,7 +24,7 @@ use super::lifetime::LifetimeCap;
 use super::log::RateLimitedLog;
 use super::relayed::Claims;
 use super::shard::{Command, ShardLink};
-use super::socket::Datagrams;
+use super::socket::{Datagram, Datagrams, deliver};
 
 /// Frames queued towards one stream before further ones are dropped (like
 /// a full UDP socket buffer: media is loss tolerant, and one slow client
@@ -37,7 +37,6 @@ const READ_CHUNK: usize = 4096;
 /// How long queued frames may take to go out once a stream is closing.
 const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-type Datagram = (Vec<u8>, SocketAddr);
 /// The outgoing queue of each open stream, by remote address, with the
 /// stream's serial number (so a closing stream never removes a newer one
 /// from the same address).
@@ -207,8 +206,7 @@ impl Datagrams for StreamConn {
             .await
             .ok_or_else(|| io::Error::other("TURN stream listener closed"))?;
         // Frames are at most MAX_FRAME_LEN, the server's buffer size.
-        let n = frame.len().min(buf.len());
-        buf[..n].copy_from_slice(&frame[..n]);
+        let n = deliver(&frame, buf);
         if let Some(cap) = &self.cap {
             cap.apply(&mut buf[..n]);
         }

@@ -273,16 +273,6 @@ impl Outbox {
         });
     }
 
-    /// Datagrams queued.
-    pub fn len(&self) -> usize {
-        self.queue.len()
-    }
-
-    /// Whether nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
-    }
-
     /// Sends everything queued: per socket, one call per batch, where
     /// datagrams of one size to one destination travel as one UDP GSO
     /// message (the kernel cuts them; `UDP_SEGMENT`).
@@ -663,6 +653,13 @@ mod tests {
         );
         pool.clear();
         assert_eq!(recv_some(&mut pool, relay.as_raw_fd(), 5).len(), 5);
+    }
+
+    #[test]
+    fn the_largest_datagram_is_the_one_the_docs_state() {
+        // docs/SECURITY.md and docs/design/relay-fast-path.md say 1,996.
+        assert_eq!(MAX_DATAGRAM, 1996);
+        assert_eq!(SLOT, 2048);
     }
 
     #[test]
