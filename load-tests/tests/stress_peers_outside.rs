@@ -3,38 +3,20 @@
 //! all of it takes the relay's fast path (the shard relays it; the `turn`
 //! server sees only the requests).
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use load_tests::relay_stress::{self, Flow, StressConfig};
+use common::relay::{stress, udp_relay};
+
+const SECRET: &[u8] = b"stress-outside-secret";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_packet_crosses_the_relay_once_on_the_fast_path() {
-    let secret = b"stress-outside-secret".to_vec();
-    let credentials = Arc::new(media::TurnCredentials::new(secret.clone()).unwrap());
-    let mut config = media::RelayConfig::loopback("teleconsult-test");
-    config.tcp_listen = None;
     // Two shards: the kernel spreads the clients over both listener
     // sockets, each shard relays its own.
-    config.udp_shards = 2;
-    let relay = media::Relay::start(config, credentials).await.unwrap();
-    let cfg = StressConfig {
-        server: relay.udp_addr().unwrap(),
-        secret,
-        sessions: 6,
-        flows: vec![Flow {
-            packets_per_second: 100.0,
-            size: 300,
-        }],
-        duration: Duration::from_secs(3),
-        direct: false,
-        peers_outside: true,
-        relay_pid: Some(std::process::id()),
-    };
-    let r = relay_stress::run(&cfg, |_| {}).await.unwrap();
-    assert_eq!((r.lost, r.setup_failures), (0, 0), "{r:?}");
-    // 12 ends × 100 packets/s × 3 s.
-    assert!((3300..=3700).contains(&r.sent), "{}", r.sent);
+    let (relay, _) = udp_relay(SECRET, 2).await;
+    let r = stress(&relay, SECRET, true).await;
     // The shards add their counts after each wake-up's sends, and an
     // allocation is counted when `turn`'s task for it first reads: wait
     // for both.

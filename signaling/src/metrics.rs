@@ -43,6 +43,7 @@ pub struct Metrics {
     relay_allocations_swept: IntCounter,
     relay_fastpath: IntCounter,
     relay_fastpath_misses: IntCounter,
+    relay_fastpath_hairpins: IntCounter,
     relay_fastpath_dropped: IntCounter,
 }
 
@@ -119,6 +120,10 @@ impl Metrics {
             "teleconsult_relay_fastpath_misses_total",
             "Datagrams the UDP data path handed to the TURN server (requests, data on a route it did not know).",
         );
+        let relay_fastpath_hairpins = counter(
+            "teleconsult_relay_fastpath_hairpins_total",
+            "Datagrams from a client to another allocation's relayed address on the same relay, handed over without the kernel.",
+        );
         let relay_fastpath_dropped = counter(
             "teleconsult_relay_fastpath_dropped_total",
             "Datagrams the UDP data path dropped: refused by the kernel (full buffer) or the TURN server too far behind.",
@@ -191,6 +196,7 @@ impl Metrics {
             relay_allocations_swept,
             relay_fastpath,
             relay_fastpath_misses,
+            relay_fastpath_hairpins,
             relay_fastpath_dropped,
         }
     }
@@ -223,6 +229,7 @@ impl Metrics {
             (&self.relay_allocations_swept, relay.allocations_swept),
             (&self.relay_fastpath, relay.fastpath_datagrams),
             (&self.relay_fastpath_misses, relay.fastpath_misses),
+            (&self.relay_fastpath_hairpins, relay.fastpath_hairpins),
             (&self.relay_fastpath_dropped, relay.fastpath_dropped),
         ] {
             metric.inc_by(value.saturating_sub(metric.get()));
@@ -257,6 +264,7 @@ mod tests {
             allocations_swept: 2,
             fastpath_datagrams: 900,
             fastpath_misses: 40,
+            fastpath_hairpins: 300,
             fastpath_dropped: 1,
             ..Default::default()
         };
@@ -271,6 +279,7 @@ mod tests {
             "teleconsult_relay_allocations_swept_total 2",
             "teleconsult_relay_fastpath_datagrams_total 900",
             "teleconsult_relay_fastpath_misses_total 40",
+            "teleconsult_relay_fastpath_hairpins_total 300",
             "teleconsult_relay_fastpath_dropped_total 1",
         ] {
             assert!(text.contains(line), "{line} not in:\n{text}");

@@ -15,6 +15,7 @@ use signaling::state::server_secrets;
 use signaling::{AppState, ServerConfig};
 
 pub mod netns;
+pub mod relay;
 pub mod ws;
 
 pub struct Server {

@@ -332,6 +332,11 @@ impl RelayedSocket {
         &self.socket
     }
 
+    /// The port the socket is bound on (its relayed address's port).
+    pub(crate) fn port(&self) -> u16 {
+        self.local.port()
+    }
+
     /// The socket's descriptor.
     pub(crate) fn fd(&self) -> RawFd {
         self.socket.as_raw_fd()

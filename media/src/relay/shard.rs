@@ -24,6 +24,11 @@
 //!   reads the answers (a ChannelBind or CreatePermission success installs
 //!   its route; an Allocate success makes the shard adopt the allocation's
 //!   relayed socket), then the shard sends it;
+//! - a client's datagram for a peer that is itself one of this shard's
+//!   relayed addresses (both participants relayed by this relay) skips the
+//!   kernel: after the sender's checks it is checked as the receiving
+//!   allocation's peer datagram and framed for its client in the same slot
+//!   (a *hairpin*);
 //! - the sends queued in the wake-up go out, one `sendmmsg` per socket.
 //!
 //! Nothing on that path takes a lock, scans, or allocates per datagram
@@ -32,7 +37,8 @@
 //! allocations are let go.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
@@ -57,8 +63,10 @@ use super::socket::Datagram;
 
 /// The `epoll` token of the shard's wake-up event.
 const WAKE: u64 = 0;
-/// The `epoll` token of the listener; relayed sockets take the next ones.
+/// The `epoll` token of the listener.
 const LISTENER: u64 = 1;
+/// A relayed socket's token is this plus its port ([`relayed_token`]).
+const RELAYED: u64 = 2;
 /// Batches read from one socket per wake-up, at most (then the next
 /// ready socket's turn: level-triggered `epoll` comes back to it).
 const BATCHES_PER_SOCKET: usize = 4;
@@ -115,6 +123,9 @@ pub(crate) struct ShardContext {
     pub(crate) stats: Arc<RelayStats>,
     /// Lowers over-long allocation lifetimes in requests (see `lifetime`).
     pub(crate) cap: Option<Arc<LifetimeCap>>,
+    /// The IPs relayed sockets are bound on and announced with: a peer on
+    /// one of them may be a relayed socket of this shard (a hairpin).
+    pub(crate) relayed_ips: [IpAddr; 2],
 }
 
 impl Shard {
@@ -153,10 +164,10 @@ impl Shard {
             claims: context.claims,
             stats: context.stats,
             cap: context.cap,
+            relayed_ips: context.relayed_ips,
             table: Table::default(),
             sockets: Default::default(),
             by_allocation: Default::default(),
-            next_token: LISTENER + 1,
             pool: Pool::default(),
             to_peers: Outbox::default(),
             to_clients: Outbox::default(),
@@ -219,6 +230,7 @@ struct Adopted {
 #[derive(Default)]
 struct Counts {
     misses: u64,
+    hairpins: u64,
     dropped: u64,
     junk: u64,
 }
@@ -234,12 +246,12 @@ struct Driver {
     claims: Arc<Claims>,
     stats: Arc<RelayStats>,
     cap: Option<Arc<LifetimeCap>>,
+    relayed_ips: [IpAddr; 2],
     table: Table,
-    /// Relayed sockets by `epoll` token.
+    /// Relayed sockets by `epoll` token ([`relayed_token`]: by port).
     sockets: Map<u64, Adopted>,
     /// The relayed socket of each allocation the table routes for.
     by_allocation: Map<AllocationId, Arc<RelayedSocket>>,
-    next_token: u64,
     pool: Pool,
     to_peers: Outbox,
     to_clients: Outbox,
@@ -324,8 +336,7 @@ impl Driver {
 
     /// Starts reading `socket`; with `client`, routes for its allocation.
     fn adopt(&mut self, socket: Arc<RelayedSocket>, client: Option<SocketAddr>) {
-        let token = self.next_token;
-        self.next_token += 1;
+        let token = relayed_token(socket.port());
         if let Err(e) = self
             .epoll
             .add(socket.socket(), EpollEvent::new(EpollFlags::EPOLLIN, token))
@@ -393,13 +404,55 @@ impl Driver {
                 if let Some((id, peer, payload)) = forward
                     && let Some(socket) = self.by_allocation.get(&id)
                 {
-                    if socket.check_to_peer(payload.len(), peer) == Verdict::Pass {
+                    if socket.check_to_peer(payload.len(), peer) != Verdict::Pass {
+                        continue;
+                    }
+                    let hairpin = if self.relayed_ips.contains(&peer.ip()) {
+                        self.sockets.get(&relayed_token(peer.port()))
+                    } else {
+                        None
+                    };
+                    let Some(target) = hairpin else {
                         self.to_peers.push(
                             socket.fd(),
                             i,
                             HEADROOM + payload.start..HEADROOM + payload.end,
                             peer,
                         );
+                        continue;
+                    };
+                    // What the kernel would have delivered to `target`:
+                    // the payload, from the sender's relayed address.
+                    self.counts.hairpins += 1;
+                    let from = SocketAddr::new(peer.ip(), socket.port());
+                    let len = payload.len();
+                    match target.socket.check_from_peer(len, from) {
+                        Verdict::Pass => {}
+                        Verdict::Drop | Verdict::Closed => continue,
+                    }
+                    let (slot, _) = self.pool.slot(i);
+                    slot.copy_within(HEADROOM + payload.start..HEADROOM + payload.end, HEADROOM);
+                    let framed = target.route.and_then(|(to_id, client)| {
+                        frame_for_client(
+                            &self.table,
+                            &mut self.pool,
+                            &mut self.indication_seq,
+                            now,
+                            (to_id, from),
+                            (i, len),
+                        )
+                        .map(|range| (client, range))
+                    });
+                    match framed {
+                        Some((client, range)) => self.to_clients.push(fd, i, range, client),
+                        None => {
+                            let (slot, _) = self.pool.slot(i);
+                            if target.socket.miss(&slot[HEADROOM..HEADROOM + len], from) {
+                                self.counts.misses += 1;
+                            } else {
+                                self.counts.dropped += 1;
+                            }
+                        }
                     }
                     continue;
                 }
@@ -445,21 +498,15 @@ impl Driver {
                     Verdict::Closed => return,
                 }
                 let target = match (route, listener_fd) {
-                    (Some((id, client)), Some(fd)) => match self.table.peer_route(now, id, peer) {
-                        PeerRoute::Channel(channel) => {
-                            let (slot, len) = self.pool.slot(i);
-                            wire::wrap_channel_data(slot, len, channel).map(|r| (fd, client, r))
-                        }
-                        PeerRoute::Indication => {
-                            self.indication_seq = self.indication_seq.wrapping_add(1);
-                            let mut txid = [0u8; 12];
-                            txid[4..].copy_from_slice(&self.indication_seq.to_be_bytes());
-                            let (slot, len) = self.pool.slot(i);
-                            wire::wrap_data_indication(slot, len, peer, &txid)
-                                .map(|r| (fd, client, r))
-                        }
-                        PeerRoute::Control => None,
-                    },
+                    (Some((id, client)), Some(fd)) => frame_for_client(
+                        &self.table,
+                        &mut self.pool,
+                        &mut self.indication_seq,
+                        now,
+                        (id, peer),
+                        (i, len),
+                    )
+                    .map(|r| (fd, client, r)),
                     _ => None,
                 };
                 match target {
@@ -496,6 +543,7 @@ impl Driver {
             std::mem::take(&mut self.to_peers.sent) + std::mem::take(&mut self.to_clients.sent),
         );
         add(&s.fastpath_misses, c.misses);
+        add(&s.fastpath_hairpins, c.hairpins);
         add(
             &s.fastpath_dropped,
             c.dropped
@@ -542,6 +590,41 @@ impl Driver {
                 self.table.remove_allocation(client);
             }
         }
+    }
+}
+
+/// The `epoll` token of a relayed socket: its port, unique in the relay
+/// while the socket is open (the shard holds it open until it forgets the
+/// token), so that a hairpin finds its target by the peer's port.
+fn relayed_token(port: u16) -> u64 {
+    RELAYED + u64::from(port)
+}
+
+/// Frames the datagram of `len` bytes a peer sent, at `HEADROOM` in slot
+/// `i`, for the client of allocation `id`: ChannelData on the channel
+/// bound to `peer`, or a Data indication if the client only has a
+/// permission. `None` when the table knows no route (`turn` decides).
+fn frame_for_client(
+    table: &Table,
+    pool: &mut Pool,
+    indication_seq: &mut u64,
+    now: Instant,
+    (id, peer): (AllocationId, SocketAddr),
+    (i, len): (usize, usize),
+) -> Option<Range<usize>> {
+    match table.peer_route(now, id, peer) {
+        PeerRoute::Channel(channel) => {
+            let (slot, _) = pool.slot(i);
+            wire::wrap_channel_data(slot, len, channel)
+        }
+        PeerRoute::Indication => {
+            *indication_seq = indication_seq.wrapping_add(1);
+            let mut txid = [0u8; 12];
+            txid[4..].copy_from_slice(&indication_seq.to_be_bytes());
+            let (slot, _) = pool.slot(i);
+            wire::wrap_data_indication(slot, len, peer, &txid)
+        }
+        PeerRoute::Control => None,
     }
 }
 

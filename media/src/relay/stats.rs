@@ -54,6 +54,11 @@ pub struct RelayStats {
     /// Datagrams the shards handed to the `turn` server (requests, and
     /// data on a route the shard did not know).
     pub fastpath_misses: AtomicU64,
+    /// Datagrams a client sent to another allocation's relayed address on
+    /// the same shard, handed over without the kernel (a hairpin: both
+    /// participants relayed); each is also counted in
+    /// `fastpath_datagrams` once, when sent to the receiving client.
+    pub fastpath_hairpins: AtomicU64,
     /// Datagrams dropped on the data path: the kernel refused them (a
     /// full buffer) or the `turn` server was too far behind to take them.
     pub fastpath_dropped: AtomicU64,
@@ -92,6 +97,7 @@ pub struct StatsSnapshot {
     pub allocations_swept: u64,
     pub fastpath_datagrams: u64,
     pub fastpath_misses: u64,
+    pub fastpath_hairpins: u64,
     pub fastpath_dropped: u64,
     pub datagrams_truncated: u64,
     pub recv_batches: u64,
@@ -125,6 +131,7 @@ impl RelayStats {
             allocations_swept: r(&self.allocations_swept),
             fastpath_datagrams: r(&self.fastpath_datagrams),
             fastpath_misses: r(&self.fastpath_misses),
+            fastpath_hairpins: r(&self.fastpath_hairpins),
             fastpath_dropped: r(&self.fastpath_dropped),
             datagrams_truncated: r(&self.datagrams_truncated),
             recv_batches: r(&self.recv_batches),

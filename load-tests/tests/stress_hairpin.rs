@@ -1,0 +1,66 @@
+//! Relay-stress with both legs through one relay (each session two TURN
+//! clients, each sending to the other's relayed address): a shard that
+//! holds both allocations hands each datagram from one to the other
+//! without the kernel (a hairpin), with every check of both allocations;
+//! across shards the kernel carries it, as before.
+
+mod common;
+
+use std::time::Duration;
+
+use common::relay::{stress, udp_relay};
+use load_tests::relay_stress::StressResult;
+
+const SECRET: &[u8] = b"stress-hairpin-secret";
+
+/// Runs the stress sessions with two TURN clients each on a relay with
+/// `shards` UDP shards; returns the report and the relay's counters once
+/// they account for every packet.
+async fn both_legs(shards: usize) -> (StressResult, media::StatsSnapshot) {
+    let (relay, _) = udp_relay(SECRET, shards).await;
+    let r = stress(&relay, SECRET, false).await;
+    // The shards add their counts after each wake-up's sends: wait until
+    // every packet reached its client.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline && {
+        let s = relay.stats().snapshot();
+        s.relayed_packets_from_peers < r.sent
+            || s.fastpath_datagrams + s.fastpath_hairpins < 2 * r.sent
+            || s.allocations_created < 12
+    } {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats = relay.stats().snapshot();
+    relay.stop().await.unwrap();
+    (r, stats)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shard_hands_every_datagram_over_without_the_kernel() {
+    let (r, stats) = both_legs(1).await;
+    assert_eq!(stats.allocations_created, 12, "{stats:?}");
+    // Each packet leaves one allocation and reaches the other: counted
+    // on both, as the kernel path counts it.
+    assert_eq!(stats.relayed_packets_to_peers, r.sent, "{stats:?}");
+    assert_eq!(stats.relayed_packets_from_peers, r.sent, "{stats:?}");
+    // All of them hairpinned, sent once (to the receiving client).
+    assert_eq!(stats.fastpath_hairpins, r.sent, "{stats:?}");
+    assert_eq!(stats.fastpath_datagrams, r.sent, "{stats:?}");
+    assert_eq!(stats.fastpath_dropped, 0, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn across_shards_the_kernel_carries_what_a_shard_does_not_hold() {
+    let (r, stats) = both_legs(2).await;
+    assert_eq!(stats.allocations_created, 12, "{stats:?}");
+    assert_eq!(stats.relayed_packets_to_peers, r.sent, "{stats:?}");
+    assert_eq!(stats.relayed_packets_from_peers, r.sent, "{stats:?}");
+    // A hairpin is sent once; a packet between shards twice (out of one
+    // allocation's socket, then to the other's client).
+    assert_eq!(
+        stats.fastpath_datagrams,
+        2 * r.sent - stats.fastpath_hairpins,
+        "{stats:?}"
+    );
+    assert_eq!(stats.fastpath_dropped, 0, "{stats:?}");
+}
