@@ -54,12 +54,18 @@ async fn a_hairpin_goes_only_as_far_as_the_receivers_permission() {
     let [a, b, c, d, e] = &clients[..] else {
         unreachable!()
     };
+    // `b` permits nobody; `d` binds a channel to `c`, whose IP (the
+    // relay's) `e` shares.
+    a.bind_peer(b.relayed).await.unwrap();
+    d.bind_peer(c.relayed).await.unwrap();
+    c.bind_peer(d.relayed).await.unwrap();
+    e.bind_peer(d.relayed).await.unwrap();
+    // From here on no request reaches `turn`: every miss is data.
     let before = relay.stats().snapshot();
 
-    // `b` permits nobody: `a`'s datagram is checked and counted by `b`'s
-    // socket (as one the kernel delivered), then handed to `turn`, which
-    // drops it for want of a permission.
-    a.bind_peer(b.relayed).await.unwrap();
+    // `a`'s datagram is checked and counted by `b`'s socket (as one the
+    // kernel delivered), then handed to `turn`, which drops it for want of
+    // a permission.
     send(a, b"from a").await;
     let stats = relay.stats().clone();
     common::wait_until(
@@ -69,21 +75,18 @@ async fn a_hairpin_goes_only_as_far_as_the_receivers_permission() {
             let s = stats.snapshot();
             s.fastpath_hairpins > before.fastpath_hairpins
                 && s.relayed_packets_from_peers > before.relayed_packets_from_peers
+                && s.fastpath_misses > before.fastpath_misses
         },
     )
     .await;
 
-    // `d` binds a channel to `c`: ChannelData on it.
-    d.bind_peer(c.relayed).await.unwrap();
-    c.bind_peer(d.relayed).await.unwrap();
+    // ChannelData on `d`'s channel to `c`.
     send(c, b"from c").await;
     let got = receive(d).await;
     assert_eq!(parse_channel_data(&got), Some((CHANNEL, &b"from c"[..])));
 
-    // `e` has the same IP as `c` (the relay's): `d`'s permission covers
-    // it, its channel does not. A Data indication naming `e`'s relayed
-    // address.
-    e.bind_peer(d.relayed).await.unwrap();
+    // `d`'s permission for the relay's IP covers `e`, its channel does
+    // not: a Data indication naming `e`'s relayed address.
     send(e, b"from e").await;
     let got = receive(d).await;
     let mut m = Message::new();
@@ -105,10 +108,24 @@ async fn a_hairpin_goes_only_as_far_as_the_receivers_permission() {
             .is_err(),
         "a's datagram reached b"
     );
+    // The shard adds its counts after each wake-up's sends: wait for the
+    // third hand-over to be counted.
+    common::wait_until(
+        "the shard to count three hairpins",
+        Duration::from_secs(10),
+        || stats.snapshot().fastpath_hairpins >= before.fastpath_hairpins + 3,
+    )
+    .await;
     let after = relay.stats().snapshot();
     assert_eq!(
         after.fastpath_hairpins - before.fastpath_hairpins,
         3,
+        "{after:?}"
+    );
+    // Only `a`'s went to `turn`.
+    assert_eq!(
+        after.fastpath_misses - before.fastpath_misses,
+        1,
         "{after:?}"
     );
     assert_eq!(after.fastpath_dropped, 0, "{after:?}");

@@ -35,8 +35,11 @@ async fn both_legs(shards: usize) -> (StressResult, media::StatsSnapshot) {
     (r, stats)
 }
 
+// The two relays run one after the other in one test (not as two tests
+// side by side: 24 clients each on two cores would make the zero-loss
+// check a matter of luck).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_shard_hands_every_datagram_over_without_the_kernel() {
+async fn one_shard_hands_every_datagram_over_and_two_shards_share_with_the_kernel() {
     let (r, stats) = both_legs(1).await;
     assert_eq!(stats.allocations_created, 12, "{stats:?}");
     // Each packet leaves one allocation and reaches the other: counted
@@ -47,16 +50,17 @@ async fn one_shard_hands_every_datagram_over_without_the_kernel() {
     assert_eq!(stats.fastpath_hairpins, r.sent, "{stats:?}");
     assert_eq!(stats.fastpath_datagrams, r.sent, "{stats:?}");
     assert_eq!(stats.fastpath_dropped, 0, "{stats:?}");
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn across_shards_the_kernel_carries_what_a_shard_does_not_hold() {
+    // Two shards: the kernel spreads the clients; a pair on one shard is
+    // handed over, a pair across shards goes through the kernel.
     let (r, stats) = both_legs(2).await;
     assert_eq!(stats.allocations_created, 12, "{stats:?}");
     assert_eq!(stats.relayed_packets_to_peers, r.sent, "{stats:?}");
     assert_eq!(stats.relayed_packets_from_peers, r.sent, "{stats:?}");
     // A hairpin is sent once; a packet between shards twice (out of one
-    // allocation's socket, then to the other's client).
+    // allocation's socket, then to the other's client): nothing counted
+    // twice or lost between the two paths.
+    assert!(stats.fastpath_hairpins <= r.sent, "{stats:?}");
     assert_eq!(
         stats.fastpath_datagrams,
         2 * r.sent - stats.fastpath_hairpins,

@@ -122,7 +122,7 @@ impl Metrics {
         );
         let relay_fastpath_hairpins = counter(
             "teleconsult_relay_fastpath_hairpins_total",
-            "Datagrams from a client to another allocation's relayed address on the same relay, handed over without the kernel.",
+            "Datagrams from a client to another allocation's relayed address on the same UDP shard, handed over without the kernel (then checked and routed as the receiving allocation's).",
         );
         let relay_fastpath_dropped = counter(
             "teleconsult_relay_fastpath_dropped_total",

@@ -205,7 +205,7 @@ impl Relay {
             claims: Arc::clone(&claims),
             stats: Arc::clone(&stats),
             cap: Some(Arc::clone(&cap)),
-            relayed_ips: [config.relay_ip, advertised_ip],
+            relay_ip: config.relay_ip,
         };
         let mut shards = Vec::new();
         for (i, socket) in udp.into_iter().enumerate() {

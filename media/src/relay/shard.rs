@@ -123,9 +123,11 @@ pub(crate) struct ShardContext {
     pub(crate) stats: Arc<RelayStats>,
     /// Lowers over-long allocation lifetimes in requests (see `lifetime`).
     pub(crate) cap: Option<Arc<LifetimeCap>>,
-    /// The IPs relayed sockets are bound on and announced with: a peer on
-    /// one of them may be a relayed socket of this shard (a hairpin).
-    pub(crate) relayed_ips: [IpAddr; 2],
+    /// The IP relayed sockets are bound on: a peer on it may be a relayed
+    /// socket of this shard (a hairpin). Not the address announced behind
+    /// a 1:1 NAT: what reaches that one depends on the NAT's hairpinning,
+    /// so the kernel path keeps deciding.
+    pub(crate) relay_ip: IpAddr,
 }
 
 impl Shard {
@@ -164,7 +166,7 @@ impl Shard {
             claims: context.claims,
             stats: context.stats,
             cap: context.cap,
-            relayed_ips: context.relayed_ips,
+            relay_ip: context.relay_ip,
             table: Table::default(),
             sockets: Default::default(),
             by_allocation: Default::default(),
@@ -246,7 +248,7 @@ struct Driver {
     claims: Arc<Claims>,
     stats: Arc<RelayStats>,
     cap: Option<Arc<LifetimeCap>>,
-    relayed_ips: [IpAddr; 2],
+    relay_ip: IpAddr,
     table: Table,
     /// Relayed sockets by `epoll` token ([`relayed_token`]: by port).
     sockets: Map<u64, Adopted>,
@@ -407,7 +409,7 @@ impl Driver {
                     if socket.check_to_peer(payload.len(), peer) != Verdict::Pass {
                         continue;
                     }
-                    let hairpin = if self.relayed_ips.contains(&peer.ip()) {
+                    let hairpin = if peer.ip() == self.relay_ip {
                         self.sockets.get(&relayed_token(peer.port()))
                     } else {
                         None
@@ -422,10 +424,14 @@ impl Driver {
                         continue;
                     };
                     // What the kernel would have delivered to `target`:
-                    // the payload, from the sender's relayed address.
+                    // the payload, from the sender's relayed address (an
+                    // empty one the receiving side drops uncounted).
                     self.counts.hairpins += 1;
                     let from = SocketAddr::new(peer.ip(), socket.port());
                     let len = payload.len();
+                    if len == 0 {
+                        continue;
+                    }
                     match target.socket.check_from_peer(len, from) {
                         Verdict::Pass => {}
                         Verdict::Drop | Verdict::Closed => continue,

@@ -56,8 +56,9 @@ pub struct RelayStats {
     pub fastpath_misses: AtomicU64,
     /// Datagrams a client sent to another allocation's relayed address on
     /// the same shard, handed over without the kernel (a hairpin: both
-    /// participants relayed); each is also counted in
-    /// `fastpath_datagrams` once, when sent to the receiving client.
+    /// participants relayed), whatever the receiving allocation then does
+    /// with them; those it relays to its client are counted in
+    /// `fastpath_datagrams` once, when sent.
     pub fastpath_hairpins: AtomicU64,
     /// Datagrams dropped on the data path: the kernel refused them (a
     /// full buffer) or the `turn` server was too far behind to take them.

@@ -44,6 +44,8 @@ pub(crate) enum Writes {
     OnePerFrame,
 }
 
+/// The write buffer a stream keeps between batches.
+const BATCH_BUFFER: usize = 8 * 1024;
 /// Frames taken from a stream's queue at once, at most.
 const WRITE_BATCH: usize = 32;
 /// How much is read from a stream at once (every frame in it is passed
@@ -150,7 +152,11 @@ impl StreamConn {
                         for frame in frames.drain(..) {
                             batch.extend_from_slice(&frame);
                         }
-                        writer.write_all(&batch).await
+                        let written = writer.write_all(&batch).await;
+                        // A burst of large frames does not keep its buffer
+                        // for the stream's life.
+                        batch.shrink_to(BATCH_BUFFER);
+                        written
                     }
                     Writes::OnePerFrame => {
                         let mut written = Ok(());
