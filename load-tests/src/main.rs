@@ -292,6 +292,10 @@ struct RelayArgs {
     /// The TURN realm.
     #[arg(long, default_value = "teleconsult")]
     realm: String,
+    /// UDP shards (threads of the data path); 0: one per core it may run
+    /// on.
+    #[arg(long, default_value_t = 0)]
+    shards: usize,
 }
 
 fn main() -> ExitCode {
@@ -993,6 +997,7 @@ async fn relay_command(args: RelayArgs) -> anyhow::Result<bool> {
     let mut config = media::RelayConfig::loopback(args.realm);
     config.udp_listen = Some(args.listen);
     config.tcp_listen = None;
+    config.udp_shards = args.shards;
     config.relay_ip = args.listen.ip();
     config.max_allocations_total = 100_000;
     // turnutils_uclient runs all its clients under one username.

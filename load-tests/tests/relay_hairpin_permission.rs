@@ -1,6 +1,7 @@
 //! Clients of one relay sending to each other's relayed addresses (both
 //! participants relayed): the shard hands a datagram from one allocation
-//! to the other without the kernel, but only as far as the kernel path
+//! to the other without the kernel (within a shard or from one shard to
+//! another), but only as far as the kernel path
 //! would take it. The receiving allocation decides: with no permission
 //! for the sender's IP nothing reaches its client; with a channel bound to
 //! the sender it gets ChannelData; with a permission only, a Data
@@ -32,9 +33,10 @@ async fn receive(client: &TurnClient) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hairpin_goes_only_as_far_as_the_receivers_permission() {
-    // One shard holds every allocation: each datagram between them is a
-    // hairpin.
-    let (relay, credentials) = common::relay::udp_relay(b"hairpin-secret", 1).await;
+    // Two shards: the kernel spreads the clients over them; a datagram
+    // between two allocations is a hairpin whether one shard reads both or
+    // the sender's shard hands it to the receiver's.
+    let (relay, credentials) = common::relay::udp_relay(b"hairpin-secret", 2).await;
     let server = relay.udp_addr().unwrap();
     let mut clients = Vec::new();
     for i in 0..5 {

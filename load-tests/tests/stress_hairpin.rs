@@ -2,7 +2,7 @@
 //! clients, each sending to the other's relayed address): a shard that
 //! holds both allocations hands each datagram from one to the other
 //! without the kernel (a hairpin), with every check of both allocations;
-//! across shards the kernel carries it, as before.
+//! across shards the sender's shard hands it to the receiver's.
 
 mod common;
 
@@ -52,7 +52,8 @@ async fn one_shard_hands_every_datagram_over_and_two_shards_share_with_the_kerne
     assert_eq!(stats.fastpath_dropped, 0, "{stats:?}");
 
     // Two shards: the kernel spreads the clients; a pair on one shard is
-    // handed over, a pair across shards goes through the kernel.
+    // handed over within it, a pair across shards from one to the other
+    // (the kernel only when the receiving shard's queue is full).
     let (r, stats) = both_legs(2).await;
     assert_eq!(stats.allocations_created, 12, "{stats:?}");
     assert_eq!(stats.relayed_packets_to_peers, r.sent, "{stats:?}");
@@ -60,7 +61,10 @@ async fn one_shard_hands_every_datagram_over_and_two_shards_share_with_the_kerne
     // A hairpin is sent once; a packet between shards twice (out of one
     // allocation's socket, then to the other's client): nothing counted
     // twice or lost between the two paths.
-    assert!(stats.fastpath_hairpins <= r.sent, "{stats:?}");
+    assert!(
+        stats.fastpath_hairpins > 0 && stats.fastpath_hairpins <= r.sent,
+        "{stats:?}"
+    );
     assert_eq!(
         stats.fastpath_datagrams,
         2 * r.sent - stats.fastpath_hairpins,

@@ -44,6 +44,7 @@ pub struct Metrics {
     relay_fastpath: IntCounter,
     relay_fastpath_misses: IntCounter,
     relay_fastpath_hairpins: IntCounter,
+    relay_fastpath_handovers: IntCounter,
     relay_fastpath_dropped: IntCounter,
 }
 
@@ -124,6 +125,10 @@ impl Metrics {
             "teleconsult_relay_fastpath_hairpins_total",
             "Datagrams from a client to another allocation's relayed address on the same UDP shard, handed over without the kernel (then checked and routed as the receiving allocation's).",
         );
+        let relay_fastpath_handovers = counter(
+            "teleconsult_relay_fastpath_handovers_total",
+            "Hairpins from one UDP shard to another (the two clients on different shards).",
+        );
         let relay_fastpath_dropped = counter(
             "teleconsult_relay_fastpath_dropped_total",
             "Datagrams the UDP data path dropped: refused by the kernel (full buffer) or the TURN server too far behind.",
@@ -197,6 +202,7 @@ impl Metrics {
             relay_fastpath,
             relay_fastpath_misses,
             relay_fastpath_hairpins,
+            relay_fastpath_handovers,
             relay_fastpath_dropped,
         }
     }
@@ -230,6 +236,7 @@ impl Metrics {
             (&self.relay_fastpath, relay.fastpath_datagrams),
             (&self.relay_fastpath_misses, relay.fastpath_misses),
             (&self.relay_fastpath_hairpins, relay.fastpath_hairpins),
+            (&self.relay_fastpath_handovers, relay.fastpath_handovers),
             (&self.relay_fastpath_dropped, relay.fastpath_dropped),
         ] {
             metric.inc_by(value.saturating_sub(metric.get()));
@@ -265,6 +272,7 @@ mod tests {
             fastpath_datagrams: 900,
             fastpath_misses: 40,
             fastpath_hairpins: 300,
+            fastpath_handovers: 120,
             fastpath_dropped: 1,
             ..Default::default()
         };
@@ -280,6 +288,7 @@ mod tests {
             "teleconsult_relay_fastpath_datagrams_total 900",
             "teleconsult_relay_fastpath_misses_total 40",
             "teleconsult_relay_fastpath_hairpins_total 300",
+            "teleconsult_relay_fastpath_handovers_total 120",
             "teleconsult_relay_fastpath_dropped_total 1",
         ] {
             assert!(text.contains(line), "{line} not in:\n{text}");

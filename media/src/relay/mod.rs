@@ -39,6 +39,7 @@ pub mod fastpath;
 pub mod framing;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod handover;
 mod lifetime;
 mod listener;
 mod log;
@@ -201,11 +202,15 @@ impl Relay {
         let mut accept_tasks = Vec::new();
         let (mut tcp_addr, mut tls_addr) = (None, None);
         let udp_addr = udp_local;
+        let owners = Arc::new(handover::Owners::default());
+        let links = Arc::new(std::sync::OnceLock::new());
         let context = || ShardContext {
             claims: Arc::clone(&claims),
             stats: Arc::clone(&stats),
             cap: Some(Arc::clone(&cap)),
             relay_ip: config.relay_ip,
+            owners: Arc::clone(&owners),
+            links: Arc::clone(&links),
         };
         let mut shards = Vec::new();
         for (i, socket) in udp.into_iter().enumerate() {
@@ -235,6 +240,8 @@ impl Relay {
                 .map_err(|e| Error::io("starting the relayed sockets' shard", e))?;
             shards.push(shard);
         }
+        // Before any allocation: no shard hands over before it is set.
+        let _ = links.set(shards.iter().map(Shard::link).collect());
         let limits = StreamLimits {
             total: config.max_stream_connections,
             per_address: config.max_stream_connections_per_address,

@@ -28,7 +28,8 @@
 //!   relayed addresses (both participants relayed by this relay) skips the
 //!   kernel: after the sender's checks it is checked as the receiving
 //!   allocation's peer datagram and framed for its client in the same slot
-//!   (a *hairpin*);
+//!   (a *hairpin*); one of another shard's goes into that shard's
+//!   [`Handover`] queue, which it reads when woken (`handover`);
 //! - the sends queued in the wake-up go out, one `sendmmsg` per socket.
 //!
 //! Nothing on that path takes a lock, scans, or allocates per datagram
@@ -41,7 +42,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -56,6 +57,7 @@ use super::fastpath::table::{
     AllocationId, ClientRoute, PeerRoute, Table, granted_relayed_address,
 };
 use super::fastpath::wire::{self, HEADROOM};
+use super::handover::{self, Handover, Owners};
 use super::lifetime::LifetimeCap;
 use super::log::RateLimitedLog;
 use super::relayed::{Claims, RelayedSocket, Verdict};
@@ -94,10 +96,12 @@ pub(crate) enum Command {
     Stop,
 }
 
-/// How to give a shard work: a queue and the event that wakes it.
+/// How to give a shard work: a queue, the datagrams other shards hand
+/// it, and the event that wakes it.
 #[derive(Clone)]
 pub(crate) struct ShardLink {
     commands: mpsc::Sender<Command>,
+    handovers: mpsc::SyncSender<Handover>,
     wake: Arc<EventFd>,
 }
 
@@ -105,9 +109,19 @@ impl ShardLink {
     /// Queues `command` and wakes the shard; false if the shard is gone.
     pub(crate) fn send(&self, command: Command) -> bool {
         let queued = self.commands.send(command).is_ok();
+        self.wake();
+        queued
+    }
+
+    /// Queues a datagram for the shard without waking it (the sender
+    /// wakes it once for the batch); false if the queue is full.
+    fn hand_over(&self, handover: Handover) -> bool {
+        self.handovers.try_send(handover).is_ok()
+    }
+
+    fn wake(&self) {
         // A full counter (never, in practice) still wakes the thread.
         let _ = self.wake.write(1);
-        queued
     }
 }
 
@@ -128,6 +142,10 @@ pub(crate) struct ShardContext {
     /// a 1:1 NAT: what reaches that one depends on the NAT's hairpinning,
     /// so the kernel path keeps deciding.
     pub(crate) relay_ip: IpAddr,
+    /// Which shard reads each relayed port.
+    pub(crate) owners: Arc<Owners>,
+    /// Every shard's link, set once they all run.
+    pub(crate) links: Arc<OnceLock<Vec<ShardLink>>>,
 }
 
 impl Shard {
@@ -148,6 +166,7 @@ impl Shard {
             epoll.add(l, EpollEvent::new(EpollFlags::EPOLLIN, LISTENER))?;
         }
         let (commands, commands_rx) = mpsc::channel();
+        let (handovers, handovers_rx) = mpsc::sync_channel(handover::QUEUE);
         let (to_turn, to_turn_rx) = tokio::sync::mpsc::channel(TO_TURN_QUEUE);
         let seed = std::hash::BuildHasher::hash_one(
             &foldhash::fast::RandomState::default(),
@@ -167,6 +186,11 @@ impl Shard {
             stats: context.stats,
             cap: context.cap,
             relay_ip: context.relay_ip,
+            index,
+            owners: context.owners,
+            links: context.links,
+            handovers: handovers_rx,
+            to_wake: Vec::new(),
             table: Table::default(),
             sockets: Default::default(),
             by_allocation: Default::default(),
@@ -183,7 +207,11 @@ impl Shard {
             .spawn(move || parts().run())?;
         Ok((
             Shard {
-                link: ShardLink { commands, wake },
+                link: ShardLink {
+                    commands,
+                    handovers,
+                    wake,
+                },
                 thread: Some(thread),
             },
             to_turn_rx,
@@ -233,6 +261,7 @@ struct Adopted {
 struct Counts {
     misses: u64,
     hairpins: u64,
+    handovers: u64,
     dropped: u64,
     junk: u64,
 }
@@ -249,6 +278,14 @@ struct Driver {
     stats: Arc<RelayStats>,
     cap: Option<Arc<LifetimeCap>>,
     relay_ip: IpAddr,
+    /// This shard's index among the relay's.
+    index: usize,
+    owners: Arc<Owners>,
+    links: Arc<OnceLock<Vec<ShardLink>>>,
+    /// Datagrams other shards handed to this one.
+    handovers: mpsc::Receiver<Handover>,
+    /// The shards handed datagrams in this wake-up, to wake once each.
+    to_wake: Vec<usize>,
     table: Table,
     /// Relayed sockets by `epoll` token ([`relayed_token`]: by port).
     sockets: Map<u64, Adopted>,
@@ -285,9 +322,15 @@ impl Driver {
                         if !self.on_commands(now) {
                             return;
                         }
+                        self.on_handovers(now);
                     }
                     LISTENER => self.on_listener(now),
                     token => self.on_relayed(token, now),
+                }
+            }
+            for shard in self.to_wake.drain(..) {
+                if let Some(link) = self.links.get().and_then(|l| l.get(shard)) {
+                    link.wake();
                 }
             }
             flush(&mut self.pool, &mut self.to_peers, &mut self.to_clients);
@@ -339,6 +382,7 @@ impl Driver {
     /// Starts reading `socket`; with `client`, routes for its allocation.
     fn adopt(&mut self, socket: Arc<RelayedSocket>, client: Option<SocketAddr>) {
         let token = relayed_token(socket.port());
+        self.owners.set(socket.port(), self.index);
         if let Err(e) = self
             .epoll
             .add(socket.socket(), EpollEvent::new(EpollFlags::EPOLLIN, token))
@@ -409,57 +453,55 @@ impl Driver {
                     if socket.check_to_peer(payload.len(), peer) != Verdict::Pass {
                         continue;
                     }
-                    let hairpin = if peer.ip() == self.relay_ip {
-                        self.sockets.get(&relayed_token(peer.port()))
-                    } else {
-                        None
-                    };
-                    let Some(target) = hairpin else {
-                        self.to_peers.push(
-                            socket.fd(),
-                            i,
-                            HEADROOM + payload.start..HEADROOM + payload.end,
-                            peer,
-                        );
-                        continue;
-                    };
-                    // What the kernel would have delivered to `target`:
-                    // the payload, from the sender's relayed address (an
-                    // empty one the receiving side drops uncounted).
-                    self.counts.hairpins += 1;
+                    let token = relayed_token(peer.port());
+                    // What the kernel would have delivered to the target:
+                    // the payload, from the sender's relayed address.
                     let from = SocketAddr::new(peer.ip(), socket.port());
                     let len = payload.len();
-                    if len == 0 {
+                    let hairpin = peer.ip() == self.relay_ip;
+                    if hairpin && let Some(target) = self.sockets.get(&token) {
+                        self.counts.hairpins += 1;
+                        let (slot, _) = self.pool.slot(i);
+                        slot.copy_within(
+                            HEADROOM + payload.start..HEADROOM + payload.end,
+                            HEADROOM,
+                        );
+                        to_client(
+                            Delivery {
+                                table: &self.table,
+                                pool: &mut self.pool,
+                                indication_seq: &mut self.indication_seq,
+                                to_clients: &mut self.to_clients,
+                                counts: &mut self.counts,
+                            },
+                            target,
+                            Some(fd),
+                            now,
+                            (i, len, from),
+                        );
                         continue;
                     }
-                    match target.socket.check_from_peer(len, from) {
-                        Verdict::Pass => {}
-                        Verdict::Drop | Verdict::Closed => continue,
-                    }
-                    let (slot, _) = self.pool.slot(i);
-                    slot.copy_within(HEADROOM + payload.start..HEADROOM + payload.end, HEADROOM);
-                    let framed = target.route.and_then(|(to_id, client)| {
-                        frame_for_client(
-                            &self.table,
-                            &mut self.pool,
-                            &mut self.indication_seq,
-                            now,
-                            (to_id, from),
-                            (i, len),
-                        )
-                        .map(|range| (client, range))
-                    });
-                    match framed {
-                        Some((client, range)) => self.to_clients.push(fd, i, range, client),
-                        None => {
-                            let (slot, _) = self.pool.slot(i);
-                            if target.socket.miss(&slot[HEADROOM..HEADROOM + len], from) {
-                                self.counts.misses += 1;
-                            } else {
-                                self.counts.dropped += 1;
-                            }
+                    if hairpin
+                        && let Some(shard) = self.owners.get(peer.port())
+                        && shard != self.index
+                        && let Some(link) = self.links.get().and_then(|l| l.get(shard))
+                        && let Some(handover) =
+                            Handover::new(token, from, &self.pool.datagram(i).1[payload.clone()])
+                        && link.hand_over(handover)
+                    {
+                        self.counts.hairpins += 1;
+                        self.counts.handovers += 1;
+                        if !self.to_wake.contains(&shard) {
+                            self.to_wake.push(shard);
                         }
+                        continue;
                     }
+                    self.to_peers.push(
+                        socket.fd(),
+                        i,
+                        HEADROOM + payload.start..HEADROOM + payload.end,
+                        peer,
+                    );
                     continue;
                 }
                 if listener.to_turn.try_send((datagram.to_vec(), from)).is_ok() {
@@ -535,6 +577,37 @@ impl Driver {
         }
     }
 
+    /// Relays what other shards handed over to the clients of this one's
+    /// allocations.
+    fn on_handovers(&mut self, now: Instant) {
+        let listener_fd = self.listener.as_ref().map(|l| l.socket.as_raw_fd());
+        while let Ok(handover) = self.handovers.try_recv() {
+            // Let go of since: as a datagram to a closed socket, lost.
+            let Some(target) = self.sockets.get(&handover.token) else {
+                continue;
+            };
+            if self.pool.free() == 0 {
+                flush(&mut self.pool, &mut self.to_peers, &mut self.to_clients);
+            }
+            let Some(i) = self.pool.insert(handover.payload(), handover.from) else {
+                continue;
+            };
+            to_client(
+                Delivery {
+                    table: &self.table,
+                    pool: &mut self.pool,
+                    indication_seq: &mut self.indication_seq,
+                    to_clients: &mut self.to_clients,
+                    counts: &mut self.counts,
+                },
+                target,
+                listener_fd,
+                now,
+                (i, handover.payload().len(), handover.from),
+            );
+        }
+    }
+
     /// Adds the thread's counters to the relay's.
     fn publish_counts(&mut self) {
         let s = &self.stats;
@@ -550,6 +623,7 @@ impl Driver {
         );
         add(&s.fastpath_misses, c.misses);
         add(&s.fastpath_hairpins, c.hairpins);
+        add(&s.fastpath_handovers, c.handovers);
         add(
             &s.fastpath_dropped,
             c.dropped
@@ -587,6 +661,7 @@ impl Driver {
                 continue;
             };
             let _ = self.epoll.delete(a.socket.socket());
+            self.owners.clear(a.socket.port(), self.index);
             // Only if the client's entry is still this allocation's: a new
             // allocation from the same address replaced it at adoption.
             if let Some((id, client)) = a.route
@@ -604,6 +679,54 @@ impl Driver {
 /// token), so that a hairpin finds its target by the peer's port.
 fn relayed_token(port: u16) -> u64 {
     RELAYED + u64::from(port)
+}
+
+/// What relaying a datagram to a client takes from the shard's state.
+struct Delivery<'a> {
+    table: &'a Table,
+    pool: &'a mut Pool,
+    indication_seq: &'a mut u64,
+    to_clients: &'a mut Outbox,
+    counts: &'a mut Counts,
+}
+
+/// A datagram of `len` bytes from `from`, at `HEADROOM` in slot `i`, handed
+/// over to `target` without the kernel: checked as the receiver's (an
+/// empty one dropped uncounted, as its socket's reader does), then queued
+/// for its client through `listener_fd`, or handed to `turn` when the
+/// table knows no route.
+fn to_client(
+    d: Delivery<'_>,
+    target: &Adopted,
+    listener_fd: Option<RawFd>,
+    now: Instant,
+    (i, len, from): (usize, usize, SocketAddr),
+) {
+    if len == 0 {
+        return;
+    }
+    match target.socket.check_from_peer(len, from) {
+        Verdict::Pass => {}
+        Verdict::Drop | Verdict::Closed => return,
+    }
+    let framed = match (target.route, listener_fd) {
+        (Some((id, client)), Some(fd)) => {
+            frame_for_client(d.table, d.pool, d.indication_seq, now, (id, from), (i, len))
+                .map(|range| (fd, client, range))
+        }
+        _ => None,
+    };
+    match framed {
+        Some((fd, client, range)) => d.to_clients.push(fd, i, range, client),
+        None => {
+            let (slot, _) = d.pool.slot(i);
+            if target.socket.miss(&slot[HEADROOM..HEADROOM + len], from) {
+                d.counts.misses += 1;
+            } else {
+                d.counts.dropped += 1;
+            }
+        }
+    }
 }
 
 /// Frames the datagram of `len` bytes a peer sent, at `HEADROOM` in slot

@@ -60,6 +60,9 @@ pub struct RelayStats {
     /// with them; those it relays to its client are counted in
     /// `fastpath_datagrams` once, when sent.
     pub fastpath_hairpins: AtomicU64,
+    /// Those of the hairpins that went from one shard to another (the
+    /// kernel put the two clients on different shards).
+    pub fastpath_handovers: AtomicU64,
     /// Datagrams dropped on the data path: the kernel refused them (a
     /// full buffer) or the `turn` server was too far behind to take them.
     pub fastpath_dropped: AtomicU64,
@@ -99,6 +102,7 @@ pub struct StatsSnapshot {
     pub fastpath_datagrams: u64,
     pub fastpath_misses: u64,
     pub fastpath_hairpins: u64,
+    pub fastpath_handovers: u64,
     pub fastpath_dropped: u64,
     pub datagrams_truncated: u64,
     pub recv_batches: u64,
@@ -133,6 +137,7 @@ impl RelayStats {
             fastpath_datagrams: r(&self.fastpath_datagrams),
             fastpath_misses: r(&self.fastpath_misses),
             fastpath_hairpins: r(&self.fastpath_hairpins),
+            fastpath_handovers: r(&self.fastpath_handovers),
             fastpath_dropped: r(&self.fastpath_dropped),
             datagrams_truncated: r(&self.datagrams_truncated),
             recv_batches: r(&self.recv_batches),

@@ -158,6 +158,24 @@ impl Pool {
         Ok(start..start + got)
     }
 
+    /// Copies `datagram` from `from` into the next free slot, as a
+    /// receive would have put it (at `HEADROOM`); `None` if no slot is
+    /// free or it is longer than [`MAX_DATAGRAM`].
+    pub fn insert(&mut self, datagram: &[u8], from: SocketAddr) -> Option<usize> {
+        if self.used == POOL || datagram.len() > MAX_DATAGRAM {
+            return None;
+        }
+        let i = self.used;
+        let at = i * SLOT + HEADROOM;
+        self.bufs[at..at + datagram.len()].copy_from_slice(datagram);
+        self.meta[i] = Meta {
+            from,
+            len: datagram.len(),
+        };
+        self.used += 1;
+        Some(i)
+    }
+
     /// Where slot `i`'s datagram came from, and the datagram (empty if
     /// it was dropped).
     pub fn datagram(&mut self, i: usize) -> (SocketAddr, &mut [u8]) {
@@ -437,6 +455,32 @@ fn to_socket_addr(s: &SockaddrStorage) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_inserted_datagram_sits_where_a_receive_puts_it() {
+        let mut pool = Pool::default();
+        let from = SocketAddr::from(([192, 0, 2, 9], 4000));
+        let i = pool.insert(b"handed over", from).unwrap();
+        assert_eq!(i, 0);
+        let (got_from, datagram) = pool.datagram(i);
+        assert_eq!((got_from, &datagram[..]), (from, &b"handed over"[..]));
+        let (slot, len) = pool.slot(i);
+        assert_eq!(
+            (&slot[HEADROOM..HEADROOM + len], len),
+            (&b"handed over"[..], 11)
+        );
+        assert!(
+            pool.insert(&[0; MAX_DATAGRAM + 1], from).is_none(),
+            "too long"
+        );
+        for _ in 1..POOL {
+            assert!(pool.insert(b"x", from).is_some());
+        }
+        assert_eq!(pool.free(), 0);
+        assert!(pool.insert(b"x", from).is_none(), "full");
+        pool.clear();
+        assert_eq!(pool.insert(b"y", from), Some(0));
+    }
     use std::net::UdpSocket;
     use std::os::fd::AsRawFd;
     use std::time::Duration;
