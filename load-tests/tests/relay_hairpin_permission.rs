@@ -31,12 +31,9 @@ async fn receive(client: &TurnClient) -> Vec<u8> {
     buf[..n].to_vec()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hairpin_goes_only_as_far_as_the_receivers_permission() {
-    // Two shards: the kernel spreads the clients over them; a datagram
-    // between two allocations is a hairpin whether one shard reads both or
-    // the sender's shard hands it to the receiver's.
-    let (relay, credentials) = common::relay::udp_relay(b"hairpin-secret", 2).await;
+/// The three cases on a relay of `shards` UDP shards.
+async fn only_as_far_as_the_receivers_permission(shards: usize) {
+    let (relay, credentials) = common::relay::udp_relay(b"hairpin-secret", shards).await;
     let server = relay.udp_addr().unwrap();
     let mut clients = Vec::new();
     for i in 0..5 {
@@ -132,4 +129,13 @@ async fn a_hairpin_goes_only_as_far_as_the_receivers_permission() {
     );
     assert_eq!(after.fastpath_dropped, 0, "{after:?}");
     relay.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hairpin_goes_only_as_far_as_the_receivers_permission() {
+    // One shard reads every allocation: each case within it.
+    only_as_far_as_the_receivers_permission(1).await;
+    // Two: the kernel spreads the clients, and a datagram between two
+    // allocations is handed over within a shard or from one to the other.
+    only_as_far_as_the_receivers_permission(2).await;
 }

@@ -39,7 +39,7 @@ async fn both_legs(shards: usize) -> (StressResult, media::StatsSnapshot) {
 // side by side: 24 clients each on two cores would make the zero-loss
 // check a matter of luck).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_shard_hands_every_datagram_over_and_two_shards_share_with_the_kernel() {
+async fn every_datagram_between_two_allocations_is_handed_over_or_relayed_once() {
     let (r, stats) = both_legs(1).await;
     assert_eq!(stats.allocations_created, 12, "{stats:?}");
     // Each packet leaves one allocation and reaches the other: counted
@@ -53,7 +53,9 @@ async fn one_shard_hands_every_datagram_over_and_two_shards_share_with_the_kerne
 
     // Two shards: the kernel spreads the clients; a pair on one shard is
     // handed over within it, a pair across shards from one to the other
-    // (the kernel only when the receiving shard's queue is full).
+    // (the kernel only when the receiving shard's queue is full, which a
+    // loaded machine may cause: `relay_handover` checks the hand-over
+    // itself). Whichever path, each packet is relayed once.
     let (r, stats) = both_legs(2).await;
     assert_eq!(stats.allocations_created, 12, "{stats:?}");
     assert_eq!(stats.relayed_packets_to_peers, r.sent, "{stats:?}");

@@ -75,8 +75,9 @@ async fn transfer(transport: Transport) {
     assert_eq!(stats.stream_frame_errors, 0);
     if transport == Transport::Udp {
         // Each message crosses the data path twice (client to relayed
-        // socket, relayed socket to client), or once when one shard holds
-        // both allocations (a hairpin: handed over without the kernel);
+        // socket, relayed socket to client), or once when it is handed
+        // over without the kernel (a hairpin, within a shard or to another;
+        // the kernel path only when a shard's hand-over queue is full);
         // uclient binds its channels before sending, so all of it is the
         // shards' own work, and only requests reach the `turn` server.
         assert_eq!(

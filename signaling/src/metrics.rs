@@ -123,7 +123,7 @@ impl Metrics {
         );
         let relay_fastpath_hairpins = counter(
             "teleconsult_relay_fastpath_hairpins_total",
-            "Datagrams from a client to another allocation's relayed address on the same UDP shard, handed over without the kernel (then checked and routed as the receiving allocation's).",
+            "Datagrams from a client to another allocation's relayed address on this relay, handed over without the kernel (within a UDP shard or to another's) (then checked and routed as the receiving allocation's).",
         );
         let relay_fastpath_handovers = counter(
             "teleconsult_relay_fastpath_handovers_total",

@@ -4,11 +4,12 @@
 //! client sends to the other's relayed address. A shard that reads both
 //! allocations hands the datagram over itself (`shard`); when the kernel
 //! put the two clients on different shards, the sender's shard copies it
-//! into the receiving shard's [`Handover`] queue and wakes that shard once
-//! per batch, instead of sending it out of one relayed socket into the
-//! other through the kernel. [`Owners`] says which shard reads each
-//! relayed port. A full queue is no loss: the datagram takes the kernel
-//! path, as it did before.
+//! into the receiving shard's [`Handover`] queue and wakes that shard after
+//! each batch it reads, instead of sending it out of one relayed socket
+//! into the other through the kernel. [`Owners`] says which shard reads
+//! each relayed port. A full queue is no loss: the datagram takes the
+//! kernel path, as it did before, and may then overtake those queued (UDP
+//! promises no order; RTP's jitter buffer puts media back in order).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering};

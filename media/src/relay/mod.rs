@@ -240,7 +240,7 @@ impl Relay {
                 .map_err(|e| Error::io("starting the relayed sockets' shard", e))?;
             shards.push(shard);
         }
-        // Before any allocation: no shard hands over before it is set.
+        // Until this is set, a hairpin across shards takes the kernel path.
         let _ = links.set(shards.iter().map(Shard::link).collect());
         let limits = StreamLimits {
             total: config.max_stream_connections,

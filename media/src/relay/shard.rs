@@ -328,11 +328,7 @@ impl Driver {
                     token => self.on_relayed(token, now),
                 }
             }
-            for shard in self.to_wake.drain(..) {
-                if let Some(link) = self.links.get().and_then(|l| l.get(shard)) {
-                    link.wake();
-                }
-            }
+            wake_receivers(&mut self.to_wake, &self.links);
             flush(&mut self.pool, &mut self.to_peers, &mut self.to_clients);
             self.publish_counts();
             if now >= housekeeping {
@@ -382,7 +378,6 @@ impl Driver {
     /// Starts reading `socket`; with `client`, routes for its allocation.
     fn adopt(&mut self, socket: Arc<RelayedSocket>, client: Option<SocketAddr>) {
         let token = relayed_token(socket.port());
-        self.owners.set(socket.port(), self.index);
         if let Err(e) = self
             .epoll
             .add(socket.socket(), EpollEvent::new(EpollFlags::EPOLLIN, token))
@@ -390,6 +385,7 @@ impl Driver {
             tracing::error!("relay shard: cannot watch a relayed socket: {e}");
             return;
         }
+        self.owners.set(socket.port(), self.index);
         let route = client.map(|client| {
             // `turn` grants a client one allocation at a time: anything
             // the table still holds for this address is a closed one's
@@ -510,6 +506,9 @@ impl Driver {
                     self.counts.dropped += 1;
                 }
             }
+            // The shards handed datagrams start on them now, while this
+            // one reads on: their queues empty as they fill.
+            wake_receivers(&mut self.to_wake, &self.links);
             if !full {
                 return;
             }
@@ -579,9 +578,19 @@ impl Driver {
 
     /// Relays what other shards handed over to the clients of this one's
     /// allocations.
+    /// At most a queue's worth per wake-up, so that other shards pushing
+    /// as fast as this one relays cannot keep it from its own sockets and
+    /// commands: with more waiting, it wakes itself again.
     fn on_handovers(&mut self, now: Instant) {
         let listener_fd = self.listener.as_ref().map(|l| l.socket.as_raw_fd());
-        while let Ok(handover) = self.handovers.try_recv() {
+        for taken in 0.. {
+            if taken == handover::QUEUE {
+                let _ = self.wake.write(1);
+                return;
+            }
+            let Ok(handover) = self.handovers.try_recv() else {
+                return;
+            };
             // Let go of since: as a datagram to a closed socket, lost.
             let Some(target) = self.sockets.get(&handover.token) else {
                 continue;
@@ -679,6 +688,16 @@ impl Driver {
 /// token), so that a hairpin finds its target by the peer's port.
 fn relayed_token(port: u16) -> u64 {
     RELAYED + u64::from(port)
+}
+
+/// Wakes the shards in `to_wake` (those handed datagrams since the last
+/// call) and empties it.
+fn wake_receivers(to_wake: &mut Vec<usize>, links: &OnceLock<Vec<ShardLink>>) {
+    for shard in to_wake.drain(..) {
+        if let Some(link) = links.get().and_then(|l| l.get(shard)) {
+            link.wake();
+        }
+    }
 }
 
 /// What relaying a datagram to a client takes from the shard's state.

@@ -55,7 +55,7 @@ pub struct RelayStats {
     /// data on a route the shard did not know).
     pub fastpath_misses: AtomicU64,
     /// Datagrams a client sent to another allocation's relayed address on
-    /// the same shard, handed over without the kernel (a hairpin: both
+    /// this relay, handed over without the kernel (a hairpin: both
     /// participants relayed), whatever the receiving allocation then does
     /// with them; those it relays to its client are counted in
     /// `fastpath_datagrams` once, when sent.
