@@ -518,56 +518,37 @@ impl Driver {
     /// Reads what peers sent to one relayed socket and relays it to the
     /// client, or hands it to `turn`.
     fn on_relayed(&mut self, token: u64, now: Instant) {
-        let Some(adopted) = self.sockets.get(&token) else {
+        let Some(target) = self.sockets.get(&token) else {
             return;
         };
-        let socket = Arc::clone(&adopted.socket);
-        let route = adopted.route;
         let listener_fd: Option<RawFd> = self.listener.as_ref().map(|l| l.socket.as_raw_fd());
         for _ in 0..BATCHES_PER_SOCKET {
             if self.pool.free() < BATCH {
                 flush(&mut self.pool, &mut self.to_peers, &mut self.to_clients);
             }
-            let Ok(slots) = self.pool.recv(socket.fd(), Source::Relayed) else {
+            let Ok(slots) = self.pool.recv(target.socket.fd(), Source::Relayed) else {
                 return;
             };
             let full = slots.len() == BATCH;
             for i in slots {
                 let (peer, datagram) = self.pool.datagram(i);
                 let len = datagram.len();
-                if len == 0 {
-                    continue;
-                }
-                match socket.check_from_peer(len, peer) {
-                    Verdict::Pass => {}
-                    Verdict::Drop => continue,
-                    // Swept at the next housekeeping.
-                    Verdict::Closed => return,
-                }
-                let target = match (route, listener_fd) {
-                    (Some((id, client)), Some(fd)) => frame_for_client(
-                        &self.table,
-                        &mut self.pool,
-                        &mut self.indication_seq,
-                        now,
-                        (id, peer),
-                        (i, len),
-                    )
-                    .map(|r| (fd, client, r)),
-                    _ => None,
-                };
-                match target {
-                    Some((fd, client, range)) => {
-                        self.to_clients.push(fd, i, range, client);
-                    }
-                    None => {
-                        let (_, datagram) = self.pool.datagram(i);
-                        if socket.miss(datagram, peer) {
-                            self.counts.misses += 1;
-                        } else {
-                            self.counts.dropped += 1;
-                        }
-                    }
+                let verdict = to_client(
+                    Delivery {
+                        table: &self.table,
+                        pool: &mut self.pool,
+                        indication_seq: &mut self.indication_seq,
+                        to_clients: &mut self.to_clients,
+                        counts: &mut self.counts,
+                    },
+                    target,
+                    listener_fd,
+                    now,
+                    (i, len, peer),
+                );
+                // Swept at the next housekeeping.
+                if verdict == Verdict::Closed {
+                    return;
                 }
             }
             if !full {
@@ -578,6 +559,7 @@ impl Driver {
 
     /// Relays what other shards handed over to the clients of this one's
     /// allocations.
+    ///
     /// At most a queue's worth per wake-up, so that other shards pushing
     /// as fast as this one relays cannot keep it from its own sockets and
     /// commands: with more waiting, it wakes itself again.
@@ -709,24 +691,25 @@ struct Delivery<'a> {
     counts: &'a mut Counts,
 }
 
-/// A datagram of `len` bytes from `from`, at `HEADROOM` in slot `i`, handed
-/// over to `target` without the kernel: checked as the receiver's (an
-/// empty one dropped uncounted, as its socket's reader does), then queued
-/// for its client through `listener_fd`, or handed to `turn` when the
-/// table knows no route.
+/// A datagram of `len` bytes from `from`, at `HEADROOM` in slot `i`, that
+/// `target`'s relayed socket read or that was handed over to it without
+/// the kernel: checked as the receiver's (an empty one dropped
+/// uncounted), then queued for its client through `listener_fd`, or
+/// handed to `turn` when the table knows no route. Returns the check's
+/// verdict (an empty datagram: `Drop`).
 fn to_client(
     d: Delivery<'_>,
     target: &Adopted,
     listener_fd: Option<RawFd>,
     now: Instant,
     (i, len, from): (usize, usize, SocketAddr),
-) {
+) -> Verdict {
     if len == 0 {
-        return;
+        return Verdict::Drop;
     }
-    match target.socket.check_from_peer(len, from) {
-        Verdict::Pass => {}
-        Verdict::Drop | Verdict::Closed => return,
+    let verdict = target.socket.check_from_peer(len, from);
+    if verdict != Verdict::Pass {
+        return verdict;
     }
     let framed = match (target.route, listener_fd) {
         (Some((id, client)), Some(fd)) => {
@@ -746,6 +729,7 @@ fn to_client(
             }
         }
     }
+    Verdict::Pass
 }
 
 /// Frames the datagram of `len` bytes a peer sent, at `HEADROOM` in slot
