@@ -23,8 +23,8 @@ use media::relay::fastpath::wire::{self, ClientDatagram, HEADROOM};
 fuzz_target!(|data: &[u8]| {
     let client: SocketAddr = "10.0.0.1:5000".parse().unwrap();
     let now = Instant::now();
-    let mut table = Table::default();
-    let id = table.add_allocation(client);
+    let mut table = Table::new(now);
+    let id = table.add_allocation(client, 50000).expect("an empty table has room");
     let _ = wire::is_turn_datagram(data);
     let _ = table::granted_relayed_address(data);
     let routed = |route: ClientRoute| {

@@ -191,9 +191,8 @@ impl Shard {
             links: context.links,
             handovers: handovers_rx,
             to_wake: Vec::new(),
-            table: Table::default(),
+            table: Table::new(Instant::now()),
             sockets: Default::default(),
-            by_allocation: Default::default(),
             pool: Pool::default(),
             to_peers: Outbox::default(),
             to_clients: Outbox::default(),
@@ -249,10 +248,11 @@ struct Listener {
 }
 
 /// A relayed socket the shard reads, and the allocation it routes for
-/// (`None`: a TCP or TLS client's, whose datagrams all go to `turn`).
+/// (`None`: a TCP or TLS client's, whose datagrams all go to `turn`; the
+/// table knows the client).
 struct Adopted {
     socket: Arc<RelayedSocket>,
-    route: Option<(AllocationId, SocketAddr)>,
+    route: Option<AllocationId>,
 }
 
 /// Counters kept in the thread and added to [`RelayStats`] once per
@@ -289,8 +289,6 @@ struct Driver {
     table: Table,
     /// Relayed sockets by `epoll` token ([`relayed_token`]: by port).
     sockets: Map<u64, Adopted>,
-    /// The relayed socket of each allocation the table routes for.
-    by_allocation: Map<AllocationId, Arc<RelayedSocket>>,
     pool: Pool,
     to_peers: Outbox,
     to_clients: Outbox,
@@ -386,17 +384,14 @@ impl Driver {
             return;
         }
         self.owners.set(socket.port(), self.index);
-        let route = client.map(|client| {
+        let route = client.and_then(|client| {
             // `turn` grants a client one allocation at a time: anything
             // the table still holds for this address is a closed one's
             // (its socket is let go at the next housekeeping).
             if let Some(old) = self.table.allocation(client) {
-                self.by_allocation.remove(&old);
+                self.table.remove_allocation(old);
             }
-            self.table.remove_allocation(client);
-            let id = self.table.add_allocation(client);
-            self.by_allocation.insert(id, Arc::clone(&socket));
-            (id, client)
+            self.table.add_allocation(client, socket.port())
         });
         self.sockets.insert(token, Adopted { socket, route });
     }
@@ -432,10 +427,11 @@ impl Driver {
                 }
                 let forward = match self.table.route_client(now, from, datagram) {
                     ClientRoute::Peer {
-                        allocation,
+                        relayed_port,
                         peer,
                         payload,
-                    } => Some((allocation, peer, payload)),
+                        ..
+                    } => Some((relayed_port, peer, payload)),
                     ClientRoute::Control => {
                         if let Some(cap) = &self.cap {
                             cap.apply(datagram);
@@ -443,8 +439,8 @@ impl Driver {
                         None
                     }
                 };
-                if let Some((id, peer, payload)) = forward
-                    && let Some(socket) = self.by_allocation.get(&id)
+                if let Some((port, peer, payload)) = forward
+                    && let Some(Adopted { socket, .. }) = self.sockets.get(&relayed_token(port))
                 {
                     if socket.check_to_peer(payload.len(), peer) != Verdict::Pass {
                         continue;
@@ -653,13 +649,10 @@ impl Driver {
             };
             let _ = self.epoll.delete(a.socket.socket());
             self.owners.clear(a.socket.port(), self.index);
-            // Only if the client's entry is still this allocation's: a new
-            // allocation from the same address replaced it at adoption.
-            if let Some((id, client)) = a.route
-                && self.table.allocation(client) == Some(id)
-            {
-                self.by_allocation.remove(&id);
-                self.table.remove_allocation(client);
+            // A no-op if a new allocation from the same address replaced
+            // it at adoption (the table no longer holds this id).
+            if let Some(id) = a.route {
+                self.table.remove_allocation(id);
             }
         }
     }
@@ -712,10 +705,10 @@ fn to_client(
         return verdict;
     }
     let framed = match (target.route, listener_fd) {
-        (Some((id, client)), Some(fd)) => {
+        (Some(id), Some(fd)) => d.table.client(id).and_then(|client| {
             frame_for_client(d.table, d.pool, d.indication_seq, now, (id, from), (i, len))
                 .map(|range| (fd, client, range))
-        }
+        }),
         _ => None,
     };
     match framed {

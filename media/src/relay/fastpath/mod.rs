@@ -3,9 +3,10 @@
 //!
 //! - [`wire`]: the three messages that carry media, read and written in
 //!   place in the datagram's buffer;
-//! - [`table`]: allocations, channels and permissions in flat maps, learnt
-//!   from the control plane's requests and success answers, with their
-//!   lifetimes.
+//! - [`table`]: allocations, channels and permissions, learnt from the
+//!   control plane's requests and success answers, with their lifetimes,
+//!   each stored once in a slab and found through hash tables of indices
+//!   (`slab`).
 //!
 //! - [`batch`]: the only IO here, `recvmmsg` into a pool of slots with
 //!   headroom and `sendmmsg` of ranges of them.
@@ -14,5 +15,6 @@
 //! `relay::shard`. See `docs/design/relay-fast-path.md`.
 
 pub mod batch;
+mod slab;
 pub mod table;
 pub mod wire;

@@ -11,17 +11,24 @@
 //! credentials and peer by then; the table never decides anything the
 //! server did not.
 //!
-//! Entries expire [`MARGIN`] before the server's own, so a packet the table
-//! no longer routes still finds the binding on the server's slow path.
-//! Sans IO: every call takes `now`; [`Table::next_expiry`] says when to
-//! call [`Table::expire`].
+//! Entries expire [`MARGIN`] before the server's own, or up to a second
+//! sooner still (lifetimes are kept in whole seconds, [`Deadline`]), so a
+//! packet the table no longer routes still finds the binding on the
+//! server's slow path. Sans IO: every call takes `now`;
+//! [`Table::next_expiry`] says when to call [`Table::expire`].
+//!
+//! Storage: each allocation, channel and permission sits once in a
+//! [`Slab`], found through [`Index`]es of 4-byte indices (`slab` says why:
+//! memory per allocation).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::hash::{BuildHasher, Hash};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
+use super::slab::{Index, Key, Slab};
 use super::wire::{self, ATTR_XOR_PEER_ADDRESS, CHANNELS, ClientDatagram, MAGIC_COOKIE};
 
 /// The `turn` server's channel binding lifetime (RFC 8656 §12: 10 min).
@@ -47,10 +54,11 @@ const ATTR_CHANNEL_NUMBER: u16 = 0x000C;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// An allocation, as the table names it (a number, not the client's
-/// address, so that the per-packet maps key on 8 bytes).
+/// An allocation, as the table names it: valid while the allocation is in
+/// the table, never the name of a later one (a shard keeps it beside the
+/// relayed socket until it lets the socket go).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AllocationId(pub u32);
+pub struct AllocationId(Key);
 
 /// Where a datagram from a peer goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,9 +76,10 @@ pub enum PeerRoute {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientRoute {
     /// `datagram[payload]` goes to `peer` from `allocation`'s relayed
-    /// socket.
+    /// socket, the one bound on `relayed_port`.
     Peer {
         allocation: AllocationId,
+        relayed_port: u16,
         peer: SocketAddr,
         payload: Range<usize>,
     },
@@ -79,10 +88,36 @@ pub enum ClientRoute {
     Control,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// A moment as whole seconds since the table's epoch, rounded down (4
+/// bytes where an `Instant` takes 16): an entry ends up to a second before
+/// the moment it was given, which only sends its packets to the slow path
+/// that second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Deadline(u32);
+
+#[derive(Debug)]
+struct Allocation {
+    client: SocketAddr,
+    /// Where its relayed socket is bound (the shard finds the socket by
+    /// it).
+    relayed_port: u16,
+}
+
+#[derive(Debug)]
 struct Channel {
+    /// The allocation's slot ([`Key::index`]): its channels go before it.
+    allocation: u32,
+    number: u16,
     peer: SocketAddr,
-    expires: Instant,
+    expires: Deadline,
+}
+
+#[derive(Debug)]
+struct Permission {
+    /// As [`Channel::allocation`].
+    allocation: u32,
+    ip: IpAddr,
+    expires: Deadline,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,42 +140,171 @@ struct Pending {
 }
 
 /// The data path's routing state for one shard of clients.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Table {
-    next_id: u32,
-    allocations: Map<SocketAddr, AllocationId>,
-    channels: Map<(AllocationId, u16), Channel>,
-    by_peer: Map<(AllocationId, SocketAddr), u16>,
-    permissions: Map<(AllocationId, IpAddr), Instant>,
+    /// What [`Deadline`]s count from.
+    epoch: Instant,
+    /// One hasher for every [`Index`] (keyed at random per table).
+    hasher: foldhash::fast::RandomState,
+    allocations: Slab<Allocation>,
+    /// Allocations by client address.
+    by_client: Index,
+    channels: Slab<Channel>,
+    /// Channels by (allocation, number): ChannelData from the client.
+    by_number: Index,
+    /// Channels by (allocation, peer): datagrams from the peer.
+    by_peer: Index,
+    permissions: Slab<Permission>,
+    /// Permissions by (allocation, peer IP).
+    by_ip: Index,
     pending: Map<(SocketAddr, [u8; 12]), Pending>,
 }
 
 impl Table {
-    /// A client's allocation is live (the relay opened its socket).
-    pub fn add_allocation(&mut self, client: SocketAddr) -> AllocationId {
-        if let Some(id) = self.allocations.get(&client) {
-            return *id;
+    /// An empty table; its lifetimes count from `now`.
+    pub fn new(now: Instant) -> Table {
+        Table {
+            epoch: now,
+            hasher: Default::default(),
+            allocations: Slab::default(),
+            by_client: Index::default(),
+            channels: Slab::default(),
+            by_number: Index::default(),
+            by_peer: Index::default(),
+            permissions: Slab::default(),
+            by_ip: Index::default(),
+            pending: Map::default(),
         }
-        self.next_id = self.next_id.wrapping_add(1);
-        let id = AllocationId(self.next_id);
-        self.allocations.insert(client, id);
-        id
     }
 
-    /// A client's allocation ended (deleted, expired, revoked): forget it
-    /// and everything bound to it.
-    pub fn remove_allocation(&mut self, client: SocketAddr) {
-        let Some(id) = self.allocations.remove(&client) else {
+    fn hash(&self, key: impl Hash) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// `at` as a [`Deadline`] (rounded down).
+    fn deadline(&self, at: Instant) -> Deadline {
+        let secs = at.saturating_duration_since(self.epoch).as_secs();
+        Deadline(u32::try_from(secs).unwrap_or(u32::MAX))
+    }
+
+    /// Whether `deadline` is still ahead at `now`.
+    fn live(&self, now: Instant, deadline: Deadline) -> bool {
+        now.saturating_duration_since(self.epoch) < Duration::from_secs(u64::from(deadline.0))
+    }
+
+    fn instant(&self, deadline: Deadline) -> Instant {
+        self.epoch + Duration::from_secs(u64::from(deadline.0))
+    }
+
+    /// A client's allocation is live (the relay opened its socket on
+    /// `relayed_port`). `None` only if the table cannot hold another.
+    pub fn add_allocation(
+        &mut self,
+        client: SocketAddr,
+        relayed_port: u16,
+    ) -> Option<AllocationId> {
+        if let Some(id) = self.allocation(client) {
+            return Some(id);
+        }
+        let key = self.allocations.insert(Allocation {
+            client,
+            relayed_port,
+        })?;
+        let hasher = &self.hasher;
+        self.by_client
+            .insert(&self.allocations, key, hasher.hash_one(client), |a| {
+                hasher.hash_one(a.client)
+            });
+        Some(AllocationId(key))
+    }
+
+    /// An allocation ended (deleted, expired, revoked, replaced): forget it
+    /// and everything bound to it. An id the table no longer holds is
+    /// ignored.
+    pub fn remove_allocation(&mut self, id: AllocationId) {
+        let Some(client) = self.allocations.get(id.0).map(|a| a.client) else {
             return;
         };
-        self.channels.retain(|(a, _), _| *a != id);
-        self.by_peer.retain(|(a, _), _| *a != id);
-        self.permissions.retain(|(a, _), _| *a != id);
+        let slot = id.0.index();
+        let channels: Vec<Key> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.allocation == slot)
+            .map(|(k, _)| k)
+            .collect();
+        for key in channels {
+            self.remove_channel(key);
+        }
+        let permissions: Vec<Key> = self
+            .permissions
+            .iter()
+            .filter(|(_, p)| p.allocation == slot)
+            .map(|(k, _)| k)
+            .collect();
+        for key in permissions {
+            self.remove_permission(key);
+        }
+        self.by_client.remove(id.0, self.hash(client));
+        self.allocations.remove(id.0);
+    }
+
+    fn remove_channel(&mut self, key: Key) {
+        let Some(c) = self.channels.get(key) else {
+            return;
+        };
+        let by_number = self.hash((c.allocation, c.number));
+        let by_peer = self.hash((c.allocation, c.peer));
+        self.by_number.remove(key, by_number);
+        self.by_peer.remove(key, by_peer);
+        self.channels.remove(key);
+    }
+
+    fn remove_permission(&mut self, key: Key) {
+        let Some(p) = self.permissions.get(key) else {
+            return;
+        };
+        let hash = self.hash((p.allocation, p.ip));
+        self.by_ip.remove(key, hash);
+        self.permissions.remove(key);
     }
 
     /// The allocation `client` holds, if any.
     pub fn allocation(&self, client: SocketAddr) -> Option<AllocationId> {
-        self.allocations.get(&client).copied()
+        self.by_client
+            .find(&self.allocations, self.hash(client), |a| a.client == client)
+            .map(|(key, _)| AllocationId(key))
+    }
+
+    /// The client of allocation `id`, while the table holds it.
+    pub fn client(&self, id: AllocationId) -> Option<SocketAddr> {
+        self.allocations.get(id.0).map(|a| a.client)
+    }
+
+    /// Allocation `id`'s channel `number`.
+    fn channel(&self, id: AllocationId, number: u16) -> Option<(Key, &Channel)> {
+        let slot = id.0.index();
+        self.by_number
+            .find(&self.channels, self.hash((slot, number)), |c| {
+                c.allocation == slot && c.number == number
+            })
+    }
+
+    /// The channel allocation `id` bound to `peer`.
+    fn channel_to(&self, id: AllocationId, peer: SocketAddr) -> Option<(Key, &Channel)> {
+        let slot = id.0.index();
+        self.by_peer
+            .find(&self.channels, self.hash((slot, peer)), |c| {
+                c.allocation == slot && c.peer == peer
+            })
+    }
+
+    /// Allocation `id`'s permission for `ip`.
+    fn permission(&self, id: AllocationId, ip: IpAddr) -> Option<(Key, &Permission)> {
+        let slot = id.0.index();
+        self.by_ip
+            .find(&self.permissions, self.hash((slot, ip)), |p| {
+                p.allocation == slot && p.ip == ip
+            })
     }
 
     /// Where ChannelData from `client` on `channel` goes.
@@ -150,27 +314,28 @@ impl Table {
         client: SocketAddr,
         channel: u16,
     ) -> Option<(AllocationId, SocketAddr)> {
-        let id = self.allocations.get(&client)?;
-        let c = self.channels.get(&(*id, channel))?;
-        (c.expires > now).then_some((*id, c.peer))
+        let id = self.allocation(client)?;
+        let (_, c) = self.channel(id, channel)?;
+        self.live(now, c.expires).then_some((id, c.peer))
     }
 
-    /// Whether `client`'s allocation may send to and hear from `ip`.
+    /// Whether allocation `id` may send to and hear from `ip`.
     pub fn permits(&self, now: Instant, id: AllocationId, ip: IpAddr) -> bool {
-        self.permissions
-            .get(&(id, ip))
-            .is_some_and(|expires| *expires > now)
+        self.allocations.get(id.0).is_some()
+            && self
+                .permission(id, ip)
+                .is_some_and(|(_, p)| self.live(now, p.expires))
     }
 
     /// How a datagram `peer` sent to allocation `id` goes to its client.
     pub fn peer_route(&self, now: Instant, id: AllocationId, peer: SocketAddr) -> PeerRoute {
-        if let Some(channel) = self.by_peer.get(&(id, peer))
-            && self
-                .channels
-                .get(&(id, *channel))
-                .is_some_and(|c| c.expires > now)
+        if self.allocations.get(id.0).is_none() {
+            return PeerRoute::Control;
+        }
+        if let Some((_, c)) = self.channel_to(id, peer)
+            && self.live(now, c.expires)
         {
-            return PeerRoute::Channel(*channel);
+            return PeerRoute::Channel(c.number);
         }
         if self.permits(now, id, peer.ip()) {
             PeerRoute::Indication
@@ -205,10 +370,14 @@ impl Table {
             }
         };
         match to_peer.filter(|(_, peer, _)| peer.port() != 0) {
-            Some((allocation, peer, payload)) => ClientRoute::Peer {
-                allocation,
-                peer,
-                payload,
+            Some((allocation, peer, payload)) => match self.allocations.get(allocation.0) {
+                Some(a) => ClientRoute::Peer {
+                    allocation,
+                    relayed_port: a.relayed_port,
+                    peer,
+                    payload,
+                },
+                None => ClientRoute::Control,
             },
             None => ClientRoute::Control,
         }
@@ -220,7 +389,7 @@ impl Table {
         // The server answers nothing to a client without an allocation: a
         // note from one would only wait out ANSWER_WAIT, and a flood of
         // them would fill `pending` for everyone.
-        if !self.allocations.contains_key(&client) {
+        if self.allocation(client).is_none() {
             return;
         }
         let Some((kind, txid)) = stun_header(buf) else {
@@ -264,72 +433,138 @@ impl Table {
         let Some(p) = self.pending.remove(&(client, txid)) else {
             return;
         };
-        let Some(id) = self.allocations.get(&client).copied() else {
+        let Some(id) = self.allocation(client) else {
             return;
         };
         match (kind, p.noted) {
             (CHANNEL_BIND_SUCCESS, Noted::ChannelBind { channel, peer }) => {
                 // The server refuses a channel already bound to another
                 // peer and a peer already on another channel; mirror it.
-                if let Some(old) = self.channels.get(&(id, channel))
-                    && old.peer != peer
+                if self
+                    .channel(id, channel)
+                    .is_some_and(|(_, c)| c.peer != peer)
+                    || self
+                        .channel_to(id, peer)
+                        .is_some_and(|(_, c)| c.number != channel)
                 {
                     return;
                 }
-                if let Some(old) = self.by_peer.get(&(id, peer))
-                    && *old != channel
-                {
-                    return;
-                }
-                self.channels.insert(
-                    (id, channel),
-                    Channel {
-                        peer,
-                        expires: now + CHANNEL_LIFETIME - MARGIN,
-                    },
-                );
-                self.by_peer.insert((id, peer), channel);
-                self.permissions
-                    .insert((id, peer.ip()), now + PERMISSION_LIFETIME - MARGIN);
+                self.bind_channel(id, channel, peer, now + CHANNEL_LIFETIME - MARGIN);
+                self.permit(id, peer.ip(), now + PERMISSION_LIFETIME - MARGIN);
             }
             (CREATE_PERMISSION_SUCCESS, Noted::Permission { ip }) => {
-                self.permissions
-                    .insert((id, ip), now + PERMISSION_LIFETIME - MARGIN);
+                self.permit(id, ip, now + PERMISSION_LIFETIME - MARGIN);
             }
             _ => {}
         }
     }
 
+    /// Binds (or refreshes) allocation `id`'s `channel` to `peer` until
+    /// `until`.
+    fn bind_channel(&mut self, id: AllocationId, number: u16, peer: SocketAddr, until: Instant) {
+        let expires = self.deadline(until);
+        if let Some((key, _)) = self.channel(id, number) {
+            if let Some(c) = self.channels.get_mut(key) {
+                c.expires = expires;
+            }
+            return;
+        }
+        let allocation = id.0.index();
+        let Some(key) = self.channels.insert(Channel {
+            allocation,
+            number,
+            peer,
+            expires,
+        }) else {
+            return;
+        };
+        let hasher = &self.hasher;
+        self.by_number.insert(
+            &self.channels,
+            key,
+            hasher.hash_one((allocation, number)),
+            |c| hasher.hash_one((c.allocation, c.number)),
+        );
+        self.by_peer.insert(
+            &self.channels,
+            key,
+            hasher.hash_one((allocation, peer)),
+            |c| hasher.hash_one((c.allocation, c.peer)),
+        );
+    }
+
+    /// Permits (or keeps permitting) allocation `id` to exchange with `ip`
+    /// until `until`.
+    fn permit(&mut self, id: AllocationId, ip: IpAddr, until: Instant) {
+        let expires = self.deadline(until);
+        if let Some((key, _)) = self.permission(id, ip) {
+            if let Some(p) = self.permissions.get_mut(key) {
+                p.expires = expires;
+            }
+            return;
+        }
+        let allocation = id.0.index();
+        let Some(key) = self.permissions.insert(Permission {
+            allocation,
+            ip,
+            expires,
+        }) else {
+            return;
+        };
+        let hasher = &self.hasher;
+        self.by_ip.insert(
+            &self.permissions,
+            key,
+            hasher.hash_one((allocation, ip)),
+            |p| hasher.hash_one((p.allocation, p.ip)),
+        );
+    }
+
     /// Forgets expired bindings, permissions and unanswered requests.
     pub fn expire(&mut self, now: Instant) {
-        let mut gone = Vec::new();
-        self.channels.retain(|(id, ch), c| {
-            let live = c.expires > now;
-            if !live {
-                gone.push((*id, c.peer, *ch));
-            }
-            live
-        });
-        for (id, peer, ch) in gone {
-            if self.by_peer.get(&(id, peer)) == Some(&ch) {
-                self.by_peer.remove(&(id, peer));
-            }
+        let channels: Vec<Key> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| !self.live(now, c.expires))
+            .map(|(k, _)| k)
+            .collect();
+        for key in channels {
+            self.remove_channel(key);
         }
-        self.permissions.retain(|_, expires| *expires > now);
+        let permissions: Vec<Key> = self
+            .permissions
+            .iter()
+            .filter(|(_, p)| !self.live(now, p.expires))
+            .map(|(k, _)| k)
+            .collect();
+        for key in permissions {
+            self.remove_permission(key);
+        }
         self.pending.retain(|_, p| now < p.at + ANSWER_WAIT);
+        // A burst of setups (hundreds of clients at once) grew it: give
+        // the memory back once they are answered.
+        if self.pending.is_empty() {
+            self.pending.shrink_to_fit();
+        }
     }
 
     /// When [`Table::expire`] next has something to do.
     pub fn next_expiry(&self) -> Option<Instant> {
-        let channels = self.channels.values().map(|c| c.expires);
-        let permissions = self.permissions.values().copied();
+        let channels = self.channels.iter().map(|(_, c)| c.expires);
+        let permissions = self.permissions.iter().map(|(_, p)| p.expires);
+        let bound = channels.chain(permissions).min().map(|d| self.instant(d));
         let pending = self.pending.values().map(|p| p.at + ANSWER_WAIT);
-        channels.chain(permissions).chain(pending).min()
+        bound.into_iter().chain(pending).min()
     }
 
     /// Requests awaiting their answer (for tests and metrics).
     pub fn pending(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Channels and permissions held (for tests).
+    pub fn bindings(&self) -> (usize, usize) {
+        (self.channels.len(), self.permissions.len())
     }
 }
 
@@ -447,8 +682,8 @@ mod tests {
     fn client_datagrams_go_to_a_peer_only_on_a_route_the_server_granted() {
         let now = Instant::now();
         let client: SocketAddr = CLIENT.parse().unwrap();
-        let mut t = Table::default();
-        let id = t.add_allocation(client);
+        let mut t = Table::new(now);
+        let id = t.add_allocation(client, 50000).unwrap();
         let peer: SocketAddr = "10.0.0.2:6000".parse().unwrap();
         let data = b"\x40\x01\x00\x03abc\x00";
         // Before the bind: the control plane's.
@@ -462,6 +697,7 @@ mod tests {
             t.route_client(now, client, data),
             ClientRoute::Peer {
                 allocation: id,
+                relayed_port: 50000,
                 peer,
                 payload: 4..7
             }
@@ -498,7 +734,7 @@ mod tests {
     #[test]
     fn requests_from_addresses_without_an_allocation_are_not_noted() {
         let now = Instant::now();
-        let mut t = Table::default();
+        let mut t = Table::new(now);
         let stranger: SocketAddr = "10.0.0.66:4000".parse().unwrap();
         for i in 0..100u8 {
             t.observe_request(now, stranger, &bind(0x4001, "10.0.0.2:6000", [i; 12]));
@@ -506,7 +742,7 @@ mod tests {
         assert_eq!(t.pending(), 0, "a flood from strangers fills nothing");
         // Port 0 is no peer: a Send indication to it is the server's.
         let client: SocketAddr = CLIENT.parse().unwrap();
-        let id = t.add_allocation(client);
+        let id = t.add_allocation(client, 50000).unwrap();
         let txid = [5u8; 12];
         t.observe_request(
             now,
@@ -530,8 +766,8 @@ mod tests {
     fn a_channel_is_routed_only_after_the_servers_success_answer() {
         let now = Instant::now();
         let client: SocketAddr = CLIENT.parse().unwrap();
-        let mut t = Table::default();
-        let id = t.add_allocation(client);
+        let mut t = Table::new(now);
+        let id = t.add_allocation(client, 50000).unwrap();
         let peer: SocketAddr = "10.0.0.2:6000".parse().unwrap();
         t.observe_request(now, client, &bind(0x4001, "10.0.0.2:6000", [1; 12]));
         assert_eq!(t.channel_peer(now, client, 0x4001), None, "no answer yet");
@@ -570,8 +806,8 @@ mod tests {
     fn an_error_answer_or_a_conflicting_request_installs_nothing() {
         let now = Instant::now();
         let client: SocketAddr = CLIENT.parse().unwrap();
-        let mut t = Table::default();
-        t.add_allocation(client);
+        let mut t = Table::new(now);
+        t.add_allocation(client, 50000).unwrap();
         t.observe_request(now, client, &bind(0x4001, "10.0.0.2:6000", [1; 12]));
         t.observe_answer(now, client, &message(0x0119, [1; 12], &[]));
         assert_eq!(t.pending(), 0, "an error answer ends the transaction");
@@ -591,8 +827,8 @@ mod tests {
     fn a_permission_is_its_first_peers_address_only() {
         let now = Instant::now();
         let client: SocketAddr = CLIENT.parse().unwrap();
-        let mut t = Table::default();
-        let id = t.add_allocation(client);
+        let mut t = Table::new(now);
+        let id = t.add_allocation(client, 50000).unwrap();
         let txid = [5; 12];
         let m = message(
             CREATE_PERMISSION,
@@ -603,17 +839,53 @@ mod tests {
         t.observe_answer(now, client, &message(CREATE_PERMISSION_SUCCESS, txid, &[]));
         assert!(t.permits(now, id, "10.0.0.3".parse().unwrap()));
         assert!(!t.permits(now, id, "10.0.0.4".parse().unwrap()));
-        t.remove_allocation(client);
+        t.remove_allocation(id);
         assert!(!t.permits(now, id, "10.0.0.3".parse().unwrap()));
         assert_eq!(t.allocation(client), None);
+    }
+
+    #[test]
+    fn an_ended_allocations_id_never_names_its_successor() {
+        let now = Instant::now();
+        let client: SocketAddr = CLIENT.parse().unwrap();
+        let peer: SocketAddr = "10.0.0.2:6000".parse().unwrap();
+        let mut t = Table::new(now);
+        let old = t.add_allocation(client, 50000).unwrap();
+        t.observe_request(now, client, &bind(0x4001, "10.0.0.2:6000", [1; 12]));
+        t.observe_answer(now, client, &message(CHANNEL_BIND_SUCCESS, [1; 12], &[]));
+        assert_eq!(t.peer_route(now, old, peer), PeerRoute::Channel(0x4001));
+        t.remove_allocation(old);
+        assert_eq!(
+            t.bindings(),
+            (0, 0),
+            "its channel and permission go with it"
+        );
+        // Another client's allocation takes the freed slot.
+        let other: SocketAddr = "10.0.0.3:5000".parse().unwrap();
+        let new = t.add_allocation(other, 50002).unwrap();
+        t.observe_request(now, other, &bind(0x4001, "10.0.0.2:6000", [2; 12]));
+        t.observe_answer(now, other, &message(CHANNEL_BIND_SUCCESS, [2; 12], &[]));
+        assert_eq!(t.peer_route(now, new, peer), PeerRoute::Channel(0x4001));
+        // A shard still holding the old id (its socket not yet let go)
+        // routes nothing through the new allocation.
+        assert_eq!(t.peer_route(now, old, peer), PeerRoute::Control);
+        assert!(!t.permits(now, old, peer.ip()));
+        assert_eq!(t.client(old), None);
+        assert_eq!(t.client(new), Some(other));
+        t.remove_allocation(old);
+        assert_eq!(
+            t.allocation(other),
+            Some(new),
+            "removing it again is a no-op"
+        );
     }
 
     #[test]
     fn the_pending_requests_are_bounded() {
         let now = Instant::now();
         let client: SocketAddr = CLIENT.parse().unwrap();
-        let mut t = Table::default();
-        t.add_allocation(client);
+        let mut t = Table::new(now);
+        t.add_allocation(client, 50000).unwrap();
         for i in 0..(MAX_PENDING as u32 + 10) {
             let mut txid = [0u8; 12];
             txid[..4].copy_from_slice(&i.to_be_bytes());
@@ -633,10 +905,10 @@ mod tests {
         ) {
             let client: SocketAddr = CLIENT.parse().unwrap();
             let peers = ["10.0.0.2:6000", "10.0.0.3:6000", "10.0.0.2:7000"];
-            let mut t = Table::default();
-            let id = t.add_allocation(client);
-            let mut asked: Vec<(u16, SocketAddr)> = Vec::new();
             let mut now = Instant::now();
+            let mut t = Table::new(now);
+            let id = t.add_allocation(client, 50000).unwrap();
+            let mut asked: Vec<(u16, SocketAddr)> = Vec::new();
             for (op, ch, peer, tx, secs) in ops {
                 now += Duration::from_secs(secs / 10);
                 let channel = 0x4000 + u16::from(ch);
