@@ -905,6 +905,18 @@ fn print_stress(load: u32, s: &StressStep, breaches: &[Breach]) {
             per / 1024.0
         );
     }
+    if let (Some(idle), Some(alloc), Some(per)) = (
+        r.relay_anon_idle,
+        r.relay_anon_allocated,
+        r.relay_anon_bytes_per_allocation,
+    ) {
+        println!(
+            "relay anonymous memory (RSS less the binary's code pages): {:.1} MiB idle, {:.1} MiB with the allocations, {:.2} KiB per allocation",
+            idle as f64 / 1048576.0,
+            alloc as f64 / 1048576.0,
+            per / 1024.0
+        );
+    }
     report_breaches(breaches);
 }
 

@@ -235,6 +235,11 @@ pub struct ProcSample {
     pub cpu_seconds: f64,
     /// Resident memory, bytes.
     pub rss_bytes: u64,
+    /// The anonymous part of it (heap, stacks; not the pages of the
+    /// binary's code, which a process faults in as it first runs each
+    /// path and which are shared and reclaimable), bytes: `RssAnon`, when
+    /// the kernel reports it.
+    pub anon_bytes: Option<u64>,
 }
 
 /// Clock ticks per second of `/proc/PID/stat` (`USER_HZ`, 100 on Linux
@@ -260,16 +265,19 @@ impl ProcSample {
         // stime 15, so indexes 11 and 12 here.
         let utime: f64 = fields.get(11)?.parse().ok()?;
         let stime: f64 = fields.get(12)?.parse().ok()?;
-        let rss_kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()?;
+        let kib = |field: &str| -> Option<u64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        };
         Some(ProcSample {
             cpu_seconds: (utime + stime) / USER_HZ,
-            rss_bytes: rss_kib * 1024,
+            rss_bytes: kib("VmRSS:")? * 1024,
+            anon_bytes: kib("RssAnon:").map(|k| k * 1024),
         })
     }
 
@@ -370,18 +378,26 @@ mod tests {
     #[test]
     fn proc_stat_and_status_parse() {
         let stat = "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 500 0 0 0 250 50 0 0 20 0 3 0 100 1000000 2000 18446744073709551615";
-        let status = "Name:\tx\nVmPeak:\t  100 kB\nVmRSS:\t    2048 kB\nThreads:\t3\n";
+        let status = "Name:\tx\nVmPeak:\t  100 kB\nVmRSS:\t    2048 kB\nRssAnon:\t    1500 kB\nRssFile:\t     548 kB\nThreads:\t3\n";
         let s = ProcSample::parse(stat, status).unwrap();
         assert_eq!(s.cpu_seconds, 3.0);
         assert_eq!(s.rss_bytes, 2048 * 1024);
+        assert_eq!(s.anon_bytes, Some(1500 * 1024));
+        let old_kernel = "Name:\tx\nVmRSS:\t    2048 kB\n";
+        assert_eq!(
+            ProcSample::parse(stat, old_kernel).unwrap().anon_bytes,
+            None
+        );
         let later = ProcSample {
             cpu_seconds: 4.0,
             rss_bytes: 0,
+            anon_bytes: None,
         };
         assert_eq!(ProcSample::cpu_between(&s, &later, 2.0), 0.5);
         assert_eq!(ProcSample::parse("garbage", status), None);
         // Our own process is readable.
         let me = ProcSample::read(std::process::id()).unwrap();
         assert!(me.rss_bytes > 0);
+        assert!(me.anon_bytes.is_some_and(|a| a > 0 && a <= me.rss_bytes));
     }
 }

@@ -134,6 +134,12 @@ pub struct StressResult {
     pub relay_rss_end: Option<u64>,
     /// (allocated − idle) / allocations, bytes.
     pub relay_bytes_per_allocation: Option<f64>,
+    /// The same for anonymous memory alone (`ProcSample::anon_bytes`):
+    /// what the allocations hold, without the code pages the relay first
+    /// runs while serving them.
+    pub relay_anon_idle: Option<u64>,
+    pub relay_anon_allocated: Option<u64>,
+    pub relay_anon_bytes_per_allocation: Option<f64>,
     /// The harness's own CPU while sending, seconds: near one core per
     /// second means the harness, not the relay, was the limit.
     pub harness_cpu_seconds: Option<f64>,
@@ -267,6 +273,14 @@ async fn receive(
     Received { stats }
 }
 
+/// (`with` − `idle`) / `allocations`, bytes.
+fn per_allocation(idle: Option<u64>, with: Option<u64>, allocations: usize) -> Option<f64> {
+    match (idle, with) {
+        (Some(a), Some(b)) if allocations > 0 => Some((b as f64 - a as f64) / allocations as f64),
+        _ => None,
+    }
+}
+
 fn sample(pid: Option<u32>) -> Option<ProcSample> {
     pid.and_then(|p| ProcSample::read(p).ok())
 }
@@ -275,7 +289,7 @@ fn sample(pid: Option<u32>) -> Option<ProcSample> {
 /// releases the allocations. `progress` is told packets received so far.
 pub async fn run(cfg: &StressConfig, progress: impl Fn(u64) + Send) -> crate::Result<StressResult> {
     let credentials = media::TurnCredentials::new(cfg.secret.clone())?;
-    let rss_idle = sample(cfg.relay_pid).map(|s| s.rss_bytes);
+    let idle = sample(cfg.relay_pid);
     let mut setup = Samples::default();
     let mut failures = 0u64;
     let mut errors = Vec::new();
@@ -304,7 +318,7 @@ pub async fn run(cfg: &StressConfig, progress: impl Fn(u64) + Send) -> crate::Re
     }
     // Let the relay settle its allocation work before reading memory.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let rss_allocated = sample(cfg.relay_pid).map(|s| s.rss_bytes);
+    let allocated = sample(cfg.relay_pid);
     let allocations = clients.iter().filter(|c| c.turn.is_some()).count();
 
     let received = Arc::new(AtomicU64::new(0));
@@ -464,15 +478,21 @@ pub async fn run(cfg: &StressConfig, progress: impl Fn(u64) + Send) -> crate::Re
         release_errors,
         relay_cpu_seconds: relay_cpu,
         relay_cpu_us_per_packet: relay_cpu.filter(|_| got > 0).map(|c| c * 1e6 / got as f64),
-        relay_rss_idle: rss_idle,
-        relay_rss_allocated: rss_allocated,
+        relay_rss_idle: idle.as_ref().map(|s| s.rss_bytes),
+        relay_rss_allocated: allocated.as_ref().map(|s| s.rss_bytes),
         relay_rss_end: rss_end,
-        relay_bytes_per_allocation: match (rss_idle, rss_allocated) {
-            (Some(a), Some(b)) if allocations > 0 => {
-                Some((b as f64 - a as f64) / allocations as f64)
-            }
-            _ => None,
-        },
+        relay_bytes_per_allocation: per_allocation(
+            idle.as_ref().map(|s| s.rss_bytes),
+            allocated.as_ref().map(|s| s.rss_bytes),
+            allocations,
+        ),
+        relay_anon_idle: idle.as_ref().and_then(|s| s.anon_bytes),
+        relay_anon_allocated: allocated.as_ref().and_then(|s| s.anon_bytes),
+        relay_anon_bytes_per_allocation: per_allocation(
+            idle.and_then(|s| s.anon_bytes),
+            allocated.and_then(|s| s.anon_bytes),
+            allocations,
+        ),
         harness_cpu_seconds: match (harness_start, harness_end) {
             (Some(a), Some(b)) => Some(b.cpu_seconds - a.cpu_seconds),
             _ => None,

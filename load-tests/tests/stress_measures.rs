@@ -121,6 +121,7 @@ async fn injected_delay_and_loss_are_reported_within_ten_percent() {
     // The relay (in this process) was seen working.
     assert!(r.relay_cpu_seconds.unwrap() > 0.0, "{r:?}");
     assert!(r.relay_bytes_per_allocation.is_some());
+    assert!(r.relay_anon_bytes_per_allocation.is_some());
     relay.stop().await.unwrap();
 }
 

@@ -19,6 +19,7 @@ use std::num::NonZeroU32;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use nix::errno::Errno;
@@ -121,7 +122,7 @@ impl Allocator {
         relayed.set_ip(self.advertised_ip);
         let shared = Arc::new(RelayedSocket {
             socket,
-            local,
+            port: local.port(),
             filter: Arc::clone(&self.filter),
             scope,
             stats: Arc::clone(&self.stats),
@@ -178,7 +179,8 @@ pub(crate) enum Verdict {
 pub(crate) struct RelayedSocket {
     /// Non-blocking, read only by the shard that adopted it.
     socket: UdpSocket,
-    local: SocketAddr,
+    /// The port it is bound on (on the relay IP): the shard's name for it.
+    port: u16,
     filter: Arc<PeerFilter>,
     scope: Scope,
     stats: Arc<RelayStats>,
@@ -189,54 +191,70 @@ pub(crate) struct RelayedSocket {
     misses: MissQueue,
 }
 
-/// Peer datagrams waiting for `turn`: a queue that costs nothing until
-/// used (an allocation's media normally never takes it; a channel would
-/// cost each allocation a 2 KiB block from the start).
+/// Peer datagrams waiting for `turn`, for its one reader (the
+/// allocation's read loop): a queue that costs nothing until used (an
+/// allocation's media normally never takes it; a channel would cost each
+/// allocation a 2 KiB block from the start, a `Notify` beside the queue 32
+/// bytes more than the reader's waker).
 #[derive(Default)]
-struct MissQueue {
-    queue: Mutex<VecDeque<Datagram>>,
-    ready: tokio::sync::Notify,
+struct MissQueue(Mutex<Misses>);
+
+#[derive(Default)]
+struct Misses {
+    queue: VecDeque<Datagram>,
+    /// The reader, when it waits for the next datagram.
+    reader: Option<Waker>,
 }
 
 impl MissQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Misses> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Queues a datagram; false (dropped) when [`MISS_QUEUE`] are waiting.
     fn push(&self, datagram: Datagram) -> bool {
-        {
-            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            if q.len() >= MISS_QUEUE {
+        let reader = {
+            let mut m = self.lock();
+            if m.queue.len() >= MISS_QUEUE {
                 return false;
             }
-            q.push_back(datagram);
+            m.queue.push_back(datagram);
+            m.reader.take()
+        };
+        if let Some(reader) = reader {
+            reader.wake();
         }
-        self.ready.notify_one();
         true
     }
 
     /// The next datagram, when there is one.
     async fn pop(&self) -> Datagram {
-        loop {
-            // Registered before looking, so a push in between wakes it
-            // (`notify_one`'s stored permit would too).
-            let ready = self.ready.notified();
-            tokio::pin!(ready);
-            ready.as_mut().enable();
-            let next = self
-                .queue
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .pop_front();
-            if let Some(d) = next {
-                return d;
+        std::future::poll_fn(|cx| {
+            let mut m = self.lock();
+            match m.queue.pop_front() {
+                Some(d) => {
+                    // Drained after a burst: give its memory back.
+                    if m.queue.is_empty() && m.queue.capacity() > 4 {
+                        m.queue = VecDeque::new();
+                    }
+                    Poll::Ready(d)
+                }
+                None => {
+                    // Looked at and registered under one lock: a push
+                    // after this finds the waker.
+                    m.reader = Some(cx.waker().clone());
+                    Poll::Pending
+                }
             }
-            ready.await;
-        }
+        })
+        .await
     }
 }
 
 impl std::fmt::Debug for RelayedSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RelayedSocket")
-            .field("local", &self.local)
+            .field("port", &self.port)
             .finish_non_exhaustive()
     }
 }
@@ -334,7 +352,7 @@ impl RelayedSocket {
 
     /// The port the socket is bound on (its relayed address's port).
     pub(crate) fn port(&self) -> u16 {
-        self.local.port()
+        self.port
     }
 
     /// The socket's descriptor.
@@ -355,7 +373,7 @@ pub(crate) struct RelayConn {
 impl std::fmt::Debug for RelayConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RelayConn")
-            .field("local", &self.shared.local)
+            .field("port", &self.shared.port)
             .finish_non_exhaustive()
     }
 }
@@ -405,8 +423,10 @@ impl Datagrams for RelayConn {
         }
     }
 
+    /// Asks the kernel (`turn` only logs it; the shard and the quotas go
+    /// by [`RelayedSocket::port`]).
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.shared.local)
+        self.shared.socket.local_addr()
     }
 
     /// Called when the allocation closes (deleted, expired or revoked):
@@ -414,7 +434,7 @@ impl Datagrams for RelayConn {
     /// lets it go at its next sweep.
     fn close(&self) {
         self.shared.slot.release();
-        self.claims.map().remove(&self.shared.local.port());
+        self.claims.map().remove(&self.shared.port);
     }
 }
 
@@ -424,10 +444,10 @@ impl Drop for RelayConn {
         // adopted: its socket must not wait for a claim for ever.
         let mut claims = self.claims.map();
         if claims
-            .get(&self.shared.local.port())
+            .get(&self.shared.port)
             .is_some_and(|s| Arc::ptr_eq(s, &self.shared))
         {
-            claims.remove(&self.shared.local.port());
+            claims.remove(&self.shared.port);
         }
     }
 }
