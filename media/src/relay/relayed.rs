@@ -467,6 +467,11 @@ mod tests {
         for i in 0..MISS_QUEUE {
             assert_eq!(q.pop().await.0, vec![i as u8]);
         }
+        assert_eq!(
+            q.lock().queue.capacity(),
+            0,
+            "a drained burst gives its memory back"
+        );
         // An empty queue waits for the next push.
         let reader = tokio::spawn({
             let q = Arc::clone(&q);
