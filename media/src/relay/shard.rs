@@ -384,16 +384,18 @@ impl Driver {
             return;
         }
         self.owners.set(socket.port(), self.index);
-        let route = client.and_then(|client| {
-            // `turn` grants a client one allocation at a time: anything
-            // the table still holds for this address is a closed one's
-            // (its socket is let go at the next housekeeping).
-            if let Some(old) = self.table.allocation(client) {
-                self.table.remove_allocation(old);
-            }
-            self.table.add_allocation(client, socket.port())
-        });
-        self.sockets.insert(token, Adopted { socket, route });
+        // A closed allocation the table still held for this client (its
+        // socket is let go at the next housekeeping) is replaced.
+        let route = client.and_then(|client| self.table.add_allocation(client, socket.port()));
+        if let Some(old) = self.sockets.insert(token, Adopted { socket, route }) {
+            // The port was still bound by `old`'s socket, which the shard
+            // holds open until it forgets the token: the kernel cannot
+            // have given it again.
+            tracing::error!(
+                port = old.socket.port(),
+                "relay shard: a relayed port adopted twice"
+            );
+        }
     }
 
     /// Reads what clients sent, relays what the table routes, hands the
@@ -427,11 +429,11 @@ impl Driver {
                 }
                 let forward = match self.table.route_client(now, from, datagram) {
                     ClientRoute::Peer {
+                        allocation,
                         relayed_port,
                         peer,
                         payload,
-                        ..
-                    } => Some((relayed_port, peer, payload)),
+                    } => Some((allocation, relayed_port, peer, payload)),
                     ClientRoute::Control => {
                         if let Some(cap) = &self.cap {
                             cap.apply(datagram);
@@ -439,8 +441,10 @@ impl Driver {
                         None
                     }
                 };
-                if let Some((port, peer, payload)) = forward
-                    && let Some(Adopted { socket, .. }) = self.sockets.get(&relayed_token(port))
+                // The socket on that port, if it is still this allocation's.
+                if let Some((id, port, peer, payload)) = forward
+                    && let Some(Adopted { socket, route }) = self.sockets.get(&relayed_token(port))
+                    && *route == Some(id)
                 {
                     if socket.check_to_peer(payload.len(), peer) != Verdict::Pass {
                         continue;

@@ -84,6 +84,10 @@ impl Default for Pool {
         for page in bufs.chunks_mut(4096) {
             page[0] = std::hint::black_box(0);
         }
+        // The buffer need not start on a page: its last one too.
+        if let Some(last) = bufs.last_mut() {
+            *last = std::hint::black_box(0);
+        }
         Pool {
             bufs,
             meta: [Meta {

@@ -197,14 +197,17 @@ impl Table {
     }
 
     /// A client's allocation is live (the relay opened its socket on
-    /// `relayed_port`). `None` only if the table cannot hold another.
+    /// `relayed_port`). The server grants a client one allocation at a
+    /// time: whatever the table still held for `client` was a closed one's
+    /// and goes, with its channels and permissions. `None` only if the
+    /// table cannot hold another.
     pub fn add_allocation(
         &mut self,
         client: SocketAddr,
         relayed_port: u16,
     ) -> Option<AllocationId> {
-        if let Some(id) = self.allocation(client) {
-            return Some(id);
+        if let Some(old) = self.allocation(client) {
+            self.remove_allocation(old);
         }
         let key = self.allocations.insert(Allocation {
             client,
@@ -892,6 +895,112 @@ mod tests {
             t.observe_request(now, client, &bind(0x4001, "10.0.0.2:6000", txid));
         }
         assert_eq!(t.pending(), MAX_PENDING);
+    }
+
+    proptest::proptest! {
+        /// Three clients, allocations added and ended, a dozen channels and
+        /// peers each (the slabs and their indexes grow and reuse slots),
+        /// time moving in uneven steps from an epoch that is not a whole
+        /// second away: a client's datagrams go only where the server
+        /// granted that client's live allocation, and only before the
+        /// server's own expiry less MARGIN; an ended allocation's id routes
+        /// nothing.
+        #[test]
+        fn many_allocations_route_only_their_own_live_grants(
+            offset_ms in 0u64..1000,
+            ops in proptest::collection::vec((0u8..5, 0usize..3, 0u16..12, 0u8..12, 0u64..120_000), 0..150)
+        ) {
+            let epoch = Instant::now();
+            let mut now = epoch + Duration::from_millis(offset_ms);
+            let mut t = Table::new(epoch);
+            let clients: [SocketAddr; 3] = [
+                "10.0.0.1:5000".parse().unwrap(),
+                "10.0.0.1:5001".parse().unwrap(),
+                "10.0.0.9:5000".parse().unwrap(),
+            ];
+            let peer_at = |p: u8| -> SocketAddr {
+                format!("10.0.1.{}:{}", p % 4, 6000 + u16::from(p / 4)).parse().unwrap()
+            };
+            let mut ids: [Option<AllocationId>; 3] = [None; 3];
+            let mut ended: Vec<AllocationId> = Vec::new();
+            // What the server granted each client's current allocation:
+            // (channel, peer, end) and (IP, end), ends less MARGIN.
+            let mut channels: [Vec<(u16, SocketAddr, Instant)>; 3] = Default::default();
+            let mut permissions: [Vec<(IpAddr, Instant)>; 3] = Default::default();
+            let mut tx = 0u32;
+            for (op, c, ch, p, step_ms) in ops {
+                now += Duration::from_millis(step_ms);
+                let client = clients[c];
+                let (channel, peer) = (0x4000 + ch, peer_at(p));
+                let mut txid = [0u8; 12];
+                tx += 1;
+                txid[..4].copy_from_slice(&tx.to_be_bytes());
+                match op {
+                    0 => {
+                        if let Some(old) = ids[c] {
+                            ended.push(old);
+                        }
+                        ids[c] = t.add_allocation(client, 50000 + c as u16);
+                        proptest::prop_assert!(ids[c].is_some());
+                        channels[c].clear();
+                        permissions[c].clear();
+                    }
+                    1 => {
+                        if let Some(id) = ids[c].take() {
+                            t.remove_allocation(id);
+                            ended.push(id);
+                        }
+                        channels[c].clear();
+                        permissions[c].clear();
+                    }
+                    2 => {
+                        t.observe_request(now, client, &bind(channel, &peer.to_string(), txid));
+                        t.observe_answer(now, client, &message(CHANNEL_BIND_SUCCESS, txid, &[]));
+                        if ids[c].is_some() {
+                            channels[c].push((channel, peer, now + CHANNEL_LIFETIME - MARGIN));
+                            permissions[c].push((peer.ip(), now + PERMISSION_LIFETIME - MARGIN));
+                        }
+                    }
+                    3 => {
+                        let m = message(CREATE_PERMISSION, txid, &[peer_attr(&peer.to_string(), txid)]);
+                        t.observe_request(now, client, &m);
+                        t.observe_answer(now, client, &message(CREATE_PERMISSION_SUCCESS, txid, &[]));
+                        if ids[c].is_some() {
+                            permissions[c].push((peer.ip(), now + PERMISSION_LIFETIME - MARGIN));
+                        }
+                    }
+                    _ => t.expire(now),
+                }
+                let granted = |c: usize, ch: u16, peer: SocketAddr| {
+                    channels[c].iter().any(|(gc, gp, end)| *gc == ch && *gp == peer && now < *end)
+                };
+                let permitted = |c: usize, ip: IpAddr| {
+                    permissions[c].iter().any(|(gi, end)| *gi == ip && now < *end)
+                };
+                for (c, client) in clients.iter().enumerate() {
+                    proptest::prop_assert_eq!(t.allocation(*client), ids[c]);
+                    for ch in 0x4000..0x400c_u16 {
+                        if let Some((id, peer)) = t.channel_peer(now, *client, ch) {
+                            proptest::prop_assert_eq!(Some(id), ids[c]);
+                            proptest::prop_assert!(granted(c, ch, peer), "{:?} ch {:#x} -> {}", client, ch, peer);
+                        }
+                    }
+                    let Some(id) = ids[c] else { continue };
+                    for p in 0..12 {
+                        match t.peer_route(now, id, peer_at(p)) {
+                            PeerRoute::Channel(ch) => proptest::prop_assert!(granted(c, ch, peer_at(p))),
+                            PeerRoute::Indication => proptest::prop_assert!(permitted(c, peer_at(p).ip())),
+                            PeerRoute::Control => {}
+                        }
+                    }
+                }
+                for id in &ended {
+                    proptest::prop_assert_eq!(t.client(*id), None);
+                    proptest::prop_assert_eq!(t.peer_route(now, *id, peer_at(0)), PeerRoute::Control);
+                    proptest::prop_assert!(!t.permits(now, *id, peer_at(0).ip()));
+                }
+            }
+        }
     }
 
     proptest::proptest! {
