@@ -57,6 +57,8 @@ export function startDemo(data, port, { host = "127.0.0.1", extra = [] } = {}) {
     };
     child.stdout.on("data", read);
     child.stderr.on("data", read);
+    // What the server printed so far, for a failing test to show.
+    child.output = () => out;
     child.on("exit", (code) => reject(new Error(`demo exited ${code}: ${out}`)));
   });
 }

@@ -64,6 +64,16 @@ test("a consent refused by the event budget is announced as not recorded", { tim
     const events = verifiedEvents(data, act);
     assert.equal(events.filter((e) => e.kind === "consent_given").length, 1);
     assert.equal(events.filter((e) => e.kind === "consent_withdrawn").length, 1);
+  } catch (e) {
+    // Say where each page stood and what the server said (its log holds
+    // no patient's identity) before failing.
+    for (const page of browser?.pages() ?? []) {
+      const text = await page.evaluate(() => document.body.innerText).catch(() => "");
+      console.log(`page ${page.url().split(/[?#]/)[0]}:\n${text.slice(0, 1500)}`);
+      await page.screenshot({ path: join(shots, `refused-record-failed-${Date.now()}.png`) }).catch(() => {});
+    }
+    console.log(`server output (end):\n${demo?.child.output?.().slice(-4000) ?? ""}`);
+    throw e;
   } finally {
     await browser?.close().catch(() => {});
     if (demo) await stopDemo(demo.child).catch(() => {});
