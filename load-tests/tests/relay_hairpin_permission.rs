@@ -37,18 +37,8 @@ async fn only_as_far_as_the_receivers_permission(shards: usize) {
     let server = relay.udp_addr().unwrap();
     let mut clients = Vec::new();
     for i in 0..5 {
-        let c = credentials
-            .issue(
-                &format!("act-hairpin-{i}"),
-                "patient",
-                Duration::from_secs(600),
-            )
-            .unwrap();
-        clients.push(
-            TurnClient::allocate(server, &c.username, &c.password)
-                .await
-                .unwrap(),
-        );
+        let act = format!("act-hairpin-{i}");
+        clients.push(common::relay::patient_allocation(server, &credentials, &act).await);
     }
     let [a, b, c, d, e] = &clients[..] else {
         unreachable!()

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use load_tests::turn_client::{CHANNEL, TurnClient, channel_data, parse_channel_data};
+use load_tests::turn_client::{CHANNEL, channel_data, parse_channel_data};
 use stun::message::{Getter, METHOD_DATA, Message};
 use turn::proto::data::Data;
 
@@ -32,17 +32,10 @@ async fn a_datagram_for_an_allocation_of_the_other_shard_is_handed_over() {
     let (relay, credentials) = common::relay::udp_relay(b"handover-secret", 2).await;
     let server = relay.udp_addr().unwrap();
     let allocate = |i: usize| {
-        let c = credentials
-            .issue(
-                &format!("act-handover-{i}"),
-                "patient",
-                Duration::from_secs(600),
-            )
-            .unwrap();
+        let credentials = std::sync::Arc::clone(&credentials);
         async move {
-            TurnClient::allocate(server, &c.username, &c.password)
+            common::relay::patient_allocation(server, &credentials, &format!("act-handover-{i}"))
                 .await
-                .unwrap()
         }
     };
     let receiver = allocate(0).await;

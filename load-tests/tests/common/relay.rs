@@ -22,6 +22,21 @@ pub async fn udp_relay(
     (relay, credentials)
 }
 
+/// A TURN client of `server` with an allocation, under credentials
+/// issued for the patient of act `act`.
+pub async fn patient_allocation(
+    server: std::net::SocketAddr,
+    credentials: &media::TurnCredentials,
+    act: &str,
+) -> load_tests::turn_client::TurnClient {
+    let c = credentials
+        .issue(act, "patient", Duration::from_secs(600))
+        .unwrap();
+    load_tests::turn_client::TurnClient::allocate(server, &c.username, &c.password)
+        .await
+        .unwrap()
+}
+
 /// Runs six sessions of 100 packets of 300 B a second each way for 3 s
 /// through `relay` (made with `secret`), each one TURN client and a plain
 /// peer (`peers_outside`) or two TURN clients; asserts nothing was lost

@@ -128,6 +128,15 @@ impl<T> Slab<T> {
         (0..self.slots.len()).filter_map(|i| self.at(i as u32))
     }
 
+    /// The keys of the live entries `pred` picks (to remove them, with
+    /// their indexes, afterwards).
+    pub fn keys_where(&self, pred: impl Fn(&T) -> bool) -> Vec<Key> {
+        self.iter()
+            .filter(|(_, v)| pred(v))
+            .map(|(k, _)| k)
+            .collect()
+    }
+
     /// How many entries live.
     pub fn len(&self) -> usize {
         self.len

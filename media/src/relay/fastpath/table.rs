@@ -229,22 +229,10 @@ impl Table {
             return;
         };
         let slot = id.0.index();
-        let channels: Vec<Key> = self
-            .channels
-            .iter()
-            .filter(|(_, c)| c.allocation == slot)
-            .map(|(k, _)| k)
-            .collect();
-        for key in channels {
+        for key in self.channels.keys_where(|c| c.allocation == slot) {
             self.remove_channel(key);
         }
-        let permissions: Vec<Key> = self
-            .permissions
-            .iter()
-            .filter(|(_, p)| p.allocation == slot)
-            .map(|(k, _)| k)
-            .collect();
-        for key in permissions {
+        for key in self.permissions.keys_where(|p| p.allocation == slot) {
             self.remove_permission(key);
         }
         self.by_client.remove(id.0, self.hash(client));
@@ -324,10 +312,13 @@ impl Table {
 
     /// Whether allocation `id` may send to and hear from `ip`.
     pub fn permits(&self, now: Instant, id: AllocationId, ip: IpAddr) -> bool {
-        self.allocations.get(id.0).is_some()
-            && self
-                .permission(id, ip)
-                .is_some_and(|(_, p)| self.live(now, p.expires))
+        self.allocations.get(id.0).is_some() && self.permitted(now, id, ip)
+    }
+
+    /// [`Table::permits`] for an `id` already known to be live.
+    fn permitted(&self, now: Instant, id: AllocationId, ip: IpAddr) -> bool {
+        self.permission(id, ip)
+            .is_some_and(|(_, p)| self.live(now, p.expires))
     }
 
     /// How a datagram `peer` sent to allocation `id` goes to its client.
@@ -340,7 +331,7 @@ impl Table {
         {
             return PeerRoute::Channel(c.number);
         }
-        if self.permits(now, id, peer.ip()) {
+        if self.permitted(now, id, peer.ip()) {
             PeerRoute::Indication
         } else {
             PeerRoute::Control
@@ -525,22 +516,10 @@ impl Table {
 
     /// Forgets expired bindings, permissions and unanswered requests.
     pub fn expire(&mut self, now: Instant) {
-        let channels: Vec<Key> = self
-            .channels
-            .iter()
-            .filter(|(_, c)| !self.live(now, c.expires))
-            .map(|(k, _)| k)
-            .collect();
-        for key in channels {
+        for key in self.channels.keys_where(|c| !self.live(now, c.expires)) {
             self.remove_channel(key);
         }
-        let permissions: Vec<Key> = self
-            .permissions
-            .iter()
-            .filter(|(_, p)| !self.live(now, p.expires))
-            .map(|(k, _)| k)
-            .collect();
-        for key in permissions {
+        for key in self.permissions.keys_where(|p| !self.live(now, p.expires)) {
             self.remove_permission(key);
         }
         self.pending.retain(|_, p| now < p.at + ANSWER_WAIT);
